@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs a Node entry point with a Node >= 22 and the mediasoup worker selected; used by every npm script.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+th_ensure_node
+th_select_worker
+exec node "$@"
