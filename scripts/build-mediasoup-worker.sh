@@ -649,11 +649,20 @@ fi
 log "ninja -j$JOBS mediasoup-worker (log: $WORK/ninja.log)"
 T_BUILD=$(date +%s)
 # ninja must find the pip meson for its regeneration step.
-# ninja's "[done/total]" lines go to the log; every 5% of them is echoed as progress (pipefail keeps ninja's status).
-if ! PATH="$VENV/bin:$PATH" ninja -C "$BUILD" -j"$JOBS" mediasoup-worker 2>&1 | tee "$WORK/ninja.log" \
-   | awk -v t0="$T_BUILD" 'match($0, /^\[([0-9]+)\/([0-9]+)\]/) {
-       split(substr($0, 2, RLENGTH - 2), a, "/"); pct = int(100 * a[1] / a[2]);
-       if (pct >= next_pct) { printf "[build-worker] compiling: %3d%% (%d/%d steps, %ds)\n", pct, a[1], a[2], systime() - t0 > "/dev/stderr"; fflush("/dev/stderr"); next_pct = pct - pct % 5 + 5 } }'; then
+# ninja's "[done/total]" lines go to the log; every 5% is echoed as progress (pipefail keeps ninja's status).
+# A bash loop rather than awk: mawk reads its input in blocks, which would hold the progress back.
+progress() {
+  local line pct next=0
+  while IFS= read -r line; do
+    [[ $line =~ ^\[([0-9]+)/([0-9]+)\] ]] || continue
+    pct=$(( 100 * BASH_REMATCH[1] / BASH_REMATCH[2] ))
+    if [ "$pct" -ge "$next" ]; then
+      log "compiling: $pct% (${BASH_REMATCH[1]}/${BASH_REMATCH[2]} steps, $(( $(date +%s) - T_BUILD ))s)"
+      next=$(( pct - pct % 5 + 5 ))
+    fi
+  done
+}
+if ! PATH="$VENV/bin:$PATH" ninja -C "$BUILD" -j"$JOBS" mediasoup-worker 2>&1 | tee "$WORK/ninja.log" | progress; then
   grep -E -A15 "FAILED|error:" "$WORK/ninja.log" | head -80 >&2
   die "build failed (log: $WORK/ninja.log)"
 fi
