@@ -1,0 +1,73 @@
+// Join announcements: a member's public keys and sealed profile, MAC'd under the room's authKey and self-signed.
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bigEndian, concat, equalBytes, fromBase64url, randomBytes, toBase64url, utf8 } from './bytes.ts';
+import { AnnouncementError } from './errors.ts';
+import { memberKeyIdOf, type Identity } from './identity.ts';
+import { labelBytes } from './kdf.ts';
+import { sodium } from './sodium.ts';
+
+const VERSION = 1;
+const NONCE_BYTES = 16;
+export const MAX_SEALED_PROFILE = 4096;
+
+export interface VerifiedAnnouncement {
+  boxPublicKey: Uint8Array;
+  signPublicKey: Uint8Array;
+  sealedProfile: string;
+  memberKeyId: string;
+}
+
+function transcript(roomId: string, body: Uint8Array): Uint8Array {
+  return concat(labelBytes('announcement'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), body);
+}
+
+export function createAnnouncement(options: { roomId: string; authKey: Uint8Array; identity: Identity; sealedProfile: string }): string {
+  const profile = utf8.encode(options.sealedProfile);
+  if (profile.length > MAX_SEALED_PROFILE) throw new RangeError('sealed profile too large');
+  const body = concat(
+    Uint8Array.of(VERSION),
+    options.identity.boxPublicKey,
+    options.identity.signPublicKey,
+    randomBytes(NONCE_BYTES),
+    bigEndian(profile.length, 2),
+    profile,
+  );
+  const t = transcript(options.roomId, body);
+  const signature = sodium.crypto_sign_detached(t, options.identity.signSecretKey);
+  const mac = hmac(sha256, options.authKey, concat(t, signature));
+  return toBase64url(concat(body, signature, mac));
+}
+
+/**
+ * Accepts only announcements made by a holder of this room's link (the MAC: the relay lacks authKey, and the roomId
+ * in the transcript stops replays into other rooms) by the holder of the announced signing key (the signature).
+ */
+export function verifyAnnouncement(options: { roomId: string; authKey: Uint8Array; blob: string }): VerifiedAnnouncement {
+  let bytes: Uint8Array;
+  try {
+    bytes = fromBase64url(options.blob);
+  } catch {
+    throw new AnnouncementError('not base64url');
+  }
+  const head = 1 + 32 + 32 + NONCE_BYTES + 2;
+  if (bytes.length < head + 64 + 32 || bytes[0] !== VERSION) throw new AnnouncementError('unknown format');
+  const profileLength = (bytes[head - 2]! << 8) | bytes[head - 1]!;
+  if (bytes.length !== head + profileLength + 64 + 32) throw new AnnouncementError('wrong length');
+  const body = bytes.subarray(0, head + profileLength);
+  const signature = bytes.subarray(head + profileLength, head + profileLength + 64);
+  const mac = bytes.subarray(head + profileLength + 64);
+  const t = transcript(options.roomId, body);
+  if (!equalBytes(mac, hmac(sha256, options.authKey, concat(t, signature)))) {
+    throw new AnnouncementError('not made with this room link');
+  }
+  const signPublicKey = body.slice(33, 65);
+  if (!sodium.crypto_sign_verify_detached(signature, t, signPublicKey)) throw new AnnouncementError('bad signature');
+  let sealedProfile: string;
+  try {
+    sealedProfile = utf8.decode(body.subarray(head));
+  } catch {
+    throw new AnnouncementError('profile is not text');
+  }
+  return { boxPublicKey: body.slice(1, 33), signPublicKey, sealedProfile, memberKeyId: memberKeyIdOf(signPublicKey) };
+}
