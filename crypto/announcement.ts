@@ -71,3 +71,16 @@ export function verifyAnnouncement(options: { roomId: string; authKey: Uint8Arra
   }
   return { boxPublicKey: body.slice(1, 33), signPublicKey, sealedProfile, memberKeyId: memberKeyIdOf(signPublicKey) };
 }
+
+/**
+ * The public keys an announcement claims, read WITHOUT verification: the relay uses this to refuse a kicked member's
+ * identity (it cannot verify, lacking authKey); members must always use verifyAnnouncement.
+ */
+export function announcementSignKey(blob: string): string | null {
+  try {
+    const bytes = fromBase64url(blob);
+    return bytes.length >= 65 && bytes[0] === VERSION ? toBase64url(bytes.subarray(33, 65)) : null;
+  } catch {
+    return null;
+  }
+}

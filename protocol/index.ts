@@ -1,0 +1,4 @@
+// The signaling protocol's public API.
+export * from './client.ts';
+export * from './errors.ts';
+export * from './messages.ts';

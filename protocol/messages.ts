@@ -1,0 +1,143 @@
+// The signaling protocol, written once: one zod schema per request (and its reply) and per event, shared by relay and browser.
+import { z } from 'zod';
+
+// ---- Building blocks ----
+
+export const RoomId = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a room id is 22 base64url characters');
+export const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'ids are base64url');
+const Blob = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'opaque blobs are base64url');
+
+/** Size limits of the opaque blobs; the relay can only check their shape, never their content. */
+export const LIMITS = {
+  announcement: 8_192,
+  sealedTitle: 2_048,
+  /** A fresh commit for 1,000 members is about 120 KB of base64url. */
+  commit: 1_048_576,
+  commitRecipients: 10_000,
+} as const;
+
+export const Announcement = Blob(LIMITS.announcement);
+export const SealedTitle = Blob(LIMITS.sealedTitle);
+export const Role = z.enum(['host', 'moderator', 'speaker', 'listener']);
+export type Role = z.infer<typeof Role>;
+
+// mediasoup parameters: their own shapes are validated by mediasoup itself; here only that they are bounded objects.
+const Json = z.record(z.string(), z.unknown());
+const DtlsParameters = z.strictObject({
+  role: z.enum(['auto', 'client', 'server']).optional(),
+  fingerprints: z.array(z.strictObject({ algorithm: z.string().max(16), value: z.string().max(128) })).min(1).max(8),
+});
+const RtpParameters = Json;
+const RtpCapabilities = Json;
+
+export const ParticipantSnapshot = z.object({
+  participantId: Id,
+  role: Role,
+  announcement: Announcement,
+  joinedSeq: z.number().int(),
+  handRaisedSeq: z.number().int().nullable(),
+  muted: z.boolean(),
+  producerIds: z.array(Id),
+});
+export type ParticipantSnapshot = z.infer<typeof ParticipantSnapshot>;
+
+export const LobbyEntry = z.object({ participantId: Id, announcement: Announcement });
+export type LobbyEntry = z.infer<typeof LobbyEntry>;
+
+export const RoomSnapshot = z.object({
+  roomId: RoomId,
+  sealedTitle: SealedTitle,
+  locked: z.boolean(),
+  participants: z.array(ParticipantSnapshot),
+  lobby: z.array(LobbyEntry),
+});
+export type RoomSnapshot = z.infer<typeof RoomSnapshot>;
+
+export const JoinResult = z.object({
+  participantId: Id,
+  resumeToken: z.string(),
+  role: Role,
+  room: RoomSnapshot,
+  routerRtpCapabilities: Json,
+});
+export type JoinResult = z.infer<typeof JoinResult>;
+
+const Empty = z.strictObject({});
+const Ok = z.object({});
+
+// ---- Requests: client to relay, answered through the acknowledgement ----
+
+export const requests = {
+  'room.peek': { request: z.strictObject({ roomId: RoomId }), reply: z.object({ exists: z.boolean(), sealedTitle: SealedTitle.nullable(), locked: z.boolean() }) },
+  'room.create': { request: z.strictObject({ roomId: RoomId, announcement: Announcement, sealedTitle: SealedTitle }), reply: JoinResult },
+  'room.join': {
+    request: z.strictObject({ roomId: RoomId, announcement: Announcement, resumeToken: z.string().max(64).optional() }),
+    reply: z.union([JoinResult, z.object({ lobby: z.literal(true), participantId: Id })]),
+  },
+  'room.leave': { request: Empty, reply: Ok },
+  'room.lock': { request: z.strictObject({ locked: z.boolean() }), reply: Ok },
+  'room.end': { request: Empty, reply: Ok },
+  'room.rotate': { request: z.strictObject({ newRoomId: RoomId, sealedTitle: SealedTitle }), reply: Ok },
+  'transport.create': {
+    request: z.strictObject({ direction: z.enum(['send', 'recv']) }),
+    reply: z.object({ transportId: Id, iceParameters: Json, iceCandidates: z.array(Json), dtlsParameters: Json }),
+  },
+  'transport.connect': { request: z.strictObject({ transportId: Id, dtlsParameters: DtlsParameters }), reply: Ok },
+  'transport.restartIce': { request: z.strictObject({ transportId: Id }), reply: z.object({ iceParameters: Json }) },
+  'producer.create': { request: z.strictObject({ transportId: Id, kind: z.literal('audio'), rtpParameters: RtpParameters }), reply: z.object({ producerId: Id }) },
+  'producer.pause': { request: z.strictObject({ producerId: Id }), reply: Ok },
+  'producer.resume': { request: z.strictObject({ producerId: Id }), reply: Ok },
+  'producer.close': { request: z.strictObject({ producerId: Id }), reply: Ok },
+  'consumer.create': {
+    request: z.strictObject({ producerId: Id, rtpCapabilities: RtpCapabilities }),
+    reply: z.object({ consumerId: Id, producerId: Id, participantId: Id, kind: z.literal('audio'), rtpParameters: Json }),
+  },
+  'consumer.resume': { request: z.strictObject({ consumerId: Id }), reply: Ok },
+  'key.commit': {
+    request: z.strictObject({ commit: Blob(LIMITS.commit), epoch: z.number().int().min(1).max(2 ** 48 - 1), to: z.array(Id).max(LIMITS.commitRecipients).optional() }),
+    reply: Ok,
+  },
+  'hand.raise': { request: Empty, reply: Ok },
+  'hand.lower': { request: Empty, reply: Ok },
+  'stage.invite': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'stage.respond': { request: z.strictObject({ accept: z.boolean() }), reply: Ok },
+  'stage.leave': { request: Empty, reply: Ok },
+  'stage.moveToAudience': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'stage.mute': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'role.setModerator': { request: z.strictObject({ participantId: Id, moderator: z.boolean() }), reply: Ok },
+  'member.kick': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'lobby.admit': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'lobby.decline': { request: z.strictObject({ participantId: Id }), reply: Ok },
+} as const;
+
+export type RequestType = keyof typeof requests;
+export type RequestOf<T extends RequestType> = z.infer<(typeof requests)[T]['request']>;
+export type ReplyOf<T extends RequestType> = z.infer<(typeof requests)[T]['reply']>;
+export const REQUEST_TYPES = Object.keys(requests) as RequestType[];
+
+// ---- Events: relay to client ----
+
+export const events = {
+  'peer.joined': z.object({ participant: ParticipantSnapshot }),
+  'peer.updated': z.object({ participant: ParticipantSnapshot }),
+  'peer.left': z.object({ participantId: Id, reason: z.enum(['left', 'kicked', 'disconnected']) }),
+  'producer.added': z.object({ producerId: Id, participantId: Id }),
+  'producer.removed': z.object({ producerId: Id, participantId: Id }),
+  'key.commit': z.object({ from: Id, commit: z.string(), epoch: z.number() }),
+  'stage.invited': z.object({ by: Id }),
+  'lobby.updated': z.object({ lobby: z.array(LobbyEntry) }),
+  'lobby.admitted': JoinResult,
+  'lobby.declined': z.object({}),
+  'member.kicked': z.object({}),
+  'room.updated': z.object({ locked: z.boolean() }),
+  'room.ended': z.object({}),
+  'room.rotated': z.object({ newRoomId: RoomId }),
+  'room.mediaReset': z.object({}),
+  'relay.shuttingDown': z.object({}),
+  error: z.object({ code: z.string(), message: z.string() }),
+} as const;
+
+export type EventType = keyof typeof events;
+export type EventOf<T extends EventType> = z.infer<(typeof events)[T]>;
+
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: { code: string; message: string } };

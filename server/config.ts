@@ -1,0 +1,89 @@
+// Relay configuration: embedded defaults, overridden by environment variables (documented in README and docs/operations.md).
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export interface RelayConfig {
+  port: number;
+  host: string;
+  /** The address browsers send media to; defaults to the listen address (or 127.0.0.1 when listening on all). */
+  announcedIp: string | null;
+  rtcMinPort: number;
+  rtcMaxPort: number;
+  workers: number;
+  clientDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
+  maxRooms: number;
+  maxParticipantsPerRoom: number;
+  maxSpeakers: number;
+  messagesPerSecond: number;
+  messageBurst: number;
+  roomsPerConnectionPerMinute: number;
+  maxMessageBytes: number;
+  disconnectGraceMs: number;
+}
+
+export const DEFAULTS: RelayConfig = {
+  port: 3000,
+  host: '127.0.0.1',
+  announcedIp: null,
+  rtcMinPort: 40000,
+  rtcMaxPort: 49999,
+  workers: availableParallelism(),
+  clientDir: fileURLToPath(new URL('../client/dist', import.meta.url)),
+  logLevel: 'info',
+  maxRooms: 10_000,
+  maxParticipantsPerRoom: 5_000,
+  maxSpeakers: 20,
+  messagesPerSecond: 50,
+  messageBurst: 200,
+  roomsPerConnectionPerMinute: 10,
+  maxMessageBytes: 2 * 1024 * 1024,
+  disconnectGraceMs: 30_000,
+};
+
+const ENV: Record<string, keyof RelayConfig> = {
+  PORT: 'port',
+  HOST: 'host',
+  ANNOUNCED_IP: 'announcedIp',
+  RTC_MIN_PORT: 'rtcMinPort',
+  RTC_MAX_PORT: 'rtcMaxPort',
+  WORKERS: 'workers',
+  CLIENT_DIR: 'clientDir',
+  LOG_LEVEL: 'logLevel',
+  MAX_ROOMS: 'maxRooms',
+  MAX_PARTICIPANTS_PER_ROOM: 'maxParticipantsPerRoom',
+  MAX_SPEAKERS: 'maxSpeakers',
+  MESSAGES_PER_SECOND: 'messagesPerSecond',
+  MESSAGE_BURST: 'messageBurst',
+  ROOMS_PER_CONNECTION_PER_MINUTE: 'roomsPerConnectionPerMinute',
+  MAX_MESSAGE_BYTES: 'maxMessageBytes',
+  DISCONNECT_GRACE_MS: 'disconnectGraceMs',
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads the environment; a malformed value is an error naming the variable, never a silent default. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<RelayConfig> {
+  const out: Partial<Record<keyof RelayConfig, unknown>> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (typeof DEFAULTS[key] === 'number') {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
+      out[key] = n;
+    } else out[key] = raw;
+  }
+  return out as Partial<RelayConfig>;
+}
+
+export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
+  const config = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as RelayConfig;
+  if (config.port > 65535) throw new ConfigError('PORT must be at most 65535');
+  if (config.rtcMinPort > config.rtcMaxPort || config.rtcMaxPort > 65535) throw new ConfigError('RTC_MIN_PORT must be at most RTC_MAX_PORT (and both at most 65535)');
+  if (config.workers < 1) throw new ConfigError('WORKERS must be at least 1');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'silent'].includes(config.logLevel)) throw new ConfigError(`LOG_LEVEL "${config.logLevel}" is not a level`);
+  return config;
+}

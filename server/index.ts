@@ -1,0 +1,85 @@
+// The relay's programmatic API: startRelay(options) → { url, close() }, used by `npm start`, tests and benchmarks.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { Server as SocketServer } from 'socket.io';
+import { resolveConfig, type RelayConfig } from './config.ts';
+import { createApp } from './http/app.ts';
+import { WorkerPool } from './media/worker-pool.ts';
+import { createMetrics } from './metrics.ts';
+import { RoomService } from './rooms/room-service.ts';
+import { attachConnection, type MessageObserver } from './signaling/connection.ts';
+
+export interface RelayOptions extends Partial<RelayConfig> {
+  /** Called with every message a client sends, before validation: for tests that prove what the relay sees. */
+  onClientMessage?: MessageObserver;
+}
+
+export interface Relay {
+  url: string;
+  port: number;
+  config: RelayConfig;
+  /** Read-only inspection for tests and benchmarks: rooms, their members, producers and mediasoup routers. */
+  rooms: RoomService['rooms'];
+  workers: () => WorkerPool['workers'];
+  /** Tells clients the relay is going away, then closes sockets, workers and the port. */
+  close(): Promise<void>;
+}
+
+export { configFromEnv, ConfigError, DEFAULTS, type RelayConfig } from './config.ts';
+export { WorkerBinaryMissingError } from './media/worker-pool.ts';
+
+export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
+  const { onClientMessage, ...rest } = options;
+  const config = resolveConfig(rest);
+  // Structured logs go to stdout and carry counts and codes only: never addresses, room ids or payloads.
+  const log = pino({ level: config.logLevel, base: undefined });
+  let service: RoomService | undefined;
+  const pool = await WorkerPool.create(
+    config.workers,
+    { logLevel: 'error', rtcMinPort: config.rtcMinPort, rtcMaxPort: config.rtcMaxPort },
+    log,
+    (dead, fresh) => void service?.workerReplaced(dead, fresh),
+  );
+  service = new RoomService(config, pool);
+  const metrics = createMetrics(service, () => pool);
+  const app = createApp({
+    clientDir: config.clientDir,
+    registry: metrics.registry,
+    health: () => ({ rooms: service.rooms.size, workers: pool.workers.length }),
+  });
+  const http = createServer(app);
+  const io = new SocketServer(http, { serveClient: false, maxHttpBufferSize: config.maxMessageBytes, cors: { origin: false } });
+  io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage }));
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => resolve());
+  });
+  const port = (http.address() as AddressInfo).port;
+  const hostForUrl = config.host === '0.0.0.0' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${hostForUrl}:${port}`;
+  log.info({ port, workers: config.workers }, 'relay listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port,
+    config,
+    rooms: service.rooms,
+    workers: () => pool.workers,
+    close() {
+      closing ??= (async () => {
+        io.emit('relay.shuttingDown', {});
+        for (const room of [...service.rooms.values()]) room.close();
+        service.rooms.clear();
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        http.closeAllConnections();
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+        await pool.close();
+        log.info('relay closed');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// Prometheus metrics: counts of rooms, participants, transports, producers, consumers and worker usage; no per-room or per-person labels.
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { WorkerPool } from './media/worker-pool.ts';
+import type { RoomService } from './rooms/room-service.ts';
+
+export interface RelayMetrics {
+  registry: Registry;
+  messages: Counter<'result'>;
+}
+
+export function createMetrics(service: RoomService, pool: () => WorkerPool): RelayMetrics {
+  const registry = new Registry();
+  const count = (pick: (p: { transports: Map<string, unknown>; producers: Map<string, unknown>; consumers: Map<string, unknown> }) => number) => {
+    let n = 0;
+    for (const room of service.rooms.values()) for (const m of room.members.values()) n += pick(m);
+    return n;
+  };
+  new Gauge({ name: 'teahouse_rooms', help: 'Open rooms', registers: [registry], collect() { this.set(service.rooms.size); } });
+  new Gauge({
+    name: 'teahouse_participants',
+    help: 'Participants in rooms, by role',
+    labelNames: ['role'],
+    registers: [registry],
+    collect() {
+      for (const [role, n] of Object.entries(service.roleCounts())) this.set({ role }, n);
+    },
+  });
+  new Gauge({
+    name: 'teahouse_lobby_visitors',
+    help: 'Visitors waiting in lobbies',
+    registers: [registry],
+    collect() {
+      let n = 0;
+      for (const room of service.rooms.values()) n += room.lobby.size;
+      this.set(n);
+    },
+  });
+  new Gauge({ name: 'teahouse_transports', help: 'WebRTC transports', registers: [registry], collect() { this.set(count((m) => m.transports.size)); } });
+  new Gauge({ name: 'teahouse_producers', help: 'Audio producers', registers: [registry], collect() { this.set(count((m) => m.producers.size)); } });
+  new Gauge({ name: 'teahouse_consumers', help: 'Audio consumers', registers: [registry], collect() { this.set(count((m) => m.consumers.size)); } });
+  new Gauge({
+    name: 'teahouse_worker_cpu_seconds',
+    help: 'CPU time used by each mediasoup worker (user + system)',
+    labelNames: ['worker'],
+    registers: [registry],
+    async collect() {
+      const workers = pool().workers;
+      await Promise.all(workers.map(async (w, i) => {
+        const u = await w.getResourceUsage();
+        this.set({ worker: String(i) }, (u.ru_utime + u.ru_stime) / 1000);
+      }));
+    },
+  });
+  new Gauge({
+    name: 'teahouse_worker_max_rss_bytes',
+    help: 'Peak resident memory of each mediasoup worker',
+    labelNames: ['worker'],
+    registers: [registry],
+    async collect() {
+      const workers = pool().workers;
+      await Promise.all(workers.map(async (w, i) => this.set({ worker: String(i) }, (await w.getResourceUsage()).ru_maxrss * 1024)));
+    },
+  });
+  const messages = new Counter({ name: 'teahouse_signaling_messages_total', help: 'Signaling messages by result (ok or error code)', labelNames: ['result'], registers: [registry] });
+  return { registry, messages };
+}

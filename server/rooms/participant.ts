@@ -1,0 +1,58 @@
+// One member of a room on the relay: its role and stage state, its socket, and its mediasoup transports.
+import { randomBytes } from 'node:crypto';
+import type { types } from 'mediasoup';
+import type { EventOf, EventType, ParticipantSnapshot, Role } from '../../protocol/messages.ts';
+import type { StageMember } from './stage.ts';
+
+export interface OutboundSocket {
+  emit(event: string, payload: unknown): unknown;
+}
+
+export const newId = (bytes = 12): string => randomBytes(bytes).toString('base64url');
+
+export class Participant implements StageMember {
+  readonly participantId = newId();
+  readonly resumeToken = newId(24);
+  role: Role;
+  handRaisedSeq: number | null = null;
+  muted = false;
+  invitedBy: string | null = null;
+  socket: OutboundSocket | null;
+  graceTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly transports = new Map<string, types.WebRtcTransport>();
+  readonly producers = new Map<string, types.Producer>();
+  readonly consumers = new Map<string, types.Consumer>();
+  readonly announcement: string;
+  readonly joinedSeq: number;
+
+  constructor(options: { role: Role; announcement: string; joinedSeq: number; socket: OutboundSocket }) {
+    this.role = options.role;
+    this.announcement = options.announcement;
+    this.joinedSeq = options.joinedSeq;
+    this.socket = options.socket;
+  }
+
+  send<T extends EventType>(event: T, payload: EventOf<T>): void {
+    this.socket?.emit(event, payload);
+  }
+
+  snapshot(): ParticipantSnapshot {
+    return {
+      participantId: this.participantId,
+      role: this.role,
+      announcement: this.announcement,
+      joinedSeq: this.joinedSeq,
+      handRaisedSeq: this.handRaisedSeq,
+      muted: this.muted,
+      producerIds: [...this.producers.keys()],
+    };
+  }
+
+  /** Closes every transport (and with them producers and consumers). */
+  closeMedia(): void {
+    for (const t of this.transports.values()) t.close();
+    this.transports.clear();
+    this.producers.clear();
+    this.consumers.clear();
+  }
+}

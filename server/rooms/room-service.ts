@@ -1,0 +1,496 @@
+// The relay's room logic: every signaling request's effect on rooms, members, stage and mediasoup.
+import type { types } from 'mediasoup';
+import { announcementSignKey } from '../../crypto/announcement.ts';
+import { SignalingError } from '../../protocol/errors.ts';
+import type { JoinResult, ReplyOf, RequestOf, RequestType, Role } from '../../protocol/messages.ts';
+import type { RelayConfig } from '../config.ts';
+import { clientRtpCapabilities, MEDIA_CODECS } from '../media/codecs.ts';
+import type { WorkerPool } from '../media/worker-pool.ts';
+import { Participant, type OutboundSocket } from './participant.ts';
+import { Room } from './room.ts';
+import * as stage from './stage.ts';
+
+/** What the relay knows about one signaling connection. */
+export interface Session {
+  socket: OutboundSocket;
+  participant: Participant | null;
+  room: Room | null;
+  roomCreations: number[];
+}
+
+type Handler<T extends RequestType> = (session: Session, payload: RequestOf<T>) => Promise<ReplyOf<T>> | ReplyOf<T>;
+
+export class RoomService {
+  readonly rooms = new Map<string, Room>();
+  /** Room ids replaced by link rotation: memory-only, so a rotated link is refused while this process lives. */
+  private readonly revoked = new Set<string>();
+  private readonly resumable = new Map<string, Participant>();
+
+  private readonly config: RelayConfig;
+  private readonly pool: WorkerPool;
+
+  constructor(config: RelayConfig, pool: WorkerPool) {
+    this.config = config;
+    this.pool = pool;
+  }
+
+  // ---- helpers ----
+
+  private member(session: Session): { room: Room; me: Participant } {
+    const room = session.room;
+    const me = session.participant;
+    if (!room || !me || !room.members.has(me.participantId)) throw new SignalingError('NOT_IN_ROOM', 'join a room first');
+    return { room, me };
+  }
+
+  private other(room: Room, participantId: string): Participant {
+    const p = room.members.get(participantId);
+    if (!p) throw new SignalingError('NOT_FOUND', 'no such participant in this room');
+    return p;
+  }
+
+  private checkRoomId(roomId: string): void {
+    if (this.revoked.has(roomId)) throw new SignalingError('LINK_REVOKED', 'the host replaced this link with a new one; ask them for it');
+  }
+
+  private joinResult(room: Room, p: Participant): JoinResult {
+    return {
+      participantId: p.participantId,
+      resumeToken: p.resumeToken,
+      role: p.role,
+      room: room.snapshot(p),
+      routerRtpCapabilities: clientRtpCapabilities(room.router) as unknown as Record<string, unknown>,
+    };
+  }
+
+  private admitMember(room: Room, p: Participant): void {
+    room.members.set(p.participantId, p);
+    this.resumable.set(p.resumeToken, p);
+    this.pool.addLoad(room.worker, 1);
+    room.broadcast('peer.joined', { participant: p.snapshot() }, p);
+  }
+
+  private updated(room: Room, p: Participant): void {
+    room.broadcast('peer.updated', { participant: p.snapshot() });
+  }
+
+  /** Closes a member's producers the moment it leaves the stage. */
+  private closeProducers(room: Room, p: Participant): void {
+    for (const producer of p.producers.values()) {
+      producer.close();
+      room.broadcast('producer.removed', { producerId: producer.id, participantId: p.participantId });
+    }
+    p.producers.clear();
+  }
+
+  private setPaused(room: Room, p: Participant, paused: boolean): Promise<void>[] {
+    p.muted = paused;
+    return [...p.producers.values()].map((producer) => (paused ? producer.pause() : producer.resume()));
+  }
+
+  /** Removes a participant (left, kicked, disconnected too long, room ended); the room goes when it is empty. */
+  removeParticipant(session: Session | null, p: Participant, room: Room, reason: 'left' | 'kicked' | 'disconnected'): void {
+    if (p.graceTimer) clearTimeout(p.graceTimer);
+    this.resumable.delete(p.resumeToken);
+    if (room.lobby.delete(p.participantId)) {
+      room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });
+    } else if (room.members.delete(p.participantId)) {
+      this.closeProducers(room, p);
+      this.pool.addLoad(room.worker, -1);
+      room.broadcast('peer.left', { participantId: p.participantId, reason });
+    }
+    p.closeMedia();
+    if (session) {
+      session.participant = null;
+      session.room = null;
+    }
+    if (room.members.size === 0) this.closeRoom(room);
+  }
+
+  private closeRoom(room: Room): void {
+    for (const p of room.lobby.values()) p.send('room.ended', {});
+    for (const p of [...room.members.values(), ...room.lobby.values()]) this.resumable.delete(p.resumeToken);
+    this.pool.addLoad(room.worker, -room.members.size);
+    room.close();
+    this.rooms.delete(room.id);
+  }
+
+  // ---- connection lifecycle ----
+
+  /** The socket dropped: keep the member for the grace period so a reconnect is the same member, with no rekey. */
+  disconnected(session: Session): void {
+    const p = session.participant;
+    const room = session.room;
+    if (!p || !room) return;
+    p.socket = null;
+    if (room.lobby.has(p.participantId) || this.config.disconnectGraceMs === 0) {
+      this.removeParticipant(session, p, room, 'disconnected');
+      return;
+    }
+    p.graceTimer = setTimeout(() => {
+      if (this.rooms.get(room.id) === room) this.removeParticipant(null, p, room, 'disconnected');
+    }, this.config.disconnectGraceMs);
+    p.graceTimer.unref?.();
+  }
+
+  /** A worker died and was replaced: re-create the affected rooms' routers; clients re-create their transports. */
+  async workerReplaced(dead: types.Worker, fresh: types.Worker): Promise<void> {
+    for (const room of this.rooms.values()) {
+      if (room.worker !== dead) continue;
+      for (const p of room.members.values()) {
+        p.transports.clear();
+        p.producers.clear();
+        p.consumers.clear();
+      }
+      room.worker = fresh;
+      room.router = await fresh.createRouter({ mediaCodecs: MEDIA_CODECS });
+      this.pool.addLoad(fresh, room.members.size);
+      room.broadcast('room.mediaReset', {});
+    }
+  }
+
+  // ---- requests ----
+
+  readonly handlers: { [T in RequestType]: Handler<T> } = {
+    'room.peek': (_session, { roomId }) => {
+      this.checkRoomId(roomId);
+      const room = this.rooms.get(roomId);
+      return { exists: Boolean(room), sealedTitle: room?.sealedTitle ?? null, locked: room?.locked ?? false };
+    },
+
+    'room.create': async (session, { roomId, announcement, sealedTitle }) => {
+      if (session.participant) throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
+      this.checkRoomId(roomId);
+      if (this.rooms.has(roomId)) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
+      if (this.rooms.size >= this.config.maxRooms) throw new SignalingError('TOO_MANY_ROOMS', 'this relay is at its room limit; try again later');
+      const now = Date.now();
+      session.roomCreations = session.roomCreations.filter((t) => now - t < 60_000);
+      if (session.roomCreations.length >= this.config.roomsPerConnectionPerMinute) {
+        throw new SignalingError('RATE_LIMITED', `at most ${this.config.roomsPerConnectionPerMinute} rooms per minute per connection`);
+      }
+      session.roomCreations.push(now);
+      const worker = this.pool.leastLoaded();
+      const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+      if (this.rooms.has(roomId)) {
+        router.close();
+        throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
+      }
+      const room = new Room({ id: roomId, sealedTitle, router, worker });
+      this.rooms.set(roomId, room);
+      const host = new Participant({ role: 'host', announcement, joinedSeq: room.nextSeq(), socket: session.socket });
+      this.admitMember(room, host);
+      session.participant = host;
+      session.room = room;
+      return this.joinResult(room, host);
+    },
+
+    'room.join': (session, { roomId, announcement, resumeToken }) => {
+      if (session.participant) throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
+      this.checkRoomId(roomId);
+      const room = this.rooms.get(roomId);
+      if (!room) throw new SignalingError('ROOM_NOT_FOUND', 'no room with this link is open on this relay');
+      const previous = resumeToken ? this.resumable.get(resumeToken) : undefined;
+      if (previous && room.members.get(previous.participantId) === previous && previous.announcement === announcement) {
+        if (previous.graceTimer) clearTimeout(previous.graceTimer);
+        previous.graceTimer = null;
+        previous.socket = session.socket;
+        session.participant = previous;
+        session.room = room;
+        return this.joinResult(room, previous);
+      }
+      const signKey = announcementSignKey(announcement);
+      if (signKey && room.banned.has(signKey)) throw new SignalingError('IDENTITY_BANNED', 'you were removed from this room');
+      if (room.size >= this.config.maxParticipantsPerRoom) throw new SignalingError('ROOM_FULL', `this room is full (${this.config.maxParticipantsPerRoom} participants)`);
+      const p = new Participant({ role: 'listener', announcement, joinedSeq: room.nextSeq(), socket: session.socket });
+      session.participant = p;
+      session.room = room;
+      if (room.locked) {
+        room.lobby.set(p.participantId, p);
+        room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });
+        return { lobby: true as const, participantId: p.participantId };
+      }
+      this.admitMember(room, p);
+      return this.joinResult(room, p);
+    },
+
+    'room.leave': (session) => {
+      const p = session.participant;
+      const room = session.room;
+      if (!p || !room) throw new SignalingError('NOT_IN_ROOM', 'not in a room');
+      this.removeParticipant(session, p, room, 'left');
+      return {};
+    },
+
+    'room.lock': (session, { locked }) => {
+      const { room, me } = this.member(session);
+      if (!stage.isModerating(me.role)) throw new SignalingError('FORBIDDEN', 'only the host and moderators can lock the room');
+      room.locked = locked;
+      room.broadcast('room.updated', { locked });
+      return {};
+    },
+
+    'room.end': (session) => {
+      const { room, me } = this.member(session);
+      stage.checkHostOnly(me, 'end the room');
+      room.broadcast('room.ended', {});
+      for (const p of room.members.values()) this.resumable.delete(p.resumeToken);
+      this.closeRoom(room);
+      session.participant = null;
+      session.room = null;
+      return {};
+    },
+
+    'room.rotate': (session, { newRoomId, sealedTitle }) => {
+      const { room, me } = this.member(session);
+      stage.checkHostOnly(me, 'rotate the link');
+      if (this.rooms.has(newRoomId) || this.revoked.has(newRoomId)) throw new SignalingError('ROOM_EXISTS', 'that room id is taken');
+      this.rooms.delete(room.id);
+      this.revoked.add(room.id);
+      room.id = newRoomId;
+      room.sealedTitle = sealedTitle;
+      this.rooms.set(newRoomId, room);
+      room.broadcast('room.rotated', { newRoomId });
+      for (const p of room.lobby.values()) this.removeParticipant(null, p, room, 'left');
+      return {};
+    },
+
+    'transport.create': async (session, { direction }) => {
+      const { room, me } = this.member(session);
+      if (direction === 'send' && !stage.canProduce(me.role)) throw new SignalingError('FORBIDDEN', 'listeners do not send audio');
+      if (me.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
+      const transport = await room.router.createWebRtcTransport({
+        listenInfos: [
+          { protocol: 'udp', ip: this.config.host, announcedAddress: this.announcedIp(), portRange: { min: this.config.rtcMinPort, max: this.config.rtcMaxPort } },
+          { protocol: 'tcp', ip: this.config.host, announcedAddress: this.announcedIp(), portRange: { min: this.config.rtcMinPort, max: this.config.rtcMaxPort } },
+        ],
+        initialAvailableOutgoingBitrate: 600_000,
+        appData: { direction },
+      });
+      me.transports.set(transport.id, transport);
+      return {
+        transportId: transport.id,
+        iceParameters: transport.iceParameters as unknown as Record<string, unknown>,
+        iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
+        dtlsParameters: transport.dtlsParameters as unknown as Record<string, unknown>,
+      };
+    },
+
+    'transport.connect': async (session, { transportId, dtlsParameters }) => {
+      const { me } = this.member(session);
+      const transport = me.transports.get(transportId);
+      if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
+      await transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+      return {};
+    },
+
+    'transport.restartIce': async (session, { transportId }) => {
+      const { me } = this.member(session);
+      const transport = me.transports.get(transportId);
+      if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
+      return { iceParameters: (await transport.restartIce()) as unknown as Record<string, unknown> };
+    },
+
+    'producer.create': async (session, { transportId, rtpParameters }) => {
+      const { room, me } = this.member(session);
+      if (!stage.canProduce(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers may send audio');
+      const transport = me.transports.get(transportId);
+      if (!transport || transport.appData.direction !== 'send') throw new SignalingError('NOT_FOUND', 'no such send transport');
+      if (me.producers.size >= 1) throw new SignalingError('INVALID_STATE', 'one microphone per participant');
+      const params = rtpParameters as unknown as types.RtpParameters;
+      params.headerExtensions = (params.headerExtensions ?? []).filter((e) => e.uri !== 'urn:ietf:params:rtp-hdrext:ssrc-audio-level');
+      let producer: types.Producer;
+      try {
+        producer = await transport.produce({ kind: 'audio', rtpParameters: params });
+      } catch (error) {
+        throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${(error as Error).message}`);
+      }
+      // The role may have changed while mediasoup worked: re-check before anyone hears it.
+      if (!stage.canProduce(me.role) || !room.members.has(me.participantId)) {
+        producer.close();
+        throw new SignalingError('FORBIDDEN', 'no longer on stage');
+      }
+      me.producers.set(producer.id, producer);
+      producer.on('transportclose', () => me.producers.delete(producer.id));
+      if (me.muted) await producer.pause();
+      room.broadcast('producer.added', { producerId: producer.id, participantId: me.participantId }, me);
+      this.updated(room, me);
+      return { producerId: producer.id };
+    },
+
+    'producer.pause': async (session, { producerId }) => {
+      const { room, me } = this.member(session);
+      if (!me.producers.has(producerId)) throw new SignalingError('NOT_FOUND', 'no such producer');
+      await Promise.all(this.setPaused(room, me, true));
+      this.updated(room, me);
+      return {};
+    },
+
+    'producer.resume': async (session, { producerId }) => {
+      const { room, me } = this.member(session);
+      if (!me.producers.has(producerId)) throw new SignalingError('NOT_FOUND', 'no such producer');
+      await Promise.all(this.setPaused(room, me, false));
+      this.updated(room, me);
+      return {};
+    },
+
+    'producer.close': (session, { producerId }) => {
+      const { room, me } = this.member(session);
+      const producer = me.producers.get(producerId);
+      if (!producer) throw new SignalingError('NOT_FOUND', 'no such producer');
+      producer.close();
+      me.producers.delete(producerId);
+      room.broadcast('producer.removed', { producerId, participantId: me.participantId });
+      this.updated(room, me);
+      return {};
+    },
+
+    'consumer.create': async (session, { producerId, rtpCapabilities }) => {
+      const { room, me } = this.member(session);
+      const owner = [...room.members.values()].find((m) => m.producers.has(producerId));
+      if (!owner) throw new SignalingError('NOT_FOUND', 'no such producer in this room');
+      const caps = rtpCapabilities as unknown as types.RtpCapabilities;
+      if (!room.router.canConsume({ producerId, rtpCapabilities: caps })) throw new SignalingError('BAD_REQUEST', 'these capabilities cannot receive this producer');
+      const transport = [...me.transports.values()].find((t) => t.appData.direction === 'recv');
+      if (!transport) throw new SignalingError('INVALID_STATE', 'create a receive transport first');
+      const consumer = await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
+      me.consumers.set(consumer.id, consumer);
+      const forget = () => me.consumers.delete(consumer.id);
+      consumer.on('transportclose', forget);
+      consumer.on('producerclose', forget);
+      return {
+        consumerId: consumer.id,
+        producerId,
+        participantId: owner.participantId,
+        kind: 'audio' as const,
+        rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown>,
+      };
+    },
+
+    'consumer.resume': async (session, { consumerId }) => {
+      const { me } = this.member(session);
+      const consumer = me.consumers.get(consumerId);
+      if (!consumer) throw new SignalingError('NOT_FOUND', 'no such consumer');
+      await consumer.resume();
+      return {};
+    },
+
+    'key.commit': (session, { commit, epoch, to }) => {
+      const { room, me } = this.member(session);
+      if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
+      const payload = { from: me.participantId, commit, epoch };
+      // Never to the lobby: a visitor gets no key material before a moderator admits them.
+      if (to) for (const id of new Set(to)) room.members.get(id)?.send('key.commit', payload);
+      else room.broadcast('key.commit', payload, me);
+      return {};
+    },
+
+    'hand.raise': (session) => {
+      const { room, me } = this.member(session);
+      stage.raiseHand(me, room.nextSeq());
+      this.updated(room, me);
+      return {};
+    },
+
+    'hand.lower': (session) => {
+      const { room, me } = this.member(session);
+      stage.lowerHand(me);
+      this.updated(room, me);
+      return {};
+    },
+
+    'stage.invite': (session, { participantId }) => {
+      const { room, me } = this.member(session);
+      const target = this.other(room, participantId);
+      stage.invite(me, target);
+      target.send('stage.invited', { by: me.participantId });
+      return {};
+    },
+
+    'stage.respond': (session, { accept }) => {
+      const { room, me } = this.member(session);
+      stage.respondToInvite(me, accept, room.speakersOnStage, this.config.maxSpeakers);
+      this.updated(room, me);
+      return {};
+    },
+
+    'stage.leave': (session) => {
+      const { room, me } = this.member(session);
+      stage.leaveStage(me);
+      this.closeProducers(room, me);
+      this.updated(room, me);
+      return {};
+    },
+
+    'stage.moveToAudience': (session, { participantId }) => {
+      const { room, me } = this.member(session);
+      const target = this.other(room, participantId);
+      stage.moveToAudience(me, target);
+      this.closeProducers(room, target);
+      this.updated(room, target);
+      return {};
+    },
+
+    'stage.mute': async (session, { participantId }) => {
+      const { room, me } = this.member(session);
+      const target = this.other(room, participantId);
+      stage.mute(me, target);
+      await Promise.all(this.setPaused(room, target, true));
+      this.updated(room, target);
+      return {};
+    },
+
+    'role.setModerator': (session, { participantId, moderator }) => {
+      const { room, me } = this.member(session);
+      const target = this.other(room, participantId);
+      stage.setModerator(me, target, moderator, room.speakersOnStage, this.config.maxSpeakers);
+      this.updated(room, target);
+      if (moderator) target.send('lobby.updated', { lobby: room.lobbyEntries() });
+      return {};
+    },
+
+    'member.kick': (session, { participantId }) => {
+      const { room, me } = this.member(session);
+      const target = this.other(room, participantId);
+      stage.checkKick(me, target);
+      const signKey = announcementSignKey(target.announcement);
+      if (signKey) room.banned.add(signKey);
+      target.send('member.kicked', {});
+      this.removeParticipant(null, target, room, 'kicked');
+      return {};
+    },
+
+    'lobby.admit': (session, { participantId }) => {
+      const { room, me } = this.member(session);
+      if (!stage.isModerating(me.role)) throw new SignalingError('FORBIDDEN', 'only the host and moderators admit visitors');
+      const visitor = room.lobby.get(participantId);
+      if (!visitor) throw new SignalingError('NOT_FOUND', 'nobody with that id is waiting');
+      if (room.members.size >= this.config.maxParticipantsPerRoom) throw new SignalingError('ROOM_FULL', 'this room is full');
+      room.lobby.delete(participantId);
+      this.admitMember(room, visitor);
+      visitor.send('lobby.admitted', this.joinResult(room, visitor));
+      room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });
+      return {};
+    },
+
+    'lobby.decline': (session, { participantId }) => {
+      const { room, me } = this.member(session);
+      if (!stage.isModerating(me.role)) throw new SignalingError('FORBIDDEN', 'only the host and moderators decline visitors');
+      const visitor = room.lobby.get(participantId);
+      if (!visitor) throw new SignalingError('NOT_FOUND', 'nobody with that id is waiting');
+      visitor.send('lobby.declined', {});
+      this.removeParticipant(null, visitor, room, 'left');
+      return {};
+    },
+  };
+
+  private announcedIp(): string {
+    if (this.config.announcedIp) return this.config.announcedIp;
+    return this.config.host === '0.0.0.0' || this.config.host === '::' ? '127.0.0.1' : this.config.host;
+  }
+
+  roleCounts(): Record<Role, number> {
+    const counts: Record<Role, number> = { host: 0, moderator: 0, speaker: 0, listener: 0 };
+    for (const room of this.rooms.values()) for (const m of room.members.values()) counts[m.role]++;
+    return counts;
+  }
+}

@@ -1,0 +1,71 @@
+// A room on the relay: members and lobby in memory, its mediasoup router, and fan-out of events to members.
+import type { types } from 'mediasoup';
+import type { EventOf, EventType, LobbyEntry, RoomSnapshot } from '../../protocol/messages.ts';
+import type { Participant } from './participant.ts';
+import { isModerating, isOnStage } from './stage.ts';
+
+export class Room {
+  id: string;
+  sealedTitle: string;
+  locked = false;
+  router: types.Router;
+  worker: types.Worker;
+  readonly members = new Map<string, Participant>();
+  readonly lobby = new Map<string, Participant>();
+  /** Signing keys of kicked members, refused for the rest of the room's life. */
+  readonly banned = new Set<string>();
+  private seq = 0;
+
+  constructor(options: { id: string; sealedTitle: string; router: types.Router; worker: types.Worker }) {
+    this.id = options.id;
+    this.sealedTitle = options.sealedTitle;
+    this.router = options.router;
+    this.worker = options.worker;
+  }
+
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  get speakersOnStage(): number {
+    let n = 0;
+    for (const m of this.members.values()) if (isOnStage(m.role)) n++;
+    return n;
+  }
+
+  get size(): number {
+    return this.members.size + this.lobby.size;
+  }
+
+  lobbyEntries(): LobbyEntry[] {
+    return [...this.lobby.values()].map((p) => ({ participantId: p.participantId, announcement: p.announcement }));
+  }
+
+  snapshot(forParticipant: Participant): RoomSnapshot {
+    return {
+      roomId: this.id,
+      sealedTitle: this.sealedTitle,
+      locked: this.locked,
+      participants: [...this.members.values()].map((m) => m.snapshot()),
+      lobby: isModerating(forParticipant.role) ? this.lobbyEntries() : [],
+    };
+  }
+
+  broadcast<T extends EventType>(event: T, payload: EventOf<T>, except?: Participant): void {
+    for (const m of this.members.values()) if (m !== except) m.send(event, payload);
+  }
+
+  notifyModerators<T extends EventType>(event: T, payload: EventOf<T>): void {
+    for (const m of this.members.values()) if (isModerating(m.role)) m.send(event, payload);
+  }
+
+  close(): void {
+    for (const p of [...this.members.values(), ...this.lobby.values()]) {
+      if (p.graceTimer) clearTimeout(p.graceTimer);
+      p.closeMedia();
+    }
+    this.members.clear();
+    this.lobby.clear();
+    this.router.close();
+  }
+}

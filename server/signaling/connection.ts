@@ -1,0 +1,62 @@
+// One socket.io connection: validates every message against its schema, rate-limits, and replies with stable error codes.
+import type { Logger } from 'pino';
+import type { Socket } from 'socket.io';
+import type { z } from 'zod';
+import { SignalingError } from '../../protocol/errors.ts';
+import { requests, type Ack, type RequestType } from '../../protocol/messages.ts';
+import type { RelayConfig } from '../config.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import type { RoomService, Session } from '../rooms/room-service.ts';
+import { TokenBucket } from './rate-limit.ts';
+
+export type MessageObserver = (event: string, payload: unknown) => void;
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid message';
+  const path = issue.path.length ? issue.path.join('.') : 'message';
+  return `${path}: ${issue.message}`;
+}
+
+export function attachConnection(socket: Socket, deps: { service: RoomService; config: RelayConfig; log: Logger; metrics: RelayMetrics; observe?: MessageObserver }): void {
+  const { service, config, log, metrics, observe } = deps;
+  const session: Session = { socket, participant: null, room: null, roomCreations: [] };
+  const bucket = new TokenBucket(config.messagesPerSecond, config.messageBurst);
+  // Requests of one connection run one at a time, in order: no interleaving of join, produce and leave.
+  let queue: Promise<void> = Promise.resolve();
+
+  socket.onAny((event: string, ...args: unknown[]) => {
+    const last = args.at(-1);
+    const ack = typeof last === 'function' ? (last as (reply: Ack<unknown>) => void) : null;
+    const payload = args[0];
+    observe?.(event, payload);
+    const fail = (error: SignalingError) => {
+      metrics.messages.inc({ result: error.code });
+      const body = { code: error.code, message: error.message };
+      if (ack) ack({ ok: false, error: body });
+      else socket.emit('error', body);
+    };
+    if (!bucket.take()) return fail(new SignalingError('RATE_LIMITED', `slow down: at most ${config.messagesPerSecond} messages per second`));
+    if (!Object.hasOwn(requests, event)) return fail(new SignalingError('UNKNOWN_MESSAGE', `unknown message type "${String(event).slice(0, 64)}"`));
+    const type = event as RequestType;
+    const parsed = requests[type].request.safeParse(payload ?? {});
+    if (!parsed.success) return fail(new SignalingError('BAD_REQUEST', `${type}: ${describeIssue(parsed.error)}`));
+    if (!ack) return fail(new SignalingError('BAD_REQUEST', `${type} needs an acknowledgement callback`));
+    queue = queue.then(async () => {
+      try {
+        const handler = service.handlers[type] as (s: Session, p: unknown) => unknown;
+        const data = await handler(session, parsed.data);
+        metrics.messages.inc({ result: 'ok' });
+        ack({ ok: true, data });
+      } catch (error) {
+        if (error instanceof SignalingError) return fail(error);
+        log.error({ err: { name: (error as Error).name, message: (error as Error).message }, type }, 'request failed');
+        fail(new SignalingError('INTERNAL', 'the relay could not complete this request'));
+      }
+    });
+  });
+
+  socket.on('disconnect', () => {
+    queue = queue.then(() => service.disconnected(session));
+  });
+}
