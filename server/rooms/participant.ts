@@ -8,6 +8,12 @@ export interface OutboundSocket {
   emit(event: string, payload: unknown): unknown;
 }
 
+/** The connection state a participant belongs to; cleared when the participant is removed. */
+export interface SessionLink {
+  participant: Participant | null;
+  room: unknown;
+}
+
 export const newId = (bytes = 12): string => randomBytes(bytes).toString('base64url');
 
 export class Participant implements StageMember {
@@ -18,6 +24,7 @@ export class Participant implements StageMember {
   muted = false;
   invitedBy: string | null = null;
   socket: OutboundSocket | null;
+  session: SessionLink | null = null;
   graceTimer: ReturnType<typeof setTimeout> | null = null;
   readonly transports = new Map<string, types.WebRtcTransport>();
   readonly producers = new Map<string, types.Producer>();
@@ -46,6 +53,15 @@ export class Participant implements StageMember {
       muted: this.muted,
       producerIds: [...this.producers.keys()],
     };
+  }
+
+  /** Detaches this participant from its connection, which may then join or create another room. */
+  detach(): void {
+    if (this.session?.participant === this) {
+      this.session.participant = null;
+      this.session.room = null;
+    }
+    this.session = null;
   }
 
   /** Closes every transport (and with them producers and consumers). */

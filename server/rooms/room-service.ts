@@ -63,6 +63,12 @@ export class RoomService {
     };
   }
 
+  private attach(session: Session, p: Participant, room: Room): void {
+    session.participant = p;
+    session.room = room;
+    p.session = session;
+  }
+
   private admitMember(room: Room, p: Participant): void {
     room.members.set(p.participantId, p);
     this.resumable.set(p.resumeToken, p);
@@ -89,7 +95,7 @@ export class RoomService {
   }
 
   /** Removes a participant (left, kicked, disconnected too long, room ended); the room goes when it is empty. */
-  removeParticipant(session: Session | null, p: Participant, room: Room, reason: 'left' | 'kicked' | 'disconnected'): void {
+  removeParticipant(p: Participant, room: Room, reason: 'left' | 'kicked' | 'disconnected'): void {
     if (p.graceTimer) clearTimeout(p.graceTimer);
     this.resumable.delete(p.resumeToken);
     if (room.lobby.delete(p.participantId)) {
@@ -100,16 +106,16 @@ export class RoomService {
       room.broadcast('peer.left', { participantId: p.participantId, reason });
     }
     p.closeMedia();
-    if (session) {
-      session.participant = null;
-      session.room = null;
-    }
+    p.detach();
     if (room.members.size === 0) this.closeRoom(room);
   }
 
   private closeRoom(room: Room): void {
     for (const p of room.lobby.values()) p.send('room.ended', {});
-    for (const p of [...room.members.values(), ...room.lobby.values()]) this.resumable.delete(p.resumeToken);
+    for (const p of [...room.members.values(), ...room.lobby.values()]) {
+      this.resumable.delete(p.resumeToken);
+      p.detach();
+    }
     this.pool.addLoad(room.worker, -room.members.size);
     room.close();
     this.rooms.delete(room.id);
@@ -124,11 +130,11 @@ export class RoomService {
     if (!p || !room) return;
     p.socket = null;
     if (room.lobby.has(p.participantId) || this.config.disconnectGraceMs === 0) {
-      this.removeParticipant(session, p, room, 'disconnected');
+      this.removeParticipant(p, room, 'disconnected');
       return;
     }
     p.graceTimer = setTimeout(() => {
-      if (this.rooms.get(room.id) === room) this.removeParticipant(null, p, room, 'disconnected');
+      if (this.rooms.get(room.id) === room) this.removeParticipant(p, room, 'disconnected');
     }, this.config.disconnectGraceMs);
     p.graceTimer.unref?.();
   }
@@ -178,9 +184,8 @@ export class RoomService {
       const room = new Room({ id: roomId, sealedTitle, router, worker });
       this.rooms.set(roomId, room);
       const host = new Participant({ role: 'host', announcement, joinedSeq: room.nextSeq(), socket: session.socket });
+      this.attach(session, host, room);
       this.admitMember(room, host);
-      session.participant = host;
-      session.room = room;
       return this.joinResult(room, host);
     },
 
@@ -194,16 +199,14 @@ export class RoomService {
         if (previous.graceTimer) clearTimeout(previous.graceTimer);
         previous.graceTimer = null;
         previous.socket = session.socket;
-        session.participant = previous;
-        session.room = room;
+        this.attach(session, previous, room);
         return this.joinResult(room, previous);
       }
       const signKey = announcementSignKey(announcement);
       if (signKey && room.banned.has(signKey)) throw new SignalingError('IDENTITY_BANNED', 'you were removed from this room');
       if (room.size >= this.config.maxParticipantsPerRoom) throw new SignalingError('ROOM_FULL', `this room is full (${this.config.maxParticipantsPerRoom} participants)`);
       const p = new Participant({ role: 'listener', announcement, joinedSeq: room.nextSeq(), socket: session.socket });
-      session.participant = p;
-      session.room = room;
+      this.attach(session, p, room);
       if (room.locked) {
         room.lobby.set(p.participantId, p);
         room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });
@@ -217,7 +220,7 @@ export class RoomService {
       const p = session.participant;
       const room = session.room;
       if (!p || !room) throw new SignalingError('NOT_IN_ROOM', 'not in a room');
-      this.removeParticipant(session, p, room, 'left');
+      this.removeParticipant(p, room, 'left');
       return {};
     },
 
@@ -233,10 +236,7 @@ export class RoomService {
       const { room, me } = this.member(session);
       stage.checkHostOnly(me, 'end the room');
       room.broadcast('room.ended', {});
-      for (const p of room.members.values()) this.resumable.delete(p.resumeToken);
       this.closeRoom(room);
-      session.participant = null;
-      session.room = null;
       return {};
     },
 
@@ -250,7 +250,7 @@ export class RoomService {
       room.sealedTitle = sealedTitle;
       this.rooms.set(newRoomId, room);
       room.broadcast('room.rotated', { newRoomId });
-      for (const p of room.lobby.values()) this.removeParticipant(null, p, room, 'left');
+      for (const p of [...room.lobby.values()]) this.removeParticipant(p, room, 'left');
       return {};
     },
 
@@ -455,7 +455,7 @@ export class RoomService {
       const signKey = announcementSignKey(target.announcement);
       if (signKey) room.banned.add(signKey);
       target.send('member.kicked', {});
-      this.removeParticipant(null, target, room, 'kicked');
+      this.removeParticipant(target, room, 'kicked');
       return {};
     },
 
@@ -478,7 +478,7 @@ export class RoomService {
       const visitor = room.lobby.get(participantId);
       if (!visitor) throw new SignalingError('NOT_FOUND', 'nobody with that id is waiting');
       visitor.send('lobby.declined', {});
-      this.removeParticipant(null, visitor, room, 'left');
+      this.removeParticipant(visitor, room, 'left');
       return {};
     },
   };

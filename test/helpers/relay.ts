@@ -1,0 +1,65 @@
+// Test helpers: a relay on an ephemeral loopback port, and socket.io clients with typed requests and event waits.
+import { io, type Socket } from 'socket.io-client';
+import { createAnnouncement, deriveRoomKeys, generateIdentity, generateRoomSecret, initCrypto, sealMetadata, type Identity, type RoomKeys } from '../../crypto/index.ts';
+import { request } from '../../protocol/client.ts';
+import type { EventOf, EventType, ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
+import { startRelay, type Relay, type RelayOptions } from '../../server/index.ts';
+
+export async function startTestRelay(options: RelayOptions = {}): Promise<Relay> {
+  return startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, ...options });
+}
+
+export interface TestClient {
+  socket: Socket;
+  req<T extends RequestType>(type: T, payload: RequestOf<T>): Promise<ReplyOf<T>>;
+  /** Sends anything, valid or not, and resolves with the raw acknowledgement. */
+  raw(event: string, ...args: unknown[]): Promise<unknown>;
+  next<T extends EventType>(event: T, timeoutMs?: number): Promise<EventOf<T>>;
+  received: { event: string; payload: unknown }[];
+  close(): void;
+}
+
+export async function connect(relay: Relay): Promise<TestClient> {
+  const socket = io(relay.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const received: { event: string; payload: unknown }[] = [];
+  socket.onAny((event, payload) => received.push({ event, payload }));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  return {
+    socket,
+    received,
+    req: (type, payload) => request(socket, type, payload, 10_000),
+    raw: (event, ...args) => new Promise((resolve) => socket.timeout(5_000).emit(event, ...args, (err: Error | null, reply: unknown) => resolve(err ? { timeout: true } : reply))),
+    next: (event, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms`)), timeoutMs);
+        socket.once(event as string, (payload: EventOf<typeof event>) => {
+          clearTimeout(timer);
+          resolve(payload);
+        });
+      }),
+    close: () => socket.disconnect(),
+  };
+}
+
+export interface TestRoom {
+  secret: Uint8Array;
+  keys: RoomKeys;
+}
+
+export async function newRoom(): Promise<TestRoom> {
+  await initCrypto();
+  const secret = generateRoomSecret();
+  return { secret, keys: deriveRoomKeys(secret) };
+}
+
+export function announce(room: TestRoom, name: string, identity: Identity = generateIdentity()): string {
+  const sealedProfile = sealMetadata(room.keys.metaKey, room.keys.roomId, 'profile', { name });
+  return createAnnouncement({ roomId: room.keys.roomId, authKey: room.keys.authKey, identity, sealedProfile });
+}
+
+export function sealedTitle(room: TestRoom, title: string): string {
+  return sealMetadata(room.keys.metaKey, room.keys.roomId, 'room-title', title);
+}

@@ -1,0 +1,145 @@
+import { createSocket } from 'node:dgram';
+import { connect as tcpConnect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignalingError } from '../../protocol/errors.ts';
+import type { Relay } from '../../server/index.ts';
+import { rtpPayload } from '../helpers/rtp.ts';
+import { announce, connect, newRoom, sealedTitle, startTestRelay, type TestClient } from '../helpers/relay.ts';
+
+export const OPUS_RTP_PARAMETERS = {
+  mid: '0',
+  codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2, parameters: {}, rtcpFeedback: [] }],
+  headerExtensions: [],
+  encodings: [{ ssrc: 11111111 }],
+  rtcp: { cname: 'test', reducedSize: true },
+};
+
+let relay: Relay;
+beforeAll(async () => {
+  relay = await startTestRelay();
+});
+afterAll(() => relay?.close());
+
+async function hostRoom(title = 'Tea') {
+  const room = await newRoom();
+  const host = await connect(relay);
+  const joined = await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, title) });
+  return { room, host, joined };
+}
+
+describe('HTTP', () => {
+  it('serves /healthz with security headers and no X-Powered-By', async () => {
+    const res = await fetch(`${relay.url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', workers: 1 });
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toMatch(/https?:/);
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+    expect(res.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
+  });
+
+  it('serves Prometheus metrics without room or person labels', async () => {
+    const { host, room } = await hostRoom();
+    const text = await (await fetch(`${relay.url}/metrics`)).text();
+    expect(text).toMatch(/^teahouse_rooms [1-9]/m);
+    expect(text).toMatch(/^teahouse_participants\{role="host"\} [1-9]/m);
+    expect(text).toMatch(/^teahouse_worker_cpu_seconds\{worker="0"\}/m);
+    expect(text).not.toContain(room.keys.roomId);
+    await host.req('room.leave', {});
+    host.close();
+  });
+});
+
+describe('rooms', () => {
+  it('create, peek, join, see each other, and vanish when empty', async () => {
+    const { room, host, joined } = await hostRoom('Evening tea');
+    expect(joined.role).toBe('host');
+    expect(JSON.stringify(joined.routerRtpCapabilities)).not.toContain('ssrc-audio-level');
+    const guest = await connect(relay);
+    const peek = await guest.req('room.peek', { roomId: room.keys.roomId });
+    expect(peek).toMatchObject({ exists: true, locked: false, sealedTitle: joined.room.sealedTitle });
+    const seen = host.next('peer.joined');
+    const g = await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest') });
+    if ('lobby' in g) throw new Error('unexpected lobby');
+    expect(g.role).toBe('listener');
+    expect(g.room.participants.map((p) => p.role).sort()).toEqual(['host', 'listener']);
+    expect((await seen).participant.participantId).toBe(g.participantId);
+    await expect(guest.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'x'), sealedTitle: sealedTitle(room, 't') })).rejects.toMatchObject({ code: 'ALREADY_IN_ROOM' });
+
+    const left = guest.next('peer.left');
+    await host.req('room.leave', {});
+    expect(await left).toMatchObject({ participantId: joined.participantId, reason: 'left' });
+    await guest.req('room.leave', {});
+    expect(relay.rooms.has(room.keys.roomId)).toBe(false);
+    expect(await guest.req('room.peek', { roomId: room.keys.roomId })).toMatchObject({ exists: false });
+    await expect(guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest') })).rejects.toMatchObject({ code: 'ROOM_NOT_FOUND' });
+    host.close();
+    guest.close();
+  });
+
+  it('a room also vanishes when its last member disconnects', async () => {
+    const { room, host } = await hostRoom();
+    host.close();
+    await expect.poll(() => relay.rooms.has(room.keys.roomId)).toBe(false);
+  });
+
+  it('transports, a producer and a consumer through signaling', async () => {
+    const { room, host } = await hostRoom();
+    const send = await host.req('transport.create', { direction: 'send' });
+    expect(send.iceCandidates.length).toBeGreaterThan(0);
+    expect(send.iceCandidates.every((c) => c.address === '127.0.0.1' || c.ip === '127.0.0.1')).toBe(true);
+    const guest = await connect(relay);
+    await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest') });
+    const added = guest.next('producer.added');
+    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    expect(await added).toMatchObject({ producerId, participantId: expect.any(String) });
+    await expect(guest.req('consumer.create', { producerId, rtpCapabilities: {} })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await guest.req('transport.create', { direction: 'recv' });
+    const caps = (relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities) as unknown as Record<string, unknown>;
+    const consumer = await guest.req('consumer.create', { producerId, rtpCapabilities: caps });
+    expect(consumer).toMatchObject({ producerId, kind: 'audio' });
+    await guest.req('consumer.resume', { consumerId: consumer.consumerId });
+    const member = [...relay.rooms.get(room.keys.roomId)!.members.values()].find((m) => m.consumers.size === 1)!;
+    expect(member.consumers.get(consumer.consumerId)!.paused).toBe(false);
+    host.close();
+    guest.close();
+  });
+
+  it('RTP flows through a room router over a PlainTransport pair on loopback', async () => {
+    const { room, host } = await hostRoom();
+    const router = relay.rooms.get(room.keys.roomId)!.router;
+    const input = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
+    const producer = await input.produce({ kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const output = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: false });
+    const sink = createSocket('udp4');
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    await output.connect({ ip: '127.0.0.1', port: sink.address().port });
+    const consumer = await output.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+    const got: Buffer[] = [];
+    sink.on('message', (m) => got.push(m));
+    const src = createSocket('udp4');
+    for (let i = 0; i < 20; i++) {
+      const packet = Buffer.alloc(12 + 40, i);
+      packet[0] = 0x80;
+      packet[1] = 111;
+      packet.writeUInt16BE(i, 2);
+      packet.writeUInt32BE(i * 960, 4);
+      packet.writeUInt32BE(11111111, 8);
+      src.send(packet, input.tuple.localPort, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await expect.poll(() => got.length).toBeGreaterThanOrEqual(18);
+    for (const packet of got) {
+      const payload = rtpPayload(packet);
+      expect(payload.length).toBe(40);
+      expect(new Set(payload).size).toBe(1);
+      expect(packet.readUInt32BE(8)).toBe(consumer.rtpParameters.encodings![0]!.ssrc);
+    }
+    src.close();
+    sink.close();
+    host.close();
+  });
+});

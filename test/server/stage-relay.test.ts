@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Relay } from '../../server/index.ts';
+import { announce, connect, newRoom, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { OPUS_RTP_PARAMETERS } from './relay.test.ts';
+
+let relay: Relay;
+beforeAll(async () => {
+  relay = await startTestRelay({ maxSpeakers: 3 });
+});
+afterAll(() => relay?.close());
+
+async function setup(): Promise<{ room: TestRoom; host: TestClient; guest: TestClient; guestId: string }> {
+  const room = await newRoom();
+  const host = await connect(relay);
+  await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'T') });
+  const guest = await connect(relay);
+  const joined = await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest') });
+  return { room, host, guest, guestId: joined.participantId };
+}
+
+describe('roles at the relay', () => {
+  it('refuses a listener who tries to produce', async () => {
+    const { host, guest } = await setup();
+    await expect(guest.req('transport.create', { direction: 'send' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const recv = await guest.req('transport.create', { direction: 'recv' });
+    await expect(guest.req('producer.create', { transportId: recv.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    host.close();
+    guest.close();
+  });
+
+  it('invite needs consent; a demoted speaker\'s producer is closed at once', async () => {
+    const { room, host, guest, guestId } = await setup();
+    const invited = guest.next('stage.invited');
+    await host.req('stage.invite', { participantId: guestId });
+    await invited;
+    await expect(guest.req('transport.create', { direction: 'send' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await guest.req('stage.respond', { accept: true });
+    const send = await guest.req('transport.create', { direction: 'send' });
+    const { producerId } = await guest.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const member = relay.rooms.get(room.keys.roomId)!.members.get(guestId)!;
+    const producer = member.producers.get(producerId)!;
+
+    const muted = host.next('peer.updated');
+    await host.req('stage.mute', { participantId: guestId });
+    expect((await muted).participant).toMatchObject({ muted: true });
+    expect(producer.paused).toBe(true);
+
+    const removed = host.next('producer.removed');
+    await host.req('stage.moveToAudience', { participantId: guestId });
+    expect(await removed).toMatchObject({ producerId, participantId: guestId });
+    expect(producer.closed).toBe(true);
+    expect(member.producers.size).toBe(0);
+    host.close();
+    guest.close();
+  });
+
+  it('a locked room keeps newcomers in the lobby with no key until admitted', async () => {
+    const { room, host, guest } = await setup();
+    await host.req('room.lock', { locked: true });
+    const visitor = await connect(relay);
+    const lobbyUpdate = host.next('lobby.updated');
+    const res = await visitor.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Visitor') });
+    expect(res).toMatchObject({ lobby: true });
+    const { lobby } = await lobbyUpdate;
+    expect(lobby).toHaveLength(1);
+    const guestCommit = guest.next('key.commit');
+    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 2 });
+    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 3, to: [lobby[0]!.participantId] });
+    await guestCommit;
+    await expect(visitor.req('hand.raise', {})).rejects.toMatchObject({ code: 'NOT_IN_ROOM' });
+    expect(visitor.received.map((r) => r.event)).not.toContain('key.commit');
+    expect(visitor.received.map((r) => r.event)).not.toContain('peer.joined');
+
+    const admitted = visitor.next('lobby.admitted');
+    await host.req('lobby.admit', { participantId: lobby[0]!.participantId });
+    expect((await admitted).role).toBe('listener');
+    const commit = visitor.next('key.commit');
+    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 4 });
+    expect(await commit).toMatchObject({ epoch: 4 });
+
+    const declinedVisitor = await connect(relay);
+    const update = host.next('lobby.updated');
+    await declinedVisitor.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Nope') });
+    const entry = (await update).lobby;
+    const declined = declinedVisitor.next('lobby.declined');
+    await host.req('lobby.decline', { participantId: entry.at(-1)!.participantId });
+    await declined;
+    for (const c of [host, guest, visitor, declinedVisitor]) c.close();
+  });
+
+  it('a kicked identity is refused for the rest of the room\'s life', async () => {
+    const { room, host, guest, guestId } = await setup();
+    const { generateIdentity } = await import('../../crypto/index.ts');
+    const identity = generateIdentity();
+    const third = await connect(relay);
+    const j = await third.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Trouble', identity) });
+    const kicked = third.next('member.kicked');
+    const left = guest.next('peer.left');
+    await host.req('member.kick', { participantId: j.participantId });
+    await kicked;
+    expect(await left).toMatchObject({ participantId: j.participantId, reason: 'kicked' });
+    await expect(third.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Trouble again', identity) })).rejects.toMatchObject({ code: 'IDENTITY_BANNED' });
+    await expect(guest.req('member.kick', { participantId: guestId })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    for (const c of [host, guest, third]) c.close();
+  });
+
+  it('rotating the link moves the room; the old id is refused with LINK_REVOKED', async () => {
+    const { room, host, guest } = await setup();
+    const next = await newRoom();
+    const rotated = guest.next('room.rotated');
+    await host.req('room.rotate', { newRoomId: next.keys.roomId, sealedTitle: sealedTitle(next, 'T') });
+    expect(await rotated).toEqual({ newRoomId: next.keys.roomId });
+    const late = await connect(relay);
+    await expect(late.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Late') })).rejects.toMatchObject({ code: 'LINK_REVOKED' });
+    await expect(late.req('room.peek', { roomId: room.keys.roomId })).rejects.toMatchObject({ code: 'LINK_REVOKED' });
+    expect(await late.req('room.join', { roomId: next.keys.roomId, announcement: announce(next, 'Late') })).toMatchObject({ role: 'listener' });
+    for (const c of [host, guest, late]) c.close();
+  });
+
+  it('the stage has a limit, and only the host ends the room', async () => {
+    const { room, host, guest, guestId } = await setup();
+    const others: TestClient[] = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await connect(relay);
+      const j = await c.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, `S${i}`) });
+      await host.req('stage.invite', { participantId: j.participantId });
+      others.push(c);
+      if (i < 2) await c.req('stage.respond', { accept: true });
+      else await expect(c.req('stage.respond', { accept: true })).rejects.toMatchObject({ code: 'STAGE_FULL' });
+    }
+    await expect(guest.req('room.end', {})).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect(guestId).toBeTruthy();
+    const ended = guest.next('room.ended');
+    await host.req('room.end', {});
+    await ended;
+    expect(relay.rooms.has(room.keys.roomId)).toBe(false);
+    for (const c of [host, guest, ...others]) c.close();
+  });
+});

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIMITS, requests, type RequestType } from '../../protocol/messages.ts';
+import type { Relay } from '../../server/index.ts';
+import { announce, connect, newRoom, sealedTitle, startTestRelay, type TestClient } from '../helpers/relay.ts';
+
+const ROOM = 'A'.repeat(22);
+const ID = 'abcDEF123_-';
+const BLOB = 'QUJD';
+
+/** One valid payload per message type: each mutation below breaks exactly one thing about it. */
+const VALID: Record<RequestType, Record<string, unknown>> = {
+  'room.peek': { roomId: ROOM },
+  'room.create': { roomId: ROOM, announcement: BLOB, sealedTitle: BLOB },
+  'room.join': { roomId: ROOM, announcement: BLOB, resumeToken: 'tok' },
+  'room.leave': {},
+  'room.lock': { locked: true },
+  'room.end': {},
+  'room.rotate': { newRoomId: ROOM, sealedTitle: BLOB },
+  'transport.create': { direction: 'send' },
+  'transport.connect': { transportId: ID, dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AA' }] } },
+  'transport.restartIce': { transportId: ID },
+  'producer.create': { transportId: ID, kind: 'audio', rtpParameters: { codecs: [] } },
+  'producer.pause': { producerId: ID },
+  'producer.resume': { producerId: ID },
+  'producer.close': { producerId: ID },
+  'consumer.create': { producerId: ID, rtpCapabilities: { codecs: [] } },
+  'consumer.resume': { consumerId: ID },
+  'key.commit': { commit: BLOB, epoch: 2, to: [ID] },
+  'hand.raise': {},
+  'hand.lower': {},
+  'stage.invite': { participantId: ID },
+  'stage.respond': { accept: true },
+  'stage.leave': {},
+  'stage.moveToAudience': { participantId: ID },
+  'stage.mute': { participantId: ID },
+  'role.setModerator': { participantId: ID, moderator: true },
+  'member.kick': { participantId: ID },
+  'lobby.admit': { participantId: ID },
+  'lobby.decline': { participantId: ID },
+};
+
+const OVERSIZE: Record<string, number> = { announcement: LIMITS.announcement, sealedTitle: LIMITS.sealedTitle, commit: LIMITS.commit };
+
+function mutations(type: RequestType): { name: string; payload: unknown; field: string }[] {
+  const valid = VALID[type];
+  const out: { name: string; payload: unknown; field: string }[] = [{ name: 'unknown field', payload: { ...valid, sneaky: 1 }, field: '' }];
+  out.push({ name: 'not an object', payload: 'hello', field: '' });
+  for (const [key, value] of Object.entries(valid)) {
+    const { [key]: _removed, ...without } = valid;
+    const optional = requests[type].request.safeParse(without).success;
+    if (!optional) out.push({ name: `missing ${key}`, payload: without, field: key });
+    out.push({ name: `wrong type of ${key}`, payload: { ...valid, [key]: typeof value === 'boolean' ? 'yes' : true }, field: key });
+    if (typeof value === 'string') out.push({ name: `oversized ${key}`, payload: { ...valid, [key]: 'A'.repeat((OVERSIZE[key] ?? 100) + 1) }, field: key });
+  }
+  return out;
+}
+
+let relay: Relay;
+let bystander: TestClient;
+let bystanderRoom: string;
+beforeAll(async () => {
+  relay = await startTestRelay();
+  const room = await newRoom();
+  bystander = await connect(relay);
+  await bystander.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'B'), sealedTitle: sealedTitle(room, 'quiet') });
+  bystanderRoom = room.keys.roomId;
+});
+afterAll(() => relay?.close());
+
+describe('every message type refuses malformed input with BAD_REQUEST', () => {
+  it('has a valid example for every message type', () => {
+    for (const type of Object.keys(requests) as RequestType[]) expect(requests[type].request.safeParse(VALID[type]).success, type).toBe(true);
+  });
+
+  for (const type of Object.keys(requests) as RequestType[]) {
+    it(type, async () => {
+      const client = await connect(relay);
+      for (const m of mutations(type)) {
+        const reply = (await client.raw(type, m.payload)) as { ok: boolean; error: { code: string; message: string } };
+        expect(reply, `${type} ${m.name}`).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+        expect(reply.error.message, `${type} ${m.name}`).toContain(type);
+        if (m.field) expect(reply.error.message, `${type} ${m.name}`).toContain(m.field);
+      }
+      // The same connection keeps working.
+      expect(await client.req('room.peek', { roomId: bystanderRoom })).toMatchObject({ exists: true });
+      client.close();
+    });
+  }
+});
+
+describe('other malformed traffic', () => {
+  it('unknown message types, missing acknowledgements and state errors get codes', async () => {
+    const client = await connect(relay);
+    expect(await client.raw('room.destroyEverything', {})).toMatchObject({ ok: false, error: { code: 'UNKNOWN_MESSAGE' } });
+    const err = client.next('error');
+    client.socket.emit('room.peek', { roomId: ROOM });
+    expect(await err).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(await client.raw('hand.raise', {})).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
+    expect(await client.raw('room.join', { roomId: ROOM, announcement: BLOB })).toMatchObject({ ok: false, error: { code: 'ROOM_NOT_FOUND' } });
+    client.close();
+  });
+
+  it('a payload beyond the size limit drops only that connection', async () => {
+    const client = await connect(relay);
+    const gone = new Promise((r) => client.socket.once('disconnect', r));
+    client.socket.emit('room.peek', { roomId: 'x'.repeat(relay.config.maxMessageBytes + 10) });
+    await gone;
+    const again = await connect(relay);
+    expect(await again.req('room.peek', { roomId: bystanderRoom })).toMatchObject({ exists: true });
+    again.close();
+  });
+
+  it('a flood is rate-limited with RATE_LIMITED', async () => {
+    const client = await connect(relay);
+    const replies = await Promise.all(Array.from({ length: relay.config.messageBurst + 50 }, () => client.raw('room.peek', { roomId: bystanderRoom })));
+    const codes = replies.map((r) => ((r as { ok: boolean }).ok ? 'ok' : (r as { error: { code: string } }).error.code));
+    expect(codes).toContain('RATE_LIMITED');
+    expect(codes).toContain('ok');
+    client.close();
+  });
+
+  it('the bystander room saw nothing of it', () => {
+    expect(relay.rooms.get(bystanderRoom)!.members.size).toBe(1);
+    expect(bystander.received.filter((r) => r.event !== 'error')).toEqual([]);
+    expect(bystander.socket.connected).toBe(true);
+  });
+});
