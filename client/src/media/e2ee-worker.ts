@@ -1,0 +1,79 @@
+// The E2EE Worker: SFrame-encrypts outgoing and decrypts incoming encoded Opus frames; keys never leave it.
+import { initCrypto } from '../../../crypto/index.ts';
+import type { FromWorker, ToWorker, TransformOptions } from './e2ee-messages.ts';
+import { FrameKeys } from './frame-keys.ts';
+
+declare const self: DedicatedWorkerGlobalScope & { onrtctransform: ((event: RTCTransformEvent) => void) | null };
+
+interface EncodedFrame {
+  data: ArrayBuffer;
+}
+
+const keys = new FrameKeys();
+const ready = initCrypto();
+let capture: { remaining: number; frames: Uint8Array[] } | null = null;
+let firstDecryptedAt: number | null = null;
+
+function post(message: FromWorker): void {
+  self.postMessage(message);
+}
+
+function transformer(options: TransformOptions): TransformStream<EncodedFrame, EncodedFrame> {
+  return new TransformStream<EncodedFrame, EncodedFrame>({
+    async start() {
+      await ready;
+    },
+    transform(frame, controller) {
+      const data = new Uint8Array(frame.data);
+      if (options.side === 'send') {
+        if (capture) {
+          capture.frames.push(data.slice());
+          if (--capture.remaining === 0) {
+            post({ type: 'plaintext', frames: capture.frames });
+            capture = null;
+          }
+        }
+        const out = keys.encrypt(data);
+        if (!out) return;
+        frame.data = out.buffer.byteLength === out.byteLength ? (out.buffer as ArrayBuffer) : out.slice().buffer;
+        controller.enqueue(frame);
+      } else {
+        const plain = keys.decrypt(options.participantId ?? 'unknown', data);
+        if (!plain) return;
+        firstDecryptedAt ??= performance.timeOrigin + performance.now();
+        frame.data = plain.byteLength === plain.buffer.byteLength ? (plain.buffer as ArrayBuffer) : plain.slice().buffer;
+        controller.enqueue(frame);
+      }
+    },
+  });
+}
+
+function pipe(readable: ReadableStream, writable: WritableStream, options: TransformOptions): void {
+  readable.pipeThrough(transformer(options)).pipeTo(writable).catch(() => undefined);
+}
+
+self.onrtctransform = (event) => {
+  const t = event.transformer;
+  pipe(t.readable, t.writable, t.options as TransformOptions);
+};
+
+self.onmessage = async (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  await ready;
+  switch (message.type) {
+    case 'set-epoch':
+      keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex);
+      break;
+    case 'legacy-streams':
+      pipe(message.readable, message.writable, message.options);
+      break;
+    case 'capture-plaintext':
+      capture = { remaining: message.frames, frames: [] };
+      break;
+  }
+};
+
+setInterval(() => {
+  keys.tick();
+  post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt });
+}, 250);

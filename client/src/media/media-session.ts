@@ -1,0 +1,152 @@
+// mediasoup-client plumbing: one send and one receive transport, the microphone producer, remote consumers.
+import { Device, type types } from 'mediasoup-client';
+import { E2eeChannel } from './e2ee.ts';
+
+/** The signaling requests this layer needs; RoomSession supplies them over the relay connection. */
+export interface MediaSignaling {
+  createTransport(direction: 'send' | 'recv'): Promise<{
+    transportId: string;
+    iceParameters: types.IceParameters;
+    iceCandidates: types.IceCandidate[];
+    dtlsParameters: types.DtlsParameters;
+  }>;
+  connectTransport(transportId: string, dtlsParameters: types.DtlsParameters): Promise<void>;
+  produce(transportId: string, rtpParameters: types.RtpParameters): Promise<string>;
+  consume(producerId: string, rtpCapabilities: types.RtpCapabilities): Promise<{
+    consumerId: string;
+    producerId: string;
+    rtpParameters: types.RtpParameters;
+  }>;
+  resumeConsumer(consumerId: string): Promise<void>;
+  restartIce(transportId: string): Promise<types.IceParameters>;
+}
+
+export class MediaSession {
+  private readonly device = new Device();
+  private sendTransport: Promise<types.Transport> | null = null;
+  private recvTransport: Promise<types.Transport> | null = null;
+  private producer: types.Producer | null = null;
+  private readonly consumers = new Map<string, types.Consumer>();
+
+  constructor(
+    private readonly signaling: MediaSignaling,
+    private readonly e2ee: E2eeChannel,
+  ) {}
+
+  async load(routerRtpCapabilities: types.RtpCapabilities): Promise<void> {
+    if (!this.device.loaded) await this.device.load({ routerRtpCapabilities });
+  }
+
+  get producerId(): string | null {
+    return this.producer?.id ?? null;
+  }
+
+  /** Consumes a remote producer; frames reach the page only through the decrypting receive transform. */
+  async consume(producerId: string, participantId: string): Promise<MediaStreamTrack> {
+    const transport = await this.transport('recv');
+    const info = await this.signaling.consume(producerId, this.device.recvRtpCapabilities);
+    const consumer = await transport.consume({
+      id: info.consumerId,
+      producerId: info.producerId,
+      kind: 'audio',
+      rtpParameters: info.rtpParameters,
+      onRtpReceiver: (receiver) => this.e2ee.attachReceiver(receiver, participantId),
+    });
+    this.consumers.set(producerId, consumer);
+    consumer.on('transportclose', () => this.consumers.delete(producerId));
+    await this.signaling.resumeConsumer(info.consumerId);
+    return consumer.track;
+  }
+
+  closeConsumer(producerId: string): void {
+    this.consumers.get(producerId)?.close();
+    this.consumers.delete(producerId);
+  }
+
+  /** Starts the microphone; the encrypting transform is attached before the first frame can leave. */
+  async startMic(): Promise<void> {
+    if (this.producer) return;
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+    });
+    const track = stream.getAudioTracks()[0]!;
+    const transport = await this.transport('send');
+    try {
+      this.producer = await transport.produce({
+        track,
+        // DTX off: mediasoup would read the (encrypted) first byte for DTX, and silence timing reveals speech.
+        codecOptions: { opusDtx: false, opusFec: true, opusStereo: false },
+        stopTracks: true,
+        onRtpSender: (sender) => this.e2ee.attachSender(sender),
+      });
+    } catch (error) {
+      track.stop();
+      throw error;
+    }
+  }
+
+  stopMic(): void {
+    this.producer?.close();
+    this.producer = null;
+  }
+
+  setMicPaused(paused: boolean): void {
+    if (!this.producer) return;
+    if (paused) this.producer.pause();
+    else this.producer.resume();
+  }
+
+  async restartIce(): Promise<void> {
+    for (const pending of [this.sendTransport, this.recvTransport]) {
+      const transport = await pending?.catch(() => null);
+      if (transport && !transport.closed) await transport.restartIce({ iceParameters: await this.signaling.restartIce(transport.id) });
+    }
+  }
+
+  /** After the relay re-created our transports (worker restart), drop the old ones; the next use makes new ones. */
+  resetTransports(): void {
+    this.producer?.close();
+    this.producer = null;
+    for (const consumer of this.consumers.values()) consumer.close();
+    this.consumers.clear();
+    for (const pending of [this.sendTransport, this.recvTransport]) void pending?.then((t) => t.close(), () => undefined);
+    this.sendTransport = null;
+    this.recvTransport = null;
+  }
+
+  close(): void {
+    this.resetTransports();
+  }
+
+  /** One transport per direction; concurrent callers share the pending creation. */
+  private transport(direction: 'send' | 'recv'): Promise<types.Transport> {
+    const key = direction === 'send' ? 'sendTransport' : 'recvTransport';
+    const pending = this[key] ?? this.createTransport(direction);
+    this[key] = pending;
+    pending.catch(() => {
+      if (this[key] === pending) this[key] = null;
+    });
+    return pending;
+  }
+
+  private async createTransport(direction: 'send' | 'recv'): Promise<types.Transport> {
+    const info = await this.signaling.createTransport(direction);
+    const options = {
+      id: info.transportId,
+      iceParameters: info.iceParameters,
+      iceCandidates: info.iceCandidates,
+      dtlsParameters: info.dtlsParameters,
+      additionalSettings: E2eeChannel.peerConnectionSettings(),
+    };
+    const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
+    transport.on('connect', ({ dtlsParameters }, done, fail) => {
+      this.signaling.connectTransport(transport.id, dtlsParameters).then(done, fail);
+    });
+    if (direction === 'send') {
+      transport.on('produce', ({ rtpParameters }, done, fail) => {
+        this.signaling.produce(transport.id, rtpParameters).then((id) => done({ id }), fail);
+      });
+    }
+    return transport;
+  }
+}

@@ -1,0 +1,547 @@
+// One room in the browser: signaling with the relay, membership and keys, media, and the view the UI renders.
+import { io, type Socket } from 'socket.io-client';
+import {
+  buildRoomLink,
+  createAnnouncement,
+  deriveRoomKeys,
+  generateIdentity,
+  generateRoomSecret,
+  initCrypto,
+  openMetadata,
+  parseRoomLink,
+  roomFingerprint,
+  sealMetadata,
+  toHex,
+  type RoomKeys,
+} from '../../../crypto/index.ts';
+import { request } from '../../../protocol/client.ts';
+import { SignalingError } from '../../../protocol/errors.ts';
+import type { EventOf, EventType, JoinResult, ParticipantSnapshot, ReplyOf, RequestOf, RequestType } from '../../../protocol/messages.ts';
+import { AudioMeter } from '../media/audio-meter.ts';
+import { E2eeChannel } from '../media/e2ee.ts';
+import type { StatsMessage } from '../media/e2ee-messages.ts';
+import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
+import type { RoomActions } from '../ui/actions.ts';
+import { KeyAgent, type VerifiedMember } from './key-agent.ts';
+import type { MemberView, Phase, RoomView } from './view.ts';
+
+interface Member {
+  snapshot: ParticipantSnapshot;
+  verified: VerifiedMember | null;
+  speaking: boolean;
+}
+
+type Listener = (view: RoomView) => void;
+
+export class RoomSession implements RoomActions {
+  link: string;
+  private secret: Uint8Array;
+  private keys: RoomKeys;
+  private readonly origin: string;
+  private socket: Socket | null = null;
+  private agent: KeyAgent | null = null;
+  private myName = '';
+  private me: string | null = null;
+  private resumeToken: string | null = null;
+  private announcement: string | null = null;
+  private readonly members = new Map<string, Member>();
+  private lobbyRaw: { participantId: string; announcement: string }[] = [];
+  private e2ee: E2eeChannel | null = null;
+  private media: MediaSession | null = null;
+  private meter: AudioMeter | null = null;
+  private stats: StatsMessage | null = null;
+  private readonly listeners = new Set<Listener>();
+  private view: RoomView;
+
+  private constructor(origin: string, secret: Uint8Array) {
+    this.origin = origin;
+    this.secret = secret;
+    this.keys = deriveRoomKeys(secret);
+    this.link = buildRoomLink(origin, secret);
+    this.view = {
+      phase: { kind: 'busy', message: 'checkingRoom' },
+      roomId: this.keys.roomId,
+      link: this.link,
+      title: null,
+      fingerprint: null,
+      fingerprintVerified: false,
+      fingerprintChanged: false,
+      e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
+      me: null,
+      myRole: null,
+      micOn: false,
+      micError: false,
+      handRaised: false,
+      invitedBy: null,
+      members: [],
+      lobby: [],
+      locked: false,
+      reconnecting: false,
+      sent: { encrypted: 0, droppedNoKey: 0 },
+      speakers: [],
+    };
+  }
+
+  /** Throws RoomLinkError with a readable reason when the link is mangled. */
+  static fromLink(href: string): RoomSession {
+    const { secret, origin } = parseRoomLink(href);
+    return new RoomSession(origin, secret);
+  }
+
+  static createNew(origin: string): RoomSession {
+    return new RoomSession(origin, generateRoomSecret());
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    listener(this.view);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Read-only diagnostics for the console and automated checks; nothing here leaves the page. */
+  diagnostics() {
+    return {
+      view: () => this.view,
+      spectrumPeak: (participantId: string) => this.meter?.spectrumPeak(participantId) ?? null,
+      capturePlaintext: (frames: number) => this.e2ee?.capturePlaintext(frames).then((f) => f.map((b) => toHex(b))) ?? Promise.resolve([]),
+      currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret) } : null),
+      firstDecryptedAt: () => this.stats?.firstDecryptedAt ?? null,
+    };
+  }
+
+  // ---- entering ----
+
+  async peek(): Promise<void> {
+    try {
+      await initCrypto();
+      const info = await this.req('room.peek', { roomId: this.keys.roomId });
+      if (!info.exists) return this.end('roomNotFound');
+      this.update({ phase: { kind: 'join', title: this.openTitle(info.sealedTitle) } });
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async create(title: string, name: string): Promise<void> {
+    this.update({ phase: { kind: 'busy', message: 'creating' } });
+    try {
+      await this.prepare(name);
+      const sealedTitle = sealMetadata(this.keys.metaKey, this.keys.roomId, 'room-title', title);
+      const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle });
+      await this.enter(result);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  join(name: string): void {
+    this.meterOrCreate().resume();
+    this.update({ phase: { kind: 'busy', message: 'joining' } });
+    void (async () => {
+      try {
+        await this.prepare(name);
+        const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement! });
+        if ('lobby' in result) {
+          this.me = result.participantId;
+          this.update({ phase: { kind: 'lobby' } });
+        } else await this.enter(result);
+      } catch (error) {
+        this.fail(error);
+      }
+    })();
+  }
+
+  private async prepare(name: string): Promise<void> {
+    await initCrypto();
+    this.myName = name;
+    const identity = generateIdentity();
+    this.agent = new KeyAgent(this.keys, identity);
+    this.announcement = this.makeAnnouncement();
+    this.connect();
+  }
+
+  private makeAnnouncement(): string {
+    const sealedProfile = sealMetadata(this.keys.metaKey, this.keys.roomId, 'profile', { name: this.myName });
+    return createAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, identity: this.agent!.identity, sealedProfile });
+  }
+
+  private async enter(result: JoinResult): Promise<void> {
+    this.me = result.participantId;
+    this.resumeToken = result.resumeToken;
+    this.members.clear();
+    for (const p of result.room.participants) this.members.set(p.participantId, { snapshot: p, verified: this.agent!.verify(p.participantId, p.announcement), speaking: false });
+    this.lobbyRaw = result.room.lobby;
+    this.update({
+      phase: { kind: 'room' },
+      title: this.openTitle(result.room.sealedTitle),
+      locked: result.room.locked,
+      me: result.participantId,
+    });
+    this.refreshFingerprint();
+    this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
+    if (!this.e2ee.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
+    this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee);
+    await this.media.load(result.routerRtpCapabilities as never);
+    if (this.isDistributor()) this.distributeFresh();
+    for (const m of this.members.values()) for (const producerId of m.snapshot.producerIds) void this.consume(producerId, m.snapshot.participantId);
+    this.render();
+    if (this.myRole() !== 'listener') await this.startMic();
+  }
+
+  // ---- signaling ----
+
+  private connect(): void {
+    if (this.socket) return;
+    const socket = io(this.origin, { transports: ['websocket'], reconnectionDelayMax: 3_000 });
+    this.socket = socket;
+    const on = <T extends EventType>(event: T, handler: (payload: EventOf<T>) => void) => socket.on(event as string, handler as never);
+    on('peer.joined', ({ participant }) => this.onPeerJoined(participant));
+    on('peer.updated', ({ participant }) => this.onPeerUpdated(participant));
+    on('peer.left', ({ participantId }) => this.onPeerLeft(participantId));
+    on('producer.added', ({ producerId, participantId }) => void this.consume(producerId, participantId));
+    on('producer.removed', ({ producerId, participantId }) => {
+      this.media?.closeConsumer(producerId);
+      this.meter?.remove(participantId);
+    });
+    on('key.commit', ({ from, commit }) => this.onCommit(from, commit));
+    on('stage.invited', ({ by }) => this.update({ invitedBy: this.nameOf(by) ?? '…' }));
+    on('lobby.updated', ({ lobby }) => {
+      this.lobbyRaw = lobby;
+      this.render();
+    });
+    on('lobby.admitted', (result) => void this.enter(result).catch((e) => this.fail(e)));
+    on('lobby.declined', () => this.end('lobbyDeclined'));
+    on('member.kicked', () => this.end('kicked'));
+    on('room.updated', ({ locked }) => this.update({ locked }));
+    on('room.ended', () => this.end('roomEnded'));
+    on('room.mediaReset', () => void this.resetMedia());
+    on('relay.shuttingDown', () => this.update({ reconnecting: true }));
+    socket.on('disconnect', () => {
+      if (this.view.phase.kind === 'room') this.update({ reconnecting: true });
+    });
+    socket.io.on('reconnect', () => void this.resume());
+  }
+
+  private async resume(): Promise<void> {
+    if (this.view.phase.kind !== 'room' || !this.announcement) return;
+    try {
+      const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement, ...(this.resumeToken ? { resumeToken: this.resumeToken } : {}) });
+      if ('lobby' in result) return this.update({ phase: { kind: 'lobby' } });
+      this.update({ reconnecting: false });
+      if (result.participantId !== this.me) {
+        this.media?.resetTransports();
+        await this.enter(result);
+      } else await this.media?.restartIce();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private req<T extends RequestType>(type: T, payload: RequestOf<T>): Promise<ReplyOf<T>> {
+    this.connect();
+    return request(this.socket!, type, payload);
+  }
+
+  private mediaSignaling(): MediaSignaling {
+    return {
+      createTransport: async (direction) => {
+        const t = await this.req('transport.create', { direction });
+        return t as never;
+      },
+      connectTransport: async (transportId, dtlsParameters) => {
+        await this.req('transport.connect', { transportId, dtlsParameters: dtlsParameters as never });
+      },
+      produce: async (transportId, rtpParameters) => (await this.req('producer.create', { transportId, kind: 'audio', rtpParameters: rtpParameters as never })).producerId,
+      consume: async (producerId, rtpCapabilities) => (await this.req('consumer.create', { producerId, rtpCapabilities: rtpCapabilities as never })) as never,
+      resumeConsumer: async (consumerId) => {
+        await this.req('consumer.resume', { consumerId });
+      },
+      restartIce: async (transportId) => (await this.req('transport.restartIce', { transportId })).iceParameters as never,
+    };
+  }
+
+  // ---- membership and keys ----
+
+  private hostMember(): Member | undefined {
+    return [...this.members.values()].find((m) => m.snapshot.role === 'host');
+  }
+
+  private isDistributor(): boolean {
+    return this.hostMember()?.snapshot.participantId === this.me;
+  }
+
+  private verifiedMembers(): VerifiedMember[] {
+    return [...this.members.values()].flatMap((m) => (m.verified ? [m.verified] : []));
+  }
+
+  private distributeFresh(): void {
+    const issued = this.agent!.issueFresh(this.verifiedMembers());
+    this.useEpoch(issued.epoch, issued.secret, issued.myIndex);
+    void this.req('key.commit', { commit: issued.blob, epoch: issued.epoch }).catch((e) => this.fail(e));
+  }
+
+  private onPeerJoined(participant: ParticipantSnapshot): void {
+    const verified = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
+    this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
+    if (verified && this.isDistributor() && this.agent?.current) {
+      const issued = this.agent.issueRatchet([verified]);
+      this.useEpoch(issued.epoch, issued.secret, issued.myIndex);
+      void this.req('key.commit', { commit: issued.blob, epoch: issued.epoch }).catch((e) => this.fail(e));
+    }
+    this.render();
+  }
+
+  private onPeerUpdated(participant: ParticipantSnapshot): void {
+    const member = this.members.get(participant.participantId);
+    if (!member) return;
+    const before = member.snapshot;
+    member.snapshot = participant;
+    if (participant.participantId === this.me) {
+      if (before.role === 'listener' && participant.role !== 'listener') void this.startMic();
+      if (before.role !== 'listener' && participant.role === 'listener') {
+        this.media?.stopMic();
+        this.update({ micOn: false });
+      }
+      if (!before.muted && participant.muted) {
+        this.media?.setMicPaused(true);
+        this.update({ micOn: false });
+      }
+      if (participant.role !== 'listener') this.update({ invitedBy: null });
+    }
+    this.render();
+  }
+
+  private onPeerLeft(participantId: string): void {
+    this.members.delete(participantId);
+    this.meter?.remove(participantId);
+    // A leave or kick gets a fresh secret: whoever left must not decrypt what is said next.
+    if (this.isDistributor() && this.agent?.current) this.distributeFresh();
+    this.render();
+  }
+
+  private onCommit(from: string, commit: string): void {
+    const host = this.hostMember();
+    if (!this.agent || !host?.verified || host.snapshot.participantId !== from) return;
+    try {
+      const state = this.agent.accept(commit, host.verified.signPublicKey);
+      this.useEpoch(state.epoch, state.secret, state.myIndex);
+    } catch {
+      // Not for us (a ratchet we cannot follow, an old epoch) or not genuine: the relay may replay or forge.
+    }
+  }
+
+  private useEpoch(epoch: number, secret: Uint8Array, myIndex: number | null): void {
+    this.e2ee?.setEpoch(epoch, secret, myIndex);
+    if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch, reason: null } });
+  }
+
+  private refreshFingerprint(): void {
+    const host = this.hostMember();
+    if (!host?.verified) return this.update({ fingerprint: null });
+    const fp = roomFingerprint(this.secret, host.verified.signPublicKey);
+    const changed = this.view.fingerprint !== null && this.view.fingerprint.text !== fp.text;
+    this.update({ fingerprint: fp, ...(changed ? { fingerprintChanged: true, fingerprintVerified: false } : {}) });
+  }
+
+  // ---- media ----
+
+  private meterOrCreate(): AudioMeter {
+    this.meter ??= new AudioMeter((id, speaking) => {
+      const m = this.members.get(id);
+      if (m) {
+        m.speaking = speaking;
+        this.render();
+      }
+    });
+    return this.meter;
+  }
+
+  private async consume(producerId: string, participantId: string): Promise<void> {
+    if (!this.media || participantId === this.me) return;
+    try {
+      const track = await this.media.consume(producerId, participantId);
+      this.meterOrCreate().add(participantId, track);
+    } catch (error) {
+      if (!(error instanceof SignalingError && error.code === 'NOT_FOUND')) this.fail(error);
+    }
+  }
+
+  private async startMic(): Promise<void> {
+    if (!this.media || !this.e2ee?.supported) return;
+    try {
+      await this.media.startMic();
+      this.update({ micOn: true, micError: false });
+    } catch (error) {
+      if ((error as Error).name === 'NotAllowedError') this.update({ micError: true });
+      else this.fail(error);
+    }
+  }
+
+  private async resetMedia(): Promise<void> {
+    this.media?.resetTransports();
+    for (const m of this.members.values()) this.meter?.remove(m.snapshot.participantId);
+    for (const m of this.members.values()) for (const id of m.snapshot.producerIds) void this.consume(id, m.snapshot.participantId);
+    if (this.myRole() !== 'listener') await this.startMic();
+  }
+
+  private onStats(stats: StatsMessage): void {
+    this.stats = stats;
+    this.update({
+      sent: stats.sent,
+      speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c })),
+    });
+  }
+
+  // ---- view ----
+
+  private myRole() {
+    return this.me ? (this.members.get(this.me)?.snapshot.role ?? null) : null;
+  }
+
+  private nameOf(participantId: string): string | null {
+    if (participantId === this.me) return this.myName;
+    return this.members.get(participantId)?.verified?.name ?? null;
+  }
+
+  private openTitle(sealed: string | null): string | null {
+    if (!sealed) return null;
+    try {
+      return openMetadata<string>(this.keys.metaKey, this.keys.roomId, 'room-title', sealed);
+    } catch {
+      return null;
+    }
+  }
+
+  private render(): void {
+    const members: MemberView[] = [...this.members.values()]
+      .sort((a, b) => a.snapshot.joinedSeq - b.snapshot.joinedSeq)
+      .map((m) => ({
+        participantId: m.snapshot.participantId,
+        name: m.snapshot.participantId === this.me ? this.myName : (m.verified?.name ?? null),
+        role: m.snapshot.role,
+        isMe: m.snapshot.participantId === this.me,
+        speaking: m.speaking,
+        muted: m.snapshot.muted,
+        handRaisedSeq: m.snapshot.handRaisedSeq,
+      }));
+    const me = this.me ? this.members.get(this.me) : undefined;
+    this.update({
+      members,
+      myRole: me?.snapshot.role ?? null,
+      handRaised: me?.snapshot.handRaisedSeq != null,
+      lobby: this.lobbyRaw.map((e) => ({ participantId: e.participantId, name: this.agent?.verify(e.participantId, e.announcement)?.name ?? null })),
+    });
+    this.refreshFingerprint();
+  }
+
+  private update(patch: Partial<RoomView>): void {
+    this.view = { ...this.view, ...patch };
+    for (const listener of this.listeners) listener(this.view);
+  }
+
+  private end(reason: Extract<Phase, { kind: 'ended' }>['reason']): void {
+    this.update({ phase: { kind: 'ended', reason } });
+    this.teardown();
+  }
+
+  private fail(error: unknown): void {
+    if (error instanceof SignalingError) {
+      if (error.code === 'ROOM_NOT_FOUND') return this.end('roomNotFound');
+      if (error.code === 'LINK_REVOKED') return this.end('linkRevoked');
+      if (error.code === 'IDENTITY_BANNED') return this.end('kicked');
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    if (this.view.phase.kind === 'room') this.update({ e2ee: { ...this.view.e2ee } });
+    else this.update({ phase: { kind: 'error', message } });
+    console.error(error);
+  }
+
+  private teardown(): void {
+    this.media?.close();
+    this.e2ee?.close();
+    this.meter?.close();
+    this.media = null;
+    this.e2ee = null;
+    this.meter = null;
+    this.socket?.disconnect();
+    this.socket = null;
+  }
+
+  // ---- actions ----
+
+  private act<T extends RequestType>(type: T, payload: RequestOf<T>): void {
+    void this.req(type, payload).catch((error) => this.fail(error));
+  }
+
+  leave(): void {
+    const socket = this.socket;
+    if (socket) request(socket, 'room.leave', {}).catch(() => undefined).finally(() => this.end('leftRoom'));
+    else this.end('leftRoom');
+  }
+
+  toggleMic(): void {
+    const producerId = this.media?.producerId;
+    if (!producerId) return void this.startMic();
+    const on = !this.view.micOn;
+    this.media!.setMicPaused(!on);
+    this.update({ micOn: on });
+    this.act(on ? 'producer.resume' : 'producer.pause', { producerId });
+  }
+
+  markVerified(): void {
+    this.update({ fingerprintVerified: true, fingerprintChanged: false });
+  }
+
+  raiseHand(): void {
+    this.act('hand.raise', {});
+  }
+
+  lowerHand(): void {
+    this.act('hand.lower', {});
+  }
+
+  invite(participantId: string): void {
+    this.act('stage.invite', { participantId });
+  }
+
+  respondInvite(accept: boolean): void {
+    this.update({ invitedBy: null });
+    this.act('stage.respond', { accept });
+  }
+
+  moveToAudience(participantId: string): void {
+    this.act('stage.moveToAudience', { participantId });
+  }
+
+  leaveStage(): void {
+    this.act('stage.leave', {});
+  }
+
+  mute(participantId: string): void {
+    this.act('stage.mute', { participantId });
+  }
+
+  kick(participantId: string): void {
+    this.act('member.kick', { participantId });
+  }
+
+  setModerator(participantId: string, moderator: boolean): void {
+    this.act('role.setModerator', { participantId, moderator });
+  }
+
+  lock(locked: boolean): void {
+    this.act('room.lock', { locked });
+  }
+
+  admit(participantId: string): void {
+    this.act('lobby.admit', { participantId });
+  }
+
+  decline(participantId: string): void {
+    this.act('lobby.decline', { participantId });
+  }
+
+  endRoom(): void {
+    this.act('room.end', {});
+  }
+}

@@ -1,0 +1,67 @@
+// The state the UI renders: a plain snapshot the room session publishes after every change.
+import type { Lang } from '../i18n/i18n.ts';
+
+export type Role = 'host' | 'moderator' | 'speaker' | 'listener';
+export type E2eeState = 'encrypted' | 'waiting-for-key' | 'error';
+
+export interface MemberView {
+  participantId: string;
+  /** Decrypted display name; null until the member's announcement verified. */
+  name: string | null;
+  role: Role;
+  isMe: boolean;
+  speaking: boolean;
+  muted: boolean;
+  handRaisedSeq: number | null;
+}
+
+export interface SpeakerStats {
+  participantId: string;
+  name: string | null;
+  decrypted: number;
+  dropped: number;
+  lastError: string | null;
+}
+
+export interface FingerprintView {
+  emoji: string[];
+  names: Record<Lang, string[]>;
+  digits: string;
+  text: string;
+}
+
+export interface LobbyEntryView {
+  participantId: string;
+  name: string | null;
+}
+
+export type Phase =
+  | { kind: 'join'; title: string | null }
+  | { kind: 'busy'; message: 'creating' | 'joining' | 'checkingRoom' }
+  | { kind: 'lobby' }
+  | { kind: 'room' }
+  | { kind: 'ended'; reason: 'roomEnded' | 'kicked' | 'leftRoom' | 'lobbyDeclined' | 'roomNotFound' | 'linkRevoked' }
+  | { kind: 'error'; message: string };
+
+export interface RoomView {
+  phase: Phase;
+  roomId: string;
+  link: string;
+  title: string | null;
+  fingerprint: FingerprintView | null;
+  fingerprintVerified: boolean;
+  fingerprintChanged: boolean;
+  e2ee: { state: E2eeState; epoch: number | null; reason: string | null };
+  me: string | null;
+  myRole: Role | null;
+  micOn: boolean;
+  micError: boolean;
+  handRaised: boolean;
+  invitedBy: string | null;
+  members: MemberView[];
+  lobby: LobbyEntryView[];
+  locked: boolean;
+  reconnecting: boolean;
+  sent: { encrypted: number; droppedNoKey: number };
+  speakers: SpeakerStats[];
+}

@@ -1,0 +1,20 @@
+// What the room screen can ask of the session; implemented by RoomSession.
+export interface RoomActions {
+  join(name: string): void;
+  leave(): void;
+  toggleMic(): void;
+  markVerified(): void;
+  raiseHand(): void;
+  lowerHand(): void;
+  invite(participantId: string): void;
+  respondInvite(accept: boolean): void;
+  moveToAudience(participantId: string): void;
+  leaveStage(): void;
+  mute(participantId: string): void;
+  kick(participantId: string): void;
+  setModerator(participantId: string, moderator: boolean): void;
+  lock(locked: boolean): void;
+  admit(participantId: string): void;
+  decline(participantId: string): void;
+  endRoom(): void;
+}

@@ -1,0 +1,99 @@
+// Top level: language, the route (home or a room link), and the room session behind the room screens.
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
+import { RoomSession } from '../session/room-session.ts';
+import type { RoomView } from '../session/view.ts';
+import { Home } from './home.tsx';
+import { LangContext } from './i18n-context.ts';
+import { Join } from './join.tsx';
+import { Room } from './room.tsx';
+
+const LANG_KEY = 'teahouse.lang';
+
+function initialLang(): Lang {
+  const saved = localStorage.getItem(LANG_KEY);
+  if (saved === 'en' || saved === 'zh-CN' || saved === 'zh-TW') return saved;
+  return pickLang(navigator.languages ?? [navigator.language]);
+}
+
+export function App() {
+  const [lang, setLang] = useState<Lang>(initialLang);
+  const [session, setSession] = useState<RoomSession | null>(null);
+  const [view, setView] = useState<RoomView | null>(null);
+  const [fatal, setFatal] = useState<string | null>(null);
+  const [creating, setCreating] = useState(false);
+
+  useEffect(() => {
+    document.documentElement.lang = lang;
+    localStorage.setItem(LANG_KEY, lang);
+  }, [lang]);
+
+  useEffect(() => {
+    if (!location.pathname.startsWith('/r/')) return;
+    try {
+      const s = RoomSession.fromLink(location.href);
+      setSession(s);
+      void s.peek();
+    } catch (error) {
+      setFatal(translate(lang, 'linkInvalid', { reason: (error as Error).message }));
+    }
+  }, []);
+
+  useEffect(() => {
+    if (!session) return;
+    (window as unknown as { teahouse: unknown }).teahouse = session.diagnostics();
+    return session.subscribe(setView);
+  }, [session]);
+
+  const create = (title: string, name: string) => {
+    setCreating(true);
+    const s = RoomSession.createNew(location.origin);
+    history.replaceState(null, '', s.link);
+    setSession(s);
+    void s.create(title, name);
+  };
+
+  const t = useMemo(() => (key: Parameters<typeof translate>[1], vars?: Record<string, string | number>) => translate(lang, key, vars), [lang]);
+
+  let body;
+  if (fatal) body = <main class="card"><p class="error" role="alert">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
+  else if (!session || !view) body = <Home onCreate={create} busy={creating} />;
+  else {
+    const phase = view.phase;
+    switch (phase.kind) {
+      case 'join':
+        body = <Join title={phase.title} onJoin={(name) => session.join(name)} />;
+        break;
+      case 'busy':
+        body = <main class="card"><p role="status">{t(phase.message)}</p></main>;
+        break;
+      case 'lobby':
+        body = <main class="card"><h2 data-testid="room-title">{view.title || t('untitledRoom')}</h2><p role="status" data-testid="lobby-waiting">{t('lobbyWaiting')}</p></main>;
+        break;
+      case 'room':
+        body = <Room view={view} actions={session} />;
+        break;
+      case 'ended':
+        body = <main class="card"><p role="alert" data-testid="room-ended" data-reason={phase.reason}>{t(phase.reason)}</p><p><a href="/">{t('createHeading')}</a></p></main>;
+        break;
+      case 'error':
+        body = <main class="card"><p class="error" role="alert" data-testid="room-error">{t('errorGeneric', { reason: phase.message })}</p></main>;
+        break;
+    }
+  }
+
+  return (
+    <LangContext.Provider value={lang}>
+      <header class="top">
+        <h1><a href="/">🍵 {t('appName')}</a></h1>
+        <label class="lang">
+          <span class="visually-hidden">{t('language')} </span>
+          <select data-testid="language" value={lang} onChange={(e) => setLang(e.currentTarget.value as Lang)}>
+            {LANGS.map((l) => <option key={l.id} value={l.id}>{l.label}</option>)}
+          </select>
+        </label>
+      </header>
+      {body}
+    </LangContext.Provider>
+  );
+}

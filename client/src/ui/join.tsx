@@ -1,0 +1,29 @@
+// The join screen a link opens: the decrypted room title, a name, join as listener.
+import { useState } from 'preact/hooks';
+import { useT } from './i18n-context.ts';
+
+export function Join(props: { title: string | null; onJoin: (name: string) => void }) {
+  const t = useT();
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const submit = (event: Event) => {
+    event.preventDefault();
+    if (!name.trim()) return setError(t('nameRequired'));
+    props.onJoin(name.trim());
+  };
+  return (
+    <main class="card">
+      <h2 data-testid="room-title">{props.title || t('untitledRoom')}</h2>
+      <h3>{t('joinHeading')}</h3>
+      <form onSubmit={submit}>
+        <label>
+          {t('yourNameLabel')}
+          <input data-testid="join-name" maxLength={60} value={name} placeholder={t('yourNamePlaceholder')}
+            onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+        {error && <p class="error" role="alert">{error}</p>}
+        <button data-testid="join-room" type="submit">{t('joinButton')}</button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,112 @@
+// The room screen: status, share link, fingerprint, stage and audience, the viewer's own controls.
+import type { RoomView } from '../session/view.ts';
+import type { RoomActions } from './actions.ts';
+import { Fingerprint } from './fingerprint.tsx';
+import { useT } from './i18n-context.ts';
+import { Participant } from './participant.tsx';
+import { Share } from './share.tsx';
+import { Stats } from './stats.tsx';
+
+export function Room(props: { view: RoomView; actions: RoomActions }) {
+  const t = useT();
+  const { view, actions } = props;
+  const role = view.myRole;
+  const moderates = role === 'host' || role === 'moderator';
+  const onStage = role !== null && role !== 'listener';
+  const stage = view.members.filter((m) => m.role !== 'listener');
+  const audience = view.members.filter((m) => m.role === 'listener');
+  const hands = audience.filter((m) => m.handRaisedSeq !== null).sort((a, b) => a.handRaisedSeq! - b.handRaisedSeq!);
+  const e2eeText =
+    view.e2ee.state === 'encrypted'
+      ? t('e2eeEncrypted', { epoch: view.e2ee.epoch ?? 0 })
+      : view.e2ee.state === 'error'
+        ? t('e2eeError', { reason: view.e2ee.reason ?? '' })
+        : t('e2eeWaiting');
+  return (
+    <main class="room">
+      <header class="room-head">
+        <h2 data-testid="room-title">{view.title || t('untitledRoom')}</h2>
+        <p data-testid="e2ee-status" data-state={view.e2ee.state} data-epoch={view.e2ee.epoch ?? ''} class={`e2ee e2ee-${view.e2ee.state}`} role="status">
+          <span aria-hidden="true">{view.e2ee.state === 'encrypted' ? '🔒' : view.e2ee.state === 'error' ? '⚠️' : '⏳'}</span> {e2eeText}
+        </p>
+        {view.reconnecting && <p class="warning" data-testid="reconnecting" role="status">{t('reconnecting')}</p>}
+      </header>
+
+      {view.invitedBy !== null && (
+        <div class="invite" role="alertdialog">
+          <p>{t('invitedToSpeak', { name: view.invitedBy })}</p>
+          <button data-testid="accept-invite" type="button" onClick={() => actions.respondInvite(true)}>{t('acceptInvite')}</button>
+          <button data-testid="decline-invite" type="button" onClick={() => actions.respondInvite(false)}>{t('declineInvite')}</button>
+        </div>
+      )}
+
+      <div class="toolbar">
+        {onStage && (
+          <button data-testid="mic-toggle" type="button" aria-pressed={view.micOn} onClick={() => actions.toggleMic()}>
+            {view.micOn ? t('micOn') : t('micOff')}
+          </button>
+        )}
+        {onStage && role !== 'host' && (
+          <button data-testid="leave-stage" type="button" onClick={() => actions.leaveStage()}>{t('leaveStage')}</button>
+        )}
+        {role === 'listener' && (
+          <button data-testid="raise-hand" type="button" aria-pressed={view.handRaised}
+            onClick={() => (view.handRaised ? actions.lowerHand() : actions.raiseHand())}>
+            {view.handRaised ? t('lowerHand') : t('raiseHand')}
+          </button>
+        )}
+        {moderates && (
+          <button data-testid="lock-room" type="button" aria-pressed={view.locked} onClick={() => actions.lock(!view.locked)}>
+            {view.locked ? t('unlockRoom') : t('lockRoom')}
+          </button>
+        )}
+        {role === 'host' && (
+          <button data-testid="end-room" type="button" class="danger" onClick={() => confirm(t('endConfirm')) && actions.endRoom()}>{t('endRoom')}</button>
+        )}
+        <button data-testid="leave-room" type="button" onClick={() => actions.leave()}>{t('leave')}</button>
+      </div>
+      {view.micError && <p class="error" role="alert">{t('micDenied')}</p>}
+
+      <div class="columns">
+        <section class="people">
+          <h3>{t('stage')}</h3>
+          <ul class="members">
+            {stage.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} />)}
+          </ul>
+          <h3>{t('audience')}</h3>
+          <ul class="members">
+            {audience.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} />)}
+          </ul>
+          {moderates && (
+            <section data-testid="hand-queue" class="hands">
+              <h3>{t('handQueue')}</h3>
+              {hands.length === 0 ? <p class="hint">{t('noHands')}</p> : (
+                <ol>{hands.map((m) => <li key={m.participantId} data-participant={m.participantId}>{m.name ?? '…'}</li>)}</ol>
+              )}
+            </section>
+          )}
+          {moderates && view.lobby.length > 0 && (
+            <section class="lobby">
+              <h3>{t('lobby')}</h3>
+              <ul>
+                {view.lobby.map((entry) => (
+                  <li data-testid="lobby-entry" data-participant={entry.participantId} key={entry.participantId}>
+                    {entry.name ?? '…'}
+                    <button data-testid="lobby-admit" type="button" onClick={() => actions.admit(entry.participantId)}>{t('lobbyAdmit')}</button>
+                    <button data-testid="lobby-decline" type="button" onClick={() => actions.decline(entry.participantId)}>{t('lobbyDecline')}</button>
+                  </li>
+                ))}
+              </ul>
+            </section>
+          )}
+        </section>
+        <aside class="side">
+          <Share link={view.link} />
+          <Fingerprint fingerprint={view.fingerprint} isHost={role === 'host'} verified={view.fingerprintVerified}
+            changed={view.fingerprintChanged} onVerify={() => actions.markVerified()} />
+          <Stats view={view} />
+        </aside>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,63 @@
+// Drives the Teahouse page in Chromium for browser tests: create, join, and listen for a tone on a speaker's track.
+import type { Browser, Page } from 'playwright-core';
+import { expect } from 'vitest';
+
+export interface Diagnostics {
+  view(): { me: string | null; e2ee: { state: string; epoch: number | null }; members: { participantId: string; role: string; name: string | null }[] };
+}
+
+/** Every request the page makes, to check that nothing leaves for another origin. */
+export function recordRequests(page: Page): string[] {
+  const urls: string[] = [];
+  page.on('request', (r) => urls.push(r.url()));
+  return urls;
+}
+
+export async function openPage(browser: Browser, url: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error('pageerror:', e.message));
+  await page.goto(url);
+  return page;
+}
+
+export async function createRoom(browser: Browser, relayUrl: string, title: string, name: string): Promise<{ page: Page; link: string }> {
+  const page = await openPage(browser, `${relayUrl}/`);
+  await page.getByTestId('create-title').fill(title);
+  await page.getByTestId('create-name').fill(name);
+  await page.getByTestId('create-room').click();
+  await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 20_000 }).toBe('encrypted');
+  const link = (await page.getByTestId('room-link').textContent())!;
+  return { page, link };
+}
+
+export async function joinRoom(browser: Browser, link: string, name: string): Promise<Page> {
+  const page = await openPage(browser, link);
+  await page.getByTestId('join-name').fill(name);
+  await page.getByTestId('join-room').click();
+  await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 20_000 }).toBe('encrypted');
+  return page;
+}
+
+export async function myId(page: Page): Promise<string> {
+  return page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().me!);
+}
+
+/** The strongest frequency heard from one participant, from an analyser on the decrypted remote track. */
+export async function peakFrom(page: Page, participantId: string): Promise<{ hz: number; db: number } | null> {
+  return page.evaluate((id) => (window as unknown as { teahouse: { spectrumPeak(id: string): { hz: number; db: number } | null } }).teahouse.spectrumPeak(id), participantId);
+}
+
+/** Waits until the page hears `hz` (within one FFT bin or two) from the participant. */
+export async function expectHears(page: Page, participantId: string, hz: number, timeout = 20_000): Promise<void> {
+  await expect
+    .poll(async () => {
+      const peak = await peakFrom(page, participantId);
+      return peak !== null && peak.db > -70 && Math.abs(peak.hz - hz) < 15;
+    }, { timeout, interval: 250 })
+    .toBe(true);
+}
+
+export async function epochOf(page: Page): Promise<number | null> {
+  return page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().e2ee.epoch);
+}
