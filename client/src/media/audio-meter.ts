@@ -14,7 +14,11 @@ export class AudioMeter {
   private readonly timeBuf = new Float32Array(2048);
   private timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private readonly onSpeaking: (id: string, speaking: boolean) => void) {}
+  private readonly onSpeaking: (id: string, speaking: boolean) => void;
+
+  constructor(onSpeaking: (id: string, speaking: boolean) => void) {
+    this.onSpeaking = onSpeaking;
+  }
 
   /** Attaches a remote track for playback; the media element is what makes Chromium pull remote audio at all. */
   add(id: string, track: MediaStreamTrack): void {

@@ -3,7 +3,15 @@ import { initCrypto } from '../../../crypto/index.ts';
 import type { FromWorker, ToWorker, TransformOptions } from './e2ee-messages.ts';
 import { FrameKeys } from './frame-keys.ts';
 
-declare const self: DedicatedWorkerGlobalScope & { onrtctransform: ((event: RTCTransformEvent) => void) | null };
+/** The parts of the Worker scope this file uses; the DOM library has no RTCTransformEvent for Workers. */
+interface TransformEvent {
+  transformer: { readable: ReadableStream; writable: WritableStream; options: unknown };
+}
+const scope = self as unknown as {
+  onrtctransform: ((event: TransformEvent) => void) | null;
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  postMessage(message: FromWorker): void;
+};
 
 interface EncodedFrame {
   data: ArrayBuffer;
@@ -15,7 +23,7 @@ let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;
 
 function post(message: FromWorker): void {
-  self.postMessage(message);
+  scope.postMessage(message);
 }
 
 function transformer(options: TransformOptions): TransformStream<EncodedFrame, EncodedFrame> {
@@ -52,12 +60,12 @@ function pipe(readable: ReadableStream, writable: WritableStream, options: Trans
   readable.pipeThrough(transformer(options)).pipeTo(writable).catch(() => undefined);
 }
 
-self.onrtctransform = (event) => {
+scope.onrtctransform = (event) => {
   const t = event.transformer;
   pipe(t.readable, t.writable, t.options as TransformOptions);
 };
 
-self.onmessage = async (event: MessageEvent<ToWorker>) => {
+scope.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   await ready;
   switch (message.type) {

@@ -38,7 +38,11 @@ export class FrameKeys {
   readonly sent = { encrypted: 0, droppedNoKey: 0 };
   readonly received = new Map<string, ReceiveCounters>();
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  private readonly now: () => number;
+
+  constructor(now: () => number = () => performance.now()) {
+    this.now = now;
+  }
 
   /** Installs an epoch: decryption at once, encryption after SEND_SWITCH_DELAY_MS (at once for the first key). */
   setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null): void {

@@ -28,10 +28,13 @@ export class MediaSession {
   private producer: types.Producer | null = null;
   private readonly consumers = new Map<string, types.Consumer>();
 
-  constructor(
-    private readonly signaling: MediaSignaling,
-    private readonly e2ee: E2eeChannel,
-  ) {}
+  private readonly signaling: MediaSignaling;
+  private readonly e2ee: E2eeChannel;
+
+  constructor(signaling: MediaSignaling, e2ee: E2eeChannel) {
+    this.signaling = signaling;
+    this.e2ee = e2ee;
+  }
 
   async load(routerRtpCapabilities: types.RtpCapabilities): Promise<void> {
     if (!this.device.loaded) await this.device.load({ routerRtpCapabilities });

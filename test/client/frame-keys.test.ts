@@ -1,0 +1,76 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateEpochSecret, initCrypto, parseKid, decodeHeader, ratchetEpochSecret } from '../../crypto/index.ts';
+import { FrameKeys, PREVIOUS_EPOCH_GRACE_MS, SEND_SWITCH_DELAY_MS } from '../../client/src/media/frame-keys.ts';
+
+beforeAll(() => initCrypto());
+
+function clock() {
+  let t = 0;
+  return { now: () => t, advance: (ms: number) => (t += ms) };
+}
+
+describe('FrameKeys (the E2EE worker state)', () => {
+  it('fails closed: without a key nothing is sent and nothing is played', () => {
+    const keys = new FrameKeys();
+    expect(keys.encrypt(Uint8Array.of(1, 2, 3))).toBeNull();
+    expect(keys.sent).toEqual({ encrypted: 0, droppedNoKey: 1 });
+    expect(keys.decrypt('p', Uint8Array.of(0x90, 1, 2, 3))).toBeNull();
+    expect(keys.received.get('p')).toMatchObject({ decrypted: 0, dropped: 1 });
+  });
+
+  it('encrypts with the KID of its epoch and index; another member decrypts by deriving the key on sight', () => {
+    const secret = generateEpochSecret();
+    const alice = new FrameKeys();
+    const bob = new FrameKeys();
+    alice.setEpoch(3, secret, 7);
+    bob.setEpoch(3, secret, 1);
+    const frame = alice.encrypt(Uint8Array.of(9, 8, 7))!;
+    expect(parseKid(decodeHeader(frame).kid)).toEqual({ epoch: 3, senderIndex: 7 });
+    expect(bob.decrypt('alice', frame)).toEqual(Uint8Array.of(9, 8, 7));
+    expect(bob.received.get('alice')).toMatchObject({ decrypted: 1, dropped: 0 });
+  });
+
+  it('a tampered or foreign frame is dropped and counted with its error code', () => {
+    const alice = new FrameKeys();
+    const eve = new FrameKeys();
+    alice.setEpoch(1, generateEpochSecret(), 0);
+    eve.setEpoch(1, generateEpochSecret(), 0);
+    const frame = alice.encrypt(Uint8Array.of(1))!;
+    expect(eve.decrypt('alice', frame)).toBeNull();
+    expect(eve.received.get('alice')).toMatchObject({ dropped: 1, lastError: 'SFRAME_AUTH_FAILED' });
+    const other = new FrameKeys();
+    expect(other.decrypt('alice', frame)).toBeNull();
+    expect(other.received.get('alice')!.lastError).toBe('SFRAME_UNKNOWN_KID');
+  });
+
+  it('switches the sending epoch only after the delay, and keeps the old epoch for the grace period', () => {
+    const c = clock();
+    const s1 = generateEpochSecret();
+    const s2 = ratchetEpochSecret(s1);
+    const sender = new FrameKeys(c.now);
+    const receiver = new FrameKeys(c.now);
+    sender.setEpoch(1, s1, 0);
+    receiver.setEpoch(1, s1, 1);
+    const old = sender.encrypt(Uint8Array.of(1))!;
+    sender.setEpoch(2, s2, 0);
+    receiver.setEpoch(2, s2, 1);
+    expect(parseKid(decodeHeader(sender.encrypt(Uint8Array.of(2))!).kid).epoch).toBe(1);
+    c.advance(SEND_SWITCH_DELAY_MS);
+    expect(parseKid(decodeHeader(sender.encrypt(Uint8Array.of(3))!).kid).epoch).toBe(2);
+    expect(receiver.decrypt('s', old)).toEqual(Uint8Array.of(1));
+    const late = new FrameKeys(c.now);
+    late.setEpoch(1, s1, 5);
+    const lateFrame = late.encrypt(Uint8Array.of(4))!;
+    c.advance(PREVIOUS_EPOCH_GRACE_MS + 1);
+    receiver.tick();
+    expect(receiver.decrypt('late', lateFrame)).toBeNull();
+    expect(receiver.received.get('late')!.lastError).toBe('SFRAME_UNKNOWN_KID');
+  });
+
+  it('ignores an older or repeated epoch', () => {
+    const keys = new FrameKeys();
+    keys.setEpoch(5, generateEpochSecret(), 0);
+    keys.setEpoch(4, generateEpochSecret(), 0);
+    expect(keys.currentEpoch).toBe(5);
+  });
+});
