@@ -67,6 +67,32 @@ describe('FrameKeys (the E2EE worker state)', () => {
     expect(receiver.received.get('late')!.lastError).toBe('SFRAME_UNKNOWN_KID');
   });
 
+  it('follows a ratchet before its commit arrives: the sender switches at once, the receiver derives the next step', () => {
+    const s1 = generateEpochSecret();
+    const sender = new FrameKeys();
+    const receiver = new FrameKeys();
+    sender.setEpoch(1, s1, 0);
+    receiver.setEpoch(1, s1, 1);
+    sender.setEpoch(2, ratchetEpochSecret(s1), 0, true);
+    const frame = sender.encrypt(Uint8Array.of(5))!;
+    expect(parseKid(decodeHeader(frame).kid).epoch).toBe(2);
+    expect(receiver.decrypt('s', frame)).toEqual(Uint8Array.of(5));
+  });
+
+  it('does not follow a fresh epoch speculatively', () => {
+    const s1 = generateEpochSecret();
+    const sender = new FrameKeys();
+    const outsider = new FrameKeys();
+    sender.setEpoch(1, s1, 0);
+    outsider.setEpoch(1, s1, 1);
+    sender.setEpoch(2, generateEpochSecret(), 0, true);
+    const frame = sender.encrypt(Uint8Array.of(5))!;
+    expect(outsider.decrypt('s', frame)).toBeNull();
+    expect(outsider.received.get('s')!.lastError).toBe('SFRAME_AUTH_FAILED');
+    // The failed guess leaves no key behind: a later genuine epoch 2 commit still installs cleanly.
+    expect(outsider.decrypt('s', sender.encrypt(Uint8Array.of(6))!)).toBeNull();
+  });
+
   it('ignores an older or repeated epoch', () => {
     const keys = new FrameKeys();
     keys.setEpoch(5, generateEpochSecret(), 0);

@@ -6,6 +6,8 @@ export interface SetEpochMessage {
   epochSecret: Uint8Array;
   /** This member's sender index in the epoch; null for members who do not send. */
   senderIndex: number | null;
+  /** A ratchet (a join): senders switch at once, since every member can follow it. */
+  ratchet: boolean;
 }
 
 /** The createEncodedStreams fallback: the page transfers the streams, the worker pipes them as it would a transform. */

@@ -70,7 +70,7 @@ scope.onmessage = async (event: MessageEvent<ToWorker>) => {
   await ready;
   switch (message.type) {
     case 'set-epoch':
-      keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex);
+      keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.ratchet);
       break;
     case 'legacy-streams':
       pipe(message.readable, message.writable, message.options);

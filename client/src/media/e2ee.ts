@@ -34,8 +34,8 @@ export class E2eeChannel {
     return this.mode !== null;
   }
 
-  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null): void {
-    this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex });
+  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, ratchet: boolean): void {
+    this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex, ratchet });
   }
 
   attachSender(sender: RTCRtpSender): void {

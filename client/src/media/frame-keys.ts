@@ -4,6 +4,7 @@ import {
   deriveSenderBaseKey,
   makeKid,
   parseKid,
+  ratchetEpochSecret,
   SframeError,
   SframeReceiver,
   SframeSender,
@@ -44,8 +45,11 @@ export class FrameKeys {
     this.now = now;
   }
 
-  /** Installs an epoch: decryption at once, encryption after SEND_SWITCH_DELAY_MS (at once for the first key). */
-  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null): void {
+  /**
+   * Installs an epoch: decryption at once; encryption at once for the first key and for a ratchet (every receiver
+   * that holds the previous epoch can follow it, see decryptOrInstall), otherwise after SEND_SWITCH_DELAY_MS.
+   */
+  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, ratchet = false): void {
     if (epoch <= this.newest) return;
     const now = this.now();
     const previous = this.epochs.get(this.newest);
@@ -60,7 +64,10 @@ export class FrameKeys {
     }
     const kid = makeKid(epoch, senderIndex);
     const sender = new SframeSender({ kid, baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE });
-    if (this.sender === null) this.sender = sender;
+    if (this.sender === null || ratchet) {
+      this.sender = sender;
+      this.pending = null;
+    }
     else this.pending = { epoch, sender, activateAt: now + SEND_SWITCH_DELAY_MS };
   }
 
@@ -114,12 +121,29 @@ export class FrameKeys {
       // Keys are derived on first sight of a KID: any sender index of an epoch we hold is a member of it.
       const { kid } = decodeHeader(frame);
       const { epoch, senderIndex } = parseKid(kid);
-      const known = this.epochs.get(epoch);
+      const known = this.epochs.get(epoch)?.secret ?? this.speculativeRatchet(epoch);
       if (!known) throw error;
-      this.receiver.addKey(kid, deriveSenderBaseKey(known.secret, senderIndex, DEFAULT_CIPHER_SUITE));
+      this.receiver.addKey(kid, deriveSenderBaseKey(known, senderIndex, DEFAULT_CIPHER_SUITE));
       this.installedKids.set(kid, epoch);
-      return this.receiver.decrypt(frame);
+      try {
+        return this.receiver.decrypt(frame);
+      } catch (failure) {
+        if (!this.epochs.has(epoch)) {
+          this.receiver.removeKey(kid);
+          this.installedKids.delete(kid);
+        }
+        throw failure;
+      }
     }
+  }
+
+  /**
+   * Frames of the epoch after our newest, before its commit reached us: if that epoch is a ratchet, its secret is
+   * one KDF step from ours and the frame authenticates; if it is fresh, authentication fails and the frame drops.
+   */
+  private speculativeRatchet(epoch: number): Uint8Array | null {
+    const newest = this.epochs.get(this.newest);
+    return newest && epoch === this.newest + 1 ? ratchetEpochSecret(newest.secret) : null;
   }
 
   private prune(now: number): void {

@@ -21,6 +21,7 @@ export interface VerifiedMember {
 
 export interface EpochState {
   epoch: number;
+  kind: 'fresh' | 'ratchet';
   secret: Uint8Array;
   members: CommitMember[];
   /** This member's sender index in the epoch, or null when the commit does not list it. */
@@ -73,7 +74,7 @@ export class KeyAgent {
       sealFor: members,
       ...(newRoomSecret ? { newRoomSecret } : {}),
     });
-    return this.adopt({ epoch, secret, members: list, blob });
+    return this.adopt({ epoch, kind: 'fresh', secret, members: list, blob });
   }
 
   /** Distributor: on a join everyone ratchets; only the newcomers get the new secret, with fresh sender indexes. */
@@ -83,7 +84,7 @@ export class KeyAgent {
     const secret = ratchetEpochSecret(this.current.secret);
     const list = [...this.current.members, ...newcomers.map((m) => ({ memberKeyId: m.memberKeyId, senderIndex: this.nextIndex++ }))];
     const blob = createCommit({ distributor: this.identity, roomId: this.keys.roomId, epoch, kind: 'ratchet', members: list, epochSecret: secret, sealFor: newcomers });
-    return this.adopt({ epoch, secret, members: list, blob });
+    return this.adopt({ epoch, kind: 'ratchet', secret, members: list, blob });
   }
 
   /** Member: accepts a commit only if the expected distributor signed it for this room with a newer epoch. */
@@ -96,14 +97,14 @@ export class KeyAgent {
       currentEpoch: this.current?.epoch ?? null,
       currentSecret: this.current?.secret ?? null,
     });
-    const state = this.adopt({ epoch: opened.epoch, secret: opened.epochSecret, members: opened.members });
+    const state = this.adopt({ epoch: opened.epoch, kind: opened.kind, secret: opened.epochSecret, members: opened.members });
     return { ...state, newRoomSecret: opened.newRoomSecret };
   }
 
-  private adopt<T extends { epoch: number; secret: Uint8Array; members: CommitMember[] }>(state: T): T & EpochState {
+  private adopt<T extends { epoch: number; kind: 'fresh' | 'ratchet'; secret: Uint8Array; members: CommitMember[] }>(state: T): T & EpochState {
     const mine = state.members.find((m) => m.memberKeyId === this.identity.memberKeyId);
     this.nextIndex = state.members.reduce((max, m) => Math.max(max, m.senderIndex + 1), 0);
-    this.current = { epoch: state.epoch, secret: state.secret, members: state.members, myIndex: mine?.senderIndex ?? null };
+    this.current = { epoch: state.epoch, kind: state.kind, secret: state.secret, members: state.members, myIndex: mine?.senderIndex ?? null };
     return { ...state, myIndex: this.current.myIndex };
   }
 }

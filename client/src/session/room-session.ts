@@ -22,7 +22,7 @@ import { E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
-import { KeyAgent, type VerifiedMember } from './key-agent.ts';
+import { KeyAgent, type EpochState, type VerifiedMember } from './key-agent.ts';
 import type { MemberView, Phase, RoomView } from './view.ts';
 
 interface Member {
@@ -276,7 +276,7 @@ export class RoomSession implements RoomActions {
 
   private distributeFresh(): void {
     const issued = this.agent!.issueFresh(this.verifiedMembers());
-    this.useEpoch(issued.epoch, issued.secret, issued.myIndex);
+    this.useEpoch(issued);
     void this.req('key.commit', { commit: issued.blob, epoch: issued.epoch }).catch((e) => this.fail(e));
   }
 
@@ -285,7 +285,7 @@ export class RoomSession implements RoomActions {
     this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
     if (verified && this.isDistributor() && this.agent?.current) {
       const issued = this.agent.issueRatchet([verified]);
-      this.useEpoch(issued.epoch, issued.secret, issued.myIndex);
+      this.useEpoch(issued);
       void this.req('key.commit', { commit: issued.blob, epoch: issued.epoch }).catch((e) => this.fail(e));
     }
     this.render();
@@ -324,14 +324,14 @@ export class RoomSession implements RoomActions {
     if (!this.agent || !host?.verified || host.snapshot.participantId !== from) return;
     try {
       const state = this.agent.accept(commit, host.verified.signPublicKey);
-      this.useEpoch(state.epoch, state.secret, state.myIndex);
+      this.useEpoch(state);
     } catch {
       // Not for us (a ratchet we cannot follow, an old epoch) or not genuine: the relay may replay or forge.
     }
   }
 
-  private useEpoch(epoch: number, secret: Uint8Array, myIndex: number | null): void {
-    this.e2ee?.setEpoch(epoch, secret, myIndex);
+  private useEpoch({ epoch, secret, myIndex, kind }: EpochState): void {
+    this.e2ee?.setEpoch(epoch, secret, myIndex, kind === 'ratchet');
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch, reason: null } });
   }
 
