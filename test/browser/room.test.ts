@@ -45,4 +45,20 @@ describe('a room in real browsers', () => {
     for (const url of hostRequests) expect(url.startsWith(relay.url) || url.startsWith('data:') || url.startsWith('blob:'), url).toBe(true);
     expect(await epochOf(bob)).toBeGreaterThanOrEqual(3);
   }, 120_000);
+
+  it('closing the tab is a leave: the others see the member go and the room rekeys before any disconnect grace', async () => {
+    const patient = await startTestRelay({ disconnectGraceMs: 120_000 });
+    try {
+      const { page: host, link } = await createRoom(hostBrowser, patient.url, 'Tab close', 'Host');
+      const guest = await joinRoom(hostBrowser, link, 'Guest');
+      await expect.poll(() => host.getByTestId('participant').count()).toBe(2);
+      const before = await epochOf(host);
+      await guest.close({ runBeforeUnload: true });
+      await expect.poll(() => host.getByTestId('participant').count(), { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => epochOf(host), { timeout: 10_000 }).toBeGreaterThan(before!);
+      await host.close();
+    } finally {
+      await patient.close();
+    }
+  }, 60_000);
 });

@@ -220,6 +220,10 @@ export class RoomSession implements RoomActions {
       if (this.view.phase.kind === 'room') this.update({ reconnecting: true });
     });
     socket.io.on('reconnect', () => void this.resume());
+    // Closing the tab is a leave, not a lost network: tell the relay now so the room rekeys at once.
+    addEventListener('pagehide', () => {
+      if (this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby') socket.emit('room.leave', {}, () => undefined);
+    });
   }
 
   private async resume(): Promise<void> {
