@@ -1,0 +1,65 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Relay } from '../../server/index.ts';
+import { startTestRelay } from '../helpers/relay.ts';
+import { launchChromium } from './chromium.ts';
+import { createRoom, epochOf, expectHears, joinRoom, myId, openPage } from './pages.ts';
+
+let relay: Relay;
+let browser: Browser;
+
+beforeAll(async () => {
+  relay = await startTestRelay();
+  browser = await launchChromium({ toneHz: 440 });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await relay?.close();
+});
+
+describe('moderation in real browsers', () => {
+  it('kick: the member is removed, the room rekeys, the others keep hearing', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Kick', 'Host');
+    const hostId = await myId(host);
+    const stays = await joinRoom(browser, link, 'Stays');
+    const troll = await joinRoom(browser, link, 'Troll');
+    const trollId = await myId(troll);
+    await expectHears(troll, hostId, 440);
+    const before = await epochOf(host);
+    await host.locator(`[data-testid="participant"][data-participant="${trollId}"] [data-testid="kick-participant"]`).click();
+    await expect.poll(() => troll.getByTestId('room-ended').getAttribute('data-reason')).toBe('kicked');
+    await expect.poll(() => epochOf(host)).toBeGreaterThan(before!);
+    await expect.poll(() => epochOf(stays)).toBe(await epochOf(host));
+    await expect.poll(() => stays.locator('[data-testid="participant"]').count()).toBe(2);
+    await new Promise((r) => setTimeout(r, 1000));
+    await expectHears(stays, hostId, 440);
+    // The kicked browser cannot come back with the same identity either: it was refused at the relay.
+    expect(relay.rooms.get(new URL(link).pathname.split('/')[2]!)!.banned.size).toBe(1);
+    for (const p of [host, stays, troll]) await p.close();
+  }, 90_000);
+
+  it('lock: a newcomer waits in the lobby with no key until a moderator admits them by name', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Locked', 'Host');
+    const hostId = await myId(host);
+    await host.getByTestId('lock-room').click();
+    await expect.poll(() => host.getByTestId('lock-room').getAttribute('aria-pressed')).toBe('true');
+    const visitor = await openPage(browser, link);
+    await visitor.getByTestId('join-name').fill('Visitor Chen');
+    await visitor.getByTestId('join-room').click();
+    await expect.poll(() => visitor.getByTestId('lobby-waiting').count()).toBe(1);
+    await expect.poll(() => host.getByTestId('lobby-entry').textContent()).toContain('Visitor Chen');
+    expect(await visitor.evaluate(() => (window as unknown as { teahouse: { currentEpochKey(): unknown } }).teahouse.currentEpochKey())).toBeNull();
+    await host.getByTestId('lobby-admit').click();
+    await expect.poll(() => visitor.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 15_000 }).toBe('encrypted');
+    await expectHears(visitor, hostId, 440);
+
+    const declined = await openPage(browser, link);
+    await declined.getByTestId('join-name').fill('Nobody');
+    await declined.getByTestId('join-room').click();
+    await expect.poll(() => host.getByTestId('lobby-entry').count()).toBe(1);
+    await host.getByTestId('lobby-decline').click();
+    await expect.poll(() => declined.getByTestId('room-ended').getAttribute('data-reason')).toBe('lobbyDeclined');
+    for (const p of [host, visitor, declined]) await p.close();
+  }, 90_000);
+});
