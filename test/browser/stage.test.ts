@@ -7,14 +7,17 @@ import { createRoom, epochOf, expectHears, joinRoom, myId, openPage } from './pa
 
 let relay: Relay;
 let browser: Browser;
+let browser660: Browser;
 
 beforeAll(async () => {
   relay = await startTestRelay();
   browser = await launchChromium({ toneHz: 440 });
+  browser660 = await launchChromium({ toneHz: 660 });
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
+  await browser660?.close();
   await relay?.close();
 });
 
@@ -62,4 +65,25 @@ describe('moderation in real browsers', () => {
     await expect.poll(() => declined.getByTestId('room-ended').getAttribute('data-reason')).toBe('lobbyDeclined');
     for (const p of [host, visitor, declined]) await p.close();
   }, 90_000);
+
+  it('hand-over: when the host leaves, the moderator distributes keys and a newcomer hears the room', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Hand-over', 'Host');
+    const mod = await joinRoom(browser660, link, 'Moderator');
+    const modId = await myId(mod);
+    const listener = await joinRoom(browser, link, 'Listener');
+    await host.locator(`[data-testid="participant"][data-participant="${modId}"] [data-testid="make-moderator"]`).click();
+    await expect.poll(() => listener.locator(`[data-testid="participant"][data-participant="${modId}"]`).getAttribute('data-role')).toBe('moderator');
+    await expectHears(listener, modId, 660);
+    const before = await epochOf(listener);
+    const fingerprint = await listener.getByTestId('fingerprint').textContent();
+    await host.getByTestId('leave-room').click();
+    // The moderator takes over: a fresh epoch signed by it, accepted by the listener.
+    await expect.poll(() => epochOf(listener), { timeout: 15_000 }).toBeGreaterThan(before!);
+    expect(await epochOf(mod)).toBe(await epochOf(listener));
+    expect(await listener.getByTestId('fingerprint').textContent()).toBe(fingerprint);
+    const late = await joinRoom(browser, link, 'Late');
+    await expectHears(late, modId, 660);
+    await expectHears(listener, modId, 660);
+    for (const p of [mod, listener, late]) await p.close();
+  }, 120_000);
 });

@@ -22,6 +22,7 @@ import { E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
+import { chooseDistributor } from './distributor.ts';
 import { KeyAgent, type EpochState, type VerifiedMember } from './key-agent.ts';
 import type { MemberView, Phase, RoomView } from './view.ts';
 
@@ -270,8 +271,14 @@ export class RoomSession implements RoomActions {
     return [...this.members.values()].find((m) => m.snapshot.role === 'host');
   }
 
+  /** The member whose commits we accept: the host, or after the host left, the member docs/protocol.md §5 names. */
+  private distributorMember(): Member | undefined {
+    const id = chooseDistributor([...this.members.values()].map((m) => ({ ...m.snapshot, verified: m.verified !== null })));
+    return id === null ? undefined : this.members.get(id);
+  }
+
   private isDistributor(): boolean {
-    return this.hostMember()?.snapshot.participantId === this.me;
+    return this.me !== null && this.distributorMember()?.snapshot.participantId === this.me;
   }
 
   private verifiedMembers(): VerifiedMember[] {
@@ -318,16 +325,17 @@ export class RoomSession implements RoomActions {
   private onPeerLeft(participantId: string): void {
     this.members.delete(participantId);
     this.meter?.remove(participantId);
-    // A leave or kick gets a fresh secret: whoever left must not decrypt what is said next.
+    // A leave or kick gets a fresh secret: whoever left must not decrypt what is said next. When the distributor
+    // itself left, the member that takes over (isDistributor is computed afresh) issues it.
     if (this.isDistributor() && this.agent?.current) this.distributeFresh();
     this.render();
   }
 
   private onCommit(from: string, commit: string): void {
-    const host = this.hostMember();
-    if (!this.agent || !host?.verified || host.snapshot.participantId !== from) return;
+    const distributor = this.distributorMember();
+    if (!this.agent || !distributor?.verified || distributor.snapshot.participantId !== from) return;
     try {
-      const state = this.agent.accept(commit, host.verified.signPublicKey);
+      const state = this.agent.accept(commit, distributor.verified.signPublicKey);
       this.useEpoch(state);
     } catch {
       // Not for us (a ratchet we cannot follow, an old epoch) or not genuine: the relay may replay or forge.
@@ -340,8 +348,9 @@ export class RoomSession implements RoomActions {
   }
 
   private refreshFingerprint(): void {
+    // After the host leaves, the fingerprint stays the one that was read aloud: it names the room's host.
     const host = this.hostMember();
-    if (!host?.verified) return this.update({ fingerprint: null });
+    if (!host?.verified) return;
     const fp = roomFingerprint(this.secret, host.verified.signPublicKey);
     const changed = this.view.fingerprint !== null && this.view.fingerprint.text !== fp.text;
     this.update({ fingerprint: fp, ...(changed ? { fingerprintChanged: true, fingerprintVerified: false } : {}) });
