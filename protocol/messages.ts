@@ -106,6 +106,7 @@ export const requests = {
   'stage.mute': { request: z.strictObject({ participantId: Id }), reply: Ok },
   'role.setModerator': { request: z.strictObject({ participantId: Id, moderator: z.boolean() }), reply: Ok },
   'member.kick': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'member.reannounce': { request: z.strictObject({ announcement: Announcement }), reply: Ok },
   'lobby.admit': { request: z.strictObject({ participantId: Id }), reply: Ok },
   'lobby.decline': { request: z.strictObject({ participantId: Id }), reply: Ok },
 } as const;

@@ -29,7 +29,7 @@ export class Participant implements StageMember {
   readonly transports = new Map<string, types.WebRtcTransport>();
   readonly producers = new Map<string, types.Producer>();
   readonly consumers = new Map<string, types.Consumer>();
-  readonly announcement: string;
+  announcement: string;
   readonly joinedSeq: number;
 
   constructor(options: { role: Role; announcement: string; joinedSeq: number; socket: OutboundSocket }) {

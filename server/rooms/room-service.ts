@@ -249,7 +249,7 @@ export class RoomService {
       room.id = newRoomId;
       room.sealedTitle = sealedTitle;
       this.rooms.set(newRoomId, room);
-      room.broadcast('room.rotated', { newRoomId });
+      room.broadcast('room.rotated', { newRoomId }, me);
       for (const p of [...room.lobby.values()]) this.removeParticipant(p, room, 'left');
       return {};
     },
@@ -456,6 +456,17 @@ export class RoomService {
       if (signKey) room.banned.add(signKey);
       target.send('member.kicked', {});
       this.removeParticipant(target, room, 'kicked');
+      return {};
+    },
+
+    /** After a link rotation every member re-announces under the new room keys, so newcomers can verify them. */
+    'member.reannounce': (session, { announcement }) => {
+      const { room, me } = this.member(session);
+      if (announcementSignKey(announcement) !== announcementSignKey(me.announcement)) {
+        throw new SignalingError('FORBIDDEN', 'a member re-announces its own identity key only');
+      }
+      me.announcement = announcement;
+      this.updated(room, me);
       return {};
     },
 

@@ -86,4 +86,29 @@ describe('moderation in real browsers', () => {
     await expectHears(listener, modId, 660);
     for (const p of [mod, listener, late]) await p.close();
   }, 120_000);
+
+  it('link rotation: members carry on with a new fingerprint, the old link is refused, the new one works', async () => {
+    const { page: host, link: oldLink } = await createRoom(browser, relay.url, 'Leaky', 'Host');
+    const hostId = await myId(host);
+    const listener = await joinRoom(browser, oldLink, 'Listener');
+    await expectHears(listener, hostId, 440);
+    const oldFingerprint = await listener.getByTestId('fingerprint').textContent();
+    host.once('dialog', (d) => void d.accept());
+    await host.getByTestId('rotate-link').click();
+    await expect.poll(() => host.getByTestId('room-link').textContent()).not.toBe(oldLink);
+    const newLink = (await host.getByTestId('room-link').textContent())!;
+    await expect.poll(() => listener.getByTestId('fingerprint').textContent()).not.toBe(oldFingerprint);
+    expect(await listener.getByTestId('fingerprint').textContent()).toBe(await host.getByTestId('fingerprint').textContent());
+    await expect.poll(() => listener.getByTestId('room-link').textContent()).toBe(newLink);
+    expect(await listener.getByText(/fingerprint changed/).count()).toBe(1);
+    await expectHears(listener, hostId, 440);
+
+    const stale = await openPage(browser, oldLink);
+    await expect.poll(() => stale.getByTestId('room-ended').getAttribute('data-reason').catch(() => null)).toBe('linkRevoked');
+    const fresh = await joinRoom(browser, newLink, 'Newcomer');
+    await expectHears(fresh, hostId, 440);
+    // The newcomer verifies the members who re-announced under the new keys: names, not placeholders.
+    await expect.poll(() => fresh.getByText('Listener').count()).toBeGreaterThan(0);
+    for (const p of [host, listener, stale, fresh]) await p.close();
+  }, 120_000);
 });

@@ -114,6 +114,8 @@ describe('roles at the relay', () => {
     await expect(late.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Late') })).rejects.toMatchObject({ code: 'LINK_REVOKED' });
     await expect(late.req('room.peek', { roomId: room.keys.roomId })).rejects.toMatchObject({ code: 'LINK_REVOKED' });
     expect(await late.req('room.join', { roomId: next.keys.roomId, announcement: announce(next, 'Late') })).toMatchObject({ role: 'listener' });
+    // Members re-announce under the new keys, but only with their own identity key.
+    await expect(guest.req('member.reannounce', { announcement: announce(next, 'Someone else') })).rejects.toMatchObject({ code: 'FORBIDDEN' });
     for (const c of [host, guest, late]) c.close();
   });
 

@@ -35,6 +35,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'stage.mute': { participantId: ID },
   'role.setModerator': { participantId: ID, moderator: true },
   'member.kick': { participantId: ID },
+  'member.reannounce': { announcement: BLOB },
   'lobby.admit': { participantId: ID },
   'lobby.decline': { participantId: ID },
 };

@@ -51,6 +51,8 @@ export class RoomSession implements RoomActions {
   private media: MediaSession | null = null;
   private meter: AudioMeter | null = null;
   private stats: StatsMessage | null = null;
+  /** A rotated room secret received in a commit, applied when the relay confirms the move to its room id. */
+  private pendingSecret: Uint8Array | null = null;
   private readonly listeners = new Set<Listener>();
   private view: RoomView;
 
@@ -215,6 +217,11 @@ export class RoomSession implements RoomActions {
     on('member.kicked', () => this.end('kicked'));
     on('room.updated', ({ locked }) => this.update({ locked }));
     on('room.ended', () => this.end('roomEnded'));
+    on('room.rotated', ({ newRoomId }) => {
+      const next = this.pendingSecret;
+      if (next && deriveRoomKeys(next).roomId === newRoomId) void this.switchSecret(next);
+      else this.end('linkRevoked');
+    });
     on('room.mediaReset', () => void this.resetMedia());
     on('relay.shuttingDown', () => this.update({ reconnecting: true }));
     socket.on('disconnect', () => {
@@ -307,6 +314,10 @@ export class RoomSession implements RoomActions {
     if (!member) return;
     const before = member.snapshot;
     member.snapshot = participant;
+    // A re-announcement after a link rotation verifies under the new keys; until then the old verification stands.
+    if (before.announcement !== participant.announcement) {
+      member.verified = this.agent?.verify(participant.participantId, participant.announcement) ?? member.verified;
+    }
     if (participant.participantId === this.me) {
       if (before.role === 'listener' && participant.role !== 'listener') void this.startMic();
       if (before.role !== 'listener' && participant.role === 'listener') {
@@ -336,6 +347,7 @@ export class RoomSession implements RoomActions {
     if (!this.agent || !distributor?.verified || distributor.snapshot.participantId !== from) return;
     try {
       const state = this.agent.accept(commit, distributor.verified.signPublicKey);
+      if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
       this.useEpoch(state);
     } catch {
       // Not for us (a ratchet we cannot follow, an old epoch) or not genuine: the relay may replay or forge.
@@ -552,6 +564,38 @@ export class RoomSession implements RoomActions {
 
   decline(participantId: string): void {
     this.act('lobby.decline', { participantId });
+  }
+
+  /** Host: a new room secret for a leaked link. Members get it sealed in a fresh commit; the old link stops working. */
+  rotateLink(): void {
+    if (!this.agent || !this.isDistributor()) return;
+    void (async () => {
+      try {
+        const next = generateRoomSecret();
+        const nextKeys = deriveRoomKeys(next);
+        const issued = this.agent!.issueFresh(this.verifiedMembers(), next);
+        this.useEpoch(issued);
+        await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch });
+        const sealedTitle = sealMetadata(nextKeys.metaKey, nextKeys.roomId, 'room-title', this.view.title ?? '');
+        await this.req('room.rotate', { newRoomId: nextKeys.roomId, sealedTitle });
+        await this.switchSecret(next);
+      } catch (error) {
+        this.fail(error);
+      }
+    })();
+  }
+
+  private async switchSecret(next: Uint8Array): Promise<void> {
+    this.pendingSecret = null;
+    this.secret = next;
+    this.keys = deriveRoomKeys(next);
+    this.agent!.keys = this.keys;
+    this.link = buildRoomLink(this.origin, next);
+    history.replaceState(null, '', this.link);
+    this.announcement = this.makeAnnouncement();
+    this.update({ roomId: this.keys.roomId, link: this.link });
+    this.refreshFingerprint();
+    await this.req('member.reannounce', { announcement: this.announcement });
   }
 
   endRoom(): void {

@@ -16,5 +16,6 @@ export interface RoomActions {
   lock(locked: boolean): void;
   admit(participantId: string): void;
   decline(participantId: string): void;
+  rotateLink(): void;
   endRoom(): void;
 }

@@ -61,6 +61,9 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
           </button>
         )}
         {role === 'host' && (
+          <button data-testid="rotate-link" type="button" onClick={() => confirm(t('rotateConfirm')) && actions.rotateLink()}>{t('rotateLink')}</button>
+        )}
+        {role === 'host' && (
           <button data-testid="end-room" type="button" class="danger" onClick={() => confirm(t('endConfirm')) && actions.endRoom()}>{t('endRoom')}</button>
         )}
         <button data-testid="leave-room" type="button" onClick={() => actions.leave()}>{t('leave')}</button>
