@@ -10,5 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Browser and relay checks poll for state that arrives over real networks on a busy 2-core machine.
+    expect: { poll: { timeout: 15_000, interval: 100 } },
   },
 });

@@ -32,6 +32,8 @@ describe('a room in real browsers', () => {
     await expectHears(bob, hostId, 440);
 
     const aliceId = await myId(alice);
+    await alice.getByTestId('raise-hand').click();
+    await expect.poll(() => host.getByTestId('hand-queue').textContent()).toContain('Alice');
     await host.locator(`[data-testid="participant"][data-participant="${aliceId}"] [data-testid="invite-to-speak"]`).click();
     await alice.getByTestId('accept-invite').click();
     await expect.poll(() => host.locator(`[data-testid="participant"][data-participant="${aliceId}"]`).getAttribute('data-role')).toBe('speaker');

@@ -2,6 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { startTestRelay } from '../helpers/relay.ts';
+import { epochKey, expectUndecryptable, tapRoom } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
 import { createRoom, epochOf, expectHears, joinRoom, myId, openPage } from './pages.ts';
 
@@ -29,6 +30,7 @@ describe('moderation in real browsers', () => {
     const troll = await joinRoom(browser, link, 'Troll');
     const trollId = await myId(troll);
     await expectHears(troll, hostId, 440);
+    const held = await epochKey(troll);
     const before = await epochOf(host);
     await host.locator(`[data-testid="participant"][data-participant="${trollId}"] [data-testid="kick-participant"]`).click();
     await expect.poll(() => troll.getByTestId('room-ended').getAttribute('data-reason')).toBe('kicked');
@@ -37,6 +39,11 @@ describe('moderation in real browsers', () => {
     await expect.poll(() => stays.locator('[data-testid="participant"]').count()).toBe(2);
     await new Promise((r) => setTimeout(r, 1000));
     await expectHears(stays, hostId, 440);
+    // What is sent after the kick does not decrypt under the keys the kicked browser held.
+    const tap = await tapRoom(relay, new URL(link).pathname.split('/')[2]!);
+    await expect.poll(() => tap.payloads.length, { timeout: 10_000 }).toBeGreaterThan(100);
+    tap.close();
+    expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
     // The kicked browser cannot come back with the same identity either: it was refused at the relay.
     expect(relay.rooms.get(new URL(link).pathname.split('/')[2]!)!.banned.size).toBe(1);
     for (const p of [host, stays, troll]) await p.close();

@@ -1,10 +1,8 @@
 import { createSocket } from 'node:dgram';
-import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SignalingError } from '../../protocol/errors.ts';
 import type { Relay } from '../../server/index.ts';
 import { rtpPayload } from '../helpers/rtp.ts';
-import { announce, connect, newRoom, sealedTitle, startTestRelay, type TestClient } from '../helpers/relay.ts';
+import { announce, connect, newRoom, sealedTitle, startTestRelay } from '../helpers/relay.ts';
 
 export const OPUS_RTP_PARAMETERS = {
   mid: '0',

@@ -1,0 +1,48 @@
+// Test taps: the RTP payloads a relay forwards for a room, and a page's current epoch key (diagnostics).
+import type { types } from 'mediasoup';
+import type { Page } from 'playwright-core';
+import type { Relay } from '../../server/index.ts';
+import { expect } from 'vitest';
+import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, fromHex, parseKid, ratchetEpochSecret, SframeError, SframeReceiver } from '../../crypto/index.ts';
+import { rtpPayload } from './rtp.ts';
+
+/** Taps every producer of a room at the relay with a DirectTransport: exactly the bytes the relay forwards. */
+export async function tapRoom(relay: Relay, roomId: string): Promise<{ payloads: Uint8Array[]; close(): void }> {
+  const room = relay.rooms.get(roomId)!;
+  const transport = await room.router.createDirectTransport();
+  const payloads: Uint8Array[] = [];
+  for (const member of room.members.values()) {
+    for (const producer of member.producers.values()) {
+      const consumer: types.Consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: room.router.rtpCapabilities });
+      consumer.on('rtp', (packet: Buffer) => payloads.push(new Uint8Array(rtpPayload(packet))));
+    }
+  }
+  return { payloads, close: () => transport.close() };
+}
+
+export async function epochKey(page: Page): Promise<{ epoch: number; secret: string }> {
+  return page.evaluate(() => (window as unknown as { teahouse: { currentEpochKey(): { epoch: number; secret: string } } }).teahouse.currentEpochKey());
+}
+
+
+/**
+ * Every tapped frame is of `epoch` and fails to decrypt under the epoch secret a departed member held, or under any
+ * of the next four ratchet steps of it (what that member could compute on its own).
+ */
+export function expectUndecryptable(payloads: Uint8Array[], heldSecretHex: string, epoch: number): void {
+  const candidates = [fromHex(heldSecretHex)];
+  for (let i = 0; i < 4; i++) candidates.push(ratchetEpochSecret(candidates.at(-1)!));
+  let tried = 0;
+  for (const payload of payloads) {
+    const { kid } = decodeHeader(payload);
+    const { epoch: frameEpoch, senderIndex } = parseKid(kid);
+    expect(frameEpoch).toBe(epoch);
+    for (const secret of candidates) {
+      const receiver = new SframeReceiver();
+      receiver.addKey(kid, deriveSenderBaseKey(secret, senderIndex, DEFAULT_CIPHER_SUITE));
+      expect(() => receiver.decrypt(payload)).toThrow(SframeError);
+      tried++;
+    }
+  }
+  expect(tried).toBeGreaterThan(200);
+}
