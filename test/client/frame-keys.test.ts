@@ -93,6 +93,21 @@ describe('FrameKeys (the E2EE worker state)', () => {
     expect(outsider.decrypt('s', sender.encrypt(Uint8Array.of(6))!)).toBeNull();
   });
 
+  it('a guessed ratchet key is dropped when the real epoch turns out to be fresh', () => {
+    const s1 = generateEpochSecret();
+    const departed = new FrameKeys();
+    const member = new FrameKeys();
+    departed.setEpoch(1, s1, 3);
+    member.setEpoch(1, s1, 1);
+    // Someone who held epoch 1 forges a frame "of epoch 2" under the ratchet of epoch 1, before the commit arrives.
+    departed.setEpoch(2, ratchetEpochSecret(s1), 3, true);
+    expect(member.decrypt('x', departed.encrypt(Uint8Array.of(1))!)).toEqual(Uint8Array.of(1));
+    // The distributor's commit says epoch 2 is fresh: from then on the forger's frames are refused.
+    member.setEpoch(2, generateEpochSecret(), 1);
+    expect(member.decrypt('x', departed.encrypt(Uint8Array.of(2))!)).toBeNull();
+    expect(member.received.get('x')!.lastError).toBe('SFRAME_AUTH_FAILED');
+  });
+
   it('ignores an older or repeated epoch', () => {
     const keys = new FrameKeys();
     keys.setEpoch(5, generateEpochSecret(), 0);

@@ -56,6 +56,13 @@ export class FrameKeys {
     if (previous) previous.replacedAt = now;
     this.epochs.set(epoch, { secret: epochSecret, replacedAt: null });
     this.newest = epoch;
+    // Keys guessed for this epoch before its commit arrived (decryptOrInstall) give way to the real secret's.
+    for (const [kid, kidEpoch] of this.installedKids) {
+      if (kidEpoch === epoch) {
+        this.receiver.removeKey(kid);
+        this.installedKids.delete(kid);
+      }
+    }
     this.prune(now);
     if (senderIndex === null) {
       this.pending = null;
