@@ -80,6 +80,7 @@ export class RoomSession implements RoomActions {
       lobby: [],
       locked: false,
       reconnecting: false,
+      notice: null,
       sent: { encrypted: 0, droppedNoKey: 0 },
       speakers: [],
     };
@@ -476,7 +477,7 @@ export class RoomSession implements RoomActions {
       if (error.code === 'IDENTITY_BANNED') return this.end('kicked');
     }
     const message = error instanceof Error ? error.message : String(error);
-    if (this.view.phase.kind === 'room') this.update({ e2ee: { ...this.view.e2ee } });
+    if (this.view.phase.kind === 'room') this.update({ notice: message });
     else this.update({ phase: { kind: 'error', message } });
     console.error(error);
   }

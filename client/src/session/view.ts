@@ -62,6 +62,8 @@ export interface RoomView {
   lobby: LobbyEntryView[];
   locked: boolean;
   reconnecting: boolean;
+  /** The last failed action while in the room, in plain words; the room carries on. */
+  notice: string | null;
   sent: { encrypted: number; droppedNoKey: number };
   speakers: SpeakerStats[];
 }
