@@ -13,6 +13,8 @@ import { attachConnection, type MessageObserver } from './signaling/connection.t
 export interface RelayOptions extends Partial<RelayConfig> {
   /** Called with every message a client sends, before validation: for tests that prove what the relay sees. */
   onClientMessage?: MessageObserver;
+  /** Where the JSON log lines go (stdout by default): tests read them to prove what the relay never logs. */
+  logDestination?: { write(line: string): void };
 }
 
 export interface Relay {
@@ -30,10 +32,10 @@ export { configFromEnv, ConfigError, DEFAULTS, type RelayConfig } from './config
 export { WorkerBinaryMissingError } from './media/worker-pool.ts';
 
 export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
-  const { onClientMessage, ...rest } = options;
+  const { onClientMessage, logDestination, ...rest } = options;
   const config = resolveConfig(rest);
   // Structured logs go to stdout and carry counts and codes only: never addresses, room ids or payloads.
-  const log = pino({ level: config.logLevel, base: undefined });
+  const log = logDestination ? pino({ level: config.logLevel, base: undefined }, logDestination) : pino({ level: config.logLevel, base: undefined });
   let service: RoomService | undefined;
   const pool = await WorkerPool.create(
     config.workers,

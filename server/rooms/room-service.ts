@@ -16,6 +16,8 @@ export interface Session {
   participant: Participant | null;
   room: Room | null;
   roomCreations: number[];
+  /** Run once the current request's reply has been sent: events that must follow the reply, not precede it. */
+  afterReply: (() => void) | null;
 }
 
 type Handler<T extends RequestType> = (session: Session, payload: RequestOf<T>) => Promise<ReplyOf<T>> | ReplyOf<T>;
@@ -24,7 +26,8 @@ export class RoomService {
   readonly rooms = new Map<string, Room>();
   /** Room ids replaced by link rotation: memory-only, so a rotated link is refused while this process lives. */
   private readonly revoked = new Set<string>();
-  private readonly resumable = new Map<string, Participant>();
+  /** Resume tokens of present members, with their room (whose id may have changed by rotation since). */
+  private readonly resumable = new Map<string, { p: Participant; room: Room }>();
 
   private readonly config: RelayConfig;
   private readonly pool: WorkerPool;
@@ -49,6 +52,18 @@ export class RoomService {
     return p;
   }
 
+  /**
+   * The member a resume token names, if it is still present, announces the same keys, and the link it holds names
+   * its room now or did before a rotation (a member whose socket dropped during a rotation comes back as itself).
+   */
+  private resumeTarget(token: string, roomId: string, announcement: string): { p: Participant; room: Room } | null {
+    const entry = this.resumable.get(token);
+    if (!entry) return null;
+    const { p, room } = entry;
+    if (this.rooms.get(room.id) !== room || room.members.get(p.participantId) !== p || p.announcement !== announcement) return null;
+    return room.id === roomId || room.formerIds.has(roomId) ? entry : null;
+  }
+
   private checkRoomId(roomId: string): void {
     if (this.revoked.has(roomId)) throw new SignalingError('LINK_REVOKED', 'the host replaced this link with a new one; ask them for it');
   }
@@ -63,15 +78,36 @@ export class RoomService {
     };
   }
 
+  /**
+   * Binds a participant to a connection. On a resume the old connection loses it at once: the relay may learn of
+   * that connection's death only after the ping timeout, and its late disconnect must not start a grace timer on
+   * a member who is already back.
+   */
   private attach(session: Session, p: Participant, room: Room): void {
+    const stale = p.session;
+    p.detach();
+    if (stale && stale !== session) stale.socket.disconnect?.(true);
     session.participant = p;
     session.room = room;
     p.session = session;
+    p.socket = session.socket;
+  }
+
+  /** After an await: a kick, a room end or a worker death may have happened meanwhile on another connection. */
+  private stillMember(room: Room, me: Participant): boolean {
+    return this.rooms.get(room.id) === room && room.members.get(me.participantId) === me;
+  }
+
+  /** The relay cannot verify an announcement (it lacks authKey) but must read its signing key to enforce kicks. */
+  private signKeyOf(announcement: string): string {
+    const key = announcementSignKey(announcement);
+    if (!key) throw new SignalingError('BAD_REQUEST', 'announcement: not a Teahouse announcement');
+    return key;
   }
 
   private admitMember(room: Room, p: Participant): void {
     room.members.set(p.participantId, p);
-    this.resumable.set(p.resumeToken, p);
+    this.resumable.set(p.resumeToken, { p, room });
     this.pool.addLoad(room.worker, 1);
     room.broadcast('peer.joined', { participant: p.snapshot() }, p);
   }
@@ -168,6 +204,7 @@ export class RoomService {
       if (session.participant) throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
       this.checkRoomId(roomId);
       if (this.rooms.has(roomId)) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
+      this.signKeyOf(announcement);
       if (this.rooms.size >= this.config.maxRooms) throw new SignalingError('TOO_MANY_ROOMS', 'this relay is at its room limit; try again later');
       const now = Date.now();
       session.roomCreations = session.roomCreations.filter((t) => now - t < 60_000);
@@ -191,19 +228,23 @@ export class RoomService {
 
     'room.join': (session, { roomId, announcement, resumeToken }) => {
       if (session.participant) throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
+      const resumed = resumeToken ? this.resumeTarget(resumeToken, roomId, announcement) : null;
+      if (resumed?.p.outboxOverflowed) {
+        // It missed too much to go on as itself: it leaves (the others rekey) and may join below as a newcomer.
+        this.removeParticipant(resumed.p, resumed.room, 'disconnected');
+      } else if (resumed) {
+        const { p: previous, room } = resumed;
+        if (previous.graceTimer) clearTimeout(previous.graceTimer);
+        previous.graceTimer = null;
+        this.attach(session, previous, room);
+        // What it missed follows the reply, in order: commits, joins, leaves, even a link rotation.
+        session.afterReply = () => previous.flushOutbox();
+        return this.joinResult(room, previous);
+      }
       this.checkRoomId(roomId);
       const room = this.rooms.get(roomId);
       if (!room) throw new SignalingError('ROOM_NOT_FOUND', 'no room with this link is open on this relay');
-      const previous = resumeToken ? this.resumable.get(resumeToken) : undefined;
-      if (previous && room.members.get(previous.participantId) === previous && previous.announcement === announcement) {
-        if (previous.graceTimer) clearTimeout(previous.graceTimer);
-        previous.graceTimer = null;
-        previous.socket = session.socket;
-        this.attach(session, previous, room);
-        return this.joinResult(room, previous);
-      }
-      const signKey = announcementSignKey(announcement);
-      if (signKey && room.banned.has(signKey)) throw new SignalingError('IDENTITY_BANNED', 'you were removed from this room');
+      if (room.banned.has(this.signKeyOf(announcement))) throw new SignalingError('IDENTITY_BANNED', 'you were removed from this room');
       if (room.size >= this.config.maxParticipantsPerRoom) throw new SignalingError('ROOM_FULL', `this room is full (${this.config.maxParticipantsPerRoom} participants)`);
       const p = new Participant({ role: 'listener', announcement, joinedSeq: room.nextSeq(), socket: session.socket });
       this.attach(session, p, room);
@@ -246,6 +287,7 @@ export class RoomService {
       if (this.rooms.has(newRoomId) || this.revoked.has(newRoomId)) throw new SignalingError('ROOM_EXISTS', 'that room id is taken');
       this.rooms.delete(room.id);
       this.revoked.add(room.id);
+      room.formerIds.add(room.id);
       room.id = newRoomId;
       room.sealedTitle = sealedTitle;
       this.rooms.set(newRoomId, room);
@@ -266,6 +308,10 @@ export class RoomService {
         initialAvailableOutgoingBitrate: 600_000,
         appData: { direction },
       });
+      if (!this.stillMember(room, me)) {
+        transport.close();
+        throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
+      }
       me.transports.set(transport.id, transport);
       return {
         transportId: transport.id,
@@ -305,7 +351,7 @@ export class RoomService {
         throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${(error as Error).message}`);
       }
       // The role may have changed while mediasoup worked: re-check before anyone hears it.
-      if (!stage.canProduce(me.role) || !room.members.has(me.participantId)) {
+      if (!stage.canProduce(me.role) || !this.stillMember(room, me)) {
         producer.close();
         throw new SignalingError('FORBIDDEN', 'no longer on stage');
       }
@@ -353,6 +399,10 @@ export class RoomService {
       const transport = [...me.transports.values()].find((t) => t.appData.direction === 'recv');
       if (!transport) throw new SignalingError('INVALID_STATE', 'create a receive transport first');
       const consumer = await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
+      if (!this.stillMember(room, me)) {
+        consumer.close();
+        throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
+      }
       me.consumers.set(consumer.id, consumer);
       const forget = () => me.consumers.delete(consumer.id);
       consumer.on('transportclose', forget);
@@ -452,8 +502,7 @@ export class RoomService {
       const { room, me } = this.member(session);
       const target = this.other(room, participantId);
       stage.checkKick(me, target);
-      const signKey = announcementSignKey(target.announcement);
-      if (signKey) room.banned.add(signKey);
+      room.banned.add(this.signKeyOf(target.announcement));
       target.send('member.kicked', {});
       this.removeParticipant(target, room, 'kicked');
       return {};
@@ -462,7 +511,7 @@ export class RoomService {
     /** After a link rotation every member re-announces under the new room keys, so newcomers can verify them. */
     'member.reannounce': (session, { announcement }) => {
       const { room, me } = this.member(session);
-      if (announcementSignKey(announcement) !== announcementSignKey(me.announcement)) {
+      if (this.signKeyOf(announcement) !== this.signKeyOf(me.announcement)) {
         throw new SignalingError('FORBIDDEN', 'a member re-announces its own identity key only');
       }
       me.announcement = announcement;

@@ -14,6 +14,8 @@ export class Room {
   readonly lobby = new Map<string, Participant>();
   /** Signing keys of kicked members, refused for the rest of the room's life. */
   readonly banned = new Set<string>();
+  /** Ids this room had before link rotations: only resume tokens of present members still open them. */
+  readonly formerIds = new Set<string>();
   private seq = 0;
 
   constructor(options: { id: string; sealedTitle: string; router: types.Router; worker: types.Worker }) {

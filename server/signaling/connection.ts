@@ -20,7 +20,7 @@ function describeIssue(error: z.ZodError): string {
 
 export function attachConnection(socket: Socket, deps: { service: RoomService; config: RelayConfig; log: Logger; metrics: RelayMetrics; observe?: MessageObserver }): void {
   const { service, config, log, metrics, observe } = deps;
-  const session: Session = { socket, participant: null, room: null, roomCreations: [] };
+  const session: Session = { socket, participant: null, room: null, roomCreations: [], afterReply: null };
   const bucket = new TokenBucket(config.messagesPerSecond, config.messageBurst);
   // Requests of one connection run one at a time, in order: no interleaving of join, produce and leave.
   let queue: Promise<void> = Promise.resolve();
@@ -48,10 +48,14 @@ export function attachConnection(socket: Socket, deps: { service: RoomService; c
         const data = await handler(session, parsed.data);
         metrics.messages.inc({ result: 'ok' });
         ack({ ok: true, data });
+        session.afterReply?.();
       } catch (error) {
         if (error instanceof SignalingError) return fail(error);
-        log.error({ err: { name: (error as Error).name, message: (error as Error).message }, type }, 'request failed');
+        // The error's name only: mediasoup's messages can quote ids and parameters from the request.
+        log.error({ err: (error as Error).name, type }, 'request failed');
         fail(new SignalingError('INTERNAL', 'the relay could not complete this request'));
+      } finally {
+        session.afterReply = null;
       }
     });
   });

@@ -101,6 +101,16 @@ describe('other malformed traffic', () => {
     client.close();
   });
 
+  it('an announcement the relay cannot read a signing key from is refused, so a kick cannot be dodged', async () => {
+    const client = await connect(relay);
+    const other = await newRoom();
+    expect(await client.raw('room.create', { roomId: other.keys.roomId, announcement: BLOB, sealedTitle: BLOB })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('announcement') } });
+    expect(await client.raw('room.join', { roomId: bystanderRoom, announcement: BLOB })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(relay.rooms.has(other.keys.roomId)).toBe(false);
+    expect(relay.rooms.get(bystanderRoom)!.members.size).toBe(1);
+    client.close();
+  });
+
   it('a payload beyond the size limit drops only that connection', async () => {
     const client = await connect(relay);
     const gone = new Promise((r) => client.socket.once('disconnect', r));
