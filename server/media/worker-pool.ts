@@ -16,6 +16,7 @@ interface Slot {
 export class WorkerPool {
   private slots: Slot[] = [];
   private closed = false;
+  private readonly replacing = new Set<Promise<void>>();
 
   private readonly settings: types.WorkerSettings;
   private readonly log: Logger;
@@ -57,6 +58,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    await Promise.all(this.replacing);
     const exits = this.slots.map((s) => waitForExit(s.worker));
     for (const s of this.slots) s.worker.close();
     await Promise.all(exits);
@@ -65,7 +67,10 @@ export class WorkerPool {
 
   private async spawn(): Promise<types.Worker> {
     const worker = await mediasoup.createWorker(this.settings);
-    worker.on('died', () => void this.replace(worker));
+    worker.on('died', () => {
+      const replaced = this.replace(worker).finally(() => this.replacing.delete(replaced));
+      this.replacing.add(replaced);
+    });
     return worker;
   }
 
@@ -75,7 +80,15 @@ export class WorkerPool {
     if (!slot) return;
     this.log.error({ pid: dead.pid }, 'mediasoup worker died; starting a replacement');
     try {
-      slot.worker = await this.spawn();
+      const fresh = await this.spawn();
+      // close() may have run while it started: it must not outlive the pool.
+      if (this.closed) {
+        const exited = waitForExit(fresh);
+        fresh.close();
+        await exited;
+        return;
+      }
+      slot.worker = fresh;
       slot.load = 0;
       this.onReplaced(dead, slot.worker);
     } catch (error) {

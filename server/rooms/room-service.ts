@@ -177,16 +177,32 @@ export class RoomService {
 
   /** A worker died and was replaced: re-create the affected rooms' routers; clients re-create their transports. */
   async workerReplaced(dead: types.Worker, fresh: types.Worker): Promise<void> {
-    for (const room of this.rooms.values()) {
+    for (const room of [...this.rooms.values()]) {
       if (room.worker !== dead) continue;
+      // The dead worker took every transport, producer and consumer of the room with it.
       for (const p of room.members.values()) {
         p.transports.clear();
         p.producers.clear();
         p.consumers.clear();
       }
       room.worker = fresh;
-      room.router = await fresh.createRouter({ mediaCodecs: MEDIA_CODECS });
       this.pool.addLoad(fresh, room.members.size);
+      let router: types.Router;
+      try {
+        router = await fresh.createRouter({ mediaCodecs: MEDIA_CODECS });
+      } catch {
+        // Without media the room is useless: end it plainly rather than leave members on a closed router.
+        if (this.rooms.get(room.id) === room) {
+          room.broadcast('room.ended', {});
+          this.closeRoom(room);
+        }
+        continue;
+      }
+      if (this.rooms.get(room.id) !== room) {
+        router.close();
+        continue;
+      }
+      room.router = router;
       room.broadcast('room.mediaReset', {});
     }
   }

@@ -5,6 +5,15 @@ import { request } from '../../protocol/client.ts';
 import type { EventOf, EventType, ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
 import { startRelay, type Relay, type RelayOptions } from '../../server/index.ts';
 
+/** What a browser's Opus producer sends, minus the header extensions: enough for mediasoup to accept a producer. */
+export const OPUS_RTP_PARAMETERS = {
+  mid: '0',
+  codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2, parameters: {}, rtcpFeedback: [] }],
+  headerExtensions: [],
+  encodings: [{ ssrc: 11111111 }],
+  rtcp: { cname: 'test', reducedSize: true },
+};
+
 export async function startTestRelay(options: RelayOptions = {}): Promise<Relay> {
   return startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, ...options });
 }

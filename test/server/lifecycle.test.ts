@@ -31,13 +31,16 @@ describe('relay lifecycle', () => {
     const client = await connect(relay);
     await client.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'H'), sealedTitle: sealedTitle(room, 'T') });
     const transport = await client.req('transport.create', { direction: 'send' });
-    const rtcPort = Number((transport.iceCandidates[0] as { port: number }).port);
+    const tcp = transport.iceCandidates.find((c) => c.protocol === 'tcp') as { port: number } | undefined;
+    const rtcPort = tcp!.port;
+    expect(await portOpen(rtcPort)).toBe(true);
+    expect(await portOpen(relay.port)).toBe(true);
     const told = client.next('relay.shuttingDown');
     await relay.close();
     await told;
     expect(pids.some(alive)).toBe(false);
     expect(await portOpen(relay.port)).toBe(false);
-    expect(rtcPort).toBeGreaterThan(0);
+    expect(await portOpen(rtcPort)).toBe(false);
     client.close();
   });
 

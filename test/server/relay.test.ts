@@ -2,15 +2,7 @@ import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { rtpPayload } from '../helpers/rtp.ts';
-import { announce, connect, newRoom, sealedTitle, startTestRelay } from '../helpers/relay.ts';
-
-export const OPUS_RTP_PARAMETERS = {
-  mid: '0',
-  codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2, parameters: {}, rtcpFeedback: [] }],
-  headerExtensions: [],
-  encodings: [{ ssrc: 11111111 }],
-  rtcp: { cname: 'test', reducedSize: true },
-};
+import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay } from '../helpers/relay.ts';
 
 let relay: Relay;
 beforeAll(async () => {

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { announce, connect, newRoom, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
-import { OPUS_RTP_PARAMETERS } from './relay.test.ts';
+import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
 
 let relay: Relay;
 beforeAll(async () => {
