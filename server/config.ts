@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 export interface RelayConfig {
   port: number;
   host: string;
-  /** The address browsers send media to; defaults to the listen address (or 127.0.0.1 when listening on all). */
+  /** The address WebRTC transports listen on; defaults to `host`. */
+  rtcListenIp: string | null;
+  /** The address browsers send media to; defaults to the media listen address (or loopback when that is a wildcard). */
   announcedIp: string | null;
   rtcMinPort: number;
   rtcMaxPort: number;
@@ -25,6 +27,7 @@ export interface RelayConfig {
 export const DEFAULTS: RelayConfig = {
   port: 3000,
   host: '127.0.0.1',
+  rtcListenIp: null,
   announcedIp: null,
   rtcMinPort: 40000,
   rtcMaxPort: 49999,
@@ -44,6 +47,7 @@ export const DEFAULTS: RelayConfig = {
 const ENV: Record<string, keyof RelayConfig> = {
   PORT: 'port',
   HOST: 'host',
+  RTC_LISTEN_IP: 'rtcListenIp',
   ANNOUNCED_IP: 'announcedIp',
   RTC_MIN_PORT: 'rtcMinPort',
   RTC_MAX_PORT: 'rtcMaxPort',

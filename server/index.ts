@@ -5,6 +5,7 @@ import pino from 'pino';
 import { Server as SocketServer } from 'socket.io';
 import { resolveConfig, type RelayConfig } from './config.ts';
 import { createApp } from './http/app.ts';
+import { isWildcard, rtcListenIp } from './media/listen.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createMetrics } from './metrics.ts';
 import { RoomService } from './rooms/room-service.ts';
@@ -59,9 +60,13 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     http.listen(config.port, config.host, () => resolve());
   });
   const port = (http.address() as AddressInfo).port;
-  const hostForUrl = config.host === '0.0.0.0' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const local = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
+  const hostForUrl = local.includes(':') ? `[${local}]` : local;
   const url = `http://${hostForUrl}:${port}`;
   log.info({ port, workers: config.workers }, 'relay listening');
+  if (isWildcard(rtcListenIp(config)) && !config.announcedIp) {
+    log.warn('media listens on all addresses but ANNOUNCED_IP is not set: only browsers on this machine can send audio');
+  }
 
   let closing: Promise<void> | null = null;
   return {

@@ -5,6 +5,7 @@ import { SignalingError } from '../../protocol/errors.ts';
 import type { JoinResult, ReplyOf, RequestOf, RequestType, Role } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import { clientRtpCapabilities, MEDIA_CODECS } from '../media/codecs.ts';
+import { rtcListenInfos } from '../media/listen.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
 import { Room } from './room.ts';
@@ -317,10 +318,7 @@ export class RoomService {
       if (direction === 'send' && !stage.canProduce(me.role)) throw new SignalingError('FORBIDDEN', 'listeners do not send audio');
       if (me.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
       const transport = await room.router.createWebRtcTransport({
-        listenInfos: [
-          { protocol: 'udp', ip: this.config.host, announcedAddress: this.announcedIp(), portRange: { min: this.config.rtcMinPort, max: this.config.rtcMaxPort } },
-          { protocol: 'tcp', ip: this.config.host, announcedAddress: this.announcedIp(), portRange: { min: this.config.rtcMinPort, max: this.config.rtcMaxPort } },
-        ],
+        listenInfos: rtcListenInfos(this.config),
         initialAvailableOutgoingBitrate: 600_000,
         appData: { direction },
       });
@@ -558,11 +556,6 @@ export class RoomService {
       return {};
     },
   };
-
-  private announcedIp(): string {
-    if (this.config.announcedIp) return this.config.announcedIp;
-    return this.config.host === '0.0.0.0' || this.config.host === '::' ? '127.0.0.1' : this.config.host;
-  }
 
   roleCounts(): Record<Role, number> {
     const counts: Record<Role, number> = { host: 0, moderator: 0, speaker: 0, listener: 0 };
