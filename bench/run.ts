@@ -1,6 +1,8 @@
 // `npm run bench [-- --quick]`: runs the benchmarks, prints their tables, writes JSON and PNG charts to bench/results/.
+import { runCapacityBench } from './capacity.ts';
 import { runCryptoBench } from './crypto.ts';
 import { runJoinBench } from './join.ts';
+import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable, type Table } from './report.ts';
 
 const quick = process.argv.includes('--quick');
@@ -10,6 +12,8 @@ console.log(`Teahouse benchmarks (${quick ? 'quick' : 'full'} mode). Numbers are
 for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
   ['join', () => runJoinBench({ quick })],
+  ['rekey', () => runRekeyBench({ quick })],
+  ['capacity', () => runCapacityBench({ quick })],
 ] as const) {
   console.log(`\n… ${name}`);
   const result = await run();

@@ -1,0 +1,59 @@
+// Rekey benchmark: after a listener leaves, how long until every remaining member holds the fresh epoch (10/100/1,000).
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { generateRoomSecret, initCrypto, toHex } from '../crypto/index.ts';
+import { startRelay } from '../server/index.ts';
+import type { RekeyCommand, RekeyResult } from './load/members.ts';
+import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
+
+/** Members run in a child process so that their sockets do not share the relay's event loop. */
+async function inMemberProcess(command: RekeyCommand): Promise<RekeyResult> {
+  const child = fork(fileURLToPath(new URL('./load/members.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const reply = await new Promise<{ ok: true; result: RekeyResult } | { ok: false; error: string }>((resolve, reject) => {
+      child.once('message', resolve as never);
+      child.once('exit', (code) => reject(new Error(`member process exited (${code})`)));
+      child.send(command);
+    });
+    if (!reply.ok) throw new Error(reply.error);
+    return reply.result;
+  } finally {
+    child.kill();
+  }
+}
+
+export async function runRekeyBench(opts: { quick: boolean }): Promise<Table[]> {
+  await initCrypto();
+  const sizes = opts.quick ? [10, 100] : [10, 100, 1000];
+  const results: RekeyResult[] = [];
+  for (const members of sizes) {
+    const relay = await startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent' });
+    try {
+      results.push(await inMemberProcess({ url: relay.url, roomSecretHex: toHex(generateRoomSecret()), members }));
+    } finally {
+      await relay.close();
+    }
+    const r = results.at(-1)!;
+    if (!r.agreed) throw new Error(`rekey of ${members} members did not agree on one secret`);
+    console.log(`  ${members} members: last ready ${r.lastReadyMs.toFixed(0)} ms after the leave`);
+  }
+  writeJson('rekey', { quick: opts.quick, results });
+  await writePng('rekey', barChartSvg('A listener leaves: time until the last member can decrypt the new epoch', [
+    { label: 'last member ready', unit: 'ms', values: results.map((r) => ({ name: `${r.members} members`, value: r.lastReadyMs })) },
+    { label: 'host builds the fresh commit', unit: 'ms', values: results.map((r) => ({ name: `${r.members} members`, value: r.buildMs })) },
+  ]));
+  return [{
+    title: 'Rekey after a leave: leave request → every remaining member holds the fresh epoch (relay on loopback)',
+    columns: ['members', 'host build ms', 'commit KB', 'last received ms', 'open ms (median)', 'median ready ms', 'last ready ms'],
+    rows: results.map((r) => [r.members, r.buildMs, r.commitBytes / 1024, r.lastReceivedMs, r.medianOpenMs, r.medianReadyMs, r.lastReadyMs]),
+    notes: [
+      'Host and members are socket.io clients with the browser\'s KeyAgent, in one child process; the relay runs in the parent.',
+      'A member is ready at its receive time plus its own open time: each member opens on its own device, so opens are timed one by one afterwards.',
+      'Every member checked to hold the host\'s new secret; the leaver checked unable to open the commit.',
+    ],
+  }];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const table of await runRekeyBench({ quick: process.argv.includes('--quick') })) console.log(renderTable(table));
+}
