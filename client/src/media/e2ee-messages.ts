@@ -32,11 +32,20 @@ export interface TransformOptions {
   participantId?: string;
 }
 
+/** Time spent inside SFrame by the transform, cumulative: what encryption costs per frame in this browser. */
+export interface FrameCost {
+  encryptMs: number;
+  encrypted: number;
+  decryptMs: number;
+  decrypted: number;
+}
+
 export interface StatsMessage {
   type: 'stats';
   sent: { encrypted: number; droppedNoKey: number };
   received: Record<string, { decrypted: number; dropped: number; lastError: string | null }>;
   firstDecryptedAt: number | null;
+  cost: FrameCost;
 }
 
 export interface PlaintextMessage {

@@ -1,6 +1,6 @@
 // The E2EE Worker: SFrame-encrypts outgoing and decrypts incoming encoded Opus frames; keys never leave it.
 import { initCrypto } from '../../../crypto/index.ts';
-import type { FromWorker, ToWorker, TransformOptions } from './e2ee-messages.ts';
+import type { FrameCost, FromWorker, ToWorker, TransformOptions } from './e2ee-messages.ts';
 import { FrameKeys } from './frame-keys.ts';
 
 /** The parts of the Worker scope this file uses; the DOM library has no RTCTransformEvent for Workers. */
@@ -21,6 +21,8 @@ const keys = new FrameKeys();
 const ready = initCrypto();
 let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;
+// The page is cross-origin isolated (COOP + COEP), so performance.now() here is fine-grained enough to sum per frame.
+const cost: FrameCost = { encryptMs: 0, encrypted: 0, decryptMs: 0, decrypted: 0 };
 
 function post(message: FromWorker): void {
   scope.postMessage(message);
@@ -41,13 +43,19 @@ function transformer(options: TransformOptions): TransformStream<EncodedFrame, E
             capture = null;
           }
         }
+        const started = performance.now();
         const out = keys.encrypt(data);
         if (!out) return;
+        cost.encryptMs += performance.now() - started;
+        cost.encrypted++;
         frame.data = out.buffer.byteLength === out.byteLength ? (out.buffer as ArrayBuffer) : out.slice().buffer;
         controller.enqueue(frame);
       } else {
+        const started = performance.now();
         const plain = keys.decrypt(options.participantId ?? 'unknown', data);
         if (!plain) return;
+        cost.decryptMs += performance.now() - started;
+        cost.decrypted++;
         firstDecryptedAt ??= performance.timeOrigin + performance.now();
         frame.data = plain.byteLength === plain.buffer.byteLength ? (plain.buffer as ArrayBuffer) : plain.slice().buffer;
         controller.enqueue(frame);
@@ -83,5 +91,5 @@ scope.onmessage = async (event: MessageEvent<ToWorker>) => {
 
 setInterval(() => {
   keys.tick();
-  post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt });
+  post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt, cost: { ...cost } });
 }, 250);

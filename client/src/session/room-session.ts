@@ -110,6 +110,7 @@ export class RoomSession implements RoomActions {
       capturePlaintext: (frames: number) => this.e2ee?.capturePlaintext(frames).then((f) => f.map((b) => toHex(b))) ?? Promise.resolve([]),
       currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret) } : null),
       firstDecryptedAt: () => this.stats?.firstDecryptedAt ?? null,
+      frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
     };
   }
 
