@@ -17,6 +17,8 @@ export interface RelayConfig {
   maxRooms: number;
   maxParticipantsPerRoom: number;
   maxSpeakers: number;
+  /** Receivers on a room's router before the room spreads to a router on another worker (see docs/performance.md). */
+  listenersPerRouter: number;
   messagesPerSecond: number;
   messageBurst: number;
   roomsPerConnectionPerMinute: number;
@@ -37,6 +39,7 @@ export const DEFAULTS: RelayConfig = {
   maxRooms: 10_000,
   maxParticipantsPerRoom: 5_000,
   maxSpeakers: 20,
+  listenersPerRouter: 400,
   messagesPerSecond: 50,
   messageBurst: 200,
   roomsPerConnectionPerMinute: 10,
@@ -57,6 +60,7 @@ const ENV: Record<string, keyof RelayConfig> = {
   MAX_ROOMS: 'maxRooms',
   MAX_PARTICIPANTS_PER_ROOM: 'maxParticipantsPerRoom',
   MAX_SPEAKERS: 'maxSpeakers',
+  LISTENERS_PER_ROUTER: 'listenersPerRouter',
   MESSAGES_PER_SECOND: 'messagesPerSecond',
   MESSAGE_BURST: 'messageBurst',
   ROOMS_PER_CONNECTION_PER_MINUTE: 'roomsPerConnectionPerMinute',
@@ -88,6 +92,7 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   if (config.port > 65535) throw new ConfigError('PORT must be at most 65535');
   if (config.rtcMinPort > config.rtcMaxPort || config.rtcMaxPort > 65535) throw new ConfigError('RTC_MIN_PORT must be at most RTC_MAX_PORT (and both at most 65535)');
   if (config.workers < 1) throw new ConfigError('WORKERS must be at least 1');
+  if (config.listenersPerRouter < 1) throw new ConfigError('LISTENERS_PER_ROUTER must be at least 1');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'silent'].includes(config.logLevel)) throw new ConfigError(`LOG_LEVEL "${config.logLevel}" is not a level`);
   return config;
 }

@@ -37,6 +37,10 @@ export class Participant implements StageMember {
   readonly transports = new Map<string, types.WebRtcTransport>();
   readonly producers = new Map<string, types.Producer>();
   readonly consumers = new Map<string, types.Consumer>();
+  /** The router of this member's receive transport: the room's own, or a fan-out router on another worker. */
+  recvRouter: types.Router | null = null;
+  /** The worker this member's load is counted on: where its receive transport (most of its cost) lives. */
+  loadWorker: types.Worker | null = null;
   announcement: string;
   readonly joinedSeq: number;
 
@@ -103,5 +107,6 @@ export class Participant implements StageMember {
     this.transports.clear();
     this.producers.clear();
     this.consumers.clear();
+    this.recvRouter = null;
   }
 }

@@ -109,7 +109,7 @@ export class RoomService {
   private admitMember(room: Room, p: Participant): void {
     room.members.set(p.participantId, p);
     this.resumable.set(p.resumeToken, { p, room });
-    this.pool.addLoad(room.worker, 1);
+    this.moveLoad(p, room.worker);
     room.broadcast('peer.joined', { participant: p.snapshot() }, p);
   }
 
@@ -139,7 +139,7 @@ export class RoomService {
       room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });
     } else if (room.members.delete(p.participantId)) {
       this.closeProducers(room, p);
-      this.pool.addLoad(room.worker, -1);
+      this.moveLoad(p, null);
       room.broadcast('peer.left', { participantId: p.participantId, reason });
     }
     p.closeMedia();
@@ -153,7 +153,7 @@ export class RoomService {
       this.resumable.delete(p.resumeToken);
       p.detach();
     }
-    this.pool.addLoad(room.worker, -room.members.size);
+    for (const p of room.members.values()) this.moveLoad(p, null);
     room.close();
     this.rooms.delete(room.id);
   }
@@ -176,18 +176,75 @@ export class RoomService {
     p.graceTimer.unref?.();
   }
 
+  /** Counts a member's load on the worker its media terminates on (null: on none, it left). */
+  private moveLoad(p: Participant, worker: types.Worker | null): void {
+    if (p.loadWorker) this.pool.addLoad(p.loadWorker, -1);
+    p.loadWorker = worker;
+    if (worker) this.pool.addLoad(worker, 1);
+  }
+
+  /**
+   * Where a member's receive transport goes: the room's router until it carries listenersPerRouter receivers, then
+   * the least-loaded worker, through a fan-out router there that every producer of the room is piped into.
+   */
+  private async recvRouterFor(room: Room): Promise<{ router: types.Router; worker: types.Worker }> {
+    const origin = { router: room.router, worker: room.worker };
+    if (room.receiversOn(room.router) < this.config.listenersPerRouter) return origin;
+    const worker = this.pool.leastLoaded();
+    if (worker === room.worker) return origin;
+    let entry = room.fanout.get(worker);
+    if (!entry) {
+      const piped = new Set<string>();
+      const router = (async () => {
+        const r = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+        for (const m of room.members.values()) for (const producerId of m.producers.keys()) await this.pipeInto(room, r, piped, producerId);
+        return r;
+      })();
+      const created = { router, piped };
+      entry = created;
+      room.fanout.set(worker, created);
+      router.catch(() => {
+        if (room.fanout.get(worker) === created) room.fanout.delete(worker);
+      });
+    }
+    return { router: await entry.router, worker };
+  }
+
+  /** Pipes a producer of the room's router into a fan-out router, once; a producer closed meanwhile is skipped. */
+  private async pipeInto(room: Room, router: types.Router, piped: Set<string>, producerId: string): Promise<void> {
+    if (piped.has(producerId)) return;
+    piped.add(producerId);
+    try {
+      await room.router.pipeToRouter({ producerId, router });
+    } catch (error) {
+      if ([...room.members.values()].some((m) => m.producers.has(producerId))) throw error;
+    }
+  }
+
+  /** A member's transports are gone with a worker: it is told to make new ones, and its producers are closed. */
+  private resetMedia(room: Room, p: Participant, worker: types.Worker): void {
+    this.closeProducers(room, p);
+    p.closeMedia();
+    this.moveLoad(p, worker);
+    p.send('room.mediaReset', {});
+  }
+
   /** A worker died and was replaced: re-create the affected rooms' routers; clients re-create their transports. */
   async workerReplaced(dead: types.Worker, fresh: types.Worker): Promise<void> {
     for (const room of [...this.rooms.values()]) {
-      if (room.worker !== dead) continue;
-      // The dead worker took every transport, producer and consumer of the room with it.
+      if (room.worker !== dead) {
+        // Only the members receiving through a fan-out router on the dead worker lost anything.
+        if (room.fanout.delete(dead)) for (const p of room.members.values()) if (p.loadWorker === dead) this.resetMedia(room, p, room.worker);
+        continue;
+      }
+      // The dead worker took every transport, producer and consumer on the room's router; fan-out routers elsewhere
+      // hold producers piped from it, so they go too.
+      room.closeFanout();
       for (const p of room.members.values()) {
-        p.transports.clear();
-        p.producers.clear();
-        p.consumers.clear();
+        p.closeMedia();
+        this.moveLoad(p, fresh);
       }
       room.worker = fresh;
-      this.pool.addLoad(fresh, room.members.size);
       let router: types.Router;
       try {
         router = await fresh.createRouter({ mediaCodecs: MEDIA_CODECS });
@@ -317,7 +374,8 @@ export class RoomService {
       const { room, me } = this.member(session);
       if (direction === 'send' && !stage.canProduce(me.role)) throw new SignalingError('FORBIDDEN', 'listeners do not send audio');
       if (me.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
-      const transport = await room.router.createWebRtcTransport({
+      const target = direction === 'recv' ? await this.recvRouterFor(room) : { router: room.router, worker: room.worker };
+      const transport = await target.router.createWebRtcTransport({
         listenInfos: rtcListenInfos(this.config),
         initialAvailableOutgoingBitrate: 600_000,
         appData: { direction },
@@ -327,6 +385,10 @@ export class RoomService {
         throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
       }
       me.transports.set(transport.id, transport);
+      if (direction === 'recv') {
+        me.recvRouter = target.router;
+        this.moveLoad(me, target.worker);
+      }
       return {
         transportId: transport.id,
         iceParameters: transport.iceParameters as unknown as Record<string, unknown>,
@@ -372,6 +434,13 @@ export class RoomService {
       me.producers.set(producer.id, producer);
       producer.on('transportclose', () => me.producers.delete(producer.id));
       if (me.muted) await producer.pause();
+      // Listeners on fan-out routers hear it only once it is piped there: announce it after.
+      await Promise.all(
+        [...room.fanout.values()].map(async ({ router, piped }) => {
+          const r = await router.catch(() => null);
+          if (r && !producer.closed) await this.pipeInto(room, r, piped, producer.id);
+        }),
+      );
       room.broadcast('producer.added', { producerId: producer.id, participantId: me.participantId }, me);
       this.updated(room, me);
       return { producerId: producer.id };
@@ -409,8 +478,10 @@ export class RoomService {
       const owner = [...room.members.values()].find((m) => m.producers.has(producerId));
       if (!owner) throw new SignalingError('NOT_FOUND', 'no such producer in this room');
       const caps = rtpCapabilities as unknown as types.RtpCapabilities;
-      if (!room.router.canConsume({ producerId, rtpCapabilities: caps })) throw new SignalingError('BAD_REQUEST', 'these capabilities cannot receive this producer');
-      const transport = [...me.transports.values()].find((t) => t.appData.direction === 'recv');
+      const router = me.recvRouter ?? room.router;
+      if (!router.canConsume({ producerId, rtpCapabilities: caps })) throw new SignalingError('BAD_REQUEST', 'these capabilities cannot receive this producer');
+      // The newest receive transport: the one on me.recvRouter.
+      const transport = [...me.transports.values()].filter((t) => t.appData.direction === 'recv').at(-1);
       if (!transport) throw new SignalingError('INVALID_STATE', 'create a receive transport first');
       const consumer = await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
       if (!this.stillMember(room, me)) {

@@ -4,6 +4,12 @@ import type { EventOf, EventType, LobbyEntry, RoomSnapshot } from '../../protoco
 import type { Participant } from './participant.ts';
 import { isModerating, isOnStage } from './stage.ts';
 
+export interface FanoutRouter {
+  router: Promise<types.Router>;
+  /** Producer ids piped in (or being piped): each producer is piped once per fan-out router. */
+  piped: Set<string>;
+}
+
 export class Room {
   id: string;
   sealedTitle: string;
@@ -16,6 +22,11 @@ export class Room {
   readonly banned = new Set<string>();
   /** Ids this room had before link rotations: only resume tokens of present members still open them. */
   readonly formerIds = new Set<string>();
+  /**
+   * Routers on other workers that every producer of the room is piped into (pipeToRouter), so that one room can
+   * have more listeners than one core carries. Senders always stay on `router`.
+   */
+  readonly fanout = new Map<types.Worker, FanoutRouter>();
   private seq = 0;
 
   constructor(options: { id: string; sealedTitle: string; router: types.Router; worker: types.Worker }) {
@@ -69,5 +80,19 @@ export class Room {
     this.members.clear();
     this.lobby.clear();
     this.router.close();
+    this.closeFanout();
+  }
+
+  /** Closes every fan-out router; their piped producers and the consumers on them close with them. */
+  closeFanout(): void {
+    for (const entry of this.fanout.values()) entry.router.then((r) => r.close()).catch(() => undefined);
+    this.fanout.clear();
+  }
+
+  /** How many members receive through a router: what decides when the room spreads to another worker. */
+  receiversOn(router: types.Router): number {
+    let n = 0;
+    for (const m of this.members.values()) if (m.recvRouter === router) n++;
+    return n;
   }
 }

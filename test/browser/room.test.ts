@@ -10,7 +10,8 @@ let hostBrowser: Browser;
 let speakerBrowser: Browser;
 
 beforeAll(async () => {
-  relay = await startTestRelay();
+  // Two workers and one receiver per router: the second listener hears everything through a piped fan-out router.
+  relay = await startTestRelay({ workers: 2, listenersPerRouter: 1 });
   hostBrowser = await launchChromium({ toneHz: 440 });
   speakerBrowser = await launchChromium({ toneHz: 660 });
 }, 60_000);
@@ -30,6 +31,10 @@ describe('a room in real browsers', () => {
     const bob = await joinRoom(hostBrowser, link, 'Bob');
     await expectHears(alice, hostId, 440);
     await expectHears(bob, hostId, 440);
+    const state = [...relay.rooms.values()][0]!;
+    expect(state.fanout.size).toBe(1);
+    const spread = [await myId(alice), await myId(bob)].filter((id) => state.members.get(id)!.recvRouter !== state.router);
+    expect(spread.length).toBeGreaterThan(0);
 
     const aliceId = await myId(alice);
     await alice.getByTestId('raise-hand').click();
