@@ -2,6 +2,7 @@
 import { runCryptoBench } from './crypto.ts';
 import { runJoinBench } from './join.ts';
 import { RESULTS_DIR, renderTable, type Table } from './report.ts';
+import { runSignalingBench } from './signaling.ts';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -10,6 +11,7 @@ console.log(`Teahouse benchmarks (${quick ? 'quick' : 'full'} mode). Numbers are
 for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
   ['join', () => runJoinBench({ quick })],
+  ['signaling', () => runSignalingBench({ quick })],
 ] as const) {
   console.log(`\n… ${name}`);
   const result = await run();
