@@ -171,7 +171,7 @@ it('answers 10,000 hostile messages with error codes while a room keeps its memb
 
   const before = { sent: audio.sent, received: audio.received };
   const [clients, droppedClients, rawFrames] = await Promise.all([Promise.all(Array.from({ length: CLIENTS }, (_, i) => fuzzClient(i))), oversized(), rawGarbage()]);
-  const window = { sent: audio.sent - before.sent, received: audio.received - before.received };
+  const duringFuzz = { sent: audio.sent - before.sent, received: audio.received - before.received };
 
   const main = clients.map((c) => c.main);
   const flood = clients.map((c) => c.flood);
@@ -181,7 +181,7 @@ it('answers 10,000 hostile messages with error codes while a room keeps its memb
     for (const t of tallies) for (const [code, n] of t.codes) all[code] = (all[code] ?? 0) + n;
     return all;
   };
-  console.info(`fuzz seed ${SEED}: ${total(main, 'sent')} generated, ${total(flood, 'sent')} flood, ${droppedClients} oversize, ${rawFrames} raw frames;`, codes(main), `flood`, codes(flood), `audio`, window);
+  console.info(`fuzz seed ${SEED}: ${total(main, 'sent')} generated, ${total(flood, 'sent')} flood, ${droppedClients} oversize, ${rawFrames} raw frames;`, codes(main), `flood`, codes(flood), `audio`, duringFuzz);
 
   expect([...main, ...flood].flatMap((t) => t.problems)).toEqual([]);
   expect(total(main, 'sent')).toBeGreaterThanOrEqual(10_000);
@@ -190,8 +190,8 @@ it('answers 10,000 hostile messages with error codes while a room keeps its memb
   // The fuzz reached every layer: validation, unknown names, handlers refusing and handlers succeeding.
   expect(Object.keys(codes(main))).toEqual(expect.arrayContaining(['ok', 'BAD_REQUEST', 'UNKNOWN_MESSAGE', 'NOT_IN_ROOM', 'NOT_FOUND', 'FORBIDDEN']));
   for (const t of flood) expect(t.codes.get('RATE_LIMITED')).toBeGreaterThan(0);
-  expect(window.sent).toBeGreaterThan(50);
-  expect(window.received).toBeGreaterThanOrEqual(0.8 * window.sent);
+  expect(duringFuzz.sent).toBeGreaterThan(50);
+  expect(duringFuzz.received).toBeGreaterThanOrEqual(0.8 * duringFuzz.sent);
 
   // ---- afterwards: only the active room, exactly its two members, no media left behind by the fuzz ----
   await expect.poll(() => [...relay.rooms.keys()]).toEqual([roomId]);
