@@ -4,6 +4,7 @@ import { runCryptoBench } from './crypto.ts';
 import { runJoinBench } from './join.ts';
 import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable, type Table } from './report.ts';
+import { runSignalingBench } from './signaling.ts';
 
 const quick = process.argv.includes('--quick');
 const started = Date.now();
@@ -13,6 +14,7 @@ for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
   ['join', () => runJoinBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],
+  ['signaling', () => runSignalingBench({ quick })],
   ['capacity', () => runCapacityBench({ quick })],
 ] as const) {
   console.log(`\n… ${name}`);

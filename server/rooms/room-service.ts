@@ -401,7 +401,13 @@ export class RoomService {
       const { me } = this.member(session);
       const transport = me.transports.get(transportId);
       if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
-      await transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+      try {
+        await transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters });
+      } catch (error) {
+        if (transport.closed) throw new SignalingError('INVALID_STATE', 'the transport closed meanwhile');
+        // An unknown fingerprint algorithm or a second connect: the client's mistake, not an INTERNAL failure to log.
+        throw new SignalingError('BAD_REQUEST', `dtlsParameters refused: ${(error as Error).message}`);
+      }
       return {};
     },
 

@@ -111,6 +111,18 @@ describe('other malformed traffic', () => {
     client.close();
   });
 
+  it('DTLS parameters mediasoup refuses, or a second connect, are BAD_REQUEST rather than INTERNAL', async () => {
+    const client = await connect(relay);
+    const room = await newRoom();
+    await client.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'H'), sealedTitle: sealedTitle(room, 't') });
+    const { transportId } = await client.req('transport.create', { direction: 'send' });
+    const fingerprint = { algorithm: 'sha-256', value: 'AA' };
+    expect(await client.raw('transport.connect', { transportId, dtlsParameters: { fingerprints: [{ algorithm: 'md-none', value: 'x' }] } })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('dtlsParameters') } });
+    expect(await client.raw('transport.connect', { transportId, dtlsParameters: { role: 'client', fingerprints: [fingerprint] } })).toMatchObject({ ok: true });
+    expect(await client.raw('transport.connect', { transportId, dtlsParameters: { role: 'client', fingerprints: [fingerprint] } })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    client.close();
+  });
+
   it('a payload beyond the size limit drops only that connection', async () => {
     const client = await connect(relay);
     const gone = new Promise((r) => client.socket.once('disconnect', r));
