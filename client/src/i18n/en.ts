@@ -16,6 +16,7 @@ export const en = {
   checkingRoom: 'Looking for the room…',
   untitledRoom: 'Untitled room',
   roomNotFound: 'This room does not exist (any more). Ask the host for a fresh link.',
+  roomLost: 'The relay restarted and nobody who can hold the room’s keys came back within a minute. Open the link again to try once more.',
   linkInvalid: 'This link is damaged or incomplete: {reason}. Ask for the link again and paste it whole.',
   linkRevoked: 'The host replaced this link. Ask them for the new one.',
   shareLink: 'Share link',

@@ -18,6 +18,7 @@ export const zhCN: Strings = {
   checkingRoom: '正在查找房间…',
   untitledRoom: '未命名房间',
   roomNotFound: '这个房间不存在（或已结束）。请向主持人索取新链接。',
+  roomLost: '中继服务器已重启，一分钟内没有能掌管房间密钥的人回来。请重新打开链接再试一次。',
   linkInvalid: '链接已损坏或不完整：{reason}。请重新获取完整链接。',
   linkRevoked: '主持人已更换了这个链接，请向他们索取新链接。',
   shareLink: '分享链接',

@@ -18,6 +18,7 @@ export const zhTW: Strings = {
   checkingRoom: '正在尋找房間…',
   untitledRoom: '未命名房間',
   roomNotFound: '這個房間不存在（或已結束）。請向主持人索取新連結。',
+  roomLost: '中繼伺服器已重新啟動，一分鐘內沒有能掌管房間金鑰的人回來。請重新開啟連結再試一次。',
   linkInvalid: '連結已損壞或不完整：{reason}。請重新取得完整連結。',
   linkRevoked: '主持人已更換了這個連結，請向他們索取新連結。',
   shareLink: '分享連結',
