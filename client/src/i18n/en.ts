@@ -30,7 +30,7 @@ export const en = {
   fingerprintMemberHint: 'The host reads this aloud. If it matches what you hear, mark it verified.',
   markVerified: 'Mark verified',
   verified: 'Verified',
-  fingerprintChanged: 'The room link was rotated: the fingerprint changed. Compare it again.',
+  fingerprintChanged: 'The fingerprint changed: the host replaced the link, or someone else now hosts the room. Compare it again.',
   e2eeEncrypted: 'End-to-end encrypted (key epoch {epoch})',
   e2eeWaiting: 'Waiting for the room key: no audio is sent or played until it arrives',
   e2eeError: 'Encryption problem: {reason}',

@@ -32,7 +32,7 @@ export const zhCN: Strings = {
   fingerprintMemberHint: '主持人会大声读出指纹。如果与你听到的一致，请标记为已验证。',
   markVerified: '标记为已验证',
   verified: '已验证',
-  fingerprintChanged: '房间链接已更换，指纹随之改变，请重新核对。',
+  fingerprintChanged: '指纹已改变：主持人更换了链接，或现在由另一个人主持房间。请重新核对。',
   e2eeEncrypted: '端到端加密（密钥纪元 {epoch}）',
   e2eeWaiting: '正在等待房间密钥：收到之前不会发送或播放任何音频',
   e2eeError: '加密出现问题：{reason}',

@@ -32,7 +32,7 @@ export const zhTW: Strings = {
   fingerprintMemberHint: '主持人會大聲讀出指紋。如果與你聽到的一致，請標記為已驗證。',
   markVerified: '標記為已驗證',
   verified: '已驗證',
-  fingerprintChanged: '房間連結已更換，指紋隨之改變，請重新核對。',
+  fingerprintChanged: '指紋已改變：主持人更換了連結，或現在由另一個人主持房間。請重新核對。',
   e2eeEncrypted: '端對端加密（金鑰紀元 {epoch}）',
   e2eeWaiting: '正在等待房間金鑰：收到之前不會傳送或播放任何音訊',
   e2eeError: '加密出現問題：{reason}',
