@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, dropConnection, epochOf, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
+import { createRoom, dropConnection, epochOf, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
 
 let hostBrowser: Browser;
 let listenerBrowser: Browser;
@@ -88,7 +88,7 @@ describe('faults seen from the browser', () => {
     await listener.close();
   }, 180_000);
 
-  it('the relay restarts and the host does not come back: the moderator re-creates the room after its turn, and the fingerprint says the host changed', async () => {
+  it('the relay restarts and the host does not come back: the moderator re-creates the locked room after its turn, lets former members in, and the fingerprint says the host changed', async () => {
     const first = await relay();
     const { page: host, link } = await createRoom(hostBrowser, first.url, 'Takeover', 'Host');
     const mod = await joinRoom(hostBrowser, link, 'Moderator');
@@ -100,6 +100,8 @@ describe('faults seen from the browser', () => {
     const roomId = await roomIdOf(listener);
     const fingerprintBefore = await fingerprint(listener);
     const epochBefore = (await epochOf(listener))!;
+    await host.getByTestId('lock-room').click();
+    await expect.poll(() => first.rooms.get(roomId)?.locked).toBe(true);
 
     await first.close();
     await host.close();
@@ -115,8 +117,14 @@ describe('faults seen from the browser', () => {
     expect(await fingerprint(listener)).not.toBe(fingerprintBefore);
     expect(await fingerprint(listener)).toBe(await fingerprint(mod));
     expect(await listener.getByText(/fingerprint changed/).count()).toBe(1);
-    await mod.close();
-    await listener.close();
+    // Still locked: the listener came back in as a former member, a stranger with the link waits in the lobby.
+    expect(second.rooms.get(roomId)?.locked).toBe(true);
+    const stranger = await openPage(listenerBrowser, link);
+    await stranger.getByTestId('join-name').fill('Stranger');
+    await stranger.getByTestId('join-room').click();
+    await expect.poll(() => stranger.getByTestId('lobby-waiting').count()).toBe(1);
+    expect(second.rooms.get(roomId)?.lobby.size).toBe(1);
+    for (const page of [mod, listener, stranger]) await page.close();
   }, 180_000);
 
   it('the relay restarts and nobody who may distribute comes back: the listener keeps trying, then says the room is lost', async () => {

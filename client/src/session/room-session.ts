@@ -24,7 +24,7 @@ import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { chooseDistributor, type Candidate } from './distributor.ts';
 import { KeyAgent, type EpochState, type VerifiedMember } from './key-agent.ts';
-import { planRebuild, rebuildStep, retryDelayMs } from './rebuild.ts';
+import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import type { MemberView, Phase, RoomView } from './view.ts';
 
 interface Member {
@@ -56,6 +56,8 @@ export class RoomSession implements RoomActions {
   private pendingSecret: Uint8Array | null = null;
   /** A resume or a rebuild is under way: a reconnect meanwhile must not start a second one. */
   private rejoining = false;
+  /** After this member re-created the room: identities that were members before, let straight in from the lobby. */
+  private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number } | null = null;
   private readonly listeners = new Set<Listener>();
   private view: RoomView;
 
@@ -218,6 +220,7 @@ export class RoomSession implements RoomActions {
     on('stage.invited', ({ by }) => this.update({ invitedBy: this.nameOf(by) ?? '…' }));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
+      this.admitFormerMembers();
       this.render();
     });
     on('lobby.admitted', (result) => void this.enter(result).catch((e) => this.fail(e)));
@@ -247,8 +250,9 @@ export class RoomSession implements RoomActions {
     });
   }
 
+  /** A lobby visitor is back too: the relay dropped it from the lobby with its connection, so it queues again. */
   private async resume(): Promise<void> {
-    if (this.view.phase.kind !== 'room' || !this.announcement || this.rejoining) return;
+    if (!this.inRoomOrLobby() || !this.announcement || this.rejoining) return;
     this.rejoining = true;
     try {
       try {
@@ -287,16 +291,18 @@ export class RoomSession implements RoomActions {
    */
   private async rebuild(): Promise<void> {
     const plan = planRebuild(this.candidates(), this.me);
+    const former = new Set(this.verifiedMembers().map((m) => m.memberKeyId));
     const started = Date.now();
     let roomExists = false;
-    for (let attempt = 0; this.view.phase.kind === 'room'; attempt++) {
+    for (let attempt = 0; this.inRoomOrLobby(); attempt++) {
       const step = rebuildStep(plan, Date.now() - started, roomExists);
       if (step.kind === 'give-up') return this.end('roomLost');
       try {
-        const result =
-          step.kind === 'create'
-            ? await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle: this.sealTitle(this.view.title ?? '') })
-            : await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement! });
+        if (step.kind === 'join') return await this.rejoined(await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement! }));
+        // A locked room stays locked: strangers with the link wait in the lobby, former members are let back in.
+        const sealedTitle = this.sealTitle(this.view.title ?? '');
+        const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle, locked: this.view.locked });
+        this.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs };
         return await this.rejoined(result);
       } catch (error) {
         if (!(error instanceof SignalingError)) throw error;
@@ -305,6 +311,22 @@ export class RoomSession implements RoomActions {
         else if (error.code !== 'ROOM_NOT_FOUND' && error.code !== 'INTERNAL') throw error;
       }
       await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
+    }
+  }
+
+  private inRoomOrLobby(): boolean {
+    return this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby';
+  }
+
+  /** The host of a re-created room admits, by their verified identity keys, the members it had before the restart. */
+  private admitFormerMembers(): void {
+    const former = this.formerMembers;
+    if (!former || Date.now() > former.until || this.myRole() !== 'host') return;
+    for (const entry of this.lobbyRaw) {
+      const verified = this.agent?.verify(entry.participantId, entry.announcement);
+      if (!verified || !former.keyIds.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
+      former.admitted.add(entry.participantId);
+      this.act('lobby.admit', { participantId: entry.participantId });
     }
   }
 
