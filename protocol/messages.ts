@@ -69,7 +69,8 @@ const Ok = z.object({});
 
 export const requests = {
   'room.peek': { request: z.strictObject({ roomId: RoomId }), reply: z.object({ exists: z.boolean(), sealedTitle: SealedTitle.nullable(), locked: z.boolean() }) },
-  'room.create': { request: z.strictObject({ roomId: RoomId, announcement: Announcement, sealedTitle: SealedTitle }), reply: JoinResult },
+  /** `locked`: a host rebuilding a locked room on a restarted relay re-creates it locked, with no open moment. */
+  'room.create': { request: z.strictObject({ roomId: RoomId, announcement: Announcement, sealedTitle: SealedTitle, locked: z.boolean().optional() }), reply: JoinResult },
   'room.join': {
     request: z.strictObject({ roomId: RoomId, announcement: Announcement, resumeToken: z.string().max(64).optional() }),
     reply: z.union([JoinResult, z.object({ lobby: z.literal(true), participantId: Id })]),

@@ -274,7 +274,7 @@ export class RoomService {
       return { exists: Boolean(room), sealedTitle: room?.sealedTitle ?? null, locked: room?.locked ?? false };
     },
 
-    'room.create': async (session, { roomId, announcement, sealedTitle }) => {
+    'room.create': async (session, { roomId, announcement, sealedTitle, locked }) => {
       if (session.participant) throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
       this.checkRoomId(roomId);
       if (this.rooms.has(roomId)) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
@@ -293,6 +293,7 @@ export class RoomService {
         throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
       }
       const room = new Room({ id: roomId, sealedTitle, router, worker });
+      room.locked = locked ?? false;
       this.rooms.set(roomId, room);
       const host = new Participant({ role: 'host', announcement, joinedSeq: room.nextSeq(), socket: session.socket });
       this.attach(session, host, room);

@@ -3,7 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 export interface Diagnostics {
-  view(): { me: string | null; e2ee: { state: string; epoch: number | null }; members: { participantId: string; role: string; name: string | null }[] };
+  view(): { me: string | null; roomId: string; e2ee: { state: string; epoch: number | null }; members: { participantId: string; role: string; name: string | null }[] };
 }
 
 /** Every request the page makes, to check that nothing leaves for another origin. */
@@ -60,4 +60,13 @@ export async function expectHears(page: Page, participantId: string, hz: number,
 
 export async function epochOf(page: Page): Promise<number | null> {
   return page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().e2ee.epoch);
+}
+
+export async function roomIdOf(page: Page): Promise<string> {
+  return page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().roomId);
+}
+
+/** Closes the page's relay connection as a network drop would; with holdMs it stays down that long before coming back. */
+export async function dropConnection(page: Page, holdMs = 0): Promise<void> {
+  await page.evaluate((ms) => (window as unknown as { teahouse: { dropConnection(holdMs: number): void } }).teahouse.dropConnection(ms), holdMs);
 }

@@ -53,6 +53,20 @@ describe('roles at the relay', () => {
     guest.close();
   });
 
+  it('a room can be created locked (a host rebuilding a locked room after a relay restart): the first joiner waits in the lobby', async () => {
+    const room = await newRoom();
+    const host = await connect(relay);
+    const created = await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'T'), locked: true });
+    expect(created.room.locked).toBe(true);
+    const visitor = await connect(relay);
+    expect(await visitor.req('room.peek', { roomId: room.keys.roomId })).toMatchObject({ exists: true, locked: true });
+    const lobbyUpdate = host.next('lobby.updated');
+    expect(await visitor.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Visitor') })).toMatchObject({ lobby: true });
+    expect((await lobbyUpdate).lobby).toHaveLength(1);
+    host.close();
+    visitor.close();
+  });
+
   it('a locked room keeps newcomers in the lobby with no key until admitted', async () => {
     const { room, host, guest } = await setup();
     await host.req('room.lock', { locked: true });

@@ -11,14 +11,17 @@ export interface Candidate {
 const RANK: Record<Role, number> = { host: 0, moderator: 1, speaker: 2, listener: 3 };
 
 /**
- * Every member computes this from the same relay snapshot, so all agree while the relay tells everyone the same
- * thing. Only verified members (announcement MAC'd with the link) can be chosen, so the relay cannot appoint itself.
+ * The members who may distribute, in hand-over order. Every member computes this from the same relay snapshot, so
+ * all agree while the relay tells everyone the same thing. Only verified members (announcement MAC'd with the link)
+ * are listed, so the relay cannot appoint itself; listeners never distribute.
  */
+export function handOverOrder(members: Iterable<Candidate>): string[] {
+  return [...members]
+    .filter((m) => m.verified && m.role !== 'listener')
+    .sort((a, b) => RANK[a.role] - RANK[b.role] || a.joinedSeq - b.joinedSeq)
+    .map((m) => m.participantId);
+}
+
 export function chooseDistributor(members: Iterable<Candidate>): string | null {
-  let best: Candidate | null = null;
-  for (const m of members) {
-    if (!m.verified || m.role === 'listener') continue;
-    if (!best || RANK[m.role] < RANK[best.role] || (RANK[m.role] === RANK[best.role] && m.joinedSeq < best.joinedSeq)) best = m;
-  }
-  return best?.participantId ?? null;
+  return handOverOrder(members)[0] ?? null;
 }

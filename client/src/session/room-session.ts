@@ -22,8 +22,9 @@ import { E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
-import { chooseDistributor } from './distributor.ts';
+import { chooseDistributor, type Candidate } from './distributor.ts';
 import { KeyAgent, type EpochState, type VerifiedMember } from './key-agent.ts';
+import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import type { MemberView, Phase, RoomView } from './view.ts';
 
 interface Member {
@@ -53,6 +54,10 @@ export class RoomSession implements RoomActions {
   private stats: StatsMessage | null = null;
   /** A rotated room secret received in a commit, applied when the relay confirms the move to its room id. */
   private pendingSecret: Uint8Array | null = null;
+  /** A resume or a rebuild is under way: a reconnect meanwhile must not start a second one. */
+  private rejoining = false;
+  /** After this member re-created the room: identities that were members before, let straight in from the lobby. */
+  private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number } | null = null;
   private readonly listeners = new Set<Listener>();
   private view: RoomView;
 
@@ -111,6 +116,7 @@ export class RoomSession implements RoomActions {
       currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret) } : null),
       firstDecryptedAt: () => this.stats?.firstDecryptedAt ?? null,
       frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
+      dropConnection: (holdMs = 0) => this.dropConnection(holdMs),
     };
   }
 
@@ -131,8 +137,7 @@ export class RoomSession implements RoomActions {
     this.update({ phase: { kind: 'busy', message: 'creating' } });
     try {
       await this.prepare(name);
-      const sealedTitle = sealMetadata(this.keys.metaKey, this.keys.roomId, 'room-title', title);
-      const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle });
+      const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle: this.sealTitle(title) });
       await this.enter(result);
     } catch (error) {
       this.fail(error);
@@ -163,6 +168,10 @@ export class RoomSession implements RoomActions {
     this.agent = new KeyAgent(this.keys, identity);
     this.announcement = this.makeAnnouncement();
     this.connect();
+  }
+
+  private sealTitle(title: string): string {
+    return sealMetadata(this.keys.metaKey, this.keys.roomId, 'room-title', title);
   }
 
   private makeAnnouncement(): string {
@@ -212,6 +221,7 @@ export class RoomSession implements RoomActions {
     on('stage.invited', ({ by }) => this.update({ invitedBy: this.nameOf(by) ?? '…' }));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
+      this.admitFormerMembers();
       this.render();
     });
     on('lobby.admitted', (result) => void this.enter(result).catch((e) => this.fail(e)));
@@ -229,25 +239,109 @@ export class RoomSession implements RoomActions {
     socket.on('disconnect', () => {
       if (this.view.phase.kind === 'room') this.update({ reconnecting: true });
     });
-    socket.io.on('reconnect', () => void this.resume());
+    // Every connect after the first is a way back: socket.io's own reconnection, or one started by dropConnection.
+    let connectedBefore = false;
+    socket.on('connect', () => {
+      if (connectedBefore) void this.resume();
+      connectedBefore = true;
+    });
     // Closing the tab is a leave, not a lost network: tell the relay now so the room rekeys at once.
     addEventListener('pagehide', () => {
       if (this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby') socket.emit('room.leave', {}, () => undefined);
     });
   }
 
+  /** A lobby visitor is back too: the relay dropped it from the lobby with its connection, so it queues again. */
   private async resume(): Promise<void> {
-    if (this.view.phase.kind !== 'room' || !this.announcement) return;
+    if (!this.inRoomOrLobby() || !this.announcement || this.rejoining) return;
+    this.rejoining = true;
     try {
-      const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement, ...(this.resumeToken ? { resumeToken: this.resumeToken } : {}) });
-      if ('lobby' in result) return this.update({ phase: { kind: 'lobby' } });
-      this.update({ reconnecting: false });
-      if (result.participantId !== this.me) {
-        this.media?.resetTransports();
-        await this.enter(result);
-      } else await this.media?.restartIce();
+      try {
+        await this.rejoined(await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement, ...(this.resumeToken ? { resumeToken: this.resumeToken } : {}) }));
+      } catch (error) {
+        // Rooms live only in the relay's memory: a room it does not know after a reconnect means the relay restarted.
+        if (error instanceof SignalingError && error.code === 'ROOM_NOT_FOUND') await this.rebuild();
+        else throw error;
+      }
     } catch (error) {
       this.fail(error);
+    } finally {
+      this.rejoining = false;
+    }
+  }
+
+  /** Back in the room: as the same member (only ICE restarts), or as a new one whose old media is gone with it. */
+  private async rejoined(result: ReplyOf<'room.join'>): Promise<void> {
+    if (result.participantId === this.me && !('lobby' in result)) {
+      this.update({ reconnecting: false });
+      await this.media?.restartIce();
+      return;
+    }
+    this.media?.resetTransports();
+    for (const id of this.members.keys()) this.meter?.remove(id);
+    this.update({ reconnecting: false, micOn: false, invitedBy: null });
+    if ('lobby' in result) {
+      this.me = result.participantId;
+      this.update({ phase: { kind: 'lobby' } });
+    } else await this.enter(result);
+  }
+
+  /**
+   * The relay restarted and forgot the room: the member whose turn it is (docs/protocol.md §5) re-creates it under the
+   * same room id and identity and distributes a fresh epoch; everyone else rejoins as a new member.
+   */
+  private async rebuild(): Promise<void> {
+    const plan = planRebuild(this.candidates(), this.me);
+    const former = new Set(this.verifiedMembers().map((m) => m.memberKeyId));
+    const started = Date.now();
+    let roomExists = false;
+    for (let attempt = 0; this.inRoomOrLobby(); attempt++) {
+      const step = rebuildStep(plan, Date.now() - started, roomExists);
+      if (step.kind === 'give-up') return this.end('roomLost');
+      try {
+        if (step.kind === 'join') return await this.rejoined(await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement! }));
+        // A locked room stays locked: strangers with the link wait in the lobby, former members are let back in.
+        const sealedTitle = this.sealTitle(this.view.title ?? '');
+        const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle, locked: this.view.locked });
+        this.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs };
+        return await this.rejoined(result);
+      } catch (error) {
+        if (!(error instanceof SignalingError)) throw error;
+        if (error.code === 'ROOM_EXISTS') roomExists = true;
+        // INTERNAL: no answer, the connection dropped again; it is retried like an absent room.
+        else if (error.code !== 'ROOM_NOT_FOUND' && error.code !== 'INTERNAL') throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
+    }
+  }
+
+  private inRoomOrLobby(): boolean {
+    return this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby';
+  }
+
+  /** The host of a re-created room admits, by their verified identity keys, the members it had before the restart. */
+  private admitFormerMembers(): void {
+    const former = this.formerMembers;
+    if (!former || Date.now() > former.until || this.myRole() !== 'host') return;
+    for (const entry of this.lobbyRaw) {
+      const verified = this.agent?.verify(entry.participantId, entry.announcement);
+      if (!verified || !former.keyIds.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
+      former.admitted.add(entry.participantId);
+      this.act('lobby.admit', { participantId: entry.participantId });
+    }
+  }
+
+  /** Diagnostics: cuts the relay connection as a network drop would, and keeps it down for holdMs before coming back. */
+  private dropConnection(holdMs: number): void {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.io.reconnection(holdMs === 0);
+    socket.io.engine.close();
+    if (holdMs > 0) {
+      setTimeout(() => {
+        socket.io.reconnection(true);
+        socket.connect();
+      }, holdMs);
     }
   }
 
@@ -280,9 +374,13 @@ export class RoomSession implements RoomActions {
     return [...this.members.values()].find((m) => m.snapshot.role === 'host');
   }
 
+  private candidates(): Candidate[] {
+    return [...this.members.values()].map((m) => ({ ...m.snapshot, verified: m.verified !== null }));
+  }
+
   /** The member whose commits we accept: the host, or after the host left, the member docs/protocol.md §5 names. */
   private distributorMember(): Member | undefined {
-    const id = chooseDistributor([...this.members.values()].map((m) => ({ ...m.snapshot, verified: m.verified !== null })));
+    const id = chooseDistributor(this.candidates());
     return id === null ? undefined : this.members.get(id);
   }
 

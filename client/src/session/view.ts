@@ -40,7 +40,7 @@ export type Phase =
   | { kind: 'busy'; message: 'creating' | 'joining' | 'checkingRoom' }
   | { kind: 'lobby' }
   | { kind: 'room' }
-  | { kind: 'ended'; reason: 'roomEnded' | 'kicked' | 'leftRoom' | 'lobbyDeclined' | 'roomNotFound' | 'linkRevoked' }
+  | { kind: 'ended'; reason: 'roomEnded' | 'kicked' | 'leftRoom' | 'lobbyDeclined' | 'roomNotFound' | 'linkRevoked' | 'roomLost' }
   | { kind: 'error'; message: string };
 
 export interface RoomView {
