@@ -47,4 +47,28 @@ describe('KeyAgent: the host distributes, members follow', () => {
     // A commit signed by anyone but the host is refused.
     expect(() => alice.agent.accept(bob.agent.issueRatchet([]).blob, host.identity.signPublicKey)).toThrow(/not signed/);
   });
+
+  it('a member taking over after missing commits leaps past the epochs the others hold', () => {
+    const keys = deriveRoomKeys(generateRoomSecret());
+    const host = member(keys, 'Host');
+    const mod = member(keys, 'Moderator');
+    const alice = member(keys, 'Alice');
+    const v = (m: ReturnType<typeof member>, id: string) => host.agent.verify(id, m.announcement)!;
+    const e1 = host.agent.issueFresh([v(host, 'h'), v(mod, 'm'), v(alice, 'a')]);
+    for (const m of [mod, alice]) m.agent.accept(e1.blob, host.identity.signPublicKey);
+    // The moderator's connection was down for the next two commits; Alice got them.
+    for (let i = 0; i < 2; i++) alice.agent.accept(host.agent.issueFresh([v(host, 'h'), v(mod, 'm'), v(alice, 'a')]).blob, host.identity.signPublicKey);
+    expect([mod.agent.current!.epoch, alice.agent.current!.epoch]).toEqual([1, 3]);
+
+    // Without the leap its next commit would be epoch 2, which Alice refuses as old.
+    const behind = member(keys, 'Moderator');
+    behind.agent.current = mod.agent.current;
+    expect(() => alice.agent.accept(behind.agent.issueFresh([v(mod, 'm'), v(alice, 'a')]).blob, behind.identity.signPublicKey)).toThrow(/not newer/);
+
+    mod.agent.raiseNextEpoch(mod.agent.current!.epoch + 1_000);
+    const rebuilt = mod.agent.issueFresh([v(mod, 'm'), v(alice, 'a')]);
+    expect(rebuilt.epoch).toBe(1_001);
+    expect(alice.agent.accept(rebuilt.blob, mod.identity.signPublicKey).secret).toEqual(rebuilt.secret);
+    expect(mod.agent.issueFresh([v(mod, 'm'), v(alice, 'a')]).epoch).toBe(1_002);
+  });
 });

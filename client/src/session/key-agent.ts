@@ -43,6 +43,8 @@ export class KeyAgent {
   keys: RoomKeys;
   current: EpochState | null = null;
   private nextIndex = 0;
+  /** The lowest epoch number the next commit may carry (see raiseNextEpoch). */
+  private epochFloor = 0;
 
   constructor(keys: RoomKeys, identity: Identity) {
     this.keys = keys;
@@ -59,9 +61,17 @@ export class KeyAgent {
     }
   }
 
+  /**
+   * Makes the next commit carry at least this epoch number. A member re-creating a room after a relay restart may
+   * have missed the last commits; members accept only higher epochs, so it leaps well past what anyone could hold.
+   */
+  raiseNextEpoch(atLeast: number): void {
+    this.epochFloor = Math.max(this.epochFloor, atLeast);
+  }
+
   /** Distributor: a fresh secret sealed to every verified member (start, leave, kick, rotation); indexes are compacted. */
   issueFresh(members: VerifiedMember[], newRoomSecret?: Uint8Array): IssuedCommit {
-    const epoch = (this.current?.epoch ?? 0) + 1;
+    const epoch = Math.max((this.current?.epoch ?? 0) + 1, this.epochFloor);
     const secret = generateEpochSecret();
     const list = members.map((m, i) => ({ memberKeyId: m.memberKeyId, senderIndex: i }));
     const blob = createCommit({

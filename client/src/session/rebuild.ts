@@ -9,6 +9,11 @@ export const REBUILD = {
   takeoverStepMs: 5_000,
   /** Past this, nobody who can hold the keys came back: the member stops and says so. */
   giveUpMs: 60_000,
+  /**
+   * How far past its own epoch the re-creator numbers its first commit: a moderator taking over may have missed
+   * commits the others hold, and they accept only a higher epoch.
+   */
+  epochLeap: 1_000,
 } as const;
 
 export interface RebuildPlan {

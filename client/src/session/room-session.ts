@@ -303,6 +303,7 @@ export class RoomSession implements RoomActions {
         // A locked room stays locked: strangers with the link wait in the lobby, former members are let back in.
         const sealedTitle = this.sealTitle(this.view.title ?? '');
         const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle, locked: this.view.locked });
+        this.agent!.raiseNextEpoch((this.agent!.current?.epoch ?? 0) + REBUILD.epochLeap);
         this.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs };
         return await this.rejoined(result);
       } catch (error) {
