@@ -169,7 +169,7 @@ async function runTarget(target: Target, load: LoadProcess, ports: number[], ste
 }
 
 export async function runCapacityBench(opts: { quick: boolean }): Promise<Table[]> {
-  const steps = opts.quick ? [50, 200] : [100, 250, 500, 1000, 2000, 4000, 8000];
+  const steps = opts.quick ? [50, 200] : [100, 250, 500, 750, 1000, 1500, 2000, 4000, 8000];
   const timing = opts.quick ? { warmupMs: 400, windowMs: 1500 } : { warmupMs: 1000, windowMs: 5000 };
   const load = new LoadProcess();
   await load.next('ready');

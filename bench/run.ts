@@ -1,14 +1,15 @@
-// `npm run bench [-- --quick]`: runs the benchmarks, prints their tables, writes JSON and PNG charts to bench/results/.
+// `npm run bench [-- --quick] [--only=a,b]`: runs the benchmarks, prints their tables, writes JSON and PNG charts to bench/results/.
 import { runCapacityBench } from './capacity.ts';
 import { runCryptoBench } from './crypto.ts';
 import { runJoinBench } from './join.ts';
 import { runRekeyBench } from './rekey.ts';
-import { RESULTS_DIR, renderTable, type Table } from './report.ts';
+import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
 
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const started = Date.now();
-const tables: Table[] = [];
+const failed: string[] = [];
 console.log(`Teahouse benchmarks (${quick ? 'quick' : 'full'} mode). Numbers are from this machine; compare ratios, not absolutes.`);
 for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
@@ -17,9 +18,19 @@ for (const [name, run] of [
   ['signaling', () => runSignalingBench({ quick })],
   ['capacity', () => runCapacityBench({ quick })],
 ] as const) {
+  if (only && !only.includes(name)) continue;
   console.log(`\n… ${name}`);
-  const result = await run();
-  for (const table of result) console.log(renderTable(table));
-  tables.push(...result);
+  try {
+    const result = await run();
+    for (const table of result) console.log(renderTable(table));
+  } catch (error) {
+    // One benchmark failing (a slow machine, a missing browser) must not hide the others' numbers.
+    console.error(`\n${name} benchmark failed: ${(error as Error).stack ?? error}`);
+    failed.push(name);
+  }
 }
 console.log(`\nResults in ${RESULTS_DIR} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+if (failed.length > 0) {
+  console.error(`Failed: ${failed.join(', ')}`);
+  process.exitCode = 1;
+}

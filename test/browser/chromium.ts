@@ -47,6 +47,11 @@ export async function launchChromium(options: { toneHz?: number } = {}): Promise
     '--use-fake-ui-for-media-stream',
     '--use-fake-device-for-media-stream',
     '--autoplay-policy=no-user-gesture-required',
+    // Many pages in one headless browser count as hidden windows: without these, their timers and renderers are
+    // throttled to a crawl and a crowd of listeners measures Chromium's backgrounding instead of Teahouse.
+    '--disable-background-timer-throttling',
+    '--disable-renderer-backgrounding',
+    '--disable-backgrounding-occluded-windows',
   ];
   if (options.toneHz !== undefined) args.push(`--use-file-for-fake-audio-capture=${toneWav(options.toneHz)}`);
   return chromium.launch({ executablePath: CHROMIUM_PATH, args });
