@@ -13,16 +13,22 @@ export function recordRequests(page: Page): string[] {
   return urls;
 }
 
-export async function openPage(browser: Browser, url: string): Promise<Page> {
+/** `before` runs in the page before any of its scripts, e.g. to hide an API the browser has. */
+export interface PageOptions {
+  before?: () => void;
+}
+
+export async function openPage(browser: Browser, url: string, options: PageOptions = {}): Promise<Page> {
   const context = await browser.newContext();
+  if (options.before) await context.addInitScript(options.before);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
   await page.goto(url);
   return page;
 }
 
-export async function createRoom(browser: Browser, relayUrl: string, title: string, name: string): Promise<{ page: Page; link: string }> {
-  const page = await openPage(browser, `${relayUrl}/`);
+export async function createRoom(browser: Browser, relayUrl: string, title: string, name: string, options: PageOptions = {}): Promise<{ page: Page; link: string }> {
+  const page = await openPage(browser, `${relayUrl}/`, options);
   await page.getByTestId('create-title').fill(title);
   await page.getByTestId('create-name').fill(name);
   await page.getByTestId('create-room').click();
@@ -31,8 +37,8 @@ export async function createRoom(browser: Browser, relayUrl: string, title: stri
   return { page, link };
 }
 
-export async function joinRoom(browser: Browser, link: string, name: string): Promise<Page> {
-  const page = await openPage(browser, link);
+export async function joinRoom(browser: Browser, link: string, name: string, options: PageOptions = {}): Promise<Page> {
+  const page = await openPage(browser, link, options);
   await page.getByTestId('join-name').fill(name);
   await page.getByTestId('join-room').click();
   await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 20_000 }).toBe('encrypted');
