@@ -44,7 +44,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     log,
     (dead, fresh) => void service?.workerReplaced(dead, fresh),
   );
-  service = new RoomService(config, pool);
+  // Late-bound: the socket.io server is made below, and nothing is broadcast before it exists.
+  let io: SocketServer | undefined;
+  service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload));
   const metrics = createMetrics(service, () => pool);
   const app = createApp({
     clientDir: config.clientDir,
@@ -52,7 +54,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     health: () => ({ rooms: service.rooms.size, workers: pool.workers.length }),
   });
   const http = createServer(app);
-  const io = new SocketServer(http, { serveClient: false, maxHttpBufferSize: config.maxMessageBytes, cors: { origin: false } });
+  io = new SocketServer(http, { serveClient: false, maxHttpBufferSize: config.maxMessageBytes, cors: { origin: false } });
   io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage }));
 
   await new Promise<void>((resolve, reject) => {

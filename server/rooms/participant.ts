@@ -5,6 +5,7 @@ import type { EventOf, EventType, ParticipantSnapshot, Role } from '../../protoc
 import type { StageMember } from './stage.ts';
 
 export interface OutboundSocket {
+  readonly id: string;
   emit(event: string, payload: unknown): unknown;
   disconnect?(close?: boolean): unknown;
 }
