@@ -8,7 +8,7 @@ import { clientRtpCapabilities, MEDIA_CODECS } from '../media/codecs.ts';
 import { rtcListenInfos } from '../media/listen.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
-import { Room, type Fanout } from './room.ts';
+import { Room, type Multicast } from './room.ts';
 import * as stage from './stage.ts';
 
 /** What the relay knows about one signaling connection. */
@@ -33,10 +33,10 @@ export class RoomService {
   private readonly config: RelayConfig;
   private readonly pool: WorkerPool;
 
-  private readonly fanout: Fanout;
+  private readonly multicast: Multicast;
 
-  constructor(config: RelayConfig, pool: WorkerPool, fanout: Fanout) {
-    this.fanout = fanout;
+  constructor(config: RelayConfig, pool: WorkerPool, multicast: Multicast) {
+    this.multicast = multicast;
     this.config = config;
     this.pool = pool;
   }
@@ -295,7 +295,7 @@ export class RoomService {
         router.close();
         throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
       }
-      const room = new Room({ id: roomId, sealedTitle, router, worker, fanout: this.fanout });
+      const room = new Room({ id: roomId, sealedTitle, router, worker, multicast: this.multicast });
       room.locked = locked ?? false;
       this.rooms.set(roomId, room);
       const host = new Participant({ role: 'host', announcement, joinedSeq: room.nextSeq(), socket: session.socket });

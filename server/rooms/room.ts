@@ -8,7 +8,7 @@ import { isModerating, isOnStage } from './stage.ts';
  * Sends one event to many connections by socket id. The relay passes socket.io's broadcast, which encodes the event
  * once for all of them: a join or a commit goes to every member, and a 1,000-member commit is 128 KB.
  */
-export type Fanout = (socketIds: string[], event: string, payload: unknown) => void;
+export type Multicast = (socketIds: string[], event: string, payload: unknown) => void;
 
 export interface FanoutRouter {
   router: Promise<types.Router>;
@@ -34,11 +34,11 @@ export class Room {
    */
   readonly fanout = new Map<types.Worker, FanoutRouter>();
   private seq = 0;
-  private readonly fanoutEvent: Fanout;
+  private readonly multicast: Multicast;
 
-  constructor(options: { id: string; sealedTitle: string; router: types.Router; worker: types.Worker; fanout: Fanout }) {
+  constructor(options: { id: string; sealedTitle: string; router: types.Router; worker: types.Worker; multicast: Multicast }) {
     this.id = options.id;
-    this.fanoutEvent = options.fanout;
+    this.multicast = options.multicast;
     this.sealedTitle = options.sealedTitle;
     this.router = options.router;
     this.worker = options.worker;
@@ -80,7 +80,7 @@ export class Room {
       if (m.socket) connected.push(m.socket.id);
       else m.send(event, payload);
     }
-    if (connected.length > 0) this.fanoutEvent(connected, event, payload);
+    if (connected.length > 0) this.multicast(connected, event, payload);
   }
 
   notifyModerators<T extends EventType>(event: T, payload: EventOf<T>): void {

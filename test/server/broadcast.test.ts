@@ -8,14 +8,14 @@ function socket(id: string, log: string[]): OutboundSocket {
 }
 
 describe('room broadcast', () => {
-  it('sends one fan-out to every connected member but the sender, and queues for members in their grace', () => {
-    const fanouts: { ids: string[]; event: string }[] = [];
+  it('sends one multicast to every connected member but the sender, and queues for members in their grace', () => {
+    const sent: { ids: string[]; event: string }[] = [];
     const room = new Room({
       id: 'r',
       sealedTitle: 't',
       router: {} as types.Router,
       worker: {} as types.Worker,
-      fanout: (ids, event) => fanouts.push({ ids, event }),
+      multicast: (ids, event) => sent.push({ ids, event }),
     });
     const direct: string[] = [];
     const members = ['a', 'b', 'c', 'd'].map((id, i) => new Participant({ role: i === 0 ? 'host' : 'listener', announcement: id, joinedSeq: i, socket: socket(id, direct) }));
@@ -24,7 +24,7 @@ describe('room broadcast', () => {
     away!.socket = null;
 
     room.broadcast('peer.left', { participantId: 'x', reason: 'left' }, host);
-    expect(fanouts).toEqual([{ ids: ['b', 'c'], event: 'peer.left' }]);
+    expect(sent).toEqual([{ ids: ['b', 'c'], event: 'peer.left' }]);
     expect(direct).toEqual([]);
 
     away!.socket = socket('d2', direct);
