@@ -2,16 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
+import { alive } from '../helpers/process.ts';
 import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay } from '../helpers/relay.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('a mediasoup worker dies', () => {
   it('is replaced; its rooms get new routers, members are told to re-create transports, and nobody leaves', async () => {

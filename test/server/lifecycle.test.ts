@@ -1,15 +1,7 @@
 import { connect as tcpConnect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { alive } from '../helpers/process.ts';
 import { announce, connect, newRoom, sealedTitle, startTestRelay } from '../helpers/relay.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
