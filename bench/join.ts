@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { startRelay, type Relay } from '../server/index.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
-import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
+import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 /** Twenty pages loading at once in one Chromium on two cores take a while: generous, since this measures, not tests. */
 const PAGE_TIMEOUT_MS = 120_000;
@@ -118,7 +118,6 @@ async function measureFrameCost(browser: Browser, hostPage: Page, link: string, 
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
   const relay = await startRelay({ port: 0, workers: 1, logLevel: 'silent' });

@@ -1,25 +1,16 @@
 // Rekey benchmark: after a listener leaves, how long until every remaining member holds the fresh epoch (10/100/1,000).
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generateRoomSecret, initCrypto, toHex } from '../crypto/index.ts';
 import { startRelay } from '../server/index.ts';
+import { askChild } from './load/child.ts';
 import type { RekeyCommand, RekeyResult } from './load/members.ts';
 import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 /** Members run in a child process so that their sockets do not share the relay's event loop. */
 async function inMemberProcess(command: RekeyCommand): Promise<RekeyResult> {
-  const child = fork(fileURLToPath(new URL('./load/members.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  try {
-    const reply = await new Promise<{ ok: true; result: RekeyResult } | { ok: false; error: string }>((resolve, reject) => {
-      child.once('message', resolve as never);
-      child.once('exit', (code) => reject(new Error(`member process exited (${code})`)));
-      child.send(command);
-    });
-    if (!reply.ok) throw new Error(reply.error);
-    return reply.result;
-  } finally {
-    child.kill();
-  }
+  const reply = await askChild<{ ok: true; result: RekeyResult } | { ok: false; error: string }>(new URL('./load/members.ts', import.meta.url), command);
+  if (!reply.ok) throw new Error(reply.error);
+  return reply.result;
 }
 
 export async function runRekeyBench(opts: { quick: boolean }): Promise<Table[]> {

@@ -7,6 +7,9 @@ export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'result
 
 export type Cell = string | number | null;
 
+/** The upper middle value (of an even count); 0 for none. */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+
 export interface Table {
   title: string;
   columns: string[];

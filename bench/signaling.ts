@@ -1,22 +1,12 @@
 // Signaling load benchmark: 500 socket.io clients (100 quick) join one room; acknowledgement times and the fan-out.
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startRelay } from '../server/index.ts';
+import { askChild } from './load/child.ts';
 import type { LoadPlan, LoadReport } from './load/signaling-clients.ts';
 import { renderTable, writeJson, type Table } from './report.ts';
 
-const CLIENTS_MODULE = fileURLToPath(new URL('./load/signaling-clients.ts', import.meta.url));
-
 /** The clients run in their own process, so the relay's event loop is not also parsing 500 clients' traffic. */
-function runClients(plan: LoadPlan): Promise<LoadReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(CLIENTS_MODULE, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', (report) => resolve(report as LoadReport));
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`the load clients exited with ${code} before reporting`)));
-    child.send(plan);
-  });
-}
+const runClients = (plan: LoadPlan): Promise<LoadReport> => askChild<LoadReport>(new URL('./load/signaling-clients.ts', import.meta.url), plan);
 
 const percentile = (xs: number[], p: number): number | null => {
   if (!xs.length) return null;

@@ -6,6 +6,7 @@ import { createAnnouncement, fromHex, generateIdentity, initCrypto, deriveRoomKe
 import { KeyAgent, type VerifiedMember } from '../../client/src/session/key-agent.ts';
 import { request } from '../../protocol/client.ts';
 import type { EventOf } from '../../protocol/messages.ts';
+import { median } from '../report.ts';
 
 export interface RekeyCommand {
   url: string;
@@ -63,7 +64,6 @@ async function newMember(url: string, keys: RoomKeys, name: string, host: boolea
   return member;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until(check: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
