@@ -142,8 +142,9 @@ describe('faults seen from the browser', () => {
 
   it('a network drop within the grace: the member comes back as itself with no rekey; a longer one is a leave, a rekey and a fresh join', async () => {
     let resumes = 0;
+    // A grace that a reconnect on a busy machine (socket.io waits 0.5-1.5 s before trying) fits in with room to spare.
     const r = await relay({
-      disconnectGraceMs: 1_500,
+      disconnectGraceMs: 6_000,
       onClientMessage: (event, payload) => {
         if (event === 'room.join' && typeof (payload as { resumeToken?: unknown }).resumeToken === 'string') resumes++;
       },
@@ -153,7 +154,7 @@ describe('faults seen from the browser', () => {
     const epoch = await epochOf(host);
     expect(await epochOf(listener)).toBe(epoch);
 
-    // Short: socket.io reconnects at once, well within the grace.
+    // Short: socket.io reconnects within a second or two, well within the grace.
     await dropConnection(listener);
     await expect.poll(() => resumes, { timeout: 30_000 }).toBe(1);
     await expect.poll(() => r.rooms.get(roomId)?.members.get(listenerId)?.socket != null).toBe(true);
@@ -165,8 +166,8 @@ describe('faults seen from the browser', () => {
     expect(await host.getByTestId('participant').count()).toBe(2);
 
     // Long: kept down for well past the grace, the member is gone and the host rekeys; it then joins afresh.
-    await dropConnection(listener, 12_000);
-    await expect.poll(() => host.getByTestId('participant').count(), { timeout: 10_000 }).toBe(1);
+    await dropConnection(listener, 20_000);
+    await expect.poll(() => host.getByTestId('participant').count(), { timeout: 20_000 }).toBe(1);
     await expect.poll(() => epochOf(host)).toBeGreaterThan(epoch!);
     await expect.poll(() => myId(listener), { timeout: 45_000 }).not.toBe(listenerId);
     await expect.poll(() => host.getByTestId('participant').count()).toBe(2);
