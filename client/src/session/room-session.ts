@@ -56,6 +56,11 @@ export class RoomSession implements RoomActions {
   private pendingSecret: Uint8Array | null = null;
   /** A resume or a rebuild is under way: a reconnect meanwhile must not start a second one. */
   private rejoining = false;
+  /**
+   * The person asked for the microphone (created the room, accepted an invitation, switched it on) and has not been
+   * taken off stage since. Nothing the relay says sets this: a role it claims never opens a microphone.
+   */
+  private micWanted = false;
   /** After this member re-created the room: identities that were members before, let straight in from the lobby. */
   private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number } | null = null;
   private readonly listeners = new Set<Listener>();
@@ -137,6 +142,7 @@ export class RoomSession implements RoomActions {
     this.update({ phase: { kind: 'busy', message: 'creating' } });
     try {
       await this.prepare(name);
+      this.micWanted = true;
       const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle: this.sealTitle(title) });
       await this.enter(result);
     } catch (error) {
@@ -199,7 +205,7 @@ export class RoomSession implements RoomActions {
     if (this.isDistributor()) this.distributeFresh();
     for (const m of this.members.values()) for (const producerId of m.snapshot.producerIds) void this.consume(producerId, m.snapshot.participantId);
     this.render();
-    if (this.myRole() !== 'listener') await this.startMic();
+    if (this.micWanted && this.myRole() !== 'listener') await this.startMic();
   }
 
   // ---- signaling ----
@@ -271,7 +277,7 @@ export class RoomSession implements RoomActions {
   }
 
   /** Back in the room: as the same member (only ICE restarts), or as a new one whose old media is gone with it. */
-  private async rejoined(result: ReplyOf<'room.join'>): Promise<void> {
+  private async rejoined(result: ReplyOf<'room.join'>, recreated = false): Promise<void> {
     if (result.participantId === this.me && !('lobby' in result)) {
       this.update({ reconnecting: false });
       await this.media?.restartIce();
@@ -279,6 +285,8 @@ export class RoomSession implements RoomActions {
     }
     this.media?.resetTransports();
     for (const id of this.members.keys()) this.meter?.remove(id);
+    // A new member starts in the audience; only the member re-creating the room as its host keeps its microphone.
+    if (!recreated) this.micWanted = false;
     this.update({ reconnecting: false, micOn: false, invitedBy: null });
     if ('lobby' in result) {
       this.me = result.participantId;
@@ -305,7 +313,7 @@ export class RoomSession implements RoomActions {
         const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle, locked: this.view.locked });
         this.agent!.raiseNextEpoch((this.agent!.current?.epoch ?? 0) + REBUILD.epochLeap);
         this.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs };
-        return await this.rejoined(result);
+        return await this.rejoined(result, true);
       } catch (error) {
         if (!(error instanceof SignalingError)) throw error;
         if (error.code === 'ROOM_EXISTS') roomExists = true;
@@ -420,8 +428,10 @@ export class RoomSession implements RoomActions {
       member.verified = this.agent?.verify(participant.participantId, participant.announcement) ?? member.verified;
     }
     if (participant.participantId === this.me) {
-      if (before.role === 'listener' && participant.role !== 'listener') void this.startMic();
+      // Taken off stage: the microphone closes (failing closed is always safe). Put on stage: nothing opens until
+      // the person accepts an invitation or switches the microphone on.
       if (before.role !== 'listener' && participant.role === 'listener') {
+        this.micWanted = false;
         this.media?.stopMic();
         this.update({ micOn: false });
       }
@@ -507,7 +517,7 @@ export class RoomSession implements RoomActions {
     this.media?.resetTransports();
     for (const m of this.members.values()) this.meter?.remove(m.snapshot.participantId);
     for (const m of this.members.values()) for (const id of m.snapshot.producerIds) void this.consume(id, m.snapshot.participantId);
-    if (this.myRole() !== 'listener') await this.startMic();
+    if (this.micWanted && this.myRole() !== 'listener') await this.startMic();
   }
 
   private onStats(stats: StatsMessage): void {
@@ -607,7 +617,10 @@ export class RoomSession implements RoomActions {
 
   toggleMic(): void {
     const producerId = this.media?.producerId;
-    if (!producerId) return void this.startMic();
+    if (!producerId) {
+      this.micWanted = true;
+      return void this.startMic();
+    }
     const on = !this.view.micOn;
     this.media!.setMicPaused(!on);
     this.update({ micOn: on });
@@ -630,9 +643,19 @@ export class RoomSession implements RoomActions {
     this.act('stage.invite', { participantId });
   }
 
+  /** Accepting is the person's own action, so it is what opens the microphone once the relay lets it send. */
   respondInvite(accept: boolean): void {
     this.update({ invitedBy: null });
-    this.act('stage.respond', { accept });
+    void (async () => {
+      try {
+        await this.req('stage.respond', { accept });
+        if (!accept) return;
+        this.micWanted = true;
+        await this.startMic();
+      } catch (error) {
+        this.fail(error);
+      }
+    })();
   }
 
   moveToAudience(participantId: string): void {
