@@ -63,13 +63,31 @@ export function verifyAnnouncement(options: { roomId: string; authKey: Uint8Arra
   }
   const signPublicKey = body.slice(33, 65);
   if (!sodium.crypto_sign_verify_detached(signature, t, signPublicKey)) throw new AnnouncementError('bad signature');
+  const boxPublicKey = body.slice(1, 33);
+  if (!canSealTo(boxPublicKey)) throw new AnnouncementError('box public key is of small order');
   let sealedProfile: string;
   try {
     sealedProfile = utf8.decode(body.subarray(head));
   } catch {
     throw new AnnouncementError('profile is not text');
   }
-  return { boxPublicKey: body.slice(1, 33), signPublicKey, sealedProfile, memberKeyId: memberKeyIdOf(signPublicKey) };
+  return { boxPublicKey, signPublicKey, sealedProfile, memberKeyId: memberKeyIdOf(signPublicKey) };
+}
+
+const PROBE_SCALAR = new Uint8Array(32).fill(0x5a);
+
+/**
+ * An X25519 key of small order (all zeros among them) gives every sealed box an all-zero shared secret, which libsodium
+ * refuses: sealing to such a member would throw. Any clamped scalar times a small-order point is the identity, so one
+ * multiplication tells. Ed25519 keys need no such check: libsodium's verify refuses small-order keys itself.
+ */
+export function canSealTo(boxPublicKey: Uint8Array): boolean {
+  try {
+    sodium.crypto_scalarmult(PROBE_SCALAR, boxPublicKey);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

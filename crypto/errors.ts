@@ -66,3 +66,9 @@ export class CommitError extends CryptoError {
     super('COMMIT_INVALID', message);
   }
 }
+
+export class DecisionError extends CryptoError {
+  constructor(message: string) {
+    super('DECISION_INVALID', message);
+  }
+}

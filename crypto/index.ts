@@ -1,6 +1,7 @@
 // The public API of crypto/: isomorphic (Node, browsers, Workers); await initCrypto() once before using libsodium parts.
 export * from './announcement.ts';
 export * from './bytes.ts';
+export * from './decision.ts';
 export * from './epoch.ts';
 export * from './errors.ts';
 export * from './fingerprint.ts';

@@ -14,9 +14,16 @@ export const LIMITS = {
   /** A fresh commit for 1,000 members is about 120 KB of base64url. */
   commit: 1_048_576,
   commitRecipients: 10_000,
+  /** A signed stage decision, with an invitation inside an acceptance: about 400 characters. */
+  decision: 1_024,
+  /** A distributor's signed epoch confirmation: 185 characters. */
+  confirmation: 256,
 } as const;
 
 export const Announcement = Blob(LIMITS.announcement);
+/** A member's signed stage decision (crypto/decision.ts): the relay enforces its own rules and passes it on unread. */
+export const Decision = Blob(LIMITS.decision);
+const Nonce = z.string().regex(/^[0-9a-f]{32}$/, 'a nonce is 32 hex characters');
 export const SealedTitle = Blob(LIMITS.sealedTitle);
 export const Role = z.enum(['host', 'moderator', 'speaker', 'listener']);
 export type Role = z.infer<typeof Role>;
@@ -76,7 +83,7 @@ export const requests = {
     reply: z.union([JoinResult, z.object({ lobby: z.literal(true), participantId: Id })]),
   },
   'room.leave': { request: Empty, reply: Ok },
-  'room.lock': { request: z.strictObject({ locked: z.boolean() }), reply: Ok },
+  'room.lock': { request: z.strictObject({ locked: z.boolean(), decision: Decision }), reply: Ok },
   'room.end': { request: Empty, reply: Ok },
   'room.rotate': { request: z.strictObject({ newRoomId: RoomId, sealedTitle: SealedTitle }), reply: Ok },
   'transport.create': {
@@ -100,15 +107,19 @@ export const requests = {
   },
   'hand.raise': { request: Empty, reply: Ok },
   'hand.lower': { request: Empty, reply: Ok },
-  'stage.invite': { request: z.strictObject({ participantId: Id }), reply: Ok },
-  'stage.respond': { request: z.strictObject({ accept: z.boolean() }), reply: Ok },
-  'stage.leave': { request: Empty, reply: Ok },
-  'stage.moveToAudience': { request: z.strictObject({ participantId: Id }), reply: Ok },
-  'stage.mute': { request: z.strictObject({ participantId: Id }), reply: Ok },
-  'role.setModerator': { request: z.strictObject({ participantId: Id, moderator: z.boolean() }), reply: Ok },
-  'member.kick': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'stage.invite': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
+  /** Accepting carries the member's signed acceptance (with the invitation inside); declining needs no proof. */
+  'stage.respond': { request: z.strictObject({ accept: z.boolean(), decision: Decision.optional() }), reply: Ok },
+  'stage.leave': { request: z.strictObject({ decision: Decision }), reply: Ok },
+  'stage.moveToAudience': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
+  'stage.mute': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
+  'role.setModerator': { request: z.strictObject({ participantId: Id, moderator: z.boolean(), decision: Decision }), reply: Ok },
+  'member.kick': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
   'member.reannounce': { request: z.strictObject({ announcement: Announcement }), reply: Ok },
-  'lobby.admit': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  'lobby.admit': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
+  /** A sender asks the distributor to confirm its epoch is current; both routed to one member of the same room. */
+  'epoch.challenge': { request: z.strictObject({ to: Id, nonce: Nonce }), reply: Ok },
+  'epoch.confirm': { request: z.strictObject({ to: Id, confirmation: Blob(LIMITS.confirmation) }), reply: Ok },
   'lobby.decline': { request: z.strictObject({ participantId: Id }), reply: Ok },
 } as const;
 
@@ -126,7 +137,11 @@ export const events = {
   'producer.added': z.object({ producerId: Id, participantId: Id }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),
   'key.commit': z.object({ from: Id, commit: z.string(), epoch: z.number() }),
-  'stage.invited': z.object({ by: Id }),
+  'stage.invited': z.object({ by: Id, decision: Decision }),
+  /** A stage decision the relay applied, passed on to the room: members act on it only if its signature and authority hold. */
+  'stage.decision': z.object({ by: Id, decision: Decision }),
+  'epoch.challenge': z.object({ from: Id, nonce: Nonce }),
+  'epoch.confirm': z.object({ from: Id, confirmation: Blob(LIMITS.confirmation) }),
   'lobby.updated': z.object({ lobby: z.array(LobbyEntry) }),
   'lobby.admitted': JoinResult,
   'lobby.declined': z.object({}),

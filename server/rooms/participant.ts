@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { types } from 'mediasoup';
 import type { EventOf, EventType, ParticipantSnapshot, Role } from '../../protocol/messages.ts';
-import type { StageMember } from './stage.ts';
+import type { StageMember } from '../../protocol/stage.ts';
 
 export interface OutboundSocket {
   readonly id: string;

@@ -9,7 +9,7 @@ import { rtcListenInfos } from '../media/listen.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
 import { Room, type Multicast } from './room.ts';
-import * as stage from './stage.ts';
+import * as stage from '../../protocol/stage.ts';
 
 /** What the relay knows about one signaling connection. */
 export interface Session {
@@ -114,6 +114,11 @@ export class RoomService {
     this.resumable.set(p.resumeToken, { p, room });
     this.moveLoad(p, room.worker);
     room.broadcast('peer.joined', { participant: p.snapshot() }, p);
+  }
+
+  /** Passes a stage decision on to the room unread: members act on it only if the signature and authority hold. */
+  private decided(room: Room, by: Participant, decision: string): void {
+    room.broadcast('stage.decision', { by: by.participantId, decision });
   }
 
   private updated(room: Room, p: Participant): void {
@@ -343,11 +348,12 @@ export class RoomService {
       return {};
     },
 
-    'room.lock': (session, { locked }) => {
+    'room.lock': (session, { locked, decision }) => {
       const { room, me } = this.member(session);
       if (!stage.isModerating(me.role)) throw new SignalingError('FORBIDDEN', 'only the host and moderators can lock the room');
       room.locked = locked;
       room.broadcast('room.updated', { locked });
+      this.decided(room, me, decision);
       return {};
     },
 
@@ -543,63 +549,82 @@ export class RoomService {
       return {};
     },
 
-    'stage.invite': (session, { participantId }) => {
+    'stage.invite': (session, { participantId, decision }) => {
       const { room, me } = this.member(session);
       const target = this.other(room, participantId);
       stage.invite(me, target);
-      target.send('stage.invited', { by: me.participantId });
+      target.send('stage.invited', { by: me.participantId, decision });
       return {};
     },
 
-    'stage.respond': (session, { accept }) => {
+    'stage.respond': (session, { accept, decision }) => {
       const { room, me } = this.member(session);
+      if (accept && !decision) throw new SignalingError('BAD_REQUEST', 'stage.respond: accepting needs the signed acceptance in "decision"');
       stage.respondToInvite(me, accept, room.speakersOnStage, this.config.maxSpeakers);
       this.updated(room, me);
+      if (accept && decision) this.decided(room, me, decision);
       return {};
     },
 
-    'stage.leave': (session) => {
+    'stage.leave': (session, { decision }) => {
       const { room, me } = this.member(session);
       stage.leaveStage(me);
       this.closeProducers(room, me);
       this.updated(room, me);
+      this.decided(room, me, decision);
       return {};
     },
 
-    'stage.moveToAudience': (session, { participantId }) => {
+    'stage.moveToAudience': (session, { participantId, decision }) => {
       const { room, me } = this.member(session);
       const target = this.other(room, participantId);
       stage.moveToAudience(me, target);
       this.closeProducers(room, target);
       this.updated(room, target);
+      this.decided(room, me, decision);
       return {};
     },
 
-    'stage.mute': async (session, { participantId }) => {
+    'stage.mute': async (session, { participantId, decision }) => {
       const { room, me } = this.member(session);
       const target = this.other(room, participantId);
       stage.mute(me, target);
       await Promise.all(this.setPaused(room, target, true));
       this.updated(room, target);
+      this.decided(room, me, decision);
       return {};
     },
 
-    'role.setModerator': (session, { participantId, moderator }) => {
+    'role.setModerator': (session, { participantId, moderator, decision }) => {
       const { room, me } = this.member(session);
       const target = this.other(room, participantId);
       stage.setModerator(me, target, moderator, room.speakersOnStage, this.config.maxSpeakers);
       this.updated(room, target);
       if (moderator) target.send('lobby.updated', { lobby: room.lobbyEntries() });
+      this.decided(room, me, decision);
       return {};
     },
 
-    'member.kick': (session, { participantId }) => {
+    'member.kick': (session, { participantId, decision }) => {
       const { room, me } = this.member(session);
       const target = this.other(room, participantId);
       stage.checkKick(me, target);
       room.banned.add(this.signKeyOf(target.announcement));
       target.send('member.kicked', {});
       this.removeParticipant(target, room, 'kicked');
+      this.decided(room, me, decision);
+      return {};
+    },
+
+    'epoch.challenge': (session, { to, nonce }) => {
+      const { room, me } = this.member(session);
+      this.other(room, to).send('epoch.challenge', { from: me.participantId, nonce });
+      return {};
+    },
+
+    'epoch.confirm': (session, { to, confirmation }) => {
+      const { room, me } = this.member(session);
+      this.other(room, to).send('epoch.confirm', { from: me.participantId, confirmation });
       return {};
     },
 
@@ -614,13 +639,15 @@ export class RoomService {
       return {};
     },
 
-    'lobby.admit': (session, { participantId }) => {
+    'lobby.admit': (session, { participantId, decision }) => {
       const { room, me } = this.member(session);
       if (!stage.isModerating(me.role)) throw new SignalingError('FORBIDDEN', 'only the host and moderators admit visitors');
       const visitor = room.lobby.get(participantId);
       if (!visitor) throw new SignalingError('NOT_FOUND', 'nobody with that id is waiting');
       if (room.members.size >= this.config.maxParticipantsPerRoom) throw new SignalingError('ROOM_FULL', 'this room is full');
       room.lobby.delete(participantId);
+      // Before the admission itself, so the distributor holds the signed admission when the newcomer's join arrives.
+      this.decided(room, me, decision);
       this.admitMember(room, visitor);
       visitor.send('lobby.admitted', this.joinResult(room, visitor));
       room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });

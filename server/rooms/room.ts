@@ -2,7 +2,7 @@
 import type { types } from 'mediasoup';
 import type { EventOf, EventType, LobbyEntry, RoomSnapshot } from '../../protocol/messages.ts';
 import type { Participant } from './participant.ts';
-import { isModerating, isOnStage } from './stage.ts';
+import { isModerating, isOnStage } from '../../protocol/stage.ts';
 
 /**
  * Sends one event to many connections by socket id. The relay passes socket.io's broadcast, which encodes the event

@@ -14,6 +14,9 @@ export const OPUS_RTP_PARAMETERS = {
   rtcp: { cname: 'test', reducedSize: true },
 };
 
+/** A stand-in for a signed stage decision: the relay passes decisions on unread, so its tests need none real. */
+export const DECISION = 'c2lnbmVkLWRlY2lzaW9u';
+
 export async function startTestRelay(options: RelayOptions = {}): Promise<Relay> {
   return startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, ...options });
 }

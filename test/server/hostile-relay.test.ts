@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf, JoinResult } from '../../protocol/messages.ts';
 import { NoSuchRecipientError, startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import type { Relay } from '../../server/index.ts';
-import { announce, connect, newRoom, sealedTitle, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { announce, connect, newRoom, sealedTitle, type TestClient, type TestRoom, DECISION } from '../helpers/relay.ts';
 
 let relay: Relay;
 let adversary: Adversary;
@@ -155,7 +155,7 @@ describe('hostile relay fixture', () => {
     await c.client.req('hand.raise', {});
     await b.client.req('hand.raise', {});
     await arrived(host.client, 'peer.updated', 2);
-    await host.client.req('room.lock', { locked: true });
+    await host.client.req('room.lock', { locked: true, decision: DECISION });
     await arrived(b.client, 'room.updated');
     await arrived(c.client, 'room.updated');
     expect(events(b.client, 'peer.updated').filter(about(c.id))).toEqual([]);
@@ -167,7 +167,7 @@ describe('hostile relay fixture', () => {
     const waiting = (await visitor.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'V') })) as { lobby: true; participantId: string };
     uninstall.push(adversary.split([waiting.participantId], [b.id]));
     const admitted = visitor.next('lobby.admitted');
-    await host.client.req('lobby.admit', { participantId: waiting.participantId });
+    await host.client.req('lobby.admit', { participantId: waiting.participantId, decision: DECISION });
     const seen = (await admitted).room.participants.map((p) => p.participantId);
     expect(seen).toEqual(expect.arrayContaining([host.id, c.id, waiting.participantId]));
     expect(seen).not.toContain(b.id);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom, DECISION } from '../helpers/relay.ts';
 
 let relay: Relay;
 beforeAll(async () => {
@@ -30,22 +30,22 @@ describe('roles at the relay', () => {
   it('invite needs consent; a demoted speaker\'s producer is closed at once', async () => {
     const { room, host, guest, guestId } = await setup();
     const invited = guest.next('stage.invited');
-    await host.req('stage.invite', { participantId: guestId });
+    await host.req('stage.invite', { participantId: guestId, decision: DECISION });
     await invited;
     await expect(guest.req('transport.create', { direction: 'send' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
-    await guest.req('stage.respond', { accept: true });
+    await guest.req('stage.respond', { accept: true, decision: DECISION });
     const send = await guest.req('transport.create', { direction: 'send' });
     const { producerId } = await guest.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
     const member = relay.rooms.get(room.keys.roomId)!.members.get(guestId)!;
     const producer = member.producers.get(producerId)!;
 
     const muted = host.next('peer.updated');
-    await host.req('stage.mute', { participantId: guestId });
+    await host.req('stage.mute', { participantId: guestId, decision: DECISION });
     expect((await muted).participant).toMatchObject({ muted: true });
     expect(producer.paused).toBe(true);
 
     const removed = host.next('producer.removed');
-    await host.req('stage.moveToAudience', { participantId: guestId });
+    await host.req('stage.moveToAudience', { participantId: guestId, decision: DECISION });
     expect(await removed).toMatchObject({ producerId, participantId: guestId });
     expect(producer.closed).toBe(true);
     expect(member.producers.size).toBe(0);
@@ -69,7 +69,7 @@ describe('roles at the relay', () => {
 
   it('a locked room keeps newcomers in the lobby with no key until admitted', async () => {
     const { room, host, guest } = await setup();
-    await host.req('room.lock', { locked: true });
+    await host.req('room.lock', { locked: true, decision: DECISION });
     const visitor = await connect(relay);
     const lobbyUpdate = host.next('lobby.updated');
     const res = await visitor.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Visitor') });
@@ -85,7 +85,7 @@ describe('roles at the relay', () => {
     expect(visitor.received.map((r) => r.event)).not.toContain('peer.joined');
 
     const admitted = visitor.next('lobby.admitted');
-    await host.req('lobby.admit', { participantId: lobby[0]!.participantId });
+    await host.req('lobby.admit', { participantId: lobby[0]!.participantId, decision: DECISION });
     expect((await admitted).role).toBe('listener');
     const commit = visitor.next('key.commit');
     await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 4 });
@@ -109,11 +109,11 @@ describe('roles at the relay', () => {
     const j = await third.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Trouble', identity) });
     const kicked = third.next('member.kicked');
     const left = guest.next('peer.left');
-    await host.req('member.kick', { participantId: j.participantId });
+    await host.req('member.kick', { participantId: j.participantId, decision: DECISION });
     await kicked;
     expect(await left).toMatchObject({ participantId: j.participantId, reason: 'kicked' });
     await expect(third.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Trouble again', identity) })).rejects.toMatchObject({ code: 'IDENTITY_BANNED' });
-    await expect(guest.req('member.kick', { participantId: guestId })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(guest.req('member.kick', { participantId: guestId, decision: DECISION })).rejects.toMatchObject({ code: 'FORBIDDEN' });
     for (const c of [host, guest, third]) c.close();
   });
 
@@ -138,10 +138,10 @@ describe('roles at the relay', () => {
     for (let i = 0; i < 3; i++) {
       const c = await connect(relay);
       const j = await c.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, `S${i}`) });
-      await host.req('stage.invite', { participantId: j.participantId });
+      await host.req('stage.invite', { participantId: j.participantId, decision: DECISION });
       others.push(c);
-      if (i < 2) await c.req('stage.respond', { accept: true });
-      else await expect(c.req('stage.respond', { accept: true })).rejects.toMatchObject({ code: 'STAGE_FULL' });
+      if (i < 2) await c.req('stage.respond', { accept: true, decision: DECISION });
+      else await expect(c.req('stage.respond', { accept: true, decision: DECISION })).rejects.toMatchObject({ code: 'STAGE_FULL' });
     }
     await expect(guest.req('room.end', {})).rejects.toMatchObject({ code: 'FORBIDDEN' });
     expect(guestId).toBeTruthy();

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { Role } from '../../protocol/messages.ts';
-import * as stage from '../../server/rooms/stage.ts';
+import * as stage from '../../protocol/stage.ts';
 
 const m = (role: Role, id: string = role): stage.StageMember => ({ participantId: id, role, handRaisedSeq: null, muted: false, invitedBy: null });
 const code = (fn: () => void): string => {

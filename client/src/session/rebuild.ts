@@ -1,5 +1,4 @@
 // Rebuilding a room on a restarted relay: who re-creates it and when, and how often the others retry their join.
-import { handOverOrder, type Candidate } from './distributor.ts';
 
 export const REBUILD = {
   /** Retries of room.join start here and double up to the cap, so a crowd does not hammer a relay that just woke. */
@@ -22,11 +21,11 @@ export interface RebuildPlan {
 }
 
 /**
- * Decided from the last snapshot of the old relay, which every member holds: the current distributor re-creates at
- * once, the next in hand-over order after one step, and so on. Listeners only rejoin.
+ * Decided from the last signed roster, which every member holds (`order`: memberKeyIds in hand-over order, the current
+ * distributor first): it re-creates at once, the next after one step, and so on. Listeners only rejoin.
  */
-export function planRebuild(members: Iterable<Candidate>, me: string | null): RebuildPlan {
-  const rank = me === null ? -1 : handOverOrder(members).indexOf(me);
+export function planRebuild(order: readonly string[], me: string): RebuildPlan {
+  const rank = order.indexOf(me);
   return { createAfterMs: rank < 0 ? null : rank * REBUILD.takeoverStepMs };
 }
 

@@ -7,12 +7,17 @@ import {
   generateIdentity,
   generateRoomSecret,
   initCrypto,
+  newChallengeNonce,
   openMetadata,
   parseRoomLink,
   roomFingerprint,
   sealMetadata,
   toHex,
+  verifyConfirmation,
+  type Decision,
+  type DecisionAction,
   type RoomKeys,
+  type RosterRole,
 } from '../../../crypto/index.ts';
 import { request } from '../../../protocol/client.ts';
 import { SignalingError } from '../../../protocol/errors.ts';
@@ -22,10 +27,10 @@ import { E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
-import { chooseDistributor, type Candidate } from './distributor.ts';
-import { KeyAgent, type EpochState, type VerifiedMember } from './key-agent.ts';
+import { EpochFreshness, FRESHNESS } from './freshness.ts';
+import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
-import type { MemberView, Phase, RoomView } from './view.ts';
+import type { MemberView, Phase, Role, RoomView } from './view.ts';
 
 interface Member {
   snapshot: ParticipantSnapshot;
@@ -41,7 +46,16 @@ export class RoomSession implements RoomActions {
   private keys: RoomKeys;
   private readonly origin: string;
   private socket: Socket | null = null;
-  private agent: KeyAgent | null = null;
+  private agent: Membership | null = null;
+  private readonly freshness = new EpochFreshness();
+  private freshnessTimer: ReturnType<typeof setInterval> | null = null;
+  private sendAllowed = true;
+  /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
+  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0 };
+  /** A verified invitation to speak, kept until the person answers it: the acceptance carries it. */
+  private pendingInvite: string | null = null;
+  /** The host rotates the link when it kicks someone, unless told otherwise (a kicked member keeps the old link). */
+  rotateOnKick = true;
   private myName = '';
   private me: string | null = null;
   private resumeToken: string | null = null;
@@ -80,6 +94,7 @@ export class RoomSession implements RoomActions {
       fingerprintVerified: false,
       fingerprintChanged: false,
       e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
+      epochCode: null,
       me: null,
       myRole: null,
       micOn: false,
@@ -122,6 +137,7 @@ export class RoomSession implements RoomActions {
       firstDecryptedAt: () => this.stats?.firstDecryptedAt ?? null,
       frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
       dropConnection: (holdMs = 0) => this.dropConnection(holdMs),
+      rejected: () => ({ ...this.rejected }),
     };
   }
 
@@ -144,7 +160,7 @@ export class RoomSession implements RoomActions {
       await this.prepare(name);
       this.micWanted = true;
       const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle: this.sealTitle(title) });
-      await this.enter(result);
+      await this.enter(result, true);
     } catch (error) {
       this.fail(error);
     }
@@ -171,7 +187,7 @@ export class RoomSession implements RoomActions {
     await initCrypto();
     this.myName = name;
     const identity = generateIdentity();
-    this.agent = new KeyAgent(this.keys, identity);
+    this.agent = new Membership(this.keys, identity);
     this.announcement = this.makeAnnouncement();
     this.connect();
   }
@@ -185,7 +201,8 @@ export class RoomSession implements RoomActions {
     return createAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, identity: this.agent!.identity, sealedProfile });
   }
 
-  private async enter(result: JoinResult): Promise<void> {
+  /** `created`: this member made the room (or re-created it), so it is the host and issues the first epoch. */
+  private async enter(result: JoinResult, created = false): Promise<void> {
     this.me = result.participantId;
     this.resumeToken = result.resumeToken;
     this.members.clear();
@@ -202,10 +219,11 @@ export class RoomSession implements RoomActions {
     if (!this.e2ee.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
     this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee);
     await this.media.load(result.routerRtpCapabilities as never);
-    if (this.isDistributor()) this.distributeFresh();
+    if (created) this.distributeFresh(new Map([[this.agent!.me, 'host' as const]]));
+    this.freshnessTimer ??= setInterval(() => this.tickFreshness(), FRESHNESS.challengeEveryMs);
     for (const m of this.members.values()) for (const producerId of m.snapshot.producerIds) void this.consume(producerId, m.snapshot.participantId);
     this.render();
-    if (this.micWanted && this.myRole() !== 'listener') await this.startMic();
+    if (this.micWanted && this.relayRole() !== 'listener') await this.startMic();
   }
 
   // ---- signaling ----
@@ -223,8 +241,11 @@ export class RoomSession implements RoomActions {
       this.media?.closeConsumer(producerId);
       this.meter?.remove(participantId);
     });
-    on('key.commit', ({ from, commit }) => this.onCommit(from, commit));
-    on('stage.invited', ({ by }) => this.update({ invitedBy: this.nameOf(by) ?? '…' }));
+    on('key.commit', ({ commit }) => this.onCommit(commit));
+    on('stage.invited', ({ decision }) => this.onInvited(decision));
+    on('stage.decision', ({ decision }) => this.onDecision(decision));
+    on('epoch.challenge', ({ from, nonce }) => this.onChallenge(from, nonce));
+    on('epoch.confirm', ({ confirmation }) => this.onConfirmation(confirmation));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
       this.admitFormerMembers();
@@ -286,12 +307,15 @@ export class RoomSession implements RoomActions {
     this.media?.resetTransports();
     for (const id of this.members.keys()) this.meter?.remove(id);
     // A new member starts in the audience; only the member re-creating the room as its host keeps its microphone.
-    if (!recreated) this.micWanted = false;
+    if (!recreated) {
+      this.micWanted = false;
+      this.agent?.restart();
+    }
     this.update({ reconnecting: false, micOn: false, invitedBy: null });
     if ('lobby' in result) {
       this.me = result.participantId;
       this.update({ phase: { kind: 'lobby' } });
-    } else await this.enter(result);
+    } else await this.enter(result, recreated);
   }
 
   /**
@@ -299,7 +323,7 @@ export class RoomSession implements RoomActions {
    * same room id and identity and distributes a fresh epoch; everyone else rejoins as a new member.
    */
   private async rebuild(): Promise<void> {
-    const plan = planRebuild(this.candidates(), this.me);
+    const plan = planRebuild(this.agent!.handOver(), this.agent!.me);
     const former = new Set(this.verifiedMembers().map((m) => m.memberKeyId));
     const started = Date.now();
     let roomExists = false;
@@ -331,12 +355,12 @@ export class RoomSession implements RoomActions {
   /** The host of a re-created room admits, by their verified identity keys, the members it had before the restart. */
   private admitFormerMembers(): void {
     const former = this.formerMembers;
-    if (!former || Date.now() > former.until || this.myRole() !== 'host') return;
+    if (!former || Date.now() > former.until || this.roleOf(this.me!) !== 'host') return;
     for (const entry of this.lobbyRaw) {
       const verified = this.agent?.verify(entry.participantId, entry.announcement);
       if (!verified || !former.keyIds.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
       former.admitted.add(entry.participantId);
-      this.act('lobby.admit', { participantId: entry.participantId });
+      this.act('lobby.admit', { participantId: entry.participantId, decision: this.decide('admit', verified.memberKeyId) });
     }
   }
 
@@ -379,42 +403,54 @@ export class RoomSession implements RoomActions {
 
   // ---- membership and keys ----
 
-  private hostMember(): Member | undefined {
-    return [...this.members.values()].find((m) => m.snapshot.role === 'host');
+  /** memberKeyIds of the verified members the relay lists as present, and this member. */
+  private present(): Set<string> {
+    const ids = new Set<string>();
+    for (const m of this.members.values()) if (m.verified) ids.add(m.verified.memberKeyId);
+    if (this.agent) ids.add(this.agent.me);
+    return ids;
   }
 
-  private candidates(): Candidate[] {
-    return [...this.members.values()].map((m) => ({ ...m.snapshot, verified: m.verified !== null }));
+  private byKey(memberKeyId: string): Member | undefined {
+    for (const m of this.members.values()) if (m.verified?.memberKeyId === memberKeyId) return m;
+    return undefined;
   }
 
-  /** The member whose commits we accept: the host, or after the host left, the member docs/protocol.md §5 names. */
-  private distributorMember(): Member | undefined {
-    const id = chooseDistributor(this.candidates());
-    return id === null ? undefined : this.members.get(id);
+  private keyOf(participantId: string): string | null {
+    if (participantId === this.me) return this.agent?.me ?? null;
+    return this.members.get(participantId)?.verified?.memberKeyId ?? null;
+  }
+
+  /** The role a member's signed roster gives it; the relay's claim counts for nothing here. */
+  private roleOf(participantId: string): Role {
+    const key = this.keyOf(participantId);
+    return (key && this.agent?.roleOf(key)) || 'listener';
   }
 
   private isDistributor(): boolean {
-    return this.me !== null && this.distributorMember()?.snapshot.participantId === this.me;
+    return this.agent?.current != null && this.agent.isDistributor(this.present());
   }
 
   private verifiedMembers(): VerifiedMember[] {
     return [...this.members.values()].flatMap((m) => (m.verified ? [m.verified] : []));
   }
 
-  private distributeFresh(): void {
-    const issued = this.agent!.issueFresh(this.verifiedMembers());
+  private send(issued: IssuedCommit): void {
     this.useEpoch(issued);
+    if (issued.skipped.length > 0) this.update({ notice: `keys could not be sealed to ${issued.skipped.length} member(s); they were left out` });
     void this.req('key.commit', { commit: issued.blob, epoch: issued.epoch }).catch((e) => this.fail(e));
+  }
+
+  private distributeFresh(roles?: ReadonlyMap<string, RosterRole>): void {
+    this.send(this.agent!.issueFresh(this.verifiedMembers(), roles ? { roles } : {}));
   }
 
   private onPeerJoined(participant: ParticipantSnapshot): void {
     const verified = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
     this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
-    if (verified && this.isDistributor() && this.agent?.current) {
-      const issued = this.agent.issueRatchet([verified]);
-      this.useEpoch(issued);
-      void this.req('key.commit', { commit: issued.blob, epoch: issued.epoch }).catch((e) => this.fail(e));
-    }
+    // Keys go only to a member whose announcement verified, never to one this distributor removed, and in a locked
+    // room only to one a moderator admitted with a signed decision: the relay's word lets nobody in.
+    if (verified && this.isDistributor() && this.agent!.mayAdmit(verified.memberKeyId)) this.send(this.agent!.issueRatchet([verified]));
     this.render();
   }
 
@@ -428,53 +464,156 @@ export class RoomSession implements RoomActions {
       member.verified = this.agent?.verify(participant.participantId, participant.announcement) ?? member.verified;
     }
     if (participant.participantId === this.me) {
-      // Taken off stage: the microphone closes (failing closed is always safe). Put on stage: nothing opens until
-      // the person accepts an invitation or switches the microphone on.
-      if (before.role !== 'listener' && participant.role === 'listener') {
-        this.micWanted = false;
-        this.media?.stopMic();
-        this.update({ micOn: false });
-      }
+      // The relay took this member off stage or muted it: closing the microphone is always safe, so its word is
+      // enough. Putting it on stage opens nothing: only the person's own action does.
+      if (before.role !== 'listener' && participant.role === 'listener') this.closeMic();
       if (!before.muted && participant.muted) {
         this.media?.setMicPaused(true);
         this.update({ micOn: false });
       }
-      if (participant.role !== 'listener') this.update({ invitedBy: null });
     }
     this.render();
+  }
+
+  private closeMic(): void {
+    this.micWanted = false;
+    this.media?.stopMic();
+    this.update({ micOn: false });
   }
 
   private onPeerLeft(participantId: string): void {
+    const key = this.keyOf(participantId);
     this.members.delete(participantId);
     this.meter?.remove(participantId);
     // A leave or kick gets a fresh secret: whoever left must not decrypt what is said next. When the distributor
-    // itself left, the member that takes over (isDistributor is computed afresh) issues it.
-    if (this.isDistributor() && this.agent?.current) this.distributeFresh();
+    // itself left, the next in the signed hand-over order issues it. A member this distributor already removed
+    // (it kicked it) was left out of a fresh epoch at once and needs none.
+    if (key && this.agent?.current?.roster.some((m) => m.memberKeyId === key) && this.isDistributor()) this.distributeFresh();
     this.render();
   }
 
-  private onCommit(from: string, commit: string): void {
-    const distributor = this.distributorMember();
-    if (!this.agent || !distributor?.verified || distributor.snapshot.participantId !== from) return;
+  private onCommit(commit: string): void {
+    if (!this.agent) return;
     try {
-      const state = this.agent.accept(commit, distributor.verified.signPublicKey);
+      const state = this.agent.accept(commit, this.present());
       if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
       this.useEpoch(state);
+      this.render();
     } catch {
-      // Not for us (a ratchet we cannot follow, an old epoch) or not genuine: the relay may replay or forge.
+      // Not for us (a ratchet we cannot follow, an old epoch) or not genuine: the relay may replay, forge or fork.
+      this.rejected.commits++;
     }
   }
 
-  private useEpoch({ epoch, secret, myIndex, kind }: EpochState): void {
-    this.e2ee?.setEpoch(epoch, secret, myIndex, kind === 'ratchet');
-    if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch, reason: null } });
+  /** A stage decision the relay passed on: acted on only when its signature and its signer's authority hold. */
+  private onDecision(blob: string): void {
+    if (!this.agent?.current) return;
+    let checked: ReturnType<Membership['check']>;
+    try {
+      checked = this.agent.check(blob);
+    } catch {
+      this.rejected.decisions++;
+      return;
+    }
+    if (checked.effect.kind === 'mute' && checked.effect.target === this.agent.me) {
+      this.media?.setMicPaused(true);
+      this.update({ micOn: false });
+    }
+    if (this.isDistributor()) this.applyDecision(checked.decision, checked.effect);
+  }
+
+  /** Distributor: the decision takes effect for keys now, not when the relay says it happened. */
+  private applyDecision(decision: Decision, effect: DecisionEffect): void {
+    const agent = this.agent!;
+    agent.markApplied(decision);
+    agent.record(effect);
+    if (effect.kind === 'role') this.send(agent.issueRatchet([], { roles: new Map([[effect.target, effect.role]]) }));
+    else if (effect.kind === 'lock') this.send(agent.issueRatchet([], { locked: effect.locked }));
+    else if (effect.kind === 'kick') {
+      // The host rotates the link too, so the kicked member cannot come back with a new identity.
+      if (this.roleOf(this.me!) === 'host' && this.rotateOnKick) void this.rotate();
+      else this.distributeFresh();
+    }
+  }
+
+  /** Signs this member's decision; when it distributes, applies it before the relay hears of it. */
+  private decide(action: DecisionAction, target: string | null, embedded?: string): string {
+    const blob = this.agent!.decide(action, target, embedded);
+    if (this.isDistributor()) {
+      try {
+        const checked = this.agent!.check(blob);
+        this.applyDecision(checked.decision, checked.effect);
+      } catch (error) {
+        this.update({ notice: (error as Error).message });
+      }
+    }
+    return blob;
+  }
+
+  private onChallenge(from: string, nonce: string): void {
+    const confirmation = this.isDistributor() ? this.agent!.confirm(nonce) : null;
+    if (confirmation) void this.req('epoch.confirm', { to: from, confirmation }).catch(() => undefined);
+  }
+
+  private onConfirmation(blob: string): void {
+    const distributor = this.agent?.current?.distributor;
+    if (!distributor) return;
+    try {
+      this.freshness.confirm(verifyConfirmation({ roomId: this.keys.roomId, blob, signKeyOf: (id) => (id === distributor ? (this.byKey(id)?.verified?.signPublicKey ?? null) : null) }));
+    } catch {
+      this.rejected.confirmations++;
+    }
+    this.checkFreshness();
+  }
+
+  /**
+   * A sender keeps encrypting only while the distributor confirms, within FRESHNESS.validForMs, that its epoch is
+   * current; otherwise a relay withholding a commit (after a kick) would keep it sending under a key the kicked holds.
+   */
+  private tickFreshness(): void {
+    const agent = this.agent;
+    if (!agent?.current || !this.media?.producerId || this.isDistributor()) return this.checkFreshness();
+    const distributor = this.byKey(agent.current.distributor);
+    if (distributor) {
+      const nonce = newChallengeNonce();
+      this.freshness.challenge(nonce, performance.now());
+      void this.req('epoch.challenge', { to: distributor.snapshot.participantId, nonce }).catch(() => undefined);
+    }
+    this.checkFreshness();
+  }
+
+  private checkFreshness(): void {
+    const state = this.isDistributor() ? 'confirmed' : this.freshness.state(performance.now());
+    const allowed = state === 'confirmed';
+    if (allowed !== this.sendAllowed) {
+      this.sendAllowed = allowed;
+      this.e2ee?.setSendAllowed(allowed);
+    }
+    const e2ee = this.view.e2ee;
+    if (e2ee.state === 'error' || !this.agent?.current) return;
+    const sending = this.media?.producerId != null;
+    const next = sending && !allowed ? { state: 'waiting-for-key' as const, reason: state } : { state: 'encrypted' as const, reason: null };
+    if (next.state !== e2ee.state || next.reason !== e2ee.reason) this.update({ e2ee: { ...e2ee, ...next } });
+  }
+
+  private useEpoch(state: EpochState): void {
+    const senders: Record<string, number> = {};
+    for (const entry of state.roster) {
+      const participantId = entry.memberKeyId === this.agent?.me ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
+      if (participantId) senders[participantId] = entry.senderIndex;
+    }
+    this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders);
+    this.freshness.setEpoch(state.epoch, state.hash);
+    if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
+    this.checkFreshness();
   }
 
   private refreshFingerprint(): void {
-    // After the host leaves, the fingerprint stays the one that was read aloud: it names the room's host.
-    const host = this.hostMember();
-    if (!host?.verified) return;
-    const fp = roomFingerprint(this.secret, host.verified.signPublicKey);
+    // The fingerprint names the host of the signed roster; after the host leaves it stays the one that was read aloud.
+    const hostKey = this.agent?.current?.roster.find((m) => m.role === 'host')?.memberKeyId;
+    const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
+    if (!host) return;
+    const fp = roomFingerprint(this.secret, host.signPublicKey);
     const changed = this.view.fingerprint !== null && this.view.fingerprint.text !== fp.text;
     this.update({ fingerprint: fp, ...(changed ? { fingerprintChanged: true, fingerprintVerified: false } : {}) });
   }
@@ -517,7 +656,7 @@ export class RoomSession implements RoomActions {
     this.media?.resetTransports();
     for (const m of this.members.values()) this.meter?.remove(m.snapshot.participantId);
     for (const m of this.members.values()) for (const id of m.snapshot.producerIds) void this.consume(id, m.snapshot.participantId);
-    if (this.micWanted && this.myRole() !== 'listener') await this.startMic();
+    if (this.micWanted && this.relayRole() !== 'listener') await this.startMic();
   }
 
   private onStats(stats: StatsMessage): void {
@@ -530,7 +669,8 @@ export class RoomSession implements RoomActions {
 
   // ---- view ----
 
-  private myRole() {
+  /** What the relay lets this member do (it must allow a producer); never a reason to open the microphone. */
+  private relayRole(): Role | null {
     return this.me ? (this.members.get(this.me)?.snapshot.role ?? null) : null;
   }
 
@@ -554,7 +694,7 @@ export class RoomSession implements RoomActions {
       .map((m) => ({
         participantId: m.snapshot.participantId,
         name: m.snapshot.participantId === this.me ? this.myName : (m.verified?.name ?? null),
-        role: m.snapshot.role,
+        role: this.roleOf(m.snapshot.participantId),
         isMe: m.snapshot.participantId === this.me,
         speaking: m.speaking,
         muted: m.snapshot.muted,
@@ -563,7 +703,7 @@ export class RoomSession implements RoomActions {
     const me = this.me ? this.members.get(this.me) : undefined;
     this.update({
       members,
-      myRole: me?.snapshot.role ?? null,
+      myRole: me ? this.roleOf(me.snapshot.participantId) : null,
       handRaised: me?.snapshot.handRaisedSeq != null,
       lobby: this.lobbyRaw.map((e) => ({ participantId: e.participantId, name: this.agent?.verify(e.participantId, e.announcement)?.name ?? null })),
     });
@@ -593,6 +733,8 @@ export class RoomSession implements RoomActions {
   }
 
   private teardown(): void {
+    if (this.freshnessTimer) clearInterval(this.freshnessTimer);
+    this.freshnessTimer = null;
     this.media?.close();
     this.e2ee?.close();
     this.meter?.close();
@@ -639,17 +781,42 @@ export class RoomSession implements RoomActions {
     this.act('hand.lower', {});
   }
 
+  /** Acts on someone through the relay with this member's signed decision, naming them by their identity key. */
+  private actOn<T extends 'stage.invite' | 'stage.moveToAudience' | 'stage.mute' | 'member.kick' | 'lobby.admit'>(
+    type: T,
+    action: DecisionAction,
+    participantId: string,
+    memberKeyId: string | null = this.keyOf(participantId),
+  ): void {
+    if (!this.agent?.current || !memberKeyId) return this.update({ notice: 'that member is not verified yet' });
+    this.act(type, { participantId, decision: this.decide(action, memberKeyId) } as RequestOf<T>);
+  }
+
   invite(participantId: string): void {
-    this.act('stage.invite', { participantId });
+    this.actOn('stage.invite', 'invite', participantId);
+  }
+
+  private onInvited(decision: string): void {
+    try {
+      const checked = this.agent!.check(decision);
+      if (checked.effect.kind !== 'invite' || checked.effect.target !== this.agent!.me) throw new Error('not an invitation for this member');
+      this.pendingInvite = decision;
+      this.update({ invitedBy: this.byKey(checked.decision.actor)?.verified?.name ?? '…' });
+    } catch {
+      this.rejected.decisions++;
+    }
   }
 
   /** Accepting is the person's own action, so it is what opens the microphone once the relay lets it send. */
   respondInvite(accept: boolean): void {
+    const invitation = this.pendingInvite;
+    this.pendingInvite = null;
     this.update({ invitedBy: null });
+    if (!invitation || !this.agent) return;
     void (async () => {
       try {
-        await this.req('stage.respond', { accept });
-        if (!accept) return;
+        if (!accept) return void (await this.req('stage.respond', { accept: false }));
+        await this.req('stage.respond', { accept: true, decision: this.decide('accept', this.agent!.me, invitation) });
         this.micWanted = true;
         await this.startMic();
       } catch (error) {
@@ -659,31 +826,38 @@ export class RoomSession implements RoomActions {
   }
 
   moveToAudience(participantId: string): void {
-    this.act('stage.moveToAudience', { participantId });
+    this.actOn('stage.moveToAudience', 'move-to-audience', participantId);
   }
 
   leaveStage(): void {
-    this.act('stage.leave', {});
+    if (!this.agent) return;
+    this.closeMic();
+    this.act('stage.leave', { decision: this.decide('leave-stage', this.agent.me) });
   }
 
   mute(participantId: string): void {
-    this.act('stage.mute', { participantId });
+    this.actOn('stage.mute', 'mute', participantId);
   }
 
   kick(participantId: string): void {
-    this.act('member.kick', { participantId });
+    this.actOn('member.kick', 'kick', participantId);
   }
 
   setModerator(participantId: string, moderator: boolean): void {
-    this.act('role.setModerator', { participantId, moderator });
+    const key = this.keyOf(participantId);
+    if (!this.agent?.current || !key) return;
+    this.act('role.setModerator', { participantId, moderator, decision: this.decide(moderator ? 'set-moderator' : 'unset-moderator', key) });
   }
 
   lock(locked: boolean): void {
-    this.act('room.lock', { locked });
+    if (!this.agent?.current) return;
+    this.act('room.lock', { locked, decision: this.decide(locked ? 'lock' : 'unlock', null) });
   }
 
   admit(participantId: string): void {
-    this.act('lobby.admit', { participantId });
+    const entry = this.lobbyRaw.find((e) => e.participantId === participantId);
+    const verified = entry ? this.agent?.verify(entry.participantId, entry.announcement) : null;
+    this.actOn('lobby.admit', 'admit', participantId, verified?.memberKeyId ?? null);
   }
 
   decline(participantId: string): void {
@@ -692,21 +866,23 @@ export class RoomSession implements RoomActions {
 
   /** Host: a new room secret for a leaked link. Members get it sealed in a fresh commit; the old link stops working. */
   rotateLink(): void {
-    if (!this.agent || !this.isDistributor()) return;
-    void (async () => {
-      try {
-        const next = generateRoomSecret();
-        const nextKeys = deriveRoomKeys(next);
-        const issued = this.agent!.issueFresh(this.verifiedMembers(), next);
-        this.useEpoch(issued);
-        await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch });
-        const sealedTitle = sealMetadata(nextKeys.metaKey, nextKeys.roomId, 'room-title', this.view.title ?? '');
-        await this.req('room.rotate', { newRoomId: nextKeys.roomId, sealedTitle });
-        await this.switchSecret(next);
-      } catch (error) {
-        this.fail(error);
-      }
-    })();
+    if (this.isDistributor()) void this.rotate();
+  }
+
+  /** A fresh epoch carrying a new room secret, sealed to everyone this distributor still admits, then the move. */
+  private async rotate(): Promise<void> {
+    try {
+      const next = generateRoomSecret();
+      const nextKeys = deriveRoomKeys(next);
+      const issued = this.agent!.issueFresh(this.verifiedMembers(), { newRoomSecret: next });
+      this.useEpoch(issued);
+      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch });
+      const sealedTitle = sealMetadata(nextKeys.metaKey, nextKeys.roomId, 'room-title', this.view.title ?? '');
+      await this.req('room.rotate', { newRoomId: nextKeys.roomId, sealedTitle });
+      await this.switchSecret(next);
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   private async switchSecret(next: Uint8Array): Promise<void> {

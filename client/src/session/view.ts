@@ -52,6 +52,8 @@ export interface RoomView {
   fingerprintVerified: boolean;
   fingerprintChanged: boolean;
   e2ee: { state: E2eeState; epoch: number | null; reason: string | null };
+  /** Derived from the current epoch's keys: members who share them read the same code, a split room does not. */
+  epochCode: string | null;
   me: string | null;
   myRole: Role | null;
   micOn: boolean;

@@ -108,6 +108,13 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
           <Share link={view.link} />
           <Fingerprint fingerprint={view.fingerprint} isHost={role === 'host'} verified={view.fingerprintVerified}
             changed={view.fingerprintChanged} onVerify={() => actions.markVerified()} />
+          {view.epochCode && (
+            <section class="epoch-code">
+              <h3>{t('epochCodeHeading')}</h3>
+              <p class="hint">{t('epochCodeHint')}</p>
+              <p data-testid="epoch-code" class="fp-digits" data-epoch={view.e2ee.epoch ?? ''}>{view.epochCode}</p>
+            </section>
+          )}
           <Stats view={view} />
         </aside>
       </div>

@@ -1,6 +1,6 @@
 // The stage rules, pure: who may change whose role, raise hands, invite, mute, kick; every refusal has a code.
-import { SignalingError } from '../../protocol/errors.ts';
-import type { Role } from '../../protocol/messages.ts';
+import { SignalingError } from './errors.ts';
+import type { Role } from './messages.ts';
 
 export interface StageMember {
   participantId: string;

@@ -1,0 +1,418 @@
+// The room's membership and key rules in one member's hands: who is verified, who distributes, which commits and stage decisions count.
+import {
+  createCommit,
+  createConfirmation,
+  createDecision,
+  epochCode,
+  equalBytes,
+  generateCommitSecret,
+  NO_PREVIOUS_COMMIT,
+  openCommit,
+  openMetadata,
+  ratchetCommitSecret,
+  verifyAnnouncement,
+  verifyDecision,
+  type CommitKind,
+  type CommitRecipient,
+  type Decision,
+  type DecisionAction,
+  type Identity,
+  type RoomKeys,
+  type RosterEntry,
+  type RosterRole,
+} from '../../../crypto/index.ts';
+import { SignalingError } from '../../../protocol/errors.ts';
+import * as stage from '../../../protocol/stage.ts';
+
+export interface VerifiedMember {
+  participantId: string;
+  memberKeyId: string;
+  boxPublicKey: Uint8Array;
+  signPublicKey: Uint8Array;
+  name: string;
+}
+
+export interface EpochState {
+  epoch: number;
+  kind: CommitKind;
+  secret: Uint8Array;
+  /** Transcript hash of the commit that made this epoch. */
+  hash: Uint8Array;
+  distributor: string;
+  locked: boolean;
+  roster: RosterEntry[];
+  /** This member's sender index in the epoch, or null when the roster does not list it. */
+  myIndex: number | null;
+  /** Read aloud beside the fingerprint: equal for members who share this epoch's keys. */
+  code: string;
+}
+
+export interface IssuedCommit extends EpochState {
+  blob: string;
+  /** Members left out because their key cannot be sealed to; the page tells the host. */
+  skipped: string[];
+}
+
+export interface AcceptedCommit extends EpochState {
+  newRoomSecret: Uint8Array | null;
+}
+
+/** What a verified stage decision asks the distributor to do. */
+export type DecisionEffect =
+  | { kind: 'invite'; target: string }
+  | { kind: 'role'; target: string; role: RosterRole }
+  | { kind: 'kick'; target: string }
+  | { kind: 'admit'; target: string }
+  | { kind: 'lock'; locked: boolean }
+  | { kind: 'mute'; target: string };
+
+export class MembershipError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = 'MembershipError';
+  }
+}
+
+export const EPOCH_LIMITS = {
+  /**
+   * The largest step between two epochs a member accepts. A member re-creating a room after a relay restart leaps
+   * REBUILD.epochLeap (1,000) ahead; anything past that would let one insider push the room towards 2^48 and freeze it.
+   */
+  maxStep: 1_000,
+  /** A newcomer accepts a first epoch up to this: far below 2^48, so no room can be frozen at its end. */
+  maxFirst: 2 ** 40,
+  /** Stage decisions made more than this many epochs before the receiver's are refused as replays. */
+  decisionWindow: 64,
+} as const;
+
+/** A display name is whatever the sealed profile says, trimmed and bounded; unverifiable members have none. */
+export function profileName(keys: RoomKeys, sealedProfile: string): string {
+  const profile = openMetadata<{ name?: unknown }>(keys.metaKey, keys.roomId, 'profile', sealedProfile);
+  return typeof profile?.name === 'string' ? profile.name.slice(0, 60) : '';
+}
+
+const HANDOVER_RANK: Record<RosterRole, number> = { host: 0, moderator: 1, speaker: 2, listener: 3 };
+
+/** Who may distribute, in hand-over order, from a signed roster: host, then moderators, then speakers, in roster order. */
+export function handOverOrder(roster: RosterEntry[]): string[] {
+  return roster
+    .map((m, position) => ({ m, position }))
+    .filter(({ m }) => m.role !== 'listener')
+    .sort((a, b) => HANDOVER_RANK[a.m.role] - HANDOVER_RANK[b.m.role] || a.position - b.position)
+    .map(({ m }) => m.memberKeyId);
+}
+
+export class Membership {
+  readonly identity: Identity;
+  keys: RoomKeys;
+  current: EpochState | null = null;
+  /** Every member whose announcement verified, by memberKeyId: whose signatures this member can check. */
+  private readonly known = new Map<string, VerifiedMember>();
+  /** Distributor's own list of who was kicked: never sealed to again, whatever the relay says. */
+  readonly removed = new Set<string>();
+  /** Newcomers a moderator admitted from the lobby of a locked room. */
+  private readonly admitted = new Set<string>();
+  private readonly applied = new Set<string>();
+  /** The lowest sender index a ratchet may give a newcomer: no index is issued twice in one lineage. */
+  private nextIndex = 0;
+  private epochFloor = 0;
+  private firstEpochFloor = 0;
+
+  constructor(keys: RoomKeys, identity: Identity) {
+    this.keys = keys;
+    this.identity = identity;
+  }
+
+  get me(): string {
+    return this.identity.memberKeyId;
+  }
+
+  /** Checks an announcement against this room's authKey; null when it was not made with this link. */
+  verify(participantId: string, announcement: string): VerifiedMember | null {
+    try {
+      const v = verifyAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, blob: announcement });
+      const member = { participantId, memberKeyId: v.memberKeyId, boxPublicKey: v.boxPublicKey, signPublicKey: v.signPublicKey, name: profileName(this.keys, v.sealedProfile) };
+      this.known.set(member.memberKeyId, member);
+      return member;
+    } catch {
+      return null;
+    }
+  }
+
+  private signKeyOf = (memberKeyId: string): Uint8Array | null =>
+    memberKeyId === this.me ? this.identity.signPublicKey : (this.known.get(memberKeyId)?.signPublicKey ?? null);
+
+  roleOf(memberKeyId: string): RosterRole | null {
+    return this.current?.roster.find((m) => m.memberKeyId === memberKeyId)?.role ?? null;
+  }
+
+  /**
+   * Who distributes now. The relay only says who is present (`present`: memberKeyIds of verified members it lists);
+   * the order comes from the last signed roster, so a lie about presence can only skip candidates, which splits the
+   * room into groups with different keys (silence, and different epoch codes), never lets anyone else in.
+   */
+  expectedDistributor(present: ReadonlySet<string>): string | null {
+    const current = this.current;
+    if (!current) return null;
+    if (present.has(current.distributor)) return current.distributor;
+    return handOverOrder(current.roster).find((id) => present.has(id)) ?? null;
+  }
+
+  /** The members who would distribute, in order, if the relay lost the room: the current distributor first. */
+  handOver(): string[] {
+    const current = this.current;
+    if (!current) return [];
+    return [current.distributor, ...handOverOrder(current.roster).filter((id) => id !== current.distributor)];
+  }
+
+  /**
+   * This member comes back as a new participant (a relay restart, a resume that failed): it takes its next epoch as a
+   * newcomer would, but never one at or below the epoch it held, so old commits replayed to it are refused.
+   */
+  restart(): void {
+    if (this.current) this.firstEpochFloor = this.current.epoch;
+    this.current = null;
+  }
+
+  isDistributor(present: ReadonlySet<string>): boolean {
+    return this.expectedDistributor(new Set([...present, this.me])) === this.me;
+  }
+
+  /** Makes the next commit carry at least this epoch (a room re-created after a relay restart leaps ahead). */
+  raiseNextEpoch(atLeast: number): void {
+    this.epochFloor = Math.max(this.epochFloor, atLeast);
+  }
+
+  // ---- following commits ----
+
+  /** Accepts a commit only from the member who may distribute now, bound to our lineage, within the epoch bounds. */
+  accept(blob: string, present: ReadonlySet<string>): AcceptedCommit {
+    const current = this.current;
+    const expected = current ? this.expectedDistributor(present) : null;
+    const opened = openCommit({
+      blob,
+      roomId: this.keys.roomId,
+      // A member with no epoch yet takes its first from any verified member; the roster's host names the fingerprint
+      // and the epoch code shows whether it shares keys with the room.
+      signKeyOf: (id) => (current === null || id === current.distributor || id === expected ? this.signKeyOf(id) : null),
+      me: this.identity,
+      current: current ? { epochSecret: current.secret, hash: current.hash } : null,
+    });
+    if (current) {
+      if (opened.epoch <= current.epoch) throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${current.epoch}`);
+      if (opened.epoch - current.epoch > EPOCH_LIMITS.maxStep) throw new MembershipError('EPOCH_LEAP', `epoch ${opened.epoch} leaps too far past ${current.epoch}`);
+      if (opened.distributor !== current.distributor && opened.kind !== 'fresh') throw new MembershipError('HANDOVER_NOT_FRESH', 'a new distributor must start with a fresh epoch');
+      if (opened.kind === 'ratchet') this.checkRatchet(current, opened.epoch, opened.previous, opened.roster);
+    } else if (opened.epoch > EPOCH_LIMITS.maxFirst + this.firstEpochFloor) {
+      throw new MembershipError('EPOCH_LEAP', `a first epoch of ${opened.epoch} is out of bounds`);
+    } else if (opened.epoch <= this.firstEpochFloor) {
+      throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${this.firstEpochFloor}, held before`);
+    }
+    if (!opened.roster.some((m) => m.memberKeyId === this.me)) throw new MembershipError('NOT_LISTED', 'the commit does not list this member');
+    const signer = opened.roster.find((m) => m.memberKeyId === opened.distributor);
+    if (!signer || signer.role === 'listener') throw new MembershipError('NOT_DISTRIBUTOR', 'the signer is not on the stage of its own roster');
+    return { ...this.adopt(opened.kind, opened.epoch, opened.epochSecret, opened.hash, opened.distributor, opened.locked, opened.roster), newRoomSecret: opened.newRoomSecret };
+  }
+
+  /** A ratchet follows our epoch, keeps every member and index, and gives newcomers indexes never used in the lineage. */
+  private checkRatchet(current: EpochState, epoch: number, previous: Uint8Array, roster: RosterEntry[]): void {
+    if (epoch !== current.epoch + 1) throw new MembershipError('RATCHET_GAP', 'a ratchet must follow the current epoch');
+    if (!equalBytes(previous, current.hash)) throw new MembershipError('FORK', 'the ratchet follows a commit this member never saw');
+    const next = new Map(roster.map((m) => [m.memberKeyId, m.senderIndex]));
+    for (const m of current.roster) {
+      if (next.get(m.memberKeyId) !== m.senderIndex) throw new MembershipError('INDEX_CHANGED', 'a ratchet cannot drop a member or change its sender index');
+    }
+    const old = new Set(current.roster.map((m) => m.memberKeyId));
+    for (const m of roster) {
+      if (!old.has(m.memberKeyId) && m.senderIndex < this.nextIndex) throw new MembershipError('INDEX_REUSED', `sender index ${m.senderIndex} was issued before in this lineage`);
+    }
+  }
+
+  private adopt(kind: CommitKind, epoch: number, secret: Uint8Array, hash: Uint8Array, distributor: string, locked: boolean, roster: RosterEntry[]): EpochState {
+    const highest = roster.reduce((max, m) => Math.max(max, m.senderIndex + 1), 0);
+    this.nextIndex = kind === 'fresh' ? highest : Math.max(this.nextIndex, highest);
+    const myIndex = roster.find((m) => m.memberKeyId === this.me)?.senderIndex ?? null;
+    this.current = { epoch, kind, secret, hash, distributor, locked, roster, myIndex, code: epochCode(secret) };
+    return this.current;
+  }
+
+  // ---- distributing ----
+
+  private commit(kind: CommitKind, roster: RosterEntry[], sealFor: CommitRecipient[], locked: boolean, newRoomSecret?: Uint8Array): IssuedCommit {
+    const current = this.current;
+    const epoch = kind === 'ratchet' ? current!.epoch + 1 : Math.max((current?.epoch ?? 0) + 1, this.epochFloor);
+    const created = createCommit({
+      distributor: this.identity,
+      roomId: this.keys.roomId,
+      epoch,
+      kind,
+      previous: current?.hash ?? NO_PREVIOUS_COMMIT,
+      locked,
+      roster,
+      commitSecret: kind === 'ratchet' ? ratchetCommitSecret(current!.secret) : generateCommitSecret(),
+      sealFor,
+      ...(newRoomSecret ? { newRoomSecret } : {}),
+    });
+    // Who could not be sealed to holds no key: the roster must not name it either, or others would count it in.
+    if (created.skipped.length > 0) {
+      const skipped = new Set(created.skipped);
+      const retried = this.commit(kind, roster.filter((m) => !skipped.has(m.memberKeyId)), sealFor.filter((r) => !skipped.has(r.memberKeyId)), locked, newRoomSecret);
+      return { ...retried, skipped: [...created.skipped, ...retried.skipped] };
+    }
+    const state = this.adopt(kind, epoch, created.epochSecret, created.hash, this.me, locked, roster);
+    return { ...state, blob: created.blob, skipped: [] };
+  }
+
+  /**
+   * A fresh secret sealed to every member this distributor still admits (start, leave, kick, hand-over, rotation).
+   * Roles carry over from the last roster; the creator of a room is its host.
+   */
+  issueFresh(members: VerifiedMember[], options: { newRoomSecret?: Uint8Array; roles?: ReadonlyMap<string, RosterRole> } = {}): IssuedCommit {
+    const admitted = members.filter((m) => !this.removed.has(m.memberKeyId));
+    const mine = admitted.some((m) => m.memberKeyId === this.me) ? admitted : [this.selfMember(), ...admitted];
+    const previousRole = (id: string) => options.roles?.get(id) ?? this.roleOf(id) ?? (id === this.me && !this.current ? 'host' : 'listener');
+    const ordered = this.current ? orderLike(mine, this.current.roster) : mine;
+    const roster = ordered.map((m, i) => ({ memberKeyId: m.memberKeyId, senderIndex: i, role: previousRole(m.memberKeyId) }));
+    return this.commit('fresh', roster, ordered, this.current?.locked ?? false, options.newRoomSecret);
+  }
+
+  /** On a join (or a role or lock change) everyone ratchets; only newcomers get the commit secret, with new indexes. */
+  issueRatchet(newcomers: VerifiedMember[], changes: { roles?: ReadonlyMap<string, RosterRole>; locked?: boolean } = {}): IssuedCommit {
+    const current = this.current;
+    if (!current) throw new MembershipError('NO_EPOCH', 'no epoch to ratchet from');
+    const listed = new Set(current.roster.map((m) => m.memberKeyId));
+    const fresh = newcomers.filter((m) => !listed.has(m.memberKeyId) && this.mayAdmit(m.memberKeyId));
+    let next = this.nextIndex;
+    const roster = [
+      ...current.roster.map((m) => ({ ...m, role: changes.roles?.get(m.memberKeyId) ?? m.role })),
+      ...fresh.map((m) => ({ memberKeyId: m.memberKeyId, senderIndex: next++, role: 'listener' as const })),
+    ];
+    return this.commit('ratchet', roster, fresh, changes.locked ?? current.locked);
+  }
+
+  /** Whether a newcomer may be given keys now: not kicked, and admitted by a moderator when the room is locked. */
+  mayAdmit(memberKeyId: string): boolean {
+    return !this.removed.has(memberKeyId) && (!this.current?.locked || this.admitted.has(memberKeyId));
+  }
+
+  /** The distributor's signed answer to a sender's freshness challenge. */
+  confirm(nonce: string): string | null {
+    if (!this.current || this.current.distributor !== this.me) return null;
+    return createConfirmation({ roomId: this.keys.roomId, distributor: this.identity, epoch: this.current.epoch, commitHash: this.current.hash, nonce });
+  }
+
+  private selfMember(): VerifiedMember {
+    return { participantId: '', memberKeyId: this.me, boxPublicKey: this.identity.boxPublicKey, signPublicKey: this.identity.signPublicKey, name: '' };
+  }
+
+  // ---- stage decisions ----
+
+  /** Signs this member's own stage decision. */
+  decide(action: DecisionAction, target: string | null, embedded?: string): string {
+    return createDecision({ roomId: this.keys.roomId, actor: this.identity, action, target, epoch: this.current?.epoch ?? 0, ...(embedded ? { embedded } : {}) });
+  }
+
+  /**
+   * Verifies a decision and the actor's authority under the signed roster (the stage rules of protocol/stage.ts), and
+   * what it asks for. Throws for forgeries, replays and decisions the actor had no right to make.
+   */
+  check(blob: string): { decision: Decision; effect: DecisionEffect } {
+    const current = this.current;
+    if (!current) throw new MembershipError('NO_EPOCH', 'no roster to check a decision against');
+    const decision = verifyDecision({ roomId: this.keys.roomId, blob, signKeyOf: this.signKeyOf });
+    if (this.applied.has(decision.id)) throw new MembershipError('REPLAY', 'this decision was already applied');
+    if (decision.epoch + EPOCH_LIMITS.decisionWindow < current.epoch || decision.epoch > current.epoch + EPOCH_LIMITS.maxStep) {
+      throw new MembershipError('STALE_DECISION', `a decision of epoch ${decision.epoch} is out of date`);
+    }
+    return { decision, effect: this.effectOf(decision) };
+  }
+
+  /** Marks a checked decision as used, so a replay of it is refused. */
+  markApplied(decision: Decision): void {
+    this.applied.add(decision.id);
+    if (decision.embedded) this.applied.add(decision.embedded.id);
+  }
+
+  /** Records the lobby admission or kick a checked decision carries in this distributor's own lists. */
+  record(effect: DecisionEffect): void {
+    if (effect.kind === 'admit') this.admitted.add(effect.target);
+    if (effect.kind === 'kick') this.removed.add(effect.target);
+  }
+
+  private stageMember(memberKeyId: string | null): stage.StageMember {
+    const role = memberKeyId ? this.roleOf(memberKeyId) : null;
+    if (!memberKeyId || !role) throw new MembershipError('NOT_LISTED', 'the decision names someone outside the roster');
+    return { participantId: memberKeyId, role, handRaisedSeq: null, muted: false, invitedBy: null };
+  }
+
+  private effectOf(d: Decision): DecisionEffect {
+    const actor = this.stageMember(d.actor);
+    const rule = (apply: () => void) => {
+      try {
+        apply();
+      } catch (error) {
+        if (error instanceof SignalingError) throw new MembershipError('FORBIDDEN', `${d.action}: ${error.message}`);
+        throw error;
+      }
+    };
+    switch (d.action) {
+      case 'invite': {
+        const target = this.stageMember(d.target);
+        rule(() => stage.invite(actor, target));
+        return { kind: 'invite', target: target.participantId };
+      }
+      case 'accept': {
+        const invitation = d.embedded;
+        if (!invitation || invitation.action !== 'invite' || invitation.target !== d.actor || d.target !== d.actor) {
+          throw new MembershipError('FORBIDDEN', 'accept: not an answer to an invitation of this member');
+        }
+        if (this.applied.has(invitation.id)) throw new MembershipError('REPLAY', 'this invitation was already answered');
+        const inviter = this.stageMember(invitation.actor);
+        rule(() => stage.invite(inviter, actor));
+        rule(() => stage.respondToInvite(actor, true, 0, Infinity));
+        return { kind: 'role', target: d.actor, role: 'speaker' };
+      }
+      case 'leave-stage':
+        if (d.target !== d.actor) throw new MembershipError('FORBIDDEN', 'leave-stage: only for oneself');
+        rule(() => stage.leaveStage(actor));
+        return { kind: 'role', target: d.actor, role: 'listener' };
+      case 'move-to-audience': {
+        const target = this.stageMember(d.target);
+        rule(() => stage.moveToAudience(actor, target));
+        return { kind: 'role', target: target.participantId, role: 'listener' };
+      }
+      case 'mute': {
+        const target = this.stageMember(d.target);
+        rule(() => stage.mute(actor, target));
+        return { kind: 'mute', target: target.participantId };
+      }
+      case 'set-moderator':
+      case 'unset-moderator': {
+        const target = this.stageMember(d.target);
+        rule(() => stage.setModerator(actor, target, d.action === 'set-moderator', 0, Infinity));
+        return { kind: 'role', target: target.participantId, role: target.role };
+      }
+      case 'kick': {
+        const target = this.stageMember(d.target);
+        rule(() => stage.checkKick(actor, target));
+        return { kind: 'kick', target: target.participantId };
+      }
+      case 'admit':
+        if (!d.target) throw new MembershipError('FORBIDDEN', 'admit: names nobody');
+        rule(() => stage.checkKick(actor, { participantId: d.target!, role: 'listener', handRaisedSeq: null, muted: false, invitedBy: null }));
+        return { kind: 'admit', target: d.target };
+      case 'lock':
+      case 'unlock':
+        if (!stage.isModerating(actor.role)) throw new MembershipError('FORBIDDEN', `${d.action}: only the host and moderators`);
+        return { kind: 'lock', locked: d.action === 'lock' };
+    }
+  }
+}
+
+/** Keeps members in the order of the last roster (so hand-over order survives a fresh epoch), newcomers after. */
+function orderLike(members: VerifiedMember[], roster: RosterEntry[]): VerifiedMember[] {
+  const position = new Map(roster.map((m, i) => [m.memberKeyId, i]));
+  return [...members].sort((a, b) => (position.get(a.memberKeyId) ?? Infinity) - (position.get(b.memberKeyId) ?? Infinity));
+}
