@@ -1,0 +1,280 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  createAnnouncement,
+  createCommit,
+  DEFAULT_CIPHER_SUITE,
+  deriveRoomKeys,
+  deriveSenderBaseKey,
+  generateCommitSecret,
+  generateIdentity,
+  generateRoomSecret,
+  initCrypto,
+  makeKid,
+  ratchetCommitSecret,
+  sealMetadata,
+  SframeReceiver,
+  SframeSender,
+  type Identity,
+  type RoomKeys,
+  type RosterEntry,
+} from '../../crypto/index.ts';
+import { EPOCH_LIMITS, Membership, MembershipError, type EpochState, type VerifiedMember } from '../../client/src/session/membership.ts';
+
+beforeAll(() => initCrypto());
+
+interface Person {
+  name: string;
+  identity: Identity;
+  announcement: string;
+  m: Membership;
+  id: string;
+}
+
+function person(keys: RoomKeys, name: string): Person {
+  const identity = generateIdentity();
+  const sealedProfile = sealMetadata(keys.metaKey, keys.roomId, 'profile', { name });
+  const announcement = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity, sealedProfile });
+  return { name, identity, announcement, m: new Membership(keys, identity), id: identity.memberKeyId };
+}
+
+/** Every member verifies every announcement, as each does from the relay's snapshots. */
+function meet(people: Person[]): void {
+  for (const a of people) for (const b of people) a.m.verify(`p-${b.name}`, b.announcement);
+}
+
+const v = (p: Person, viewer: Person): VerifiedMember => viewer.m.verify(`p-${p.name}`, p.announcement)!;
+const ids = (...people: Person[]) => new Set(people.map((p) => p.id));
+
+/** The host starts a room with everyone named: fresh epoch 1, roles as given, and everyone accepts it. */
+function started(names: string[], roles: Record<string, 'moderator' | 'speaker'> = {}) {
+  const keys = deriveRoomKeys(generateRoomSecret());
+  const people = names.map((n) => person(keys, n));
+  meet(people);
+  const [host, ...others] = people as [Person, ...Person[]];
+  const roleMap = new Map<string, 'host' | 'moderator' | 'speaker'>([[host.id, 'host']]);
+  for (const p of others) if (roles[p.name]) roleMap.set(p.id, roles[p.name]!);
+  const first = host.m.issueFresh(people.map((p) => v(p, host)), { roles: roleMap });
+  for (const p of others) p.m.accept(first.blob, ids(...people));
+  const by = Object.fromEntries(people.map((p) => [p.name, p])) as Record<string, Person>;
+  return { keys, people, by, host, first };
+}
+
+/** Whether a frame sealed under one member's epoch state authenticates under another's keys for the same KID. */
+function opensAcross(sender: EpochState, receiver: EpochState, senderIndex: number): boolean {
+  const kid = makeKid(sender.epoch, senderIndex);
+  const frame = new SframeSender({ kid, baseKey: deriveSenderBaseKey(sender.secret, senderIndex, DEFAULT_CIPHER_SUITE) }).encrypt(new Uint8Array(40));
+  const rx = new SframeReceiver();
+  rx.addKey(kid, deriveSenderBaseKey(receiver.secret, senderIndex, DEFAULT_CIPHER_SUITE), DEFAULT_CIPHER_SUITE);
+  try {
+    rx.decrypt(frame);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('Membership: keys follow the signed roster', () => {
+  it('start, join (ratchet), leave (fresh): everyone present agrees and reads one epoch code; the leaver is left behind', () => {
+    const { keys, people, by, host, first } = started(['Host', 'Alice', 'Bob']);
+    expect(first).toMatchObject({ epoch: 1, kind: 'fresh', myIndex: 0 });
+    expect(by.Alice!.m.current!.code).toBe(first.code);
+    expect(by.Alice!.m.roleOf(host.id)).toBe('host');
+    expect(by.Alice!.m.roleOf(by.Bob!.id)).toBe('listener');
+
+    const carol = person(keys, 'Carol');
+    meet([...people, carol]);
+    const joined = host.m.issueRatchet([v(carol, host)]);
+    const present = ids(...people, carol);
+    for (const p of [by.Alice!, by.Bob!]) expect(p.m.accept(joined.blob, present).secret).toEqual(joined.secret);
+    expect(carol.m.accept(joined.blob, present)).toMatchObject({ epoch: 2, kind: 'ratchet', myIndex: 3, code: joined.code });
+
+    const left = host.m.issueFresh([v(host, host), v(by.Alice!, host), v(carol, host)]);
+    expect(by.Alice!.m.accept(left.blob, ids(host, by.Alice!, carol)).secret).toEqual(left.secret);
+    expect(() => by.Bob!.m.accept(left.blob, ids(host, by.Alice!, carol))).toThrow(/no key for me/);
+    expect(by.Bob!.m.current!.epoch).toBe(2);
+  });
+
+  it('a relay telling two halves different stories splits the room into lineages that share no key and read different codes', () => {
+    const { by, host } = started(['Host', 'Mod', 'Alice', 'Bob'], { Mod: 'moderator', Bob: 'speaker' });
+    const mod = by.Mod!;
+    const alice = by.Alice!;
+    const bob = by.Bob!;
+    // Side A (Mod, Alice) is told the host left; side B (Host, Bob) is told nothing.
+    const sideA = ids(mod, alice);
+    const sideB = ids(host, bob);
+    expect(mod.m.isDistributor(sideA)).toBe(true);
+    expect(alice.m.expectedDistributor(sideA)).toBe(mod.id);
+
+    // Ratcheting on from the host's epoch is what made the old fork share a key: a new distributor must go fresh.
+    const sneaky = mod.m.issueRatchet([]);
+    expect(() => alice.m.accept(sneaky.blob, sideA)).toThrow(/fresh epoch/);
+
+    const aCommit = mod.m.issueFresh([v(mod, mod), v(alice, mod)]);
+    const aState = alice.m.accept(aCommit.blob, sideA);
+    const bCommit = host.m.issueRatchet([], { roles: new Map([[bob.id, 'listener']]) });
+    const bState = bob.m.accept(bCommit.blob, sideB);
+
+    expect(aState.code).toBe(aCommit.code);
+    expect(bState.code).toBe(bCommit.code);
+    expect(aState.code).not.toBe(bState.code);
+    expect(aState.secret).not.toEqual(bState.secret);
+    for (const index of [0, 1, 2, 3]) {
+      expect(opensAcross(aState, { ...bState, epoch: aState.epoch }, index)).toBe(false);
+      expect(opensAcross(bState, { ...aState, epoch: bState.epoch }, index)).toBe(false);
+      expect(opensAcross(aState, aCommit, index)).toBe(true);
+    }
+  });
+
+  it('two distributors ratcheting the same epoch to the same roster still derive different secrets', () => {
+    const { by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
+    const base = host.m.current!;
+    const roster: RosterEntry[] = [...base.roster, { memberKeyId: 'aa'.repeat(8), senderIndex: 3, role: 'listener' }];
+    const commit = (distributor: Identity) =>
+      createCommit({ distributor, roomId: host.m.keys.roomId, epoch: base.epoch + 1, kind: 'ratchet', previous: base.hash, locked: false, roster, commitSecret: ratchetCommitSecret(base.secret), sealFor: [] });
+    expect(commit(host.identity).epochSecret).not.toEqual(commit(by.Mod!.identity).epochSecret);
+    expect(commit(host.identity).epochSecret).toEqual(commit(host.identity).epochSecret);
+  });
+
+  it('a ratchet cannot drop a member to hand its sender index to someone else, nor follow a commit the member never saw', () => {
+    const { by, host } = started(['Host', 'Alice', 'Bob']);
+    const alice = by.Alice!;
+    const base = host.m.current!;
+    const present = ids(host, alice, by.Bob!);
+    const craft = (roster: RosterEntry[], previous = base.hash) =>
+      createCommit({ distributor: host.identity, roomId: host.m.keys.roomId, epoch: base.epoch + 1, kind: 'ratchet', previous, locked: false, roster, commitSecret: ratchetCommitSecret(base.secret), sealFor: [] }).blob;
+    const bobIndex = base.roster.find((m) => m.memberKeyId === by.Bob!.id)!.senderIndex;
+    const withoutBob = base.roster.filter((m) => m.memberKeyId !== by.Bob!.id);
+    expect(() => alice.m.accept(craft([...withoutBob, { memberKeyId: 'cc'.repeat(8), senderIndex: bobIndex, role: 'listener' }]), present)).toThrow(/drop a member/);
+    expect(() => alice.m.accept(craft(base.roster.map((m) => (m.memberKeyId === by.Bob!.id ? { ...m, senderIndex: 9 } : m))), present)).toThrow(/sender index/);
+    // A ratchet on a commit Alice never saw: she holds no sealed entry and cannot (and must not) derive it.
+    expect(() => alice.m.accept(craft(base.roster, new Uint8Array(32).fill(7)), present)).toThrow(/no key for me/);
+    expect(alice.m.accept(craft(base.roster), present).epoch).toBe(2);
+  });
+
+  it('epoch numbers and steps are bounded: an insider cannot push the room to 2^48 - 1 and freeze it', () => {
+    const { by, host } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const fresh = (epoch: number) =>
+      createCommit({
+        distributor: host.identity,
+        roomId: host.m.keys.roomId,
+        epoch,
+        kind: 'fresh',
+        previous: host.m.current!.hash,
+        locked: false,
+        roster: host.m.current!.roster,
+        commitSecret: generateCommitSecret(),
+        sealFor: [v(host, host), v(alice, host)],
+      }).blob;
+    const present = ids(host, alice);
+    expect(() => alice.m.accept(fresh(2 ** 48 - 1), present)).toThrow(/leaps too far/);
+    expect(() => alice.m.accept(fresh(1 + EPOCH_LIMITS.maxStep + 1), present)).toThrow(MembershipError);
+    expect(alice.m.accept(fresh(1 + EPOCH_LIMITS.maxStep), present).epoch).toBe(1 + EPOCH_LIMITS.maxStep);
+    const newcomer = person(host.m.keys, 'New');
+    meet([host, newcomer]);
+    expect(() => newcomer.m.accept(fresh(EPOCH_LIMITS.maxFirst + 1), present)).toThrow(/no key for me|out of bounds/);
+  });
+
+  it('the distributor comes from the signed roster, not from roles or order the relay claims', () => {
+    const { by, host } = started(['Host', 'Mod1', 'Mod2', 'Speaker', 'Listener'], { Mod1: 'moderator', Mod2: 'moderator', Speaker: 'speaker' });
+    const listener = by.Listener!;
+    expect(listener.m.expectedDistributor(ids(host, by.Mod1!, by.Mod2!, by.Speaker!, listener))).toBe(host.id);
+    expect(listener.m.expectedDistributor(ids(by.Mod1!, by.Mod2!, by.Speaker!, listener))).toBe(by.Mod1!.id);
+    expect(listener.m.expectedDistributor(ids(by.Speaker!, listener))).toBe(by.Speaker!.id);
+    expect(listener.m.expectedDistributor(ids(listener))).toBeNull();
+    // Mod2 signs a fresh epoch while the host is present: refused, whatever the relay says about roles.
+    const usurper = by.Mod2!.m.issueFresh([v(by.Mod2!, by.Mod2!), v(listener, by.Mod2!)]);
+    expect(() => listener.m.accept(usurper.blob, ids(host, by.Mod2!, listener))).toThrow(/may distribute/);
+    // A listener, whom the relay could call host, is never accepted either.
+    const impostor = person(host.m.keys, 'Impostor');
+    meet([impostor, listener]);
+    impostor.m.current = { ...listener.m.current! };
+    const forged = impostor.m.issueFresh([v(impostor, impostor), v(listener, impostor)], { roles: new Map([[impostor.id, 'host']]) });
+    expect(() => listener.m.accept(forged.blob, ids(impostor, listener))).toThrow(/may distribute/);
+  });
+
+  it('a member who cannot be sealed to is left out and reported; it never stops a fresh epoch for the others', () => {
+    const { by, host } = started(['Host', 'Alice']);
+    // An announcement with a small-order box key does not verify at all…
+    const keys = host.m.keys;
+    const poisoned = generateIdentity();
+    poisoned.boxPublicKey = new Uint8Array(32);
+    const blob = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: poisoned, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Zero' }) });
+    expect(host.m.verify('p-zero', blob)).toBeNull();
+    // …and even one that slipped through is skipped by the commit, which still goes to everyone else.
+    const bad: VerifiedMember = { participantId: 'p-zero', memberKeyId: poisoned.memberKeyId, boxPublicKey: new Uint8Array(32), signPublicKey: poisoned.signPublicKey, name: 'Zero' };
+    const issued = host.m.issueFresh([v(host, host), bad, v(by.Alice!, host)]);
+    expect(issued.skipped).toEqual([poisoned.memberKeyId]);
+    expect(issued.roster.map((m) => m.memberKeyId)).not.toContain(poisoned.memberKeyId);
+    expect(by.Alice!.m.accept(issued.blob, ids(host, by.Alice!)).secret).toEqual(issued.secret);
+    const later = host.m.issueFresh([v(host, host), bad]);
+    expect(later.skipped).toEqual([poisoned.memberKeyId]);
+    expect(later.epoch).toBe(issued.epoch + 1);
+  });
+
+  it('a newcomer that comes back as a new participant refuses old commits replayed to it', () => {
+    const { by, host, first } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const second = host.m.issueFresh([v(host, host), v(alice, host)]);
+    alice.m.accept(second.blob, ids(host, alice));
+    alice.m.restart();
+    expect(alice.m.current).toBeNull();
+    expect(() => alice.m.accept(first.blob, ids(host, alice))).toThrow(/not newer/);
+    expect(() => alice.m.accept(second.blob, ids(host, alice))).toThrow(/not newer/);
+    host.m.raiseNextEpoch(host.m.current!.epoch + 1_000);
+    expect(alice.m.accept(host.m.issueFresh([v(host, host), v(alice, host)]).blob, ids(host, alice)).epoch).toBe(1_002);
+  });
+});
+
+describe('Membership: stage decisions count only when signed by someone with the authority', () => {
+  it('an invitation by a moderator is good for its target; an acceptance carrying it makes a speaker, once', () => {
+    const { by, host } = started(['Host', 'Mod', 'Alice', 'Bob'], { Mod: 'moderator' });
+    const invite = by.Mod!.m.decide('invite', by.Alice!.id);
+    expect(by.Alice!.m.check(invite).effect).toEqual({ kind: 'invite', target: by.Alice!.id });
+    const accept = by.Alice!.m.decide('accept', by.Alice!.id, invite);
+    const checked = host.m.check(accept);
+    expect(checked.effect).toEqual({ kind: 'role', target: by.Alice!.id, role: 'speaker' });
+    host.m.markApplied(checked.decision);
+    expect(() => host.m.check(accept)).toThrow(/already applied/);
+    // Bob cannot use Alice's invitation, and cannot accept one he never got.
+    expect(() => host.m.check(by.Bob!.m.decide('accept', by.Bob!.id, invite))).toThrow(/invitation of this member/);
+    expect(() => host.m.check(by.Bob!.m.decide('accept', by.Bob!.id))).toThrow(MembershipError);
+  });
+
+  it('refuses decisions from members without the authority, and forgeries', () => {
+    const { by, host } = started(['Host', 'Mod', 'Alice', 'Bob'], { Mod: 'moderator' });
+    expect(() => host.m.check(by.Alice!.m.decide('invite', by.Bob!.id))).toThrow(/FORBIDDEN|only the host and moderators/);
+    expect(() => host.m.check(by.Mod!.m.decide('kick', host.id))).toThrow(/host/);
+    expect(() => host.m.check(by.Mod!.m.decide('set-moderator', by.Alice!.id))).toThrow(/only the host names/);
+    expect(() => host.m.check(by.Alice!.m.decide('lock', null))).toThrow(/only the host and moderators/);
+    expect(host.m.check(by.Mod!.m.decide('kick', by.Bob!.id)).effect).toEqual({ kind: 'kick', target: by.Bob!.id });
+    expect(host.m.check(host.m.decide('set-moderator', by.Alice!.id)).effect).toEqual({ kind: 'role', target: by.Alice!.id, role: 'moderator' });
+    const stranger = person(deriveRoomKeys(generateRoomSecret()), 'Stranger');
+    expect(() => host.m.check(stranger.m.decide('kick', by.Bob!.id))).toThrow();
+  });
+
+  it('a decision from long before the current epoch is refused as a replay', () => {
+    const { by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
+    const old = by.Mod!.m.decide('move-to-audience', by.Alice!.id);
+    for (let i = 0; i <= EPOCH_LIMITS.decisionWindow; i++) host.m.issueRatchet([]);
+    expect(() => host.m.check(old)).toThrow(/out of date/);
+  });
+
+  it('a kicked identity never gets keys again, and a locked room admits only whom a moderator admitted', () => {
+    const { keys, by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
+    const kick = host.m.check(by.Mod!.m.decide('kick', by.Alice!.id));
+    host.m.record(kick.effect);
+    const fresh = host.m.issueFresh([v(host, host), v(by.Mod!, host), v(by.Alice!, host)]);
+    expect(fresh.roster.map((m) => m.memberKeyId)).not.toContain(by.Alice!.id);
+    expect(host.m.mayAdmit(by.Alice!.id)).toBe(false);
+    expect(host.m.issueRatchet([v(by.Alice!, host)]).roster.map((m) => m.memberKeyId)).not.toContain(by.Alice!.id);
+
+    host.m.issueRatchet([], { locked: true });
+    const visitor = person(keys, 'Visitor');
+    meet([host, visitor]);
+    expect(host.m.mayAdmit(visitor.id)).toBe(false);
+    expect(host.m.issueRatchet([v(visitor, host)]).roster.map((m) => m.memberKeyId)).not.toContain(visitor.id);
+    host.m.record(host.m.check(by.Mod!.m.decide('admit', visitor.id)).effect);
+    expect(host.m.issueRatchet([v(visitor, host)]).roster.map((m) => m.memberKeyId)).toContain(visitor.id);
+  });
+});
