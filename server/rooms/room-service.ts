@@ -118,7 +118,7 @@ export class RoomService {
 
   /** Passes a stage decision on to the room unread: members act on it only if the signature and authority hold. */
   private decided(room: Room, by: Participant, decision: string): void {
-    room.broadcast('stage.decision', { by: by.participantId, decision });
+    room.broadcast('stage.decision', { by: by.participantId, decision }, by);
   }
 
   private updated(room: Room, p: Participant): void {

@@ -4,7 +4,7 @@ import type { Relay } from '../../server/index.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 import { epochKey, expectUndecryptable, tapRoom } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, epochOf, expectHears, joinRoom, myId, openPage } from './pages.ts';
+import { createRoom, epochOf, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
 
 let relay: Relay;
 let browser: Browser;
@@ -39,13 +39,17 @@ describe('moderation in real browsers', () => {
     await expect.poll(() => stays.locator('[data-testid="participant"]').count()).toBe(2);
     await new Promise((r) => setTimeout(r, 1000));
     await expectHears(stays, hostId, 440);
+    // The host rotated the link with the kick: a new room id, so the kicked member cannot return with a new identity.
+    const roomId = await roomIdOf(host);
+    expect(roomId).not.toBe(new URL(link).pathname.split('/')[2]);
+    await expect.poll(() => roomIdOf(stays)).toBe(roomId);
     // What is sent after the kick does not decrypt under the keys the kicked browser held.
-    const tap = await tapRoom(relay, new URL(link).pathname.split('/')[2]!);
+    const tap = await tapRoom(relay, roomId);
     await expect.poll(() => tap.payloads.length, { timeout: 10_000 }).toBeGreaterThan(100);
     tap.close();
     expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
-    // The kicked browser cannot come back with the same identity either: it was refused at the relay.
-    expect(relay.rooms.get(new URL(link).pathname.split('/')[2]!)!.banned.size).toBe(1);
+    // Nor with the same identity: it was refused at the relay.
+    expect(relay.rooms.get(roomId)!.banned.size).toBe(1);
     for (const p of [host, stays, troll]) await p.close();
   }, 90_000);
 

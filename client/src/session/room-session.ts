@@ -525,6 +525,8 @@ export class RoomSession implements RoomActions {
   /** Distributor: the decision takes effect for keys now, not when the relay says it happened. */
   private applyDecision(decision: Decision, effect: DecisionEffect): void {
     const agent = this.agent!;
+    // An invitation changes nothing until its target answers; the acceptance, which carries it, uses it up.
+    if (effect.kind === 'invite') return;
     agent.markApplied(decision);
     agent.record(effect);
     if (effect.kind === 'role') this.send(agent.issueRatchet([], { roles: new Map([[effect.target, effect.role]]) }));
@@ -813,6 +815,12 @@ export class RoomSession implements RoomActions {
     this.pendingInvite = null;
     this.update({ invitedBy: null });
     if (!invitation || !this.agent) return;
+    // Answered once: the same invitation replayed by the relay later prompts nobody.
+    try {
+      this.agent.markApplied(this.agent.check(invitation).decision);
+    } catch {
+      return;
+    }
     void (async () => {
       try {
         if (!accept) return void (await this.req('stage.respond', { accept: false }));
