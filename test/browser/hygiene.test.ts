@@ -111,10 +111,16 @@ describe('room secret and relay events in the page', () => {
     for (const page of [host, guest]) await page.close();
   }, 120_000);
 
-  it('a room path without the secret, in a tab that never had it, asks for the full link', async () => {
-    const { page: host } = await createRoom(browser, relay.url, 'Half', 'Host');
-    const stranger = await openPage(browser, `${relay.url}/r/${await roomIdOf(host)}`);
+  it('a room path without the secret, in a tab that never had it, asks for the full link; the full link then works', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Half', 'Host');
+    const path = `${relay.url}/r/${await roomIdOf(host)}`;
+    const stranger = await openPage(browser, path);
     await expect.poll(() => stranger.getByTestId('link-error').textContent().catch(() => null)).toMatch(/link is incomplete/);
+    // Pasting the full link into the same tab changes only the fragment; the page still reads it and hides it.
+    await stranger.goto(link);
+    await expect.poll(() => stranger.getByTestId('room-title').textContent().catch(() => null)).toBe('Half');
+    expect(await stranger.evaluate(() => location.href)).toBe(path);
+    for (const url of await historyUrls(stranger)) expect(url).not.toContain(secretOf(link));
     for (const page of [host, stranger]) await page.close();
   }, 60_000);
 

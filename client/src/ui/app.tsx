@@ -36,6 +36,9 @@ export function App() {
 
   useEffect(() => {
     if (!location.pathname.startsWith('/r/')) return;
+    // A full link pasted into this tab while it shows the same /r/<roomId> only changes the fragment: nothing would
+    // read it and it would stay in the history, so the page loads again and reads (and hides) it.
+    addEventListener('hashchange', () => location.reload());
     // A link opened whole carries the secret after '#'; a reload of this tab finds it in the tab's storage instead.
     const link = location.hash ? location.href : storedLink(location.origin, location.pathname);
     if (!link) return setFatal(translate(lang, 'linkIncomplete'));
