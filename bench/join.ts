@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { startRelay, type Relay } from '../server/index.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
+import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
 import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 /** Twenty pages loading at once in one Chromium on two cores take a while: generous, since this measures, not tests. */
@@ -120,7 +121,8 @@ async function measureFrameCost(browser: Browser, hostPage: Page, link: string, 
 
 
 export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
-  const relay = await startRelay({ port: 0, workers: 1, logLevel: 'silent' });
+  // The test build: timing reads the page's diagnostics (window.teahouse), which production builds do not have.
+  const relay = await startRelay({ port: 0, workers: 1, logLevel: 'silent', clientDir: TEST_CLIENT_DIR });
   const hostBrowser = await launchChromium({ toneHz: 440 });
   const listenerBrowser = await launchChromium();
   try {

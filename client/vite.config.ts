@@ -1,13 +1,18 @@
-// Vite build of the browser app into client/dist, which the relay serves under a strict CSP.
+// Vite build of the browser app: production into client/dist (what `npm start` serves), `--mode test` into client/dist-test.
 import { defineConfig } from 'vite';
 import { fileURLToPath } from 'node:url';
 
-export default defineConfig({
+/**
+ * Only `--mode test` builds carry the diagnostics (window.teahouse: epoch keys, plaintext capture) that browser tests
+ * and benchmarks read; a production build has the flag false and the minifier drops that code entirely.
+ */
+export default defineConfig(({ mode }) => ({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: '/',
+  define: { __TEAHOUSE_TEST_BUILD__: JSON.stringify(mode === 'test') },
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   build: {
-    outDir: 'dist',
+    outDir: mode === 'test' ? 'dist-test' : 'dist',
     emptyOutDir: true,
     target: 'es2022',
     // The polyfill is an inline script, which the CSP (script-src 'self') forbids.
@@ -16,4 +21,4 @@ export default defineConfig({
     sourcemap: false,
   },
   worker: { format: 'es' },
-});
+}));

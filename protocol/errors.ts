@@ -30,3 +30,11 @@ export class SignalingError extends Error {
     this.name = 'SignalingError';
   }
 }
+
+/** The first problem zod found, as `path: message`: names the field, never quotes the (untrusted) value. */
+export function describeIssue(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid message';
+  const path = issue.path.length ? issue.path.map(String).join('.') : 'message';
+  return `${path}: ${issue.message}`;
+}

@@ -24,6 +24,10 @@ export const Announcement = Blob(LIMITS.announcement);
 /** A member's signed stage decision (crypto/decision.ts): the relay enforces its own rules and passes it on unread. */
 export const Decision = Blob(LIMITS.decision);
 const Nonce = z.string().regex(/^[0-9a-f]{32}$/, 'a nonce is 32 hex characters');
+export const Commit = Blob(LIMITS.commit);
+/** SFrame KIDs carry the epoch in 48 bits (docs/protocol.md §7). */
+export const Epoch = z.number().int().min(1).max(2 ** 48 - 1);
+const Seq = z.number().int().nonnegative();
 export const SealedTitle = Blob(LIMITS.sealedTitle);
 export const Role = z.enum(['host', 'moderator', 'speaker', 'listener']);
 export type Role = z.infer<typeof Role>;
@@ -41,10 +45,11 @@ export const ParticipantSnapshot = z.object({
   participantId: Id,
   role: Role,
   announcement: Announcement,
-  joinedSeq: z.number().int(),
-  handRaisedSeq: z.number().int().nullable(),
+  joinedSeq: Seq,
+  handRaisedSeq: Seq.nullable(),
   muted: z.boolean(),
-  producerIds: z.array(Id),
+  // One microphone per participant at the relay; a few more leave room for a change without a protocol bump.
+  producerIds: z.array(Id).max(8),
 });
 export type ParticipantSnapshot = z.infer<typeof ParticipantSnapshot>;
 
@@ -62,7 +67,7 @@ export type RoomSnapshot = z.infer<typeof RoomSnapshot>;
 
 export const JoinResult = z.object({
   participantId: Id,
-  resumeToken: z.string(),
+  resumeToken: z.string().max(64),
   role: Role,
   room: RoomSnapshot,
   routerRtpCapabilities: Json,
@@ -102,7 +107,7 @@ export const requests = {
   },
   'consumer.resume': { request: z.strictObject({ consumerId: Id }), reply: Ok },
   'key.commit': {
-    request: z.strictObject({ commit: Blob(LIMITS.commit), epoch: z.number().int().min(1).max(2 ** 48 - 1), to: z.array(Id).max(LIMITS.commitRecipients).optional() }),
+    request: z.strictObject({ commit: Commit, epoch: Epoch, to: z.array(Id).max(LIMITS.commitRecipients).optional() }),
     reply: Ok,
   },
   'hand.raise': { request: Empty, reply: Ok },
@@ -129,6 +134,8 @@ export type ReplyOf<T extends RequestType> = z.infer<(typeof requests)[T]['reply
 export const REQUEST_TYPES = Object.keys(requests) as RequestType[];
 
 // ---- Events: relay to client ----
+// The client parses every event with these (protocol/client.ts onEvent) and drops what does not fit: the relay is
+// not trusted. Unknown fields are stripped, not refused, so a relay may add fields without breaking older pages.
 
 export const events = {
   'peer.joined': z.object({ participant: ParticipantSnapshot }),
@@ -136,7 +143,7 @@ export const events = {
   'peer.left': z.object({ participantId: Id, reason: z.enum(['left', 'kicked', 'disconnected']) }),
   'producer.added': z.object({ producerId: Id, participantId: Id }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),
-  'key.commit': z.object({ from: Id, commit: z.string(), epoch: z.number() }),
+  'key.commit': z.object({ from: Id, commit: Commit, epoch: Epoch }),
   'stage.invited': z.object({ by: Id, decision: Decision }),
   /** A stage decision the relay applied, passed on to the room: members act on it only if its signature and authority hold. */
   'stage.decision': z.object({ by: Id, decision: Decision }),
@@ -151,7 +158,7 @@ export const events = {
   'room.rotated': z.object({ newRoomId: RoomId }),
   'room.mediaReset': z.object({}),
   'relay.shuttingDown': z.object({}),
-  error: z.object({ code: z.string(), message: z.string() }),
+  error: z.object({ code: z.string().max(64), message: z.string().max(1_024) }),
 } as const;
 
 export type EventType = keyof typeof events;

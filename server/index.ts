@@ -25,6 +25,8 @@ export interface Relay {
   /** Read-only inspection for tests and benchmarks: rooms, their members, producers and mediasoup routers. */
   rooms: RoomService['rooms'];
   workers: () => WorkerPool['workers'];
+  /** The socket.io server, for tests that play a hostile relay by emitting what an honest one never would. */
+  io: SocketServer;
   /** Tells clients the relay is going away, then closes sockets, workers and the port. */
   close(): Promise<void>;
 }
@@ -77,6 +79,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     config,
     rooms: service.rooms,
     workers: () => pool.workers,
+    io,
     close() {
       closing ??= (async () => {
         io.emit('relay.shuttingDown', {});

@@ -1,8 +1,7 @@
 // One socket.io connection: validates every message against its schema, rate-limits, and replies with stable error codes.
 import type { Logger } from 'pino';
 import type { Socket } from 'socket.io';
-import type { z } from 'zod';
-import { SignalingError } from '../../protocol/errors.ts';
+import { describeIssue, SignalingError } from '../../protocol/errors.ts';
 import { requests, type Ack, type RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import type { RelayMetrics } from '../metrics.ts';
@@ -10,13 +9,6 @@ import type { RoomService, Session } from '../rooms/room-service.ts';
 import { TokenBucket } from './rate-limit.ts';
 
 export type MessageObserver = (event: string, payload: unknown) => void;
-
-function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid message';
-  const path = issue.path.length ? issue.path.join('.') : 'message';
-  return `${path}: ${issue.message}`;
-}
 
 export function attachConnection(socket: Socket, deps: { service: RoomService; config: RelayConfig; log: Logger; metrics: RelayMetrics; observe?: MessageObserver }): void {
   const { service, config, log, metrics, observe } = deps;

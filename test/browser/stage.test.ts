@@ -111,6 +111,12 @@ describe('moderation in real browsers', () => {
     await expect.poll(() => listener.getByTestId('fingerprint').textContent()).not.toBe(oldFingerprint);
     expect(await listener.getByTestId('fingerprint').textContent()).toBe(await host.getByTestId('fingerprint').textContent());
     await expect.poll(() => listener.getByTestId('room-link').textContent()).toBe(newLink);
+    // The address bar shows the new room's path only; each tab keeps the new secret and has dropped the old one.
+    const newRoomId = await roomIdOf(listener);
+    for (const page of [host, listener]) {
+      expect(await page.evaluate(() => location.href)).toBe(`${relay.url}/r/${newRoomId}`);
+      expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([newLink.slice(newLink.indexOf('#') + 1)]);
+    }
     expect(await listener.getByText(/fingerprint changed/).count()).toBe(1);
     await expectHears(listener, hostId, 440);
 

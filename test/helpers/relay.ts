@@ -1,4 +1,5 @@
-// Test helpers: a relay on an ephemeral loopback port, and socket.io clients with typed requests and event waits.
+// Test helpers: a loopback relay serving the test build of the client, and socket.io clients with typed requests and event waits.
+import { fileURLToPath } from 'node:url';
 import { io, type Socket } from 'socket.io-client';
 import { createAnnouncement, deriveRoomKeys, generateIdentity, generateRoomSecret, initCrypto, sealMetadata, type Identity, type RoomKeys } from '../../crypto/index.ts';
 import { request } from '../../protocol/client.ts';
@@ -17,8 +18,14 @@ export const OPUS_RTP_PARAMETERS = {
 /** A stand-in for a signed stage decision: the relay passes decisions on unread, so its tests need none real. */
 export const DECISION = 'c2lnbmVkLWRlY2lzaW9u';
 
+/**
+ * The test build of the client (`npm run build:client:test`, run by pretest and prebench): the only one with the
+ * window.teahouse diagnostics that browser tests and benchmarks read. `npm start` serves the production client/dist.
+ */
+export const TEST_CLIENT_DIR = fileURLToPath(new URL('../../client/dist-test', import.meta.url));
+
 export async function startTestRelay(options: RelayOptions = {}): Promise<Relay> {
-  return startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, ...options });
+  return startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, clientDir: TEST_CLIENT_DIR, ...options });
 }
 
 export interface TestClient {

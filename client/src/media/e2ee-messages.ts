@@ -18,6 +18,7 @@ export interface LegacyStreamsMessage {
   writable: WritableStream;
 }
 
+/** Test builds only (capturePlaintext in e2ee.ts); a production worker ignores it. */
 export interface CapturePlaintextMessage {
   type: 'capture-plaintext';
   frames: number;

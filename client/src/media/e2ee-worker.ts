@@ -19,6 +19,7 @@ interface EncodedFrame {
 
 const keys = new FrameKeys();
 const ready = initCrypto();
+/** Test builds only: frames to hand to the page before encryption (the privacy test checks them against the wire). */
 let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;
 // The page is cross-origin isolated (COOP + COEP), so performance.now() here is fine-grained enough to sum per frame.
@@ -36,7 +37,7 @@ function transformer(options: TransformOptions): TransformStream<EncodedFrame, E
     transform(frame, controller) {
       const data = new Uint8Array(frame.data);
       if (options.side === 'send') {
-        if (capture) {
+        if (__TEAHOUSE_TEST_BUILD__ && capture) {
           capture.frames.push(data.slice());
           if (--capture.remaining === 0) {
             post({ type: 'plaintext', frames: capture.frames });
@@ -76,15 +77,16 @@ scope.onrtctransform = (event) => {
 scope.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   await ready;
+  if (__TEAHOUSE_TEST_BUILD__ && message.type === 'capture-plaintext') {
+    capture = { remaining: message.frames, frames: [] };
+    return;
+  }
   switch (message.type) {
     case 'set-epoch':
       keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.ratchet);
       break;
     case 'legacy-streams':
       pipe(message.readable, message.writable, message.options);
-      break;
-    case 'capture-plaintext':
-      capture = { remaining: message.frames, frames: [] };
       break;
   }
 };

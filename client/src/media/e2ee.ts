@@ -13,15 +13,13 @@ export function transformSupport(): 'script-transform' | 'encoded-streams' | nul
 }
 
 export class E2eeChannel {
-  private readonly worker = new Worker(new URL('./e2ee-worker.ts', import.meta.url), { type: 'module', name: 'teahouse-e2ee' });
+  /** Read by capturePlaintext (test builds) only; nothing else talks to the worker behind this class. */
+  readonly worker = new Worker(new URL('./e2ee-worker.ts', import.meta.url), { type: 'module', name: 'teahouse-e2ee' });
   private readonly mode = transformSupport();
-  private plaintextWaiter: ((frames: Uint8Array[]) => void) | null = null;
 
   constructor(onStats: (stats: StatsMessage) => void) {
     this.worker.onmessage = (event: MessageEvent<FromWorker>) => {
-      const message = event.data;
-      if (message.type === 'stats') onStats(message);
-      else if (message.type === 'plaintext') this.plaintextWaiter?.(message.frames);
+      if (event.data.type === 'stats') onStats(event.data);
     };
   }
 
@@ -46,14 +44,6 @@ export class E2eeChannel {
     this.attach(receiver, { side: 'recv', participantId });
   }
 
-  /** Diagnostics: the next frames the sender sees before encryption (they stay in this page). */
-  capturePlaintext(frames: number): Promise<Uint8Array[]> {
-    return new Promise((resolve) => {
-      this.plaintextWaiter = resolve;
-      this.post({ type: 'capture-plaintext', frames });
-    });
-  }
-
   close(): void {
     this.worker.terminate();
   }
@@ -72,4 +62,21 @@ export class E2eeChannel {
   private post(message: ToWorker): void {
     this.worker.postMessage(message);
   }
+}
+
+/**
+ * Test builds only: the next frames the sender sees before encryption (they stay in this page). A function, not a
+ * method, so that a production bundle, which never calls it, does not contain it.
+ */
+export function capturePlaintext(channel: E2eeChannel, frames: number): Promise<Uint8Array[]> {
+  const { worker } = channel;
+  return new Promise((resolve) => {
+    const listener = (event: MessageEvent<FromWorker>) => {
+      if (event.data.type !== 'plaintext') return;
+      worker.removeEventListener('message', listener);
+      resolve(event.data.frames);
+    };
+    worker.addEventListener('message', listener);
+    worker.postMessage({ type: 'capture-plaintext', frames } satisfies ToWorker);
+  });
 }

@@ -19,16 +19,17 @@ import {
   type RoomKeys,
   type RosterRole,
 } from '../../../crypto/index.ts';
-import { request } from '../../../protocol/client.ts';
+import { onEvent, request } from '../../../protocol/client.ts';
 import { SignalingError } from '../../../protocol/errors.ts';
 import type { EventOf, EventType, JoinResult, ParticipantSnapshot, ReplyOf, RequestOf, RequestType } from '../../../protocol/messages.ts';
 import { AudioMeter } from '../media/audio-meter.ts';
-import { E2eeChannel } from '../media/e2ee.ts';
+import { capturePlaintext, E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
 import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import type { MemberView, Phase, Role, RoomView } from './view.ts';
 
@@ -108,6 +109,7 @@ export class RoomSession implements RoomActions {
       notice: null,
       sent: { encrypted: 0, droppedNoKey: 0 },
       speakers: [],
+      droppedEvents: 0,
     };
   }
 
@@ -127,12 +129,16 @@ export class RoomSession implements RoomActions {
     return () => this.listeners.delete(listener);
   }
 
-  /** Read-only diagnostics for the console and automated checks; nothing here leaves the page. */
+  /**
+   * Diagnostics for browser tests and benchmarks (epoch keys, plaintext, fault injection): test builds only, so a
+   * production bundle carries none of it (docs/operations.md). Nothing here leaves the page.
+   */
   diagnostics() {
+    if (!__TEAHOUSE_TEST_BUILD__) return undefined;
     return {
       view: () => this.view,
       spectrumPeak: (participantId: string) => this.meter?.spectrumPeak(participantId) ?? null,
-      capturePlaintext: (frames: number) => this.e2ee?.capturePlaintext(frames).then((f) => f.map((b) => toHex(b))) ?? Promise.resolve([]),
+      capturePlaintext: (frames: number) => (this.e2ee ? capturePlaintext(this.e2ee, frames).then((f) => f.map((b) => toHex(b))) : Promise.resolve([])),
       currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret) } : null),
       firstDecryptedAt: () => this.stats?.firstDecryptedAt ?? null,
       frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
@@ -232,7 +238,9 @@ export class RoomSession implements RoomActions {
     if (this.socket) return;
     const socket = io(this.origin, { transports: ['websocket'], reconnectionDelayMax: 3_000 });
     this.socket = socket;
-    const on = <T extends EventType>(event: T, handler: (payload: EventOf<T>) => void) => socket.on(event as string, handler as never);
+    // Every event is parsed against its schema first: a malformed one is counted and dropped, never acted on.
+    const on = <T extends EventType>(event: T, handler: (payload: EventOf<T>) => void) =>
+      onEvent(socket, event, handler, () => this.update({ droppedEvents: this.view.droppedEvents + 1 }));
     on('peer.joined', ({ participant }) => this.onPeerJoined(participant));
     on('peer.updated', ({ participant }) => this.onPeerUpdated(participant));
     on('peer.left', ({ participantId }) => this.onPeerLeft(participantId));
@@ -894,12 +902,13 @@ export class RoomSession implements RoomActions {
   }
 
   private async switchSecret(next: Uint8Array): Promise<void> {
+    forgetLinkSecret(this.keys.roomId);
     this.pendingSecret = null;
     this.secret = next;
     this.keys = deriveRoomKeys(next);
     this.agent!.keys = this.keys;
     this.link = buildRoomLink(this.origin, next);
-    history.replaceState(null, '', this.link);
+    hideLinkSecret(this.link);
     this.announcement = this.makeAnnouncement();
     this.update({ roomId: this.keys.roomId, link: this.link });
     this.refreshFingerprint();

@@ -68,4 +68,6 @@ export interface RoomView {
   notice: string | null;
   sent: { encrypted: number; droppedNoKey: number };
   speakers: SpeakerStats[];
+  /** Relay events that failed their schema and were dropped unread (protocol/client.ts onEvent). */
+  droppedEvents: number;
 }

@@ -1,6 +1,7 @@
 // Top level: language, the route (home or a room link), and the room session behind the room screens.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
+import { forgetLinkSecret, hideLinkSecret, storedLink } from '../session/link-store.ts';
 import { RoomSession } from '../session/room-session.ts';
 import type { RoomView } from '../session/view.ts';
 import { Home } from './home.tsx';
@@ -9,6 +10,11 @@ import { Join } from './join.tsx';
 import { Room } from './room.tsx';
 
 const LANG_KEY = 'teahouse.lang';
+/**
+ * Endings after which this tab has no use for the room secret. A room not found or lost (a relay restart) keeps it:
+ * the room may come back, and a reload tries again.
+ */
+const FORGET_SECRET_WHEN = new Set<string>(['leftRoom', 'kicked', 'roomEnded', 'linkRevoked', 'lobbyDeclined']);
 
 function initialLang(): Lang {
   const saved = localStorage.getItem(LANG_KEY);
@@ -30,8 +36,15 @@ export function App() {
 
   useEffect(() => {
     if (!location.pathname.startsWith('/r/')) return;
+    // A full link pasted into this tab while it shows the same /r/<roomId> only changes the fragment: nothing would
+    // read it and it would stay in the history, so the page loads again and reads (and hides) it.
+    addEventListener('hashchange', () => location.reload());
+    // A link opened whole carries the secret after '#'; a reload of this tab finds it in the tab's storage instead.
+    const link = location.hash ? location.href : storedLink(location.origin, location.pathname);
+    if (!link) return setFatal(translate(lang, 'linkIncomplete'));
     try {
-      const s = RoomSession.fromLink(location.href);
+      const s = RoomSession.fromLink(link);
+      hideLinkSecret(s.link);
       setSession(s);
       void s.peek();
     } catch (error) {
@@ -41,14 +54,17 @@ export function App() {
 
   useEffect(() => {
     if (!session) return;
-    (window as unknown as { teahouse: unknown }).teahouse = session.diagnostics();
-    return session.subscribe(setView);
+    if (__TEAHOUSE_TEST_BUILD__) (window as unknown as { teahouse: unknown }).teahouse = session.diagnostics();
+    return session.subscribe((v) => {
+      setView(v);
+      if (v.phase.kind === 'ended' && FORGET_SECRET_WHEN.has(v.phase.reason)) forgetLinkSecret(v.roomId);
+    });
   }, [session]);
 
   const create = (title: string, name: string) => {
     setCreating(true);
     const s = RoomSession.createNew(location.origin);
-    history.replaceState(null, '', s.link);
+    hideLinkSecret(s.link);
     setSession(s);
     void s.create(title, name);
   };
@@ -56,7 +72,7 @@ export function App() {
   const t = useMemo(() => (key: Parameters<typeof translate>[1], vars?: Record<string, string | number>) => translate(lang, key, vars), [lang]);
 
   let body;
-  if (fatal) body = <main class="card"><p class="error" role="alert">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
+  if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
   else if (!session || !view) body = <Home onCreate={create} busy={creating} />;
   else {
     const phase = view.phase;

@@ -1,4 +1,4 @@
-// Frames encrypted, decrypted and dropped per speaker, from the E2EE worker's counters.
+// Frames encrypted, decrypted and dropped per speaker (the E2EE worker's counters), and relay events dropped as malformed.
 import type { RoomView } from '../session/view.ts';
 import { useT } from './i18n-context.ts';
 
@@ -21,6 +21,7 @@ export function Stats(props: { view: RoomView }) {
           ))}
         </tbody>
       </table>
+      <p data-testid="dropped-events" data-count={props.view.droppedEvents}>{t('statsDroppedEvents', { count: props.view.droppedEvents })}</p>
     </details>
   );
 }

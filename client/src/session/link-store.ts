@@ -1,0 +1,37 @@
+// Keeps the room secret out of the address bar and the history: the page shows /r/<roomId>, and this tab's
+// sessionStorage (per tab, gone with it, never synced) holds the secret so that a reload still finds the room.
+import { encodeRoomSecret, parseRoomLink, ROOM_ID_PATTERN } from '../../../crypto/index.ts';
+
+const storageKey = (roomId: string) => `teahouse.room-secret.${roomId}`;
+
+/** Keeps the link's secret for this tab and replaces the current history entry with the bare room path. */
+export function hideLinkSecret(link: string): void {
+  const { secret, keys } = parseRoomLink(link);
+  try {
+    sessionStorage.setItem(storageKey(keys.roomId), encodeRoomSecret(secret));
+  } catch {
+    // Storage refused (disabled, or full): the secret still leaves the address bar, and a reload asks for the link.
+  }
+  history.replaceState(null, '', `/r/${keys.roomId}`);
+}
+
+/** The full link of the room at this path, rebuilt from this tab's storage; null when this tab never held it. */
+export function storedLink(origin: string, pathname: string): string | null {
+  const roomId = /^\/r\/([^/]+)\/?$/.exec(pathname)?.[1];
+  if (!roomId || !ROOM_ID_PATTERN.test(roomId)) return null;
+  let fragment: string | null = null;
+  try {
+    fragment = sessionStorage.getItem(storageKey(roomId));
+  } catch {
+    return null;
+  }
+  return fragment ? `${origin}/r/${roomId}#${fragment}` : null;
+}
+
+export function forgetLinkSecret(roomId: string): void {
+  try {
+    sessionStorage.removeItem(storageKey(roomId));
+  } catch {
+    // Nothing was stored where storage is refused.
+  }
+}

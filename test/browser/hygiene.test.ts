@@ -1,0 +1,144 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Relay } from '../../server/index.ts';
+import { startTestRelay, TEST_CLIENT_DIR } from '../helpers/relay.ts';
+import { launchChromium } from './chromium.ts';
+import { createRoom, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** Strings only the test build may contain: the diagnostics that expose epoch keys and plaintext frames. */
+const TEST_ONLY = ['currentEpochKey', 'capturePlaintext', 'capture-plaintext'];
+
+let browser: Browser;
+let prodDir: string;
+
+/** Every script of a built client, concatenated. */
+function bundle(dir: string): string {
+  return readdirSync(join(dir, 'assets')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, 'assets', f), 'utf8')).join('\n');
+}
+
+beforeAll(async () => {
+  // Built exactly as `npm run build:client` builds it (no --mode), only into a directory of its own.
+  prodDir = mkdtempSync(join(tmpdir(), 'teahouse-prod-client-'));
+  const env = { ...process.env };
+  delete env.NODE_ENV;
+  const build = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'client/vite.config.ts', '--outDir', prodDir, '--emptyOutDir', '--logLevel', 'error'], { cwd: ROOT, env, encoding: 'utf8' });
+  expect(build.status, build.stderr).toBe(0);
+  browser = await launchChromium({ toneHz: 440 });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  rmSync(prodDir, { recursive: true, force: true });
+});
+
+describe('production build', () => {
+  it('carries none of the diagnostics that expose keys or plaintext; the test build does', () => {
+    const prod = bundle(prodDir);
+    const test = bundle(TEST_CLIENT_DIR);
+    for (const s of TEST_ONLY) {
+      expect(prod, s).not.toContain(s);
+      expect(test, s).toContain(s);
+    }
+  });
+
+  it('works, and leaves window.teahouse undefined', async () => {
+    const relay = await startTestRelay({ clientDir: prodDir });
+    try {
+      const { page } = await createRoom(browser, relay.url, 'Production', 'Host');
+      expect(await page.evaluate(() => typeof (window as unknown as { teahouse?: unknown }).teahouse)).toBe('undefined');
+      await page.close();
+    } finally {
+      await relay.close();
+    }
+  }, 60_000);
+});
+
+describe('room secret and relay events in the page', () => {
+  let relay: Relay;
+  beforeAll(async () => {
+    relay = await startTestRelay();
+  });
+  afterAll(async () => {
+    await relay?.close();
+  });
+
+  const secretOf = (link: string) => link.slice(link.indexOf('#') + 1);
+  /** Every entry of the tab's session history, as the browser keeps it (the page itself can read only the current one). */
+  const historyUrls = async (page: Page) => {
+    const cdp = await page.context().newCDPSession(page);
+    const { entries } = (await cdp.send('Page.getNavigationHistory')) as { entries: { url: string }[] };
+    await cdp.detach();
+    return entries.map((e) => e.url);
+  };
+  const dropped = (page: Page) => page.getByTestId('dropped-events').getAttribute('data-count').then(Number);
+
+  it('keeps the secret out of the address bar and history, and a reload of the tab still finds the room', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Hidden', 'Host');
+    const roomId = await roomIdOf(host);
+    const hostId = await myId(host);
+    expect(link).toBe(`${relay.url}/r/${roomId}#${secretOf(link)}`);
+    const guest = await joinRoom(browser, link, 'Guest');
+    for (const page of [host, guest]) {
+      expect(await page.evaluate(() => location.href)).toBe(`${relay.url}/r/${roomId}`);
+      // The link was replaced in place: no entry of the tab's history holds the secret.
+      const entries = await historyUrls(page);
+      expect(entries.at(-1)).toBe(`${relay.url}/r/${roomId}`);
+      for (const url of entries) expect(url).not.toContain(secretOf(link));
+      // The share panel still has the whole link, from memory.
+      expect(await page.getByTestId('room-link').textContent()).toBe(link);
+    }
+
+    await guest.reload();
+    for (const url of await historyUrls(guest)) expect(url).not.toContain(secretOf(link));
+    await expect.poll(() => guest.getByTestId('room-title').textContent()).toBe('Hidden');
+    await guest.getByTestId('join-name').fill('Guest again');
+    await guest.getByTestId('join-room').click();
+    await expect.poll(() => guest.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null)).toBe('encrypted');
+    await expectHears(guest, hostId, 440);
+
+    // Leaving clears the tab's copy: a reload then asks for the full link.
+    await guest.getByTestId('leave-room').click();
+    await expect.poll(() => guest.getByTestId('room-ended').getAttribute('data-reason').catch(() => null)).toBe('leftRoom');
+    expect(await guest.evaluate(() => sessionStorage.length)).toBe(0);
+    await guest.reload();
+    await expect.poll(() => guest.getByTestId('link-error').textContent().catch(() => null)).toMatch(/incomplete/);
+    for (const page of [host, guest]) await page.close();
+  }, 120_000);
+
+  it('a room path without the secret, in a tab that never had it, asks for the full link; the full link then works', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Half', 'Host');
+    const path = `${relay.url}/r/${await roomIdOf(host)}`;
+    const stranger = await openPage(browser, path);
+    await expect.poll(() => stranger.getByTestId('link-error').textContent().catch(() => null)).toMatch(/link is incomplete/);
+    // Pasting the full link into the same tab changes only the fragment; the page still reads it and hides it.
+    await stranger.goto(link);
+    await expect.poll(() => stranger.getByTestId('room-title').textContent().catch(() => null)).toBe('Half');
+    expect(await stranger.evaluate(() => location.href)).toBe(path);
+    for (const url of await historyUrls(stranger)) expect(url).not.toContain(secretOf(link));
+    for (const page of [host, stranger]) await page.close();
+  }, 60_000);
+
+  it('malformed relay events are dropped and counted; the room carries on', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Hostile', 'Host');
+    const hostId = await myId(host);
+    expect(await dropped(host)).toBe(0);
+    // What a hostile relay might send: wrong types, a missing field, a huge non-base64url commit, a member who is a number.
+    relay.io.emit('key.commit', { from: hostId, commit: '<script>'.repeat(200_000), epoch: 99 });
+    relay.io.emit('key.commit', { from: hostId, epoch: 'one' });
+    relay.io.emit('peer.joined', { participant: 42 });
+    relay.io.emit('room.updated', { locked: 'yes' });
+    await expect.poll(() => dropped(host)).toBe(4);
+    expect(await host.getByTestId('lock-room').getAttribute('aria-pressed')).toBe('false');
+    const guest = await joinRoom(browser, link, 'Guest');
+    await expectHears(guest, hostId, 440);
+    await expect.poll(() => host.locator('[data-testid="participant"]').count()).toBe(2);
+    expect(await dropped(guest)).toBe(0);
+    for (const page of [host, guest]) await page.close();
+  }, 120_000);
+});
