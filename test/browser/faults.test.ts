@@ -96,6 +96,8 @@ describe('faults seen from the browser', () => {
     const modId = await myId(mod);
     await host.locator(`[data-testid="participant"][data-participant="${modId}"] [data-testid="make-moderator"]`).click();
     await expect.poll(() => listener.locator(`[data-testid="participant"][data-participant="${modId}"]`).getAttribute('data-role')).toBe('moderator');
+    // Being made moderator opens no microphone: the moderator switches it on.
+    await mod.getByTestId('mic-toggle').click();
     await expectHears(listener, modId, 440);
     const roomId = await roomIdOf(listener);
     const fingerprintBefore = await fingerprint(listener);
