@@ -5,13 +5,15 @@ import {
   createCommit,
   deriveKeySalt,
   encryptFrame,
-  generateEpochSecret,
+  generateCommitSecret,
   generateIdentity,
   initCrypto,
+  NO_PREVIOUS_COMMIT,
   openCommit,
   SframeReceiver,
   SframeSender,
   type Identity,
+  type RosterEntry,
 } from '../crypto/index.ts';
 import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
 
@@ -98,14 +100,20 @@ export async function commitBench(quick: boolean): Promise<CommitRow[]> {
   const rows: CommitRow[] = [];
   for (const n of [10, 100, 1000]) {
     const members: Identity[] = Array.from({ length: n }, () => generateIdentity());
-    const list = members.map((m, i) => ({ memberKeyId: m.memberKeyId, senderIndex: i }));
+    const roster: RosterEntry[] = [
+      { memberKeyId: distributor.memberKeyId, senderIndex: 0, role: 'host' },
+      ...members.map((m, i): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex: i + 1, role: 'listener' })),
+    ];
     const repeats = quick ? (n >= 1000 ? 2 : 5) : n >= 1000 ? 10 : 30;
     let blob = '';
     const buildMs = timeLoop(repeats, () => {
-      blob = createCommit({ distributor, roomId, epoch: 2, kind: 'fresh', members: list, epochSecret: generateEpochSecret(), sealFor: members });
+      blob = createCommit({
+        distributor, roomId, epoch: 2, kind: 'fresh', previous: NO_PREVIOUS_COMMIT, locked: false, roster, commitSecret: generateCommitSecret(), sealFor: members,
+      }).blob;
     }) / 1000;
     const me = members[n - 1]!;
-    const openMs = timeLoop(repeats, () => openCommit({ blob, roomId, distributorSignPublicKey: distributor.signPublicKey, me, currentEpoch: 1, currentSecret: null })) / 1000;
+    const signKeyOf = (id: string) => (id === distributor.memberKeyId ? distributor.signPublicKey : null);
+    const openMs = timeLoop(repeats, () => openCommit({ blob, roomId, signKeyOf, me, current: null })) / 1000;
     rows.push({ members: n, buildMs, openMs, bytes: blob.length });
   }
   return rows;
@@ -130,7 +138,7 @@ export async function runCryptoBench(opts: { quick: boolean }): Promise<Table[]>
       notes: [`WebCrypto / noble encrypt time, 120-byte AES-GCM frame, same run: ${ratio.toFixed(2)}×`, `overhead at 32 kbit/s Opus (50 frames/s): ${gcm('noble (sync)', 120).overheadBytes} bytes × 50 × 8 = ${(gcm('noble (sync)', 120).overheadBytes * 400) / 1000} kbit/s`],
     },
     {
-      title: 'Epoch commits (fresh: a new secret sealed to every member, signed)',
+      title: 'Epoch commits (fresh: a new commit secret sealed to every member, the signed roster, the epoch secret bound to both)',
       columns: ['members', 'build ms', 'open ms', 'bytes (b64u)'],
       rows: commits.map((c) => [c.members, c.buildMs, c.openMs, c.bytes]),
     },

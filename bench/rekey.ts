@@ -38,7 +38,7 @@ export async function runRekeyBench(opts: { quick: boolean }): Promise<Table[]> 
     columns: ['members', 'host build ms', 'commit KB', 'last received ms', 'open ms (median)', 'median ready ms', 'last ready ms'],
     rows: results.map((r) => [r.members, r.buildMs, r.commitBytes / 1024, r.lastReceivedMs, r.medianOpenMs, r.medianReadyMs, r.lastReadyMs]),
     notes: [
-      'Host and members are socket.io clients with the browser\'s KeyAgent, in one child process; the relay runs in the parent.',
+      'Host and members are socket.io clients with the browser\'s Membership (key rules), in one child process; the relay runs in the parent.',
       'A member is ready at its receive time plus its own open time: each member opens on its own device, so opens are timed one by one afterwards.',
       'Every member checked to hold the host\'s new secret; the leaver checked unable to open the commit.',
     ],

@@ -1,9 +1,9 @@
-// The rekey benchmark's member process: a host and N-1 members as socket.io clients with the browser's own KeyAgent.
+// The rekey benchmark's member process: a host and N-1 members as socket.io clients with the browser's own Membership.
 // Members only record when a commit reaches them; opening it is timed afterwards, one by one, as each member's own
 // device would do it in parallel (one Node thread opening 1,000 commits in a row would measure this process instead).
 import { io, type Socket } from 'socket.io-client';
-import { createAnnouncement, fromHex, generateIdentity, initCrypto, deriveRoomKeys, sealMetadata, type Identity, type RoomKeys } from '../../crypto/index.ts';
-import { KeyAgent, type VerifiedMember } from '../../client/src/session/key-agent.ts';
+import { CommitError, createAnnouncement, fromHex, generateIdentity, initCrypto, deriveRoomKeys, sealMetadata, type Identity, type RoomKeys } from '../../crypto/index.ts';
+import { Membership, type VerifiedMember } from '../../client/src/session/membership.ts';
 import { request } from '../../protocol/client.ts';
 import type { EventOf } from '../../protocol/messages.ts';
 import { median } from '../report.ts';
@@ -31,7 +31,7 @@ export interface RekeyResult {
 
 interface Member {
   socket: Socket;
-  agent: KeyAgent;
+  membership: Membership;
   participantId: string;
   announcement: string;
   commits: { epoch: number; commit: string; at: number }[];
@@ -54,7 +54,7 @@ async function newMember(url: string, keys: RoomKeys, name: string, host: boolea
   const identity = generateIdentity();
   const announcement = makeAnnouncement(keys, identity, name);
   const socket = await connect(url);
-  const member: Member = { socket, agent: new KeyAgent(keys, identity), participantId: '', announcement, commits: [] };
+  const member: Member = { socket, membership: new Membership(keys, identity), participantId: '', announcement, commits: [] };
   socket.on('key.commit', ({ epoch, commit }: EventOf<'key.commit'>) => member.commits.push({ epoch, commit, at: performance.now() }));
   const joined = host
     ? await request(socket, 'room.create', { roomId: keys.roomId, announcement, sealedTitle: sealMetadata(keys.metaKey, keys.roomId, 'room-title', 'Bench') })
@@ -82,13 +82,17 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
   for (let i = 1; i < size; i += 50) {
     others.push(...(await Promise.all(Array.from({ length: Math.min(50, size - i) }, (_, j) => newMember(url, keys, `Member ${i + j}`, false)))));
   }
-  const verify = (m: Member): VerifiedMember => host.agent.verify(m.participantId, m.announcement)!;
+  const verify = (m: Member): VerifiedMember => host.membership.verify(m.participantId, m.announcement)!;
+  // Members verify the host's announcement, as the browser does from the join reply, and count it present: the
+  // distributor whose commits they follow. Each verifying all N announcements is the join's cost, not the rekey's.
+  const present = new Set([host.membership.me]);
+  for (const m of others) if (!m.membership.verify(host.participantId, host.announcement)) throw new Error('host announcement did not verify');
 
   // Epoch 1 for everyone, as the host issues it when the room starts.
-  const first = host.agent.issueFresh([verify(host), ...others.map(verify)]);
+  const first = host.membership.issueFresh([verify(host), ...others.map(verify)]);
   await request(host.socket, 'key.commit', { commit: first.blob, epoch: first.epoch });
   await until(() => others.every((m) => m.commits.length > 0), 'epoch 1');
-  for (const m of others) m.agent.accept(m.commits.pop()!.commit, host.agent.identity.signPublicKey);
+  for (const m of others) m.membership.accept(m.commits.pop()!.commit, present);
 
   // A listener leaves; the host answers the peer.left exactly as the browser does: a fresh secret for those who stay.
   const leaver = others.pop()!;
@@ -96,7 +100,7 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
   let commitBytes = 0;
   host.socket.once('peer.left', () => {
     const t = performance.now();
-    const issued = host.agent.issueFresh([verify(host), ...others.map(verify)]);
+    const issued = host.membership.issueFresh([verify(host), ...others.map(verify)]);
     buildMs = performance.now() - t;
     commitBytes = issued.blob.length;
     void request(host.socket, 'key.commit', { commit: issued.blob, epoch: issued.epoch });
@@ -111,7 +115,7 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
   for (const m of others) {
     const c = m.commits.find((x) => x.epoch === 2)!;
     const t = performance.now();
-    const state = m.agent.accept(c.commit, host.agent.identity.signPublicKey);
+    const state = m.membership.accept(c.commit, present);
     const open = performance.now() - t;
     opens.push(open);
     ready.push(c.at - t0 + open);
@@ -119,9 +123,10 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
   }
   let leaverLocked = false;
   try {
-    leaver.agent.accept(others[0]!.commits.find((x) => x.epoch === 2)!.commit, host.agent.identity.signPublicKey);
-  } catch {
-    leaverLocked = true;
+    leaver.membership.accept(others[0]!.commits.find((x) => x.epoch === 2)!.commit, present);
+  } catch (error) {
+    // Locked out by the cryptography (nothing sealed to it), not by some policy check that a modified client would skip.
+    leaverLocked = error instanceof CommitError && /no key for me/.test(error.message);
   }
   for (const m of [host, leaver, ...others]) m.socket.disconnect();
   return {
@@ -132,7 +137,7 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
     medianOpenMs: median(opens),
     lastReadyMs: Math.max(...ready),
     medianReadyMs: median(ready),
-    agreed: secrets.size === 1 && secrets.has(Buffer.from(host.agent.current!.secret).toString('hex')) && leaverLocked,
+    agreed: secrets.size === 1 && secrets.has(Buffer.from(host.membership.current!.secret).toString('hex')) && leaverLocked,
   };
 }
 

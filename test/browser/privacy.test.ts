@@ -8,6 +8,7 @@ import {
   generateIdentity,
   announcementSignKey,
   generateRoomSecret,
+  memberKeyIdOf,
   openCommit,
   parseKid,
   toBase64url,
@@ -90,6 +91,7 @@ describe('what the relay sees', () => {
     if ('lobby' in joined) throw new Error('unexpected lobby');
     const hostAnnouncement = joined.room.participants.find((p) => p.role === 'host')!.announcement;
     const hostSignPublicKey = fromBase64url(announcementSignKey(hostAnnouncement)!);
+    const hostKeyOf = (memberKeyId: string) => (memberKeyId === memberKeyIdOf(hostSignPublicKey) ? hostSignPublicKey : null);
     const commits: string[] = [];
     impostor.socket.on('key.commit', ({ commit }: { commit: string }) => commits.push(commit));
     const friend = await joinRoom(browser, link, 'Friend');
@@ -99,7 +101,7 @@ describe('what the relay sees', () => {
     expect(await host.getByText('Impostor').count()).toBe(0);
     // The commits are genuine (the host's signature verifies) but hold nothing the impostor can open.
     for (const commit of commits) {
-      expect(() => openCommit({ blob: commit, roomId, distributorSignPublicKey: hostSignPublicKey, me: impostorIdentity, currentEpoch: null, currentSecret: null })).toThrow(/no key for me/);
+      expect(() => openCommit({ blob: commit, roomId, signKeyOf: hostKeyOf, me: impostorIdentity, current: null })).toThrow(/no key for me/);
     }
     expect(await epochOf(friend)).not.toBeNull();
     impostor.close();

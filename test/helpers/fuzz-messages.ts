@@ -57,6 +57,11 @@ const POOL_OF: Record<string, string> = {
 };
 
 const BASE64URL = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'];
+/** The character classes the schemas' patterns are built from (ids and blobs; challenge nonces). */
+const ALPHABETS: [string, string[]][] = [
+  ['^[A-Za-z0-9_-]', BASE64URL],
+  ['^[0-9a-f]', [...'0123456789abcdef']],
+];
 /** socket.io-client throws on these before sending anything. */
 const CLIENT_RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);
 
@@ -67,11 +72,12 @@ function shapeOf(s: JsonSchema): fc.Arbitrary<unknown> {
     case 'string': {
       if (!s.pattern) return fc.string({ maxLength: Math.min(s.maxLength ?? 32, 32) });
       // A new pattern in protocol/messages.ts needs its own generator here; fail loudly rather than fuzz it blindly.
-      if (!s.pattern.startsWith('^[A-Za-z0-9_-]')) throw new Error(`no generator for pattern ${s.pattern}`);
+      const alphabet = ALPHABETS.find(([prefix]) => s.pattern!.startsWith(prefix))?.[1];
+      if (!alphabet) throw new Error(`no generator for pattern ${s.pattern}`);
       const fixed = /\{(\d+)\}\$$/.exec(s.pattern);
       const minLength = fixed ? Number(fixed[1]) : (s.minLength ?? 0);
       const maxLength = fixed ? minLength : Math.min(s.maxLength ?? 64, 64);
-      return fc.string({ unit: fc.constantFrom(...BASE64URL), minLength, maxLength });
+      return fc.string({ unit: fc.constantFrom(...alphabet), minLength, maxLength });
     }
     case 'integer': {
       const min = s.minimum ?? -(2 ** 31);

@@ -6,6 +6,7 @@ import { announce, connect, newRoom, sealedTitle, startTestRelay, type TestClien
 const ROOM = 'A'.repeat(22);
 const ID = 'abcDEF123_-';
 const BLOB = 'QUJD';
+const NONCE = '0123456789abcdef'.repeat(2);
 
 /** One valid payload per message type: each mutation below breaks exactly one thing about it. */
 const VALID: Record<RequestType, Record<string, unknown>> = {
@@ -13,7 +14,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'room.create': { roomId: ROOM, announcement: BLOB, sealedTitle: BLOB },
   'room.join': { roomId: ROOM, announcement: BLOB, resumeToken: 'tok' },
   'room.leave': {},
-  'room.lock': { locked: true },
+  'room.lock': { locked: true, decision: BLOB },
   'room.end': {},
   'room.rotate': { newRoomId: ROOM, sealedTitle: BLOB },
   'transport.create': { direction: 'send' },
@@ -28,19 +29,30 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'key.commit': { commit: BLOB, epoch: 2, to: [ID] },
   'hand.raise': {},
   'hand.lower': {},
-  'stage.invite': { participantId: ID },
-  'stage.respond': { accept: true },
-  'stage.leave': {},
-  'stage.moveToAudience': { participantId: ID },
-  'stage.mute': { participantId: ID },
-  'role.setModerator': { participantId: ID, moderator: true },
-  'member.kick': { participantId: ID },
+  'stage.invite': { participantId: ID, decision: BLOB },
+  'stage.respond': { accept: true, decision: BLOB },
+  'stage.leave': { decision: BLOB },
+  'stage.moveToAudience': { participantId: ID, decision: BLOB },
+  'stage.mute': { participantId: ID, decision: BLOB },
+  'role.setModerator': { participantId: ID, moderator: true, decision: BLOB },
+  'member.kick': { participantId: ID, decision: BLOB },
   'member.reannounce': { announcement: BLOB },
-  'lobby.admit': { participantId: ID },
+  'lobby.admit': { participantId: ID, decision: BLOB },
+  'epoch.challenge': { to: ID, nonce: NONCE },
+  'epoch.confirm': { to: ID, confirmation: BLOB },
   'lobby.decline': { participantId: ID },
 };
 
-const OVERSIZE: Record<string, number> = { announcement: LIMITS.announcement, sealedTitle: LIMITS.sealedTitle, commit: LIMITS.commit };
+const OVERSIZE: Record<string, number> = {
+  announcement: LIMITS.announcement,
+  sealedTitle: LIMITS.sealedTitle,
+  commit: LIMITS.commit,
+  decision: LIMITS.decision,
+  confirmation: LIMITS.confirmation,
+};
+
+/** Values of the right type and size in a shape the schema refuses. */
+const MALFORMED: Record<string, string> = { nonce: NONCE.toUpperCase(), decision: `${BLOB}+`, confirmation: `${BLOB}=` };
 
 function mutations(type: RequestType): { name: string; payload: unknown; field: string }[] {
   const valid = VALID[type];
@@ -52,6 +64,7 @@ function mutations(type: RequestType): { name: string; payload: unknown; field: 
     if (!optional) out.push({ name: `missing ${key}`, payload: without, field: key });
     out.push({ name: `wrong type of ${key}`, payload: { ...valid, [key]: typeof value === 'boolean' ? 'yes' : true }, field: key });
     if (typeof value === 'string') out.push({ name: `oversized ${key}`, payload: { ...valid, [key]: 'A'.repeat((OVERSIZE[key] ?? 100) + 1) }, field: key });
+    if (key in MALFORMED) out.push({ name: `malformed ${key}`, payload: { ...valid, [key]: MALFORMED[key] }, field: key });
   }
   return out;
 }
