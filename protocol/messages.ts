@@ -74,6 +74,14 @@ export const JoinResult = z.object({
 });
 export type JoinResult = z.infer<typeof JoinResult>;
 
+/** A TURN server with a member's short-lived credential (coturn `use-auth-secret`), as RTCIceServer takes it. */
+export const TurnIceServer = z.object({
+  urls: z.array(z.string().max(256).regex(/^turns?:/, 'a TURN URL starts with turn: or turns:')).min(1).max(4),
+  username: z.string().max(128),
+  credential: z.string().max(128),
+});
+export type TurnIceServer = z.infer<typeof TurnIceServer>;
+
 const Empty = z.strictObject({});
 const Ok = z.object({});
 
@@ -95,6 +103,8 @@ export const requests = {
     request: z.strictObject({ direction: z.enum(['send', 'recv']) }),
     reply: z.object({ transportId: Id, iceParameters: Json, iceCandidates: z.array(Json), dtlsParameters: Json }),
   },
+  /** Fresh TURN credentials for this member's transports; an empty list when the relay has no TURN server. */
+  'turn.credentials': { request: Empty, reply: z.object({ iceServers: z.array(TurnIceServer).max(2) }) },
   'transport.connect': { request: z.strictObject({ transportId: Id, dtlsParameters: DtlsParameters }), reply: Ok },
   'transport.restartIce': { request: z.strictObject({ transportId: Id }), reply: z.object({ iceParameters: Json }) },
   'producer.create': { request: z.strictObject({ transportId: Id, kind: z.literal('audio'), rtpParameters: RtpParameters }), reply: z.object({ producerId: Id }) },

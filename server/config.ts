@@ -9,8 +9,18 @@ export interface RelayConfig {
   rtcListenIp: string | null;
   /** The address browsers send media to; defaults to the media listen address (or loopback when that is a wildcard). */
   announcedIp: string | null;
+  /** `single`: each worker's transports share one UDP and one TCP port (mediasoup WebRtcServer); `range`: a port per transport. */
+  rtcPorts: 'single' | 'range';
+  /** The first worker's media port (UDP and TCP); worker i uses rtcPort + i. 0: any free port in the range (tests). */
+  rtcPort: number;
   rtcMinPort: number;
   rtcMaxPort: number;
+  /** TURN server URLs (comma-separated in TURN_URL), e.g. `turns:turn.example.org:443?transport=tcp`; null: no TURN. */
+  turnUrls: string | null;
+  /** coturn's `static-auth-secret`: the relay mints short-lived credentials from it and never hands it out. */
+  turnSecret: string | null;
+  /** How long a member's TURN credential is valid for a new allocation. */
+  turnTtlSeconds: number;
   workers: number;
   clientDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'silent';
@@ -31,8 +41,13 @@ export const DEFAULTS: RelayConfig = {
   host: '127.0.0.1',
   rtcListenIp: null,
   announcedIp: null,
+  rtcPorts: 'single',
+  rtcPort: 40000,
   rtcMinPort: 40000,
   rtcMaxPort: 49999,
+  turnUrls: null,
+  turnSecret: null,
+  turnTtlSeconds: 600,
   workers: availableParallelism(),
   clientDir: fileURLToPath(new URL('../client/dist', import.meta.url)),
   logLevel: 'info',
@@ -52,8 +67,13 @@ const ENV: Record<string, keyof RelayConfig> = {
   HOST: 'host',
   RTC_LISTEN_IP: 'rtcListenIp',
   ANNOUNCED_IP: 'announcedIp',
+  RTC_PORTS: 'rtcPorts',
+  RTC_PORT: 'rtcPort',
   RTC_MIN_PORT: 'rtcMinPort',
   RTC_MAX_PORT: 'rtcMaxPort',
+  TURN_URL: 'turnUrls',
+  TURN_SECRET: 'turnSecret',
+  TURN_TTL_SECONDS: 'turnTtlSeconds',
   WORKERS: 'workers',
   CLIENT_DIR: 'clientDir',
   LOG_LEVEL: 'logLevel',
@@ -92,7 +112,17 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   if (config.port > 65535) throw new ConfigError('PORT must be at most 65535');
   if (config.rtcMinPort > config.rtcMaxPort || config.rtcMaxPort > 65535) throw new ConfigError('RTC_MIN_PORT must be at most RTC_MAX_PORT (and both at most 65535)');
   if (config.workers < 1) throw new ConfigError('WORKERS must be at least 1');
+  if (config.rtcPorts !== 'single' && config.rtcPorts !== 'range') throw new ConfigError(`RTC_PORTS must be "single" or "range", got "${config.rtcPorts}"`);
+  if (config.rtcPort > 0 && config.rtcPort + config.workers - 1 > 65535) throw new ConfigError('RTC_PORT + WORKERS - 1 must be at most 65535 (one media port per worker)');
+  if ((config.turnUrls === null) !== (config.turnSecret === null)) throw new ConfigError('TURN_URL and TURN_SECRET go together: set both or neither');
+  for (const url of turnUrlList(config)) if (!/^turns?:[^\s]+$/.test(url)) throw new ConfigError(`TURN_URL: "${url}" is not a turn: or turns: URL`);
+  if (config.turnTtlSeconds < 60 || config.turnTtlSeconds > 86_400) throw new ConfigError('TURN_TTL_SECONDS must be between 60 and 86400');
   if (config.listenersPerRouter < 1) throw new ConfigError('LISTENERS_PER_ROUTER must be at least 1');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'silent'].includes(config.logLevel)) throw new ConfigError(`LOG_LEVEL "${config.logLevel}" is not a level`);
   return config;
+}
+
+/** TURN_URL may list several URLs (say TLS on 443 and plain TURN on 3478), comma-separated. */
+export function turnUrlList(config: Pick<RelayConfig, 'turnUrls'>): string[] {
+  return (config.turnUrls ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
 }

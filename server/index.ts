@@ -5,7 +5,7 @@ import pino from 'pino';
 import { Server as SocketServer } from 'socket.io';
 import { resolveConfig, type RelayConfig } from './config.ts';
 import { createApp } from './http/app.ts';
-import { isWildcard, rtcListenIp } from './media/listen.ts';
+import { isWildcard, rtcListenIp, webRtcServerListenInfos } from './media/listen.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createMetrics } from './metrics.ts';
 import { RoomService } from './rooms/room-service.ts';
@@ -16,6 +16,8 @@ export interface RelayOptions extends Partial<RelayConfig> {
   onClientMessage?: MessageObserver;
   /** Where the JSON log lines go (stdout by default): tests read them to prove what the relay never logs. */
   logDestination?: { write(line: string): void };
+  /** The clock TURN credentials are minted by (Date.now): tests hand out credentials that have already expired. */
+  now?: () => number;
 }
 
 export interface Relay {
@@ -25,6 +27,8 @@ export interface Relay {
   /** Read-only inspection for tests and benchmarks: rooms, their members, producers and mediasoup routers. */
   rooms: RoomService['rooms'];
   workers: () => WorkerPool['workers'];
+  /** Each worker's WebRtcServer (RTC_PORTS=single), or null per worker when transports take ports of their own. */
+  webRtcServers: () => (ReturnType<WorkerPool['webRtcServerOf']>)[];
   /** The socket.io server, for tests that play a hostile relay by emitting what an honest one never would. */
   io: SocketServer;
   /** Tells clients the relay is going away, then closes sockets, workers and the port. */
@@ -32,10 +36,10 @@ export interface Relay {
 }
 
 export { configFromEnv, ConfigError, DEFAULTS, type RelayConfig } from './config.ts';
-export { WorkerBinaryMissingError } from './media/worker-pool.ts';
+export { MediaPortError, WorkerBinaryMissingError } from './media/worker-pool.ts';
 
 export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
-  const { onClientMessage, logDestination, ...rest } = options;
+  const { onClientMessage, logDestination, now, ...rest } = options;
   const config = resolveConfig(rest);
   // Structured logs go to stdout and carry counts and codes only: never addresses, room ids or payloads.
   const log = logDestination ? pino({ level: config.logLevel, base: undefined }, logDestination) : pino({ level: config.logLevel, base: undefined });
@@ -45,10 +49,11 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     { logLevel: 'error', rtcMinPort: config.rtcMinPort, rtcMaxPort: config.rtcMaxPort },
     log,
     (dead, fresh) => void service?.workerReplaced(dead, fresh),
+    (index) => (config.rtcPorts === 'single' ? webRtcServerListenInfos(config, index) : null),
   );
   // Late-bound: the socket.io server is made below, and nothing is broadcast before it exists.
   let io: SocketServer | undefined;
-  service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload));
+  service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload), now);
   const metrics = createMetrics(service, () => pool);
   const app = createApp({
     clientDir: config.clientDir,
@@ -67,7 +72,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const local = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
   const hostForUrl = local.includes(':') ? `[${local}]` : local;
   const url = `http://${hostForUrl}:${port}`;
-  log.info({ port, workers: config.workers }, 'relay listening');
+  log.info({ port, workers: config.workers, rtcPorts: config.rtcPorts, turn: config.turnUrls !== null }, 'relay listening');
   if (isWildcard(rtcListenIp(config)) && !config.announcedIp) {
     log.warn('media listens on all addresses but ANNOUNCED_IP is not set: only browsers on this machine can send audio');
   }
@@ -79,6 +84,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     config,
     rooms: service.rooms,
     workers: () => pool.workers,
+    webRtcServers: () => pool.workers.map((w) => pool.webRtcServerOf(w)),
     io,
     close() {
       closing ??= (async () => {

@@ -5,7 +5,8 @@ import { SignalingError } from '../../protocol/errors.ts';
 import type { JoinResult, ReplyOf, RequestOf, RequestType, Role } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import { clientRtpCapabilities, MEDIA_CODECS } from '../media/codecs.ts';
-import { rtcListenInfos } from '../media/listen.ts';
+import { webRtcTransportListen } from '../media/listen.ts';
+import { turnIceServers } from '../media/turn.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
 import { Room, type Multicast } from './room.ts';
@@ -34,9 +35,12 @@ export class RoomService {
   private readonly pool: WorkerPool;
 
   private readonly multicast: Multicast;
+  /** The clock TURN credentials expire by. */
+  private readonly now: () => number;
 
-  constructor(config: RelayConfig, pool: WorkerPool, multicast: Multicast) {
+  constructor(config: RelayConfig, pool: WorkerPool, multicast: Multicast, now: () => number = Date.now) {
     this.multicast = multicast;
+    this.now = now;
     this.config = config;
     this.pool = pool;
   }
@@ -386,7 +390,7 @@ export class RoomService {
       if (me.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
       const target = direction === 'recv' ? await this.recvRouterFor(room) : { router: room.router, worker: room.worker };
       const transport = await target.router.createWebRtcTransport({
-        listenInfos: rtcListenInfos(this.config),
+        ...webRtcTransportListen(this.config, this.pool.webRtcServerOf(target.worker)),
         initialAvailableOutgoingBitrate: 600_000,
         appData: { direction },
       });
@@ -405,6 +409,12 @@ export class RoomService {
         iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
         dtlsParameters: transport.dtlsParameters as unknown as Record<string, unknown>,
       };
+    },
+
+    // Members only: a TURN server is an open relay to whoever holds a credential.
+    'turn.credentials': (session) => {
+      this.member(session);
+      return { iceServers: turnIceServers(this.config, this.now()) };
     },
 
     'transport.connect': async (session, { transportId, dtlsParameters }) => {

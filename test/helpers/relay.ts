@@ -25,7 +25,8 @@ export const DECISION = 'c2lnbmVkLWRlY2lzaW9u';
 export const TEST_CLIENT_DIR = fileURLToPath(new URL('../../client/dist-test', import.meta.url));
 
 export async function startTestRelay(options: RelayOptions = {}): Promise<Relay> {
-  return startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, clientDir: TEST_CLIENT_DIR, ...options });
+  // rtcPort 0: each worker's single media port is any free one, so relays of tests running side by side never collide.
+  return startRelay({ port: 0, rtcPort: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, clientDir: TEST_CLIENT_DIR, ...options });
 }
 
 export interface TestClient {
