@@ -49,6 +49,7 @@ export const en = {
   micOn: 'Mute microphone',
   micOff: 'Unmute microphone',
   micDenied: 'The microphone was refused: allow it in the browser to speak.',
+  networkBlocked: 'Your network blocks the audio connection: you cannot hear or be heard. Try another network (mobile data instead of this Wi-Fi, or the other way round), or ask whoever runs this relay to add a TURN server on port 443.',
   inviteToSpeak: 'Invite to speak',
   invitedToSpeak: '{name} invites you to speak.',
   acceptInvite: 'Join the stage',

@@ -51,6 +51,7 @@ export const zhCN: Strings = {
   micOn: '关闭麦克风',
   micOff: '打开麦克风',
   micDenied: '麦克风权限被拒绝：请在浏览器中允许后再发言。',
+  networkBlocked: '你的网络阻断了音频连接：你听不到别人，别人也听不到你。请换一个网络试试（例如用移动数据代替当前 Wi-Fi，或反之），或请运行此中继的人添加一个 443 端口上的 TURN 服务器。',
   inviteToSpeak: '邀请发言',
   invitedToSpeak: '{name} 邀请你上台发言。',
   acceptInvite: '上台',

@@ -51,6 +51,7 @@ export const zhTW: Strings = {
   micOn: '關閉麥克風',
   micOff: '開啟麥克風',
   micDenied: '麥克風權限被拒絕：請在瀏覽器中允許後再發言。',
+  networkBlocked: '你的網路阻擋了音訊連線：你聽不到別人，別人也聽不到你。請換一個網路試試（例如用行動數據代替目前的 Wi-Fi，或反之），或請架設此中繼的人加上一台 443 連接埠的 TURN 伺服器。',
   inviteToSpeak: '邀請發言',
   invitedToSpeak: '{name} 邀請你上台發言。',
   acceptInvite: '上台',

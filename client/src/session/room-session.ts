@@ -106,6 +106,7 @@ export class RoomSession implements RoomActions {
       lobby: [],
       locked: false,
       reconnecting: false,
+      networkBlocked: false,
       notice: null,
       sent: { encrypted: 0, droppedNoKey: 0 },
       speakers: [],
@@ -223,7 +224,7 @@ export class RoomSession implements RoomActions {
     this.refreshFingerprint();
     this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
     if (!this.e2ee.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
-    this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee);
+    this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee, (blocked) => this.update({ networkBlocked: blocked }));
     await this.media.load(result.routerRtpCapabilities as never);
     if (created) this.distributeFresh(new Map([[this.agent!.me, 'host' as const]]));
     this.freshnessTimer ??= setInterval(() => this.tickFreshness(), FRESHNESS.challengeEveryMs);
@@ -406,6 +407,7 @@ export class RoomSession implements RoomActions {
         await this.req('consumer.resume', { consumerId });
       },
       restartIce: async (transportId) => (await this.req('transport.restartIce', { transportId })).iceParameters as never,
+      iceServers: async () => (await this.req('turn.credentials', {})).iceServers,
     };
   }
 
