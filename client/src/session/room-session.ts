@@ -465,8 +465,14 @@ export class RoomSession implements RoomActions {
     }
   }
 
-  private useEpoch({ epoch, secret, myIndex, kind }: EpochState): void {
-    this.e2ee?.setEpoch(epoch, secret, myIndex, kind === 'ratchet');
+  private useEpoch({ epoch, secret, myIndex, members }: EpochState): void {
+    const indexOf = new Map(members.map((m) => [m.memberKeyId, m.senderIndex]));
+    const senders: Record<string, number> = {};
+    for (const [participantId, m] of this.members) {
+      const index = m.verified ? indexOf.get(m.verified.memberKeyId) : undefined;
+      if (index !== undefined) senders[participantId] = index;
+    }
+    this.e2ee?.setEpoch(epoch, secret, myIndex, senders);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch, reason: null } });
   }
 
