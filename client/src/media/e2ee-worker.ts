@@ -76,6 +76,7 @@ function receiveTransformer(participantId: string): { stream: TransformStream<En
       });
     },
     transform(frame) {
+      // Only frames played at once count towards the cost: a held frame's time would include its wait.
       const started = performance.now();
       const decryptedBefore = keys.received.get(participantId)?.decrypted ?? 0;
       receiver!.push(frame, new Uint8Array(frame.data));
