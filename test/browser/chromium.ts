@@ -6,14 +6,15 @@ import { chromium, type Browser } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/** A 48 kHz mono 16-bit sine WAV, cached in the temp dir; Chromium loops it as the fake microphone. */
-export function toneWav(frequencyHz: number, seconds = 20): string {
+const RATE = 48_000;
+
+/** A 48 kHz mono 16-bit WAV of `seconds`, cached in the temp dir under `name`; Chromium loops it as the fake microphone. */
+function cachedWav(name: string, seconds: number, sample: (i: number) => number): string {
   const dir = join(tmpdir(), 'teahouse-tones');
-  const path = join(dir, `tone-${frequencyHz}hz-${seconds}s.wav`);
+  const path = join(dir, `${name}.wav`);
   if (existsSync(path)) return path;
   mkdirSync(dir, { recursive: true });
-  const rate = 48_000;
-  const n = rate * seconds;
+  const n = RATE * seconds;
   const buf = Buffer.alloc(44 + n * 2);
   buf.write('RIFF', 0);
   buf.writeUInt32LE(36 + n * 2, 4);
@@ -21,21 +22,35 @@ export function toneWav(frequencyHz: number, seconds = 20): string {
   buf.writeUInt32LE(16, 16);
   buf.writeUInt16LE(1, 20);
   buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt32LE(RATE, 24);
+  buf.writeUInt32LE(RATE * 2, 28);
   buf.writeUInt16LE(2, 32);
   buf.writeUInt16LE(16, 34);
   buf.write('data', 36);
   buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) {
-    buf.writeInt16LE(Math.round(12_000 * Math.sin((2 * Math.PI * frequencyHz * i) / rate)), 44 + i * 2);
-  }
+  for (let i = 0; i < n; i++) buf.writeInt16LE(sample(i), 44 + i * 2);
   writeFileSync(path, buf);
   return path;
 }
 
+function sine(frequencyHz: number, i: number): number {
+  return Math.round(12_000 * Math.sin((2 * Math.PI * frequencyHz * i) / RATE));
+}
+
+/** A steady sine. */
+export function toneWav(frequencyHz: number, seconds = 20): string {
+  return cachedWav(`tone-${frequencyHz}hz-${seconds}s`, seconds, (i) => sine(frequencyHz, i));
+}
+
+/** A sine for `onMs`, then digital silence (all zero samples) for `offMs`, and again: talk and pauses. */
+export function burstWav(frequencyHz: number, onMs: number, offMs: number, seconds = 20): string {
+  const on = (RATE * onMs) / 1000;
+  const period = on + (RATE * offMs) / 1000;
+  return cachedWav(`burst-${frequencyHz}hz-${onMs}-${offMs}ms-${seconds}s`, seconds, (i) => (i % period < on ? sine(frequencyHz, i) : 0));
+}
+
 /** One browser per distinct microphone: Chromium takes the fake capture file per process. */
-export async function launchChromium(options: { toneHz?: number } = {}): Promise<Browser> {
+export async function launchChromium(options: { toneHz?: number; wav?: string } = {}): Promise<Browser> {
   const args = [
     '--no-sandbox',
     '--disable-gpu',
@@ -53,6 +68,7 @@ export async function launchChromium(options: { toneHz?: number } = {}): Promise
     '--disable-renderer-backgrounding',
     '--disable-backgrounding-occluded-windows',
   ];
-  if (options.toneHz !== undefined) args.push(`--use-file-for-fake-audio-capture=${toneWav(options.toneHz)}`);
+  const wav = options.wav ?? (options.toneHz !== undefined ? toneWav(options.toneHz) : undefined);
+  if (wav !== undefined) args.push(`--use-file-for-fake-audio-capture=${wav}`);
   return chromium.launch({ executablePath: CHROMIUM_PATH, args });
 }

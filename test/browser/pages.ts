@@ -1,5 +1,5 @@
 // Drives the Teahouse page in Chromium for browser tests: create, join, and listen for a tone on a speaker's track.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 export interface Diagnostics {
@@ -13,14 +13,16 @@ export function recordRequests(page: Page): string[] {
   return urls;
 }
 
-/** `before` runs in the page before any of its scripts, e.g. to hide an API the browser has. */
+/** `before` runs in the page before any of its scripts, e.g. to hide an API the browser has; `context` sets up its context. */
 export interface PageOptions {
   before?: () => void;
+  context?: (context: BrowserContext) => Promise<void>;
 }
 
 export async function openPage(browser: Browser, url: string, options: PageOptions = {}): Promise<Page> {
   const context = await browser.newContext();
   if (options.before) await context.addInitScript(options.before);
+  await options.context?.(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
   await page.goto(url);

@@ -121,7 +121,7 @@ describe('what the relay sees', () => {
     await leaver.getByTestId('leave-room').click();
     await expect.poll(() => epochOf(host)).toBeGreaterThan(before!);
     await expect.poll(() => epochOf(stayer)).toBe(await epochOf(host));
-    // Wait past the sender's switch delay so every frame tapped is of the new epoch.
+    // Let frames sent under the old epoch before the switch drain, so every frame tapped is of the new epoch.
     await new Promise((r) => setTimeout(r, 1500));
     const tap = await tapRoom(relay, roomId);
     await expect.poll(() => tap.payloads.length, { timeout: 10_000 }).toBeGreaterThan(100);

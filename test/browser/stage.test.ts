@@ -84,6 +84,8 @@ describe('moderation in real browsers', () => {
     const listener = await joinRoom(browser, link, 'Listener');
     await host.locator(`[data-testid="participant"][data-participant="${modId}"] [data-testid="make-moderator"]`).click();
     await expect.poll(() => listener.locator(`[data-testid="participant"][data-participant="${modId}"]`).getAttribute('data-role')).toBe('moderator');
+    // Being made moderator opens no microphone: the moderator switches it on.
+    await mod.getByTestId('mic-toggle').click();
     await expectHears(listener, modId, 660);
     const before = await epochOf(listener);
     const fingerprint = await listener.getByTestId('fingerprint').textContent();

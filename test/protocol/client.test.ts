@@ -92,7 +92,7 @@ describe('onEvent: relay events reach the page only when they fit their schema',
     const witness = onEvent(client, 'room.updated', () => witnessed++, () => witnessed++);
     const stop = onEvent(client, 'room.updated', () => calls++, () => calls++);
     stop();
-    relaySide.emit('room.updated', { locked: true });
+    relaySide.emit('room.updated', { locked: true, decision: 'c2lnbmVkLWRlY2lzaW9u' });
     relaySide.emit('room.updated', 'garbage');
     await expect.poll(() => witnessed).toBe(2);
     witness();
@@ -108,7 +108,7 @@ describe('request: replies are parsed against the reply schema too', () => {
 
   it('rejects with the relay error when the relay refuses', async () => {
     replyWith = () => ({ ok: false, error: { code: 'ROOM_LOCKED', message: 'locked' } });
-    const error = await request(client, 'room.lock', { locked: true }).catch((e: unknown) => e);
+    const error = await request(client, 'room.lock', { locked: true, decision: 'c2lnbmVkLWRlY2lzaW9u' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SignalingError);
     expect(error).not.toBeInstanceOf(MalformedReplyError);
     expect((error as SignalingError).code).toBe('ROOM_LOCKED');

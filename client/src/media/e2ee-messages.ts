@@ -1,4 +1,5 @@
 // Messages between the page and the E2EE worker, written down once for both sides.
+import type { ReceiveCounters, SendCounters } from './frame-keys.ts';
 
 export interface SetEpochMessage {
   type: 'set-epoch';
@@ -6,8 +7,14 @@ export interface SetEpochMessage {
   epochSecret: Uint8Array;
   /** This member's sender index in the epoch; null for members who do not send. */
   senderIndex: number | null;
-  /** A ratchet (a join): senders switch at once, since every member can follow it. */
-  ratchet: boolean;
+  /** Every member of the epoch (this one included): participant id -> its sender index in the epoch. */
+  senders: Record<string, number>;
+}
+
+/** Whether this member may send: false while it cannot confirm its epoch is current (frames drop, counted). */
+export interface SendAllowedMessage {
+  type: 'send-allowed';
+  allowed: boolean;
 }
 
 /** The createEncodedStreams fallback: the page transfers the streams, the worker pipes them as it would a transform. */
@@ -24,12 +31,12 @@ export interface CapturePlaintextMessage {
   frames: number;
 }
 
-export type ToWorker = SetEpochMessage | LegacyStreamsMessage | CapturePlaintextMessage;
+export type ToWorker = SetEpochMessage | SendAllowedMessage | LegacyStreamsMessage | CapturePlaintextMessage;
 
 /** Options given to RTCRtpScriptTransform (or with the legacy streams): which side, and whose track. */
 export interface TransformOptions {
   side: 'send' | 'recv';
-  /** The remote participant a receiver belongs to (for per-speaker counters). */
+  /** The remote participant whose track a receiver carries: its frames must bear that participant's sender index. */
   participantId?: string;
 }
 
@@ -43,8 +50,8 @@ export interface FrameCost {
 
 export interface StatsMessage {
   type: 'stats';
-  sent: { encrypted: number; droppedNoKey: number };
-  received: Record<string, { decrypted: number; dropped: number; lastError: string | null }>;
+  sent: SendCounters;
+  received: Record<string, ReceiveCounters>;
   firstDecryptedAt: number | null;
   cost: FrameCost;
 }

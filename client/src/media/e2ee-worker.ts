@@ -1,7 +1,7 @@
 // The E2EE Worker: SFrame-encrypts outgoing and decrypts incoming encoded Opus frames; keys never leave it.
 import { initCrypto } from '../../../crypto/index.ts';
 import type { FrameCost, FromWorker, ToWorker, TransformOptions } from './e2ee-messages.ts';
-import { FrameKeys } from './frame-keys.ts';
+import { FrameKeys, type FrameReceiveStream } from './frame-keys.ts';
 
 /** The parts of the Worker scope this file uses; the DOM library has no RTCTransformEvent for Workers. */
 interface TransformEvent {
@@ -29,44 +29,75 @@ function post(message: FromWorker): void {
   scope.postMessage(message);
 }
 
-function transformer(options: TransformOptions): TransformStream<EncodedFrame, EncodedFrame> {
+function toBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
+}
+
+function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
   return new TransformStream<EncodedFrame, EncodedFrame>({
     async start() {
       await ready;
     },
     transform(frame, controller) {
       const data = new Uint8Array(frame.data);
-      if (options.side === 'send') {
-        if (__TEAHOUSE_TEST_BUILD__ && capture) {
-          capture.frames.push(data.slice());
-          if (--capture.remaining === 0) {
-            post({ type: 'plaintext', frames: capture.frames });
-            capture = null;
-          }
+      if (__TEAHOUSE_TEST_BUILD__ && capture) {
+        capture.frames.push(data.slice());
+        if (--capture.remaining === 0) {
+          post({ type: 'plaintext', frames: capture.frames });
+          capture = null;
         }
-        const started = performance.now();
-        const out = keys.encrypt(data);
-        if (!out) return;
-        cost.encryptMs += performance.now() - started;
-        cost.encrypted++;
-        frame.data = out.buffer.byteLength === out.byteLength ? (out.buffer as ArrayBuffer) : out.slice().buffer;
-        controller.enqueue(frame);
-      } else {
-        const started = performance.now();
-        const plain = keys.decrypt(options.participantId ?? 'unknown', data);
-        if (!plain) return;
-        cost.decryptMs += performance.now() - started;
-        cost.decrypted++;
-        firstDecryptedAt ??= performance.timeOrigin + performance.now();
-        frame.data = plain.byteLength === plain.buffer.byteLength ? (plain.buffer as ArrayBuffer) : plain.slice().buffer;
-        controller.enqueue(frame);
       }
+      const started = performance.now();
+      const out = keys.encrypt(data);
+      if (!out) return;
+      cost.encryptMs += performance.now() - started;
+      cost.encrypted++;
+      frame.data = toBuffer(out);
+      controller.enqueue(frame);
     },
   });
 }
 
+/** Frames of an epoch whose commit is still on its way wait in FrameKeys and are enqueued when it arrives. */
+function receiveTransformer(participantId: string): { stream: TransformStream<EncodedFrame, EncodedFrame>; close(): void } {
+  let receiver: FrameReceiveStream<EncodedFrame> | null = null;
+  const close = () => receiver?.close();
+  const stream = new TransformStream<EncodedFrame, EncodedFrame>({
+    async start(controller) {
+      await ready;
+      receiver = keys.openReceiver<EncodedFrame>(participantId, (frame, plain) => {
+        frame.data = toBuffer(plain);
+        firstDecryptedAt ??= performance.timeOrigin + performance.now();
+        try {
+          controller.enqueue(frame);
+        } catch {
+          // The track ended while the frame was held.
+          close();
+        }
+      });
+    },
+    transform(frame) {
+      // Only frames played at once count towards the cost: a held frame's time would include its wait.
+      const started = performance.now();
+      const decryptedBefore = keys.received.get(participantId)?.decrypted ?? 0;
+      receiver!.push(frame, new Uint8Array(frame.data));
+      if ((keys.received.get(participantId)?.decrypted ?? 0) > decryptedBefore) {
+        cost.decryptMs += performance.now() - started;
+        cost.decrypted++;
+      }
+    },
+    flush: close,
+  });
+  return { stream, close };
+}
+
 function pipe(readable: ReadableStream, writable: WritableStream, options: TransformOptions): void {
-  readable.pipeThrough(transformer(options)).pipeTo(writable).catch(() => undefined);
+  if (options.side === 'send') {
+    readable.pipeThrough(sendTransformer()).pipeTo(writable).catch(() => undefined);
+    return;
+  }
+  const { stream, close } = receiveTransformer(options.participantId ?? 'unknown');
+  readable.pipeThrough(stream).pipeTo(writable).catch(close);
 }
 
 scope.onrtctransform = (event) => {
@@ -83,7 +114,10 @@ scope.onmessage = async (event: MessageEvent<ToWorker>) => {
   }
   switch (message.type) {
     case 'set-epoch':
-      keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.ratchet);
+      keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.senders);
+      break;
+    case 'send-allowed':
+      keys.setSendAllowed(message.allowed);
       break;
     case 'legacy-streams':
       pipe(message.readable, message.writable, message.options);

@@ -32,8 +32,14 @@ export class E2eeChannel {
     return this.mode !== null;
   }
 
-  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, ratchet: boolean): void {
-    this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex, ratchet });
+  /** `senders`: every member of the epoch, me included, by participant id -> sender index in that epoch. */
+  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, senders: Record<string, number>): void {
+    this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex, senders });
+  }
+
+  /** False while this member cannot confirm that its epoch is current: the worker drops every outgoing frame. */
+  setSendAllowed(allowed: boolean): void {
+    this.post({ type: 'send-allowed', allowed });
   }
 
   attachSender(sender: RTCRtpSender): void {

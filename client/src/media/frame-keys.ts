@@ -1,10 +1,10 @@
-// Per-frame SFrame state of one member: the sending context of the current epoch and receive keys by KID.
+// Per-frame SFrame state of one member: the sending context of the current epoch, receive keys by KID bound to the
+// epoch's senders, and the frames of a newer epoch held on each receive stream until that epoch's commit arrives.
 import {
   decodeHeader,
   deriveSenderBaseKey,
   makeKid,
   parseKid,
-  ratchetEpochSecret,
   SframeError,
   SframeReceiver,
   SframeSender,
@@ -12,80 +12,102 @@ import {
   DEFAULT_CIPHER_SUITE,
 } from '../../../crypto/index.ts';
 
-/** Senders switch to a new epoch this long after it arrives, so receivers hold its keys before its frames. */
-export const SEND_SWITCH_DELAY_MS = 500;
 /** Receivers keep the epoch before the current one this long for frames still in flight. */
 export const PREVIOUS_EPOCH_GRACE_MS = 5_000;
+/** Frames of an epoch not yet installed wait at most this long (a commit on its way), then drop. */
+export const HOLD_MAX_MS = 1_000;
+/** And at most this many per receive stream (about half a second of 20 ms Opus frames): the oldest drops first. */
+export const HOLD_MAX_FRAMES = 25;
 
 export interface ReceiveCounters {
   decrypted: number;
+  /** Every frame not played, whatever the reason; the counters below break some of them down. */
   dropped: number;
   lastError: string | null;
+  /** Frames whose KID names a sender index the epoch does not give to the participant whose track carried them. */
+  wrongSender: number;
+  /** Frames held for an epoch not yet installed (played later or dropped). */
+  held: number;
+  /** Held frames dropped: too old, too many, or their epoch was skipped. */
+  heldDropped: number;
 }
 
-interface PendingSend {
-  epoch: number;
-  sender: SframeSender;
-  activateAt: number;
+export interface SendCounters {
+  encrypted: number;
+  droppedNoKey: number;
+  /** Frames dropped while the sender could not confirm that its epoch is current. */
+  droppedStale: number;
+}
+
+interface EpochKeys {
+  secret: Uint8Array;
+  senders: Map<string, number>;
+  replacedAt: number | null;
+}
+
+type Opened = { kind: 'plain'; plain: Uint8Array } | { kind: 'hold'; epoch: number } | { kind: 'drop' };
+
+/** One receive transform: frames in, plaintexts out through `deliver`, possibly later than they came in. */
+export interface FrameReceiveStream<T> {
+  push(item: T, data: Uint8Array): void;
+  close(): void;
 }
 
 export class FrameKeys {
-  private readonly epochs = new Map<number, { secret: Uint8Array; replacedAt: number | null }>();
+  private readonly epochs = new Map<number, EpochKeys>();
   private readonly receiver = new SframeReceiver();
   private readonly installedKids = new Map<bigint, number>();
+  private readonly streams = new Set<HoldingStream<unknown>>();
   private sender: SframeSender | null = null;
-  private pending: PendingSend | null = null;
+  private sendAllowed = true;
   private newest = -1;
-  readonly sent = { encrypted: 0, droppedNoKey: 0 };
+  readonly sent: SendCounters = { encrypted: 0, droppedNoKey: 0, droppedStale: 0 };
   readonly received = new Map<string, ReceiveCounters>();
 
-  private readonly now: () => number;
+  readonly now: () => number;
 
   constructor(now: () => number = () => performance.now()) {
     this.now = now;
   }
 
   /**
-   * Installs an epoch: decryption at once; encryption at once for the first key and for a ratchet (every receiver
-   * that holds the previous epoch can follow it, see decryptOrInstall), otherwise after SEND_SWITCH_DELAY_MS.
+   * Installs an epoch: senders switch to it at once (receivers hold its frames until they have it), receivers decrypt
+   * it at once and play the frames held for it. `senders` maps each participant of the epoch to its sender index.
    */
-  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, ratchet = false): void {
-    if (epoch <= this.newest) return;
-    const now = this.now();
-    const previous = this.epochs.get(this.newest);
-    if (previous) previous.replacedAt = now;
-    this.epochs.set(epoch, { secret: epochSecret, replacedAt: null });
-    this.newest = epoch;
-    // Keys guessed for this epoch before its commit arrived (decryptOrInstall) give way to the real secret's.
-    for (const [kid, kidEpoch] of this.installedKids) {
-      if (kidEpoch === epoch) {
-        this.receiver.removeKey(kid);
-        this.installedKids.delete(kid);
-      }
-    }
-    this.prune(now);
-    if (senderIndex === null) {
-      this.pending = null;
-      this.sender = null;
+  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, senders: Record<string, number>): void {
+    // The same epoch again names participants the page learnt of after the commit (their track ids came later).
+    if (epoch === this.newest) {
+      for (const [participantId, index] of Object.entries(senders)) this.epochs.get(epoch)?.senders.set(participantId, index);
       return;
     }
-    const kid = makeKid(epoch, senderIndex);
-    const sender = new SframeSender({ kid, baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE });
-    if (this.sender === null || ratchet) {
-      this.sender = sender;
-      this.pending = null;
-    }
-    else this.pending = { epoch, sender, activateAt: now + SEND_SWITCH_DELAY_MS };
+    if (epoch < this.newest) return;
+    const now = this.now();
+    const previous = this.epochs.get(this.newest);
+    for (const old of [...this.epochs.keys()]) if (old !== this.newest) this.forget(old);
+    if (previous) previous.replacedAt = now;
+    this.epochs.set(epoch, { secret: epochSecret, senders: new Map(Object.entries(senders)), replacedAt: null });
+    this.newest = epoch;
+    this.sender =
+      senderIndex === null
+        ? null
+        : new SframeSender({ kid: makeKid(epoch, senderIndex), baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE });
+    this.prune(now);
+    for (const stream of this.streams) stream.release();
   }
 
-  /** The SFrame ciphertext of an outgoing frame, or null (frame dropped) while there is no key: fail closed. */
+  /** While false, the sender cannot confirm that its epoch is current: every outgoing frame drops (fail closed). */
+  setSendAllowed(allowed: boolean): void {
+    this.sendAllowed = allowed;
+  }
+
+  /** The SFrame ciphertext of an outgoing frame, or null (frame dropped and counted). */
   encrypt(frame: Uint8Array): Uint8Array | null {
-    if (this.pending && this.now() >= this.pending.activateAt) {
-      this.sender = this.pending.sender;
-      this.pending = null;
-    }
     if (!this.sender) {
       this.sent.droppedNoKey++;
+      return null;
+    }
+    if (!this.sendAllowed) {
+      this.sent.droppedStale++;
       return null;
     }
     const out = this.sender.encrypt(frame);
@@ -93,77 +115,141 @@ export class FrameKeys {
     return out;
   }
 
-  /** The plaintext of an incoming frame, or null (dropped and counted) when it does not authenticate. */
-  decrypt(participantId: string, frame: Uint8Array): Uint8Array | null {
-    let counters = this.received.get(participantId);
-    if (!counters) {
-      counters = { decrypted: 0, dropped: 0, lastError: null };
-      this.received.set(participantId, counters);
-    }
-    try {
-      const plain = this.decryptOrInstall(frame);
-      counters.decrypted++;
-      return plain;
-    } catch (error) {
-      counters.dropped++;
-      counters.lastError = error instanceof SframeError ? error.code : 'INTERNAL';
-      return null;
-    }
+  /** A receive stream for the track of `participantId`; `deliver` gets each authenticated frame, in order. */
+  openReceiver<T>(participantId: string, deliver: (item: T, plain: Uint8Array) => void): FrameReceiveStream<T> {
+    const stream = new HoldingStream<T>(this, this.counters(participantId), participantId, deliver);
+    this.streams.add(stream as HoldingStream<unknown>);
+    return {
+      push: (item, data) => stream.push(item, data),
+      close: () => this.streams.delete(stream as HoldingStream<unknown>),
+    };
   }
 
-  /** Called periodically: forgets the previous epoch once its grace period is over. */
+  /** Called periodically: forgets the previous epoch after its grace period and drops frames held too long. */
   tick(): void {
-    this.prune(this.now());
+    const now = this.now();
+    this.prune(now);
+    for (const stream of this.streams) stream.expire(now);
   }
 
   get currentEpoch(): number | null {
     return this.newest < 0 ? null : this.newest;
   }
 
-  private decryptOrInstall(frame: Uint8Array): Uint8Array {
+  /** Decides the fate of one received frame: its plaintext, held for a newer epoch, or dropped (and counted). */
+  open(participantId: string, data: Uint8Array, counters: ReceiveCounters): Opened {
     try {
-      return this.receiver.decrypt(frame);
-    } catch (error) {
-      if (!(error instanceof SframeUnknownKidError)) throw error;
-      // Keys are derived on first sight of a KID: any sender index of an epoch we hold is a member of it.
-      const { kid } = decodeHeader(frame);
+      const { kid } = decodeHeader(data);
       const { epoch, senderIndex } = parseKid(kid);
-      const known = this.epochs.get(epoch)?.secret ?? this.speculativeRatchet(epoch);
-      if (!known) throw error;
-      this.receiver.addKey(kid, deriveSenderBaseKey(known, senderIndex, DEFAULT_CIPHER_SUITE));
-      this.installedKids.set(kid, epoch);
-      try {
-        return this.receiver.decrypt(frame);
-      } catch (failure) {
-        if (!this.epochs.has(epoch)) {
-          this.receiver.removeKey(kid);
-          this.installedKids.delete(kid);
-        }
-        throw failure;
+      if (epoch > this.newest) return { kind: 'hold', epoch };
+      const keys = this.epochs.get(epoch);
+      if (!keys) throw new SframeUnknownKidError(kid);
+      // Every member holds every sender's key of an epoch: only the track's own index keeps one member from speaking
+      // as another, or from pushing another speaker's replay window ahead of it.
+      if (keys.senders.get(participantId) !== senderIndex) {
+        counters.wrongSender++;
+        return countDrop(counters, 'WRONG_SENDER');
       }
+      if (!this.installedKids.has(kid)) {
+        this.receiver.addKey(kid, deriveSenderBaseKey(keys.secret, senderIndex, DEFAULT_CIPHER_SUITE));
+        this.installedKids.set(kid, epoch);
+      }
+      const plain = this.receiver.decrypt(data);
+      counters.decrypted++;
+      return { kind: 'plain', plain };
+    } catch (error) {
+      return countDrop(counters, error instanceof SframeError ? error.code : 'INTERNAL');
     }
   }
 
-  /**
-   * Frames of the epoch after our newest, before its commit reached us: if that epoch is a ratchet, its secret is
-   * one KDF step from ours and the frame authenticates; if it is fresh, authentication fails and the frame drops.
-   */
-  private speculativeRatchet(epoch: number): Uint8Array | null {
-    const newest = this.epochs.get(this.newest);
-    return newest && epoch === this.newest + 1 ? ratchetEpochSecret(newest.secret) : null;
+  private counters(participantId: string): ReceiveCounters {
+    let counters = this.received.get(participantId);
+    if (!counters) {
+      counters = { decrypted: 0, dropped: 0, lastError: null, wrongSender: 0, held: 0, heldDropped: 0 };
+      this.received.set(participantId, counters);
+    }
+    return counters;
   }
 
   private prune(now: number): void {
     for (const [epoch, entry] of this.epochs) {
-      const expired = epoch < this.newest - 1 || (entry.replacedAt !== null && epoch !== this.newest && now - entry.replacedAt > PREVIOUS_EPOCH_GRACE_MS);
-      if (!expired) continue;
-      this.epochs.delete(epoch);
-      for (const [kid, kidEpoch] of this.installedKids) {
-        if (kidEpoch === epoch) {
-          this.receiver.removeKey(kid);
-          this.installedKids.delete(kid);
-        }
+      if (epoch !== this.newest && entry.replacedAt !== null && now - entry.replacedAt > PREVIOUS_EPOCH_GRACE_MS) this.forget(epoch);
+    }
+  }
+
+  private forget(epoch: number): void {
+    this.epochs.delete(epoch);
+    for (const [kid, kidEpoch] of this.installedKids) {
+      if (kidEpoch === epoch) {
+        this.receiver.removeKey(kid);
+        this.installedKids.delete(kid);
       }
     }
+  }
+}
+
+function countDrop(counters: ReceiveCounters, code: string): Opened {
+  counters.dropped++;
+  counters.lastError = code;
+  return { kind: 'drop' };
+}
+
+interface HeldFrame<T> {
+  item: T;
+  data: Uint8Array;
+  epoch: number;
+  at: number;
+}
+
+/** The frames of one receive stream that wait for their epoch, oldest first, bounded in count and age. */
+class HoldingStream<T> {
+  private held: HeldFrame<T>[] = [];
+  private readonly keys: FrameKeys;
+  private readonly counters: ReceiveCounters;
+  private readonly participantId: string;
+  private readonly deliver: (item: T, plain: Uint8Array) => void;
+
+  constructor(keys: FrameKeys, counters: ReceiveCounters, participantId: string, deliver: (item: T, plain: Uint8Array) => void) {
+    this.keys = keys;
+    this.counters = counters;
+    this.participantId = participantId;
+    this.deliver = deliver;
+  }
+
+  push(item: T, data: Uint8Array): void {
+    const now = this.keys.now();
+    this.expire(now);
+    const opened = this.keys.open(this.participantId, data, this.counters);
+    if (opened.kind === 'plain') this.deliver(item, opened.plain);
+    if (opened.kind !== 'hold') return;
+    this.counters.held++;
+    this.held.push({ item, data, epoch: opened.epoch, at: now });
+    if (this.held.length > HOLD_MAX_FRAMES) this.dropHeld('HOLD_OVERFLOW');
+  }
+
+  /** After an epoch was installed: plays (or drops) every held frame whose epoch is no longer in the future, in order. */
+  release(): void {
+    const newest = this.keys.currentEpoch ?? -1;
+    const waiting: HeldFrame<T>[] = [];
+    for (const frame of this.held) {
+      if (frame.epoch > newest) {
+        waiting.push(frame);
+        continue;
+      }
+      const opened = this.keys.open(this.participantId, frame.data, this.counters);
+      if (opened.kind === 'plain') this.deliver(frame.item, opened.plain);
+      else if (opened.kind === 'drop') this.counters.heldDropped++;
+    }
+    this.held = waiting;
+  }
+
+  expire(now: number): void {
+    while (this.held.length > 0 && now - this.held[0]!.at > HOLD_MAX_MS) this.dropHeld('HOLD_EXPIRED');
+  }
+
+  private dropHeld(code: string): void {
+    this.held.shift();
+    this.counters.heldDropped++;
+    countDrop(this.counters, code);
   }
 }

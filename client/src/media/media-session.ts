@@ -1,6 +1,7 @@
 // mediasoup-client plumbing: one send and one receive transport, the microphone producer, remote consumers.
 import { Device, type types } from 'mediasoup-client';
 import { E2eeChannel } from './e2ee.ts';
+import { assertAllowedExtensions, hardenRouterCapabilities, OPUS_CODEC_OPTIONS, withAllowedExtensions } from './rtp-capabilities.ts';
 
 /** The signaling requests this layer needs; RoomSession supplies them over the relay connection. */
 export interface MediaSignaling {
@@ -50,8 +51,9 @@ export class MediaSession {
     this.onBlocked = onBlocked;
   }
 
+  /** The relay's capabilities pass through hardenRouterCapabilities first: what it offers beyond them is ignored. */
   async load(routerRtpCapabilities: types.RtpCapabilities): Promise<void> {
-    if (!this.device.loaded) await this.device.load({ routerRtpCapabilities });
+    if (!this.device.loaded) await this.device.load({ routerRtpCapabilities: hardenRouterCapabilities(routerRtpCapabilities) });
   }
 
   get producerId(): string | null {
@@ -66,7 +68,7 @@ export class MediaSession {
       id: info.consumerId,
       producerId: info.producerId,
       kind: 'audio',
-      rtpParameters: info.rtpParameters,
+      rtpParameters: withAllowedExtensions(info.rtpParameters),
       onRtpReceiver: (receiver) => this.e2ee.attachReceiver(receiver, participantId),
     });
     this.consumers.set(producerId, consumer);
@@ -91,8 +93,7 @@ export class MediaSession {
     try {
       this.producer = await transport.produce({
         track,
-        // DTX off: mediasoup would read the (encrypted) first byte for DTX, and silence timing reveals speech.
-        codecOptions: { opusDtx: false, opusFec: true, opusStereo: false },
+        codecOptions: OPUS_CODEC_OPTIONS,
         stopTracks: true,
         onRtpSender: (sender) => this.e2ee.attachSender(sender),
       });
@@ -206,6 +207,12 @@ export class MediaSession {
     });
     if (direction === 'send') {
       transport.on('produce', ({ rtpParameters }, done, fail) => {
+        try {
+          assertAllowedExtensions(rtpParameters);
+        } catch (error) {
+          fail(error as Error);
+          return;
+        }
         this.signaling.produce(transport.id, rtpParameters).then((id) => done({ id }), fail);
       });
     }

@@ -461,6 +461,7 @@ export class RoomSession implements RoomActions {
     // Keys go only to a member whose announcement verified, never to one this distributor removed, and in a locked
     // room only to one a moderator admitted with a signed decision: the relay's word lets nobody in.
     if (verified && this.isDistributor() && this.agent!.mayAdmit(verified.memberKeyId)) this.send(this.agent!.issueRatchet([verified]));
+    else if (verified && this.agent?.roleOf(verified.memberKeyId)) this.useEpoch(this.agent.current!);
     this.render();
   }
 
