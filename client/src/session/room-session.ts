@@ -107,7 +107,7 @@ export class RoomSession implements RoomActions {
       locked: false,
       reconnecting: false,
       notice: null,
-      sent: { encrypted: 0, droppedNoKey: 0 },
+      sent: { encrypted: 0, droppedNoKey: 0, droppedStale: 0 },
       speakers: [],
       droppedEvents: 0,
     };
