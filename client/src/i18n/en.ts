@@ -28,6 +28,7 @@ export const en = {
   fingerprintHeading: 'Room fingerprint',
   fingerprintHostHint: 'Read these aloud so everyone can check they match: then nobody altered the link or swapped the host.',
   fingerprintMemberHint: 'The host reads this aloud. If it matches what you hear, mark it verified.',
+  fingerprintComputing: 'Computing the fingerprint…',
   markVerified: 'Mark verified',
   verified: 'Verified',
   fingerprintChanged: 'The fingerprint changed: the host replaced the link, or someone else now hosts the room. Compare it again.',

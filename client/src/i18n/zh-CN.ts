@@ -30,6 +30,7 @@ export const zhCN: Strings = {
   fingerprintHeading: '房间指纹',
   fingerprintHostHint: '请大声读出这些内容，让大家核对是否一致：这样就能确认链接未被篡改，主持人也未被冒充。',
   fingerprintMemberHint: '主持人会大声读出指纹。如果与你听到的一致，请标记为已验证。',
+  fingerprintComputing: '正在计算指纹…',
   markVerified: '标记为已验证',
   verified: '已验证',
   fingerprintChanged: '指纹已改变：主持人更换了链接，或现在由另一个人主持房间。请重新核对。',

@@ -30,6 +30,7 @@ export const zhTW: Strings = {
   fingerprintHeading: '房間指紋',
   fingerprintHostHint: '請大聲讀出這些內容，讓大家核對是否一致：這樣就能確認連結未被竄改，主持人也未被冒充。',
   fingerprintMemberHint: '主持人會大聲讀出指紋。如果與你聽到的一致，請標記為已驗證。',
+  fingerprintComputing: '正在計算指紋…',
   markVerified: '標記為已驗證',
   verified: '已驗證',
   fingerprintChanged: '指紋已改變：主持人更換了連結，或現在由另一個人主持房間。請重新核對。',

@@ -9,9 +9,9 @@ import {
   initCrypto,
   openMetadata,
   parseRoomLink,
-  roomFingerprint,
   sealMetadata,
   toHex,
+  type RoomFingerprint,
   type RoomKeys,
 } from '../../../crypto/index.ts';
 import { request } from '../../../protocol/client.ts';
@@ -23,6 +23,7 @@ import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { chooseDistributor, type Candidate } from './distributor.ts';
+import { cachedFingerprint } from './fingerprint-cache.ts';
 import { KeyAgent, type EpochState, type VerifiedMember } from './key-agent.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import type { MemberView, Phase, RoomView } from './view.ts';
@@ -63,6 +64,10 @@ export class RoomSession implements RoomActions {
   private micWanted = false;
   /** After this member re-created the room: identities that were members before, let straight in from the lobby. */
   private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number } | null = null;
+  /** The fingerprint derivation for the current secret and host, shown or still computing. */
+  private fingerprintPending: Promise<RoomFingerprint> | null = null;
+  /** Text of the fingerprint last shown, against which a new one is "changed". */
+  private fingerprintShown: string | null = null;
   private readonly listeners = new Set<Listener>();
   private view: RoomView;
 
@@ -474,9 +479,20 @@ export class RoomSession implements RoomActions {
     // After the host leaves, the fingerprint stays the one that was read aloud: it names the room's host.
     const host = this.hostMember();
     if (!host?.verified) return;
-    const fp = roomFingerprint(this.secret, host.verified.signPublicKey);
-    const changed = this.view.fingerprint !== null && this.view.fingerprint.text !== fp.text;
-    this.update({ fingerprint: fp, ...(changed ? { fingerprintChanged: true, fingerprintVerified: false } : {}) });
+    // The derivation is slow (Argon2id): the panel says "computing" meanwhile, and a result whose secret or host was
+    // replaced before it arrived is dropped. The cache hands back the same promise for the same pair.
+    const pending = cachedFingerprint(this.secret, host.verified.signPublicKey);
+    if (pending === this.fingerprintPending) return;
+    this.fingerprintPending = pending;
+    this.update({ fingerprint: null });
+    pending.then((fp) => {
+      if (pending !== this.fingerprintPending) return;
+      const changed = this.fingerprintShown !== null && this.fingerprintShown !== fp.text;
+      this.fingerprintShown = fp.text;
+      this.update({ fingerprint: fp, ...(changed ? { fingerprintChanged: true, fingerprintVerified: false } : {}) });
+    }, () => {
+      if (pending === this.fingerprintPending) this.fingerprintPending = null;
+    });
   }
 
   // ---- media ----
