@@ -10,8 +10,6 @@ import { labelBytes } from './kdf.ts';
  */
 export const FINGERPRINT_ARGON2 = { m: 64 * 1024, t: 2, p: 1, dkLen: 32 } as const;
 
-/** Fixed and labelled: a per-room salt would only be more input the attacker picks. */
-const SALT = labelBytes('fingerprint-argon2id');
 const KEY_BYTES = 32;
 
 export interface RoomFingerprint {
@@ -27,7 +25,9 @@ export interface RoomFingerprint {
 export async function roomFingerprint(roomSecret: Uint8Array, hostSignPublicKey: Uint8Array): Promise<RoomFingerprint> {
   if (roomSecret.length !== KEY_BYTES) throw new RangeError('a room secret is 32 bytes');
   if (hostSignPublicKey.length !== KEY_BYTES) throw new RangeError('a host signing key is 32 bytes');
-  const hash = await argon2idAsync(concat(roomSecret, hostSignPublicKey), SALT, { ...FINGERPRINT_ARGON2, asyncTick: 8 });
+  // The salt is fixed and labelled: a per-room salt would only be more input that the attacker picks.
+  const salt = labelBytes('fingerprint-argon2id');
+  const hash = await argon2idAsync(concat(roomSecret, hostSignPublicKey), salt, { ...FINGERPRINT_ARGON2, asyncTick: 8 });
   return fingerprintFromHash(hash);
 }
 
