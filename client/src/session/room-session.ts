@@ -479,8 +479,8 @@ export class RoomSession implements RoomActions {
     // After the host leaves, the fingerprint stays the one that was read aloud: it names the room's host.
     const host = this.hostMember();
     if (!host?.verified) return;
-    // The derivation is slow (Argon2id): the panel says "computing" meanwhile, and a result whose secret or host was
-    // replaced before it arrived is dropped. The cache hands back the same promise for the same pair.
+    // The derivation is slow (Argon2id, in a Worker): the panel says "computing" meanwhile, and a result whose secret
+    // or host was replaced before it arrived is dropped. The cache hands back the same promise for the same pair.
     const pending = cachedFingerprint(this.secret, host.verified.signPublicKey);
     if (pending === this.fingerprintPending) return;
     this.fingerprintPending = pending;
