@@ -31,6 +31,7 @@ export const en = {
   fingerprintMemberHint: 'The host reads this aloud. If it matches what you hear, mark it verified.',
   epochCodeHeading: 'Key check',
   epochCodeHint: 'Everyone sharing this room’s current keys sees the same code. Compare it aloud now and then: a different code means the relay split the room.',
+  fingerprintComputing: 'Computing the fingerprint…',
   markVerified: 'Mark verified',
   verified: 'Verified',
   fingerprintChanged: 'The fingerprint changed: the host replaced the link, or someone else now hosts the room. Compare it again.',

@@ -33,6 +33,7 @@ export const zhCN: Strings = {
   fingerprintMemberHint: '主持人会大声读出指纹。如果与你听到的一致，请标记为已验证。',
   epochCodeHeading: '密钥核对',
   epochCodeHint: '共享本房间当前密钥的所有人都会看到相同的代码。不时大声核对：代码不同说明中继服务器把房间分裂了。',
+  fingerprintComputing: '正在计算指纹…',
   markVerified: '标记为已验证',
   verified: '已验证',
   fingerprintChanged: '指纹已改变：主持人更换了链接，或现在由另一个人主持房间。请重新核对。',

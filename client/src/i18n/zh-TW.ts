@@ -33,6 +33,7 @@ export const zhTW: Strings = {
   fingerprintMemberHint: '主持人會大聲讀出指紋。如果與你聽到的一致，請標記為已驗證。',
   epochCodeHeading: '金鑰核對',
   epochCodeHint: '共享本房間目前金鑰的所有人都會看到相同的代碼。不時大聲核對：代碼不同表示中繼伺服器把房間分裂了。',
+  fingerprintComputing: '正在計算指紋…',
   markVerified: '標記為已驗證',
   verified: '已驗證',
   fingerprintChanged: '指紋已改變：主持人更換了連結，或現在由另一個人主持房間。請重新核對。',

@@ -10,12 +10,12 @@ import {
   newChallengeNonce,
   openMetadata,
   parseRoomLink,
-  roomFingerprint,
   sealMetadata,
   toHex,
   verifyConfirmation,
   type Decision,
   type DecisionAction,
+  type RoomFingerprint,
   type RoomKeys,
   type RosterRole,
 } from '../../../crypto/index.ts';
@@ -29,6 +29,7 @@ import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
 import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import type { MemberView, Phase, Role, RoomView } from './view.ts';
@@ -78,6 +79,10 @@ export class RoomSession implements RoomActions {
   private micWanted = false;
   /** After this member re-created the room: identities that were members before, let straight in from the lobby. */
   private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number } | null = null;
+  /** The fingerprint derivation for the current secret and host, shown or still computing. */
+  private fingerprintPending: Promise<RoomFingerprint> | null = null;
+  /** Text of the fingerprint last shown, against which a new one is "changed". */
+  private fingerprintShown: string | null = null;
   private readonly listeners = new Set<Listener>();
   private view: RoomView;
 
@@ -624,9 +629,20 @@ export class RoomSession implements RoomActions {
     const hostKey = this.agent?.current?.roster.find((m) => m.role === 'host')?.memberKeyId;
     const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
     if (!host) return;
-    const fp = roomFingerprint(this.secret, host.signPublicKey);
-    const changed = this.view.fingerprint !== null && this.view.fingerprint.text !== fp.text;
-    this.update({ fingerprint: fp, ...(changed ? { fingerprintChanged: true, fingerprintVerified: false } : {}) });
+    // The derivation is slow (Argon2id, in a Worker): the panel says "computing" meanwhile, and a result whose secret
+    // or host was replaced before it arrived is dropped. The cache hands back the same promise for the same pair.
+    const pending = cachedFingerprint(this.secret, host.signPublicKey);
+    if (pending === this.fingerprintPending) return;
+    this.fingerprintPending = pending;
+    this.update({ fingerprint: null });
+    pending.then((fp) => {
+      if (pending !== this.fingerprintPending) return;
+      const changed = this.fingerprintShown !== null && this.fingerprintShown !== fp.text;
+      this.fingerprintShown = fp.text;
+      this.update({ fingerprint: fp, ...(changed ? { fingerprintChanged: true, fingerprintVerified: false } : {}) });
+    }, () => {
+      if (pending === this.fingerprintPending) this.fingerprintPending = null;
+    });
   }
 
   // ---- media ----
