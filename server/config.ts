@@ -1,6 +1,7 @@
 // Relay configuration: embedded defaults, overridden by environment variables (documented in README and docs/operations.md).
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { MAX_KEY_BATCH_MS } from '../protocol/messages.ts';
 
 export interface RelayConfig {
   port: number;
@@ -24,6 +25,8 @@ export interface RelayConfig {
   roomsPerConnectionPerMinute: number;
   maxMessageBytes: number;
   disconnectGraceMs: number;
+  /** How long a distributor gathers joins and leaves into one commit (told to clients in the join reply). */
+  keyBatchMs: number;
 }
 
 export const DEFAULTS: RelayConfig = {
@@ -37,7 +40,7 @@ export const DEFAULTS: RelayConfig = {
   clientDir: fileURLToPath(new URL('../client/dist', import.meta.url)),
   logLevel: 'info',
   maxRooms: 10_000,
-  maxParticipantsPerRoom: 5_000,
+  maxParticipantsPerRoom: 10_000,
   maxSpeakers: 20,
   listenersPerRouter: 400,
   messagesPerSecond: 50,
@@ -45,6 +48,7 @@ export const DEFAULTS: RelayConfig = {
   roomsPerConnectionPerMinute: 10,
   maxMessageBytes: 2 * 1024 * 1024,
   disconnectGraceMs: 30_000,
+  keyBatchMs: 500,
 };
 
 const ENV: Record<string, keyof RelayConfig> = {
@@ -66,6 +70,7 @@ const ENV: Record<string, keyof RelayConfig> = {
   ROOMS_PER_CONNECTION_PER_MINUTE: 'roomsPerConnectionPerMinute',
   MAX_MESSAGE_BYTES: 'maxMessageBytes',
   DISCONNECT_GRACE_MS: 'disconnectGraceMs',
+  KEY_BATCH_MS: 'keyBatchMs',
 };
 
 export class ConfigError extends Error {
@@ -93,6 +98,7 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   if (config.rtcMinPort > config.rtcMaxPort || config.rtcMaxPort > 65535) throw new ConfigError('RTC_MIN_PORT must be at most RTC_MAX_PORT (and both at most 65535)');
   if (config.workers < 1) throw new ConfigError('WORKERS must be at least 1');
   if (config.listenersPerRouter < 1) throw new ConfigError('LISTENERS_PER_ROUTER must be at least 1');
+  if (config.keyBatchMs > MAX_KEY_BATCH_MS) throw new ConfigError(`KEY_BATCH_MS must be at most ${MAX_KEY_BATCH_MS}: a member who left can decrypt until its batch closes`);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'silent'].includes(config.logLevel)) throw new ConfigError(`LOG_LEVEL "${config.logLevel}" is not a level`);
   return config;
 }
