@@ -1,4 +1,5 @@
 // Relay configuration: embedded defaults, overridden by environment variables (documented in README and docs/operations.md).
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +25,11 @@ export interface RelayConfig {
   roomsPerConnectionPerMinute: number;
   maxMessageBytes: number;
   disconnectGraceMs: number;
+  /** PEM certificate chain and private key: with both, the relay serves HTTPS and secure websockets on `port`. */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** Express `trust proxy`: the reverse proxies whose X-Forwarded-Proto is believed (null: none). */
+  trustProxy: string | null;
 }
 
 export const DEFAULTS: RelayConfig = {
@@ -45,6 +51,9 @@ export const DEFAULTS: RelayConfig = {
   roomsPerConnectionPerMinute: 10,
   maxMessageBytes: 2 * 1024 * 1024,
   disconnectGraceMs: 30_000,
+  tlsCert: null,
+  tlsKey: null,
+  trustProxy: null,
 };
 
 const ENV: Record<string, keyof RelayConfig> = {
@@ -66,6 +75,9 @@ const ENV: Record<string, keyof RelayConfig> = {
   ROOMS_PER_CONNECTION_PER_MINUTE: 'roomsPerConnectionPerMinute',
   MAX_MESSAGE_BYTES: 'maxMessageBytes',
   DISCONNECT_GRACE_MS: 'disconnectGraceMs',
+  TLS_CERT: 'tlsCert',
+  TLS_KEY: 'tlsKey',
+  TRUST_PROXY: 'trustProxy',
 };
 
 export class ConfigError extends Error {
@@ -93,6 +105,26 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   if (config.rtcMinPort > config.rtcMaxPort || config.rtcMaxPort > 65535) throw new ConfigError('RTC_MIN_PORT must be at most RTC_MAX_PORT (and both at most 65535)');
   if (config.workers < 1) throw new ConfigError('WORKERS must be at least 1');
   if (config.listenersPerRouter < 1) throw new ConfigError('LISTENERS_PER_ROUTER must be at least 1');
+  if ((config.tlsCert === null) !== (config.tlsKey === null)) throw new ConfigError('TLS_CERT and TLS_KEY go together: set both for HTTPS, or neither');
+  if (config.trustProxy !== null) checkTrustProxy(config.trustProxy);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'silent'].includes(config.logLevel)) throw new ConfigError(`LOG_LEVEL "${config.logLevel}" is not a level`);
   return config;
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Only named proxies may be trusted: `true` or a hop count would believe X-Forwarded-* from any client, which could
+ * then claim a secure connection it does not have.
+ */
+function checkTrustProxy(value: string): void {
+  for (const entry of value.split(',').map((e) => e.trim())) {
+    const [address, prefix, extra] = entry.split('/');
+    const named = PROXY_NAMES.has(entry);
+    const version = isIP(address ?? '');
+    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (version === 6 ? 128 : 32));
+    if (!named && (version === 0 || !prefixOk || extra !== undefined)) {
+      throw new ConfigError(`TRUST_PROXY lists the proxies to believe (loopback, linklocal, uniquelocal, addresses or subnets, comma-separated); "${entry}" is none of these`);
+    }
+  }
 }

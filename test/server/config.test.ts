@@ -14,11 +14,13 @@ describe('configuration from the environment', () => {
       PORT: '8080', HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2', ANNOUNCED_IP: '203.0.113.7', RTC_MIN_PORT: '50000', RTC_MAX_PORT: '50100',
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
       MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0',
+      TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
       port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcMinPort: 50000, rtcMaxPort: 50100,
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
       messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0,
+      tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
     });
   });
 
@@ -30,6 +32,21 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig({ rtcMinPort: 5000, rtcMaxPort: 4000 })).toThrow(/RTC_MIN_PORT/);
     expect(() => resolveConfig({ workers: 0 })).toThrow(/WORKERS/);
     expect(() => resolveConfig({ logLevel: 'loud' as never })).toThrow(/LOG_LEVEL/);
+  });
+
+  it('serves plain HTTP unless both TLS_CERT and TLS_KEY are set', () => {
+    expect(resolveConfig(configFromEnv({}))).toMatchObject({ tlsCert: null, tlsKey: null, trustProxy: null });
+    expect(() => resolveConfig(configFromEnv({ TLS_CERT: '/etc/teahouse/cert.pem' }))).toThrow(/TLS_CERT and TLS_KEY go together/);
+    expect(() => resolveConfig(configFromEnv({ TLS_KEY: '/etc/teahouse/key.pem' }))).toThrow(ConfigError);
+  });
+
+  it('TRUST_PROXY names proxies; it never trusts every client', () => {
+    for (const ok of ['loopback', '127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8', 'loopback,uniquelocal', 'linklocal, 192.168.1.2']) {
+      expect(resolveConfig({ trustProxy: ok }).trustProxy).toBe(ok);
+    }
+    for (const bad of ['true', '1', '*', 'example.org', '10.0.0.0/33', '10.0.0.0/8/1', 'loopback,']) {
+      expect(() => resolveConfig({ trustProxy: bad }), bad).toThrow(/TRUST_PROXY/);
+    }
   });
 });
 
