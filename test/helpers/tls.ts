@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -39,4 +40,15 @@ export function secureOriginArgs(certificates: TestCertificate[]): string[] {
     '--host-resolver-rules=MAP *.test 127.0.0.1',
     `--ignore-certificate-errors-spki-list=${certificates.map((c) => c.spki).join(',')}`,
   ];
+}
+
+/** The certificate a brand-new TLS connection to `port` is given (no trust check: only which one it is). */
+export function presentedCertificate(port: number, servername: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
 }

@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, TlsFileError, type Relay } from '../../server/index.ts';
 import { announce, connect, newRoom, sealedTitle, startTestRelay } from '../helpers/relay.ts';
-import { makeCertificate, tempDir, type TestCertificate } from '../helpers/tls.ts';
+import { makeCertificate, presentedCertificate, tempDir, type TestCertificate } from '../helpers/tls.ts';
 
 const HOST = 'teahouse.test';
 let dir: string;
@@ -41,17 +40,6 @@ function httpsGet(port: number, path: string, ca: string): Promise<{ status: num
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-/** The certificate a brand-new TLS connection is given, whatever it is (no trust check: only which one). */
-function presentedCertificate(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: HOST, rejectUnauthorized: false }, () => {
-      resolve(socket.getPeerCertificate().fingerprint256);
-      socket.end();
-    });
-    socket.on('error', reject);
   });
 }
 
@@ -112,12 +100,12 @@ describe('built-in HTTPS (TLS_CERT, TLS_KEY)', () => {
     const host = await connect(relay, { ca });
     const room = await newRoom();
     await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Tea') });
-    expect(await presentedCertificate(relay.port)).toBe(first.fingerprint256);
+    expect(await presentedCertificate(relay.port, HOST)).toBe(first.fingerprint256);
 
     copyFileSync(second.certPath, `${live}.crt`);
     copyFileSync(second.keyPath, `${live}.key`);
     relay.reloadTls();
-    expect(await presentedCertificate(relay.port)).toBe(second.fingerprint256);
+    expect(await presentedCertificate(relay.port, HOST)).toBe(second.fingerprint256);
     const guest = await connect(relay, { ca });
     const peerJoined = host.next('peer.joined');
     await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest') });
@@ -126,7 +114,7 @@ describe('built-in HTTPS (TLS_CERT, TLS_KEY)', () => {
 
     writeFileSync(`${live}.crt`, 'half-written renewal\n');
     expect(() => relay.reloadTls()).toThrow(TlsFileError);
-    expect(await presentedCertificate(relay.port)).toBe(second.fingerprint256);
+    expect(await presentedCertificate(relay.port, HOST)).toBe(second.fingerprint256);
     host.close();
     guest.close();
   });
