@@ -2,7 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { connect } from 'node:tls';
+import { request } from 'node:https';
+import { connect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -50,5 +51,25 @@ export function presentedCertificate(port: number, servername: string): Promise<
       socket.end();
     });
     socket.on('error', reject);
+  });
+}
+
+export interface HttpsResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Which certificate the server presented. */
+  fingerprint256: string;
+}
+
+/** GET https://127.0.0.1:port/path trusting only `ca`, for `servername`; `headers` are sent as given. */
+export function httpsGet(port: number, path: string, options: { ca: string; servername: string; headers?: Record<string, string> }): Promise<HttpsResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, ca: options.ca, servername: options.servername, headers: options.headers, agent: false }, (res) => {
+      const fingerprint256 = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, fingerprint256 }));
+    });
+    req.on('error', reject);
+    req.end();
   });
 }

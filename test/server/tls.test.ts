@@ -1,12 +1,11 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRelay, TlsFileError, type Relay } from '../../server/index.ts';
 import { announce, connect, newRoom, sealedTitle, startTestRelay } from '../helpers/relay.ts';
-import { makeCertificate, presentedCertificate, tempDir, type TestCertificate } from '../helpers/tls.ts';
+import { httpsGet, makeCertificate, presentedCertificate, tempDir, type TestCertificate } from '../helpers/tls.ts';
 
 const HOST = 'teahouse.test';
 let dir: string;
@@ -30,25 +29,13 @@ async function relayWith(options: Parameters<typeof startTestRelay>[0]): Promise
   return relay;
 }
 
-/** GET over HTTPS trusting only `ca`: the status, the HSTS header, and which certificate the relay presented. */
-function httpsGet(port: number, path: string, ca: string): Promise<{ status: number; hsts: string | undefined; fingerprint256: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, ca, servername: HOST, agent: false }, (res) => {
-      const fingerprint256 = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, hsts: res.headers['strict-transport-security'] as string | undefined, fingerprint256 }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describe('built-in HTTPS (TLS_CERT, TLS_KEY)', () => {
   it('serves HTTPS and secure websockets on PORT, with HSTS', async () => {
     const relay = await relayWith({ tlsCert: first.certPath, tlsKey: first.keyPath });
     expect(relay.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    const res = await httpsGet(relay.port, '/healthz', readFileSync(first.certPath, 'utf8'));
-    expect(res).toMatchObject({ status: 200, hsts: 'max-age=31536000', fingerprint256: first.fingerprint256 });
+    const res = await httpsGet(relay.port, '/healthz', { ca: readFileSync(first.certPath, 'utf8'), servername: HOST });
+    expect(res).toMatchObject({ status: 200, fingerprint256: first.fingerprint256 });
+    expect(res.headers['strict-transport-security']).toBe('max-age=31536000');
     const client = await connect(relay, { ca: readFileSync(first.certPath, 'utf8') });
     const room = await newRoom();
     await client.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Tea') });
