@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configFromEnv, DEFAULTS, resolveConfig } from '../../server/config.ts';
 import { rtcAnnouncedAddress, rtcListenInfos } from '../../server/media/listen.ts';
@@ -69,5 +70,25 @@ describe('where media listens and what it announces', () => {
     expect(rtcAnnouncedAddress({ ...base, host: '0.0.0.0' })).toBe('127.0.0.1');
     expect(rtcAnnouncedAddress({ ...base, host: '::' })).toBe('::1');
     expect(rtcAnnouncedAddress({ ...base, host: '192.168.1.20' })).toBe('192.168.1.20');
+  });
+});
+
+describe('the shipped service configuration (docs/teahouse.env, docs/haproxy.cfg)', () => {
+  const text = readFileSync(new URL('../../docs/teahouse.env', import.meta.url), 'utf8');
+  /** The file's active lines, or (proxy) its commented-out block for running behind a proxy. */
+  const block = (proxy: boolean): Record<string, string> => {
+    const lines = text.split('\n').filter((l) => (proxy ? /^#[A-Z_]+=/.test(l) : /^[A-Z_]+=/.test(l)));
+    return Object.fromEntries(lines.map((l) => l.replace(/^#/, '').split('=') as [string, string]));
+  };
+
+  it('built-in HTTPS: every variable is valid and both certificate files are named', () => {
+    const config = resolveConfig(configFromEnv(block(false)));
+    expect(config).toMatchObject({ port: 443, host: '0.0.0.0', tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: null });
+  });
+
+  it('behind a proxy: HTTP on loopback at the port the HAProxy recipe forwards to, believing only loopback', () => {
+    const config = resolveConfig(configFromEnv(block(true)));
+    expect(config).toMatchObject({ host: '127.0.0.1', rtcListenIp: '0.0.0.0', trustProxy: 'loopback', tlsCert: null });
+    expect(readFileSync(new URL('../../docs/haproxy.cfg', import.meta.url), 'utf8')).toContain(`server relay 127.0.0.1:${config.port}\n`);
   });
 });
