@@ -111,6 +111,15 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   return config;
 }
 
+/**
+ * Plain HTTP reachable from other machines with no proxy in front: browsers there withhold the microphone and the
+ * crypto, so the relay warns at start (the page itself explains it to visitors).
+ */
+export function plainHttpOnNetwork(config: Pick<RelayConfig, 'host' | 'tlsCert' | 'trustProxy'>): boolean {
+  const loopback = config.host === 'localhost' || config.host === '::1' || config.host.startsWith('127.');
+  return config.tlsCert === null && config.trustProxy === null && !loopback;
+}
+
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /**

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Server as SocketServer } from 'socket.io';
-import { resolveConfig, type RelayConfig } from './config.ts';
+import { plainHttpOnNetwork, resolveConfig, type RelayConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import { loadTlsFiles } from './http/tls.ts';
 import { isWildcard, rtcListenIp } from './media/listen.ts';
@@ -80,6 +80,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
   log.info({ port, workers: config.workers, tls: tls !== null }, 'relay listening');
   if (tls) log.info({ validTo: tls.validTo.toISOString() }, 'TLS certificate loaded');
+  if (plainHttpOnNetwork(config)) {
+    log.warn('plain HTTP on a network address: browsers allow the microphone only over HTTPS; set TLS_CERT and TLS_KEY, or TRUST_PROXY behind an HTTPS proxy');
+  }
   if (isWildcard(rtcListenIp(config)) && !config.announcedIp) {
     log.warn('media listens on all addresses but ANNOUNCED_IP is not set: only browsers on this machine can send audio');
   }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromEnv, DEFAULTS, resolveConfig } from '../../server/config.ts';
+import { ConfigError, configFromEnv, DEFAULTS, plainHttpOnNetwork, resolveConfig } from '../../server/config.ts';
 import { rtcAnnouncedAddress, rtcListenInfos } from '../../server/media/listen.ts';
 
 describe('configuration from the environment', () => {
@@ -39,6 +39,17 @@ describe('configuration from the environment', () => {
     expect(resolveConfig(configFromEnv({}))).toMatchObject({ tlsCert: null, tlsKey: null, trustProxy: null });
     expect(() => resolveConfig(configFromEnv({ TLS_CERT: '/etc/teahouse/cert.pem' }))).toThrow(/TLS_CERT and TLS_KEY go together/);
     expect(() => resolveConfig(configFromEnv({ TLS_KEY: '/etc/teahouse/key.pem' }))).toThrow(ConfigError);
+  });
+
+  it('warns of plain HTTP only where browsers would refuse it: off loopback, with neither TLS nor a proxy', () => {
+    const plain = { tlsCert: null, trustProxy: null };
+    expect(plainHttpOnNetwork({ ...plain, host: '127.0.0.1' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '::1' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: 'localhost' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '0.0.0.0' })).toBe(true);
+    expect(plainHttpOnNetwork({ ...plain, host: '192.168.1.20' })).toBe(true);
+    expect(plainHttpOnNetwork({ ...plain, host: '0.0.0.0', tlsCert: '/etc/teahouse/cert.pem' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '10.0.0.2', trustProxy: '10.0.0.1' })).toBe(false);
   });
 
   it('TRUST_PROXY names proxies; it never trusts every client', () => {
