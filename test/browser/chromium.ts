@@ -49,8 +49,11 @@ export function burstWav(frequencyHz: number, onMs: number, offMs: number, secon
   return cachedWav(`burst-${frequencyHz}hz-${onMs}-${offMs}ms-${seconds}s`, seconds, (i) => (i % period < on ? sine(frequencyHz, i) : 0));
 }
 
-/** One browser per distinct microphone: Chromium takes the fake capture file per process. */
-export async function launchChromium(options: { toneHz?: number; wav?: string } = {}): Promise<Browser> {
+/**
+ * One browser per distinct microphone: Chromium takes the fake capture file per process. `args`: extra flags, e.g.
+ * host mapping and trusted certificate keys for tests on a secure origin.
+ */
+export async function launchChromium(options: { toneHz?: number; wav?: string; args?: string[] } = {}): Promise<Browser> {
   const args = [
     '--no-sandbox',
     '--disable-gpu',
@@ -70,5 +73,6 @@ export async function launchChromium(options: { toneHz?: number; wav?: string } 
   ];
   const wav = options.wav ?? (options.toneHz !== undefined ? toneWav(options.toneHz) : undefined);
   if (wav !== undefined) args.push(`--use-file-for-fake-audio-capture=${wav}`);
+  args.push(...(options.args ?? []));
   return chromium.launch({ executablePath: CHROMIUM_PATH, args });
 }
