@@ -298,12 +298,15 @@ export class Membership {
    */
   issueFresh(members: VerifiedMember[], options: { newRoomSecret?: Uint8Array; roles?: ReadonlyMap<string, RosterRole> } = {}): IssuedCommit {
     const current = this.current;
-    const keyed = new Set(current?.members ?? []);
+    // In a locked room, only members this distributor keyed or saw admitted. A member taking over has no list of its
+    // own (it holds only the hash), so it keys every verified member the relay lists (docs/threat-model.md, limits).
+    const keyed = current?.members ? new Set(current.members) : null;
     const admitted = members.filter(
-      (m) => m.memberKeyId !== this.me && !this.removed.has(m.memberKeyId) && (!current?.locked || keyed.has(m.memberKeyId) || this.admitted.has(m.memberKeyId)),
+      (m) => m.memberKeyId !== this.me && !this.removed.has(m.memberKeyId) && (!current?.locked || !keyed || keyed.has(m.memberKeyId) || this.admitted.has(m.memberKeyId)),
     );
     const everyone = [this.me, ...admitted.map((m) => m.memberKeyId)];
-    const roleOf = (id: string): RosterRole => options.roles?.get(id) ?? this.roleOf(id) ?? 'listener';
+    // The first epoch of a room is its creator's, who is its host.
+    const roleOf = (id: string): RosterRole => options.roles?.get(id) ?? this.roleOf(id) ?? (id === this.me ? 'host' : 'listener');
     const order = new Map((current?.stage ?? []).map((m, i) => [m.memberKeyId, i]));
     const stage = everyone
       .filter((id) => roleOf(id) !== 'listener')
