@@ -540,10 +540,9 @@ export class RoomSession implements RoomActions {
     const key = this.keyOf(participantId);
     this.members.delete(participantId);
     this.meter?.remove(participantId);
-    // A leave or kick gets a fresh secret: whoever left must not decrypt what is said next. When the distributor
-    // itself left, the next in the signed hand-over order issues it. A member this distributor already removed
-    // (it kicked it) was left out of a fresh epoch at once and needs none.
-    // When the distributor itself left, the successor goes fresh at once: it has no member list to ratchet with.
+    // A leave gets a fresh secret (batched with the window's other leaves): whoever left must not decrypt what is
+    // said next. A member this distributor kicked was left out of a fresh epoch at once and needs none. When the
+    // distributor itself left, the next in the signed hand-over order goes fresh at once.
     if (key && this.holdsKeys(key) && this.isDistributor()) {
       if (key === this.agent!.current!.distributor) this.distributeFresh();
       else this.batch({ leave: true });
@@ -551,7 +550,7 @@ export class RoomSession implements RoomActions {
     this.render();
   }
 
-  /** Whether a member may hold the current keys: on this distributor's member list, or, lacking one, on stage. */
+  /** Whether a member may hold the current keys: on this distributor's member list; lacking one (a successor), anyone. */
   private holdsKeys(memberKeyId: string): boolean {
     const current = this.agent?.current;
     if (!current) return false;
