@@ -1,21 +1,24 @@
-// Crypto benchmarks: SFrame cost per frame for every suite (noble, and WebCrypto for comparison), and epoch commits.
+// Crypto benchmarks: SFrame cost per frame for every suite (noble, and WebCrypto for comparison), epoch commits, and
+// the room fingerprint's Argon2id.
 import { fileURLToPath } from 'node:url';
 import {
   CIPHER_SUITES,
   createCommit,
   deriveKeySalt,
   encryptFrame,
+  FINGERPRINT_ARGON2,
   generateCommitSecret,
   generateIdentity,
   initCrypto,
   NO_PREVIOUS_COMMIT,
   openCommit,
   SframeReceiver,
+  roomFingerprint,
   SframeSender,
   type Identity,
   type RosterEntry,
 } from '../crypto/index.ts';
-import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
+import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 const FRAME_SIZES = [120, 400];
 const FRAME_BUDGET_US = 20_000;
@@ -119,12 +122,34 @@ export async function commitBench(quick: boolean): Promise<CommitRow[]> {
   return rows;
 }
 
+export interface FingerprintRow {
+  memoryKiB: number;
+  passes: number;
+  /** Median over the runs of one whole derivation, yields to the event loop included. */
+  ms: number;
+  runs: number;
+}
+
+/** The fingerprint is derived once per (room secret, host key); its cost is what a member waits for on joining. */
+export async function fingerprintBench(quick: boolean): Promise<FingerprintRow> {
+  const runs = quick ? 2 : 5;
+  const hostKey = new Uint8Array(32).fill(0xaa);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await roomFingerprint(new Uint8Array(32).fill(i), hostKey);
+    times.push(performance.now() - t0);
+  }
+  return { memoryKiB: FINGERPRINT_ARGON2.m, passes: FINGERPRINT_ARGON2.t, ms: median(times), runs };
+}
+
 export async function runCryptoBench(opts: { quick: boolean }): Promise<Table[]> {
   const frames = await frameBench(opts.quick);
   const commits = await commitBench(opts.quick);
+  const fingerprint = await fingerprintBench(opts.quick);
   const gcm = (impl: FrameRow['implementation'], bytes: number) => frames.find((r) => r.implementation === impl && r.bytes === bytes && r.suite === 'AES_128_GCM_SHA256_128')!;
   const ratio = gcm('WebCrypto (async)', 120).encryptUs / gcm('noble (sync)', 120).encryptUs;
-  writeJson('crypto', { quick: opts.quick, node: process.version, frames, commits, webcryptoOverNobleEncrypt120: ratio });
+  writeJson('crypto', { quick: opts.quick, node: process.version, frames, commits, fingerprint, webcryptoOverNobleEncrypt120: ratio });
   const svg = barChartSvg('Teahouse crypto (Node ' + process.version + ')', [
     { label: 'SFrame encrypt, 120-byte frame', unit: 'µs per frame', values: frames.filter((r) => r.bytes === 120).map((r) => ({ name: `${r.suite} ${r.implementation === 'noble (sync)' ? '' : '(WebCrypto)'}`.trim(), value: r.encryptUs })) },
     { label: 'Fresh epoch commit', unit: 'ms to build', values: commits.map((c) => ({ name: `${c.members} members`, value: c.buildMs })) },
@@ -141,6 +166,11 @@ export async function runCryptoBench(opts: { quick: boolean }): Promise<Table[]>
       title: 'Epoch commits (fresh: a new commit secret sealed to every member, the signed roster, the epoch secret bound to both)',
       columns: ['members', 'build ms', 'open ms', 'bytes (b64u)'],
       rows: commits.map((c) => [c.members, c.buildMs, c.openMs, c.bytes]),
+    },
+    {
+      title: 'Room fingerprint (Argon2id, noble, once per room secret and host key)',
+      columns: ['memory KiB', 'passes', 'ms', 'runs'],
+      rows: [[fingerprint.memoryKiB, fingerprint.passes, fingerprint.ms, fingerprint.runs]],
     },
   ];
 }

@@ -11,9 +11,10 @@ const Blob = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$
 export const LIMITS = {
   announcement: 8_192,
   sealedTitle: 2_048,
-  /** A fresh commit for 1,000 members is about 120 KB of base64url. */
-  commit: 1_048_576,
-  commitRecipients: 10_000,
+  /** A commit header: the stage (at most a few dozen members) and hashes, a few hundred bytes; bounded generously. */
+  commit: 65_536,
+  /** Per-recipient packages in one request: the distributor splits larger rooms over several. */
+  packagesPerMessage: 1_000,
   /** A signed stage decision, with an invitation inside an acceptance: about 400 characters. */
   decision: 1_024,
   /** A distributor's signed epoch confirmation: 185 characters. */
@@ -25,6 +26,9 @@ export const Announcement = Blob(LIMITS.announcement);
 export const Decision = Blob(LIMITS.decision);
 const Nonce = z.string().regex(/^[0-9a-f]{32}$/, 'a nonce is 32 hex characters');
 export const Commit = Blob(LIMITS.commit);
+/** A commit secret under the pairwise key of distributor and recipient (crypto/epoch.ts): 80 bytes, 107 characters. */
+export const Package = z.string().regex(/^[A-Za-z0-9_-]{107}$/, 'a key package is 107 base64url characters');
+const KeyPackage = z.strictObject({ to: Id, package: Package });
 /** SFrame KIDs carry the epoch in 48 bits (docs/protocol.md §7). */
 export const Epoch = z.number().int().min(1).max(2 ** 48 - 1);
 const Seq = z.number().int().nonnegative();
@@ -65,12 +69,17 @@ export const RoomSnapshot = z.object({
 });
 export type RoomSnapshot = z.infer<typeof RoomSnapshot>;
 
+/** The longest window a member accepts for gathering joins and leaves into one commit: what a leaver may still hear. */
+export const MAX_KEY_BATCH_MS = 2_000;
+
 export const JoinResult = z.object({
   participantId: Id,
   resumeToken: z.string().max(64),
   role: Role,
   room: RoomSnapshot,
   routerRtpCapabilities: Json,
+  /** The relay's batching window for commits; a relay cannot stretch it past MAX_KEY_BATCH_MS. */
+  keyBatchMs: z.number().int().min(0).max(MAX_KEY_BATCH_MS),
 });
 export type JoinResult = z.infer<typeof JoinResult>;
 
@@ -117,9 +126,11 @@ export const requests = {
   },
   'consumer.resume': { request: z.strictObject({ consumerId: Id }), reply: Ok },
   'key.commit': {
-    request: z.strictObject({ commit: Commit, epoch: Epoch, to: z.array(Id).max(LIMITS.commitRecipients).optional() }),
+    request: z.strictObject({ commit: Commit, epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage) }),
     reply: Ok,
   },
+  /** The rest of a commit's packages, for rooms with more recipients than one message carries. */
+  'key.packages': { request: z.strictObject({ epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage) }), reply: Ok },
   'hand.raise': { request: Empty, reply: Ok },
   'hand.lower': { request: Empty, reply: Ok },
   'stage.invite': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
@@ -154,6 +165,8 @@ export const events = {
   'producer.added': z.object({ producerId: Id, participantId: Id }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),
   'key.commit': z.object({ from: Id, commit: Commit, epoch: Epoch }),
+  /** One member's own package of a commit, sent to it alone. */
+  'key.package': z.object({ from: Id, epoch: Epoch, package: Package }),
   'stage.invited': z.object({ by: Id, decision: Decision }),
   /** A stage decision the relay applied, passed on to the room: members act on it only if its signature and authority hold. */
   'stage.decision': z.object({ by: Id, decision: Decision }),

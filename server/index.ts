@@ -1,10 +1,12 @@
 // The relay's programmatic API: startRelay(options) → { url, close() }, used by `npm start`, tests and benchmarks.
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Server as SocketServer } from 'socket.io';
-import { resolveConfig, type RelayConfig } from './config.ts';
+import { plainHttpOnNetwork, resolveConfig, type RelayConfig } from './config.ts';
 import { createApp } from './http/app.ts';
+import { loadTlsFiles } from './http/tls.ts';
 import { isWildcard, rtcListenIp, webRtcServerListenInfos } from './media/listen.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createMetrics } from './metrics.ts';
@@ -31,16 +33,24 @@ export interface Relay {
   webRtcServers: () => (ReturnType<WorkerPool['webRtcServerOf']>)[];
   /** The socket.io server, for tests that play a hostile relay by emitting what an honest one never would. */
   io: SocketServer;
+  /**
+   * Reads TLS_CERT and TLS_KEY again (SIGHUP in `npm start`): new connections get the new certificate, open ones
+   * and their rooms go on. A bad file throws TlsFileError and the old certificate stays in use.
+   */
+  reloadTls(): void;
   /** Tells clients the relay is going away, then closes sockets, workers and the port. */
   close(): Promise<void>;
 }
 
 export { configFromEnv, ConfigError, DEFAULTS, type RelayConfig } from './config.ts';
 export { MediaPortError, WorkerBinaryMissingError } from './media/worker-pool.ts';
+export { TlsFileError } from './http/tls.ts';
 
 export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const { onClientMessage, logDestination, now, ...rest } = options;
   const config = resolveConfig(rest);
+  // Before anything starts: a bad certificate is an error at start, never a relay without its HTTPS.
+  const tls = config.tlsCert !== null && config.tlsKey !== null ? loadTlsFiles(config.tlsCert, config.tlsKey) : null;
   // Structured logs go to stdout and carry counts and codes only: never addresses, room ids or payloads.
   const log = logDestination ? pino({ level: config.logLevel, base: undefined }, logDestination) : pino({ level: config.logLevel, base: undefined });
   let service: RoomService | undefined;
@@ -59,8 +69,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     clientDir: config.clientDir,
     registry: metrics.registry,
     health: () => ({ rooms: service.rooms.size, workers: pool.workers.length }),
+    trustProxy: config.trustProxy,
   });
-  const http = createServer(app);
+  const http = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
   io = new SocketServer(http, { serveClient: false, maxHttpBufferSize: config.maxMessageBytes, cors: { origin: false } });
   io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage }));
 
@@ -71,8 +82,12 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const port = (http.address() as AddressInfo).port;
   const local = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
   const hostForUrl = local.includes(':') ? `[${local}]` : local;
-  const url = `http://${hostForUrl}:${port}`;
-  log.info({ port, workers: config.workers, rtcPorts: config.rtcPorts, turn: config.turnUrls !== null }, 'relay listening');
+  const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
+  log.info({ port, workers: config.workers, tls: tls !== null, rtcPorts: config.rtcPorts, turn: config.turnUrls !== null }, 'relay listening');
+  if (tls) log.info({ validTo: tls.validTo.toISOString() }, 'TLS certificate loaded');
+  if (plainHttpOnNetwork(config)) {
+    log.warn('plain HTTP on a network address: browsers allow the microphone only over HTTPS; set TLS_CERT and TLS_KEY, or TRUST_PROXY behind an HTTPS proxy');
+  }
   if (isWildcard(rtcListenIp(config)) && !config.announcedIp) {
     log.warn('media listens on all addresses but ANNOUNCED_IP is not set: only browsers on this machine can send audio');
   }
@@ -86,6 +101,12 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     workers: () => pool.workers,
     webRtcServers: () => pool.workers.map((w) => pool.webRtcServerOf(w)),
     io,
+    reloadTls() {
+      if (!tls || !('setSecureContext' in http)) throw new Error('the relay serves plain HTTP: TLS_CERT and TLS_KEY are not set');
+      const fresh = loadTlsFiles(config.tlsCert!, config.tlsKey!);
+      http.setSecureContext({ cert: fresh.cert, key: fresh.key });
+      log.info({ validTo: fresh.validTo.toISOString() }, 'TLS certificate reloaded');
+    },
     close() {
       closing ??= (async () => {
         io.emit('relay.shuttingDown', {});

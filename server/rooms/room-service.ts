@@ -83,6 +83,7 @@ export class RoomService {
       role: p.role,
       room: room.snapshot(p),
       routerRtpCapabilities: clientRtpCapabilities(room.router) as unknown as Record<string, unknown>,
+      keyBatchMs: this.config.keyBatchMs,
     };
   }
 
@@ -118,6 +119,10 @@ export class RoomService {
     this.resumable.set(p.resumeToken, { p, room });
     this.moveLoad(p, room.worker);
     room.broadcast('peer.joined', { participant: p.snapshot() }, p);
+  }
+
+  private deliverPackages(room: Room, from: Participant, epoch: number, packages: { to: string; package: string }[]): void {
+    for (const { to, package: pkg } of packages) room.members.get(to)?.send('key.package', { from: from.participantId, epoch, package: pkg });
   }
 
   /** Passes a stage decision on to the room unread: members act on it only if the signature and authority hold. */
@@ -535,13 +540,20 @@ export class RoomService {
       return {};
     },
 
-    'key.commit': (session, { commit, epoch, to }) => {
+    'key.commit': (session, { commit, epoch, packages }) => {
       const { room, me } = this.member(session);
       if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
-      const payload = { from: me.participantId, commit, epoch };
-      // Never to the lobby: a visitor gets no key material before a moderator admits them.
-      if (to) for (const id of new Set(to)) room.members.get(id)?.send('key.commit', payload);
-      else room.broadcast('key.commit', payload, me);
+      // The header to every member, then each addressed member its own package: linear in the room, and nobody
+      // receives another member's key material. Never to the lobby: a visitor gets no key before it is admitted.
+      room.broadcast('key.commit', { from: me.participantId, commit, epoch }, me);
+      this.deliverPackages(room, me, epoch, packages);
+      return {};
+    },
+
+    'key.packages': (session, { epoch, packages }) => {
+      const { room, me } = this.member(session);
+      if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
+      this.deliverPackages(room, me, epoch, packages);
       return {};
     },
 

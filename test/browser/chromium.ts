@@ -52,7 +52,7 @@ export function burstWav(frequencyHz: number, onMs: number, offMs: number, secon
 export interface ChromiumOptions {
   toneHz?: number;
   wav?: string;
-  /** More switches. */
+  /** Extra flags, e.g. host mapping and trusted certificate keys for tests on a secure origin. */
   args?: string[];
   /** A HOME of its own, e.g. with an NSS database that trusts a test CA (test/helpers/coturn.ts). */
   home?: string;

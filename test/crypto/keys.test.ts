@@ -37,7 +37,6 @@ import {
   peekCommit,
   ratchetCommitSecret,
   ROLES,
-  roomFingerprint,
   RoomLinkError,
   ROOM_ID_PATTERN,
   sealMetadata,
@@ -56,7 +55,6 @@ import {
 } from '../../crypto/index.ts';
 import { labelBytes } from '../../crypto/kdf.ts';
 import { sodium } from '../../crypto/sodium.ts';
-import { EMOJI_TABLE } from '../../crypto/emoji-table.ts';
 
 beforeAll(() => initCrypto());
 
@@ -461,22 +459,3 @@ describe('stage decisions', () => {
   });
 });
 
-describe('room fingerprint', () => {
-  it('is stable for the same link and host, different if either differs', () => {
-    const s = generateRoomSecret();
-    const host = generateIdentity();
-    const fp = roomFingerprint(s, host.signPublicKey);
-    expect(roomFingerprint(s, host.signPublicKey)).toEqual(fp);
-    expect(fp.emoji).toHaveLength(6);
-    expect(fp.digits).toMatch(/^\d{5} \d{5} \d{5} \d{5}$/);
-    expect(fp.text).toBe(`${fp.emoji.join(' ')} ${fp.digits}`);
-    expect(fp.names['zh-TW']).toHaveLength(6);
-    expect(roomFingerprint(generateRoomSecret(), host.signPublicKey).text).not.toBe(fp.text);
-    expect(roomFingerprint(s, generateIdentity().signPublicKey).text).not.toBe(fp.text);
-  });
-
-  it('has 64 distinct emoji with names in three languages', () => {
-    expect(new Set(EMOJI_TABLE.map((e) => e.emoji)).size).toBe(64);
-    for (const e of EMOJI_TABLE) for (const name of [e.en, e['zh-CN'], e['zh-TW']]) expect(name.length).toBeGreaterThan(0);
-  });
-});

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromEnv, DEFAULTS, resolveConfig } from '../../server/config.ts';
+import { ConfigError, configFromEnv, DEFAULTS, plainHttpOnNetwork, resolveConfig } from '../../server/config.ts';
 import { rtcAnnouncedAddress, rtcListenInfos, webRtcServerListenInfos, webRtcTransportListen } from '../../server/media/listen.ts';
 
 describe('configuration from the environment', () => {
@@ -15,12 +16,14 @@ describe('configuration from the environment', () => {
       TURN_URL: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', TURN_SECRET: 's3cret', TURN_TTL_SECONDS: '300',
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
       MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0',
+      TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
       port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcPorts: 'range', rtcPort: 3479, rtcMinPort: 50000, rtcMaxPort: 50100,
       turnUrls: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', turnSecret: 's3cret', turnTtlSeconds: 300,
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
       messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0,
+      tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
     });
   });
 
@@ -38,6 +41,32 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig(configFromEnv({ TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'https://t.example.org', TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443', TURN_SECRET: 'x', TURN_TTL_SECONDS: '5' }))).toThrow(/TURN_TTL_SECONDS/);
+  });
+
+  it('serves plain HTTP unless both TLS_CERT and TLS_KEY are set', () => {
+    expect(resolveConfig(configFromEnv({}))).toMatchObject({ tlsCert: null, tlsKey: null, trustProxy: null });
+    expect(() => resolveConfig(configFromEnv({ TLS_CERT: '/etc/teahouse/cert.pem' }))).toThrow(/TLS_CERT and TLS_KEY go together/);
+    expect(() => resolveConfig(configFromEnv({ TLS_KEY: '/etc/teahouse/key.pem' }))).toThrow(ConfigError);
+  });
+
+  it('warns of plain HTTP only where browsers would refuse it: off loopback, with neither TLS nor a proxy', () => {
+    const plain = { tlsCert: null, trustProxy: null };
+    expect(plainHttpOnNetwork({ ...plain, host: '127.0.0.1' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '::1' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: 'localhost' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '0.0.0.0' })).toBe(true);
+    expect(plainHttpOnNetwork({ ...plain, host: '192.168.1.20' })).toBe(true);
+    expect(plainHttpOnNetwork({ ...plain, host: '0.0.0.0', tlsCert: '/etc/teahouse/cert.pem' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '10.0.0.2', trustProxy: '10.0.0.1' })).toBe(false);
+  });
+
+  it('TRUST_PROXY names proxies; it never trusts every client', () => {
+    for (const ok of ['loopback', '127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8', 'loopback,uniquelocal', 'linklocal, 192.168.1.2']) {
+      expect(resolveConfig({ trustProxy: ok }).trustProxy).toBe(ok);
+    }
+    for (const bad of ['true', '1', '*', 'example.org', '10.0.0.0/33', '10.0.0.0/8/1', 'loopback,']) {
+      expect(() => resolveConfig({ trustProxy: bad }), bad).toThrow(/TRUST_PROXY/);
+    }
   });
 });
 
@@ -75,5 +104,25 @@ describe('where media listens and what it announces', () => {
     expect(rtcAnnouncedAddress({ ...base, host: '0.0.0.0' })).toBe('127.0.0.1');
     expect(rtcAnnouncedAddress({ ...base, host: '::' })).toBe('::1');
     expect(rtcAnnouncedAddress({ ...base, host: '192.168.1.20' })).toBe('192.168.1.20');
+  });
+});
+
+describe('the shipped service configuration (docs/teahouse.env, docs/haproxy.cfg)', () => {
+  const text = readFileSync(new URL('../../docs/teahouse.env', import.meta.url), 'utf8');
+  /** The file's active lines, or (proxy) its commented-out block for running behind a proxy. */
+  const block = (proxy: boolean): Record<string, string> => {
+    const lines = text.split('\n').filter((l) => (proxy ? /^#[A-Z_]+=/.test(l) : /^[A-Z_]+=/.test(l)));
+    return Object.fromEntries(lines.map((l) => l.replace(/^#/, '').split('=') as [string, string]));
+  };
+
+  it('built-in HTTPS: every variable is valid and both certificate files are named', () => {
+    const config = resolveConfig(configFromEnv(block(false)));
+    expect(config).toMatchObject({ port: 443, host: '0.0.0.0', tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: null });
+  });
+
+  it('behind a proxy: HTTP on loopback at the port the HAProxy recipe forwards to, believing only loopback', () => {
+    const config = resolveConfig(configFromEnv(block(true)));
+    expect(config).toMatchObject({ host: '127.0.0.1', rtcListenIp: '0.0.0.0', trustProxy: 'loopback', tlsCert: null });
+    expect(readFileSync(new URL('../../docs/haproxy.cfg', import.meta.url), 'utf8')).toContain(`server relay 127.0.0.1:${config.port}\n`);
   });
 });

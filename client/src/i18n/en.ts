@@ -31,6 +31,7 @@ export const en = {
   fingerprintMemberHint: 'The host reads this aloud. If it matches what you hear, mark it verified.',
   epochCodeHeading: 'Key check',
   epochCodeHint: 'Everyone sharing this room’s current keys sees the same code. Compare it aloud now and then: a different code means the relay split the room.',
+  fingerprintComputing: 'Computing the fingerprint…',
   markVerified: 'Mark verified',
   verified: 'Verified',
   fingerprintChanged: 'The fingerprint changed: the host replaced the link, or someone else now hosts the room. Compare it again.',
@@ -88,6 +89,11 @@ export const en = {
   errorGeneric: 'Something went wrong: {reason}',
   noScriptTransform: 'This browser cannot encrypt audio frames (no encoded transform support). Use a current Chromium, Chrome, Edge, Firefox or Safari.',
   nameRequired: 'Please enter a name.',
+  insecureHeading: 'This page needs a secure (HTTPS) connection',
+  insecureExplain: 'You opened {origin} over plain HTTP. Browsers give the microphone and the encryption this room relies on (Web Crypto, encoded audio transforms) only to secure pages: HTTPS, or this same computer (localhost). So this page sends nothing and no audio, whether you would speak or only listen.',
+  insecureGuest: 'Were you sent this link? Ask the host for the address that starts with https://.',
+  insecureHost: 'Do you run this server? Serve it over HTTPS: give the relay a certificate with TLS_CERT and TLS_KEY, or put a proxy such as HAProxy or Caddy in front of it. docs/operations.md walks through both.',
+  insecureTryHttps: 'Try {address}',
 } as const;
 
 export type StringKey = keyof typeof en;

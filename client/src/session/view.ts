@@ -68,7 +68,8 @@ export interface RoomView {
   networkBlocked: boolean;
   /** The last failed action while in the room, in plain words; the room carries on. */
   notice: string | null;
-  sent: { encrypted: number; droppedNoKey: number };
+  /** droppedStale: frames the sender dropped because it could not confirm its epoch was current. */
+  sent: { encrypted: number; droppedNoKey: number; droppedStale: number };
   speakers: SpeakerStats[];
   /** Relay events that failed their schema and were dropped unread (protocol/client.ts onEvent). */
   droppedEvents: number;

@@ -1,4 +1,4 @@
-// The fingerprint panel: emoji with their names in the current language, digits, and "mark verified".
+// The fingerprint panel: emoji with their names in the current language, digits (or "computing"), and "mark verified".
 import type { FingerprintView } from '../session/view.ts';
 import { useLang, useT } from './i18n-context.ts';
 
@@ -17,7 +17,7 @@ export function Fingerprint(props: {
       <h3>{t('fingerprintHeading')}</h3>
       {props.changed && <p class="warning" role="status">{t('fingerprintChanged')}</p>}
       <p class="hint">{props.isHost ? t('fingerprintHostHint') : t('fingerprintMemberHint')}</p>
-      {fp && (
+      {fp ? (
         <>
           <div data-testid="fingerprint" class="fp-text" aria-label={fp.text}>
             <span class="fp-emoji">{fp.emoji.join(' ')}</span>
@@ -31,9 +31,11 @@ export function Fingerprint(props: {
             ))}
           </ol>
         </>
+      ) : (
+        <p data-testid="fingerprint-computing" class="hint" role="status">{t('fingerprintComputing')}</p>
       )}
       <label class="verify">
-        <input data-testid="fingerprint-verified" type="checkbox" checked={props.verified} disabled={props.verified}
+        <input data-testid="fingerprint-verified" type="checkbox" checked={props.verified} disabled={props.verified || !fp}
           onChange={() => props.onVerify()} />
         {props.verified ? t('verified') : t('markVerified')}
       </label>

@@ -13,7 +13,7 @@ export function Stats(props: { view: RoomView }) {
           <tr><th>{t('statsSpeaker')}</th><th>{t('statsEncrypted')}</th><th>{t('statsDecrypted')}</th><th>{t('statsDropped')}</th></tr>
         </thead>
         <tbody>
-          <tr data-testid="stats-self"><td>{t('you')}</td><td>{sent.encrypted}</td><td>–</td><td>{sent.droppedNoKey}</td></tr>
+          <tr data-testid="stats-self"><td>{t('you')}</td><td>{sent.encrypted}</td><td>–</td><td>{sent.droppedNoKey + sent.droppedStale}</td></tr>
           {speakers.map((s) => (
             <tr key={s.participantId} data-testid="stats-speaker" data-participant={s.participantId}>
               <td>{s.name ?? '…'}</td><td>–</td><td>{s.decrypted}</td><td title={s.lastError ?? ''}>{s.dropped}</td>
