@@ -60,6 +60,7 @@ export interface CommitRecipient {
 export interface CreatedCommit extends OpenedCommit {
   /** The signed header, the same for every member. */
   blob: string;
+  commitSecret: Uint8Array;
   /** One package per recipient that could be keyed, addressed by memberKeyId. */
   packages: { memberKeyId: string; package: string }[];
   /** Recipients whose public key could not be keyed: left out of the commit, never a reason to abort it. */
@@ -144,6 +145,13 @@ function packageAad(hash: Uint8Array, memberKeyId: string): Uint8Array {
   return concat(hash, fromHex(memberKeyId));
 }
 
+/** One member's package: the commit secret under its pairwise key, bound to the header's hash and to the member. */
+export function sealPackage(options: { key: Uint8Array; hash: Uint8Array; memberKeyId: string; commitSecret: Uint8Array }): string {
+  const nonce = randomBytes(24);
+  const box = xchacha20poly1305(options.key, nonce, packageAad(options.hash, options.memberKeyId)).encrypt(options.commitSecret);
+  return toBase64url(concat(fromHex(options.memberKeyId), nonce, box));
+}
+
 export function createCommit(options: {
   distributor: Identity;
   roomId: string;
@@ -200,13 +208,10 @@ export function createCommit(options: {
   const t = transcript(roomId, body);
   const signature = sodium.crypto_sign_detached(t, options.distributor.signSecretKey);
   const hash = sha256(t);
-  const packages = keyed.map(({ memberKeyId, key }) => {
-    const nonce = randomBytes(24);
-    const box = xchacha20poly1305(key, nonce, packageAad(hash, memberKeyId)).encrypt(options.commitSecret);
-    return { memberKeyId, package: toBase64url(concat(fromHex(memberKeyId), nonce, box)) };
-  });
+  const packages = keyed.map(({ memberKeyId, key }) => ({ memberKeyId, package: sealPackage({ key, hash, memberKeyId, commitSecret: options.commitSecret }) }));
   return {
     blob: toBase64url(concat(body, signature)),
+    commitSecret: options.commitSecret,
     packages,
     skipped,
     epoch,

@@ -126,7 +126,8 @@ export const requests = {
   },
   'consumer.resume': { request: z.strictObject({ consumerId: Id }), reply: Ok },
   'key.commit': {
-    request: z.strictObject({ commit: Commit, epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage) }),
+    /** `to`: the header for one member only (a resend); otherwise it goes to the whole room. */
+    request: z.strictObject({ commit: Commit, epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage), to: Id.optional() }),
     reply: Ok,
   },
   /** The rest of a commit's packages, for rooms with more recipients than one message carries. */
@@ -145,6 +146,8 @@ export const requests = {
   'lobby.admit': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
   /** A sender asks the distributor to confirm its epoch is current; both routed to one member of the same room. */
   'epoch.challenge': { request: z.strictObject({ to: Id, nonce: Nonce }), reply: Ok },
+  /** A member that lost its epoch (a reload) or missed a commit asks the distributor for it again. */
+  'key.resend': { request: z.strictObject({ to: Id }), reply: Ok },
   'epoch.confirm': { request: z.strictObject({ to: Id, confirmation: Blob(LIMITS.confirmation) }), reply: Ok },
   'lobby.decline': { request: z.strictObject({ participantId: Id }), reply: Ok },
 } as const;
@@ -171,6 +174,7 @@ export const events = {
   /** A stage decision the relay applied, passed on to the room: members act on it only if its signature and authority hold. */
   'stage.decision': z.object({ by: Id, decision: Decision }),
   'epoch.challenge': z.object({ from: Id, nonce: Nonce }),
+  'key.resend': z.object({ from: Id }),
   'epoch.confirm': z.object({ from: Id, confirmation: Blob(LIMITS.confirmation) }),
   'lobby.updated': z.object({ lobby: z.array(LobbyEntry) }),
   'lobby.admitted': JoinResult,

@@ -540,12 +540,14 @@ export class RoomService {
       return {};
     },
 
-    'key.commit': (session, { commit, epoch, packages }) => {
+    'key.commit': (session, { commit, epoch, packages, to }) => {
       const { room, me } = this.member(session);
       if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
-      // The header to every member, then each addressed member its own package: linear in the room, and nobody
-      // receives another member's key material. Never to the lobby: a visitor gets no key before it is admitted.
-      room.broadcast('key.commit', { from: me.participantId, commit, epoch }, me);
+      // The header to every member (or the one it is resent to), then each addressed member its own package: linear
+      // in the room, and nobody receives another member's key material. Never to the lobby.
+      const header = { from: me.participantId, commit, epoch };
+      if (to) this.other(room, to).send('key.commit', header);
+      else room.broadcast('key.commit', header, me);
       this.deliverPackages(room, me, epoch, packages);
       return {};
     },
@@ -641,6 +643,12 @@ export class RoomService {
     'epoch.challenge': (session, { to, nonce }) => {
       const { room, me } = this.member(session);
       this.other(room, to).send('epoch.challenge', { from: me.participantId, nonce });
+      return {};
+    },
+
+    'key.resend': (session, { to }) => {
+      const { room, me } = this.member(session);
+      this.other(room, to).send('key.resend', { from: me.participantId });
       return {};
     },
 

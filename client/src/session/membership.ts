@@ -11,6 +11,7 @@ import {
   openMetadata,
   pairwiseKey,
   ratchetCommitSecret,
+  sealPackage,
   verifyAnnouncement,
   verifyDecision,
   type CommitKind,
@@ -127,6 +128,8 @@ export class Membership {
   /** The lowest sender index a ratchet may give a newcomer: no index is issued twice in one lineage. */
   private nextIndex = 0;
   private epochFloor = 0;
+  /** The header and commit secret of the epoch this member made, to hand a member who lost them its package again. */
+  private issued: { epoch: number; blob: string; commitSecret: Uint8Array } | null = null;
   private firstEpochFloor = 0;
 
   constructor(keys: RoomKeys, identity: Identity) {
@@ -289,6 +292,7 @@ export class Membership {
     });
     const left = new Set(created.skipped);
     const state = this.adopt({ ...created, secret: created.epochSecret, members: members.filter((id) => !left.has(id)) });
+    this.issued = { epoch, blob: created.blob, commitSecret: created.commitSecret };
     return { ...state, blob: created.blob, packages: created.packages, skipped: created.skipped };
   }
 
@@ -333,6 +337,24 @@ export class Membership {
     const arriving = [...(changes.roles?.keys() ?? [])].filter((id) => !onStage.has(id) && listed.has(id) && roleOf(id) !== 'listener');
     const stage = [...stay, ...arriving.map((memberKeyId) => ({ memberKeyId, senderIndex: next++, role: roleOf(memberKeyId) }))];
     return this.commit('ratchet', [...current.members, ...fresh.map((m) => m.memberKeyId)], stage, fresh, changes.locked ?? current.locked);
+  }
+
+  /**
+   * The current epoch again, for a member this distributor keyed that lost it (a reload) or missed a commit: the
+   * header, and a fresh package for that member alone. Null for anyone it did not key: the relay asks for nothing.
+   */
+  resend(member: VerifiedMember): { blob: string; epoch: number; package: string } | null {
+    const current = this.current;
+    const issued = this.issued;
+    if (!current || !issued || issued.epoch !== current.epoch || !current.members?.includes(member.memberKeyId)) return null;
+    const key = this.pairKey(this.me, member.memberKeyId, member.boxPublicKey);
+    if (!key) return null;
+    return { blob: issued.blob, epoch: current.epoch, package: sealPackage({ key, hash: current.hash, memberKeyId: member.memberKeyId, commitSecret: issued.commitSecret }) };
+  }
+
+  /** A member back after a reload holds no epoch; it still refuses any epoch below the one it held before. */
+  resumeAbove(epoch: number): void {
+    this.firstEpochFloor = Math.max(this.firstEpochFloor, epoch);
   }
 
   /** Whether a newcomer may be given keys now: not kicked, and admitted by a moderator when the room is locked. */

@@ -8,6 +8,7 @@ import {
   generateRoomSecret,
   CommitNoKeyError,
   initCrypto,
+  peekCommit,
   newChallengeNonce,
   openMetadata,
   parseRoomLink,
@@ -16,6 +17,7 @@ import {
   verifyConfirmation,
   type Decision,
   type DecisionAction,
+  type Identity,
   type RoomFingerprint,
   type RoomKeys,
   type RosterRole,
@@ -29,8 +31,9 @@ import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
-import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import { Membership, MembershipError, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
+import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import type { MemberView, Phase, Role, RoomView } from './view.ts';
@@ -60,6 +63,8 @@ export class RoomSession implements RoomActions {
   private readonly pendingPackages = new Map<number, string>();
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
   private pendingBatch: { fresh: boolean; joins: VerifiedMember[] } | null = null;
+  /** The newest epoch this member already asked the distributor to resend. */
+  private caughtUpFor = 0;
   private batchTimer: ReturnType<typeof setTimeout> | null = null;
   private keyBatchMs = 0;
   /** A verified invitation to speak, kept until the person answers it: the acceptance carries it. */
@@ -166,12 +171,39 @@ export class RoomSession implements RoomActions {
   async peek(): Promise<void> {
     try {
       await initCrypto();
+      // This tab was in the room before a reload: it comes back as the same member, without asking again.
+      const stored = storedMember(this.keys.roomId);
+      if (stored) return await this.comeBack(stored);
       const info = await this.req('room.peek', { roomId: this.keys.roomId });
       if (!info.exists) return this.end('roomNotFound');
       this.update({ phase: { kind: 'join', title: this.openTitle(info.sealedTitle) } });
     } catch (error) {
       this.fail(error);
     }
+  }
+
+  /**
+   * After a reload: the same identity and resume token, so the relay keeps the seat (role, raised hand) within its
+   * grace, and the distributor resends the current epoch; past the grace it is a join like any other. The
+   * microphone stays closed until the person switches it on.
+   */
+  private async comeBack(stored: StoredMember): Promise<void> {
+    this.update({ phase: { kind: 'busy', message: 'joining' } });
+    await this.prepare(stored.name, stored.identity);
+    this.agent!.resumeAbove(stored.epoch - 1);
+    this.meterOrCreate().resume();
+    const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement!, resumeToken: stored.resumeToken });
+    if ('lobby' in result) {
+      this.me = result.participantId;
+      return this.update({ phase: { kind: 'lobby' } });
+    }
+    await this.enter(result);
+    if (result.participantId === stored.participantId) this.askForEpoch(result.room.participants.filter((p) => p.role !== 'listener').map((p) => p.participantId));
+  }
+
+  /** Asks who may distribute to send this member the current epoch again (only the distributor answers). */
+  private askForEpoch(participantIds: string[]): void {
+    for (const to of participantIds) if (to !== this.me) void this.req('key.resend', { to }).catch(() => undefined);
   }
 
   async create(title: string, name: string): Promise<void> {
@@ -203,10 +235,9 @@ export class RoomSession implements RoomActions {
     })();
   }
 
-  private async prepare(name: string): Promise<void> {
+  private async prepare(name: string, identity: Identity = generateIdentity()): Promise<void> {
     await initCrypto();
     this.myName = name;
-    const identity = generateIdentity();
     this.agent = new Membership(this.keys, identity);
     this.announcement = this.makeAnnouncement();
     this.connect();
@@ -226,6 +257,7 @@ export class RoomSession implements RoomActions {
     this.me = result.participantId;
     this.keyBatchMs = result.keyBatchMs;
     this.resumeToken = result.resumeToken;
+    this.remember();
     this.members.clear();
     for (const p of result.room.participants) this.members.set(p.participantId, { snapshot: p, verified: this.agent!.verify(p.participantId, p.announcement), speaking: false });
     this.lobbyRaw = result.room.lobby;
@@ -269,6 +301,7 @@ export class RoomSession implements RoomActions {
     on('stage.invited', ({ decision }) => this.onInvited(decision));
     on('stage.decision', ({ decision }) => this.onDecision(decision));
     on('epoch.challenge', ({ from, nonce }) => this.onChallenge(from, nonce));
+    on('key.resend', ({ from }) => this.onResendRequest(from));
     on('epoch.confirm', ({ confirmation }) => this.onConfirmation(confirmation));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
@@ -593,8 +626,26 @@ export class RoomSession implements RoomActions {
       // A genuine header alone waits for its package; anything else is not for us (an old epoch, a ratchet we cannot
       // follow) or not genuine: the relay may replay, forge or fork, and the page counts it.
       if (countFailure || !(error instanceof CommitNoKeyError)) this.rejected.commits++;
+      // A ratchet past a commit this member missed: the distributor can hand it the current epoch again.
+      if (error instanceof MembershipError && (error.code === 'RATCHET_GAP' || error.code === 'FORK')) this.catchUp(commit);
       return false;
     }
+  }
+
+  /** Asks the current distributor once per missed epoch; what comes back is checked like any commit. */
+  private catchUp(commit: string): void {
+    const epoch = peekCommit(commit).epoch;
+    if (this.caughtUpFor >= epoch) return;
+    this.caughtUpFor = epoch;
+    const distributor = this.agent?.current ? this.byKey(this.agent.current.distributor) : undefined;
+    if (distributor) this.askForEpoch([distributor.snapshot.participantId]);
+  }
+
+  /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */
+  private onResendRequest(from: string): void {
+    const member = this.members.get(from)?.verified;
+    const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
+    if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from }).catch(() => undefined);
   }
 
   /** A stage decision the relay passed on: acted on only when its signature and its signer's authority hold. */
@@ -691,6 +742,7 @@ export class RoomSession implements RoomActions {
   }
 
   private useEpoch(state: EpochState): void {
+    if (state.epoch !== this.view.e2ee.epoch) this.remember();
     const senders: Record<string, number> = {};
     for (const entry of state.stage) {
       const participantId = entry.memberKeyId === this.agent?.me ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
@@ -820,7 +872,15 @@ export class RoomSession implements RoomActions {
     for (const listener of this.listeners) listener(this.view);
   }
 
+  /** Keeps who this tab is in the room, so that a reload comes back as the same member. */
+  private remember(): void {
+    if (!this.agent || !this.me || !this.resumeToken) return;
+    storeMember(this.keys.roomId, { identity: this.agent.identity, name: this.myName, resumeToken: this.resumeToken, participantId: this.me, epoch: this.agent.current?.epoch ?? 0 });
+  }
+
   private end(reason: Extract<Phase, { kind: 'ended' }>['reason']): void {
+    // Gone from the room for good: a reload must not try to come back (a relay restart keeps it for the rebuild).
+    if (reason !== 'roomLost') forgetMember(this.keys.roomId);
     this.update({ phase: { kind: 'ended', reason } });
     this.teardown();
   }
@@ -998,6 +1058,7 @@ export class RoomSession implements RoomActions {
   }
 
   private async switchSecret(next: Uint8Array): Promise<void> {
+    forgetMember(this.keys.roomId);
     forgetLinkSecret(this.keys.roomId);
     this.pendingSecret = null;
     this.secret = next;
@@ -1007,6 +1068,7 @@ export class RoomSession implements RoomActions {
     hideLinkSecret(this.link);
     this.announcement = this.makeAnnouncement();
     this.update({ roomId: this.keys.roomId, link: this.link });
+    this.remember();
     this.refreshFingerprint();
     await this.req('member.reannounce', { announcement: this.announcement });
   }
