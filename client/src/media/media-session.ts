@@ -1,6 +1,7 @@
 // mediasoup-client plumbing: one send and one receive transport, the microphone producer, remote consumers.
 import { Device, type types } from 'mediasoup-client';
 import { E2eeChannel } from './e2ee.ts';
+import type { TransportState } from './media-health.ts';
 import { assertAllowedExtensions, hardenRouterCapabilities, OPUS_CODEC_OPTIONS, withAllowedExtensions } from './rtp-capabilities.ts';
 
 /** The signaling requests this layer needs; RoomSession supplies them over the relay connection. */
@@ -31,10 +32,13 @@ export class MediaSession {
 
   private readonly signaling: MediaSignaling;
   private readonly e2ee: E2eeChannel;
+  private readonly onTransportState: (direction: 'send' | 'recv', state: TransportState) => void;
 
-  constructor(signaling: MediaSignaling, e2ee: E2eeChannel) {
+  /** `onTransportState` hears every transport's connection state, 'closed' included when we drop one. */
+  constructor(signaling: MediaSignaling, e2ee: E2eeChannel, onTransportState: (direction: 'send' | 'recv', state: TransportState) => void = () => undefined) {
     this.signaling = signaling;
     this.e2ee = e2ee;
+    this.onTransportState = onTransportState;
   }
 
   /** The relay's capabilities pass through hardenRouterCapabilities first: what it offers beyond them is ignored. */
@@ -46,6 +50,16 @@ export class MediaSession {
     return this.producer?.id ?? null;
   }
 
+  /** Our microphone producer exists and is not paused: its frames should be leaving. */
+  get sending(): boolean {
+    return this.producer !== null && !this.producer.closed && !this.producer.paused;
+  }
+
+  /** The participants whose audio we consume now. */
+  consumedParticipants(): string[] {
+    return [...this.consumers.values()].filter((c) => !c.closed).map((c) => (c.appData as { participantId: string }).participantId);
+  }
+
   /** Consumes a remote producer; frames reach the page only through the decrypting receive transform. */
   async consume(producerId: string, participantId: string): Promise<MediaStreamTrack> {
     const transport = await this.transport('recv');
@@ -55,6 +69,7 @@ export class MediaSession {
       producerId: info.producerId,
       kind: 'audio',
       rtpParameters: withAllowedExtensions(info.rtpParameters),
+      appData: { participantId },
       onRtpReceiver: (receiver) => this.e2ee.attachReceiver(receiver, participantId),
     });
     this.consumers.set(producerId, consumer);
@@ -116,6 +131,8 @@ export class MediaSession {
     for (const pending of [this.sendTransport, this.recvTransport]) void pending?.then((t) => t.close(), () => undefined);
     this.sendTransport = null;
     this.recvTransport = null;
+    this.onTransportState('send', 'closed');
+    this.onTransportState('recv', 'closed');
   }
 
   close(): void {
@@ -143,6 +160,8 @@ export class MediaSession {
       additionalSettings: E2eeChannel.peerConnectionSettings(),
     };
     const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
+    this.onTransportState(direction, 'new');
+    transport.on('connectionstatechange', (state) => this.onTransportState(direction, state));
     transport.on('connect', ({ dtlsParameters }, done, fail) => {
       this.signaling.connectTransport(transport.id, dtlsParameters).then(done, fail);
     });
