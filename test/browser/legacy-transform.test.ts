@@ -66,7 +66,7 @@ describe('browsers without RTCRtpScriptTransform', () => {
       const page = await openPage(browser, 'about:blank', neither);
       const requests = recordRequests(page);
       await page.goto(url);
-      await expect(page.getByTestId('unsupported-browser').textContent()).resolves.toContain('Firefox 117');
+      await expect(page.getByTestId('unsupported-browser').textContent()).resolves.toContain('Firefox 120');
       expect(await page.getByTestId('join-room').count()).toBe(0);
       expect(await page.getByTestId('create-room').count()).toBe(0);
       expect(requests.some((u) => u.includes('socket.io'))).toBe(false);

@@ -170,6 +170,8 @@ export class RoomSession implements RoomActions {
   }
 
   async create(title: string, name: string): Promise<void> {
+    // Still inside the click: iOS unlocks audio only from a user gesture, and the host will hear later speakers.
+    this.meterOrCreate().resume();
     this.update({ phase: { kind: 'busy', message: 'creating' } });
     try {
       await this.prepare(name);
