@@ -47,13 +47,15 @@ describe('media status', () => {
     expect(['transport-failed', 'transport-disconnected', 'no-frames']).toContain(reason);
     if (reason === 'no-frames') expect(await text(stranded, '[data-testid="media-status"]')).toContain('Host');
     expect(await text(stranded, '[data-testid="media-retry"]')).toBeTruthy();
-    // A retry builds new transports (the relay sees a new one); with no path to the relay they fail again, and the
-    // page says so again.
+    // A retry restarts ICE (the relay sees new ICE credentials on the member's transport); with no path to the relay
+    // it fails again, and the page says so again.
     const strandedId = await idOf(stranded);
-    const transportsOf = () => [...[...relay.rooms.values()][0]!.members.get(strandedId)!.transports.keys()];
-    const before = transportsOf();
+    const fragments = () => [...[...relay.rooms.values()][0]!.members.get(strandedId)!.transports.values()].map((t) => t.iceParameters.usernameFragment);
+    const before = fragments();
+    expect(before.length).toBeGreaterThan(0);
     await stranded.click('[data-testid="media-retry"]');
-    await expect.poll(() => transportsOf().some((id) => !before.includes(id)), { timeout: 20_000 }).toBe(true);
+    await expect.poll(() => fragments().some((f) => !before.includes(f)), { timeout: 20_000 }).toBe(true);
+    expect(fragments()).toHaveLength(before.length);
     await expectMedia(stranded, 'failed');
     expect(await decryptedFrom(stranded, hostId)).toBe(0);
 

@@ -716,9 +716,12 @@ export class RoomSession implements RoomActions {
     if (next.state !== shown.state || next.reason !== shown.reason || next.silent.join() !== shown.silent.join()) this.update({ media: next });
   }
 
-  /** The person's retry when media does not flow: new transports, consumers and producer, keys unchanged. */
+  /**
+   * The person's retry when media does not flow: an ICE restart on both transports. Not new transports: the relay
+   * allows a member only four, and has no message to close one.
+   */
   retryMedia(): void {
-    void this.resetMedia();
+    this.media?.restartIce().catch((error: unknown) => this.fail(error));
   }
 
   // ---- view ----
