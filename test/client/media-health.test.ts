@@ -88,4 +88,19 @@ describe('media health', () => {
     h.reset();
     expect(h.status(10 * STALL_MS).state).toBe('idle');
   });
+
+  it('watch follows the consumed, unmuted speakers: one muted is forgotten, and unmuted it gets a fresh STALL_MS', () => {
+    const h = new MediaHealth();
+    h.transport('recv', 'connected');
+    h.watch(['alice', 'bob'], 0);
+    h.counters({ alice: 0, bob: 0 }, 0, 100);
+    h.counters({ alice: 10, bob: 10 }, 0, 200);
+    h.watch(['alice'], 300);
+    h.counters({ alice: 10 + STALL_MS, bob: 10 }, 0, 100 + STALL_MS);
+    h.watch(['alice', 'bob'], 100 + STALL_MS);
+    expect(h.status(100 + STALL_MS).state).toBe('connecting');
+    h.counters({ alice: 20 + STALL_MS, bob: 10 }, 0, 99 + 2 * STALL_MS);
+    expect(h.status(99 + 2 * STALL_MS).state).toBe('connecting');
+    expect(h.status(100 + 2 * STALL_MS)).toEqual({ state: 'failed', reason: 'no-frames', silent: ['bob'] });
+  });
 });
