@@ -18,4 +18,5 @@ export interface RoomActions {
   decline(participantId: string): void;
   rotateLink(): void;
   endRoom(): void;
+  retryMedia(): void;
 }
