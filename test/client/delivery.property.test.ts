@@ -25,17 +25,16 @@ const STEPS = 20;
 
 /** One person who may be in the room, with the state its page keeps: its Membership and what waits for a package. */
 class Person {
+  readonly name: string;
   readonly identity: Identity;
   readonly announcement: string;
-  m: Membership;
+  readonly m: Membership;
   participantId = '';
   private pendingHeader: string | null = null;
   private pendingPackage: string | null = null;
 
-  constructor(
-    keys: RoomKeys,
-    readonly name: string,
-  ) {
+  constructor(keys: RoomKeys, name: string) {
+    this.name = name;
     this.identity = generateIdentity();
     this.announcement = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: this.identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name }) });
     this.m = new Membership(keys, this.identity);
