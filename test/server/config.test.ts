@@ -5,7 +5,7 @@ import { rtcAnnouncedAddress, rtcListenInfos } from '../../server/media/listen.t
 describe('configuration from the environment', () => {
   it('has defaults that serve a usable relay on localhost', () => {
     const config = resolveConfig(configFromEnv({}));
-    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', maxSpeakers: 20, disconnectGraceMs: 30_000 });
+    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', maxSpeakers: 20, disconnectGraceMs: 30_000, keyBatchMs: 500 });
     expect(config.workers).toBeGreaterThanOrEqual(1);
   });
 
@@ -14,11 +14,13 @@ describe('configuration from the environment', () => {
       PORT: '8080', HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2', ANNOUNCED_IP: '203.0.113.7', RTC_MIN_PORT: '50000', RTC_MAX_PORT: '50100',
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
       MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0',
+      KEY_BATCH_MS: '250',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
       port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcMinPort: 50000, rtcMaxPort: 50100,
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
       messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0,
+      keyBatchMs: 250,
     });
   });
 
@@ -30,6 +32,9 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig({ rtcMinPort: 5000, rtcMaxPort: 4000 })).toThrow(/RTC_MIN_PORT/);
     expect(() => resolveConfig({ workers: 0 })).toThrow(/WORKERS/);
     expect(() => resolveConfig({ logLevel: 'loud' as never })).toThrow(/LOG_LEVEL/);
+    // A longer batching window is longer a leaver keeps hearing; members refuse one past MAX_KEY_BATCH_MS anyway.
+    expect(() => resolveConfig(configFromEnv({ KEY_BATCH_MS: '2001' }))).toThrow(/KEY_BATCH_MS/);
+    expect(resolveConfig(configFromEnv({ KEY_BATCH_MS: '2000' })).keyBatchMs).toBe(2000);
   });
 });
 
