@@ -134,8 +134,8 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
   const present = new Set([host.membership.me]);
   for (const m of others) if (!m.membership.verify(host.participantId, host.announcement)) throw new Error('host announcement did not verify');
 
-  // Epoch 1 for everyone, as the host issues it when the room starts.
-  const first = host.membership.issueFresh([verify(host), ...others.map(verify)]);
+  // Epoch 1 for everyone, as the host issues it when the room starts: itself on stage as its host.
+  const first = host.membership.issueFresh([verify(host), ...others.map(verify)], { roles: new Map([[host.membership.me, 'host']]) });
   await send(host, first, participantOf);
   await until(() => others.every((m) => delivered(m, first.epoch)), 'epoch 1');
   for (const m of others) {
