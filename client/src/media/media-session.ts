@@ -144,9 +144,11 @@ export class MediaSession {
   }
 
   private async restartTransport(transport: types.Transport): Promise<void> {
-    const iceServers = await this.signaling.iceServers();
+    // Fresh TURN credentials when the relay has a TURN server; a browser that cannot swap ICE servers on a live
+    // connection (Firefox refuses some changes) still restarts ICE with what it has.
+    const iceServers = await this.signaling.iceServers().catch(() => []);
     if (transport.closed) return;
-    await transport.updateIceServers({ iceServers });
+    if (iceServers.length > 0) await transport.updateIceServers({ iceServers }).catch(() => undefined);
     await transport.restartIce({ iceParameters: await this.signaling.restartIce(transport.id) });
   }
 
