@@ -105,6 +105,8 @@ export const requests = {
     reply: z.union([JoinResult, z.object({ lobby: z.literal(true), participantId: Id })]),
   },
   'room.leave': { request: Empty, reply: Ok },
+  /** The page is going away (closed, or reloaded): a disconnect now gets the short away grace, not the full one. */
+  'room.away': { request: Empty, reply: Ok },
   'room.lock': { request: z.strictObject({ locked: z.boolean(), decision: Decision }), reply: Ok },
   'room.end': { request: Empty, reply: Ok },
   'room.rotate': { request: z.strictObject({ newRoomId: RoomId, sealedTitle: SealedTitle }), reply: Ok },

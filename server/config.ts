@@ -38,6 +38,8 @@ export interface RelayConfig {
   disconnectGraceMs: number;
   /** How long a distributor gathers joins and leaves into one commit (told to clients in the join reply). */
   keyBatchMs: number;
+  /** The grace of a member whose page said it is going away (closed or reloading): a reload comes back within it. */
+  awayGraceMs: number;
   /** PEM certificate chain and private key: with both, the relay serves HTTPS and secure websockets on `port`. */
   tlsCert: string | null;
   tlsKey: string | null;
@@ -70,6 +72,7 @@ export const DEFAULTS: RelayConfig = {
   maxMessageBytes: 2 * 1024 * 1024,
   disconnectGraceMs: 30_000,
   keyBatchMs: 500,
+  awayGraceMs: 5_000,
   tlsCert: null,
   tlsKey: null,
   trustProxy: null,
@@ -100,6 +103,7 @@ const ENV: Record<string, keyof RelayConfig> = {
   MAX_MESSAGE_BYTES: 'maxMessageBytes',
   DISCONNECT_GRACE_MS: 'disconnectGraceMs',
   KEY_BATCH_MS: 'keyBatchMs',
+  AWAY_GRACE_MS: 'awayGraceMs',
   TLS_CERT: 'tlsCert',
   TLS_KEY: 'tlsKey',
   TRUST_PROXY: 'trustProxy',

@@ -35,6 +35,8 @@ export class Participant implements StageMember {
   socket: OutboundSocket | null;
   session: SessionLink | null = null;
   graceTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The page said it is going away: if it does not come back within the away grace, it left. */
+  away = false;
   readonly transports = new Map<string, types.WebRtcTransport>();
   readonly producers = new Map<string, types.Producer>();
   readonly consumers = new Map<string, types.Consumer>();

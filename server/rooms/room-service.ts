@@ -187,9 +187,11 @@ export class RoomService {
       this.removeParticipant(p, room, 'disconnected');
       return;
     }
+    // A closed tab leaves after the short away grace; a reload comes back within it as the same member.
+    const grace = p.away ? Math.min(this.config.disconnectGraceMs, this.config.awayGraceMs) : this.config.disconnectGraceMs;
     p.graceTimer = setTimeout(() => {
       if (this.rooms.get(room.id) === room) this.removeParticipant(p, room, 'disconnected');
-    }, this.config.disconnectGraceMs);
+    }, grace);
     p.graceTimer.unref?.();
   }
 
@@ -328,6 +330,7 @@ export class RoomService {
         const { p: previous, room } = resumed;
         if (previous.graceTimer) clearTimeout(previous.graceTimer);
         previous.graceTimer = null;
+        previous.away = false;
         this.attach(session, previous, room);
         // What it missed follows the reply, in order: commits, joins, leaves, even a link rotation.
         session.afterReply = () => previous.flushOutbox();
@@ -347,6 +350,11 @@ export class RoomService {
       }
       this.admitMember(room, p);
       return this.joinResult(room, p);
+    },
+
+    'room.away': (session) => {
+      this.member(session).me.away = true;
+      return {};
     },
 
     'room.leave': (session) => {

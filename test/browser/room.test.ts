@@ -55,7 +55,7 @@ describe('a room in real browsers', () => {
     expect(await epochOf(bob)).toBeGreaterThanOrEqual(3);
   }, 120_000);
 
-  it('closing the tab is a leave: the others see the member go and the room rekeys before any disconnect grace', async () => {
+  it('closing the tab is a leave: the others see the member go and the room rekeys after the short away grace, not the disconnect grace', async () => {
     const patient = await startTestRelay({ disconnectGraceMs: 120_000 });
     try {
       const { page: host, link } = await createRoom(hostBrowser, patient.url, 'Tab close', 'Host');

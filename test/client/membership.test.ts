@@ -307,6 +307,38 @@ describe('Membership: keys follow the signed roster', () => {
   });
 });
 
+describe('Membership: a member who lost or missed an epoch gets it again', () => {
+  it('the distributor resends the current epoch only to members it keyed; a member that missed ratchets re-syncs', () => {
+    const { keys, people, by, host } = started(['Host', 'Alice', 'Bob']);
+    const alice = by.Alice!;
+    const carol = person(keys, 'Carol');
+    const dave = person(keys, 'Dave');
+    meet([...people, carol, dave]);
+    // Alice misses two ratchets (the relay dropped them); Bob follows them.
+    const first = host.m.issueRatchet([v(carol, host)]);
+    const second = host.m.issueRatchet([v(dave, host)]);
+    const present = ids(...people, carol, dave);
+    for (const c of [first, second]) deliver(c, by.Bob!, present);
+    expect(() => alice.m.accept(second.blob, null, present)).toThrow(/no key for me/);
+
+    const again = host.m.resend(v(alice, host))!;
+    expect(again.epoch).toBe(second.epoch);
+    expect(alice.m.accept(again.blob, again.package, present)).toMatchObject({ epoch: second.epoch, code: second.code });
+    expect(alice.m.current!.secret).toEqual(by.Bob!.m.current!.secret);
+    // Back in step: the next ratchet follows link by link again.
+    const third = host.m.issueRatchet([], { roles: new Map([[alice.id, 'speaker']]) });
+    expect(deliver(third, alice, present)).toMatchObject({ epoch: third.epoch, myIndex: 1 });
+
+    // Nobody the distributor did not key gets anything, nor does a non-distributor answer.
+    const stranger = person(keys, 'Stranger');
+    meet([host, stranger]);
+    expect(host.m.resend(v(stranger, host))).toBeNull();
+    expect(by.Bob!.m.resend(v(alice, by.Bob!))).toBeNull();
+    // A package resent to Alice opens for nobody else.
+    expect(() => by.Bob!.m.accept(again.blob, again.package, present)).toThrow(/not for me/);
+  });
+});
+
 describe('Membership: stage decisions count only when signed by someone with the authority', () => {
   it('an invitation by a moderator is good for its target; an acceptance carrying it makes a speaker, once', () => {
     const { by, host } = started(['Host', 'Mod', 'Alice', 'Bob'], { Mod: 'moderator' });

@@ -15,14 +15,14 @@ describe('configuration from the environment', () => {
       PORT: '8080', HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2', ANNOUNCED_IP: '203.0.113.7', RTC_PORTS: 'range', RTC_PORT: '3479', RTC_MIN_PORT: '50000', RTC_MAX_PORT: '50100',
       TURN_URL: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', TURN_SECRET: 's3cret', TURN_TTL_SECONDS: '300',
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
-      MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0', KEY_BATCH_MS: '250',
+      MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0', KEY_BATCH_MS: '250', AWAY_GRACE_MS: '1000',
       TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
       port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcPorts: 'range', rtcPort: 3479, rtcMinPort: 50000, rtcMaxPort: 50100,
       turnUrls: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', turnSecret: 's3cret', turnTtlSeconds: 300,
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
-      messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0, keyBatchMs: 250,
+      messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0, keyBatchMs: 250, awayGraceMs: 1000,
       tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
     });
   });

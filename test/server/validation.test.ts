@@ -16,6 +16,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'room.create': { roomId: ROOM, announcement: BLOB, sealedTitle: BLOB },
   'room.join': { roomId: ROOM, announcement: BLOB, resumeToken: 'tok' },
   'room.leave': {},
+  'room.away': {},
   'room.lock': { locked: true, decision: BLOB },
   'room.end': {},
   'room.rotate': { newRoomId: ROOM, sealedTitle: BLOB },

@@ -8,6 +8,8 @@ import { exportIdentity, importIdentity, type Identity } from '../../../crypto/i
 export interface StoredMember {
   identity: Identity;
   name: string;
+  /** The announcement the relay knows this member by: a resume must present exactly it. */
+  announcement: string;
   resumeToken: string;
   participantId: string;
   /** The highest epoch held: after a reload, older commits replayed by the relay are refused. */
@@ -29,7 +31,7 @@ export function storedMember(roomId: string): StoredMember | null {
     const raw = sessionStorage.getItem(storageKey(roomId));
     if (!raw) return null;
     const data = JSON.parse(raw) as Omit<StoredMember, 'identity'> & { identity: Record<string, string> };
-    if (typeof data.name !== 'string' || typeof data.resumeToken !== 'string' || typeof data.participantId !== 'string' || !Number.isSafeInteger(data.epoch)) return null;
+    if (typeof data.name !== 'string' || typeof data.announcement !== 'string' || typeof data.resumeToken !== 'string' || typeof data.participantId !== 'string' || !Number.isSafeInteger(data.epoch)) return null;
     return { ...data, identity: importIdentity(data.identity) };
   } catch {
     return null;

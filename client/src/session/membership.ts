@@ -240,15 +240,22 @@ export class Membership {
       if (opened.epoch <= current.epoch) throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${current.epoch}`);
       if (opened.epoch - current.epoch > EPOCH_LIMITS.maxStep) throw new MembershipError('EPOCH_LEAP', `epoch ${opened.epoch} leaps too far past ${current.epoch}`);
       if (opened.distributor !== current.distributor && opened.kind !== 'fresh') throw new MembershipError('HANDOVER_NOT_FRESH', 'a new distributor must start with a fresh epoch');
-      if (opened.kind === 'ratchet') this.checkRatchet(current, opened.epoch, opened.previous, opened.stage);
+      // A ratchet that follows our epoch is checked link by link. One that does not, but comes with our own package
+      // (the distributor resending the epoch we missed), re-synchronises us as it would a newcomer.
+      if (opened.kind === 'ratchet' && (pkg === null || this.follows(current, opened))) this.checkRatchet(current, opened.epoch, opened.previous, opened.stage);
     } else if (opened.epoch > EPOCH_LIMITS.maxFirst + this.firstEpochFloor) {
       throw new MembershipError('EPOCH_LEAP', `a first epoch of ${opened.epoch} is out of bounds`);
     } else if (opened.epoch <= this.firstEpochFloor) {
       throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${this.firstEpochFloor}, held before`);
     }
     if (!opened.stage.some((m) => m.memberKeyId === opened.distributor)) throw new MembershipError('NOT_DISTRIBUTOR', 'the signer is not on the stage it signed');
-    const state = this.adopt({ ...opened, secret: opened.epochSecret, members: null });
+    const resync = current !== null && opened.kind === 'ratchet' && !this.follows(current, opened);
+    const state = this.adopt({ ...opened, secret: opened.epochSecret, members: null }, resync);
     return { ...state, newRoomSecret: opened.newRoomSecret };
+  }
+
+  private follows(current: EpochState, next: { epoch: number; previous: Uint8Array }): boolean {
+    return next.epoch === current.epoch + 1 && equalBytes(next.previous, current.hash);
   }
 
   /**
@@ -266,9 +273,10 @@ export class Membership {
     }
   }
 
-  private adopt(e: Omit<EpochState, 'myIndex' | 'code'>): EpochState {
+  /** `resync`: a member that skipped commits learns the lineage's indexes anew, as a newcomer does. */
+  private adopt(e: Omit<EpochState, 'myIndex' | 'code'>, resync = false): EpochState {
     const highest = e.stage.reduce((max, m) => Math.max(max, m.senderIndex + 1), 0);
-    this.nextIndex = e.kind === 'fresh' ? highest : Math.max(this.nextIndex, highest);
+    this.nextIndex = e.kind === 'fresh' || resync ? highest : Math.max(this.nextIndex, highest);
     const myIndex = e.stage.find((m) => m.memberKeyId === this.me)?.senderIndex ?? null;
     this.current = { ...e, myIndex, code: epochCode(e.secret) };
     return this.current;

@@ -194,6 +194,7 @@ export class RoomSession implements RoomActions {
   private async comeBack(stored: StoredMember): Promise<void> {
     this.update({ phase: { kind: 'busy', message: 'joining' } });
     await this.prepare(stored.name, stored.identity);
+    this.announcement = stored.announcement;
     this.agent!.resumeAbove(stored.epoch - 1);
     this.meterOrCreate().resume();
     const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement!, resumeToken: stored.resumeToken });
@@ -341,9 +342,10 @@ export class RoomSession implements RoomActions {
       if (connectedBefore) void this.resume();
       connectedBefore = true;
     });
-    // Closing the tab is a leave, not a lost network: tell the relay now so the room rekeys at once.
+    // Closing the tab is a leave, not a lost network; but a reload looks the same from here. So the page tells the
+    // relay it is going away: it is kept only for the short away grace, within which a reload comes back as itself.
     addEventListener('pagehide', () => {
-      if (this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby') socket.emit('room.leave', {}, () => undefined);
+      if (this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby') socket.emit('room.away', {}, () => undefined);
     });
   }
 
@@ -638,10 +640,17 @@ export class RoomSession implements RoomActions {
       // A genuine header alone waits for its package; anything else is not for us (an old epoch, a ratchet we cannot
       // follow) or not genuine: the relay may replay, forge or fork, and the page counts it.
       if (countFailure || !(error instanceof CommitNoKeyError)) this.rejected.commits++;
-      // A ratchet past a commit this member missed: the distributor can hand it the current epoch again.
-      if (error instanceof MembershipError && (error.code === 'RATCHET_GAP' || error.code === 'FORK')) this.catchUp(commit);
+      // A ratchet that does not follow our epoch: we missed a commit, and the distributor can hand us the epoch again.
+      if (this.missedBefore(commit, error)) this.catchUp(commit);
       return false;
     }
+  }
+
+  private missedBefore(commit: string, error: unknown): boolean {
+    if (error instanceof MembershipError) return error.code === 'RATCHET_GAP' || error.code === 'FORK';
+    if (!(error instanceof CommitNoKeyError) || !this.agent?.current) return false;
+    const header = peekCommit(commit);
+    return header.kind === 'ratchet' && header.epoch > this.agent.current.epoch;
   }
 
   /** Asks the current distributor once per missed epoch; what comes back is checked like any commit. */
@@ -908,7 +917,7 @@ export class RoomSession implements RoomActions {
   /** Keeps who this tab is in the room, so that a reload comes back as the same member. */
   private remember(): void {
     if (!this.agent || !this.me || !this.resumeToken) return;
-    storeMember(this.keys.roomId, { identity: this.agent.identity, name: this.myName, resumeToken: this.resumeToken, participantId: this.me, epoch: this.agent.current?.epoch ?? 0 });
+    storeMember(this.keys.roomId, { identity: this.agent.identity, name: this.myName, announcement: this.announcement!, resumeToken: this.resumeToken, participantId: this.me, epoch: this.agent.current?.epoch ?? 0 });
   }
 
   private end(reason: Extract<Phase, { kind: 'ended' }>['reason']): void {

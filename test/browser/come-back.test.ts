@@ -1,0 +1,108 @@
+// Coming back as yourself: a reload keeps the member (no rekey, the stage seat kept, the microphone closed), and a
+// member that missed a commit catches up from the distributor, even when the relay dropped it on purpose.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Relay } from '../../server/index.ts';
+import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
+import { launchChromium } from './chromium.ts';
+import { createRoom, epochOf, expectHears, joinRoom, myId } from './pages.ts';
+
+let relay: Relay;
+let adversary: Adversary;
+let browser: Browser;
+let browser660: Browser;
+const uninstall: (() => void)[] = [];
+
+beforeAll(async () => {
+  // A disconnect grace long enough for a reload: the page says it is going away, so the away grace (5 s) applies.
+  ({ relay, adversary } = await startHostileRelay({ disconnectGraceMs: 60_000 }));
+  browser = await launchChromium({ toneHz: 440 });
+  browser660 = await launchChromium({ toneHz: 660 });
+}, 60_000);
+afterEach(() => {
+  for (const off of uninstall.splice(0)) off();
+});
+afterAll(async () => {
+  await browser?.close();
+  await browser660?.close();
+  await relay?.close();
+});
+
+const e2eeState = (page: Page) => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null);
+const epochCode = (page: Page) => page.getByTestId('epoch-code').textContent().catch(() => null);
+const roleShown = (page: Page, id: string) => page.locator(`[data-testid="participant"][data-participant="${id}"]`).getAttribute('data-role');
+const membersAtRelay = () => [...relay.rooms.values()][0]!.members.size;
+
+describe('a reload in the same tab', () => {
+  it('comes back as the same member: no rekey for the room, the listener hears again', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Reload', 'Host');
+    const hostId = await myId(host);
+    const listener = await joinRoom(browser, link, 'Listener');
+    const id = await myId(listener);
+    await expectHears(listener, hostId, 440);
+    await expect.poll(() => epochOf(listener)).toBe(await epochOf(host));
+    const epochBefore = await epochOf(host);
+    const count = membersAtRelay();
+
+    await listener.reload();
+    await expect.poll(() => e2eeState(listener), { timeout: 20_000 }).toBe('encrypted');
+    expect(await myId(listener)).toBe(id);
+    await expectHears(listener, hostId, 440);
+    expect(await epochCode(listener)).toBe(await epochCode(host));
+    // Nobody left or joined: the room was not rekeyed for the reload.
+    expect(await epochOf(host)).toBe(epochBefore);
+    expect(membersAtRelay()).toBe(count);
+    // It asked the distributor for the epoch it had lost, and got it from the host alone.
+    expect(adversary.received(id).some((m) => m.event === 'key.resend')).toBe(true);
+    for (const p of [host, listener]) await p.close();
+  }, 120_000);
+
+  it('keeps a speaker on stage with its microphone closed until the person switches it on', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Reload speaker', 'Host');
+    const speaker = await joinRoom(browser660, link, 'Speaker');
+    const id = await myId(speaker);
+    await host.locator(`[data-testid="participant"][data-participant="${id}"] [data-testid="invite-to-speak"]`).click();
+    await speaker.getByTestId('accept-invite').click();
+    await expectHears(host, id, 660);
+
+    await speaker.reload();
+    await expect.poll(() => e2eeState(speaker), { timeout: 20_000 }).toBe('encrypted');
+    expect(await myId(speaker)).toBe(id);
+    expect(await roleShown(speaker, id)).toBe('speaker');
+    expect(await speaker.getByTestId('mic-toggle').getAttribute('aria-pressed')).toBe('false');
+    await speaker.getByTestId('mic-toggle').click();
+    await expectHears(host, id, 660);
+    for (const p of [host, speaker]) await p.close();
+  }, 120_000);
+});
+
+describe('a member that missed a commit', () => {
+  it('catches up from the distributor when the relay dropped a ratchet on purpose', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Catch up', 'Host');
+    const hostId = await myId(host);
+    const listener = await joinRoom(browser, link, 'Listener');
+    const id = await myId(listener);
+    await expect.poll(() => epochOf(listener)).toBe(await epochOf(host));
+
+    // The next ratchet (a newcomer's) never reaches the listener.
+    let dropped = 0;
+    uninstall.push(
+      adversary.intercept((m) => {
+        if (m.recipient.participantId !== id || m.event !== 'key.commit' || dropped > 0) return undefined;
+        dropped++;
+        return verdict.drop;
+      }),
+    );
+    const second = await joinRoom(browser, link, 'Second');
+    await expect.poll(() => epochOf(second)).toBe(await epochOf(host));
+    expect(dropped).toBe(1);
+    expect(await epochOf(listener)).toBeLessThan((await epochOf(host))!);
+    // The one after it does; the listener sees the gap, asks, and holds the room's epoch again.
+    const third = await joinRoom(browser, link, 'Third');
+    await expect.poll(() => epochOf(third)).toBe(await epochOf(host));
+    await expect.poll(() => epochCode(listener), { timeout: 15_000 }).toBe(await epochCode(host));
+    expect(adversary.received(id).some((m) => m.event === 'key.resend')).toBe(true);
+    await expectHears(listener, hostId, 440);
+    for (const p of [host, listener, second, third]) await p.close();
+  }, 120_000);
+});
