@@ -41,6 +41,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'epoch.challenge': { to: ID, nonce: NONCE },
   'epoch.confirm': { to: ID, confirmation: BLOB },
   'lobby.decline': { participantId: ID },
+  'audience.page': { after: 3, limit: 50 },
 };
 
 const OVERSIZE: Record<string, number> = {
