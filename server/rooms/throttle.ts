@@ -1,7 +1,7 @@
 // Coalesces a changing value into at most one send per interval: the last value wins and the final one is always sent.
 export interface Timers {
   now(): number;
-  setTimeout(run: () => void, ms: number): { unref?(): unknown };
+  setTimeout(run: () => void, ms: number): unknown;
   clearTimeout(timer: unknown): void;
 }
 
@@ -38,7 +38,7 @@ export class Throttle<T> {
       this.timer = null;
       this.flush();
     }, wait);
-    timer.unref?.();
+    (timer as { unref?(): unknown }).unref?.();
     this.timer = timer;
   }
 
