@@ -87,8 +87,8 @@ export function Audience(props: { view: RoomView; actions: RoomActions }) {
           {fetched.loading && <li class="hint">{t('audienceLoading')}</li>}
           {fetched.failed && <li class="error">{t('audienceFailed')}</li>}
           {!fetched.loading && rows.length === 0 && <li class="hint">{t('audienceEmpty')}</li>}
-          {more && !fetched.loading && (
-            <li><button data-testid="audience-more" type="button" onClick={loadMore}>{t('audienceMore')}</button></li>
+          {more && (
+            <li><button data-testid="audience-more" type="button" disabled={fetched.loading} onClick={loadMore}>{t('audienceMore')}</button></li>
           )}
         </ul>
       )}
