@@ -8,6 +8,7 @@ import { MEDIA_CODECS } from '../server/media/codecs.ts';
 import { startRelay } from '../server/index.ts';
 import { announce, connect, newRoom, sealedTitle } from '../test/helpers/relay.ts';
 import type { LoadCommand, LoadReply, StepResult } from './load/messages.ts';
+import { runMediaPortsBench } from './media-ports.ts';
 import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 const LOSS_LIMIT_PCT = 0.5;
@@ -29,7 +30,7 @@ interface Target {
 
 /** The real relay, with the room created by a real client over signaling; listeners attach to the room's routers. */
 async function teahouseTarget(workers: number): Promise<Target> {
-  const relay = await startRelay({ port: 0, host: '127.0.0.1', workers, logLevel: 'silent', rtcMinPort: PORTS.min, rtcMaxPort: PORTS.max });
+  const relay = await startRelay({ port: 0, host: '127.0.0.1', workers, logLevel: 'silent', rtcPort: 0, rtcMinPort: PORTS.min, rtcMaxPort: PORTS.max });
   const room = await newRoom();
   const host = await connect(relay);
   await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Bench') });
@@ -200,7 +201,7 @@ export async function runCapacityBench(opts: { quick: boolean }): Promise<Table[
     values: all.filter((s) => s.target === name).map((s) => ({ name: `${s.listeners} listeners${s.held ? '' : ' (failed)'}`, value: s.cpuPer1000Pct })),
   }))));
 
-  return [
+  const tables: Table[] = [
     {
       title: 'Relay capacity: one speaker (50 packets/s), N SRTP listeners on loopback',
       columns: ['target', 'listeners', 'loss %', 'p50 ms', 'p99 ms', 'worker CPU %', 'CPU %/1000', 'load proc CPU %', 'held'],
@@ -229,6 +230,8 @@ export async function runCapacityBench(opts: { quick: boolean }): Promise<Table[
       })(),
     },
   ];
+  // The same relay with one media port per worker against a port per transport (docs/performance.md).
+  return [...tables, ...(await runMediaPortsBench(opts))];
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -122,7 +122,7 @@ async function measureFrameCost(browser: Browser, hostPage: Page, link: string, 
 
 export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
   // The test build: timing reads the page's diagnostics (window.teahouse), which production builds do not have.
-  const relay = await startRelay({ port: 0, workers: 1, logLevel: 'silent', clientDir: TEST_CLIENT_DIR });
+  const relay = await startRelay({ port: 0, rtcPort: 0, workers: 1, logLevel: 'silent', clientDir: TEST_CLIENT_DIR });
   const hostBrowser = await launchChromium({ toneHz: 440 });
   const listenerBrowser = await launchChromium();
   try {

@@ -18,7 +18,7 @@ export async function runRekeyBench(opts: { quick: boolean }): Promise<Table[]> 
   const sizes = opts.quick ? [10, 100] : [10, 100, 1000];
   const results: RekeyResult[] = [];
   for (const members of sizes) {
-    const relay = await startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent' });
+    const relay = await startRelay({ port: 0, rtcPort: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent' });
     try {
       results.push(await inMemberProcess({ url: relay.url, roomSecretHex: toHex(generateRoomSecret()), members }));
     } finally {

@@ -1,4 +1,5 @@
 // `npm run bench [-- --quick] [--only=a,b]`: runs the benchmarks, prints their tables, writes JSON and PNG charts to bench/results/.
+import { runBigRoomBench } from './bigroom.ts';
 import { runCapacityBench } from './capacity.ts';
 import { runCryptoBench } from './crypto.ts';
 import { runJoinBench } from './join.ts';
@@ -16,6 +17,7 @@ for (const [name, run] of [
   ['join', () => runJoinBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],
   ['signaling', () => runSignalingBench({ quick })],
+  ['bigroom', () => runBigRoomBench({ quick })],
   ['capacity', () => runCapacityBench({ quick })],
 ] as const) {
   if (only && !only.includes(name)) continue;

@@ -1,14 +1,14 @@
-// Epoch commits: the distributor's signed roster and the sealed commit secret, and the epoch secret derived from both.
+// Epoch commits: the distributor's signed header (stage, member-list hash), one small package per recipient, and the epoch secret.
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bigEndian, concat, equalBytes, fromBase64url, fromHex, randomBytes, readBigEndian, toBase64url, toHex, utf8 } from './bytes.ts';
-import { CommitError } from './errors.ts';
+import { CommitError, CommitNoKeyError } from './errors.ts';
 import type { Identity } from './identity.ts';
 import { deriveLabelled, labelBytes } from './kdf.ts';
 import { MAX_EPOCH, MAX_SENDER_INDEX } from './kid.ts';
 import { sodium } from './sodium.ts';
 
-const VERSION = 2;
+const VERSION = 3;
 const KIND_CODES = { fresh: 1, ratchet: 2 } as const;
 export type CommitKind = keyof typeof KIND_CODES;
 export const ROLES = ['host', 'moderator', 'speaker', 'listener'] as const;
@@ -18,27 +18,35 @@ export const COMMIT_HASH_BYTES = 32;
 /** The transcript hash before the first commit of a lineage. */
 export const NO_PREVIOUS_COMMIT = new Uint8Array(COMMIT_HASH_BYTES);
 const MEMBER_ID_BYTES = 8;
-const SEALED_BYTES = EPOCH_SECRET_BYTES + 48; // crypto_box_seal overhead: ephemeral key and MAC
+/** A recipient's package: its memberKeyId, an XChaCha20 nonce, the commit secret and the Poly1305 tag. */
+export const PACKAGE_BYTES = MEMBER_ID_BYTES + 24 + EPOCH_SECRET_BYTES + 16;
 const ROTATION_BYTES = 24 + 32 + 16;
 const FLAG_LOCKED = 1;
 
-/** One member of an epoch as the distributor signed it: who, which SFrame sender index, which role on the stage. */
+/** One member on the stage of an epoch as the distributor signed it: who, which SFrame sender index, which role. */
 export interface RosterEntry {
   memberKeyId: string;
   senderIndex: number;
   role: RosterRole;
 }
 
-export interface OpenedCommit {
+export interface CommitHeader {
   epoch: number;
   kind: CommitKind;
   distributor: string;
   /** The transcript hash of the commit this one follows, as the distributor saw it. */
   previous: Uint8Array;
-  /** SHA-256 of this commit's signed transcript: the next commit names it, and the epoch secret is bound to it. */
+  /** SHA-256 of this header's signed transcript: the next commit names it, and the epoch secret is bound to it. */
   hash: Uint8Array;
   locked: boolean;
-  roster: RosterEntry[];
+  /** Commits to every member holding the epoch's keys (listeners too): part of `hash`, so forks diverge. */
+  membersHash: Uint8Array;
+  memberCount: number;
+  /** Host, moderators and speakers: the only members with a sender index. Everyone else is a listener. */
+  stage: RosterEntry[];
+}
+
+export interface OpenedCommit extends CommitHeader {
   epochSecret: Uint8Array;
   /** A rotated room secret (link rotation), readable only by holders of this commit's secret. */
   newRoomSecret: Uint8Array | null;
@@ -50,22 +58,26 @@ export interface CommitRecipient {
 }
 
 export interface CreatedCommit extends OpenedCommit {
+  /** The signed header, the same for every member. */
   blob: string;
-  /** Recipients whose public key could not be sealed to: left out of the commit, never a reason to abort it. */
+  commitSecret: Uint8Array;
+  /** One package per recipient that could be keyed, addressed by memberKeyId. */
+  packages: { memberKeyId: string; package: string }[];
+  /** Recipients whose public key could not be keyed: left out of the commit, never a reason to abort it. */
   skipped: string[];
 }
 
 /**
- * The join step's commit secret: everyone holding epoch n's secret computes it; a newcomer is given it sealed. HKDF is
- * one-way, so a newcomer learns nothing of epoch n.
+ * The join step's commit secret: everyone holding epoch n's secret computes it; a newcomer is given it in its package.
+ * HKDF is one-way, so a newcomer learns nothing of epoch n.
  */
 export function ratchetCommitSecret(epochSecret: Uint8Array): Uint8Array {
   return deriveLabelled(epochSecret, 'epoch-ratchet', EPOCH_SECRET_BYTES);
 }
 
 /**
- * The epoch secret is bound to the whole signed commit (roster, sender indexes, distributor, the previous transcript):
- * two groups shown different commits derive different keys, so a fork means silence, never a shared key.
+ * The epoch secret is bound to the whole signed header (stage, sender indexes, member-list hash, distributor, previous
+ * transcript): two groups shown different commits derive different keys, so a fork means silence, never a shared key.
  */
 export function deriveEpochSecret(commitSecret: Uint8Array, commitHash: Uint8Array): Uint8Array {
   return deriveLabelled(commitSecret, 'epoch-secret', EPOCH_SECRET_BYTES, commitHash);
@@ -83,6 +95,27 @@ export function epochCode(epochSecret: Uint8Array): string {
   return `${digits.slice(0, 3)} ${digits.slice(3)}`;
 }
 
+/** Commits to a set of members, whatever order they are listed in. */
+export function membersHash(memberKeyIds: Iterable<string>): Uint8Array {
+  const sorted = [...new Set(memberKeyIds)].sort();
+  return sha256(concat(labelBytes('members'), Uint8Array.of(0), ...sorted.map(fromHex)));
+}
+
+/**
+ * The symmetric key between a distributor and one member, from one X25519 step that either side can do (the
+ * distributor with its secret key and the member's public key, or the other way round). Every later package to that
+ * member costs one XChaCha20-Poly1305 of 32 bytes. Null for a public key of small order.
+ */
+export function pairwiseKey(options: { roomId: string; mySecretKey: Uint8Array; theirPublicKey: Uint8Array; distributor: string; member: string }): Uint8Array | null {
+  let shared: Uint8Array;
+  try {
+    shared = sodium.crypto_scalarmult(options.mySecretKey, options.theirPublicKey);
+  } catch {
+    return null;
+  }
+  return deriveLabelled(shared, 'pairwise-key', 32, concat(utf8.encode(options.roomId), fromHex(options.distributor), fromHex(options.member)));
+}
+
 function rotationKey(commitSecret: Uint8Array): Uint8Array {
   return deriveLabelled(commitSecret, 'room-rotation', 32);
 }
@@ -91,20 +124,32 @@ function transcript(roomId: string, body: Uint8Array): Uint8Array {
   return concat(labelBytes('commit'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), body);
 }
 
-/** Refuses rosters no honest distributor makes: duplicate members or sender indexes, more than one host. */
-function checkRoster(roster: RosterEntry[]): void {
+/** Refuses stages no honest distributor makes: duplicate members or sender indexes, a listener, more than one host. */
+function checkStage(stage: RosterEntry[]): void {
   const ids = new Set<string>();
   const indexes = new Set<number>();
   let hosts = 0;
-  for (const m of roster) {
+  for (const m of stage) {
     if (!Number.isInteger(m.senderIndex) || m.senderIndex < 0 || m.senderIndex > MAX_SENDER_INDEX) throw new CommitError('sender index out of range');
     if (ids.has(m.memberKeyId)) throw new CommitError('a member is listed twice');
     if (indexes.has(m.senderIndex)) throw new CommitError('a sender index is given twice');
+    if (m.role === 'listener') throw new CommitError('a listener on the stage');
     ids.add(m.memberKeyId);
     indexes.add(m.senderIndex);
     if (m.role === 'host') hosts++;
   }
   if (hosts > 1) throw new CommitError('more than one host');
+}
+
+function packageAad(hash: Uint8Array, memberKeyId: string): Uint8Array {
+  return concat(hash, fromHex(memberKeyId));
+}
+
+/** One member's package: the commit secret under its pairwise key, bound to the header's hash and to the member. */
+export function sealPackage(options: { key: Uint8Array; hash: Uint8Array; memberKeyId: string; commitSecret: Uint8Array }): string {
+  const nonce = randomBytes(24);
+  const box = xchacha20poly1305(options.key, nonce, packageAad(options.hash, options.memberKeyId)).encrypt(options.commitSecret);
+  return toBase64url(concat(fromHex(options.memberKeyId), nonce, box));
 }
 
 export function createCommit(options: {
@@ -114,35 +159,45 @@ export function createCommit(options: {
   kind: CommitKind;
   previous: Uint8Array;
   locked: boolean;
-  roster: RosterEntry[];
+  /** Every member who holds the epoch's keys, the stage included. */
+  members: string[];
+  stage: RosterEntry[];
   /** Random for 'fresh'; ratchetCommitSecret(current epoch secret) for 'ratchet'. */
   commitSecret: Uint8Array;
-  /** Who gets the commit secret sealed: everyone for 'fresh', the newcomers for 'ratchet'. */
-  sealFor: CommitRecipient[];
+  /** Who gets a package: everyone for 'fresh', the newcomers for 'ratchet'. */
+  packageFor: CommitRecipient[];
+  /** The pairwise key with a recipient (the distributor keeps them); defaults to one X25519 step per recipient. */
+  pairwiseKeyOf?: (recipient: CommitRecipient) => Uint8Array | null;
   newRoomSecret?: Uint8Array;
 }): CreatedCommit {
-  const { epoch, roster } = options;
+  const { epoch, stage, roomId } = options;
   if (!Number.isSafeInteger(epoch) || epoch < 1 || epoch > MAX_EPOCH) throw new RangeError('epoch out of range');
   if (options.previous.length !== COMMIT_HASH_BYTES) throw new RangeError('previous transcript hash is 32 bytes');
-  checkRoster(roster);
+  checkStage(stage);
+  const keyOf =
+    options.pairwiseKeyOf ??
+    ((r: CommitRecipient) => pairwiseKey({ roomId, mySecretKey: options.distributor.boxSecretKey, theirPublicKey: r.boxPublicKey, distributor: options.distributor.memberKeyId, member: r.memberKeyId }));
+  const keyed: { memberKeyId: string; key: Uint8Array }[] = [];
+  const skipped: string[] = [];
+  for (const r of options.packageFor) {
+    const key = keyOf(r);
+    if (key) keyed.push({ memberKeyId: r.memberKeyId, key });
+    else skipped.push(r.memberKeyId);
+  }
+  const left = new Set(skipped);
+  const members = options.members.filter((id) => !left.has(id));
+  const onStage = stage.filter((m) => !left.has(m.memberKeyId));
+  const hashOfMembers = membersHash(members);
   const parts: Uint8Array[] = [
     Uint8Array.of(VERSION, KIND_CODES[options.kind], options.locked ? FLAG_LOCKED : 0),
     bigEndian(epoch, 8),
     fromHex(options.distributor.memberKeyId),
     options.previous,
-    bigEndian(roster.length, 4),
+    hashOfMembers,
+    bigEndian(new Set(members).size, 4),
+    bigEndian(onStage.length, 4),
   ];
-  for (const m of roster) parts.push(fromHex(m.memberKeyId), bigEndian(m.senderIndex, 2), Uint8Array.of(ROLES.indexOf(m.role)));
-  const sealed: Uint8Array[] = [];
-  const skipped: string[] = [];
-  for (const r of options.sealFor) {
-    try {
-      sealed.push(fromHex(r.memberKeyId), sodium.crypto_box_seal(options.commitSecret, r.boxPublicKey));
-    } catch {
-      skipped.push(r.memberKeyId);
-    }
-  }
-  parts.push(bigEndian(sealed.length / 2, 4), ...sealed);
+  for (const m of onStage) parts.push(fromHex(m.memberKeyId), bigEndian(m.senderIndex, 2), Uint8Array.of(ROLES.indexOf(m.role)));
   let newRoomSecret: Uint8Array | null = null;
   if (options.newRoomSecret) {
     newRoomSecret = options.newRoomSecret;
@@ -150,11 +205,14 @@ export function createCommit(options: {
     parts.push(Uint8Array.of(1), nonce, xchacha20poly1305(rotationKey(options.commitSecret), nonce).encrypt(newRoomSecret));
   } else parts.push(Uint8Array.of(0));
   const body = concat(...parts);
-  const t = transcript(options.roomId, body);
+  const t = transcript(roomId, body);
   const signature = sodium.crypto_sign_detached(t, options.distributor.signSecretKey);
   const hash = sha256(t);
+  const packages = keyed.map(({ memberKeyId, key }) => ({ memberKeyId, package: sealPackage({ key, hash, memberKeyId, commitSecret: options.commitSecret }) }));
   return {
     blob: toBase64url(concat(body, signature)),
+    commitSecret: options.commitSecret,
+    packages,
     skipped,
     epoch,
     kind: options.kind,
@@ -162,7 +220,9 @@ export function createCommit(options: {
     previous: options.previous,
     hash,
     locked: options.locked,
-    roster,
+    membersHash: hashOfMembers,
+    memberCount: new Set(members).size,
+    stage: onStage,
     epochSecret: deriveEpochSecret(options.commitSecret, hash),
     newRoomSecret,
   };
@@ -188,39 +248,26 @@ class Reader {
   }
 }
 
-/** Reads the distributor and epoch without verifying: to pick the verification key. Trust nothing else from it. */
-export function peekCommit(blob: string): { epoch: number; kind: CommitKind; distributor: string } {
+function decode(blob: string): Uint8Array {
   try {
-    const r = new Reader(fromBase64url(blob));
-    if (r.u8() !== VERSION) throw new CommitError('unknown version');
-    const kind = r.u8() === KIND_CODES.fresh ? 'fresh' : 'ratchet';
-    r.u8();
-    return { kind, epoch: r.uint(8), distributor: toHex(r.take(MEMBER_ID_BYTES)) };
-  } catch (error) {
-    throw error instanceof CommitError ? error : new CommitError('not base64url');
-  }
-}
-
-/**
- * Verifies a commit's signature under the key of the distributor it names (the caller says whose keys it knows and
- * whether that member may distribute) and recovers the epoch secret: from the sealed entry for `me`, or, for a ratchet
- * that follows our own epoch (same previous transcript), from our own epoch secret. Policy (who may distribute, epoch
- * bounds, sender index reuse) is the caller's: client/src/session/membership.ts.
- */
-export function openCommit(options: {
-  blob: string;
-  roomId: string;
-  /** The verified signing key of the member a commit names as distributor, or null to refuse it. */
-  signKeyOf: (memberKeyId: string) => Uint8Array | null;
-  me: Identity;
-  current: { epochSecret: Uint8Array; hash: Uint8Array } | null;
-}): OpenedCommit {
-  let bytes: Uint8Array;
-  try {
-    bytes = fromBase64url(options.blob);
+    return fromBase64url(blob);
   } catch {
     throw new CommitError('not base64url');
   }
+}
+
+/** Reads the distributor and epoch without verifying: to pick the verification key. Trust nothing else from it. */
+export function peekCommit(blob: string): { epoch: number; kind: CommitKind; distributor: string } {
+  const r = new Reader(decode(blob));
+  if (r.u8() !== VERSION) throw new CommitError('unknown version');
+  const kind = r.u8() === KIND_CODES.fresh ? 'fresh' : 'ratchet';
+  r.u8();
+  return { kind, epoch: r.uint(8), distributor: toHex(r.take(MEMBER_ID_BYTES)) };
+}
+
+/** Verifies a header's signature under the key of the distributor it names, if the caller lets that member distribute. */
+export function verifyCommitHeader(options: { blob: string; roomId: string; signKeyOf: (memberKeyId: string) => Uint8Array | null }): CommitHeader & { rotation: Uint8Array | null } {
+  const bytes = decode(options.blob);
   if (bytes.length < 64 + 3) throw new CommitError('truncated');
   const body = bytes.subarray(0, bytes.length - 64);
   const signature = bytes.subarray(bytes.length - 64);
@@ -239,35 +286,56 @@ export function openCommit(options: {
   const t = transcript(options.roomId, body);
   if (!sodium.crypto_sign_verify_detached(signature, t, signKey)) throw new CommitError('not signed by its distributor for this room');
   const previous = r.take(COMMIT_HASH_BYTES).slice();
-  const roster: RosterEntry[] = [];
+  const hashOfMembers = r.take(COMMIT_HASH_BYTES).slice();
+  const memberCount = r.uint(4);
+  const stage: RosterEntry[] = [];
   for (let n = r.uint(4); n > 0; n--) {
     const memberKeyId = toHex(r.take(MEMBER_ID_BYTES));
     const senderIndex = r.uint(2);
     const role = ROLES[r.u8()];
     if (!role) throw new CommitError('unknown role');
-    roster.push({ memberKeyId, senderIndex, role });
+    stage.push({ memberKeyId, senderIndex, role });
   }
-  checkRoster(roster);
-  let sealed: Uint8Array | null = null;
-  for (let n = r.uint(4); n > 0; n--) {
-    const id = toHex(r.take(MEMBER_ID_BYTES));
-    const box = r.take(SEALED_BYTES);
-    if (id === options.me.memberKeyId) sealed = box;
-  }
-  const rotation = r.u8() === 1 ? r.take(ROTATION_BYTES) : null;
+  checkStage(stage);
+  if (memberCount < stage.length) throw new CommitError('fewer members than on stage');
+  const rotation = r.u8() === 1 ? r.take(ROTATION_BYTES).slice() : null;
   if (r.offset !== body.length) throw new CommitError('trailing bytes');
+  return { epoch, kind, distributor, previous, hash: sha256(t), locked: (flags & FLAG_LOCKED) !== 0, membersHash: hashOfMembers, memberCount, stage, rotation };
+}
 
+/**
+ * Verifies a commit header and recovers the epoch secret: from this member's package (sealed under its pairwise key
+ * with the distributor and bound to this header), or, for a ratchet that follows our own epoch (same previous
+ * transcript), from our own epoch secret. Policy (who may distribute, epoch bounds, sender index reuse) is the
+ * caller's: client/src/session/membership.ts.
+ */
+export function openCommit(options: {
+  blob: string;
+  /** This member's package from the same commit, if the relay delivered one. */
+  package: string | null;
+  roomId: string;
+  signKeyOf: (memberKeyId: string) => Uint8Array | null;
+  /** The pairwise key with the distributor the header names (see pairwiseKey), or null when it cannot be made. */
+  pairwiseKeyWith: (distributor: string) => Uint8Array | null;
+  me: Identity;
+  current: { epochSecret: Uint8Array; hash: Uint8Array } | null;
+}): OpenedCommit {
+  const { rotation, ...header } = verifyCommitHeader(options);
   let commitSecret: Uint8Array;
-  if (sealed) {
+  if (options.package) {
+    const bytes = decode(options.package);
+    if (bytes.length !== PACKAGE_BYTES || toHex(bytes.subarray(0, MEMBER_ID_BYTES)) !== options.me.memberKeyId) throw new CommitError('the package is not for me');
+    const key = options.pairwiseKeyWith(header.distributor);
+    if (!key) throw new CommitError('no pairwise key with the distributor');
     try {
-      commitSecret = sodium.crypto_box_seal_open(sealed, options.me.boxPublicKey, options.me.boxSecretKey);
+      commitSecret = xchacha20poly1305(key, bytes.subarray(MEMBER_ID_BYTES, MEMBER_ID_BYTES + 24), packageAad(header.hash, options.me.memberKeyId)).decrypt(bytes.subarray(MEMBER_ID_BYTES + 24));
     } catch {
-      throw new CommitError('sealed secret does not open with my key');
+      throw new CommitError('the package does not open with my key for this commit');
     }
-  } else if (kind === 'ratchet' && options.current && equalBytes(previous, options.current.hash)) {
+  } else if (header.kind === 'ratchet' && options.current && equalBytes(header.previous, options.current.hash)) {
     commitSecret = ratchetCommitSecret(options.current.epochSecret);
   } else {
-    throw new CommitError('this commit holds no key for me');
+    throw new CommitNoKeyError();
   }
   let newRoomSecret: Uint8Array | null = null;
   if (rotation) {
@@ -277,8 +345,7 @@ export function openCommit(options: {
       throw new CommitError('rotated room secret does not authenticate');
     }
   }
-  const hash = sha256(t);
-  return { epoch, kind, distributor, previous, hash, locked: (flags & FLAG_LOCKED) !== 0, roster, epochSecret: deriveEpochSecret(commitSecret, hash), newRoomSecret };
+  return { ...header, epochSecret: deriveEpochSecret(commitSecret, header.hash), newRoomSecret };
 }
 
 export function generateCommitSecret(): Uint8Array {

@@ -67,6 +67,13 @@ export class CommitError extends CryptoError {
   }
 }
 
+/** A genuine header that this member cannot open alone: its package has not come (yet), or it was left out. */
+export class CommitNoKeyError extends CommitError {
+  constructor() {
+    super('this commit holds no key for me');
+  }
+}
+
 export class DecisionError extends CryptoError {
   constructor(message: string) {
     super('DECISION_INVALID', message);

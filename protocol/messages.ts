@@ -11,9 +11,10 @@ const Blob = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$
 export const LIMITS = {
   announcement: 8_192,
   sealedTitle: 2_048,
-  /** A fresh commit for 1,000 members is about 120 KB of base64url. */
-  commit: 1_048_576,
-  commitRecipients: 10_000,
+  /** A commit header: the stage (at most a few dozen members) and hashes, a few hundred bytes; bounded generously. */
+  commit: 65_536,
+  /** Per-recipient packages in one request: the distributor splits larger rooms over several. */
+  packagesPerMessage: 1_000,
   /** A signed stage decision, with an invitation inside an acceptance: about 400 characters. */
   decision: 1_024,
   /** A distributor's signed epoch confirmation: 185 characters. */
@@ -27,6 +28,9 @@ export const Announcement = Blob(LIMITS.announcement);
 export const Decision = Blob(LIMITS.decision);
 const Nonce = z.string().regex(/^[0-9a-f]{32}$/, 'a nonce is 32 hex characters');
 export const Commit = Blob(LIMITS.commit);
+/** A commit secret under the pairwise key of distributor and recipient (crypto/epoch.ts): 80 bytes, 107 characters. */
+export const Package = z.string().regex(/^[A-Za-z0-9_-]{107}$/, 'a key package is 107 base64url characters');
+const KeyPackage = z.strictObject({ to: Id, package: Package });
 /** SFrame KIDs carry the epoch in 48 bits (docs/protocol.md §7). */
 export const Epoch = z.number().int().min(1).max(2 ** 48 - 1);
 const Seq = z.number().int().nonnegative();
@@ -70,14 +74,27 @@ export const RoomSnapshot = z.object({
 });
 export type RoomSnapshot = z.infer<typeof RoomSnapshot>;
 
+/** The longest window a member accepts for gathering joins and leaves into one commit: what a leaver may still hear. */
+export const MAX_KEY_BATCH_MS = 2_000;
+
 export const JoinResult = z.object({
   participantId: Id,
   resumeToken: z.string().max(64),
   role: Role,
   room: RoomSnapshot,
   routerRtpCapabilities: Json,
+  /** The relay's batching window for commits; a relay cannot stretch it past MAX_KEY_BATCH_MS. */
+  keyBatchMs: z.number().int().min(0).max(MAX_KEY_BATCH_MS),
 });
 export type JoinResult = z.infer<typeof JoinResult>;
+
+/** A TURN server with a member's short-lived credential (coturn `use-auth-secret`), as RTCIceServer takes it. */
+export const TurnIceServer = z.object({
+  urls: z.array(z.string().max(256).regex(/^turns?:/, 'a TURN URL starts with turn: or turns:')).min(1).max(4),
+  username: z.string().max(128),
+  credential: z.string().max(128),
+});
+export type TurnIceServer = z.infer<typeof TurnIceServer>;
 
 const Empty = z.strictObject({});
 const Ok = z.object({});
@@ -100,6 +117,8 @@ export const requests = {
     request: z.strictObject({ direction: z.enum(['send', 'recv']) }),
     reply: z.object({ transportId: Id, iceParameters: Json, iceCandidates: z.array(Json), dtlsParameters: Json }),
   },
+  /** Fresh TURN credentials for this member's transports; an empty list when the relay has no TURN server. */
+  'turn.credentials': { request: Empty, reply: z.object({ iceServers: z.array(TurnIceServer).max(2) }) },
   'transport.connect': { request: z.strictObject({ transportId: Id, dtlsParameters: DtlsParameters }), reply: Ok },
   'transport.restartIce': { request: z.strictObject({ transportId: Id }), reply: z.object({ iceParameters: Json }) },
   'producer.create': { request: z.strictObject({ transportId: Id, kind: z.literal('audio'), rtpParameters: RtpParameters }), reply: z.object({ producerId: Id }) },
@@ -112,9 +131,12 @@ export const requests = {
   },
   'consumer.resume': { request: z.strictObject({ consumerId: Id }), reply: Ok },
   'key.commit': {
-    request: z.strictObject({ commit: Commit, epoch: Epoch, to: z.array(Id).max(LIMITS.commitRecipients).optional() }),
+    /** `to`: the header for one member only (a resend); otherwise it goes to the whole room. */
+    request: z.strictObject({ commit: Commit, epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage), to: Id.optional() }),
     reply: Ok,
   },
+  /** The rest of a commit's packages, for rooms with more recipients than one message carries. */
+  'key.packages': { request: z.strictObject({ epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage) }), reply: Ok },
   'hand.raise': { request: Empty, reply: Ok },
   'hand.lower': { request: Empty, reply: Ok },
   'stage.invite': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
@@ -129,6 +151,8 @@ export const requests = {
   'lobby.admit': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
   /** A sender asks the distributor to confirm its epoch is current; both routed to one member of the same room. */
   'epoch.challenge': { request: z.strictObject({ to: Id, nonce: Nonce }), reply: Ok },
+  /** A member that lost its epoch (a reload) or missed a commit asks the distributor for it again. */
+  'key.resend': { request: z.strictObject({ to: Id }), reply: Ok },
   'epoch.confirm': { request: z.strictObject({ to: Id, confirmation: Blob(LIMITS.confirmation) }), reply: Ok },
   'lobby.decline': { request: z.strictObject({ participantId: Id }), reply: Ok },
   /** Listeners in joinedSeq order after the cursor `after`; `next` is the cursor of the following page, null at the end. */
@@ -158,10 +182,13 @@ export const events = {
   'producer.added': z.object({ producerId: Id, participantId: Id }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),
   'key.commit': z.object({ from: Id, commit: Commit, epoch: Epoch }),
+  /** One member's own package of a commit, sent to it alone. */
+  'key.package': z.object({ from: Id, epoch: Epoch, package: Package }),
   'stage.invited': z.object({ by: Id, decision: Decision }),
   /** A stage decision the relay applied, passed on to the room: members act on it only if its signature and authority hold. */
   'stage.decision': z.object({ by: Id, decision: Decision }),
   'epoch.challenge': z.object({ from: Id, nonce: Nonce }),
+  'key.resend': z.object({ from: Id }),
   'epoch.confirm': z.object({ from: Id, confirmation: Blob(LIMITS.confirmation) }),
   'lobby.updated': z.object({ lobby: z.array(LobbyEntry) }),
   'lobby.admitted': JoinResult,

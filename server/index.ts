@@ -1,11 +1,13 @@
 // The relay's programmatic API: startRelay(options) → { url, close() }, used by `npm start`, tests and benchmarks.
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Server as SocketServer } from 'socket.io';
-import { resolveConfig, type RelayConfig } from './config.ts';
+import { plainHttpOnNetwork, resolveConfig, type RelayConfig } from './config.ts';
 import { createApp } from './http/app.ts';
-import { isWildcard, rtcListenIp } from './media/listen.ts';
+import { loadTlsFiles } from './http/tls.ts';
+import { isWildcard, rtcListenIp, webRtcServerListenInfos } from './media/listen.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createMetrics } from './metrics.ts';
 import { RoomService } from './rooms/room-service.ts';
@@ -16,6 +18,8 @@ export interface RelayOptions extends Partial<RelayConfig> {
   onClientMessage?: MessageObserver;
   /** Where the JSON log lines go (stdout by default): tests read them to prove what the relay never logs. */
   logDestination?: { write(line: string): void };
+  /** The clock TURN credentials are minted by (Date.now): tests hand out credentials that have already expired. */
+  now?: () => number;
 }
 
 export interface Relay {
@@ -25,18 +29,28 @@ export interface Relay {
   /** Read-only inspection for tests and benchmarks: rooms, their members, producers and mediasoup routers. */
   rooms: RoomService['rooms'];
   workers: () => WorkerPool['workers'];
+  /** Each worker's WebRtcServer (RTC_PORTS=single), or null per worker when transports take ports of their own. */
+  webRtcServers: () => (ReturnType<WorkerPool['webRtcServerOf']>)[];
   /** The socket.io server, for tests that play a hostile relay by emitting what an honest one never would. */
   io: SocketServer;
+  /**
+   * Reads TLS_CERT and TLS_KEY again (SIGHUP in `npm start`): new connections get the new certificate, open ones
+   * and their rooms go on. A bad file throws TlsFileError and the old certificate stays in use.
+   */
+  reloadTls(): void;
   /** Tells clients the relay is going away, then closes sockets, workers and the port. */
   close(): Promise<void>;
 }
 
 export { configFromEnv, ConfigError, DEFAULTS, type RelayConfig } from './config.ts';
-export { WorkerBinaryMissingError } from './media/worker-pool.ts';
+export { MediaPortError, WorkerBinaryMissingError } from './media/worker-pool.ts';
+export { TlsFileError } from './http/tls.ts';
 
 export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
-  const { onClientMessage, logDestination, ...rest } = options;
+  const { onClientMessage, logDestination, now, ...rest } = options;
   const config = resolveConfig(rest);
+  // Before anything starts: a bad certificate is an error at start, never a relay without its HTTPS.
+  const tls = config.tlsCert !== null && config.tlsKey !== null ? loadTlsFiles(config.tlsCert, config.tlsKey) : null;
   // Structured logs go to stdout and carry counts and codes only: never addresses, room ids or payloads.
   const log = logDestination ? pino({ level: config.logLevel, base: undefined }, logDestination) : pino({ level: config.logLevel, base: undefined });
   let service: RoomService | undefined;
@@ -45,17 +59,19 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     { logLevel: 'error', rtcMinPort: config.rtcMinPort, rtcMaxPort: config.rtcMaxPort },
     log,
     (dead, fresh) => void service?.workerReplaced(dead, fresh),
+    (index) => (config.rtcPorts === 'single' ? webRtcServerListenInfos(config, index) : null),
   );
   // Late-bound: the socket.io server is made below, and nothing is broadcast before it exists.
   let io: SocketServer | undefined;
-  service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload));
+  service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload), now);
   const metrics = createMetrics(service, () => pool);
   const app = createApp({
     clientDir: config.clientDir,
     registry: metrics.registry,
     health: () => ({ rooms: service.rooms.size, workers: pool.workers.length }),
+    trustProxy: config.trustProxy,
   });
-  const http = createServer(app);
+  const http = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
   io = new SocketServer(http, { serveClient: false, maxHttpBufferSize: config.maxMessageBytes, cors: { origin: false } });
   io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage }));
 
@@ -66,8 +82,12 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const port = (http.address() as AddressInfo).port;
   const local = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
   const hostForUrl = local.includes(':') ? `[${local}]` : local;
-  const url = `http://${hostForUrl}:${port}`;
-  log.info({ port, workers: config.workers }, 'relay listening');
+  const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
+  log.info({ port, workers: config.workers, tls: tls !== null, rtcPorts: config.rtcPorts, turn: config.turnUrls !== null }, 'relay listening');
+  if (tls) log.info({ validTo: tls.validTo.toISOString() }, 'TLS certificate loaded');
+  if (plainHttpOnNetwork(config)) {
+    log.warn('plain HTTP on a network address: browsers allow the microphone only over HTTPS; set TLS_CERT and TLS_KEY, or TRUST_PROXY behind an HTTPS proxy');
+  }
   if (isWildcard(rtcListenIp(config)) && !config.announcedIp) {
     log.warn('media listens on all addresses but ANNOUNCED_IP is not set: only browsers on this machine can send audio');
   }
@@ -79,7 +99,14 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     config,
     rooms: service.rooms,
     workers: () => pool.workers,
+    webRtcServers: () => pool.workers.map((w) => pool.webRtcServerOf(w)),
     io,
+    reloadTls() {
+      if (!tls || !('setSecureContext' in http)) throw new Error('the relay serves plain HTTP: TLS_CERT and TLS_KEY are not set');
+      const fresh = loadTlsFiles(config.tlsCert!, config.tlsKey!);
+      http.setSecureContext({ cert: fresh.cert, key: fresh.key });
+      log.info({ validTo: fresh.validTo.toISOString() }, 'TLS certificate reloaded');
+    },
     close() {
       closing ??= (async () => {
         io.emit('relay.shuttingDown', {});

@@ -1,4 +1,5 @@
-// `npm start`: the relay with configuration from the environment; SIGINT/SIGTERM shut it down within seconds.
+// `npm start`: the relay with configuration from the environment; SIGINT/SIGTERM shut it down within seconds, SIGHUP
+// re-reads the TLS certificate.
 import { configFromEnv, ConfigError, startRelay, WorkerBinaryMissingError } from './index.ts';
 
 try {
@@ -15,6 +16,16 @@ try {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A renewed certificate (certbot's deploy hook, `systemctl reload`) without a restart, so rooms go on.
+  process.on('SIGHUP', () => {
+    if (!relay.config.tlsCert) return console.log('SIGHUP: no TLS_CERT to reload');
+    try {
+      relay.reloadTls();
+      console.log('SIGHUP: TLS certificate reloaded');
+    } catch (error) {
+      console.error(`teahouse: SIGHUP: ${(error as Error).message}; still serving the previous certificate`);
+    }
+  });
 } catch (error) {
   if (error instanceof ConfigError || error instanceof WorkerBinaryMissingError) {
     console.error(`teahouse: ${error.message}`);

@@ -1,4 +1,4 @@
-// The HTTP side: security headers on every response, /healthz, /metrics, and the client app with SPA fallback.
+// The HTTP side: security headers on every response (HSTS on HTTPS), /healthz, /metrics, and the client app with SPA fallback.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import express from 'express';
@@ -20,10 +20,22 @@ export const CONTENT_SECURITY_POLICY = {
   formAction: ["'self'"],
 };
 
-export function createApp(options: { clientDir: string; registry: Registry; health: () => Record<string, unknown> }): express.Express {
+/** One year, this host only: subdomains may be other services of the operator's that are not ready for HTTPS. */
+export const HSTS = 'max-age=31536000';
+
+export interface AppOptions {
+  clientDir: string;
+  registry: Registry;
+  health: () => Record<string, unknown>;
+  /** Proxies whose X-Forwarded-Proto is believed; by default none, so a client cannot claim HTTPS it does not have. */
+  trustProxy?: string | null;
+}
+
+export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.set('trust proxy', options.trustProxy ?? false);
   app.use(
     helmet({
       contentSecurityPolicy: { useDefaults: false, directives: CONTENT_SECURITY_POLICY },
@@ -34,7 +46,10 @@ export function createApp(options: { clientDir: string; registry: Registry; heal
       strictTransportSecurity: false,
     }),
   );
-  app.use((_req, res, next) => {
+  app.use((req, res, next) => {
+    // req.secure: the relay's own TLS, or X-Forwarded-Proto from a proxy named in TRUST_PROXY. Sent over plain
+    // HTTP the header would be ignored by browsers anyway, and a forged one must not pin a host to HTTPS.
+    if (req.secure) res.setHeader('Strict-Transport-Security', HSTS);
     res.setHeader('Permissions-Policy', 'microphone=(self), camera=(), geolocation=(), interest-cohort=()');
     next();
   });

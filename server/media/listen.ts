@@ -3,6 +3,7 @@ import type { types } from 'mediasoup';
 import type { RelayConfig } from '../config.ts';
 
 type ListenConfig = Pick<RelayConfig, 'host' | 'rtcListenIp' | 'announcedIp' | 'rtcMinPort' | 'rtcMaxPort'>;
+type PortConfig = ListenConfig & Pick<RelayConfig, 'rtcPorts' | 'rtcPort'>;
 
 export const isWildcard = (ip: string): boolean => ip === '0.0.0.0' || ip === '::';
 
@@ -22,6 +23,7 @@ export function rtcAnnouncedAddress(config: ListenConfig): string {
   return ip === '::' ? '::1' : '127.0.0.1';
 }
 
+/** RTC_PORTS=range: every transport takes its own UDP and TCP port from the range (UDP listed first, so preferred). */
 export function rtcListenInfos(config: ListenConfig): types.TransportListenInfo[] {
   const ip = rtcListenIp(config);
   const announcedAddress = rtcAnnouncedAddress(config);
@@ -30,4 +32,27 @@ export function rtcListenInfos(config: ListenConfig): types.TransportListenInfo[
     { protocol: 'udp', ip, announcedAddress, portRange },
     { protocol: 'tcp', ip, announcedAddress, portRange },
   ];
+}
+
+/**
+ * RTC_PORTS=single: worker `index` serves all its transports on RTC_PORT + index, UDP and TCP alike, so a firewall
+ * needs two rules per worker. RTC_PORT=0 takes any free port of the range (tests running side by side).
+ */
+export function webRtcServerListenInfos(config: PortConfig, index: number): types.TransportListenInfo[] {
+  const ip = rtcListenIp(config);
+  const announcedAddress = rtcAnnouncedAddress(config);
+  const port = config.rtcPort === 0 ? { portRange: { min: config.rtcMinPort, max: config.rtcMaxPort } } : { port: config.rtcPort + index };
+  return [
+    { protocol: 'udp', ip, announcedAddress, ...port },
+    { protocol: 'tcp', ip, announcedAddress, ...port },
+  ];
+}
+
+/**
+ * How a WebRTC transport listens: on its worker's WebRtcServer when there is one, else on ports of its own. Both
+ * offer ICE over TCP to every browser, for networks that drop UDP, and prefer UDP where both connect.
+ */
+export function webRtcTransportListen(config: ListenConfig, server: types.WebRtcServer | null): types.WebRtcTransportOptions {
+  const protocols = { enableUdp: true, enableTcp: true, preferUdp: true };
+  return server ? { webRtcServer: server, ...protocols } : { listenInfos: rtcListenInfos(config), ...protocols };
 }

@@ -8,10 +8,23 @@ export class WorkerBinaryMissingError extends Error {
   override name = 'WorkerBinaryMissingError';
 }
 
+export class MediaPortError extends Error {
+  override name = 'MediaPortError';
+}
+
+function describePorts(infos: types.TransportListenInfo[]): string {
+  return infos.map((i) => `${i.protocol} ${i.port ?? `${i.portRange?.min}-${i.portRange?.max}`}`).join(', ');
+}
+
 interface Slot {
   worker: types.Worker;
+  /** The worker's single media port (RTC_PORTS=single); null when transports take ports of their own. */
+  server: types.WebRtcServer | null;
   load: number;
 }
+
+/** Where worker `index` serves WebRTC, the same on a replacement; null: no WebRtcServer. */
+export type WebRtcServerPlan = (index: number) => types.TransportListenInfo[] | null;
 
 export class WorkerPool {
   private slots: Slot[] = [];
@@ -21,20 +34,34 @@ export class WorkerPool {
   private readonly settings: types.WorkerSettings;
   private readonly log: Logger;
   private readonly onReplaced: (dead: types.Worker, fresh: types.Worker) => void;
+  private readonly plan: WebRtcServerPlan;
 
-  private constructor(settings: types.WorkerSettings, log: Logger, onReplaced: (dead: types.Worker, fresh: types.Worker) => void) {
+  private constructor(settings: types.WorkerSettings, log: Logger, onReplaced: (dead: types.Worker, fresh: types.Worker) => void, plan: WebRtcServerPlan) {
     this.settings = settings;
     this.log = log;
     this.onReplaced = onReplaced;
+    this.plan = plan;
   }
 
-  static async create(count: number, settings: types.WorkerSettings, log: Logger, onReplaced: (dead: types.Worker, fresh: types.Worker) => void): Promise<WorkerPool> {
+  static async create(
+    count: number,
+    settings: types.WorkerSettings,
+    log: Logger,
+    onReplaced: (dead: types.Worker, fresh: types.Worker) => void,
+    plan: WebRtcServerPlan = () => null,
+  ): Promise<WorkerPool> {
     const bin = mediasoup.workerBin;
     if (!existsSync(bin)) {
       throw new WorkerBinaryMissingError(`mediasoup worker binary not found at ${bin}: run "npm run setup" (or set MEDIASOUP_WORKER_BIN)`);
     }
-    const pool = new WorkerPool(settings, log, onReplaced);
-    for (let i = 0; i < count; i++) pool.slots.push({ worker: await pool.spawn(), load: 0 });
+    const pool = new WorkerPool(settings, log, onReplaced, plan);
+    try {
+      for (let i = 0; i < count; i++) pool.slots.push({ ...(await pool.spawn(i)), load: 0 });
+    } catch (error) {
+      // A media port already taken: the workers started so far must not outlive the failed start.
+      await pool.close();
+      throw error;
+    }
     return pool;
   }
 
@@ -52,6 +79,11 @@ export class WorkerPool {
     if (slot) slot.load += delta;
   }
 
+  /** The WebRtcServer every transport on this worker listens through, or null (RTC_PORTS=range). */
+  webRtcServerOf(worker: types.Worker): types.WebRtcServer | null {
+    return this.slots.find((s) => s.worker === worker)?.server ?? null;
+  }
+
   loadOf(worker: types.Worker): number {
     return this.slots.find((s) => s.worker === worker)?.load ?? 0;
   }
@@ -65,13 +97,22 @@ export class WorkerPool {
     this.slots = [];
   }
 
-  private async spawn(): Promise<types.Worker> {
+  private async spawn(index: number): Promise<{ worker: types.Worker; server: types.WebRtcServer | null }> {
     const worker = await mediasoup.createWorker(this.settings);
     worker.on('died', () => {
       const replaced = this.replace(worker).finally(() => this.replacing.delete(replaced));
       this.replacing.add(replaced);
     });
-    return worker;
+    const listenInfos = this.plan(index);
+    if (!listenInfos) return { worker, server: null };
+    try {
+      return { worker, server: await worker.createWebRtcServer({ listenInfos }) };
+    } catch (error) {
+      const exited = waitForExit(worker);
+      worker.close();
+      await exited;
+      throw new MediaPortError(`worker ${index} could not listen on its media port (${describePorts(listenInfos)}): ${(error as Error).message}`);
+    }
   }
 
   private async replace(dead: types.Worker): Promise<void> {
@@ -80,15 +121,17 @@ export class WorkerPool {
     if (!slot) return;
     this.log.error({ pid: dead.pid }, 'mediasoup worker died; starting a replacement');
     try {
-      const fresh = await this.spawn();
+      // The same index, so the same media port: the firewall rules and the announced candidates stay true.
+      const fresh = await this.spawn(this.slots.indexOf(slot));
       // close() may have run while it started: it must not outlive the pool.
       if (this.closed) {
-        const exited = waitForExit(fresh);
-        fresh.close();
+        const exited = waitForExit(fresh.worker);
+        fresh.worker.close();
         await exited;
         return;
       }
-      slot.worker = fresh;
+      slot.worker = fresh.worker;
+      slot.server = fresh.server;
       slot.load = 0;
       this.onReplaced(dead, slot.worker);
     } catch (error) {

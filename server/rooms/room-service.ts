@@ -5,7 +5,8 @@ import { SignalingError } from '../../protocol/errors.ts';
 import type { JoinResult, ReplyOf, RequestOf, RequestType, Role } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import { clientRtpCapabilities, MEDIA_CODECS } from '../media/codecs.ts';
-import { rtcListenInfos } from '../media/listen.ts';
+import { webRtcTransportListen } from '../media/listen.ts';
+import { turnIceServers } from '../media/turn.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
 import { Room, type Multicast } from './room.ts';
@@ -34,9 +35,12 @@ export class RoomService {
   private readonly pool: WorkerPool;
 
   private readonly multicast: Multicast;
+  /** The clock TURN credentials expire by. */
+  private readonly now: () => number;
 
-  constructor(config: RelayConfig, pool: WorkerPool, multicast: Multicast) {
+  constructor(config: RelayConfig, pool: WorkerPool, multicast: Multicast, now: () => number = Date.now) {
     this.multicast = multicast;
+    this.now = now;
     this.config = config;
     this.pool = pool;
   }
@@ -79,6 +83,7 @@ export class RoomService {
       role: p.role,
       room: room.snapshot(p),
       routerRtpCapabilities: clientRtpCapabilities(room.router) as unknown as Record<string, unknown>,
+      keyBatchMs: this.config.keyBatchMs,
     };
   }
 
@@ -114,6 +119,10 @@ export class RoomService {
     this.resumable.set(p.resumeToken, { p, room });
     this.moveLoad(p, room.worker);
     room.sendAbout(p, 'peer.joined', { participant: p.snapshot() }, { except: p });
+  }
+
+  private deliverPackages(room: Room, from: Participant, epoch: number, packages: { to: string; package: string }[]): void {
+    for (const { to, package: pkg } of packages) room.members.get(to)?.send('key.package', { from: from.participantId, epoch, package: pkg });
   }
 
   /**
@@ -396,7 +405,7 @@ export class RoomService {
       if (me.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
       const target = direction === 'recv' ? await this.recvRouterFor(room) : { router: room.router, worker: room.worker };
       const transport = await target.router.createWebRtcTransport({
-        listenInfos: rtcListenInfos(this.config),
+        ...webRtcTransportListen(this.config, this.pool.webRtcServerOf(target.worker)),
         initialAvailableOutgoingBitrate: 600_000,
         appData: { direction },
       });
@@ -415,6 +424,12 @@ export class RoomService {
         iceCandidates: transport.iceCandidates as unknown as Record<string, unknown>[],
         dtlsParameters: transport.dtlsParameters as unknown as Record<string, unknown>,
       };
+    },
+
+    // Members only: a TURN server is an open relay to whoever holds a credential.
+    'turn.credentials': (session) => {
+      this.member(session);
+      return { iceServers: turnIceServers(this.config, this.now()) };
     },
 
     'transport.connect': async (session, { transportId, dtlsParameters }) => {
@@ -535,13 +550,22 @@ export class RoomService {
       return {};
     },
 
-    'key.commit': (session, { commit, epoch, to }) => {
+    'key.commit': (session, { commit, epoch, packages, to }) => {
       const { room, me } = this.member(session);
       if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
-      const payload = { from: me.participantId, commit, epoch };
-      // Never to the lobby: a visitor gets no key material before a moderator admits them.
-      if (to) for (const id of new Set(to)) room.members.get(id)?.send('key.commit', payload);
-      else room.broadcast('key.commit', payload, me);
+      // The header to every member (or the one it is resent to), then each addressed member its own package: linear
+      // in the room, and nobody receives another member's key material. Never to the lobby.
+      const header = { from: me.participantId, commit, epoch };
+      if (to) this.other(room, to).send('key.commit', header);
+      else room.broadcast('key.commit', header, me);
+      this.deliverPackages(room, me, epoch, packages);
+      return {};
+    },
+
+    'key.packages': (session, { epoch, packages }) => {
+      const { room, me } = this.member(session);
+      if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
+      this.deliverPackages(room, me, epoch, packages);
       return {};
     },
 
@@ -629,6 +653,12 @@ export class RoomService {
     'epoch.challenge': (session, { to, nonce }) => {
       const { room, me } = this.member(session);
       this.other(room, to).send('epoch.challenge', { from: me.participantId, nonce });
+      return {};
+    },
+
+    'key.resend': (session, { to }) => {
+      const { room, me } = this.member(session);
+      this.other(room, to).send('key.resend', { from: me.participantId });
       return {};
     },
 

@@ -1,8 +1,8 @@
 // Launches Debian's Chromium for browser tests: fake microphones playing generated tones, WebRTC on loopback.
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -49,8 +49,16 @@ export function burstWav(frequencyHz: number, onMs: number, offMs: number, secon
   return cachedWav(`burst-${frequencyHz}hz-${onMs}-${offMs}ms-${seconds}s`, seconds, (i) => (i % period < on ? sine(frequencyHz, i) : 0));
 }
 
-/** One browser per distinct microphone: Chromium takes the fake capture file per process. */
-export async function launchChromium(options: { toneHz?: number; wav?: string } = {}): Promise<Browser> {
+export interface ChromiumOptions {
+  toneHz?: number;
+  wav?: string;
+  /** Extra flags, e.g. host mapping and trusted certificate keys for tests on a secure origin. */
+  args?: string[];
+  /** A HOME of its own, e.g. with an NSS database that trusts a test CA (test/helpers/coturn.ts). */
+  home?: string;
+}
+
+function chromiumArgs(options: ChromiumOptions): string[] {
   const args = [
     '--no-sandbox',
     '--disable-gpu',
@@ -70,5 +78,29 @@ export async function launchChromium(options: { toneHz?: number; wav?: string } 
   ];
   const wav = options.wav ?? (options.toneHz !== undefined ? toneWav(options.toneHz) : undefined);
   if (wav !== undefined) args.push(`--use-file-for-fake-audio-capture=${wav}`);
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args });
+  args.push(...(options.args ?? []));
+  return args;
+}
+
+function chromiumEnv(options: ChromiumOptions): Record<string, string> | undefined {
+  if (!options.home) return undefined;
+  return { ...(process.env as Record<string, string>), HOME: options.home };
+}
+
+/** One browser per distinct microphone: Chromium takes the fake capture file per process. */
+export async function launchChromium(options: ChromiumOptions = {}): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: chromiumArgs(options), env: chromiumEnv(options) });
+}
+
+/**
+ * A browser whose profile sets preferences (Chromium takes some only from the profile, e.g. webrtc.udp_port_range):
+ * a persistent context in a fresh profile directory, removed on close.
+ */
+export async function launchChromiumWithPrefs(prefs: Record<string, unknown>, options: ChromiumOptions = {}): Promise<BrowserContext> {
+  const profile = mkdtempSync(join(tmpdir(), 'teahouse-profile-'));
+  mkdirSync(join(profile, 'Default'));
+  writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify(prefs));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, args: chromiumArgs(options), env: chromiumEnv(options) });
+  context.on('close', () => rmSync(profile, { recursive: true, force: true }));
+  return context;
 }

@@ -19,8 +19,9 @@ export interface PageOptions {
   context?: (context: BrowserContext) => Promise<void>;
 }
 
-export async function openPage(browser: Browser, url: string, options: PageOptions = {}): Promise<Page> {
-  const context = await browser.newContext();
+/** A Browser gets a fresh context per page; a (persistent) BrowserContext is used as it is. */
+export async function openPage(browser: Browser | BrowserContext, url: string, options: PageOptions = {}): Promise<Page> {
+  const context = 'newContext' in browser ? await browser.newContext() : browser;
   if (options.before) await context.addInitScript(options.before);
   await options.context?.(context);
   const page = await context.newPage();
@@ -39,7 +40,7 @@ export async function createRoom(browser: Browser, relayUrl: string, title: stri
   return { page, link };
 }
 
-export async function joinRoom(browser: Browser, link: string, name: string, options: PageOptions = {}): Promise<Page> {
+export async function joinRoom(browser: Browser | BrowserContext, link: string, name: string, options: PageOptions = {}): Promise<Page> {
   const page = await openPage(browser, link, options);
   await page.getByTestId('join-name').fill(name);
   await page.getByTestId('join-room').click();

@@ -43,6 +43,11 @@ function meet(people: Person[]): void {
 }
 
 const v = (p: Person, viewer: Person): VerifiedMember => viewer.m.verify(`p-${p.name}`, p.announcement)!;
+
+/** What the relay hands one member of an issued commit: the header, and that member's own package if it has one. */
+function deliver(issued: { blob: string; packages: { memberKeyId: string; package: string }[] }, to: Person, present: Set<string>) {
+  return to.m.accept(issued.blob, issued.packages.find((p) => p.memberKeyId === to.id)?.package ?? null, present);
+}
 const ids = (...people: Person[]) => new Set(people.map((p) => p.id));
 
 /** The host starts a room with everyone named: fresh epoch 1, roles as given, and everyone accepts it. */
@@ -54,7 +59,7 @@ function started(names: string[], roles: Record<string, 'moderator' | 'speaker'>
   const roleMap = new Map<string, 'host' | 'moderator' | 'speaker'>([[host.id, 'host']]);
   for (const p of others) if (roles[p.name]) roleMap.set(p.id, roles[p.name]!);
   const first = host.m.issueFresh(people.map((p) => v(p, host)), { roles: roleMap });
-  for (const p of others) p.m.accept(first.blob, ids(...people));
+  for (const p of others) deliver(first, p, ids(...people));
   const by = Object.fromEntries(people.map((p) => [p.name, p])) as Record<string, Person>;
   return { keys, people, by, host, first };
 }
@@ -85,12 +90,14 @@ describe('Membership: keys follow the signed roster', () => {
     meet([...people, carol]);
     const joined = host.m.issueRatchet([v(carol, host)]);
     const present = ids(...people, carol);
-    for (const p of [by.Alice!, by.Bob!]) expect(p.m.accept(joined.blob, present).secret).toEqual(joined.secret);
-    expect(carol.m.accept(joined.blob, present)).toMatchObject({ epoch: 2, kind: 'ratchet', myIndex: 3, code: joined.code });
+    for (const p of [by.Alice!, by.Bob!]) expect(deliver(joined, p, present).secret).toEqual(joined.secret);
+    // A listener holds the keys but no sender index: only the stage sends.
+    expect(deliver(joined, carol, present)).toMatchObject({ epoch: 2, kind: 'ratchet', myIndex: null, code: joined.code });
+    expect(joined.packages.map((p) => p.memberKeyId)).toEqual([carol.id]);
 
     const left = host.m.issueFresh([v(host, host), v(by.Alice!, host), v(carol, host)]);
-    expect(by.Alice!.m.accept(left.blob, ids(host, by.Alice!, carol)).secret).toEqual(left.secret);
-    expect(() => by.Bob!.m.accept(left.blob, ids(host, by.Alice!, carol))).toThrow(/no key for me/);
+    expect(deliver(left, by.Alice!, ids(host, by.Alice!, carol)).secret).toEqual(left.secret);
+    expect(() => deliver(left, by.Bob!, ids(host, by.Alice!, carol))).toThrow(/no key for me/);
     expect(by.Bob!.m.current!.epoch).toBe(2);
   });
 
@@ -106,13 +113,27 @@ describe('Membership: keys follow the signed roster', () => {
     expect(alice.m.expectedDistributor(sideA)).toBe(mod.id);
 
     // Ratcheting on from the host's epoch is what made the old fork share a key: a new distributor must go fresh.
-    const sneaky = mod.m.issueRatchet([]);
-    expect(() => alice.m.accept(sneaky.blob, sideA)).toThrow(/fresh epoch/);
+    const base = mod.m.current!;
+    const sneaky = createCommit({
+      distributor: mod.identity,
+      roomId: mod.m.keys.roomId,
+      epoch: base.epoch + 1,
+      kind: 'ratchet',
+      previous: base.hash,
+      locked: false,
+      members: [host.id, mod.id, alice.id, bob.id],
+      stage: base.stage,
+      commitSecret: ratchetCommitSecret(base.secret),
+      packageFor: [],
+    });
+    expect(() => deliver(sneaky, alice, sideA)).toThrow(/fresh epoch/);
+    // Its own membership refuses to ratchet an epoch it did not make, for the same reason.
+    expect(() => mod.m.issueRatchet([])).toThrow(MembershipError);
 
     const aCommit = mod.m.issueFresh([v(mod, mod), v(alice, mod)]);
-    const aState = alice.m.accept(aCommit.blob, sideA);
+    const aState = deliver(aCommit, alice, sideA);
     const bCommit = host.m.issueRatchet([], { roles: new Map([[bob.id, 'listener']]) });
-    const bState = bob.m.accept(bCommit.blob, sideB);
+    const bState = deliver(bCommit, bob, sideB);
 
     expect(aState.code).toBe(aCommit.code);
     expect(bState.code).toBe(bCommit.code);
@@ -125,30 +146,52 @@ describe('Membership: keys follow the signed roster', () => {
     }
   });
 
-  it('two distributors ratcheting the same epoch to the same roster still derive different secrets', () => {
+  it('two distributors ratcheting the same epoch to the same stage and members still derive different secrets', () => {
     const { by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
     const base = host.m.current!;
-    const roster: RosterEntry[] = [...base.roster, { memberKeyId: 'aa'.repeat(8), senderIndex: 3, role: 'listener' }];
     const commit = (distributor: Identity) =>
-      createCommit({ distributor, roomId: host.m.keys.roomId, epoch: base.epoch + 1, kind: 'ratchet', previous: base.hash, locked: false, roster, commitSecret: ratchetCommitSecret(base.secret), sealFor: [] });
+      createCommit({
+        distributor,
+        roomId: host.m.keys.roomId,
+        epoch: base.epoch + 1,
+        kind: 'ratchet',
+        previous: base.hash,
+        locked: false,
+        members: [...base.members!, 'aa'.repeat(8)],
+        stage: base.stage,
+        commitSecret: ratchetCommitSecret(base.secret),
+        packageFor: [],
+      });
     expect(commit(host.identity).epochSecret).not.toEqual(commit(by.Mod!.identity).epochSecret);
     expect(commit(host.identity).epochSecret).toEqual(commit(host.identity).epochSecret);
   });
 
-  it('a ratchet cannot drop a member to hand its sender index to someone else, nor follow a commit the member never saw', () => {
-    const { by, host } = started(['Host', 'Alice', 'Bob']);
+  it('a ratchet cannot hand a sender index to someone else, change one, or follow a commit the member never saw', () => {
+    const { by, host } = started(['Host', 'Alice', 'Bob'], { Bob: 'speaker' });
     const alice = by.Alice!;
     const base = host.m.current!;
     const present = ids(host, alice, by.Bob!);
-    const craft = (roster: RosterEntry[], previous = base.hash) =>
-      createCommit({ distributor: host.identity, roomId: host.m.keys.roomId, epoch: base.epoch + 1, kind: 'ratchet', previous, locked: false, roster, commitSecret: ratchetCommitSecret(base.secret), sealFor: [] }).blob;
-    const bobIndex = base.roster.find((m) => m.memberKeyId === by.Bob!.id)!.senderIndex;
-    const withoutBob = base.roster.filter((m) => m.memberKeyId !== by.Bob!.id);
-    expect(() => alice.m.accept(craft([...withoutBob, { memberKeyId: 'cc'.repeat(8), senderIndex: bobIndex, role: 'listener' }]), present)).toThrow(/drop a member/);
-    expect(() => alice.m.accept(craft(base.roster.map((m) => (m.memberKeyId === by.Bob!.id ? { ...m, senderIndex: 9 } : m))), present)).toThrow(/sender index/);
-    // A ratchet on a commit Alice never saw: she holds no sealed entry and cannot (and must not) derive it.
-    expect(() => alice.m.accept(craft(base.roster, new Uint8Array(32).fill(7)), present)).toThrow(/no key for me/);
-    expect(alice.m.accept(craft(base.roster), present).epoch).toBe(2);
+    const craft = (stage: RosterEntry[], previous = base.hash) =>
+      createCommit({
+        distributor: host.identity,
+        roomId: host.m.keys.roomId,
+        epoch: base.epoch + 1,
+        kind: 'ratchet',
+        previous,
+        locked: false,
+        members: base.members!,
+        stage,
+        commitSecret: ratchetCommitSecret(base.secret),
+        packageFor: [],
+      }).blob;
+    const bobIndex = base.stage.find((m) => m.memberKeyId === by.Bob!.id)!.senderIndex;
+    const withoutBob = base.stage.filter((m) => m.memberKeyId !== by.Bob!.id);
+    // Bob leaves the stage and Alice comes on with his index: two people would share one sender key and counters.
+    expect(() => alice.m.accept(craft([...withoutBob, { memberKeyId: alice.id, senderIndex: bobIndex, role: 'speaker' }]), null, present)).toThrow(/issued before/);
+    expect(() => alice.m.accept(craft(base.stage.map((m) => (m.memberKeyId === by.Bob!.id ? { ...m, senderIndex: 9 } : m))), null, present)).toThrow(/sender index/);
+    // A ratchet on a commit Alice never saw: she holds no package and cannot (and must not) derive it.
+    expect(() => alice.m.accept(craft(base.stage, new Uint8Array(32).fill(7)), null, present)).toThrow(/no key for me/);
+    expect(alice.m.accept(craft([...withoutBob, { memberKeyId: alice.id, senderIndex: bobIndex + 1, role: 'speaker' }]), null, present)).toMatchObject({ epoch: 2, myIndex: bobIndex + 1 });
   });
 
   it('epoch numbers and steps are bounded: an insider cannot push the room to 2^48 - 1 and freeze it', () => {
@@ -162,17 +205,43 @@ describe('Membership: keys follow the signed roster', () => {
         kind: 'fresh',
         previous: host.m.current!.hash,
         locked: false,
-        roster: host.m.current!.roster,
+        members: host.m.current!.members!,
+        stage: host.m.current!.stage,
         commitSecret: generateCommitSecret(),
-        sealFor: [v(host, host), v(alice, host)],
-      }).blob;
+        packageFor: [v(alice, host)],
+      });
     const present = ids(host, alice);
-    expect(() => alice.m.accept(fresh(2 ** 48 - 1), present)).toThrow(/leaps too far/);
-    expect(() => alice.m.accept(fresh(1 + EPOCH_LIMITS.maxStep + 1), present)).toThrow(MembershipError);
-    expect(alice.m.accept(fresh(1 + EPOCH_LIMITS.maxStep), present).epoch).toBe(1 + EPOCH_LIMITS.maxStep);
+    expect(() => deliver(fresh(2 ** 48 - 1), alice, present)).toThrow(/leaps too far/);
+    expect(() => deliver(fresh(1 + EPOCH_LIMITS.maxStep + 1), alice, present)).toThrow(MembershipError);
+    expect(deliver(fresh(1 + EPOCH_LIMITS.maxStep), alice, present).epoch).toBe(1 + EPOCH_LIMITS.maxStep);
     const newcomer = person(host.m.keys, 'New');
     meet([host, newcomer]);
-    expect(() => newcomer.m.accept(fresh(EPOCH_LIMITS.maxFirst + 1), present)).toThrow(/no key for me|out of bounds/);
+    const far = createCommit({
+      distributor: host.identity,
+      roomId: host.m.keys.roomId,
+      epoch: EPOCH_LIMITS.maxFirst + 1,
+      kind: 'fresh',
+      previous: host.m.current!.hash,
+      locked: false,
+      members: [host.id, newcomer.id],
+      stage: host.m.current!.stage,
+      commitSecret: generateCommitSecret(),
+      packageFor: [v(newcomer, host)],
+    });
+    expect(() => deliver(far, newcomer, ids(host, newcomer))).toThrow(/out of bounds/);
+  });
+
+  it('a package opens only for its member and only with the header it was made for', () => {
+    const { by, host } = started(['Host', 'Alice', 'Bob']);
+    const issued = host.m.issueFresh([v(host, host), v(by.Alice!, host), v(by.Bob!, host)]);
+    const present = ids(host, by.Alice!, by.Bob!);
+    const alicePackage = issued.packages.find((p) => p.memberKeyId === by.Alice!.id)!.package;
+    expect(() => by.Bob!.m.accept(issued.blob, alicePackage, present)).toThrow(/not for me/);
+    const other = host.m.issueFresh([v(host, host), v(by.Alice!, host), v(by.Bob!, host)]);
+    expect(() => by.Alice!.m.accept(other.blob, alicePackage, present)).toThrow(/does not open/);
+    expect(deliver(other, by.Alice!, present).secret).toEqual(other.secret);
+    // Each member receives only its own package: about 100 bytes, whatever the size of the room.
+    expect(issued.packages.map((p) => p.package.length)).toEqual([107, 107]);
   });
 
   it('the distributor comes from the signed roster, not from roles or order the relay claims', () => {
@@ -184,13 +253,13 @@ describe('Membership: keys follow the signed roster', () => {
     expect(listener.m.expectedDistributor(ids(listener))).toBeNull();
     // Mod2 signs a fresh epoch while the host is present: refused, whatever the relay says about roles.
     const usurper = by.Mod2!.m.issueFresh([v(by.Mod2!, by.Mod2!), v(listener, by.Mod2!)]);
-    expect(() => listener.m.accept(usurper.blob, ids(host, by.Mod2!, listener))).toThrow(/may distribute/);
+    expect(() => deliver(usurper, listener, ids(host, by.Mod2!, listener))).toThrow(/may distribute/);
     // A listener, whom the relay could call host, is never accepted either.
     const impostor = person(host.m.keys, 'Impostor');
     meet([impostor, listener]);
     impostor.m.current = { ...listener.m.current! };
     const forged = impostor.m.issueFresh([v(impostor, impostor), v(listener, impostor)], { roles: new Map([[impostor.id, 'host']]) });
-    expect(() => listener.m.accept(forged.blob, ids(impostor, listener))).toThrow(/may distribute/);
+    expect(() => deliver(forged, listener, ids(impostor, listener))).toThrow(/may distribute/);
   });
 
   it('a member who cannot be sealed to is left out and reported; it never stops a fresh epoch for the others', () => {
@@ -205,8 +274,8 @@ describe('Membership: keys follow the signed roster', () => {
     const bad: VerifiedMember = { participantId: 'p-zero', memberKeyId: poisoned.memberKeyId, boxPublicKey: new Uint8Array(32), signPublicKey: poisoned.signPublicKey, name: 'Zero' };
     const issued = host.m.issueFresh([v(host, host), bad, v(by.Alice!, host)]);
     expect(issued.skipped).toEqual([poisoned.memberKeyId]);
-    expect(issued.roster.map((m) => m.memberKeyId)).not.toContain(poisoned.memberKeyId);
-    expect(by.Alice!.m.accept(issued.blob, ids(host, by.Alice!)).secret).toEqual(issued.secret);
+    expect(issued.members!).not.toContain(poisoned.memberKeyId);
+    expect(deliver(issued, by.Alice!, ids(host, by.Alice!)).secret).toEqual(issued.secret);
     const later = host.m.issueFresh([v(host, host), bad]);
     expect(later.skipped).toEqual([poisoned.memberKeyId]);
     expect(later.epoch).toBe(issued.epoch + 1);
@@ -216,13 +285,13 @@ describe('Membership: keys follow the signed roster', () => {
     const { by, host, first } = started(['Host', 'Alice']);
     const alice = by.Alice!;
     const second = host.m.issueFresh([v(host, host), v(alice, host)]);
-    alice.m.accept(second.blob, ids(host, alice));
+    deliver(second, alice, ids(host, alice));
     alice.m.restart();
     expect(alice.m.current).toBeNull();
-    expect(() => alice.m.accept(first.blob, ids(host, alice))).toThrow(/not newer/);
-    expect(() => alice.m.accept(second.blob, ids(host, alice))).toThrow(/not newer/);
+    expect(() => deliver(first, alice, ids(host, alice))).toThrow(/not newer/);
+    expect(() => deliver(second, alice, ids(host, alice))).toThrow(/not newer/);
     host.m.raiseNextEpoch(host.m.current!.epoch + 1_000);
-    expect(alice.m.accept(host.m.issueFresh([v(host, host), v(alice, host)]).blob, ids(host, alice)).epoch).toBe(1_002);
+    expect(deliver(host.m.issueFresh([v(host, host), v(alice, host)]), alice, ids(host, alice)).epoch).toBe(1_002);
   });
 });
 
@@ -265,16 +334,16 @@ describe('Membership: stage decisions count only when signed by someone with the
     const kick = host.m.check(by.Mod!.m.decide('kick', by.Alice!.id));
     host.m.record(kick.effect);
     const fresh = host.m.issueFresh([v(host, host), v(by.Mod!, host), v(by.Alice!, host)]);
-    expect(fresh.roster.map((m) => m.memberKeyId)).not.toContain(by.Alice!.id);
+    expect(fresh.members!).not.toContain(by.Alice!.id);
     expect(host.m.mayAdmit(by.Alice!.id)).toBe(false);
-    expect(host.m.issueRatchet([v(by.Alice!, host)]).roster.map((m) => m.memberKeyId)).not.toContain(by.Alice!.id);
+    expect(host.m.issueRatchet([v(by.Alice!, host)]).members!).not.toContain(by.Alice!.id);
 
     host.m.issueRatchet([], { locked: true });
     const visitor = person(keys, 'Visitor');
     meet([host, visitor]);
     expect(host.m.mayAdmit(visitor.id)).toBe(false);
-    expect(host.m.issueRatchet([v(visitor, host)]).roster.map((m) => m.memberKeyId)).not.toContain(visitor.id);
+    expect(host.m.issueRatchet([v(visitor, host)]).members!).not.toContain(visitor.id);
     host.m.record(host.m.check(by.Mod!.m.decide('admit', visitor.id)).effect);
-    expect(host.m.issueRatchet([v(visitor, host)]).roster.map((m) => m.memberKeyId)).toContain(visitor.id);
+    expect(host.m.issueRatchet([v(visitor, host)]).members!).toContain(visitor.id);
   });
 });

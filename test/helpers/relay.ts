@@ -1,6 +1,6 @@
 // Test helpers: a loopback relay serving the test build of the client, and socket.io clients with typed requests and event waits.
 import { fileURLToPath } from 'node:url';
-import { io, type Socket } from 'socket.io-client';
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { createAnnouncement, deriveRoomKeys, generateIdentity, generateRoomSecret, initCrypto, sealMetadata, type Identity, type RoomKeys } from '../../crypto/index.ts';
 import { request } from '../../protocol/client.ts';
 import type { EventOf, EventType, ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
@@ -25,7 +25,8 @@ export const DECISION = 'c2lnbmVkLWRlY2lzaW9u';
 export const TEST_CLIENT_DIR = fileURLToPath(new URL('../../client/dist-test', import.meta.url));
 
 export async function startTestRelay(options: RelayOptions = {}): Promise<Relay> {
-  return startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, clientDir: TEST_CLIENT_DIR, ...options });
+  // rtcPort 0: each worker's single media port is any free one, so relays of tests running side by side never collide.
+  return startRelay({ port: 0, rtcPort: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, clientDir: TEST_CLIENT_DIR, ...options });
 }
 
 export interface TestClient {
@@ -38,8 +39,9 @@ export interface TestClient {
   close(): void;
 }
 
-export async function connect(relay: Relay): Promise<TestClient> {
-  const socket = io(relay.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+/** `options` go to socket.io-client as well, e.g. `ca` for a relay on HTTPS with a test certificate. */
+export async function connect(relay: Pick<Relay, 'url'>, options: Partial<ManagerOptions & SocketOptions> = {}): Promise<TestClient> {
+  const socket = io(relay.url, { transports: ['websocket'], reconnection: false, forceNew: true, ...options });
   const received: { event: string; payload: unknown }[] = [];
   socket.onAny((event, payload) => received.push({ event, payload }));
   await new Promise<void>((resolve, reject) => {

@@ -1,24 +1,29 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromEnv, DEFAULTS, resolveConfig } from '../../server/config.ts';
-import { rtcAnnouncedAddress, rtcListenInfos } from '../../server/media/listen.ts';
+import { ConfigError, configFromEnv, DEFAULTS, plainHttpOnNetwork, resolveConfig } from '../../server/config.ts';
+import { rtcAnnouncedAddress, rtcListenInfos, webRtcServerListenInfos, webRtcTransportListen } from '../../server/media/listen.ts';
 
 describe('configuration from the environment', () => {
   it('has defaults that serve a usable relay on localhost', () => {
     const config = resolveConfig(configFromEnv({}));
-    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', maxSpeakers: 20, disconnectGraceMs: 30_000 });
+    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', maxSpeakers: 20, disconnectGraceMs: 30_000, rtcPorts: 'single', rtcPort: 40000, turnUrls: null });
     expect(config.workers).toBeGreaterThanOrEqual(1);
   });
 
   it('reads every documented variable', () => {
     const env = {
-      PORT: '8080', HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2', ANNOUNCED_IP: '203.0.113.7', RTC_MIN_PORT: '50000', RTC_MAX_PORT: '50100',
+      PORT: '8080', HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2', ANNOUNCED_IP: '203.0.113.7', RTC_PORTS: 'range', RTC_PORT: '3479', RTC_MIN_PORT: '50000', RTC_MAX_PORT: '50100',
+      TURN_URL: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', TURN_SECRET: 's3cret', TURN_TTL_SECONDS: '300',
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
-      MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0',
+      MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0', KEY_BATCH_MS: '250',
+      TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
-      port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcMinPort: 50000, rtcMaxPort: 50100,
+      port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcPorts: 'range', rtcPort: 3479, rtcMinPort: 50000, rtcMaxPort: 50100,
+      turnUrls: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', turnSecret: 's3cret', turnTtlSeconds: 300,
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
-      messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0,
+      messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0, keyBatchMs: 250,
+      tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
     });
   });
 
@@ -29,7 +34,40 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig({ port: 70_000 })).toThrow(/PORT/);
     expect(() => resolveConfig({ rtcMinPort: 5000, rtcMaxPort: 4000 })).toThrow(/RTC_MIN_PORT/);
     expect(() => resolveConfig({ workers: 0 })).toThrow(/WORKERS/);
+    expect(() => resolveConfig(configFromEnv({ KEY_BATCH_MS: '2001' }))).toThrow(/KEY_BATCH_MS/);
     expect(() => resolveConfig({ logLevel: 'loud' as never })).toThrow(/LOG_LEVEL/);
+    expect(() => resolveConfig(configFromEnv({ RTC_PORTS: 'many' }))).toThrow(/RTC_PORTS/);
+    expect(() => resolveConfig({ rtcPort: 65535, workers: 2 })).toThrow(/RTC_PORT/);
+    expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443' }))).toThrow(/TURN_SECRET/);
+    expect(() => resolveConfig(configFromEnv({ TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
+    expect(() => resolveConfig(configFromEnv({ TURN_URL: 'https://t.example.org', TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
+    expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443', TURN_SECRET: 'x', TURN_TTL_SECONDS: '5' }))).toThrow(/TURN_TTL_SECONDS/);
+  });
+
+  it('serves plain HTTP unless both TLS_CERT and TLS_KEY are set', () => {
+    expect(resolveConfig(configFromEnv({}))).toMatchObject({ tlsCert: null, tlsKey: null, trustProxy: null });
+    expect(() => resolveConfig(configFromEnv({ TLS_CERT: '/etc/teahouse/cert.pem' }))).toThrow(/TLS_CERT and TLS_KEY go together/);
+    expect(() => resolveConfig(configFromEnv({ TLS_KEY: '/etc/teahouse/key.pem' }))).toThrow(ConfigError);
+  });
+
+  it('warns of plain HTTP only where browsers would refuse it: off loopback, with neither TLS nor a proxy', () => {
+    const plain = { tlsCert: null, trustProxy: null };
+    expect(plainHttpOnNetwork({ ...plain, host: '127.0.0.1' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '::1' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: 'localhost' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '0.0.0.0' })).toBe(true);
+    expect(plainHttpOnNetwork({ ...plain, host: '192.168.1.20' })).toBe(true);
+    expect(plainHttpOnNetwork({ ...plain, host: '0.0.0.0', tlsCert: '/etc/teahouse/cert.pem' })).toBe(false);
+    expect(plainHttpOnNetwork({ ...plain, host: '10.0.0.2', trustProxy: '10.0.0.1' })).toBe(false);
+  });
+
+  it('TRUST_PROXY names proxies; it never trusts every client', () => {
+    for (const ok of ['loopback', '127.0.0.1', '::1', '10.0.0.0/8', 'fd00::/8', 'loopback,uniquelocal', 'linklocal, 192.168.1.2']) {
+      expect(resolveConfig({ trustProxy: ok }).trustProxy).toBe(ok);
+    }
+    for (const bad of ['true', '1', '*', 'example.org', '10.0.0.0/33', '10.0.0.0/8/1', 'loopback,']) {
+      expect(() => resolveConfig({ trustProxy: bad }), bad).toThrow(/TRUST_PROXY/);
+    }
   });
 });
 
@@ -48,9 +86,44 @@ describe('where media listens and what it announces', () => {
     expect(infos.map((i) => [i.ip, i.announcedAddress])).toEqual([['0.0.0.0', '203.0.113.7'], ['0.0.0.0', '203.0.113.7']]);
   });
 
+  it('one UDP and one TCP port per worker by default: RTC_PORT + the worker index, announced like the range', () => {
+    expect(webRtcServerListenInfos({ ...DEFAULTS, rtcPort: 40000 }, 0)).toEqual([
+      { protocol: 'udp', ip: '127.0.0.1', announcedAddress: '127.0.0.1', port: 40000 },
+      { protocol: 'tcp', ip: '127.0.0.1', announcedAddress: '127.0.0.1', port: 40000 },
+    ]);
+    expect(webRtcServerListenInfos({ ...DEFAULTS, rtcPort: 40000, announcedIp: '203.0.113.7' }, 2).map((i) => [i.port, i.announcedAddress])).toEqual([[40002, '203.0.113.7'], [40002, '203.0.113.7']]);
+    expect(webRtcServerListenInfos({ ...base, rtcPort: 0 }, 1)[0]).toMatchObject({ portRange: { min: 40000, max: 40010 } });
+  });
+
+  it('every transport offers UDP and ICE over TCP, preferring UDP, through the WebRtcServer or on its own ports', () => {
+    const server = { id: 'server' } as never;
+    expect(webRtcTransportListen(base, server)).toEqual({ webRtcServer: server, enableUdp: true, enableTcp: true, preferUdp: true });
+    expect(webRtcTransportListen(base, null)).toEqual({ listenInfos: rtcListenInfos(base), enableUdp: true, enableTcp: true, preferUdp: true });
+  });
+
   it('a wildcard without ANNOUNCED_IP announces loopback, a concrete address announces itself', () => {
     expect(rtcAnnouncedAddress({ ...base, host: '0.0.0.0' })).toBe('127.0.0.1');
     expect(rtcAnnouncedAddress({ ...base, host: '::' })).toBe('::1');
     expect(rtcAnnouncedAddress({ ...base, host: '192.168.1.20' })).toBe('192.168.1.20');
+  });
+});
+
+describe('the shipped service configuration (docs/teahouse.env, docs/haproxy.cfg)', () => {
+  const text = readFileSync(new URL('../../docs/teahouse.env', import.meta.url), 'utf8');
+  /** The file's active lines, or (proxy) its commented-out block for running behind a proxy. */
+  const block = (proxy: boolean): Record<string, string> => {
+    const lines = text.split('\n').filter((l) => (proxy ? /^#[A-Z_]+=/.test(l) : /^[A-Z_]+=/.test(l)));
+    return Object.fromEntries(lines.map((l) => l.replace(/^#/, '').split('=') as [string, string]));
+  };
+
+  it('built-in HTTPS: every variable is valid and both certificate files are named', () => {
+    const config = resolveConfig(configFromEnv(block(false)));
+    expect(config).toMatchObject({ port: 443, host: '0.0.0.0', tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: null });
+  });
+
+  it('behind a proxy: HTTP on loopback at the port the HAProxy recipe forwards to, believing only loopback', () => {
+    const config = resolveConfig(configFromEnv(block(true)));
+    expect(config).toMatchObject({ host: '127.0.0.1', rtcListenIp: '0.0.0.0', trustProxy: 'loopback', tlsCert: null });
+    expect(readFileSync(new URL('../../docs/haproxy.cfg', import.meta.url), 'utf8')).toContain(`server relay 127.0.0.1:${config.port}\n`);
   });
 });

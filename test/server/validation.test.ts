@@ -18,6 +18,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'room.end': {},
   'room.rotate': { newRoomId: ROOM, sealedTitle: BLOB },
   'transport.create': { direction: 'send' },
+  'turn.credentials': {},
   'transport.connect': { transportId: ID, dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AA' }] } },
   'transport.restartIce': { transportId: ID },
   'producer.create': { transportId: ID, kind: 'audio', rtpParameters: { codecs: [] } },

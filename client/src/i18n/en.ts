@@ -57,6 +57,7 @@ export const en = {
   micOn: 'Mute microphone',
   micOff: 'Unmute microphone',
   micDenied: 'The microphone was refused: allow it in the browser to speak.',
+  networkBlocked: 'Your network blocks the audio connection: you cannot hear or be heard. Try another network (mobile data instead of this Wi-Fi, or the other way round), or ask whoever runs this relay to add a TURN server on port 443.',
   inviteToSpeak: 'Invite to speak',
   invitedToSpeak: '{name} invites you to speak.',
   acceptInvite: 'Join the stage',
@@ -95,6 +96,11 @@ export const en = {
   errorGeneric: 'Something went wrong: {reason}',
   noScriptTransform: 'This browser cannot encrypt audio frames (no encoded transform support). Use a current Chromium, Chrome, Edge, Firefox or Safari.',
   nameRequired: 'Please enter a name.',
+  insecureHeading: 'This page needs a secure (HTTPS) connection',
+  insecureExplain: 'You opened {origin} over plain HTTP. Browsers give the microphone and the encryption this room relies on (Web Crypto, encoded audio transforms) only to secure pages: HTTPS, or this same computer (localhost). So this page sends nothing and no audio, whether you would speak or only listen.',
+  insecureGuest: 'Were you sent this link? Ask the host for the address that starts with https://.',
+  insecureHost: 'Do you run this server? Serve it over HTTPS: give the relay a certificate with TLS_CERT and TLS_KEY, or put a proxy such as HAProxy or Caddy in front of it. docs/operations.md walks through both.',
+  insecureTryHttps: 'Try {address}',
 } as const;
 
 export type StringKey = keyof typeof en;

@@ -59,6 +59,7 @@ export const zhCN: Strings = {
   micOn: '关闭麦克风',
   micOff: '打开麦克风',
   micDenied: '麦克风权限被拒绝：请在浏览器中允许后再发言。',
+  networkBlocked: '你的网络阻断了音频连接：你听不到别人，别人也听不到你。请换一个网络试试（例如用移动数据代替当前 Wi-Fi，或反之），或请运行此中继的人添加一个 443 端口上的 TURN 服务器。',
   inviteToSpeak: '邀请发言',
   invitedToSpeak: '{name} 邀请你上台发言。',
   acceptInvite: '上台',
@@ -97,4 +98,9 @@ export const zhCN: Strings = {
   errorGeneric: '出错了：{reason}',
   noScriptTransform: '此浏览器无法加密音频帧（不支持编码转换）。请使用最新版的 Chromium、Chrome、Edge、Firefox 或 Safari。',
   nameRequired: '请输入名字。',
+  insecureHeading: '此页面需要安全（HTTPS）连接',
+  insecureExplain: '你通过不加密的 HTTP 打开了 {origin}。浏览器只向安全页面（HTTPS，或本机 localhost）提供麦克风和本房间所依赖的加密功能（Web Crypto、编码音频转换）。因此无论你要发言还是只收听，此页面都不会发送任何内容，也不会发送任何音频。',
+  insecureGuest: '链接是别人发给你的？请向主持人索取以 https:// 开头的地址。',
+  insecureHost: '你是这台服务器的管理员？请通过 HTTPS 提供服务：用 TLS_CERT 和 TLS_KEY 为中继配置证书，或在它前面放一个 HAProxy、Caddy 等代理。docs/operations.md 介绍了这两种做法。',
+  insecureTryHttps: '试试 {address}',
 };

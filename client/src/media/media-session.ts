@@ -20,7 +20,15 @@ export interface MediaSignaling {
   }>;
   resumeConsumer(consumerId: string): Promise<void>;
   restartIce(transportId: string): Promise<types.IceParameters>;
+  /** TURN servers with fresh credentials for this member (none when the relay has no TURN server). */
+  iceServers(): Promise<RTCIceServer[]>;
 }
+
+/**
+ * How long a transport may try to connect before the member is told the network blocks it: ICE over UDP, TCP and
+ * TURN all settle in a few seconds on any network that lets one of them through.
+ */
+const CONNECT_WATCHDOG_MS = 15_000;
 
 export class MediaSession {
   private readonly device = new Device();
@@ -29,12 +37,18 @@ export class MediaSession {
   private producer: types.Producer | null = null;
   private readonly consumers = new Map<string, types.Consumer>();
 
+  /** Transports that failed to connect (or have not within the watchdog), by id. */
+  private readonly blocked = new Set<string>();
+
   private readonly signaling: MediaSignaling;
   private readonly e2ee: E2eeChannel;
+  private readonly onBlocked: (blocked: boolean) => void;
 
-  constructor(signaling: MediaSignaling, e2ee: E2eeChannel) {
+  /** `onBlocked(true)`: no candidate pair of some transport works, so no audio passes; false once all connect. */
+  constructor(signaling: MediaSignaling, e2ee: E2eeChannel, onBlocked: (blocked: boolean) => void = () => undefined) {
     this.signaling = signaling;
     this.e2ee = e2ee;
+    this.onBlocked = onBlocked;
   }
 
   /** The relay's capabilities pass through hardenRouterCapabilities first: what it offers beyond them is ignored. */
@@ -100,11 +114,26 @@ export class MediaSession {
     else this.producer.resume();
   }
 
+  /** New ICE credentials on both sides, and fresh TURN credentials: the old ones may have expired meanwhile. */
   async restartIce(): Promise<void> {
     for (const pending of [this.sendTransport, this.recvTransport]) {
       const transport = await pending?.catch(() => null);
-      if (transport && !transport.closed) await transport.restartIce({ iceParameters: await this.signaling.restartIce(transport.id) });
+      if (transport && !transport.closed) await this.restartTransport(transport);
     }
+  }
+
+  private async restartTransport(transport: types.Transport): Promise<void> {
+    const iceServers = await this.signaling.iceServers();
+    if (transport.closed) return;
+    await transport.updateIceServers({ iceServers });
+    await transport.restartIce({ iceParameters: await this.signaling.restartIce(transport.id) });
+  }
+
+  private setBlocked(transportId: string, blocked: boolean): void {
+    const before = this.blocked.size > 0;
+    if (blocked) this.blocked.add(transportId);
+    else this.blocked.delete(transportId);
+    if (before !== this.blocked.size > 0) this.onBlocked(this.blocked.size > 0);
   }
 
   /** After the relay re-created our transports (worker restart), drop the old ones; the next use makes new ones. */
@@ -116,6 +145,7 @@ export class MediaSession {
     for (const pending of [this.sendTransport, this.recvTransport]) void pending?.then((t) => t.close(), () => undefined);
     this.sendTransport = null;
     this.recvTransport = null;
+    for (const id of [...this.blocked]) this.setBlocked(id, false);
   }
 
   close(): void {
@@ -134,17 +164,46 @@ export class MediaSession {
   }
 
   private async createTransport(direction: 'send' | 'recv'): Promise<types.Transport> {
-    const info = await this.signaling.createTransport(direction);
+    const [info, iceServers] = await Promise.all([this.signaling.createTransport(direction), this.signaling.iceServers()]);
     const options = {
       id: info.transportId,
       iceParameters: info.iceParameters,
       iceCandidates: info.iceCandidates,
       dtlsParameters: info.dtlsParameters,
+      // The relay's own candidates (UDP, then ICE over TCP) come first; TURN is for networks that allow neither.
+      iceServers,
       additionalSettings: E2eeChannel.peerConnectionSettings(),
     };
     const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
+    let watchdog: ReturnType<typeof setTimeout> | null = null;
+    let retried = false;
+    const stopWatchdog = () => {
+      if (watchdog) clearTimeout(watchdog);
+      watchdog = null;
+    };
     transport.on('connect', ({ dtlsParameters }, done, fail) => {
+      watchdog = setTimeout(() => {
+        if (!transport.closed) this.setBlocked(transport.id, true);
+      }, CONNECT_WATCHDOG_MS);
       this.signaling.connectTransport(transport.id, dtlsParameters).then(done, fail);
+    });
+    transport.on('connectionstatechange', (state) => {
+      if (state === 'connected') {
+        stopWatchdog();
+        retried = false;
+        this.setBlocked(transport.id, false);
+      } else if (state === 'failed' && !transport.closed) {
+        stopWatchdog();
+        this.setBlocked(transport.id, true);
+        // One more try with fresh TURN credentials (they may have expired); the member sees the message meanwhile.
+        if (!retried) {
+          retried = true;
+          void this.restartTransport(transport).catch(() => undefined);
+        }
+      } else if (state === 'closed') {
+        stopWatchdog();
+        this.setBlocked(transport.id, false);
+      }
     });
     if (direction === 'send') {
       transport.on('produce', ({ rtpParameters }, done, fail) => {

@@ -9,11 +9,12 @@ import {
   NO_PREVIOUS_COMMIT,
   openCommit,
   openMetadata,
+  pairwiseKey,
   ratchetCommitSecret,
+  sealPackage,
   verifyAnnouncement,
   verifyDecision,
   type CommitKind,
-  type CommitRecipient,
   type Decision,
   type DecisionAction,
   type Identity,
@@ -40,16 +41,23 @@ export interface EpochState {
   hash: Uint8Array;
   distributor: string;
   locked: boolean;
-  roster: RosterEntry[];
-  /** This member's sender index in the epoch, or null when the roster does not list it. */
+  /** Host, moderators and speakers with their sender indexes, as the distributor signed them. */
+  stage: RosterEntry[];
+  memberCount: number;
+  /** Every member holding the epoch's keys: known to the distributor that made the epoch, null to everyone else. */
+  members: string[] | null;
+  /** This member's sender index in the epoch, or null when it is not on stage. */
   myIndex: number | null;
   /** Read aloud beside the fingerprint: equal for members who share this epoch's keys. */
   code: string;
 }
 
 export interface IssuedCommit extends EpochState {
+  /** The signed header, for everyone. */
   blob: string;
-  /** Members left out because their key cannot be sealed to; the page tells the host. */
+  /** One package per recipient, by memberKeyId: the relay hands each member only its own. */
+  packages: { memberKeyId: string; package: string }[];
+  /** Members left out because their key cannot be used; the page tells the host. */
   skipped: string[];
 }
 
@@ -95,9 +103,9 @@ export function profileName(keys: RoomKeys, sealedProfile: string): string {
 
 const HANDOVER_RANK: Record<RosterRole, number> = { host: 0, moderator: 1, speaker: 2, listener: 3 };
 
-/** Who may distribute, in hand-over order, from a signed roster: host, then moderators, then speakers, in roster order. */
-export function handOverOrder(roster: RosterEntry[]): string[] {
-  return roster
+/** Who may distribute, in hand-over order, from a signed stage: host, then moderators, then speakers, in stage order. */
+export function handOverOrder(stage: RosterEntry[]): string[] {
+  return stage
     .map((m, position) => ({ m, position }))
     .filter(({ m }) => m.role !== 'listener')
     .sort((a, b) => HANDOVER_RANK[a.m.role] - HANDOVER_RANK[b.m.role] || a.position - b.position)
@@ -115,9 +123,13 @@ export class Membership {
   /** Newcomers a moderator admitted from the lobby of a locked room. */
   private readonly admitted = new Set<string>();
   private readonly applied = new Set<string>();
+  /** Pairwise keys with distributors (as a member) and with members (as a distributor), by "distributor/member". */
+  private readonly pairKeys = new Map<string, Uint8Array>();
   /** The lowest sender index a ratchet may give a newcomer: no index is issued twice in one lineage. */
   private nextIndex = 0;
   private epochFloor = 0;
+  /** The header and commit secret of the epoch this member made, to hand a member who lost them its package again. */
+  private issued: { epoch: number; blob: string; commitSecret: Uint8Array } | null = null;
   private firstEpochFloor = 0;
 
   constructor(keys: RoomKeys, identity: Identity) {
@@ -144,8 +156,24 @@ export class Membership {
   private signKeyOf = (memberKeyId: string): Uint8Array | null =>
     memberKeyId === this.me ? this.identity.signPublicKey : (this.known.get(memberKeyId)?.signPublicKey ?? null);
 
+  /** The signed role: on the stage of the current epoch, or a listener; null before any epoch. */
   roleOf(memberKeyId: string): RosterRole | null {
-    return this.current?.roster.find((m) => m.memberKeyId === memberKeyId)?.role ?? null;
+    if (!this.current) return null;
+    return this.current.stage.find((m) => m.memberKeyId === memberKeyId)?.role ?? 'listener';
+  }
+
+  /** The symmetric key between a distributor and a member (either side computes it once, then reuses it). */
+  private pairKey(distributor: string, member: string, theirPublicKey?: Uint8Array): Uint8Array | null {
+    const id = `${distributor}/${member}`;
+    if (!this.pairKeys.has(id)) {
+      const other = distributor === this.me ? member : distributor;
+      const theirs = theirPublicKey ?? this.known.get(other)?.boxPublicKey;
+      const key = theirs ? pairwiseKey({ roomId: this.keys.roomId, mySecretKey: this.identity.boxSecretKey, theirPublicKey: theirs, distributor, member }) : null;
+      // Keys are cached only when they could be made: a member whose announcement arrives later gets its key then.
+      if (!key) return null;
+      this.pairKeys.set(id, key);
+    }
+    return this.pairKeys.get(id)!;
   }
 
   /**
@@ -157,14 +185,14 @@ export class Membership {
     const current = this.current;
     if (!current) return null;
     if (present.has(current.distributor)) return current.distributor;
-    return handOverOrder(current.roster).find((id) => present.has(id)) ?? null;
+    return handOverOrder(current.stage).find((id) => present.has(id)) ?? null;
   }
 
   /** The members who would distribute, in order, if the relay lost the room: the current distributor first. */
   handOver(): string[] {
     const current = this.current;
     if (!current) return [];
-    return [current.distributor, ...handOverOrder(current.roster).filter((id) => id !== current.distributor)];
+    return [current.distributor, ...handOverOrder(current.stage).filter((id) => id !== current.distributor)];
   }
 
   /**
@@ -187,12 +215,17 @@ export class Membership {
 
   // ---- following commits ----
 
-  /** Accepts a commit only from the member who may distribute now, bound to our lineage, within the epoch bounds. */
-  accept(blob: string, present: ReadonlySet<string>): AcceptedCommit {
+  /**
+   * Accepts a commit (its signed header, and this member's package when it has one) only from the member who may
+   * distribute now, bound to our lineage, within the epoch bounds.
+   */
+  accept(blob: string, pkg: string | null, present: ReadonlySet<string>): AcceptedCommit {
     const current = this.current;
     const expected = current ? this.expectedDistributor(present) : null;
     const opened = openCommit({
       blob,
+      package: pkg,
+      pairwiseKeyWith: (distributor) => this.pairKey(distributor, this.me),
       roomId: this.keys.roomId,
       // A member with no epoch yet takes its first from any verified member; the roster's host names the fingerprint
       // and the epoch code shows whether it shares keys with the room.
@@ -204,43 +237,43 @@ export class Membership {
       if (opened.epoch <= current.epoch) throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${current.epoch}`);
       if (opened.epoch - current.epoch > EPOCH_LIMITS.maxStep) throw new MembershipError('EPOCH_LEAP', `epoch ${opened.epoch} leaps too far past ${current.epoch}`);
       if (opened.distributor !== current.distributor && opened.kind !== 'fresh') throw new MembershipError('HANDOVER_NOT_FRESH', 'a new distributor must start with a fresh epoch');
-      if (opened.kind === 'ratchet') this.checkRatchet(current, opened.epoch, opened.previous, opened.roster);
+      if (opened.kind === 'ratchet') this.checkRatchet(current, opened.epoch, opened.previous, opened.stage);
     } else if (opened.epoch > EPOCH_LIMITS.maxFirst + this.firstEpochFloor) {
       throw new MembershipError('EPOCH_LEAP', `a first epoch of ${opened.epoch} is out of bounds`);
     } else if (opened.epoch <= this.firstEpochFloor) {
       throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${this.firstEpochFloor}, held before`);
     }
-    if (!opened.roster.some((m) => m.memberKeyId === this.me)) throw new MembershipError('NOT_LISTED', 'the commit does not list this member');
-    const signer = opened.roster.find((m) => m.memberKeyId === opened.distributor);
-    if (!signer || signer.role === 'listener') throw new MembershipError('NOT_DISTRIBUTOR', 'the signer is not on the stage of its own roster');
-    return { ...this.adopt(opened.kind, opened.epoch, opened.epochSecret, opened.hash, opened.distributor, opened.locked, opened.roster), newRoomSecret: opened.newRoomSecret };
+    if (!opened.stage.some((m) => m.memberKeyId === opened.distributor)) throw new MembershipError('NOT_DISTRIBUTOR', 'the signer is not on the stage it signed');
+    const state = this.adopt({ ...opened, secret: opened.epochSecret, members: null });
+    return { ...state, newRoomSecret: opened.newRoomSecret };
   }
 
-  /** A ratchet follows our epoch, keeps every member and index, and gives newcomers indexes never used in the lineage. */
-  private checkRatchet(current: EpochState, epoch: number, previous: Uint8Array, roster: RosterEntry[]): void {
+  /**
+   * A ratchet follows our epoch, keeps the sender index of everyone who stays on stage, and gives whoever comes onto
+   * the stage an index never issued in the lineage: two people never share a sender key and counter space.
+   */
+  private checkRatchet(current: EpochState, epoch: number, previous: Uint8Array, stage: RosterEntry[]): void {
     if (epoch !== current.epoch + 1) throw new MembershipError('RATCHET_GAP', 'a ratchet must follow the current epoch');
     if (!equalBytes(previous, current.hash)) throw new MembershipError('FORK', 'the ratchet follows a commit this member never saw');
-    const next = new Map(roster.map((m) => [m.memberKeyId, m.senderIndex]));
-    for (const m of current.roster) {
-      if (next.get(m.memberKeyId) !== m.senderIndex) throw new MembershipError('INDEX_CHANGED', 'a ratchet cannot drop a member or change its sender index');
-    }
-    const old = new Set(current.roster.map((m) => m.memberKeyId));
-    for (const m of roster) {
-      if (!old.has(m.memberKeyId) && m.senderIndex < this.nextIndex) throw new MembershipError('INDEX_REUSED', `sender index ${m.senderIndex} was issued before in this lineage`);
+    const before = new Map(current.stage.map((m) => [m.memberKeyId, m.senderIndex]));
+    for (const m of stage) {
+      const index = before.get(m.memberKeyId);
+      if (index !== undefined && index !== m.senderIndex) throw new MembershipError('INDEX_CHANGED', 'a ratchet cannot change a sender index');
+      if (index === undefined && m.senderIndex < this.nextIndex) throw new MembershipError('INDEX_REUSED', `sender index ${m.senderIndex} was issued before in this lineage`);
     }
   }
 
-  private adopt(kind: CommitKind, epoch: number, secret: Uint8Array, hash: Uint8Array, distributor: string, locked: boolean, roster: RosterEntry[]): EpochState {
-    const highest = roster.reduce((max, m) => Math.max(max, m.senderIndex + 1), 0);
-    this.nextIndex = kind === 'fresh' ? highest : Math.max(this.nextIndex, highest);
-    const myIndex = roster.find((m) => m.memberKeyId === this.me)?.senderIndex ?? null;
-    this.current = { epoch, kind, secret, hash, distributor, locked, roster, myIndex, code: epochCode(secret) };
+  private adopt(e: Omit<EpochState, 'myIndex' | 'code'>): EpochState {
+    const highest = e.stage.reduce((max, m) => Math.max(max, m.senderIndex + 1), 0);
+    this.nextIndex = e.kind === 'fresh' ? highest : Math.max(this.nextIndex, highest);
+    const myIndex = e.stage.find((m) => m.memberKeyId === this.me)?.senderIndex ?? null;
+    this.current = { ...e, myIndex, code: epochCode(e.secret) };
     return this.current;
   }
 
   // ---- distributing ----
 
-  private commit(kind: CommitKind, roster: RosterEntry[], sealFor: CommitRecipient[], locked: boolean, newRoomSecret?: Uint8Array): IssuedCommit {
+  private commit(kind: CommitKind, members: string[], stage: RosterEntry[], recipients: VerifiedMember[], locked: boolean, newRoomSecret?: Uint8Array): IssuedCommit {
     const current = this.current;
     const epoch = kind === 'ratchet' ? current!.epoch + 1 : Math.max((current?.epoch ?? 0) + 1, this.epochFloor);
     const created = createCommit({
@@ -250,46 +283,78 @@ export class Membership {
       kind,
       previous: current?.hash ?? NO_PREVIOUS_COMMIT,
       locked,
-      roster,
+      members,
+      stage,
       commitSecret: kind === 'ratchet' ? ratchetCommitSecret(current!.secret) : generateCommitSecret(),
-      sealFor,
+      packageFor: recipients.filter((r) => r.memberKeyId !== this.me),
+      pairwiseKeyOf: (r) => this.pairKey(this.me, r.memberKeyId, r.boxPublicKey),
       ...(newRoomSecret ? { newRoomSecret } : {}),
     });
-    // Who could not be sealed to holds no key: the roster must not name it either, or others would count it in.
-    if (created.skipped.length > 0) {
-      const skipped = new Set(created.skipped);
-      const retried = this.commit(kind, roster.filter((m) => !skipped.has(m.memberKeyId)), sealFor.filter((r) => !skipped.has(r.memberKeyId)), locked, newRoomSecret);
-      return { ...retried, skipped: [...created.skipped, ...retried.skipped] };
-    }
-    const state = this.adopt(kind, epoch, created.epochSecret, created.hash, this.me, locked, roster);
-    return { ...state, blob: created.blob, skipped: [] };
+    const left = new Set(created.skipped);
+    const state = this.adopt({ ...created, secret: created.epochSecret, members: members.filter((id) => !left.has(id)) });
+    this.issued = { epoch, blob: created.blob, commitSecret: created.commitSecret };
+    return { ...state, blob: created.blob, packages: created.packages, skipped: created.skipped };
   }
 
   /**
-   * A fresh secret sealed to every member this distributor still admits (start, leave, kick, hand-over, rotation).
-   * Roles carry over from the last roster; the creator of a room is its host.
+   * A fresh secret for every member this distributor still admits (start, leaves, kick, hand-over, rotation), each in
+   * its own package. Stage roles carry over from the last stage, with indexes compacted; the creator is its host.
    */
   issueFresh(members: VerifiedMember[], options: { newRoomSecret?: Uint8Array; roles?: ReadonlyMap<string, RosterRole> } = {}): IssuedCommit {
-    const admitted = members.filter((m) => !this.removed.has(m.memberKeyId));
-    const mine = admitted.some((m) => m.memberKeyId === this.me) ? admitted : [this.selfMember(), ...admitted];
-    const previousRole = (id: string) => options.roles?.get(id) ?? this.roleOf(id) ?? (id === this.me && !this.current ? 'host' : 'listener');
-    const ordered = this.current ? orderLike(mine, this.current.roster) : mine;
-    const roster = ordered.map((m, i) => ({ memberKeyId: m.memberKeyId, senderIndex: i, role: previousRole(m.memberKeyId) }));
-    return this.commit('fresh', roster, ordered, this.current?.locked ?? false, options.newRoomSecret);
+    const current = this.current;
+    // In a locked room, only members this distributor keyed or saw admitted. A member taking over has no list of its
+    // own (it holds only the hash), so it keys every verified member the relay lists (docs/threat-model.md, limits).
+    const keyed = current?.members ? new Set(current.members) : null;
+    const admitted = members.filter(
+      (m) => m.memberKeyId !== this.me && !this.removed.has(m.memberKeyId) && (!current?.locked || !keyed || keyed.has(m.memberKeyId) || this.admitted.has(m.memberKeyId)),
+    );
+    const everyone = [this.me, ...admitted.map((m) => m.memberKeyId)];
+    // The first epoch of a room is its creator's, who is its host.
+    const roleOf = (id: string): RosterRole => options.roles?.get(id) ?? this.roleOf(id) ?? (id === this.me ? 'host' : 'listener');
+    const order = new Map((current?.stage ?? []).map((m, i) => [m.memberKeyId, i]));
+    const stage = everyone
+      .filter((id) => roleOf(id) !== 'listener')
+      .sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity))
+      .map((memberKeyId, senderIndex) => ({ memberKeyId, senderIndex, role: roleOf(memberKeyId) }));
+    return this.commit('fresh', everyone, stage, admitted, current?.locked ?? false, options.newRoomSecret);
   }
 
-  /** On a join (or a role or lock change) everyone ratchets; only newcomers get the commit secret, with new indexes. */
+  /**
+   * Joins (and role or lock changes) ratchet: everyone computes the next secret; only newcomers get a package. Whoever
+   * comes onto the stage gets a sender index never used in the lineage. Without its own member list (it did not make
+   * the epoch) a distributor goes fresh instead.
+   */
   issueRatchet(newcomers: VerifiedMember[], changes: { roles?: ReadonlyMap<string, RosterRole>; locked?: boolean } = {}): IssuedCommit {
     const current = this.current;
     if (!current) throw new MembershipError('NO_EPOCH', 'no epoch to ratchet from');
-    const listed = new Set(current.roster.map((m) => m.memberKeyId));
+    if (!current.members) throw new MembershipError('NO_MEMBER_LIST', 'only the distributor that made the epoch can ratchet it');
+    const listed = new Set(current.members);
     const fresh = newcomers.filter((m) => !listed.has(m.memberKeyId) && this.mayAdmit(m.memberKeyId));
+    const roleOf = (id: string): RosterRole => changes.roles?.get(id) ?? this.roleOf(id) ?? 'listener';
     let next = this.nextIndex;
-    const roster = [
-      ...current.roster.map((m) => ({ ...m, role: changes.roles?.get(m.memberKeyId) ?? m.role })),
-      ...fresh.map((m) => ({ memberKeyId: m.memberKeyId, senderIndex: next++, role: 'listener' as const })),
-    ];
-    return this.commit('ratchet', roster, fresh, changes.locked ?? current.locked);
+    const stay = current.stage.filter((m) => roleOf(m.memberKeyId) !== 'listener').map((m) => ({ ...m, role: roleOf(m.memberKeyId) }));
+    const onStage = new Set(stay.map((m) => m.memberKeyId));
+    const arriving = [...(changes.roles?.keys() ?? [])].filter((id) => !onStage.has(id) && listed.has(id) && roleOf(id) !== 'listener');
+    const stage = [...stay, ...arriving.map((memberKeyId) => ({ memberKeyId, senderIndex: next++, role: roleOf(memberKeyId) }))];
+    return this.commit('ratchet', [...current.members, ...fresh.map((m) => m.memberKeyId)], stage, fresh, changes.locked ?? current.locked);
+  }
+
+  /**
+   * The current epoch again, for a member this distributor keyed that lost it (a reload) or missed a commit: the
+   * header, and a fresh package for that member alone. Null for anyone it did not key: the relay asks for nothing.
+   */
+  resend(member: VerifiedMember): { blob: string; epoch: number; package: string } | null {
+    const current = this.current;
+    const issued = this.issued;
+    if (!current || !issued || issued.epoch !== current.epoch || !current.members?.includes(member.memberKeyId)) return null;
+    const key = this.pairKey(this.me, member.memberKeyId, member.boxPublicKey);
+    if (!key) return null;
+    return { blob: issued.blob, epoch: current.epoch, package: sealPackage({ key, hash: current.hash, memberKeyId: member.memberKeyId, commitSecret: issued.commitSecret }) };
+  }
+
+  /** A member back after a reload holds no epoch; it still refuses any epoch below the one it held before. */
+  resumeAbove(epoch: number): void {
+    this.firstEpochFloor = Math.max(this.firstEpochFloor, epoch);
   }
 
   /** Whether a newcomer may be given keys now: not kicked, and admitted by a moderator when the room is locked. */
@@ -301,10 +366,6 @@ export class Membership {
   confirm(nonce: string): string | null {
     if (!this.current || this.current.distributor !== this.me) return null;
     return createConfirmation({ roomId: this.keys.roomId, distributor: this.identity, epoch: this.current.epoch, commitHash: this.current.hash, nonce });
-  }
-
-  private selfMember(): VerifiedMember {
-    return { participantId: '', memberKeyId: this.me, boxPublicKey: this.identity.boxPublicKey, signPublicKey: this.identity.signPublicKey, name: '' };
   }
 
   // ---- stage decisions ----
@@ -342,8 +403,10 @@ export class Membership {
   }
 
   private stageMember(memberKeyId: string | null): stage.StageMember {
-    const role = memberKeyId ? this.roleOf(memberKeyId) : null;
-    if (!memberKeyId || !role) throw new MembershipError('NOT_LISTED', 'the decision names someone outside the roster');
+    // Off the stage, a member whose announcement verified is a listener; anyone else is no member at all.
+    const onStage = memberKeyId ? this.current?.stage.find((m) => m.memberKeyId === memberKeyId)?.role : undefined;
+    const role = onStage ?? (memberKeyId && (this.known.has(memberKeyId) || memberKeyId === this.me) ? 'listener' : null);
+    if (!memberKeyId || !role) throw new MembershipError('NOT_LISTED', 'the decision names someone who is not a verified member');
     return { participantId: memberKeyId, role, handRaisedSeq: null, muted: false, invitedBy: null };
   }
 
@@ -411,8 +474,3 @@ export class Membership {
   }
 }
 
-/** Keeps members in the order of the last roster (so hand-over order survives a fresh epoch), newcomers after. */
-function orderLike(members: VerifiedMember[], roster: RosterEntry[]): VerifiedMember[] {
-  const position = new Map(roster.map((m, i) => [m.memberKeyId, i]));
-  return [...members].sort((a, b) => (position.get(a.memberKeyId) ?? Infinity) - (position.get(b.memberKeyId) ?? Infinity));
-}

@@ -6,7 +6,9 @@ import {
   deriveRoomKeys,
   generateIdentity,
   generateRoomSecret,
+  CommitNoKeyError,
   initCrypto,
+  peekCommit,
   newChallengeNonce,
   openMetadata,
   parseRoomLink,
@@ -15,21 +17,23 @@ import {
   verifyConfirmation,
   type Decision,
   type DecisionAction,
+  type Identity,
   type RoomFingerprint,
   type RoomKeys,
   type RosterRole,
 } from '../../../crypto/index.ts';
 import { onEvent, request } from '../../../protocol/client.ts';
 import { SignalingError } from '../../../protocol/errors.ts';
-import type { EventOf, EventType, JoinResult, ParticipantSnapshot, ReplyOf, RequestOf, RequestType } from '../../../protocol/messages.ts';
+import { LIMITS, type EventOf, type EventType, type JoinResult, type ParticipantSnapshot, type ReplyOf, type RequestOf, type RequestType } from '../../../protocol/messages.ts';
 import { AudioMeter } from '../media/audio-meter.ts';
 import { capturePlaintext, E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
-import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import { Membership, MembershipError, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
+import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import type { AudiencePage, MemberView, Phase, Role, RoomView } from './view.ts';
@@ -54,6 +58,15 @@ export class RoomSession implements RoomActions {
   private sendAllowed = true;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
   private readonly rejected = { commits: 0, decisions: 0, confirmations: 0 };
+  /** Commit headers and packages that arrived before their other half, by epoch. */
+  private readonly pendingHeaders = new Map<number, string>();
+  private readonly pendingPackages = new Map<number, string>();
+  /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
+  private pendingBatch: { fresh: boolean; joins: VerifiedMember[] } | null = null;
+  /** The newest epoch this member already asked the distributor to resend. */
+  private caughtUpFor = 0;
+  private batchTimer: ReturnType<typeof setTimeout> | null = null;
+  private keyBatchMs = 0;
   /** A verified invitation to speak, kept until the person answers it: the acceptance carries it. */
   private pendingInvite: string | null = null;
   /** The host rotates the link when it kicks someone, unless told otherwise (a kicked member keeps the old link). */
@@ -113,6 +126,7 @@ export class RoomSession implements RoomActions {
       lobby: [],
       locked: false,
       reconnecting: false,
+      networkBlocked: false,
       notice: null,
       sent: { encrypted: 0, droppedNoKey: 0, droppedStale: 0 },
       speakers: [],
@@ -159,12 +173,39 @@ export class RoomSession implements RoomActions {
   async peek(): Promise<void> {
     try {
       await initCrypto();
+      // This tab was in the room before a reload: it comes back as the same member, without asking again.
+      const stored = storedMember(this.keys.roomId);
+      if (stored) return await this.comeBack(stored);
       const info = await this.req('room.peek', { roomId: this.keys.roomId });
       if (!info.exists) return this.end('roomNotFound');
       this.update({ phase: { kind: 'join', title: this.openTitle(info.sealedTitle) } });
     } catch (error) {
       this.fail(error);
     }
+  }
+
+  /**
+   * After a reload: the same identity and resume token, so the relay keeps the seat (role, raised hand) within its
+   * grace, and the distributor resends the current epoch; past the grace it is a join like any other. The
+   * microphone stays closed until the person switches it on.
+   */
+  private async comeBack(stored: StoredMember): Promise<void> {
+    this.update({ phase: { kind: 'busy', message: 'joining' } });
+    await this.prepare(stored.name, stored.identity);
+    this.agent!.resumeAbove(stored.epoch - 1);
+    this.meterOrCreate().resume();
+    const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement!, resumeToken: stored.resumeToken });
+    if ('lobby' in result) {
+      this.me = result.participantId;
+      return this.update({ phase: { kind: 'lobby' } });
+    }
+    await this.enter(result);
+    if (result.participantId === stored.participantId) this.askForEpoch(result.room.participants.filter((p) => p.role !== 'listener').map((p) => p.participantId));
+  }
+
+  /** Asks who may distribute to send this member the current epoch again (only the distributor answers). */
+  private askForEpoch(participantIds: string[]): void {
+    for (const to of participantIds) if (to !== this.me) void this.req('key.resend', { to }).catch(() => undefined);
   }
 
   async create(title: string, name: string): Promise<void> {
@@ -196,10 +237,9 @@ export class RoomSession implements RoomActions {
     })();
   }
 
-  private async prepare(name: string): Promise<void> {
+  private async prepare(name: string, identity: Identity = generateIdentity()): Promise<void> {
     await initCrypto();
     this.myName = name;
-    const identity = generateIdentity();
     this.agent = new Membership(this.keys, identity);
     this.announcement = this.makeAnnouncement();
     this.connect();
@@ -217,7 +257,9 @@ export class RoomSession implements RoomActions {
   /** `created`: this member made the room (or re-created it), so it is the host and issues the first epoch. */
   private async enter(result: JoinResult, created = false): Promise<void> {
     this.me = result.participantId;
+    this.keyBatchMs = result.keyBatchMs;
     this.resumeToken = result.resumeToken;
+    this.remember();
     this.members.clear();
     for (const p of result.room.participants) this.members.set(p.participantId, { snapshot: p, verified: this.agent!.verify(p.participantId, p.announcement), speaking: false });
     this.lobbyRaw = result.room.lobby;
@@ -231,7 +273,7 @@ export class RoomSession implements RoomActions {
     this.refreshFingerprint();
     this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
     if (!this.e2ee.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
-    this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee);
+    this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee, (blocked) => this.update({ networkBlocked: blocked }));
     await this.media.load(result.routerRtpCapabilities as never);
     if (created) this.distributeFresh(new Map([[this.agent!.me, 'host' as const]]));
     this.freshnessTimer ??= setInterval(() => this.tickFreshness(), FRESHNESS.challengeEveryMs);
@@ -259,10 +301,12 @@ export class RoomSession implements RoomActions {
       this.media?.closeConsumer(producerId);
       this.meter?.remove(participantId);
     });
-    on('key.commit', ({ commit }) => this.onCommit(commit));
+    on('key.commit', ({ commit, epoch }) => this.onCommit(commit, epoch));
+    on('key.package', ({ package: pkg, epoch }) => this.onPackage(pkg, epoch));
     on('stage.invited', ({ decision }) => this.onInvited(decision));
     on('stage.decision', ({ decision }) => this.onDecision(decision));
     on('epoch.challenge', ({ from, nonce }) => this.onChallenge(from, nonce));
+    on('key.resend', ({ from }) => this.onResendRequest(from));
     on('epoch.confirm', ({ confirmation }) => this.onConfirmation(confirmation));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
@@ -416,6 +460,7 @@ export class RoomSession implements RoomActions {
         await this.req('consumer.resume', { consumerId });
       },
       restartIce: async (transportId) => (await this.req('transport.restartIce', { transportId })).iceParameters as never,
+      iceServers: async () => (await this.req('turn.credentials', {})).iceServers,
     };
   }
 
@@ -453,14 +498,45 @@ export class RoomSession implements RoomActions {
     return [...this.members.values()].flatMap((m) => (m.verified ? [m.verified] : []));
   }
 
-  private send(issued: IssuedCommit): void {
+  /** The header to everyone, each package to its member alone, in messages of at most LIMITS.packagesPerMessage. */
+  private async send(issued: IssuedCommit): Promise<void> {
     this.useEpoch(issued);
-    if (issued.skipped.length > 0) this.update({ notice: `keys could not be sealed to ${issued.skipped.length} member(s); they were left out` });
-    void this.req('key.commit', { commit: issued.blob, epoch: issued.epoch }).catch((e) => this.fail(e));
+    if (issued.skipped.length > 0) this.update({ notice: `keys could not be made for ${issued.skipped.length} member(s); they were left out` });
+    const packages = issued.packages.flatMap(({ memberKeyId, package: pkg }) => {
+      const to = this.byKey(memberKeyId)?.snapshot.participantId;
+      return to ? [{ to, package: pkg }] : [];
+    });
+    const chunk = LIMITS.packagesPerMessage;
+    try {
+      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk) });
+      for (let i = chunk; i < packages.length; i += chunk) await this.req('key.packages', { epoch: issued.epoch, packages: packages.slice(i, i + chunk) });
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   private distributeFresh(roles?: ReadonlyMap<string, RosterRole>): void {
-    this.send(this.agent!.issueFresh(this.verifiedMembers(), roles ? { roles } : {}));
+    this.pendingBatch = null;
+    void this.send(this.agent!.issueFresh(this.verifiedMembers(), roles ? { roles } : {}));
+  }
+
+  /**
+   * Leaves and joins within the relay's window (at most MAX_KEY_BATCH_MS) become one commit: one fresh epoch for all
+   * leaves, which also takes in the joins, or one ratchet for all joins. A kick does not wait.
+   */
+  private batch(change: { leave: true } | { join: VerifiedMember }): void {
+    const pending = (this.pendingBatch ??= { fresh: false, joins: [] });
+    if ('leave' in change) pending.fresh = true;
+    else pending.joins.push(change.join);
+    if (this.batchTimer) return;
+    this.batchTimer = setTimeout(() => {
+      this.batchTimer = null;
+      const due = this.pendingBatch;
+      this.pendingBatch = null;
+      if (!due || !this.isDistributor()) return;
+      if (due.fresh) this.distributeFresh();
+      else void this.send(this.agent!.issueRatchet(due.joins));
+    }, this.keyBatchMs);
   }
 
   private onPeerJoined(participant: ParticipantSnapshot): void {
@@ -468,8 +544,8 @@ export class RoomSession implements RoomActions {
     this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
     // Keys go only to a member whose announcement verified, never to one this distributor removed, and in a locked
     // room only to one a moderator admitted with a signed decision: the relay's word lets nobody in.
-    if (verified && this.isDistributor() && this.agent!.mayAdmit(verified.memberKeyId)) this.send(this.agent!.issueRatchet([verified]));
-    else if (verified && this.agent?.roleOf(verified.memberKeyId)) this.useEpoch(this.agent.current!);
+    if (verified && this.isDistributor() && this.agent!.mayAdmit(verified.memberKeyId)) this.batch({ join: verified });
+    else if (verified && this.agent?.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current);
     this.render();
   }
 
@@ -515,7 +591,7 @@ export class RoomSession implements RoomActions {
     if (participant.role === 'listener') return;
     const verified = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
     this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
-    if (verified && this.agent?.roleOf(verified.memberKeyId)) this.useEpoch(this.agent.current!);
+    if (verified && this.agent?.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current);
     this.render();
   }
 
@@ -565,24 +641,77 @@ export class RoomSession implements RoomActions {
     const key = this.keyOf(participantId);
     this.members.delete(participantId);
     this.meter?.remove(participantId);
-    // A leave or kick gets a fresh secret: whoever left must not decrypt what is said next. When the distributor
-    // itself left, the next in the signed hand-over order issues it. A member this distributor already removed
-    // (it kicked it) was left out of a fresh epoch at once and needs none.
-    if (key && this.agent?.current?.roster.some((m) => m.memberKeyId === key) && this.isDistributor()) this.distributeFresh();
+    // A leave gets a fresh secret (batched with the window's other leaves): whoever left must not decrypt what is
+    // said next. A member this distributor kicked was left out of a fresh epoch at once and needs none. When the
+    // distributor itself left, the next in the signed hand-over order goes fresh at once.
+    if (key && this.holdsKeys(key) && this.isDistributor()) {
+      if (key === this.agent!.current!.distributor) this.distributeFresh();
+      else this.batch({ leave: true });
+    }
     this.render();
   }
 
-  private onCommit(commit: string): void {
+  /** Whether a member may hold the current keys: on this distributor's member list; lacking one (a successor), anyone. */
+  private holdsKeys(memberKeyId: string): boolean {
+    const current = this.agent?.current;
+    if (!current) return false;
+    return current.members ? current.members.includes(memberKeyId) : true;
+  }
+
+  /**
+   * A commit header: a ratchet that follows our epoch opens at once; otherwise it waits for this member's package,
+   * which the relay sends right after it (a few headers are kept, the newest epochs).
+   */
+  private onCommit(commit: string, epoch: number): void {
     if (!this.agent) return;
+    const pkg = this.pendingPackages.get(epoch) ?? null;
+    if (this.tryCommit(commit, pkg, false)) return;
+    this.pendingHeaders.set(epoch, commit);
+    for (const old of [...this.pendingHeaders.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingHeaders.delete(old);
+  }
+
+  private onPackage(pkg: string, epoch: number): void {
+    const header = this.pendingHeaders.get(epoch);
+    if (header) this.tryCommit(header, pkg, true);
+    else {
+      this.pendingPackages.set(epoch, pkg);
+      for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
+    }
+  }
+
+  private tryCommit(commit: string, pkg: string | null, countFailure: boolean): boolean {
     try {
-      const state = this.agent.accept(commit, this.present());
+      const state = this.agent!.accept(commit, pkg, this.present());
+      this.pendingHeaders.clear();
+      this.pendingPackages.clear();
       if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
       this.useEpoch(state);
       this.render();
-    } catch {
-      // Not for us (a ratchet we cannot follow, an old epoch) or not genuine: the relay may replay, forge or fork.
-      this.rejected.commits++;
+      return true;
+    } catch (error) {
+      // A genuine header alone waits for its package; anything else is not for us (an old epoch, a ratchet we cannot
+      // follow) or not genuine: the relay may replay, forge or fork, and the page counts it.
+      if (countFailure || !(error instanceof CommitNoKeyError)) this.rejected.commits++;
+      // A ratchet past a commit this member missed: the distributor can hand it the current epoch again.
+      if (error instanceof MembershipError && (error.code === 'RATCHET_GAP' || error.code === 'FORK')) this.catchUp(commit);
+      return false;
     }
+  }
+
+  /** Asks the current distributor once per missed epoch; what comes back is checked like any commit. */
+  private catchUp(commit: string): void {
+    const epoch = peekCommit(commit).epoch;
+    if (this.caughtUpFor >= epoch) return;
+    this.caughtUpFor = epoch;
+    const distributor = this.agent?.current ? this.byKey(this.agent.current.distributor) : undefined;
+    if (distributor) this.askForEpoch([distributor.snapshot.participantId]);
+  }
+
+  /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */
+  private onResendRequest(from: string): void {
+    const member = this.members.get(from)?.verified;
+    const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
+    if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from }).catch(() => undefined);
   }
 
   /** A stage decision the relay passed on: acted on only when its signature and its signer's authority hold. */
@@ -609,8 +738,8 @@ export class RoomSession implements RoomActions {
     if (effect.kind === 'invite') return;
     agent.markApplied(decision);
     agent.record(effect);
-    if (effect.kind === 'role') this.send(agent.issueRatchet([], { roles: new Map([[effect.target, effect.role]]) }));
-    else if (effect.kind === 'lock') this.send(agent.issueRatchet([], { locked: effect.locked }));
+    if (effect.kind === 'role') void this.send(agent.issueRatchet([], { roles: new Map([[effect.target, effect.role]]) }));
+    else if (effect.kind === 'lock') void this.send(agent.issueRatchet([], { locked: effect.locked }));
     else if (effect.kind === 'kick') {
       // The host rotates the link too, so the kicked member cannot come back with a new identity.
       if (this.roleOf(this.me!) === 'host' && this.rotateOnKick) void this.rotate();
@@ -679,8 +808,9 @@ export class RoomSession implements RoomActions {
   }
 
   private useEpoch(state: EpochState): void {
+    if (state.epoch !== this.view.e2ee.epoch) this.remember();
     const senders: Record<string, number> = {};
-    for (const entry of state.roster) {
+    for (const entry of state.stage) {
       const participantId = entry.memberKeyId === this.agent?.me ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
       if (participantId) senders[participantId] = entry.senderIndex;
     }
@@ -692,7 +822,7 @@ export class RoomSession implements RoomActions {
 
   private refreshFingerprint(): void {
     // The fingerprint names the host of the signed roster; after the host leaves it stays the one that was read aloud.
-    const hostKey = this.agent?.current?.roster.find((m) => m.role === 'host')?.memberKeyId;
+    const hostKey = this.agent?.current?.stage.find((m) => m.role === 'host')?.memberKeyId;
     const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
     if (!host) return;
     // The derivation is slow (Argon2id, in a Worker): the panel says "computing" meanwhile, and a result whose secret
@@ -809,7 +939,15 @@ export class RoomSession implements RoomActions {
     for (const listener of this.listeners) listener(this.view);
   }
 
+  /** Keeps who this tab is in the room, so that a reload comes back as the same member. */
+  private remember(): void {
+    if (!this.agent || !this.me || !this.resumeToken) return;
+    storeMember(this.keys.roomId, { identity: this.agent.identity, name: this.myName, resumeToken: this.resumeToken, participantId: this.me, epoch: this.agent.current?.epoch ?? 0 });
+  }
+
   private end(reason: Extract<Phase, { kind: 'ended' }>['reason']): void {
+    // Gone from the room for good: a reload must not try to come back (a relay restart keeps it for the rebuild).
+    if (reason !== 'roomLost') forgetMember(this.keys.roomId);
     this.update({ phase: { kind: 'ended', reason } });
     this.teardown();
   }
@@ -829,6 +967,8 @@ export class RoomSession implements RoomActions {
   private teardown(): void {
     if (this.freshnessTimer) clearInterval(this.freshnessTimer);
     this.freshnessTimer = null;
+    if (this.batchTimer) clearTimeout(this.batchTimer);
+    this.batchTimer = null;
     this.media?.close();
     this.e2ee?.close();
     this.meter?.close();
@@ -974,9 +1114,8 @@ export class RoomSession implements RoomActions {
     try {
       const next = generateRoomSecret();
       const nextKeys = deriveRoomKeys(next);
-      const issued = this.agent!.issueFresh(this.verifiedMembers(), { newRoomSecret: next });
-      this.useEpoch(issued);
-      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch });
+      this.pendingBatch = null;
+      await this.send(this.agent!.issueFresh(this.verifiedMembers(), { newRoomSecret: next }));
       const sealedTitle = sealMetadata(nextKeys.metaKey, nextKeys.roomId, 'room-title', this.view.title ?? '');
       await this.req('room.rotate', { newRoomId: nextKeys.roomId, sealedTitle });
       await this.switchSecret(next);
@@ -986,6 +1125,7 @@ export class RoomSession implements RoomActions {
   }
 
   private async switchSecret(next: Uint8Array): Promise<void> {
+    forgetMember(this.keys.roomId);
     forgetLinkSecret(this.keys.roomId);
     this.pendingSecret = null;
     this.secret = next;
@@ -995,6 +1135,7 @@ export class RoomSession implements RoomActions {
     hideLinkSecret(this.link);
     this.announcement = this.makeAnnouncement();
     this.update({ roomId: this.keys.roomId, link: this.link });
+    this.remember();
     this.refreshFingerprint();
     await this.req('member.reannounce', { announcement: this.announcement });
   }

@@ -75,6 +75,8 @@ export interface RoomView {
   lobby: LobbyEntryView[];
   locked: boolean;
   reconnecting: boolean;
+  /** No candidate pair of a media transport works (UDP, ICE over TCP and TURN all refused): no audio passes. */
+  networkBlocked: boolean;
   /** The last failed action while in the room, in plain words; the room carries on. */
   notice: string | null;
   /** droppedStale: frames the sender dropped because it could not confirm its epoch was current. */

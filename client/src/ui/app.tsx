@@ -6,6 +6,7 @@ import { RoomSession } from '../session/room-session.ts';
 import type { RoomView } from '../session/view.ts';
 import { Home } from './home.tsx';
 import { LangContext } from './i18n-context.ts';
+import { InsecureOrigin } from './insecure-origin.tsx';
 import { Join } from './join.tsx';
 import { Room } from './room.tsx';
 
@@ -15,6 +16,9 @@ const LANG_KEY = 'teahouse.lang';
  * the room may come back, and a reload tries again.
  */
 const FORGET_SECRET_WHEN = new Set<string>(['leftRoom', 'kicked', 'roomEnded', 'linkRevoked', 'lobbyDeclined']);
+
+/** Plain HTTP other than localhost: the browser withholds the microphone and the crypto, so no session starts. */
+const SECURE = window.isSecureContext;
 
 function initialLang(): Lang {
   const saved = localStorage.getItem(LANG_KEY);
@@ -35,7 +39,7 @@ export function App() {
   }, [lang]);
 
   useEffect(() => {
-    if (!location.pathname.startsWith('/r/')) return;
+    if (!SECURE || !location.pathname.startsWith('/r/')) return;
     // A full link pasted into this tab while it shows the same /r/<roomId> only changes the fragment: nothing would
     // read it and it would stay in the history, so the page loads again and reads (and hides) it.
     addEventListener('hashchange', () => location.reload());
@@ -72,7 +76,8 @@ export function App() {
   const t = useMemo(() => (key: Parameters<typeof translate>[1], vars?: Record<string, string | number>) => translate(lang, key, vars), [lang]);
 
   let body;
-  if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
+  if (!SECURE) body = <InsecureOrigin />;
+  else if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
   else if (!session || !view) body = <Home onCreate={create} busy={creating} />;
   else {
     const phase = view.phase;

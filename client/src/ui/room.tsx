@@ -69,6 +69,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
         <button data-testid="leave-room" type="button" onClick={() => actions.leave()}>{t('leave')}</button>
       </div>
       {view.micError && <p class="error" role="alert">{t('micDenied')}</p>}
+      {view.networkBlocked && <p class="error" role="alert" data-testid="network-blocked">{t('networkBlocked')}</p>}
       {view.notice && <p class="error" role="alert" data-testid="room-notice">{t('errorGeneric', { reason: view.notice })}</p>}
 
       <div class="columns">

@@ -1,0 +1,102 @@
+// The big-room benchmark's distributor: creates the room and keys it with the browser's Membership, batching joins and leaves.
+import { io, type Socket } from 'socket.io-client';
+import { createAnnouncement, deriveRoomKeys, fromHex, generateIdentity, initCrypto, sealMetadata, toHex, type RoomKeys } from '../../crypto/index.ts';
+import { Membership, type IssuedCommit, type VerifiedMember } from '../../client/src/session/membership.ts';
+import { request } from '../../protocol/client.ts';
+import { LIMITS, type EventOf } from '../../protocol/messages.ts';
+import { answer, wallMs } from './conversation.ts';
+
+export interface CommitRecord {
+  epoch: number;
+  kind: 'fresh' | 'ratchet';
+  /** When the batch window closed (wall clock) and the commit was built. */
+  closedAt: number;
+  /** The distributor's CPU for building and sending it. */
+  cpuMs: number;
+  headerBytes: number;
+  packages: number;
+  joins: number;
+  leaves: number;
+}
+
+let keys: RoomKeys;
+let membership: Membership;
+let socket: Socket;
+let participantId = '';
+const byParticipant = new Map<string, VerifiedMember>();
+const commits: CommitRecord[] = [];
+let pending: { fresh: boolean; joins: VerifiedMember[]; leaves: number } | null = null;
+let timer: ReturnType<typeof setTimeout> | null = null;
+let windowMs = 500;
+let sending: Promise<void> = Promise.resolve();
+
+async function send(issued: IssuedCommit): Promise<void> {
+  const participantOf = new Map([...byParticipant.values()].map((m) => [m.memberKeyId, m.participantId]));
+  const packages = issued.packages.flatMap(({ memberKeyId, package: pkg }) => {
+    const to = participantOf.get(memberKeyId);
+    return to ? [{ to, package: pkg }] : [];
+  });
+  const chunk = LIMITS.packagesPerMessage;
+  await request(socket, 'key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk) }, 60_000);
+  for (let i = chunk; i < packages.length; i += chunk) await request(socket, 'key.packages', { epoch: issued.epoch, packages: packages.slice(i, i + chunk) }, 60_000);
+}
+
+/** The browser's rule (client/src/session/room-session.ts): one fresh epoch for a window's leaves, one ratchet for its joins. */
+function flush(): void {
+  timer = null;
+  const due = pending;
+  pending = null;
+  if (!due) return;
+  const closedAt = wallMs();
+  const cpu = process.cpuUsage();
+  const issued = due.fresh ? membership.issueFresh([...byParticipant.values()]) : membership.issueRatchet(due.joins);
+  const sent = send(issued);
+  sending = sending.then(() => sent);
+  void sent.then(() => {
+    const used = process.cpuUsage(cpu);
+    commits.push({ epoch: issued.epoch, kind: issued.kind, closedAt, cpuMs: (used.user + used.system) / 1000, headerBytes: issued.blob.length, packages: issued.packages.length, joins: due.joins.length, leaves: due.leaves });
+  });
+}
+
+function batch(change: { join: VerifiedMember } | { leave: true }): void {
+  pending ??= { fresh: false, joins: [], leaves: 0 };
+  if ('join' in change) pending.joins.push(change.join);
+  else {
+    pending.fresh = true;
+    pending.leaves++;
+  }
+  timer ??= setTimeout(flush, windowMs);
+}
+
+answer({
+  async create(command: { url: string; roomSecretHex: string }) {
+    await initCrypto();
+    keys = deriveRoomKeys(fromHex(command.roomSecretHex));
+    const identity = generateIdentity();
+    membership = new Membership(keys, identity);
+    const announcement = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Host' }) });
+    socket = io(command.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+    socket.on('peer.joined', ({ participant }: EventOf<'peer.joined'>) => {
+      const verified = membership.verify(participant.participantId, participant.announcement);
+      if (!verified) return;
+      byParticipant.set(participant.participantId, verified);
+      batch({ join: verified });
+    });
+    socket.on('peer.left', ({ participantId: id }: EventOf<'peer.left'>) => {
+      if (byParticipant.delete(id)) batch({ leave: true });
+    });
+    const created = await request(socket, 'room.create', { roomId: keys.roomId, announcement, sealedTitle: sealMetadata(keys.metaKey, keys.roomId, 'room-title', 'Town hall') });
+    participantId = created.participantId;
+    windowMs = created.keyBatchMs;
+    byParticipant.set(participantId, membership.verify(participantId, announcement)!);
+    const first = membership.issueFresh([...byParticipant.values()], { roles: new Map([[identity.memberKeyId, 'host']]) });
+    await send(first);
+    return { participantId, announcement, windowMs };
+  },
+  /** The distributor's view: its epoch, the code everyone holding it reads, how many it keys, and its commit log. */
+  async state() {
+    await sending;
+    const current = membership.current!;
+    return { epoch: current.epoch, code: current.code, secretHex: toHex(current.secret), members: current.members?.length ?? 0, pendingBatch: pending !== null || timer !== null, commits };
+  },
+});

@@ -1,0 +1,86 @@
+// Debian's haproxy as a child process, running docs/haproxy.cfg with test ports and certificate, for proxy tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const HAPROXY_RECIPE = fileURLToPath(new URL('../../docs/haproxy.cfg', import.meta.url));
+
+/** A TCP port free on loopback right now (the kernel's pick), for a process that takes its port as configuration. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Replaces `from` exactly once, so that a change to the recipe breaks the test instead of slipping past it. */
+function replaceOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.indexOf(from, at + 1) >= 0) throw new Error(`docs/haproxy.cfg: expected exactly one "${from}"`);
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
+/**
+ * The recipe as the test runs it: on loopback at the given ports, with the test certificate, and without switching
+ * user (the test may not run as root). Nothing else changes.
+ */
+export function testRecipe(ports: { https: number; http: number; relay: number }, pemPath: string): string {
+  let cfg = readFileSync(HAPROXY_RECIPE, 'utf8');
+  cfg = replaceOnce(cfg, '    user haproxy\n', '');
+  cfg = replaceOnce(cfg, '    group haproxy\n', '');
+  cfg = replaceOnce(cfg, 'bind :80\n', `bind 127.0.0.1:${ports.http}\n`);
+  cfg = replaceOnce(cfg, 'bind :443 ssl crt /etc/haproxy/certs/teahouse.pem', `bind 127.0.0.1:${ports.https} ssl crt ${pemPath}`);
+  cfg = replaceOnce(cfg, 'server relay 127.0.0.1:3000', `server relay 127.0.0.1:${ports.relay}`);
+  return cfg;
+}
+
+export interface Haproxy {
+  stop(): Promise<void>;
+  /** What haproxy printed: empty when it runs quietly, as configured. */
+  output(): string;
+}
+
+async function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+/** Starts haproxy in the foreground on `config` (written into `dir`) and waits until `port` accepts connections. */
+export async function startHaproxy(dir: string, config: string, port: number): Promise<Haproxy> {
+  const path = join(dir, 'haproxy.cfg');
+  writeFileSync(path, config);
+  const child: ChildProcess = spawn('haproxy', ['-f', path, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let running = true;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', (error) => {
+      output += `${error.message}\n`;
+      resolve();
+    });
+  }).then(() => {
+    running = false;
+  });
+  const stop = async () => {
+    if (running) child.kill('SIGTERM');
+    await exited;
+  };
+  for (let tries = 0; !(await accepts(port)); tries++) {
+    if (!running || tries > 100) {
+      await stop();
+      throw new Error(`haproxy did not start: ${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { stop, output: () => output };
+}
