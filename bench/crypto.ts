@@ -12,6 +12,8 @@ import {
   initCrypto,
   NO_PREVIOUS_COMMIT,
   openCommit,
+  pairwiseKey,
+  ratchetCommitSecret,
   SframeReceiver,
   roomFingerprint,
   SframeSender,
@@ -91,9 +93,20 @@ export async function frameBench(quick: boolean): Promise<FrameRow[]> {
 
 export interface CommitRow {
   members: number;
+  /** The signed header every member receives (a host and four speakers on stage), base64url characters. */
+  headerBytes: number;
+  /** One member's own package, base64url characters: the same whatever the size of the room. */
+  packageBytes: number;
+  /** All packages of a fresh commit together: what the distributor uploads besides the header. */
+  allPackagesBytes: number;
+  /** A fresh commit with one X25519 step per member (a distributor that just took over). */
   buildMs: number;
+  /** The same with the pairwise keys already known (a distributor keeps them): one XChaCha20-Poly1305 per member. */
+  buildCachedMs: number;
+  /** A member opening its package: signature, one X25519 step, one decryption. */
   openMs: number;
-  bytes: number;
+  /** A member following a ratchet (no package): signature and two HKDFs. */
+  openRatchetMs: number;
 }
 
 export async function commitBench(quick: boolean): Promise<CommitRow[]> {
@@ -101,23 +114,45 @@ export async function commitBench(quick: boolean): Promise<CommitRow[]> {
   const roomId = 'B'.repeat(22);
   const distributor = generateIdentity();
   const rows: CommitRow[] = [];
-  for (const n of [10, 100, 1000]) {
+  for (const n of quick ? [10, 100, 1000] : [10, 100, 1000, 10_000]) {
     const members: Identity[] = Array.from({ length: n }, () => generateIdentity());
-    const roster: RosterEntry[] = [
+    const stage: RosterEntry[] = [
       { memberKeyId: distributor.memberKeyId, senderIndex: 0, role: 'host' },
-      ...members.map((m, i): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex: i + 1, role: 'listener' })),
+      ...members.slice(0, 4).map((m, i): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex: i + 1, role: 'speaker' })),
     ];
-    const repeats = quick ? (n >= 1000 ? 2 : 5) : n >= 1000 ? 10 : 30;
-    let blob = '';
-    const buildMs = timeLoop(repeats, () => {
-      blob = createCommit({
-        distributor, roomId, epoch: 2, kind: 'fresh', previous: NO_PREVIOUS_COMMIT, locked: false, roster, commitSecret: generateCommitSecret(), sealFor: members,
-      }).blob;
-    }) / 1000;
+    const ids = [distributor.memberKeyId, ...members.map((m) => m.memberKeyId)];
+    const pairwise = new Map(
+      members.map((m) => [m.memberKeyId, pairwiseKey({ roomId, mySecretKey: distributor.boxSecretKey, theirPublicKey: m.boxPublicKey, distributor: distributor.memberKeyId, member: m.memberKeyId })]),
+    );
+    const build = (cached: boolean, kind: 'fresh' | 'ratchet' = 'fresh', previous: Uint8Array = NO_PREVIOUS_COMMIT, commitSecret = generateCommitSecret()) =>
+      createCommit({
+        distributor, roomId, epoch: kind === 'fresh' ? 2 : 3, kind, previous, locked: false, members: ids, stage, commitSecret,
+        packageFor: kind === 'fresh' ? members : [],
+        ...(cached ? { pairwiseKeyOf: (r: { memberKeyId: string }) => pairwise.get(r.memberKeyId) ?? null } : {}),
+      });
+    const repeats = quick ? (n >= 1000 ? 2 : 5) : n >= 10_000 ? 2 : n >= 1000 ? 10 : 30;
+    let created = build(true);
+    const buildMs = timeLoop(repeats, () => (created = build(false))) / 1000;
+    const buildCachedMs = timeLoop(repeats, () => (created = build(true))) / 1000;
     const me = members[n - 1]!;
+    const pkg = created.packages.find((p) => p.memberKeyId === me.memberKeyId)!.package;
     const signKeyOf = (id: string) => (id === distributor.memberKeyId ? distributor.signPublicKey : null);
-    const openMs = timeLoop(repeats, () => openCommit({ blob, roomId, signKeyOf, me, current: null })) / 1000;
-    rows.push({ members: n, buildMs, openMs, bytes: blob.length });
+    const pairwiseKeyWith = (id: string) => pairwiseKey({ roomId, mySecretKey: me.boxSecretKey, theirPublicKey: distributor.boxPublicKey, distributor: id, member: me.memberKeyId });
+    const opens = quick ? 50 : 500;
+    const openMs = timeLoop(opens, () => openCommit({ blob: created.blob, package: pkg, roomId, signKeyOf, pairwiseKeyWith, me, current: null })) / 1000;
+    const ratchet = build(true, 'ratchet', created.hash, ratchetCommitSecret(created.epochSecret));
+    const current = { epochSecret: created.epochSecret, hash: created.hash };
+    const openRatchetMs = timeLoop(opens, () => openCommit({ blob: ratchet.blob, package: null, roomId, signKeyOf, pairwiseKeyWith, me, current })) / 1000;
+    rows.push({
+      members: n,
+      headerBytes: created.blob.length,
+      packageBytes: pkg.length,
+      allPackagesBytes: created.packages.reduce((sum, p) => sum + p.package.length, 0),
+      buildMs,
+      buildCachedMs,
+      openMs,
+      openRatchetMs,
+    });
   }
   return rows;
 }
@@ -163,9 +198,10 @@ export async function runCryptoBench(opts: { quick: boolean }): Promise<Table[]>
       notes: [`WebCrypto / noble encrypt time, 120-byte AES-GCM frame, same run: ${ratio.toFixed(2)}×`, `overhead at 32 kbit/s Opus (50 frames/s): ${gcm('noble (sync)', 120).overheadBytes} bytes × 50 × 8 = ${(gcm('noble (sync)', 120).overheadBytes * 400) / 1000} kbit/s`],
     },
     {
-      title: 'Epoch commits (fresh: a new commit secret sealed to every member, the signed roster, the epoch secret bound to both)',
-      columns: ['members', 'build ms', 'open ms', 'bytes (b64u)'],
-      rows: commits.map((c) => [c.members, c.buildMs, c.openMs, c.bytes]),
+      title: 'Epoch commits v3 (fresh: one signed header for all, one package per member under its pairwise key with the distributor)',
+      columns: ['members', 'header B', 'package B', 'all packages KiB', 'build ms', 'build ms / 1k', 'build ms (keys kept)', 'open ms', 'open ratchet ms'],
+      rows: commits.map((c) => [c.members, c.headerBytes, c.packageBytes, c.allPackagesBytes / 1024, c.buildMs, (c.buildMs * 1000) / c.members, c.buildCachedMs, c.openMs, c.openRatchetMs]),
+      notes: ['bytes are base64url characters as sent; a member downloads the header and its own package only'],
     },
     {
       title: 'Room fingerprint (Argon2id, noble, once per room secret and host key)',

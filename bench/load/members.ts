@@ -1,11 +1,11 @@
 // The rekey benchmark's member process: a host and N-1 members as socket.io clients with the browser's own Membership.
-// Members only record when a commit reaches them; opening it is timed afterwards, one by one, as each member's own
+// Members only record when a commit's header and their own package reach them; opening it is timed afterwards, one by one, as each member's own
 // device would do it in parallel (one Node thread opening 1,000 commits in a row would measure this process instead).
 import { io, type Socket } from 'socket.io-client';
-import { CommitError, createAnnouncement, fromHex, generateIdentity, initCrypto, deriveRoomKeys, sealMetadata, type Identity, type RoomKeys } from '../../crypto/index.ts';
-import { Membership, type VerifiedMember } from '../../client/src/session/membership.ts';
+import { CommitNoKeyError, createAnnouncement, fromHex, generateIdentity, initCrypto, deriveRoomKeys, sealMetadata, toHex, type Identity, type RoomKeys } from '../../crypto/index.ts';
+import { Membership, type IssuedCommit, type VerifiedMember } from '../../client/src/session/membership.ts';
 import { request } from '../../protocol/client.ts';
-import type { EventOf } from '../../protocol/messages.ts';
+import { LIMITS, type EventOf } from '../../protocol/messages.ts';
 import { median } from '../report.ts';
 
 export interface RekeyCommand {
@@ -16,17 +16,34 @@ export interface RekeyCommand {
 
 export interface RekeyResult {
   members: number;
-  /** Host: from the leave reaching it to its commit sent. */
+  /** Host: from the leave reaching it to its commit built (header and every package). */
   buildMs: number;
-  commitBytes: number;
-  /** From the leaver's request to the last remaining member holding the commit. */
+  /** The signed header every member receives, base64url characters. */
+  headerBytes: number;
+  /** One member's own package, base64url characters. */
+  packageBytes: number;
+  /** What the host uploaded for the rekey: the key.commit and key.packages requests as JSON. */
+  uploadBytes: number;
+  /** What each remaining member received for the rekey (its key.commit and key.package events as JSON): the median and the most. */
+  receivedBytesMedian: number;
+  receivedBytesMax: number;
+  /** The relay's batching window (join reply): the browser waits this long before a fresh epoch for leaves; not in the times below. */
+  keyBatchMs: number;
+  /** From the leaver's request to the last remaining member holding the header and its package. */
   lastReceivedMs: number;
   medianOpenMs: number;
   /** From the leaver's request to the last member able to decrypt the new epoch (its receive time + its open time). */
   lastReadyMs: number;
   medianReadyMs: number;
-  /** Every remaining member opened the same secret, and the leaver could not open the commit. */
+  /** Every remaining member opened the host's secret, and the leaver, given no package, could not open the commit. */
   agreed: boolean;
+}
+
+interface Received<T> {
+  epoch: number;
+  value: T;
+  at: number;
+  bytes: number;
 }
 
 interface Member {
@@ -34,7 +51,10 @@ interface Member {
   membership: Membership;
   participantId: string;
   announcement: string;
-  commits: { epoch: number; commit: string; at: number }[];
+  /** Headers (key.commit) and this member's own packages (key.package), as the relay delivered them. */
+  headers: Received<string>[];
+  packages: Received<string>[];
+  keyBatchMs: number;
 }
 
 function makeAnnouncement(keys: RoomKeys, identity: Identity, name: string): string {
@@ -54,13 +74,16 @@ async function newMember(url: string, keys: RoomKeys, name: string, host: boolea
   const identity = generateIdentity();
   const announcement = makeAnnouncement(keys, identity, name);
   const socket = await connect(url);
-  const member: Member = { socket, membership: new Membership(keys, identity), participantId: '', announcement, commits: [] };
-  socket.on('key.commit', ({ epoch, commit }: EventOf<'key.commit'>) => member.commits.push({ epoch, commit, at: performance.now() }));
+  const member: Member = { socket, membership: new Membership(keys, identity), participantId: '', announcement, headers: [], packages: [], keyBatchMs: 0 };
+  const bytes = (payload: unknown) => JSON.stringify(payload).length;
+  socket.on('key.commit', (p: EventOf<'key.commit'>) => member.headers.push({ epoch: p.epoch, value: p.commit, at: performance.now(), bytes: bytes(p) }));
+  socket.on('key.package', (p: EventOf<'key.package'>) => member.packages.push({ epoch: p.epoch, value: p.package, at: performance.now(), bytes: bytes(p) }));
   const joined = host
     ? await request(socket, 'room.create', { roomId: keys.roomId, announcement, sealedTitle: sealMetadata(keys.metaKey, keys.roomId, 'room-title', 'Bench') })
     : await request(socket, 'room.join', { roomId: keys.roomId, announcement });
   if ('lobby' in joined) throw new Error('unexpected lobby');
   member.participantId = joined.participantId;
+  member.keyBatchMs = joined.keyBatchMs;
   return member;
 }
 
@@ -74,6 +97,28 @@ async function until(check: () => boolean, what: string, timeoutMs = 120_000): P
   }
 }
 
+/** What the host sends, as the browser does: the header with the first packages, the rest in key.packages; returns the bytes uploaded. */
+async function send(host: Member, issued: IssuedCommit, participantOf: ReadonlyMap<string, string>): Promise<number> {
+  const packages = issued.packages.map(({ memberKeyId, package: pkg }) => ({ to: participantOf.get(memberKeyId)!, package: pkg }));
+  const chunk = LIMITS.packagesPerMessage;
+  const first = { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk) };
+  let uploaded = JSON.stringify(first).length;
+  await request(host.socket, 'key.commit', first);
+  for (let i = chunk; i < packages.length; i += chunk) {
+    const more = { epoch: issued.epoch, packages: packages.slice(i, i + chunk) };
+    uploaded += JSON.stringify(more).length;
+    await request(host.socket, 'key.packages', more);
+  }
+  return uploaded;
+}
+
+/** A member's header and package of one epoch, once both arrived (a ratchet would need no package; these are all fresh). */
+function delivered(m: Member, epoch: number): { header: Received<string>; pkg: Received<string> } | null {
+  const header = m.headers.find((h) => h.epoch === epoch);
+  const pkg = m.packages.find((p) => p.epoch === epoch);
+  return header && pkg ? { header, pkg } : null;
+}
+
 async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand): Promise<RekeyResult> {
   await initCrypto();
   const keys = deriveRoomKeys(fromHex(roomSecretHex));
@@ -83,61 +128,83 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
     others.push(...(await Promise.all(Array.from({ length: Math.min(50, size - i) }, (_, j) => newMember(url, keys, `Member ${i + j}`, false)))));
   }
   const verify = (m: Member): VerifiedMember => host.membership.verify(m.participantId, m.announcement)!;
+  const participantOf = new Map([host, ...others].map((m) => [m.membership.me, m.participantId]));
   // Members verify the host's announcement, as the browser does from the join reply, and count it present: the
   // distributor whose commits they follow. Each verifying all N announcements is the join's cost, not the rekey's.
   const present = new Set([host.membership.me]);
   for (const m of others) if (!m.membership.verify(host.participantId, host.announcement)) throw new Error('host announcement did not verify');
 
-  // Epoch 1 for everyone, as the host issues it when the room starts.
-  const first = host.membership.issueFresh([verify(host), ...others.map(verify)]);
-  await request(host.socket, 'key.commit', { commit: first.blob, epoch: first.epoch });
-  await until(() => others.every((m) => m.commits.length > 0), 'epoch 1');
-  for (const m of others) m.membership.accept(m.commits.pop()!.commit, present);
+  // Epoch 1 for everyone, as the host issues it when the room starts: itself on stage as its host.
+  const first = host.membership.issueFresh([verify(host), ...others.map(verify)], { roles: new Map([[host.membership.me, 'host']]) });
+  await send(host, first, participantOf);
+  await until(() => others.every((m) => delivered(m, first.epoch)), 'epoch 1');
+  for (const m of others) {
+    const { header, pkg } = delivered(m, first.epoch)!;
+    m.membership.accept(header.value, pkg.value, present);
+  }
 
-  // A listener leaves; the host answers the peer.left exactly as the browser does: a fresh secret for those who stay.
+  // A listener leaves; the host answers the peer.left as the browser does once its batch closes: a fresh secret for
+  // those who stay, each in its own package.
   const leaver = others.pop()!;
+  const leaverSecret = leaver.membership.current!.secret;
   let buildMs = 0;
-  let commitBytes = 0;
+  let issued: IssuedCommit | null = null;
+  let uploaded: Promise<number> = Promise.resolve(0);
   host.socket.once('peer.left', () => {
     const t = performance.now();
-    const issued = host.membership.issueFresh([verify(host), ...others.map(verify)]);
+    issued = host.membership.issueFresh([verify(host), ...others.map(verify)]);
     buildMs = performance.now() - t;
-    commitBytes = issued.blob.length;
-    void request(host.socket, 'key.commit', { commit: issued.blob, epoch: issued.epoch });
+    uploaded = send(host, issued, participantOf);
   });
   const t0 = performance.now();
   await request(leaver.socket, 'room.leave', {});
-  await until(() => others.every((m) => m.commits.some((c) => c.epoch === 2)), 'epoch 2');
+  const epoch = first.epoch + 1;
+  await until(() => others.every((m) => delivered(m, epoch)), 'epoch 2');
+  const uploadBytes = await uploaded;
+  const rekey = issued as IssuedCommit | null;
+  if (!rekey || rekey.epoch !== epoch) throw new Error('the host did not issue the next epoch');
 
   const opens: number[] = [];
   const ready: number[] = [];
+  const received: number[] = [];
+  const lastArrival: number[] = [];
   const secrets = new Set<string>();
   for (const m of others) {
-    const c = m.commits.find((x) => x.epoch === 2)!;
+    const { header, pkg } = delivered(m, epoch)!;
     const t = performance.now();
-    const state = m.membership.accept(c.commit, present);
+    const state = m.membership.accept(header.value, pkg.value, present);
     const open = performance.now() - t;
+    const arrived = Math.max(header.at, pkg.at) - t0;
     opens.push(open);
-    ready.push(c.at - t0 + open);
-    secrets.add(Buffer.from(state.secret).toString('hex'));
+    lastArrival.push(arrived);
+    ready.push(arrived + open);
+    received.push(m.headers.filter((h) => h.epoch === epoch).reduce((sum, h) => sum + h.bytes, 0) + m.packages.filter((p) => p.epoch === epoch).reduce((sum, p) => sum + p.bytes, 0));
+    secrets.add(toHex(state.secret));
   }
   let leaverLocked = false;
   try {
-    leaver.membership.accept(others[0]!.commits.find((x) => x.epoch === 2)!.commit, present);
+    // The leaver is gone from the room, so the relay sends it nothing; even given the header, it holds no package.
+    leaver.membership.accept(delivered(others[0]!, epoch)!.header.value, null, present);
   } catch (error) {
-    // Locked out by the cryptography (nothing sealed to it), not by some policy check that a modified client would skip.
-    leaverLocked = error instanceof CommitError && /no key for me/.test(error.message);
+    // Locked out by the cryptography (no package for it), not by some policy check that a modified client would skip.
+    leaverLocked = error instanceof CommitNoKeyError;
   }
+  leaverLocked &&= !rekey.packages.some((p) => p.memberKeyId === leaver.membership.me) && toHex(leaverSecret) !== toHex(rekey.secret);
   for (const m of [host, leaver, ...others]) m.socket.disconnect();
   return {
     members: size,
     buildMs,
-    commitBytes,
-    lastReceivedMs: Math.max(...others.map((m) => m.commits.find((c) => c.epoch === 2)!.at - t0)),
+    headerBytes: rekey.blob.length,
+    packageBytes: rekey.packages[0]!.package.length,
+    uploadBytes,
+    receivedBytesMedian: median(received),
+    receivedBytesMax: Math.max(...received),
+    keyBatchMs: host.keyBatchMs,
+    lastReceivedMs: Math.max(...lastArrival),
     medianOpenMs: median(opens),
     lastReadyMs: Math.max(...ready),
     medianReadyMs: median(ready),
-    agreed: secrets.size === 1 && secrets.has(Buffer.from(host.membership.current!.secret).toString('hex')) && leaverLocked,
+    agreed: secrets.size === 1 && secrets.has(toHex(host.membership.current!.secret)) && leaverLocked,
   };
 }
 

@@ -2,7 +2,7 @@
 // stage decisions, and a member whose public key cannot be sealed to.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAnnouncement, deriveRoomKeys, generateIdentity, initCrypto, openCommit, parseRoomLink, sealMetadata, verifyAnnouncement } from '../../crypto/index.ts';
+import { CommitNoKeyError, createAnnouncement, deriveRoomKeys, generateIdentity, initCrypto, openCommit, pairwiseKey, parseRoomLink, sealMetadata, verifyAnnouncement } from '../../crypto/index.ts';
 import type { EventOf, JoinResult } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
@@ -58,10 +58,10 @@ describe('a relay withholding the commit after a kick', () => {
     await expect.poll(() => epochOf(troll)).toBe(await epochOf(host));
     const held = await epochKey(troll);
 
-    // From now on the speaker is kept in the dark: no commit, no rotation notice, no confirmation reaches it.
+    // From now on the speaker is kept in the dark: no commit header or package, no rotation notice, no confirmation reaches it.
     uninstall.push(
       adversary.intercept((m) =>
-        m.recipient.participantId === speakerId && ['key.commit', 'room.rotated', 'epoch.confirm', 'stage.decision'].includes(m.event ?? '') ? verdict.drop : undefined,
+        m.recipient.participantId === speakerId && ['key.commit', 'key.package', 'room.rotated', 'epoch.confirm', 'stage.decision'].includes(m.event ?? '') ? verdict.drop : undefined,
       ),
     );
     const speakerEpoch = await epochOf(speaker);
@@ -105,7 +105,7 @@ describe('a relay telling two groups different stories', () => {
       adversary.intercept((m) => {
         if (!deceived.has(m.recipient.participantId ?? '')) return undefined;
         const p = m.payload as Record<string, unknown> | undefined;
-        if (m.event === 'key.commit' && p?.from === hostId) return verdict.drop;
+        if ((m.event === 'key.commit' || m.event === 'key.package') && p?.from === hostId) return verdict.drop;
         if ((m.event === 'peer.updated' || m.event === 'peer.joined') && (p?.participant as { participantId?: string })?.participantId === hostId) return verdict.drop;
         if (m.event === 'producer.added' && p?.participantId === hostId) return verdict.drop;
         return undefined;
@@ -199,11 +199,18 @@ describe('a member whose public key cannot be sealed to', () => {
     // The poisoned member shows without a name and holds no key in any commit the relay passed it.
     expect(await participantRow(host, poisonId).textContent()).not.toContain('Zero');
     const hostAnnouncement = (joinedPoison as JoinResult).room.participants.find((p) => p.participantId === hostId)!.announcement;
-    const hostKey = verifyAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, blob: hostAnnouncement }).signPublicKey;
+    const hostMember = verifyAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, blob: hostAnnouncement });
+    // A round trip on its socket: every event the relay queued for it before has now arrived.
+    await client.req('room.peek', { roomId: keys.roomId });
     const commits = client.received.filter((r) => r.event === 'key.commit').map((r) => (r.payload as EventOf<'key.commit'>).commit);
     expect(commits.length).toBeGreaterThan(0);
+    // The host left it out of every commit: the relay was given no package for it, so it passed it none.
+    expect(client.received.filter((r) => r.event === 'key.package')).toEqual([]);
+    // Its own secret key with the host's box key makes a pairwise key, but not the one the host would have used.
+    const pairwiseKeyWith = (distributor: string) =>
+      pairwiseKey({ roomId: keys.roomId, mySecretKey: poisoned.boxSecretKey, theirPublicKey: hostMember.boxPublicKey, distributor, member: poisoned.memberKeyId });
     for (const blob of commits) {
-      expect(() => openCommit({ blob, roomId: keys.roomId, signKeyOf: () => hostKey, me: poisoned, current: null })).toThrow(/no key for me/);
+      expect(() => openCommit({ blob, package: null, roomId: keys.roomId, signKeyOf: () => hostMember.signPublicKey, pairwiseKeyWith, me: poisoned, current: null })).toThrow(CommitNoKeyError);
     }
     client.close();
     for (const p of [host, stays, leaves]) await p.close();

@@ -5,7 +5,7 @@ import type { Relay } from '../../server/index.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 import { epochKey, tapRoom } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
+import { createRoom, expectHears, joinRoom, myId, openPage, recordRequests, roomIdOf } from './pages.ts';
 
 let relay: Relay;
 let browser: Browser;
@@ -53,4 +53,26 @@ describe('browsers without RTCRtpScriptTransform', () => {
     await listener.close();
     await host.close();
   }, 90_000);
+
+  it('a browser with neither API gets a page naming the browsers that work, and contacts no relay', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Closed to old browsers', 'Host');
+    const neither = {
+      before: () => {
+        delete (window as { RTCRtpScriptTransform?: unknown }).RTCRtpScriptTransform;
+        delete (RTCRtpSender.prototype as { createEncodedStreams?: unknown }).createEncodedStreams;
+      },
+    };
+    for (const url of [link, `${relay.url}/`]) {
+      const page = await openPage(browser, 'about:blank', neither);
+      const requests = recordRequests(page);
+      await page.goto(url);
+      await expect(page.getByTestId('unsupported-browser').textContent()).resolves.toContain('Firefox 120');
+      expect(await page.getByTestId('join-room').count()).toBe(0);
+      expect(await page.getByTestId('create-room').count()).toBe(0);
+      expect(requests.some((u) => u.includes('socket.io'))).toBe(false);
+      await page.close();
+    }
+    expect(relay.rooms.get(await roomIdOf(host))!.members.size).toBe(1);
+    await host.close();
+  }, 60_000);
 });

@@ -1,6 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CommitNoKeyError,
   decodeHeader,
   deriveRoomKeys,
   fromBase64url,
@@ -99,9 +100,12 @@ describe('what the relay sees', () => {
     const hostEntry = host.locator('[data-testid="participant"][data-role="listener"]');
     await expect.poll(() => hostEntry.count()).toBe(2);
     expect(await host.getByText('Impostor').count()).toBe(0);
-    // The commits are genuine (the host's signature verifies) but hold nothing the impostor can open.
+    // A round trip on its socket: every event the relay queued for the impostor before it has now arrived.
+    await impostor.req('room.peek', { roomId });
+    // The relay handed it no package, and the headers are genuine (the host's signature verifies) but open to nothing.
+    expect(impostor.received.filter((r) => r.event === 'key.package' || r.event === 'key.packages')).toEqual([]);
     for (const commit of commits) {
-      expect(() => openCommit({ blob: commit, roomId, signKeyOf: hostKeyOf, me: impostorIdentity, current: null })).toThrow(/no key for me/);
+      expect(() => openCommit({ blob: commit, package: null, roomId, signKeyOf: hostKeyOf, pairwiseKeyWith: () => null, me: impostorIdentity, current: null })).toThrow(CommitNoKeyError);
     }
     expect(await epochOf(friend)).not.toBeNull();
     impostor.close();

@@ -31,6 +31,8 @@ describe('a room in real browsers', () => {
     const bob = await joinRoom(hostBrowser, link, 'Bob');
     await expectHears(alice, hostId, 440);
     await expectHears(bob, hostId, 440);
+    // The page says so too: media flowing, not merely keys held (Bob hears through the piped fan-out router).
+    for (const page of [alice, bob, host]) await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-media'), { timeout: 20_000 }).toBe('flowing');
     const state = [...relay.rooms.values()][0]!;
     expect(state.fanout.size).toBe(1);
     const spread = [await myId(alice), await myId(bob)].filter((id) => state.members.get(id)!.recvRouter !== state.router);

@@ -293,6 +293,18 @@ describe('Membership: keys follow the signed roster', () => {
     host.m.raiseNextEpoch(host.m.current!.epoch + 1_000);
     expect(deliver(host.m.issueFresh([v(host, host), v(alice, host)]), alice, ids(host, alice)).epoch).toBe(1_002);
   });
+
+  it('a member that comes back as a new participant follows a lineage that gave its old sender index to it again', () => {
+    const { by, host } = started(['Host', 'Alice'], { Alice: 'speaker' });
+    const alice = by.Alice!;
+    expect(alice.m.current!.myIndex).toBe(1);
+    // Alice drops for good; the host's fresh epoch compacts the stage, so index 1 is free in the new lineage.
+    host.m.issueFresh([v(host, host)]);
+    alice.m.restart();
+    deliver(host.m.issueRatchet([v(alice, host)]), alice, ids(host, alice));
+    const onStage = host.m.issueRatchet([], { roles: new Map([[alice.id, 'speaker']]) });
+    expect(deliver(onStage, alice, ids(host, alice))).toMatchObject({ myIndex: 1, secret: onStage.secret });
+  });
 });
 
 describe('Membership: stage decisions count only when signed by someone with the authority', () => {

@@ -5,6 +5,7 @@ import {
   buildRoomLink,
   canSealTo,
   CommitError,
+  CommitNoKeyError,
   concat,
   createAnnouncement,
   createCommit,
@@ -27,10 +28,13 @@ import {
   makeKid,
   MetadataError,
   METADATA_BUCKET,
+  membersHash,
   newChallengeNonce,
   NO_PREVIOUS_COMMIT,
   openCommit,
   openMetadata,
+  PACKAGE_BYTES,
+  pairwiseKey,
   parseKid,
   parseRoomLink,
   parseRoomSecret,
@@ -44,8 +48,10 @@ import {
   SframeReceiver,
   SframeSender,
   toBase64url,
+  toHex,
   utf8,
   verifyAnnouncement,
+  verifyCommitHeader,
   verifyConfirmation,
   verifyDecision,
   type CreatedCommit,
@@ -181,10 +187,20 @@ describe('epoch commits', () => {
   beforeAll(() => {
     [host, a, b, c, d] = [generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity(), generateIdentity()];
   });
-  const entry = (m: Identity, senderIndex: number, role: RosterRole = 'listener'): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex, role });
+  const entry = (m: Identity, senderIndex: number, role: RosterRole = 'speaker'): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex, role });
+  const idsOf = (...people: Identity[]) => people.map((m) => m.memberKeyId);
   const keysOf = (...signers: Identity[]) => (memberKeyId: string) => signers.find((m) => m.memberKeyId === memberKeyId)?.signPublicKey ?? null;
-  const open = (blob: string, me: Identity, current: { epochSecret: Uint8Array; hash: Uint8Array } | null = null, roomId = room.roomId) =>
-    openCommit({ blob, roomId, signKeyOf: keysOf(host, a), me, current });
+  /** What a member computes to open its package: one X25519 step with the box key of the distributor the header names. */
+  const pairwiseWith = (me: Identity, roomId: string) => (distributor: string) => {
+    const them = [host, a, b, c, d].find((m) => m.memberKeyId === distributor);
+    return them ? pairwiseKey({ roomId, mySecretKey: me.boxSecretKey, theirPublicKey: them.boxPublicKey, distributor, member: me.memberKeyId }) : null;
+  };
+  const packageOf = (created: CreatedCommit, me: Identity) => created.packages.find((p) => p.memberKeyId === me.memberKeyId)?.package ?? null;
+  const open = (blob: string, pkg: string | null, me: Identity, current: { epochSecret: Uint8Array; hash: Uint8Array } | null = null, roomId = room.roomId) =>
+    openCommit({ blob, package: pkg, roomId, signKeyOf: keysOf(host, a), pairwiseKeyWith: pairwiseWith(me, roomId), me, current });
+  /** What the relay hands a member: the header, and its own package if the commit has one. */
+  const openFor = (created: CreatedCommit, me: Identity, current: { epochSecret: Uint8Array; hash: Uint8Array } | null = null) => open(created.blob, packageOf(created, me), me, current);
+  const holding = (commit: CreatedCommit) => ({ epochSecret: commit.epochSecret, hash: commit.hash });
   const fresh = (options: Partial<Parameters<typeof createCommit>[0]> = {}) =>
     createCommit({
       distributor: host,
@@ -193,12 +209,13 @@ describe('epoch commits', () => {
       kind: 'fresh',
       previous: NO_PREVIOUS_COMMIT,
       locked: false,
-      roster: [entry(host, 0, 'host'), entry(a, 1, 'speaker'), entry(b, 2)],
+      members: idsOf(host, a, b),
+      stage: [entry(host, 0, 'host'), entry(a, 1)],
       commitSecret: generateCommitSecret(),
-      sealFor: [host, a, b],
+      packageFor: [a, b],
       ...options,
     });
-  /** The ratchet that follows `before`: members compute the commit secret, newcomers get it sealed. */
+  /** The ratchet that follows `before`, c joining as a listener: members compute the commit secret, c gets a package. */
   const ratchet = (before: CreatedCommit, options: Partial<Parameters<typeof createCommit>[0]> = {}) =>
     createCommit({
       distributor: host,
@@ -207,12 +224,13 @@ describe('epoch commits', () => {
       kind: 'ratchet',
       previous: before.hash,
       locked: false,
-      roster: [...before.roster, entry(c, 3)],
+      members: idsOf(host, a, b, c),
+      stage: before.stage,
       commitSecret: ratchetCommitSecret(before.epochSecret),
-      sealFor: [c],
+      packageFor: [c],
       ...options,
     });
-  /** Rewrites a commit's signed body and signs it again with the host's key: what only a hostile distributor could send. */
+  /** Rewrites a header's signed body and signs it again with the host's key: what only a hostile distributor could send. */
   const resign = (blob: string, mutate: (body: Uint8Array) => void, roomId = room.roomId) => {
     const bytes = fromBase64url(blob);
     const body = bytes.slice(0, bytes.length - 64);
@@ -220,62 +238,90 @@ describe('epoch commits', () => {
     const transcript = concat(labelBytes('commit'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), body);
     return toBase64url(concat(body, sodium.crypto_sign_detached(transcript, host.signSecretKey)));
   };
-  // Version, kind, flags (3), epoch (8), distributor (8), previous hash (32), roster length (4); then 11 bytes a member.
-  const ROSTER_AT = 55;
-  const ROSTER_ENTRY = 11;
+  // Version, kind, flags (3), epoch (8), distributor (8), previous hash (32), members hash (32), member count (4),
+  // stage length (4); then 11 bytes a stage entry.
+  const COUNT_AT = 83;
+  const STAGE_AT = 91;
+  const STAGE_ENTRY = 11;
 
-  it('fresh: every sealed member opens the same epoch secret, bound to the commit; others cannot', () => {
+  it('fresh: every member with a package opens the same epoch secret, bound to the header; others cannot', () => {
     const commitSecret = generateCommitSecret();
     const created = fresh({ commitSecret });
     expect(created.skipped).toEqual([]);
+    expect(created.packages.map((p) => p.memberKeyId)).toEqual(idsOf(a, b));
+    expect(created.packages.map((p) => fromBase64url(p.package).length)).toEqual([PACKAGE_BYTES, PACKAGE_BYTES]);
     expect(created.epochSecret).toEqual(deriveEpochSecret(commitSecret, created.hash));
     expect(created.epochSecret).not.toEqual(commitSecret);
+    expect(created).toMatchObject({ memberCount: 3, membersHash: membersHash(idsOf(host, a, b)) });
     expect(peekCommit(created.blob)).toEqual({ epoch: 1, kind: 'fresh', distributor: host.memberKeyId });
-    for (const m of [host, a, b]) {
-      const opened = open(created.blob, m);
+    for (const m of [a, b]) {
+      const opened = openFor(created, m);
       expect(opened.epochSecret).toEqual(created.epochSecret);
       expect(opened.hash).toEqual(created.hash);
-      expect(opened).toMatchObject({ epoch: 1, kind: 'fresh', distributor: host.memberKeyId, locked: false, roster: created.roster, previous: NO_PREVIOUS_COMMIT, newRoomSecret: null });
+      expect(opened).toMatchObject({
+        epoch: 1,
+        kind: 'fresh',
+        distributor: host.memberKeyId,
+        locked: false,
+        stage: created.stage,
+        membersHash: created.membersHash,
+        memberCount: 3,
+        previous: NO_PREVIOUS_COMMIT,
+        newRoomSecret: null,
+      });
     }
-    expect(() => open(created.blob, c)).toThrow(/no key for me/);
-    // A fresh commit ignores the epoch a member holds: only the sealed secret counts.
-    expect(() => open(created.blob, c, { epochSecret: created.epochSecret, hash: created.hash })).toThrow(/no key for me/);
+    // Listeners hold the keys but sit on no stage: b has no sender index.
+    expect(created.stage.map((m) => m.memberKeyId)).toEqual(idsOf(host, a));
+    expect(() => openFor(created, c)).toThrow(CommitNoKeyError);
+    // A fresh commit ignores the epoch a member holds: only its package counts.
+    expect(() => openFor(created, c, holding(created))).toThrow(/no key for me/);
     const locked = fresh({ locked: true });
-    expect(open(locked.blob, a).locked).toBe(true);
+    expect(openFor(locked, a).locked).toBe(true);
   });
 
-  it('ratchet: holders of the previous epoch with its hash and sealed newcomers open it; a forked holder does not', () => {
+  it('ratchet: holders of the previous epoch with its hash and packaged newcomers open it; a forked holder does not', () => {
     const first = fresh();
     const next = ratchet(first);
     expect(next.epochSecret).not.toEqual(first.epochSecret);
     expect(next.epochSecret).not.toEqual(ratchetCommitSecret(first.epochSecret));
+    expect(next.packages.map((p) => p.memberKeyId)).toEqual(idsOf(c));
     for (const m of [host, a, b]) {
-      const opened = open(next.blob, m, { epochSecret: first.epochSecret, hash: first.hash });
+      const opened = open(next.blob, null, m, holding(first));
       expect(opened.epochSecret).toEqual(next.epochSecret);
-      expect(opened).toMatchObject({ epoch: 2, kind: 'ratchet', previous: first.hash, roster: next.roster });
+      expect(opened).toMatchObject({ epoch: 2, kind: 'ratchet', previous: first.hash, stage: next.stage, memberCount: 4, membersHash: membersHash(idsOf(host, a, b, c)) });
     }
-    expect(open(next.blob, c).epochSecret).toEqual(next.epochSecret);
-    // Same secret, but a member who followed another commit (a fork) holds another transcript hash.
-    const forked = fresh({ commitSecret: generateCommitSecret() });
-    expect(() => open(next.blob, a, { epochSecret: first.epochSecret, hash: forked.hash })).toThrow(/no key for me/);
-    expect(() => open(next.blob, a)).toThrow(/no key for me/);
+    expect(openFor(next, c).epochSecret).toEqual(next.epochSecret);
+    // Same secret, but a member who followed another commit (a fork) holds another transcript hash. The header carries
+    // no secret, so only a header that differs makes another hash.
+    expect(fresh({ commitSecret: generateCommitSecret() }).hash).toEqual(first.hash);
+    const forked = fresh({ stage: [entry(host, 0, 'host')] });
+    expect(() => open(next.blob, null, a, { epochSecret: first.epochSecret, hash: forked.hash })).toThrow(/no key for me/);
+    expect(() => open(next.blob, null, a)).toThrow(/no key for me/);
   });
 
-  it('fork: ratchets of the same epoch with different rosters, distributors or flags never share a key', () => {
+  it('fork: ratchets of the same epoch with different stages, members, distributors or flags never share a key', () => {
     const first = fresh();
-    const current = { epochSecret: first.epochSecret, hash: first.hash };
-    // Nothing sealed (sealing is randomised), so these commits differ only where the fork makes them differ.
-    const sideX = ratchet(first, { roster: [...first.roster, entry(c, 3)], sealFor: [] });
-    const sideY = ratchet(first, { roster: [...first.roster, entry(d, 3)], sealFor: [] });
-    const otherDistributor = ratchet(first, { distributor: a, sealFor: [] });
-    const sameButLocked = ratchet(first, { locked: true, sealFor: [] });
+    const current = holding(first);
+    // No packages (their nonces are random), so these commits differ only where the fork makes them differ.
+    const base = { packageFor: [] };
+    const sideX = ratchet(first, { ...base, stage: [...first.stage, entry(b, 2)] });
+    const sideY = ratchet(first, { ...base, stage: [...first.stage, entry(c, 2)] });
+    const otherIndex = ratchet(first, { ...base, stage: [...first.stage, entry(b, 3)] });
+    const otherRole = ratchet(first, { ...base, stage: [...first.stage, entry(b, 2, 'moderator')] });
+    const otherMembers = ratchet(first, { ...base, stage: sideX.stage, members: idsOf(host, a, b, d) });
+    const fewerMembers = ratchet(first, { ...base, stage: sideX.stage, members: idsOf(host, a, b) });
+    const otherDistributor = ratchet(first, { ...base, stage: sideX.stage, distributor: a });
+    const sameButLocked = ratchet(first, { ...base, stage: sideX.stage, locked: true });
     // Ed25519 is deterministic: the same commit again gives the same key, a control for the inequalities below.
-    expect(ratchet(first, { sealFor: [] }).epochSecret).toEqual(sideX.epochSecret);
-    const onX = open(sideX.blob, b, current);
-    const onY = open(sideY.blob, a, current);
+    expect(ratchet(first, { ...base, stage: sideX.stage }).epochSecret).toEqual(sideX.epochSecret);
+    // The member list is a set: listing it in another order is the same commit.
+    expect(ratchet(first, { ...base, stage: sideX.stage, members: idsOf(c, b, a, host) }).epochSecret).toEqual(sideX.epochSecret);
+    const onX = open(sideX.blob, null, b, current);
+    const onY = open(sideY.blob, null, a, current);
+    expect(onX.epochSecret).toEqual(sideX.epochSecret);
     expect(onX.epochSecret).not.toEqual(onY.epochSecret);
-    expect(open(otherDistributor.blob, b, current).epochSecret).not.toEqual(onX.epochSecret);
-    expect(open(sameButLocked.blob, b, current).epochSecret).not.toEqual(onX.epochSecret);
+    const secrets = [onX, onY, ...[otherIndex, otherRole, otherMembers, fewerMembers, otherDistributor, sameButLocked].map((side) => open(side.blob, null, b, current))].map((o) => toHex(o.epochSecret));
+    expect(new Set(secrets).size).toBe(secrets.length);
 
     // A's frames under side X's key do not authenticate for side Y's listeners, whose key for the same KID differs.
     const kid = makeKid(2, 1);
@@ -289,52 +335,128 @@ describe('epoch commits', () => {
     expect(utf8.decode(listenerX.decrypt(frame))).toBe('only for side X');
   });
 
-  it('any changed byte, another room or another signer fails', () => {
-    const created = ratchet(fresh(), { sealFor: [c, d] });
+  it('any changed header byte, another room or another signer fails, for newcomers and holders alike', () => {
+    const first = fresh();
+    const created = ratchet(first, { members: idsOf(host, a, b, c, d), packageFor: [c, d] });
+    const pkg = packageOf(created, c);
     const bytes = fromBase64url(created.blob);
     for (let i = 0; i < bytes.length; i++) {
       const tampered = bytes.slice();
       tampered[i]! ^= 0x01;
-      expect(() => open(toBase64url(tampered), c), `byte ${i}`).toThrow(CommitError);
+      const blob = toBase64url(tampered);
+      expect(() => open(blob, pkg, c), `byte ${i}`).toThrow(CommitError);
+      expect(() => open(blob, null, a, holding(first)), `byte ${i}`).toThrow(CommitError);
     }
-    expect(() => open(toBase64url(bytes.subarray(0, bytes.length - 1)), c)).toThrow(CommitError);
-    expect(() => open(`${created.blob}A`, c)).toThrow(CommitError);
-    expect(() => open(created.blob, c, null, 'y'.repeat(22))).toThrow(/not signed/);
-    expect(() => openCommit({ blob: created.blob, roomId: room.roomId, signKeyOf: () => b.signPublicKey, me: c, current: null })).toThrow(/not signed/);
-    expect(() => openCommit({ blob: created.blob, roomId: room.roomId, signKeyOf: () => null, me: c, current: null })).toThrow(/may distribute/);
+    expect(() => open(toBase64url(bytes.subarray(0, bytes.length - 1)), pkg, c)).toThrow(CommitError);
+    expect(() => open(`${created.blob}A`, pkg, c)).toThrow(CommitError);
+    expect(() => open(created.blob, pkg, c, null, 'y'.repeat(22))).toThrow(/not signed/);
+    const as = (signKeyOf: (id: string) => Uint8Array | null) =>
+      openCommit({ blob: created.blob, package: pkg, roomId: room.roomId, signKeyOf, pairwiseKeyWith: pairwiseWith(c, room.roomId), me: c, current: null });
+    expect(() => as(() => b.signPublicKey)).toThrow(/not signed/);
+    expect(() => as(() => null)).toThrow(/may distribute/);
+    expect(() => verifyCommitHeader({ blob: created.blob, roomId: room.roomId, signKeyOf: () => b.signPublicKey })).toThrow(/not signed/);
     // The same body signed for another room id is refused in this one.
-    expect(() => open(resign(created.blob, () => {}, 'y'.repeat(22)), c)).toThrow(/not signed/);
-    expect(open(created.blob, c).epochSecret).toEqual(created.epochSecret);
+    expect(() => open(resign(created.blob, () => {}, 'y'.repeat(22)), pkg, c)).toThrow(/not signed/);
+    expect(verifyCommitHeader({ blob: created.blob, roomId: room.roomId, signKeyOf: keysOf(host) }).hash).toEqual(created.hash);
+    expect(open(created.blob, pkg, c).epochSecret).toEqual(created.epochSecret);
   });
 
-  it('refuses duplicate members, duplicate sender indexes and two hosts, whether building or opening', () => {
-    expect(() => fresh({ roster: [entry(host, 0, 'host'), entry(a, 1), entry(a, 2)] })).toThrow(/listed twice/);
-    expect(() => fresh({ roster: [entry(host, 0, 'host'), entry(a, 1), entry(b, 1)] })).toThrow(/sender index is given twice/);
-    expect(() => fresh({ roster: [entry(host, 0, 'host'), entry(a, 1, 'host')] })).toThrow(/more than one host/);
-    expect(() => fresh({ roster: [entry(host, 65536, 'host')] })).toThrow(/out of range/);
-    expect(() => fresh({ roster: [entry(host, -1, 'host')] })).toThrow(CommitError);
-
-    const created = fresh();
-    const a1 = ROSTER_AT + ROSTER_ENTRY; // a at index 1, b at index 2
-    const b2 = ROSTER_AT + 2 * ROSTER_ENTRY;
-    // The helper itself makes commits that open, and a legal change (b becomes a speaker) still opens.
-    expect(open(resign(created.blob, () => {}), a).epochSecret).toEqual(created.epochSecret);
-    expect(open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('speaker'))), a).roster[2]!.role).toBe('speaker');
-    expect(() => open(resign(created.blob, (body) => body.set(body.slice(a1, a1 + 8), b2)), a)).toThrow(/listed twice/);
-    expect(() => open(resign(created.blob, (body) => body.set(body.slice(a1 + 8, a1 + 10), b2 + 8)), a)).toThrow(/sender index is given twice/);
-    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('host'))), a)).toThrow(/more than one host/);
-    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.length)), a)).toThrow(/unknown role/);
+  it('a package opens only for its member, only with its own header, and never with another epoch\'s', () => {
+    const first = fresh();
+    const created = ratchet(first, { members: idsOf(host, a, b, c, d), packageFor: [c, d] });
+    const forC = packageOf(created, c)!;
+    const forD = packageOf(created, d)!;
+    expect(open(created.blob, forD, d).epochSecret).toEqual(created.epochSecret);
+    expect(() => open(created.blob, forD, c)).toThrow(/not for me/);
+    expect(() => open(created.blob, forC, d)).toThrow(/not for me/);
+    // Any changed package byte: its address no longer names c, or it no longer authenticates.
+    const raw = fromBase64url(forC);
+    for (let i = 0; i < raw.length; i++) {
+      const tampered = raw.slice();
+      tampered[i]! ^= 0x01;
+      expect(() => open(created.blob, toBase64url(tampered), c), `byte ${i}`).toThrow(CommitError);
+    }
+    expect(() => open(created.blob, toBase64url(raw.subarray(1)), c)).toThrow(/not for me/);
+    // Another header of the same epoch (a fork the relay might pair it with), and the next epoch: c's package opens neither.
+    const sibling = ratchet(first, { members: idsOf(host, a, b, c, d), packageFor: [c, d], locked: true });
+    expect(() => open(sibling.blob, forC, c)).toThrow(/does not open/);
+    expect(open(sibling.blob, packageOf(sibling, c), c).epochSecret).toEqual(sibling.epochSecret);
+    const later = fresh({ epoch: 3, previous: created.hash, members: idsOf(host, a, b, c, d), packageFor: [a, b, c, d] });
+    expect(() => open(later.blob, forC, c)).toThrow(/does not open/);
+    expect(openFor(later, c).epochSecret).toEqual(later.epochSecret);
+    // Without a pairwise key (a distributor whose box key c cannot use), a package cannot be opened at all.
+    expect(() => openCommit({ blob: created.blob, package: forC, roomId: room.roomId, signKeyOf: keysOf(host), pairwiseKeyWith: () => null, me: c, current: null })).toThrow(/no pairwise key/);
+    // Another member's pairwise key with the distributor does not open c's package.
+    const withAsKey = (distributor: string) => pairwiseWith(a, room.roomId)(distributor);
+    expect(() => openCommit({ blob: created.blob, package: forC, roomId: room.roomId, signKeyOf: keysOf(host), pairwiseKeyWith: withAsKey, me: c, current: null })).toThrow(/does not open/);
   });
 
-  it('skips recipients whose box key is of small order; the others still open the commit', () => {
+  it('the pairwise key is the same from either side, and tied to the room, the distributor and the member', () => {
+    const key = (options: Partial<Parameters<typeof pairwiseKey>[0]> = {}) =>
+      pairwiseKey({ roomId: room.roomId, mySecretKey: host.boxSecretKey, theirPublicKey: c.boxPublicKey, distributor: host.memberKeyId, member: c.memberKeyId, ...options });
+    const fromHost = key();
+    expect(fromHost).toEqual(key({ mySecretKey: c.boxSecretKey, theirPublicKey: host.boxPublicKey }));
+    const others = [key({ roomId: 'y'.repeat(22) }), key({ distributor: a.memberKeyId }), key({ member: d.memberKeyId }), key({ theirPublicKey: d.boxPublicKey })];
+    for (const other of others) expect(other).not.toEqual(fromHost);
+    for (const point of SMALL_ORDER_POINTS) expect(key({ theirPublicKey: fromHex(point) }), point).toBeNull();
+  });
+
+  it('membersHash commits to a set: any order gives the same hash, another set another', () => {
+    const id = fc.uint8Array({ minLength: 8, maxLength: 8 }).map(toHex);
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(id, { minLength: 1, maxLength: 20 }).chain((members) => fc.tuple(fc.constant(members), fc.shuffledSubarray(members, { minLength: members.length, maxLength: members.length }))),
+        id,
+        ([members, shuffled], extra) => {
+        expect(membersHash(shuffled)).toEqual(membersHash(members));
+        expect(membersHash([...members, members[0]!])).toEqual(membersHash(members));
+        if (!members.includes(extra)) expect(membersHash([...members, extra])).not.toEqual(membersHash(members));
+        if (members.length > 1) expect(membersHash(members.slice(1))).not.toEqual(membersHash(members));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses duplicate members, duplicate sender indexes, two hosts, listeners on stage and too few members, whether building or opening', () => {
+    expect(() => fresh({ stage: [entry(host, 0, 'host'), entry(a, 1), entry(a, 2)] })).toThrow(/listed twice/);
+    expect(() => fresh({ stage: [entry(host, 0, 'host'), entry(a, 1), entry(b, 1)] })).toThrow(/sender index is given twice/);
+    expect(() => fresh({ stage: [entry(host, 0, 'host'), entry(a, 1, 'host')] })).toThrow(/more than one host/);
+    expect(() => fresh({ stage: [entry(host, 0, 'host'), entry(b, 1, 'listener')] })).toThrow(/listener on the stage/);
+    expect(() => fresh({ stage: [entry(host, 65536, 'host')] })).toThrow(/out of range/);
+    expect(() => fresh({ stage: [entry(host, -1, 'host')] })).toThrow(CommitError);
+
+    // Opened by a holder of epoch 1, so a re-signed header (a new hash) still opens without a package.
+    const first = fresh();
+    const created = ratchet(first, { stage: [entry(host, 0, 'host'), entry(a, 1), entry(b, 2)] });
+    const current = holding(first);
+    const a1 = STAGE_AT + STAGE_ENTRY; // a at index 1, b at index 2
+    const b2 = STAGE_AT + 2 * STAGE_ENTRY;
+    // The helper itself makes commits that open, and a legal change (b becomes a moderator) still opens.
+    expect(open(resign(created.blob, () => {}), null, a, current).epochSecret).toEqual(created.epochSecret);
+    expect(open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('moderator'))), null, a, current).stage[2]!.role).toBe('moderator');
+    expect(() => open(resign(created.blob, (body) => body.set(body.slice(a1, a1 + 8), b2)), null, a, current)).toThrow(/listed twice/);
+    expect(() => open(resign(created.blob, (body) => body.set(body.slice(a1 + 8, a1 + 10), b2 + 8)), null, a, current)).toThrow(/sender index is given twice/);
+    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('host'))), null, a, current)).toThrow(/more than one host/);
+    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('listener'))), null, a, current)).toThrow(/listener on the stage/);
+    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.length)), null, a, current)).toThrow(/unknown role/);
+    expect(() => open(resign(created.blob, (body) => body.set([0, 0, 0, 2], COUNT_AT)), null, a, current)).toThrow(/fewer members than on stage/);
+  });
+
+  it('skips recipients whose box key is of small order: left out of the members and the stage; the others still open the commit', () => {
     const broken = SMALL_ORDER_POINTS.map((point) => ({ ...generateIdentity(), boxPublicKey: fromHex(point) }));
     const created = fresh({
-      roster: [entry(host, 0, 'host'), entry(a, 1), ...broken.map((m, i) => entry(m, i + 2))],
-      sealFor: [host, ...broken.slice(0, 3), a, ...broken.slice(3)],
+      members: [...idsOf(host, a), ...broken.map((m) => m.memberKeyId)],
+      stage: [entry(host, 0, 'host'), entry(a, 1), entry(broken[0]!, 2), entry(broken[1]!, 3, 'moderator')],
+      packageFor: [...broken.slice(0, 3), a, ...broken.slice(3)],
     });
     expect(created.skipped).toEqual(broken.map((m) => m.memberKeyId));
-    for (const m of [host, a]) expect(open(created.blob, m).epochSecret).toEqual(created.epochSecret);
-    for (const m of broken) expect(() => open(created.blob, m)).toThrow(/no key for me/);
+    expect(created.packages.map((p) => p.memberKeyId)).toEqual(idsOf(a));
+    expect(created).toMatchObject({ memberCount: 2, membersHash: membersHash(idsOf(host, a)), stage: [entry(host, 0, 'host'), entry(a, 1)] });
+    const opened = openFor(created, a);
+    expect(opened.epochSecret).toEqual(created.epochSecret);
+    expect(opened.stage).toEqual(created.stage);
+    for (const m of broken) expect(() => openFor(created, m)).toThrow(/no key for me/);
     expect(canSealTo(a.boxPublicKey)).toBe(true);
     for (const point of SMALL_ORDER_POINTS) expect(canSealTo(fromHex(point))).toBe(false);
   });
@@ -343,17 +465,17 @@ describe('epoch commits', () => {
     const next = generateRoomSecret();
     const first = fresh({ newRoomSecret: next });
     expect(first.newRoomSecret).toEqual(next);
-    for (const m of [host, a, b]) expect(open(first.blob, m).newRoomSecret).toEqual(next);
-    // A ratchet's rotation is read by a holder of the previous epoch, who has no sealed entry.
+    for (const m of [a, b]) expect(openFor(first, m).newRoomSecret).toEqual(next);
+    // A ratchet's rotation is read by a holder of the previous epoch, who has no package.
     const rotated = ratchet(first, { newRoomSecret: next });
-    expect(open(rotated.blob, a, { epochSecret: first.epochSecret, hash: first.hash }).newRoomSecret).toEqual(next);
-    expect(open(rotated.blob, c).newRoomSecret).toEqual(next);
-    // The same rotation moved into a commit with another commit secret, even signed by the distributor, does not open.
-    const other = fresh({ newRoomSecret: generateRoomSecret() });
+    expect(open(rotated.blob, null, a, holding(first)).newRoomSecret).toEqual(next);
+    expect(openFor(rotated, c).newRoomSecret).toEqual(next);
+    // The rotation of a commit with another commit secret moved into this one, even signed by the distributor, does not open.
+    const other = ratchet(first, { newRoomSecret: generateRoomSecret() });
     const rotation = fromBase64url(first.blob).slice(-64 - 72, -64);
     const transplanted = resign(other.blob, (body) => body.set(rotation, body.length - 72));
-    expect(() => open(transplanted, a)).toThrow(/rotated room secret does not authenticate/);
-    expect(open(resign(other.blob, () => {}), a).newRoomSecret).toEqual(other.newRoomSecret);
+    expect(() => open(transplanted, null, a, holding(first))).toThrow(/rotated room secret does not authenticate/);
+    expect(open(resign(other.blob, () => {}), null, a, holding(first)).newRoomSecret).toEqual(other.newRoomSecret);
   });
 
   it('epoch codes read "ddd ddd", alike for the same secret and apart for different ones', () => {

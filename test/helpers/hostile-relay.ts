@@ -187,6 +187,7 @@ function subjectOf(message: Message): string | null {
     case 'producer.removed':
       return p?.participantId ?? null;
     case 'key.commit':
+    case 'key.package':
       return p?.from ?? null;
     default:
       return null;

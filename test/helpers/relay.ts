@@ -18,6 +18,12 @@ export const OPUS_RTP_PARAMETERS = {
 /** A stand-in for a signed stage decision: the relay passes decisions on unread, so its tests need none real. */
 export const DECISION = 'c2lnbmVkLWRlY2lzaW9u';
 
+/** A stand-in for one member's key package (107 base64url characters), distinct per tag so tests can tell them apart. */
+export function fakePackage(tag: string): string {
+  if (!/^[A-Za-z0-9_-]{1,107}$/.test(tag)) throw new Error(`"${tag}" cannot tag a package`);
+  return tag.padEnd(107, '_');
+}
+
 /**
  * The test build of the client (`npm run build:client:test`, run by pretest and prebench): the only one with the
  * window.teahouse diagnostics that browser tests and benchmarks read. `npm start` serves the production client/dist.

@@ -6,12 +6,13 @@ import { expect } from 'vitest';
 import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, fromHex, parseKid, ratchetCommitSecret, SframeError, SframeReceiver } from '../../crypto/index.ts';
 import { rtpPayload } from './rtp.ts';
 
-/** Taps every producer of a room at the relay with a DirectTransport: exactly the bytes the relay forwards. */
-export async function tapRoom(relay: Relay, roomId: string): Promise<{ payloads: Uint8Array[]; close(): void }> {
+/** Taps every producer of a room (or of one member) at the relay with a DirectTransport: the bytes it forwards. */
+export async function tapRoom(relay: Relay, roomId: string, participantId?: string): Promise<{ payloads: Uint8Array[]; close(): void }> {
   const room = relay.rooms.get(roomId)!;
   const transport = await room.router.createDirectTransport();
   const payloads: Uint8Array[] = [];
-  for (const member of room.members.values()) {
+  for (const [id, member] of room.members) {
+    if (participantId !== undefined && id !== participantId) continue;
     for (const producer of member.producers.values()) {
       const consumer: types.Consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: room.router.rtpCapabilities });
       consumer.on('rtp', (packet: Buffer) => payloads.push(new Uint8Array(rtpPayload(packet))));

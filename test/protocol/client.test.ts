@@ -47,6 +47,7 @@ function deliver(type: EventType, payload: unknown): Promise<Outcome> {
 
 const id = 'p1';
 const commit = 'AQID'.repeat(10);
+const keyPackage = 'K'.repeat(107);
 const participant = { participantId: id, role: 'listener', announcement: 'QUJD', joinedSeq: 3, handRaisedSeq: null, muted: false, producerIds: [] };
 
 describe('onEvent: relay events reach the page only when they fit their schema', () => {
@@ -54,6 +55,7 @@ describe('onEvent: relay events reach the page only when they fit their schema',
     const outcome = await deliver('key.commit', { from: id, commit, epoch: 7, injected: '<script>' });
     expect(outcome).toEqual({ ok: true, data: { from: id, commit, epoch: 7 } });
     expect(await deliver('peer.joined', { participant })).toEqual({ ok: true, data: { participant } });
+    expect(await deliver('key.package', { from: id, epoch: 7, package: keyPackage, to: 'someone' })).toEqual({ ok: true, data: { from: id, epoch: 7, package: keyPackage } });
   });
 
   it.each([
@@ -65,6 +67,11 @@ describe('onEvent: relay events reach the page only when they fit their schema',
     ['key.commit', { from: id, commit: 'not base64url!', epoch: 7 }, 'commit'],
     ['key.commit', { from: id, commit: 'A'.repeat(LIMITS.commit + 1), epoch: 7 }, 'commit'],
     ['key.commit', { from: 'x'.repeat(65), commit, epoch: 7 }, 'from'],
+    ['key.package', { from: id, epoch: 7, package: keyPackage.slice(1) }, 'package'],
+    ['key.package', { from: id, epoch: 7, package: `${keyPackage}K` }, 'package'],
+    ['key.package', { from: id, epoch: 7, package: `${keyPackage.slice(1)}+` }, 'package'],
+    ['key.package', { from: id, package: keyPackage }, 'epoch'],
+    ['key.package', { epoch: 7, package: keyPackage }, 'from'],
     ['peer.joined', { participant: { ...participant, role: 'god' } }, 'participant.role'],
     ['peer.joined', { participant: { ...participant, joinedSeq: -1 } }, 'participant.joinedSeq'],
     ['peer.joined', { participant: { ...participant, producerIds: Array.from({ length: 9 }, (_, i) => `p${i}`) } }, 'participant.producerIds'],

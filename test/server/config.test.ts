@@ -6,7 +6,7 @@ import { rtcAnnouncedAddress, rtcListenInfos, webRtcServerListenInfos, webRtcTra
 describe('configuration from the environment', () => {
   it('has defaults that serve a usable relay on localhost', () => {
     const config = resolveConfig(configFromEnv({}));
-    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', maxSpeakers: 20, disconnectGraceMs: 30_000, rtcPorts: 'single', rtcPort: 40000, turnUrls: null });
+    expect(config).toMatchObject({ port: 3000, host: '127.0.0.1', maxSpeakers: 20, disconnectGraceMs: 30_000, rtcPorts: 'single', rtcPort: 40000, turnUrls: null, keyBatchMs: 500 });
     expect(config.workers).toBeGreaterThanOrEqual(1);
   });
 
@@ -40,6 +40,7 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig({ rtcPort: 65535, workers: 2 })).toThrow(/RTC_PORT/);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443' }))).toThrow(/TURN_SECRET/);
     expect(() => resolveConfig(configFromEnv({ TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
+    expect(resolveConfig(configFromEnv({ KEY_BATCH_MS: '2000' })).keyBatchMs).toBe(2000);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'https://t.example.org', TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443', TURN_SECRET: 'x', TURN_TTL_SECONDS: '5' }))).toThrow(/TURN_TTL_SECONDS/);
   });

@@ -140,7 +140,7 @@ it('answers 10,000 hostile messages with error codes while a room keeps its memb
     const clients = [member, await connect(relay), await connect(relay)];
     const dropped = clients.map((c) => new Promise((r) => c.socket.once('disconnect', r)));
     const huge = relay.config.maxMessageBytes + 1_024;
-    clients[0]!.socket.emit('key.commit', { commit: 'A'.repeat(huge), epoch: 2 });
+    clients[0]!.socket.emit('key.commit', { commit: 'A'.repeat(huge), epoch: 2, packages: [] });
     clients[1]!.socket.emit('room.peek', Buffer.alloc(huge, 1));
     clients[2]!.socket.emit('x'.repeat(huge));
     await Promise.all(dropped);

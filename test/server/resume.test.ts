@@ -3,7 +3,7 @@ import { generateIdentity } from '../../crypto/index.ts';
 import { LIMITS } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { OUTBOX_LIMITS } from '../../server/rooms/participant.ts';
-import { announce, connect, DECISION, newRoom, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { announce, connect, DECISION, fakePackage, newRoom, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
 
 let relay: Relay;
 let hasty: Relay;
@@ -61,24 +61,30 @@ describe('a dropped member resumes as itself', () => {
     await invited;
     await s.guest.req('stage.respond', { accept: true, decision: DECISION });
     await drop(relay, s);
-    await s.host.req('key.commit', { commit: 'RVBPQ0gy', epoch: 2 });
+    await s.host.req('key.commit', { commit: 'RVBPQ0gy', epoch: 2, packages: [{ to: s.guestId, package: fakePackage('guest2') }] });
     const third = await connect(relay);
-    await third.req('room.join', { roomId: s.room.keys.roomId, announcement: announce(s.room, 'Third') });
-    await s.host.req('key.commit', { commit: 'RVBPQ0gz', epoch: 3 });
+    const thirdJoined = await third.req('room.join', { roomId: s.room.keys.roomId, announcement: announce(s.room, 'Third') });
+    if ('lobby' in thirdJoined) throw new Error('unexpected lobby');
+    // Epoch 3's packages come in two messages, as for a room larger than one: the guest's in the second.
+    await s.host.req('key.commit', { commit: 'RVBPQ0gz', epoch: 3, packages: [{ to: thirdJoined.participantId, package: fakePackage('third3') }] });
+    await s.host.req('key.packages', { epoch: 3, packages: [{ to: s.guestId, package: fakePackage('guest3') }] });
 
     const back = await connect(relay);
     const reply = await rejoin(back, { roomId: s.room.keys.roomId, announcement: s.announcement, resumeToken: s.resumeToken });
     expect(reply).toMatchObject({ ok: true, data: { participantId: s.guestId } });
     // The audience count follows on its own clock (at most once a second): it is not part of the order checked here.
     const missed = () => back.received.filter((r) => r.event !== 'room.audience');
-    await expect.poll(() => missed().length).toBe(4);
-    expect(missed().map((r) => r.event)).toEqual(['(reply)', 'key.commit', 'peer.joined', 'key.commit']);
-    expect(missed().map((r) => (r.payload as { epoch?: number }).epoch)).toEqual([undefined, 2, undefined, 3]);
+    await expect.poll(() => missed().length).toBe(6);
+    expect(missed().map((r) => r.event)).toEqual(['(reply)', 'key.commit', 'key.package', 'peer.joined', 'key.commit', 'key.package']);
+    expect(missed().map((r) => (r.payload as { epoch?: number }).epoch)).toEqual([undefined, 2, 2, undefined, 3, 3]);
+    expect(missed().map((r) => (r.payload as { package?: string }).package).filter(Boolean)).toEqual([fakePackage('guest2'), fakePackage('guest3')]);
 
-    // Live again: the next commit goes straight to the new connection.
+    // Live again: the next commit and package go straight to the new connection.
     const live = back.next('key.commit');
-    await s.host.req('key.commit', { commit: 'RVBPQ0g0', epoch: 4 });
+    const livePackage = back.next('key.package');
+    await s.host.req('key.commit', { commit: 'RVBPQ0g0', epoch: 4, packages: [{ to: s.guestId, package: fakePackage('guest4') }] });
     expect(await live).toMatchObject({ epoch: 4 });
+    expect(await livePackage).toMatchObject({ epoch: 4, package: fakePackage('guest4') });
     expect(s.host.received.map((r) => r.event)).not.toContain('peer.left');
     expect(s.host.received.filter((r) => r.event === 'peer.joined')).toHaveLength(2);
     for (const c of [s.host, third, back]) c.close();
@@ -94,9 +100,9 @@ describe('a dropped member resumes as itself', () => {
     // The old connection's disconnect must not start a grace timer on the member who is back.
     const member = relay.rooms.get(s.room.keys.roomId)!.members.get(s.guestId)!;
     expect(member.graceTimer).toBeNull();
-    const live = back.next('key.commit');
-    await s.host.req('key.commit', { commit: 'RVBPQ0gy', epoch: 2 });
-    await live;
+    const live = back.next('key.package');
+    await s.host.req('key.commit', { commit: 'RVBPQ0gy', epoch: 2, packages: [{ to: s.guestId, package: fakePackage('guest') }] });
+    expect(await live).toMatchObject({ epoch: 2, package: fakePackage('guest') });
     expect(await back.req('hand.raise', {})).toEqual({});
     expect(s.host.received.map((r) => r.event)).not.toContain('peer.left');
     for (const c of [s.host, back]) c.close();
@@ -139,7 +145,7 @@ describe('a dropped member resumes as itself', () => {
     const s = await setup();
     await drop(relay, s);
     const big = 'A'.repeat(LIMITS.commit);
-    for (let i = 0; i * LIMITS.commit <= OUTBOX_LIMITS.bytes; i++) await s.host.req('key.commit', { commit: big, epoch: 2 + i });
+    for (let i = 0; i * LIMITS.commit <= OUTBOX_LIMITS.bytes; i++) await s.host.req('key.commit', { commit: big, epoch: 2 + i, packages: [] });
     const left = s.host.next('peer.left');
     const back = await connect(relay);
     const reply = await rejoin(back, { roomId: s.room.keys.roomId, announcement: s.announcement, resumeToken: s.resumeToken });

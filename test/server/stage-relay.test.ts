@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom, DECISION } from '../helpers/relay.ts';
+import { announce, connect, fakePackage, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom, DECISION } from '../helpers/relay.ts';
 
 let relay: Relay;
 beforeAll(async () => {
@@ -76,20 +76,24 @@ describe('roles at the relay', () => {
     expect(res).toMatchObject({ lobby: true });
     const { lobby } = await lobbyUpdate;
     expect(lobby).toHaveLength(1);
+    const visitorId = lobby[0]!.participantId;
     const guestCommit = guest.next('key.commit');
-    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 2 });
-    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 3, to: [lobby[0]!.participantId] });
+    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 2, packages: [{ to: visitorId, package: fakePackage('visitor2') }] });
+    await host.req('key.packages', { epoch: 2, packages: [{ to: visitorId, package: fakePackage('visitor2b') }] });
     await guestCommit;
     await expect(visitor.req('hand.raise', {})).rejects.toMatchObject({ code: 'NOT_IN_ROOM' });
     expect(visitor.received.map((r) => r.event)).not.toContain('key.commit');
+    expect(visitor.received.map((r) => r.event)).not.toContain('key.package');
     expect(visitor.received.map((r) => r.event)).not.toContain('peer.joined');
 
     const admitted = visitor.next('lobby.admitted');
-    await host.req('lobby.admit', { participantId: lobby[0]!.participantId, decision: DECISION });
+    await host.req('lobby.admit', { participantId: visitorId, decision: DECISION });
     expect((await admitted).role).toBe('listener');
     const commit = visitor.next('key.commit');
-    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 4 });
+    const pkg = visitor.next('key.package');
+    await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 4, packages: [{ to: visitorId, package: fakePackage('visitor4') }] });
     expect(await commit).toMatchObject({ epoch: 4 });
+    expect(await pkg).toMatchObject({ epoch: 4, package: fakePackage('visitor4') });
 
     const declinedVisitor = await connect(relay);
     const update = host.next('lobby.updated');
@@ -99,6 +103,55 @@ describe('roles at the relay', () => {
     await host.req('lobby.decline', { participantId: entry.at(-1)!.participantId });
     await declined;
     for (const c of [host, guest, visitor, declinedVisitor]) c.close();
+  });
+
+  it('every member gets the header and only its own package; key.packages reaches the addressed members alone', async () => {
+    const { room, host, guest, guestId } = await setup();
+    const others: { client: TestClient; id: string }[] = [];
+    for (const name of ['B', 'C']) {
+      const client = await connect(relay);
+      const j = await client.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, name) });
+      if ('lobby' in j) throw new Error('unexpected lobby');
+      others.push({ client, id: j.participantId });
+    }
+    const [b, c] = others as [(typeof others)[0], (typeof others)[0]];
+    await host.req('room.lock', { locked: true, decision: DECISION });
+    const visitor = await connect(relay);
+    const lobbyUpdate = host.next('lobby.updated');
+    await visitor.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Visitor') });
+    const visitorId = (await lobbyUpdate).lobby[0]!.participantId;
+    const members = [{ client: guest, id: guestId }, b, c];
+
+    // The header and two packages in one message (one for the lobby, one for nobody in the room), the rest later.
+    await host.req('key.commit', {
+      commit: 'SEVBREVS',
+      epoch: 2,
+      packages: [
+        { to: guestId, package: fakePackage('guest') },
+        { to: visitorId, package: fakePackage('visitor') },
+        { to: 'nobody-here', package: fakePackage('nobody') },
+      ],
+    });
+    await host.req('key.packages', { epoch: 2, packages: [{ to: c.id, package: fakePackage('c') }, { to: visitorId, package: fakePackage('visitor2') }] });
+    // A marker after both: events reach each socket in order, so whatever the requests above sent has arrived by then.
+    const markers = members.map((m) => m.client.next('key.commit'));
+    await host.req('key.commit', { commit: 'TUFSS0VS', epoch: 3, packages: [] });
+    await Promise.all(markers);
+
+    const keyEvents = (client: TestClient) => client.received.filter((r) => r.event.startsWith('key.')).map((r) => ({ event: r.event, ...(r.payload as object) }));
+    const hostId = [...relay.rooms.get(room.keys.roomId)!.members.values()].find((p) => p.role === 'host')!.participantId;
+    const header = { event: 'key.commit', from: hostId, commit: 'SEVBREVS', epoch: 2 };
+    const marker = { event: 'key.commit', from: hostId, commit: 'TUFSS0VS', epoch: 3 };
+    const own = (tag: string) => ({ event: 'key.package', from: hostId, epoch: 2, package: fakePackage(tag) });
+    expect(keyEvents(guest)).toEqual([header, own('guest'), marker]);
+    expect(keyEvents(b.client)).toEqual([header, marker]);
+    expect(keyEvents(c.client)).toEqual([header, own('c'), marker]);
+    expect(keyEvents(visitor)).toEqual([]);
+    expect(keyEvents(host)).toEqual([]);
+
+    // Only the stage hands out packages.
+    await expect(guest.req('key.packages', { epoch: 2, packages: [{ to: b.id, package: fakePackage('forged') }] })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    for (const client of [host, visitor, ...members.map((m) => m.client)]) client.close();
   });
 
   it('a kicked identity is refused for the rest of the room\'s life', async () => {

@@ -7,6 +7,8 @@ const ROOM = 'A'.repeat(22);
 const ID = 'abcDEF123_-';
 const BLOB = 'QUJD';
 const NONCE = '0123456789abcdef'.repeat(2);
+/** A key package: 80 bytes of base64url (crypto/epoch.ts PACKAGE_BYTES). */
+const PACKAGE = 'P'.repeat(107);
 
 /** One valid payload per message type: each mutation below breaks exactly one thing about it. */
 const VALID: Record<RequestType, Record<string, unknown>> = {
@@ -27,7 +29,8 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'producer.close': { producerId: ID },
   'consumer.create': { producerId: ID, rtpCapabilities: { codecs: [] } },
   'consumer.resume': { consumerId: ID },
-  'key.commit': { commit: BLOB, epoch: 2, to: [ID] },
+  'key.commit': { commit: BLOB, epoch: 2, packages: [{ to: ID, package: PACKAGE }] },
+  'key.packages': { epoch: 2, packages: [{ to: ID, package: PACKAGE }] },
   'hand.raise': {},
   'hand.lower': {},
   'stage.invite': { participantId: ID, decision: BLOB },
@@ -40,6 +43,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'member.reannounce': { announcement: BLOB },
   'lobby.admit': { participantId: ID, decision: BLOB },
   'epoch.challenge': { to: ID, nonce: NONCE },
+  'key.resend': { to: ID },
   'epoch.confirm': { to: ID, confirmation: BLOB },
   'lobby.decline': { participantId: ID },
   'audience.page': { after: 3, limit: 50 },
@@ -113,6 +117,35 @@ describe('other malformed traffic', () => {
     expect(await err).toMatchObject({ code: 'BAD_REQUEST' });
     expect(await client.raw('hand.raise', {})).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
     expect(await client.raw('room.join', { roomId: ROOM, announcement: BLOB })).toMatchObject({ ok: false, error: { code: 'ROOM_NOT_FOUND' } });
+    client.close();
+  });
+
+  it('key packages are refused unless each is 107 base64url characters to one participant, at most 1,000 a message', async () => {
+    const client = await connect(relay);
+    const entry = { to: ID, package: PACKAGE };
+    const badLists: [string, unknown[]][] = [
+      ['a short package', [{ ...entry, package: PACKAGE.slice(1) }]],
+      ['a long package', [{ ...entry, package: `${PACKAGE}A` }]],
+      ['padding', [{ ...entry, package: `${PACKAGE.slice(1)}=` }]],
+      ['a character outside base64url', [{ ...entry, package: `${PACKAGE.slice(1)}+` }]],
+      ['no recipient', [{ package: PACKAGE }]],
+      ['no package', [{ to: ID }]],
+      ['a recipient that is no id', [{ ...entry, to: 'a b' }]],
+      ['an extra field', [{ ...entry, from: ID }]],
+      ['a bare string', [PACKAGE]],
+      ['too many', Array.from({ length: LIMITS.packagesPerMessage + 1 }, () => entry)],
+    ];
+    for (const [name, packages] of badLists) {
+      for (const [type, payload] of [['key.commit', { commit: BLOB, epoch: 2, packages }], ['key.packages', { epoch: 2, packages }]] as const) {
+        const reply = (await client.raw(type, payload)) as { ok: boolean; error: { code: string; message: string } };
+        expect(reply, `${type}: ${name}`).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+        expect(reply.error.message, `${type}: ${name}`).toContain('packages');
+      }
+    }
+    // The largest message is well-formed: refused for not being in a room, not for its shape.
+    const full = Array.from({ length: LIMITS.packagesPerMessage }, () => entry);
+    expect(await client.raw('key.packages', { epoch: 2, packages: full })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
+    expect(await client.raw('key.commit', { commit: BLOB, epoch: 2, packages: [] })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
     client.close();
   });
 

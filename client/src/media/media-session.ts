@@ -1,6 +1,7 @@
 // mediasoup-client plumbing: one send and one receive transport, the microphone producer, remote consumers.
 import { Device, type types } from 'mediasoup-client';
 import { E2eeChannel } from './e2ee.ts';
+import type { TransportState } from './media-health.ts';
 import { assertAllowedExtensions, hardenRouterCapabilities, OPUS_CODEC_OPTIONS, withAllowedExtensions } from './rtp-capabilities.ts';
 
 /** The signaling requests this layer needs; RoomSession supplies them over the relay connection. */
@@ -43,12 +44,21 @@ export class MediaSession {
   private readonly signaling: MediaSignaling;
   private readonly e2ee: E2eeChannel;
   private readonly onBlocked: (blocked: boolean) => void;
+  private readonly onTransportState: (direction: 'send' | 'recv', state: TransportState) => void;
 
-  /** `onBlocked(true)`: no candidate pair of some transport works, so no audio passes; false once all connect. */
-  constructor(signaling: MediaSignaling, e2ee: E2eeChannel, onBlocked: (blocked: boolean) => void = () => undefined) {
+  /**
+   * `onBlocked(true)`: no candidate pair of some transport works, so no audio passes; false once all connect.
+   * `onTransportState` hears every transport's connection state, 'closed' included when we drop one.
+   */
+  constructor(
+    signaling: MediaSignaling,
+    e2ee: E2eeChannel,
+    callbacks: { onBlocked?: (blocked: boolean) => void; onTransportState?: (direction: 'send' | 'recv', state: TransportState) => void } = {},
+  ) {
     this.signaling = signaling;
     this.e2ee = e2ee;
-    this.onBlocked = onBlocked;
+    this.onBlocked = callbacks.onBlocked ?? (() => undefined);
+    this.onTransportState = callbacks.onTransportState ?? (() => undefined);
   }
 
   /** The relay's capabilities pass through hardenRouterCapabilities first: what it offers beyond them is ignored. */
@@ -60,6 +70,16 @@ export class MediaSession {
     return this.producer?.id ?? null;
   }
 
+  /** Our microphone producer exists and is not paused: its frames should be leaving. */
+  get sending(): boolean {
+    return this.producer !== null && !this.producer.closed && !this.producer.paused;
+  }
+
+  /** The participants whose audio we consume now. */
+  consumedParticipants(): string[] {
+    return [...this.consumers.values()].filter((c) => !c.closed).map((c) => (c.appData as { participantId: string }).participantId);
+  }
+
   /** Consumes a remote producer; frames reach the page only through the decrypting receive transform. */
   async consume(producerId: string, participantId: string): Promise<MediaStreamTrack> {
     const transport = await this.transport('recv');
@@ -69,6 +89,7 @@ export class MediaSession {
       producerId: info.producerId,
       kind: 'audio',
       rtpParameters: withAllowedExtensions(info.rtpParameters),
+      appData: { participantId },
       onRtpReceiver: (receiver) => this.e2ee.attachReceiver(receiver, participantId),
     });
     this.consumers.set(producerId, consumer);
@@ -123,9 +144,11 @@ export class MediaSession {
   }
 
   private async restartTransport(transport: types.Transport): Promise<void> {
-    const iceServers = await this.signaling.iceServers();
+    // Fresh TURN credentials when the relay has a TURN server; a browser that cannot swap ICE servers on a live
+    // connection (Firefox refuses some changes) still restarts ICE with what it has.
+    const iceServers = await this.signaling.iceServers().catch(() => []);
     if (transport.closed) return;
-    await transport.updateIceServers({ iceServers });
+    if (iceServers.length > 0) await transport.updateIceServers({ iceServers }).catch(() => undefined);
     await transport.restartIce({ iceParameters: await this.signaling.restartIce(transport.id) });
   }
 
@@ -146,6 +169,8 @@ export class MediaSession {
     this.sendTransport = null;
     this.recvTransport = null;
     for (const id of [...this.blocked]) this.setBlocked(id, false);
+    this.onTransportState('send', 'closed');
+    this.onTransportState('recv', 'closed');
   }
 
   close(): void {
@@ -175,6 +200,8 @@ export class MediaSession {
       additionalSettings: E2eeChannel.peerConnectionSettings(),
     };
     const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
+    this.onTransportState(direction, 'new');
+    transport.on('connectionstatechange', (state) => this.onTransportState(direction, state));
     let watchdog: ReturnType<typeof setTimeout> | null = null;
     let retried = false;
     const stopWatchdog = () => {

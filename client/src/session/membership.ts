@@ -202,6 +202,9 @@ export class Membership {
   restart(): void {
     if (this.current) this.firstEpochFloor = this.current.epoch;
     this.current = null;
+    // Its next lineage may have compacted the stage since (a fresh epoch): like any newcomer, it learns which indexes
+    // were issued from its first epoch's stage, or it would refuse its own old index given to it again.
+    this.nextIndex = 0;
   }
 
   isDistributor(present: ReadonlySet<string>): boolean {

@@ -28,6 +28,7 @@ import { LIMITS, type EventOf, type EventType, type JoinResult, type Participant
 import { AudioMeter } from '../media/audio-meter.ts';
 import { capturePlaintext, E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
+import { MediaHealth } from '../media/media-health.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
@@ -81,6 +82,8 @@ export class RoomSession implements RoomActions {
   private media: MediaSession | null = null;
   private meter: AudioMeter | null = null;
   private stats: StatsMessage | null = null;
+  /** Whether audio really flows (frames decrypt, transports hold), shown apart from the keys. */
+  private readonly health = new MediaHealth();
   /** A rotated room secret received in a commit, applied when the relay confirms the move to its room id. */
   private pendingSecret: Uint8Array | null = null;
   /** A resume or a rebuild is under way: a reconnect meanwhile must not start a second one. */
@@ -130,6 +133,7 @@ export class RoomSession implements RoomActions {
       notice: null,
       sent: { encrypted: 0, droppedNoKey: 0, droppedStale: 0 },
       speakers: [],
+      media: { state: 'idle', reason: null, silent: [] },
       droppedEvents: 0,
     };
   }
@@ -209,6 +213,8 @@ export class RoomSession implements RoomActions {
   }
 
   async create(title: string, name: string): Promise<void> {
+    // Still inside the click: iOS unlocks audio only from a user gesture, and the host will hear later speakers.
+    this.meterOrCreate().resume();
     this.update({ phase: { kind: 'busy', message: 'creating' } });
     try {
       await this.prepare(name);
@@ -273,7 +279,13 @@ export class RoomSession implements RoomActions {
     this.refreshFingerprint();
     this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
     if (!this.e2ee.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
-    this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee, (blocked) => this.update({ networkBlocked: blocked }));
+    this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee, {
+      onBlocked: (blocked) => this.update({ networkBlocked: blocked }),
+      onTransportState: (direction, state) => {
+        this.health.transport(direction, state);
+        this.publishMedia();
+      },
+    });
     await this.media.load(result.routerRtpCapabilities as never);
     if (created) this.distributeFresh(new Map([[this.agent!.me, 'host' as const]]));
     this.freshnessTimer ??= setInterval(() => this.tickFreshness(), FRESHNESS.challengeEveryMs);
@@ -888,6 +900,27 @@ export class RoomSession implements RoomActions {
       sent: stats.sent,
       speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c })),
     });
+    this.publishMedia();
+  }
+
+  /** Muted speakers send nothing by design: only the others' frames are waited for. */
+  private publishMedia(): void {
+    const now = performance.now();
+    const speaking = (this.media?.consumedParticipants() ?? []).filter((id) => this.members.get(id)?.snapshot.muted === false);
+    this.health.watch(speaking, now);
+    this.health.producing(this.media?.sending ?? false, now);
+    if (this.stats) this.health.counters(Object.fromEntries(Object.entries(this.stats.received).map(([id, c]) => [id, c.decrypted])), this.stats.sent.encrypted, now);
+    const next = this.health.status(now);
+    const shown = this.view.media;
+    if (next.state !== shown.state || next.reason !== shown.reason || next.silent.join() !== shown.silent.join()) this.update({ media: next });
+  }
+
+  /**
+   * The person's retry when media does not flow: an ICE restart on both transports. Not new transports: the relay
+   * allows a member only four, and has no message to close one.
+   */
+  retryMedia(): void {
+    this.media?.restartIce().catch((error: unknown) => this.fail(error));
   }
 
   // ---- view ----

@@ -1,5 +1,6 @@
 // The state the UI renders: a plain snapshot the room session publishes after every change.
 import type { Lang } from '../i18n/i18n.ts';
+import type { MediaStatus } from '../media/media-health.ts';
 
 export type Role = 'host' | 'moderator' | 'speaker' | 'listener';
 export type E2eeState = 'encrypted' | 'waiting-for-key' | 'error';
@@ -82,6 +83,8 @@ export interface RoomView {
   /** droppedStale: frames the sender dropped because it could not confirm its epoch was current. */
   sent: { encrypted: number; droppedNoKey: number; droppedStale: number };
   speakers: SpeakerStats[];
+  /** Whether audio really flows, apart from the keys in e2ee: a member can hold every key and hear nothing. */
+  media: MediaStatus;
   /** Relay events that failed their schema and were dropped unread (protocol/client.ts onEvent). */
   droppedEvents: number;
 }

@@ -20,6 +20,7 @@ export interface RoomActions {
   decline(participantId: string): void;
   rotateLink(): void;
   endRoom(): void;
+  retryMedia(): void;
   /** Listeners after the cursor, as the relay lists them: rejects when the relay does not answer. */
   audiencePage(after: number | null, limit: number): Promise<AudiencePage>;
 }

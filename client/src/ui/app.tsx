@@ -1,6 +1,7 @@
 // Top level: language, the route (home or a room link), and the room session behind the room screens.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
+import { transformSupport } from '../media/e2ee.ts';
 import { forgetLinkSecret, hideLinkSecret, storedLink } from '../session/link-store.ts';
 import { RoomSession } from '../session/room-session.ts';
 import type { RoomView } from '../session/view.ts';
@@ -11,6 +12,8 @@ import { Join } from './join.tsx';
 import { Room } from './room.tsx';
 
 const LANG_KEY = 'teahouse.lang';
+/** Without an encoded-transform API audio could only travel in the clear: such a browser gets no room at all. */
+const SUPPORTED = typeof RTCPeerConnection !== 'undefined' && transformSupport() !== null;
 /**
  * Endings after which this tab has no use for the room secret. A room not found or lost (a relay restart) keeps it:
  * the room may come back, and a reload tries again.
@@ -39,7 +42,7 @@ export function App() {
   }, [lang]);
 
   useEffect(() => {
-    if (!SECURE || !location.pathname.startsWith('/r/')) return;
+    if (!SECURE || !SUPPORTED || !location.pathname.startsWith('/r/')) return;
     // A full link pasted into this tab while it shows the same /r/<roomId> only changes the fragment: nothing would
     // read it and it would stay in the history, so the page loads again and reads (and hides) it.
     addEventListener('hashchange', () => location.reload());
@@ -77,7 +80,15 @@ export function App() {
 
   let body;
   if (!SECURE) body = <InsecureOrigin />;
-  else if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
+  else if (!SUPPORTED) {
+    body = (
+      <main class="card" data-testid="unsupported-browser">
+        <h2>{t('unsupportedHeading')}</h2>
+        <p class="error" role="alert">{t('unsupportedBody')}</p>
+        <p>{t('unsupportedBrowsers')}</p>
+      </main>
+    );
+  } else if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
   else if (!session || !view) body = <Home onCreate={create} busy={creating} />;
   else {
     const phase = view.phase;

@@ -4,6 +4,7 @@ import type { RoomActions } from './actions.ts';
 import { Audience } from './audience.tsx';
 import { Fingerprint } from './fingerprint.tsx';
 import { useT } from './i18n-context.ts';
+import { MediaStatus } from './media-status.tsx';
 import { Participant } from './participant.tsx';
 import { Share } from './share.tsx';
 import { Stats } from './stats.tsx';
@@ -26,9 +27,10 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
     <main class="room">
       <header class="room-head">
         <h2 data-testid="room-title">{view.title || t('untitledRoom')}</h2>
-        <p data-testid="e2ee-status" data-state={view.e2ee.state} data-epoch={view.e2ee.epoch ?? ''} class={`e2ee e2ee-${view.e2ee.state}`} role="status">
+        <p data-testid="e2ee-status" data-state={view.e2ee.state} data-media={view.media.state} data-epoch={view.e2ee.epoch ?? ''} class={`e2ee e2ee-${view.e2ee.state}`} role="status">
           <span aria-hidden="true">{view.e2ee.state === 'encrypted' ? '🔒' : view.e2ee.state === 'error' ? '⚠️' : '⏳'}</span> {e2eeText}
         </p>
+        <MediaStatus status={view.media} names={(id) => view.members.find((m) => m.participantId === id)?.name ?? null} onRetry={() => actions.retryMedia()} />
         {view.reconnecting && <p class="warning" data-testid="reconnecting" role="status">{t('reconnecting')}</p>}
       </header>
 
