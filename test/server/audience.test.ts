@@ -144,8 +144,9 @@ describe('a room with a few hundred listeners', () => {
     const joined = new Set(host.received.filter((r) => r.event === 'peer.joined').map(namedIn));
     for (const l of listeners) expect(joined.has(l.id)).toBe(true);
     for (const stage of [host, speaker.client]) expect(stage.received.some((r) => r.event === 'peer.updated' && namedIn(r) === raised.id)).toBe(true);
-    const speakerLeft = new Set(speaker.client.received.filter((r) => r.event === 'peer.left').map(namedIn));
-    for (const l of leaving) expect(speakerLeft.has(l.id)).toBe(true);
+    // The speaker's socket is its own: its leaves may still be on the way when the host has all of them.
+    const speakerLeft = () => new Set(speaker.client.received.filter((r) => r.event === 'peer.left').map(namedIn));
+    await expect.poll(() => leaving.every((l) => speakerLeft().has(l.id))).toBe(true);
     listeners = listeners.slice(0, -50);
   }, 60_000);
 
