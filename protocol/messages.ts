@@ -19,6 +19,8 @@ export const LIMITS = {
   decision: 1_024,
   /** A distributor's signed epoch confirmation: 185 characters. */
   confirmation: 256,
+  /** Listeners per `audience.page`: about 100 KB at most. */
+  audiencePage: 200,
 } as const;
 
 export const Announcement = Blob(LIMITS.announcement);
@@ -64,7 +66,10 @@ export const RoomSnapshot = z.object({
   roomId: RoomId,
   sealedTitle: SealedTitle,
   locked: z.boolean(),
+  /** The stage and the member itself; everyone only for a member on stage (docs/protocol.md §9, who is told what). */
   participants: z.array(ParticipantSnapshot),
+  /** Listeners in the room: the audience is counted, and listed only page by page to whoever asks. */
+  audienceCount: z.number().int().nonnegative(),
   lobby: z.array(LobbyEntry),
 });
 export type RoomSnapshot = z.infer<typeof RoomSnapshot>;
@@ -152,6 +157,11 @@ export const requests = {
   'key.resend': { request: z.strictObject({ to: Id }), reply: Ok },
   'epoch.confirm': { request: z.strictObject({ to: Id, confirmation: Blob(LIMITS.confirmation) }), reply: Ok },
   'lobby.decline': { request: z.strictObject({ participantId: Id }), reply: Ok },
+  /** Listeners in joinedSeq order after the cursor `after`; `next` is the cursor of the following page, null at the end. */
+  'audience.page': {
+    request: z.strictObject({ after: Seq.optional(), limit: z.number().int().min(1).max(LIMITS.audiencePage) }),
+    reply: z.object({ members: z.array(ParticipantSnapshot).max(LIMITS.audiencePage), next: Seq.nullable() }),
+  },
 } as const;
 
 export type RequestType = keyof typeof requests;
@@ -167,6 +177,10 @@ export const events = {
   'peer.joined': z.object({ participant: ParticipantSnapshot }),
   'peer.updated': z.object({ participant: ParticipantSnapshot }),
   'peer.left': z.object({ participantId: Id, reason: z.enum(['left', 'kicked', 'disconnected']) }),
+  /** Every member, once, to a member that just moved onto the stage: it may have to distribute keys to any of them. */
+  'room.members': z.object({ participants: z.array(ParticipantSnapshot) }),
+  /** The number of listeners, at most once a second per room; the last change always follows. */
+  'room.audience': z.object({ count: z.number().int().nonnegative() }),
   'producer.added': z.object({ producerId: Id, participantId: Id }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),
   'key.commit': z.object({ from: Id, commit: Commit, epoch: Epoch }),

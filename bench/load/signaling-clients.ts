@@ -21,10 +21,12 @@ export interface LoadReport {
   totalMs: number;
   answered: number;
   failures: Record<string, number>;
-  /** Events (peer.joined above all) that all sockets, the host's included, received by the end. */
+  /** peer.joined events that all sockets, the host's included, received by the end. */
   eventsReceived: number;
-  /** What a complete fan-out delivers: the host hears every join, the k-th joiner every later one. */
+  /** What a complete fan-out delivers: a listener's join goes to the stage (here the host) only. */
   eventsExpected: number;
+  /** room.audience events received by all sockets: at most one per member per second. */
+  audienceEvents: number;
 }
 
 const ACK_TIMEOUT_MS = 60_000;
@@ -47,9 +49,13 @@ export async function runLoad(plan: LoadPlan): Promise<LoadReport> {
   const announcements = Array.from({ length: plan.clients }, (_, i) => announce(room, `Listener ${i}`));
   const sockets: Socket[] = [];
   let eventsReceived = 0;
+  let audienceEvents = 0;
   const counted = (socket: Socket) => {
     sockets.push(socket);
-    socket.onAny(() => eventsReceived++);
+    socket.onAny((event: string) => {
+      if (event === 'peer.joined') eventsReceived++;
+      else if (event === 'room.audience') audienceEvents++;
+    });
     return socket;
   };
 
@@ -57,7 +63,7 @@ export async function runLoad(plan: LoadPlan): Promise<LoadReport> {
   const created = await emit(host, 'room.create', { roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Load') });
   if (!created.ok) throw new Error(`the host could not create the room: ${created.error.code}`);
 
-  const report: LoadReport = { clients: plan.clients, startsPerSecond: plan.startsPerSecond, ackMs: [], connectMs: [], totalMs: 0, answered: 0, failures: {}, eventsReceived: 0, eventsExpected: 0 };
+  const report: LoadReport = { clients: plan.clients, startsPerSecond: plan.startsPerSecond, ackMs: [], connectMs: [], totalMs: 0, answered: 0, failures: {}, eventsReceived: 0, eventsExpected: 0, audienceEvents: 0 };
   const fail = (code: string) => (report.failures[code] = (report.failures[code] ?? 0) + 1);
   const gapMs = plan.startsPerSecond > 0 ? 1000 / plan.startsPerSecond : 0;
   const started = performance.now();
@@ -85,12 +91,13 @@ export async function runLoad(plan: LoadPlan): Promise<LoadReport> {
   report.totalMs = performance.now() - started;
 
   // Joins are answered before the relay's fan-out reaches everyone: wait until it has, or has stopped arriving.
-  report.eventsExpected = report.answered + (report.answered * (report.answered - 1)) / 2;
+  report.eventsExpected = report.answered;
   for (let last = -1; eventsReceived < report.eventsExpected && eventsReceived !== last; ) {
     last = eventsReceived;
     await new Promise((r) => setTimeout(r, 1_000));
   }
   report.eventsReceived = eventsReceived;
+  report.audienceEvents = audienceEvents;
   for (const socket of sockets) socket.disconnect();
   return report;
 }

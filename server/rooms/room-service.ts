@@ -115,23 +115,30 @@ export class RoomService {
   }
 
   private admitMember(room: Room, p: Participant): void {
-    room.members.set(p.participantId, p);
+    room.add(p);
     this.resumable.set(p.resumeToken, { p, room });
     this.moveLoad(p, room.worker);
-    room.broadcast('peer.joined', { participant: p.snapshot() }, p);
+    room.sendAbout(p, 'peer.joined', { participant: p.snapshot() }, { except: p });
   }
 
   private deliverPackages(room: Room, from: Participant, epoch: number, packages: { to: string; package: string }[]): void {
     for (const { to, package: pkg } of packages) room.members.get(to)?.send('key.package', { from: from.participantId, epoch, package: pkg });
   }
 
-  /** Passes a stage decision on to the room unread: members act on it only if the signature and authority hold. */
+  /**
+   * Passes a stage decision on unread to the stage, who act on it only if the signature and authority hold. Listeners
+   * act on none (a mute targets a speaker) and could not check one signed by a listener they were never shown.
+   */
   private decided(room: Room, by: Participant, decision: string): void {
-    room.broadcast('stage.decision', { by: by.participantId, decision }, by);
+    room.sendToStage('stage.decision', { by: by.participantId, decision }, { except: by });
   }
 
+  /** After any change to a member: told as its own event (docs/protocol.md §9); a move on or off stage to everyone. */
   private updated(room: Room, p: Participant): void {
-    room.broadcast('peer.updated', { participant: p.snapshot() });
+    const moved = room.restage(p);
+    room.sendAbout(p, 'peer.updated', { participant: p.snapshot() }, { everyone: moved });
+    // On stage it may have to distribute keys, to members whose announcements it verifies itself: it gets them all.
+    if (moved && room.stage.has(p)) p.send('room.members', { participants: [...room.members.values()].map((m) => m.snapshot()) });
   }
 
   /** Closes a member's producers the moment it leaves the stage. */
@@ -154,10 +161,13 @@ export class RoomService {
     this.resumable.delete(p.resumeToken);
     if (room.lobby.delete(p.participantId)) {
       room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });
-    } else if (room.members.delete(p.participantId)) {
-      this.closeProducers(room, p);
-      this.moveLoad(p, null);
-      room.broadcast('peer.left', { participantId: p.participantId, reason });
+    } else {
+      const onStage = room.stage.has(p);
+      if (room.remove(p)) {
+        this.closeProducers(room, p);
+        this.moveLoad(p, null);
+        room.sendAbout(p, 'peer.left', { participantId: p.participantId, reason }, { everyone: onStage });
+      }
     }
     p.closeMedia();
     p.detach();
@@ -700,6 +710,11 @@ export class RoomService {
       visitor.send('lobby.declined', {});
       this.removeParticipant(visitor, room, 'left');
       return {};
+    },
+
+    'audience.page': (session, { after, limit }) => {
+      const { room } = this.member(session);
+      return room.audiencePage(after, limit);
     },
   };
 

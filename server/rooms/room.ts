@@ -1,8 +1,12 @@
-// A room on the relay: members and lobby in memory, its mediasoup router, and fan-out of events to members.
+// A room on the relay: members (stage and audience) and lobby in memory, its mediasoup router, and fan-out of events to members.
 import type { types } from 'mediasoup';
-import type { EventOf, EventType, LobbyEntry, RoomSnapshot } from '../../protocol/messages.ts';
+import type { EventOf, EventType, LobbyEntry, ParticipantSnapshot, RoomSnapshot } from '../../protocol/messages.ts';
 import type { Participant } from './participant.ts';
 import { isModerating, isOnStage } from '../../protocol/stage.ts';
+import { Throttle } from './throttle.ts';
+
+/** Members hear of the audience's size at most this often, whatever the churn: the final count always goes out. */
+export const AUDIENCE_COUNT_INTERVAL_MS = 1_000;
 
 /**
  * Sends one event to many connections by socket id. The relay passes socket.io's broadcast, which encodes the event
@@ -23,6 +27,11 @@ export class Room {
   router: types.Router;
   worker: types.Worker;
   readonly members = new Map<string, Participant>();
+  /** Members on stage (host, moderators, speakers): every member is told about them. */
+  readonly stage = new Set<Participant>();
+  /** Listeners in joinedSeq order: only the stage is told about them one by one; the rest get a count and pages. */
+  private readonly audience: Participant[] = [];
+  private readonly audienceCount: Throttle<number>;
   readonly lobby = new Map<string, Participant>();
   /** Signing keys of kicked members, refused for the rest of the room's life. */
   readonly banned = new Set<string>();
@@ -42,6 +51,7 @@ export class Room {
     this.sealedTitle = options.sealedTitle;
     this.router = options.router;
     this.worker = options.worker;
+    this.audienceCount = new Throttle({ intervalMs: AUDIENCE_COUNT_INTERVAL_MS, initial: 0, send: (count) => this.broadcast('room.audience', { count }) });
   }
 
   nextSeq(): number {
@@ -62,20 +72,114 @@ export class Room {
     return [...this.lobby.values()].map((p) => ({ participantId: p.participantId, announcement: p.announcement }));
   }
 
+  /**
+   * What a member is shown on entering: the stage and itself, and everyone only for a member on stage (it may have to
+   * distribute keys to any of them, after verifying their announcements itself).
+   */
   snapshot(forParticipant: Participant): RoomSnapshot {
+    const shown = this.stage.has(forParticipant) ? this.members.values() : new Set([...this.stage, forParticipant]);
     return {
       roomId: this.id,
       sealedTitle: this.sealedTitle,
       locked: this.locked,
-      participants: [...this.members.values()].map((m) => m.snapshot()),
+      participants: [...shown].map((m) => m.snapshot()),
+      audienceCount: this.audience.length,
       lobby: isModerating(forParticipant.role) ? this.lobbyEntries() : [],
     };
   }
 
-  /** To every member but `except`: connected ones at once, those in their disconnect grace through their outbox. */
+  get audienceSize(): number {
+    return this.audience.length;
+  }
+
+  // ---- stage and audience ----
+
+  add(p: Participant): void {
+    this.members.set(p.participantId, p);
+    if (isOnStage(p.role)) this.stage.add(p);
+    else this.enterAudience(p);
+  }
+
+  /** False when it was not a member. */
+  remove(p: Participant): boolean {
+    if (!this.members.delete(p.participantId)) return false;
+    if (!this.stage.delete(p)) this.leaveAudience(p);
+    return true;
+  }
+
+  /** After a change of role: moves it between stage and audience; true when it moved. */
+  restage(p: Participant): boolean {
+    const onStage = isOnStage(p.role);
+    if (!this.members.has(p.participantId) || this.stage.has(p) === onStage) return false;
+    if (onStage) {
+      this.leaveAudience(p);
+      this.stage.add(p);
+    } else {
+      this.stage.delete(p);
+      this.enterAudience(p);
+    }
+    return true;
+  }
+
+  /** Listeners after the cursor (a joinedSeq), in joinedSeq order: a member that stays is on exactly one page. */
+  audiencePage(after: number | undefined, limit: number): { members: ParticipantSnapshot[]; next: number | null } {
+    const start = after === undefined ? 0 : this.firstAfter(after);
+    const page = this.audience.slice(start, start + limit);
+    const next = start + page.length < this.audience.length ? page.at(-1)!.joinedSeq : null;
+    return { members: page.map((m) => m.snapshot()), next };
+  }
+
+  /** Index of the first listener whose joinedSeq is above `seq` (binary search: the audience is kept sorted). */
+  private firstAfter(seq: number): number {
+    let lo = 0;
+    let hi = this.audience.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.audience[mid]!.joinedSeq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  // Lobby admissions and moves off stage insert in the middle: joinedSeq was given before.
+  private enterAudience(p: Participant): void {
+    this.audience.splice(this.firstAfter(p.joinedSeq), 0, p);
+    this.audienceCount.set(this.audience.length);
+  }
+
+  private leaveAudience(p: Participant): void {
+    const i = this.firstAfter(p.joinedSeq - 1);
+    if (this.audience[i] !== p) return;
+    this.audience.splice(i, 1);
+    this.audienceCount.set(this.audience.length);
+  }
+
+  // ---- fan-out ----
+
+  /** To every member but `except`. */
   broadcast<T extends EventType>(event: T, payload: EventOf<T>, except?: Participant): void {
+    this.sendTo(this.members.values(), event, payload, except);
+  }
+
+  /** To the stage (and `also`, when given) but `except`. */
+  sendToStage<T extends EventType>(event: T, payload: EventOf<T>, options: { also?: Participant; except?: Participant } = {}): void {
+    const also = options.also && this.members.has(options.also.participantId) && !this.stage.has(options.also) ? [options.also] : [];
+    this.sendTo([...this.stage, ...also], event, payload, options.except);
+  }
+
+  /**
+   * An event about one member: to everyone while it is on stage (or with `everyone`, when it moves on or off), else
+   * to the stage and to itself, so that no listener is told about another.
+   */
+  sendAbout<T extends EventType>(p: Participant, event: T, payload: EventOf<T>, options: { everyone?: boolean; except?: Participant } = {}): void {
+    if (options.everyone || this.stage.has(p)) this.broadcast(event, payload, options.except);
+    else this.sendToStage(event, payload, { also: p, except: options.except });
+  }
+
+  /** Connected members at once, through one encoding; those in their disconnect grace through their outbox. */
+  private sendTo<T extends EventType>(targets: Iterable<Participant>, event: T, payload: EventOf<T>, except?: Participant): void {
     const connected: string[] = [];
-    for (const m of this.members.values()) {
+    for (const m of targets) {
       if (m === except) continue;
       if (m.socket) connected.push(m.socket.id);
       else m.send(event, payload);
@@ -93,6 +197,9 @@ export class Room {
       p.closeMedia();
     }
     this.members.clear();
+    this.stage.clear();
+    this.audience.length = 0;
+    this.audienceCount.stop();
     this.lobby.clear();
     this.router.close();
     this.closeFanout();

@@ -26,13 +26,20 @@ async function member(room: TestRoom, name: string): Promise<{ client: TestClien
   return { client, id: joined.participantId };
 }
 
-/** A host and two listeners, b and c. */
+/**
+ * A host, b on stage (a speaker) and c a listener. b is on stage, and moved there before c joined, so that it is
+ * told of c's join and updates as the host is; c, a listener, is told of no other listener (docs/protocol.md §9).
+ */
 async function threeMembers() {
   const room = await newRoom();
   const host = await connect(relay);
   clients.push(host);
   const created = await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'T') });
   const b = await member(room, 'B');
+  const invited = b.client.next('stage.invited');
+  await host.req('stage.invite', { participantId: b.id, decision: DECISION });
+  await invited;
+  await b.client.req('stage.respond', { accept: true, decision: DECISION });
   const c = await member(room, 'C');
   return { room, host: { client: host, id: created.participantId }, b, c };
 }
@@ -52,7 +59,7 @@ describe('hostile relay fixture', () => {
     expect(ids).toEqual(expect.arrayContaining([host.id, b.id, c.id]));
     const bConnection = adversary.recipients().find((r) => r.participantId === b.id)!.connection;
     expect(bConnection).toBe(b.client.socket.io.engine.id);
-    expect(adversary.received(b.id).map((m) => [m.event, (m.payload as { roomId: string }).roomId])).toEqual([['room.join', room.keys.roomId]]);
+    expect(adversary.received(b.id).map((m) => [m.event, (m.payload as { roomId?: string }).roomId])).toEqual([['room.join', room.keys.roomId], ['stage.respond', undefined]]);
     await c.client.req('hand.raise', {});
     expect(adversary.received(c.id).map((m) => m.event)).toEqual(['room.join', 'hand.raise']);
     expect(adversary.sent(b.id).find((m) => m.kind === 'ack')).toMatchObject({ request: 'room.join', payload: { ok: true, data: { participantId: b.id } }, fate: 'passed' });
@@ -65,9 +72,9 @@ describe('hostile relay fixture', () => {
     await member(room, 'Marker');
     await arrived(b.client, 'peer.joined', 2);
     await arrived(host.client, 'peer.joined', 3);
-    expect(events(b.client, 'peer.updated')).toEqual([]);
+    expect(events(b.client, 'peer.updated').filter(about(c.id))).toEqual([]);
     expect(events(host.client, 'peer.updated').filter(about(c.id))).toHaveLength(1);
-    expect(adversary.sent(b.id).filter((m) => m.event === 'peer.updated').map((m) => m.fate)).toEqual(['dropped']);
+    expect(adversary.sent(b.id).filter((m) => m.event === 'peer.updated' && about(c.id)(m)).map((m) => m.fate)).toEqual(['dropped']);
   });
 
   it('delay: held for one recipient until released, so a later event overtakes it (reorder)', async () => {
@@ -108,10 +115,11 @@ describe('hostile relay fixture', () => {
       }),
     );
     await c.client.req('hand.raise', {});
-    await arrived(b.client, 'peer.updated');
-    await arrived(host.client, 'peer.updated');
-    expect(events(b.client, 'peer.updated')[0]!.payload).toMatchObject({ participant: { participantId: c.id, role: 'moderator', handRaisedSeq: expect.any(Number) } });
-    expect(events(host.client, 'peer.updated')[0]!.payload).toMatchObject({ participant: { participantId: c.id, role: 'listener' } });
+    const handOf = (client: TestClient) => events(client, 'peer.updated').filter((r) => about(c.id)(r));
+    await expect.poll(() => handOf(b.client).length).toBe(1);
+    await expect.poll(() => handOf(host.client).length).toBe(1);
+    expect(handOf(b.client)[0]!.payload).toMatchObject({ participant: { participantId: c.id, role: 'moderator', handRaisedSeq: expect.any(Number) } });
+    expect(handOf(host.client)[0]!.payload).toMatchObject({ participant: { participantId: c.id, role: 'listener' } });
     expect(relay.rooms.get(room.keys.roomId)!.members.get(c.id)!.role).toBe('listener');
   });
 
@@ -121,7 +129,8 @@ describe('hostile relay fixture', () => {
     adversary.inject(b.id, 'room.mediaReset', {});
     await reset;
     await c.client.req('hand.raise', {});
-    await arrived(host.client, 'peer.updated');
+    await expect.poll(() => events(host.client, 'peer.updated').filter(about(c.id)).length).toBe(1);
+    await expect.poll(() => events(b.client, 'peer.updated').filter(about(c.id)).length).toBe(1);
     expect(events(host.client, 'room.mediaReset')).toEqual([]);
     expect(adversary.sent(b.id).at(-2)).toMatchObject({ event: 'room.mediaReset', fate: 'injected' });
     expect(() => adversary.inject('nobody', 'room.mediaReset', {})).toThrow(NoSuchRecipientError);
@@ -151,16 +160,20 @@ describe('hostile relay fixture', () => {
 
   it('split: two groups stop hearing of each other, including in the member list of an admission', async () => {
     const { room, host, b, c } = await threeMembers();
+    const before = (client: TestClient, id: string) => events(client, 'peer.updated').filter(about(id)).length;
+    const bAboutSelf = before(b.client, b.id);
+    const cAboutB = before(c.client, b.id);
     uninstall.push(adversary.split([b.id], [c.id]));
+    // c raises its hand (told to the stage: host and b); the host mutes b (told to everyone, b on stage).
     await c.client.req('hand.raise', {});
-    await b.client.req('hand.raise', {});
-    await arrived(host.client, 'peer.updated', 2);
+    await host.client.req('stage.mute', { participantId: b.id, decision: DECISION });
+    await expect.poll(() => events(host.client, 'peer.updated').filter((r) => about(c.id)(r) || about(b.id)(r)).length).toBeGreaterThanOrEqual(2);
     await host.client.req('room.lock', { locked: true, decision: DECISION });
     await arrived(b.client, 'room.updated');
     await arrived(c.client, 'room.updated');
     expect(events(b.client, 'peer.updated').filter(about(c.id))).toEqual([]);
-    expect(events(c.client, 'peer.updated').filter(about(b.id))).toEqual([]);
-    expect(events(b.client, 'peer.updated').filter(about(b.id))).toHaveLength(1);
+    expect(before(c.client, b.id)).toBe(cAboutB);
+    expect(before(b.client, b.id)).toBe(bAboutSelf + 1);
 
     const visitor = await connect(relay);
     clients.push(visitor);
@@ -169,7 +182,8 @@ describe('hostile relay fixture', () => {
     const admitted = visitor.next('lobby.admitted');
     await host.client.req('lobby.admit', { participantId: waiting.participantId, decision: DECISION });
     const seen = (await admitted).room.participants.map((p) => p.participantId);
-    expect(seen).toEqual(expect.arrayContaining([host.id, c.id, waiting.participantId]));
+    // A listener is shown the stage and itself: the host, and b unless the split hides it.
+    expect(seen).toEqual(expect.arrayContaining([host.id, waiting.participantId]));
     expect(seen).not.toContain(b.id);
   });
 });

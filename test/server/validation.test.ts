@@ -47,6 +47,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'key.resend': { to: ID },
   'epoch.confirm': { to: ID, confirmation: BLOB },
   'lobby.decline': { participantId: ID },
+  'audience.page': { after: 3, limit: 50 },
 };
 
 const OVERSIZE: Record<string, number> = {

@@ -37,7 +37,7 @@ import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
-import type { MemberView, Phase, Role, RoomView } from './view.ts';
+import type { AudiencePage, MemberView, Phase, Role, RoomView } from './view.ts';
 
 interface Member {
   snapshot: ParticipantSnapshot;
@@ -124,6 +124,8 @@ export class RoomSession implements RoomActions {
       handRaised: false,
       invitedBy: null,
       members: [],
+      audienceCount: 0,
+      audienceKnown: false,
       lobby: [],
       locked: false,
       reconnecting: false,
@@ -273,6 +275,7 @@ export class RoomSession implements RoomActions {
       title: this.openTitle(result.room.sealedTitle),
       locked: result.room.locked,
       me: result.participantId,
+      audienceCount: result.room.audienceCount,
     });
     this.refreshFingerprint();
     this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
@@ -304,6 +307,8 @@ export class RoomSession implements RoomActions {
     on('peer.joined', ({ participant }) => this.onPeerJoined(participant));
     on('peer.updated', ({ participant }) => this.onPeerUpdated(participant));
     on('peer.left', ({ participantId }) => this.onPeerLeft(participantId));
+    on('room.members', ({ participants }) => this.onRoomMembers(participants));
+    on('room.audience', ({ count }) => this.update({ audienceCount: count }));
     on('producer.added', ({ producerId, participantId }) => void this.consume(producerId, participantId));
     on('producer.removed', ({ producerId, participantId }) => {
       this.media?.closeConsumer(producerId);
@@ -560,7 +565,8 @@ export class RoomSession implements RoomActions {
 
   private onPeerUpdated(participant: ParticipantSnapshot): void {
     const member = this.members.get(participant.participantId);
-    if (!member) return;
+    if (!member) return this.onStageEntered(participant);
+    if (this.forgetsAudience(participant)) return;
     const before = member.snapshot;
     member.snapshot = participant;
     // A re-announcement after a link rotation verifies under the new keys; until then the old verification stands.
@@ -577,6 +583,66 @@ export class RoomSession implements RoomActions {
       }
     }
     this.render();
+  }
+
+  // ---- audience: what a listener is not told (docs/protocol.md §9) ----
+
+  /** The relay's full member list, once, when this member moved onto the stage: merged like the join snapshot. */
+  private onRoomMembers(participants: ParticipantSnapshot[]): void {
+    for (const p of participants) {
+      const known = this.members.get(p.participantId);
+      if (known?.snapshot.announcement === p.announcement) known.snapshot = p;
+      else this.members.set(p.participantId, { snapshot: p, verified: this.agent?.verify(p.participantId, p.announcement) ?? null, speaking: false });
+    }
+    this.render();
+  }
+
+  /**
+   * A listener this member was never shown moved onto the stage: it is verified like a joiner, and named in the
+   * senders of the current epoch if the roster lists it. No key is given for it: it holds its keys already.
+   */
+  private onStageEntered(participant: ParticipantSnapshot): void {
+    if (participant.role === 'listener') return;
+    const verified = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
+    this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
+    if (verified && this.agent?.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current);
+    this.render();
+  }
+
+  /**
+   * A listener at the relay is not told of other listeners' updates or leaves, so it forgets them rather than show
+   * them stale: one that moved off the stage, or all of them when this member did. True when that was the update.
+   */
+  private forgetsAudience(participant: ParticipantSnapshot): boolean {
+    if (participant.role !== 'listener') return false;
+    if (participant.participantId === this.me) {
+      for (const [id, m] of this.members) if (id !== this.me && m.snapshot.role === 'listener') this.members.delete(id);
+      return false;
+    }
+    if (this.relayRole() !== 'listener') return false;
+    this.members.delete(participant.participantId);
+    this.meter?.remove(participant.participantId);
+    this.render();
+    return true;
+  }
+
+  /** Listeners after the cursor, as the relay lists them, each verified here before its name is shown. */
+  async audiencePage(after: number | null, limit: number): Promise<AudiencePage> {
+    const page = await this.req('audience.page', after === null ? { limit } : { after, limit });
+    const members = page.members.map((p): MemberView => {
+      const verified = this.agent?.verify(p.participantId, p.announcement) ?? null;
+      const isMe = p.participantId === this.me;
+      return {
+        participantId: p.participantId,
+        name: isMe ? this.myName : (verified?.name ?? null),
+        role: (verified && this.agent?.roleOf(verified.memberKeyId)) || 'listener',
+        isMe,
+        speaking: false,
+        muted: p.muted,
+        handRaisedSeq: p.handRaisedSeq,
+      };
+    });
+    return { members, next: page.next };
   }
 
   private closeMic(): void {
@@ -902,6 +968,7 @@ export class RoomSession implements RoomActions {
     const me = this.me ? this.members.get(this.me) : undefined;
     this.update({
       members,
+      audienceKnown: this.relayRole() !== null && this.relayRole() !== 'listener',
       myRole: me ? this.roleOf(me.snapshot.participantId) : null,
       handRaised: me?.snapshot.handRaisedSeq != null,
       lobby: this.lobbyRaw.map((e) => ({ participantId: e.participantId, name: this.agent?.verify(e.participantId, e.announcement)?.name ?? null })),

@@ -16,6 +16,12 @@ export interface MemberView {
   handRaisedSeq: number | null;
 }
 
+/** One page of the audience, in join order; `next` is the cursor of the following page, null at the end. */
+export interface AudiencePage {
+  members: MemberView[];
+  next: number | null;
+}
+
 export interface SpeakerStats {
   participantId: string;
   name: string | null;
@@ -61,7 +67,12 @@ export interface RoomView {
   micError: boolean;
   handRaised: boolean;
   invitedBy: string | null;
+  /** The stage and this member; on stage at the relay, every member (docs/protocol.md §9, who is told what). */
   members: MemberView[];
+  /** Listeners in the room, as the relay counts them. */
+  audienceCount: number;
+  /** The relay tells this member of every listener (it is on stage there): `members` holds the whole audience. */
+  audienceKnown: boolean;
   lobby: LobbyEntryView[];
   locked: boolean;
   reconnecting: boolean;

@@ -1,4 +1,6 @@
 // What the room screen can ask of the session; implemented by RoomSession.
+import type { AudiencePage } from '../session/view.ts';
+
 export interface RoomActions {
   join(name: string): void;
   leave(): void;
@@ -19,4 +21,6 @@ export interface RoomActions {
   rotateLink(): void;
   endRoom(): void;
   retryMedia(): void;
+  /** Listeners after the cursor, as the relay lists them: rejects when the relay does not answer. */
+  audiencePage(after: number | null, limit: number): Promise<AudiencePage>;
 }

@@ -1,6 +1,7 @@
 // The room screen: status, share link, fingerprint, stage and audience, the viewer's own controls.
 import type { RoomView } from '../session/view.ts';
 import type { RoomActions } from './actions.ts';
+import { Audience } from './audience.tsx';
 import { Fingerprint } from './fingerprint.tsx';
 import { useT } from './i18n-context.ts';
 import { MediaStatus } from './media-status.tsx';
@@ -15,8 +16,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
   const moderates = role === 'host' || role === 'moderator';
   const onStage = role !== null && role !== 'listener';
   const stage = view.members.filter((m) => m.role !== 'listener');
-  const audience = view.members.filter((m) => m.role === 'listener');
-  const hands = audience.filter((m) => m.handRaisedSeq !== null).sort((a, b) => a.handRaisedSeq! - b.handRaisedSeq!);
+  const hands = view.members.filter((m) => m.role === 'listener' && m.handRaisedSeq !== null).sort((a, b) => a.handRaisedSeq! - b.handRaisedSeq!);
   const e2eeText =
     view.e2ee.state === 'encrypted'
       ? t('e2eeEncrypted', { epoch: view.e2ee.epoch ?? 0 })
@@ -80,10 +80,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
           <ul class="members">
             {stage.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} />)}
           </ul>
-          <h3>{t('audience')}</h3>
-          <ul class="members">
-            {audience.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} />)}
-          </ul>
+          <Audience view={view} actions={actions} />
           {moderates && (
             <section data-testid="hand-queue" class="hands">
               <h3>{t('handQueue')}</h3>

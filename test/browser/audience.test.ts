@@ -1,0 +1,94 @@
+// A room of a couple of hundred members (Node clients) with real pages: the listener sees a count and pages the list.
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRoomLink } from '../../crypto/index.ts';
+import type { Relay } from '../../server/index.ts';
+import { announce, connect, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { launchChromium } from './chromium.ts';
+import type { Diagnostics } from './pages.ts';
+import { createRoom, expectHears, joinRoom, myId } from './pages.ts';
+
+const SIMULATED = 200;
+
+let relay: Relay;
+let browser: Browser;
+const simulated: TestClient[] = [];
+
+beforeAll(async () => {
+  relay = await startTestRelay();
+  browser = await launchChromium({ toneHz: 440 });
+}, 60_000);
+
+afterAll(async () => {
+  for (const c of simulated) c.close();
+  await browser?.close();
+  await relay?.close();
+});
+
+/** Members that join with valid announcements and then only listen to signaling; they run no key logic. */
+async function simulate(room: TestRoom, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  // A few at a time: the host's page verifies each announcement and keys each newcomer as it arrives.
+  for (let start = 0; start < n; start += 20) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(20, n - start) }, async (_, i) => {
+        const client = await connect(relay);
+        simulated.push(client);
+        const reply = await client.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, `Sim ${start + i}`) });
+        if ('lobby' in reply) throw new Error('unexpected lobby');
+        return reply.participantId;
+      }),
+    );
+    ids.push(...batch);
+  }
+  return ids;
+}
+
+const count = (page: Page) => page.getByTestId('audience-count').getAttribute('data-count').then(Number);
+const rows = (page: Page) => page.getByTestId('audience-list').getAttribute('data-rows').then(Number);
+const listedIds = (page: Page) =>
+  page.locator('[data-testid="audience-list"] [data-testid="participant"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-participant')!));
+
+describe('audience at scale', () => {
+  it('a listener sees the count, pages the whole list by scrolling, and still hears the host', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Town hall', 'Host');
+    const hostId = await myId(host);
+    const { secret, keys } = parseRoomLink(link);
+    const simIds = await simulate({ secret, keys }, SIMULATED);
+
+    const listener = await joinRoom(browser, link, 'Listener');
+    const listenerId = await myId(listener);
+    await expect.poll(() => count(listener), { timeout: 10_000 }).toBe(SIMULATED + 1);
+    await expect.poll(() => count(host), { timeout: 10_000 }).toBe(SIMULATED + 1);
+    // It was shown the stage and itself, not each listener.
+    const known = await listener.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().members.map((m) => m.participantId));
+    expect(known.sort()).toEqual([hostId, listenerId].sort());
+
+    // Closed until asked for; opened, it shows the first page only.
+    expect(await listener.getByTestId('audience-list').count()).toBe(0);
+    await listener.getByTestId('audience-toggle').click();
+    await expect.poll(() => rows(listener)).toBe(50);
+    // Scrolling to the bottom fetches the next page.
+    await listener.getByTestId('audience-list').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await expect.poll(() => rows(listener)).toBe(100);
+    // The rest through the button (a pending scroll may fetch the last page first, taking the button away).
+    const more = listener.getByTestId('audience-more');
+    await expect
+      .poll(async () => {
+        if ((await more.count()) > 0) await more.click({ timeout: 1_000 }).catch(() => undefined);
+        return { rows: await rows(listener), more: await more.count() };
+      }, { timeout: 30_000 })
+      .toEqual({ rows: SIMULATED, more: 0 });
+    const ids = await listedIds(listener);
+    expect(ids.length).toBe(SIMULATED);
+    expect(new Set(ids)).toEqual(new Set(simIds));
+    // Names were verified from the announcements in the pages.
+    await expect.poll(() => listener.locator(`[data-testid="audience-list"] [data-participant="${simIds[7]}"]`).textContent()).toContain('Sim 7');
+
+    // The host, told of everyone, renders only a page of them too, and can invite from the list.
+    await expect.poll(() => rows(host)).toBe(50);
+    expect(await host.locator(`[data-testid="audience-list"] [data-testid="invite-to-speak"]`).count()).toBe(50);
+
+    await expectHears(listener, hostId, 440);
+  }, 180_000);
+});
