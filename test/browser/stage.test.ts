@@ -113,11 +113,16 @@ describe('moderation in real browsers', () => {
     await expect.poll(() => listener.getByTestId('fingerprint').textContent()).not.toBe(oldFingerprint);
     expect(await listener.getByTestId('fingerprint').textContent()).toBe(await host.getByTestId('fingerprint').textContent());
     await expect.poll(() => listener.getByTestId('room-link').textContent()).toBe(newLink);
-    // The address bar shows the new room's path only; each tab keeps the new secret and has dropped the old one.
+    // The address bar shows the new room's path only; each tab keeps the new secret and who it is in the new room,
+    // and has dropped everything it kept under the old one.
     const newRoomId = await roomIdOf(listener);
+    const oldRoomId = new URL(oldLink).pathname.split('/')[2]!;
     for (const page of [host, listener]) {
       expect(await page.evaluate(() => location.href)).toBe(`${relay.url}/r/${newRoomId}`);
-      expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([newLink.slice(newLink.indexOf('#') + 1)]);
+      const stored = await page.evaluate(() => Object.fromEntries(Object.entries(sessionStorage)));
+      expect(stored[`teahouse.room-secret.${newRoomId}`]).toBe(newLink.slice(newLink.indexOf('#') + 1));
+      expect(Object.keys(stored).sort()).toEqual([`teahouse.member.${newRoomId}`, `teahouse.room-secret.${newRoomId}`]);
+      expect(Object.keys(stored).some((k) => k.endsWith(oldRoomId))).toBe(false);
     }
     expect(await listener.getByText(/fingerprint changed/).count()).toBe(1);
     await expectHears(listener, hostId, 440);
