@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOM_MESSAGE_CHARS } from '../../protocol/messages.ts';
 import {
   fromBase64url,
   generateIdentity,
@@ -54,6 +55,8 @@ describe('room messages', () => {
       expect(blob).not.toContain('QUFBQUFB');
     }
     expect(sizes.size).toBe(3);
+    // The relay's list of lengths is this module's, in base64url characters.
+    expect(ROOM_MESSAGE_WIRE_BYTES.map((n) => Math.ceil((n * 4) / 3))).toEqual([...ROOM_MESSAGE_CHARS]);
     expect(seal(new Uint8Array(1)).length).toBe(seal(new Uint8Array(140)).length);
     expect(() => seal(new Uint8Array(ROOM_MESSAGE_MAX_PAYLOAD + 1))).toThrow(RangeError);
   });
@@ -75,7 +78,7 @@ describe('room messages', () => {
 
   it('the clear epoch is bound: changing it fails authentication', () => {
     const bytes = fromBase64url(seal(utf8.encode('x')));
-    bytes[8] ^= 1;
+    bytes[8] = bytes[8]! ^ 1;
     const tampered = toBase64url(bytes);
     expect(roomMessageEpoch(tampered)).toBe(6);
     expect(() => open(tampered)).toThrow('does not authenticate');
@@ -83,7 +86,7 @@ describe('room messages', () => {
 
   it('refuses flipped ciphertext, wrong sizes and garbage with RoomMessageError only', () => {
     const bytes = fromBase64url(seal(utf8.encode('x')));
-    bytes[40] ^= 0x80;
+    bytes[40] = bytes[40]! ^ 0x80;
     expect(() => open(toBase64url(bytes))).toThrow(RoomMessageError);
     expect(() => open(toBase64url(bytes.subarray(0, 200)))).toThrow('size');
     expect(() => open('***')).toThrow('base64url');

@@ -27,7 +27,8 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'producer.close': { producerId: ID },
   'consumer.create': { producerId: ID, rtpCapabilities: { codecs: [] } },
   'consumer.resume': { consumerId: ID },
-  'key.commit': { commit: BLOB, epoch: 2, to: [ID] },
+  'key.commit': { commit: BLOB, epoch: 2, packages: [] },
+  'key.packages': { epoch: 2, packages: [] },
   'hand.raise': {},
   'hand.lower': {},
   'stage.invite': { participantId: ID, decision: BLOB },
@@ -42,6 +43,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'epoch.challenge': { to: ID, nonce: NONCE },
   'epoch.confirm': { to: ID, confirmation: BLOB },
   'lobby.decline': { participantId: ID },
+  'room.message': { message: BLOB },
 };
 
 const OVERSIZE: Record<string, number> = {
@@ -50,10 +52,11 @@ const OVERSIZE: Record<string, number> = {
   commit: LIMITS.commit,
   decision: LIMITS.decision,
   confirmation: LIMITS.confirmation,
+  message: LIMITS.roomMessage,
 };
 
 /** Values of the right type and size in a shape the schema refuses. */
-const MALFORMED: Record<string, string> = { nonce: NONCE.toUpperCase(), decision: `${BLOB}+`, confirmation: `${BLOB}=` };
+const MALFORMED: Record<string, string> = { nonce: NONCE.toUpperCase(), decision: `${BLOB}+`, confirmation: `${BLOB}=`, message: `${BLOB}/` };
 
 function mutations(type: RequestType): { name: string; payload: unknown; field: string }[] {
   const valid = VALID[type];
