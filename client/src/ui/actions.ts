@@ -18,4 +18,13 @@ export interface RoomActions {
   decline(participantId: string): void;
   rotateLink(): void;
   endRoom(): void;
+  react(emoji: string): void;
+  sendChat(text: string, question: boolean): boolean;
+  pin(pin: { kind: 'question' | 'link'; text: string } | null): void;
+  setVolume(participantId: string, volume: number): void;
+  setPushToTalk(on: boolean): void;
+  setTalking(on: boolean): void;
+  setProcessing(on: boolean): void;
+  startRecording(): void;
+  stopRecording(): void;
 }

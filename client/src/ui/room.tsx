@@ -4,6 +4,7 @@ import type { RoomActions } from './actions.ts';
 import { Fingerprint } from './fingerprint.tsx';
 import { useT } from './i18n-context.ts';
 import { Participant } from './participant.tsx';
+import { ChatPanel, RecordingIndicator, SoundControls } from './room-life.tsx';
 import { Share } from './share.tsx';
 import { Stats } from './stats.tsx';
 
@@ -16,6 +17,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
   const stage = view.members.filter((m) => m.role !== 'listener');
   const audience = view.members.filter((m) => m.role === 'listener');
   const hands = audience.filter((m) => m.handRaisedSeq !== null).sort((a, b) => a.handRaisedSeq! - b.handRaisedSeq!);
+  const reactionsOf = (participantId: string) => view.life.reactions.filter((r) => r.participantId === participantId);
   const e2eeText =
     view.e2ee.state === 'encrypted'
       ? t('e2eeEncrypted', { epoch: view.e2ee.epoch ?? 0 })
@@ -30,6 +32,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
           <span aria-hidden="true">{view.e2ee.state === 'encrypted' ? '🔒' : view.e2ee.state === 'error' ? '⚠️' : '⏳'}</span> {e2eeText}
         </p>
         {view.reconnecting && <p class="warning" data-testid="reconnecting" role="status">{t('reconnecting')}</p>}
+        <RecordingIndicator view={view} />
       </header>
 
       {view.invitedBy !== null && (
@@ -68,6 +71,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
         )}
         <button data-testid="leave-room" type="button" onClick={() => actions.leave()}>{t('leave')}</button>
       </div>
+      <SoundControls view={view} actions={actions} onStage={onStage} />
       {view.micError && <p class="error" role="alert">{t('micDenied')}</p>}
       {view.networkBlocked && <p class="error" role="alert" data-testid="network-blocked">{t('networkBlocked')}</p>}
       {view.notice && <p class="error" role="alert" data-testid="room-notice">{t('errorGeneric', { reason: view.notice })}</p>}
@@ -76,11 +80,11 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
         <section class="people">
           <h3>{t('stage')}</h3>
           <ul class="members">
-            {stage.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} />)}
+            {stage.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} reactions={reactionsOf(m.participantId)} volume={view.life.volumes[m.participantId]} />)}
           </ul>
           <h3>{t('audience')}</h3>
           <ul class="members">
-            {audience.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} />)}
+            {audience.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} reactions={reactionsOf(m.participantId)} />)}
           </ul>
           {moderates && (
             <section data-testid="hand-queue" class="hands">
@@ -105,6 +109,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
             </section>
           )}
         </section>
+        <ChatPanel view={view} actions={actions} />
         <aside class="side">
           <Share link={view.link} />
           <Fingerprint fingerprint={view.fingerprint} isHost={role === 'host'} verified={view.fingerprintVerified}
