@@ -79,3 +79,9 @@ export class DecisionError extends CryptoError {
     super('DECISION_INVALID', message);
   }
 }
+
+export class RoomMessageError extends CryptoError {
+  constructor(message: string) {
+    super('ROOM_MESSAGE_INVALID', message);
+  }
+}

@@ -8,6 +8,7 @@ export * from './fingerprint.ts';
 export * from './identity.ts';
 export * from './kid.ts';
 export * from './metadata.ts';
+export * from './room-message.ts';
 export * from './room-secret.ts';
 export * from './sframe.ts';
 export { initCrypto } from './sodium.ts';

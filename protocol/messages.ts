@@ -21,7 +21,22 @@ export const LIMITS = {
   confirmation: 256,
   /** Listeners per `audience.page`: about 100 KB at most. */
   audiencePage: 200,
+  /**
+   * The schema's bound on a room message; the relay then forwards only the fixed sizes of ROOM_MESSAGE_CHARS and
+   * answers anything larger with MESSAGE_TOO_LARGE.
+   */
+  roomMessage: 8_192,
 } as const;
+
+/**
+ * The only lengths (in base64url characters) of a sealed room message (crypto/room-message.ts): three padded sizes,
+ * so the relay learns a message's bucket, never its length or content.
+ */
+export const ROOM_MESSAGE_CHARS = [407, 1_431, 5_527] as const;
+/** Room messages per member: a steady rate and a burst, enforced by the relay and by every receiver. */
+export const ROOM_MESSAGE_RATE = { perSecond: 2, burst: 8 } as const;
+/** A sealed room message: opaque to the relay, which checks only its shape and size. */
+export const RoomMessageBlob = Blob(LIMITS.roomMessage);
 
 export const Announcement = Blob(LIMITS.announcement);
 /** A member's signed stage decision (crypto/decision.ts): the relay enforces its own rules and passes it on unread. */
@@ -162,6 +177,8 @@ export const requests = {
     request: z.strictObject({ after: Seq.optional(), limit: z.number().int().min(1).max(LIMITS.audiencePage) }),
     reply: z.object({ members: z.array(ParticipantSnapshot).max(LIMITS.audiencePage), next: Seq.nullable() }),
   },
+  /** A sealed reaction, chat message, pin or recording notice, forwarded to every member and stored nowhere. */
+  'room.message': { request: z.strictObject({ message: RoomMessageBlob }), reply: Ok },
 } as const;
 
 export type RequestType = keyof typeof requests;
@@ -201,6 +218,7 @@ export const events = {
   'room.rotated': z.object({ newRoomId: RoomId }),
   'room.mediaReset': z.object({}),
   'relay.shuttingDown': z.object({}),
+  'room.message': z.object({ from: Id, message: RoomMessageBlob }),
   error: z.object({ code: z.string().max(64), message: z.string().max(1_024) }),
 } as const;
 

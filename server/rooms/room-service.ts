@@ -2,12 +2,13 @@
 import type { types } from 'mediasoup';
 import { announcementSignKey } from '../../crypto/announcement.ts';
 import { SignalingError } from '../../protocol/errors.ts';
-import type { JoinResult, ReplyOf, RequestOf, RequestType, Role } from '../../protocol/messages.ts';
+import { ROOM_MESSAGE_CHARS, ROOM_MESSAGE_RATE, type JoinResult, type ReplyOf, type RequestOf, type RequestType, type Role } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import { clientRtpCapabilities, MEDIA_CODECS } from '../media/codecs.ts';
 import { webRtcTransportListen } from '../media/listen.ts';
 import { turnIceServers } from '../media/turn.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
+import { TokenBucket } from '../signaling/rate-limit.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
 import { Room, type Multicast } from './room.ts';
 import * as stage from '../../protocol/stage.ts';
@@ -30,6 +31,8 @@ export class RoomService {
   private readonly revoked = new Set<string>();
   /** Resume tokens of present members, with their room (whose id may have changed by rotation since). */
   private readonly resumable = new Map<string, { p: Participant; room: Room }>();
+  /** Each member's allowance of room messages (reactions, chat): opaque to the relay, so counted, never read. */
+  private readonly messageBuckets = new WeakMap<Participant, TokenBucket>();
 
   private readonly config: RelayConfig;
   private readonly pool: WorkerPool;
@@ -715,6 +718,21 @@ export class RoomService {
     'audience.page': (session, { after, limit }) => {
       const { room } = this.member(session);
       return room.audiencePage(after, limit);
+    },
+
+    /** Forwarded to every member as it came and stored nowhere: a newcomer sees messages from its join on. */
+    'room.message': (session, { message }) => {
+      const { room, me } = this.member(session);
+      const largest = ROOM_MESSAGE_CHARS.at(-1)!;
+      if (message.length > largest) throw new SignalingError('MESSAGE_TOO_LARGE', `a room message is at most ${largest} characters`);
+      if (!(ROOM_MESSAGE_CHARS as readonly number[]).includes(message.length)) {
+        throw new SignalingError('BAD_REQUEST', `room.message: message: a room message is ${ROOM_MESSAGE_CHARS.join(', ')} characters long`);
+      }
+      let bucket = this.messageBuckets.get(me);
+      if (!bucket) this.messageBuckets.set(me, (bucket = new TokenBucket(ROOM_MESSAGE_RATE.perSecond, ROOM_MESSAGE_RATE.burst)));
+      if (!bucket.take()) throw new SignalingError('RATE_LIMITED', `at most ${ROOM_MESSAGE_RATE.perSecond} room messages per second`);
+      room.broadcast('room.message', { from: me.participantId, message }, me);
+      return {};
     },
   };
 

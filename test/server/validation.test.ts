@@ -48,6 +48,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'epoch.confirm': { to: ID, confirmation: BLOB },
   'lobby.decline': { participantId: ID },
   'audience.page': { after: 3, limit: 50 },
+  'room.message': { message: BLOB },
 };
 
 const OVERSIZE: Record<string, number> = {
@@ -56,10 +57,11 @@ const OVERSIZE: Record<string, number> = {
   commit: LIMITS.commit,
   decision: LIMITS.decision,
   confirmation: LIMITS.confirmation,
+  message: LIMITS.roomMessage,
 };
 
 /** Values of the right type and size in a shape the schema refuses. */
-const MALFORMED: Record<string, string> = { nonce: NONCE.toUpperCase(), decision: `${BLOB}+`, confirmation: `${BLOB}=` };
+const MALFORMED: Record<string, string> = { nonce: NONCE.toUpperCase(), decision: `${BLOB}+`, confirmation: `${BLOB}=`, message: `${BLOB}/` };
 
 function mutations(type: RequestType): { name: string; payload: unknown; field: string }[] {
   const valid = VALID[type];

@@ -27,15 +27,54 @@ export class AudioMeter {
     const element = new Audio();
     element.srcObject = stream;
     element.autoplay = true;
+    element.volume = this.volumes.get(id) ?? 1;
     void element.play().catch(() => undefined);
     void this.context.resume().catch(() => undefined);
     const source = this.context.createMediaStreamSource(stream);
     const analyser = this.context.createAnalyser();
     analyser.fftSize = 8192;
     source.connect(analyser);
+    if (this.recordTo) source.connect(this.recordTo);
     this.entries.set(id, { element, source, analyser, state: initialSpeaking() });
     this.timer ??= setInterval(() => this.tick(), 100);
   }
+
+  /** This listener's own volume for one speaker (0 mutes it locally); kept for a speaker who reconnects. */
+  setVolume(id: string, volume: number): void {
+    this.volumes.set(id, volume);
+    const entry = this.entries.get(id);
+    if (entry) entry.element.volume = volume;
+  }
+
+  private readonly volumes = new Map<string, number>();
+
+  /**
+   * Records every remote track (and `own`, the host's microphone) as heard, decrypted, into one WebM/Opus file on this
+   * device. Tracks that arrive while it records join it.
+   */
+  record(own: MediaStreamTrack | null): { stop(): Promise<Blob> } {
+    const destination = this.context.createMediaStreamDestination();
+    this.recordTo = destination;
+    for (const entry of this.entries.values()) entry.source.connect(destination);
+    const ownSource = own ? this.context.createMediaStreamSource(new MediaStream([own])) : null;
+    ownSource?.connect(destination);
+    const recorder = new MediaRecorder(destination.stream, { mimeType: 'audio/webm;codecs=opus' });
+    const chunks: Blob[] = [];
+    recorder.ondataavailable = (e) => chunks.push(e.data);
+    recorder.start(1_000);
+    return {
+      stop: () =>
+        new Promise<Blob>((resolve) => {
+          recorder.onstop = () => resolve(new Blob(chunks, { type: 'audio/webm' }));
+          recorder.stop();
+          ownSource?.disconnect();
+          for (const entry of this.entries.values()) entry.source.disconnect(destination);
+          if (this.recordTo === destination) this.recordTo = null;
+        }),
+    };
+  }
+
+  private recordTo: MediaStreamAudioDestinationNode | null = null;
 
   remove(id: string): void {
     const entry = this.entries.get(id);

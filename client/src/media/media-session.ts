@@ -106,10 +106,8 @@ export class MediaSession {
   /** Starts the microphone; the encrypting transform is attached before the first frame can leave. */
   async startMic(): Promise<void> {
     if (this.producer) return;
-    const stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
-    });
-    const track = stream.getAudioTracks()[0]!;
+    const track = await this.microphone();
+    track.enabled = this.talking;
     const transport = await this.transport('send');
     try {
       this.producer = await transport.produce({
@@ -122,6 +120,43 @@ export class MediaSession {
       track.stop();
       throw error;
     }
+  }
+
+  /**
+   * The browser's own noise suppression, echo cancellation and gain control: on by default, off for music. A running
+   * microphone gets a new track with the new constraints, so the producer (and what the relay sees) stays as it was.
+   */
+  async setProcessing(on: boolean): Promise<void> {
+    this.processing = on;
+    const producer = this.producer;
+    if (!producer) return;
+    const track = await this.microphone();
+    track.enabled = this.talking;
+    await producer.replaceTrack({ track });
+  }
+
+  /**
+   * Push-to-talk: a released key disables the track, so the encoder sends silence in frames of the same size and
+   * rate (CBR, DTX off); the producer is never paused, so the relay cannot tell talking from not talking.
+   */
+  setTalking(on: boolean): void {
+    this.talking = on;
+    const track = this.producer?.track;
+    if (track) track.enabled = on;
+  }
+
+  /** The microphone's current track, for the host's own voice in a recording. */
+  micTrack(): MediaStreamTrack | null {
+    return this.producer?.track ?? null;
+  }
+
+  private processing = true;
+  private talking = true;
+
+  private async microphone(): Promise<MediaStreamTrack> {
+    const on = this.processing;
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: on, noiseSuppression: on, autoGainControl: on, channelCount: 1 } });
+    return stream.getAudioTracks()[0]!;
   }
 
   stopMic(): void {

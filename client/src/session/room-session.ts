@@ -37,6 +37,7 @@ import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
+import { RoomLife, RoomLifeError, ROOM_LIFE_LIMITS } from './room-life.ts';
 import type { AudiencePage, MemberView, Phase, Role, RoomView } from './view.ts';
 
 interface Member {
@@ -58,7 +59,7 @@ export class RoomSession implements RoomActions {
   private freshnessTimer: ReturnType<typeof setInterval> | null = null;
   private sendAllowed = true;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
-  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0 };
+  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0 };
   /** Commit headers and packages that arrived before their other half, by epoch. */
   private readonly pendingHeaders = new Map<number, string>();
   private readonly pendingPackages = new Map<number, string>();
@@ -101,6 +102,10 @@ export class RoomSession implements RoomActions {
   private fingerprintShown: string | null = null;
   private readonly listeners = new Set<Listener>();
   private view: RoomView;
+  /** Reactions, chat, pins and recording notices, sealed under the epoch's keys (room-life.ts has the rules). */
+  private life: RoomLife | null = null;
+  private lifeTimer: ReturnType<typeof setTimeout> | null = null;
+  private recorder: { stop(): Promise<Blob> } | null = null;
 
   private constructor(origin: string, secret: Uint8Array) {
     this.origin = origin;
@@ -135,6 +140,8 @@ export class RoomSession implements RoomActions {
       speakers: [],
       media: { state: 'idle', reason: null, silent: [] },
       droppedEvents: 0,
+      recordingFile: null,
+      life: { messages: [], pinned: null, reactions: [], recording: null, recordingHere: false, error: null, pushToTalk: false, talking: true, processing: true, volumes: {} },
     };
   }
 
@@ -169,6 +176,7 @@ export class RoomSession implements RoomActions {
       frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
       dropConnection: (holdMs = 0) => this.dropConnection(holdMs),
       rejected: () => ({ ...this.rejected }),
+      recordedFile: async () => (this.recording ? { type: this.recording.type, bytes: toHex(new Uint8Array(await this.recording.arrayBuffer())) } : null),
     };
   }
 
@@ -248,6 +256,7 @@ export class RoomSession implements RoomActions {
     await initCrypto();
     this.myName = name;
     this.agent = new Membership(this.keys, identity);
+    this.life = this.makeLife(this.agent);
     this.announcement = this.makeAnnouncement();
     this.connect();
   }
@@ -337,6 +346,7 @@ export class RoomSession implements RoomActions {
       else this.end('linkRevoked');
     });
     on('room.mediaReset', () => void this.resetMedia());
+    on('room.message', ({ message }) => this.onRoomMessage(message));
     on('relay.shuttingDown', () => this.update({ reconnecting: true }));
     socket.on('disconnect', () => {
       if (this.view.phase.kind === 'room') this.update({ reconnecting: true });
@@ -653,6 +663,7 @@ export class RoomSession implements RoomActions {
 
   private onPeerLeft(participantId: string): void {
     const key = this.keyOf(participantId);
+    if (key) this.life?.forget(key);
     this.members.delete(participantId);
     this.meter?.remove(participantId);
     // A leave gets a fresh secret (batched with the window's other leaves): whoever left must not decrypt what is
@@ -837,6 +848,7 @@ export class RoomSession implements RoomActions {
     }
     this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders);
     this.freshness.setEpoch(state.epoch, state.hash);
+    this.lifeEpoch(state);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
     this.checkFreshness();
   }
@@ -880,6 +892,7 @@ export class RoomSession implements RoomActions {
     try {
       const track = await this.media.consume(producerId, participantId);
       this.meterOrCreate().add(participantId, track);
+      this.rememberedVolume(participantId);
     } catch (error) {
       if (!(error instanceof SignalingError && error.code === 'NOT_FOUND')) this.fail(error);
     }
@@ -1017,6 +1030,8 @@ export class RoomSession implements RoomActions {
     this.media = null;
     this.e2ee = null;
     this.meter = null;
+    this.life?.clear();
+    if (this.lifeTimer) clearTimeout(this.lifeTimer);
     this.socket?.disconnect();
     this.socket = null;
   }
@@ -1185,4 +1200,145 @@ export class RoomSession implements RoomActions {
   endRoom(): void {
     this.act('room.end', {});
   }
+
+  // ---- room life: reactions, chat and questions, pins, volume, push-to-talk, recording ----
+
+  private makeLife(agent: Membership): RoomLife {
+    return new RoomLife({
+      roomId: () => this.keys.roomId,
+      identity: agent.identity,
+      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.byKey(id)?.verified?.signPublicKey ?? null)),
+      roleOf: (id) => agent.roleOf(id),
+    });
+  }
+
+  /** A new epoch seals what follows; while recording, the host tells everyone again (newcomers learn it with their key). */
+  private lifeEpoch(state: EpochState): void {
+    const life = this.life;
+    if (!life) return;
+    const { refused } = life.setEpoch(state.epoch, state.secret);
+    this.rejected.messages += refused.length;
+    if (this.recorder) this.sendLife(() => life.recordingNotice(true), false);
+    this.renderLife();
+  }
+
+  private onRoomMessage(blob: string): void {
+    try {
+      this.life?.receive(blob);
+    } catch {
+      // Forged, replayed, flooding or without authority: counted, never shown.
+      this.rejected.messages++;
+    }
+    this.renderLife();
+  }
+
+  /** Seals with `make` and sends; a refusal (too long, too fast, no key, not allowed) is shown in the page. */
+  private sendLife(make: (life: RoomLife) => string, report = true): boolean {
+    const life = this.life;
+    if (!life) return false;
+    let message: string;
+    try {
+      message = make(life);
+    } catch (error) {
+      if (report) this.renderLife(error instanceof RoomLifeError ? error.code : 'FAILED');
+      return false;
+    }
+    this.renderLife(null);
+    void this.req('room.message', { message }).catch((error) => {
+      if (report) this.renderLife(error instanceof SignalingError ? error.code : 'FAILED');
+    });
+    return true;
+  }
+
+  private renderLife(error?: string | null): void {
+    const life = this.life;
+    if (!life) return;
+    const participantOf = (key: string) => (key === this.agent?.me ? this.me : (this.byKey(key)?.snapshot.participantId ?? null));
+    const nameOf = (key: string) => (key === this.agent?.me ? this.myName : (this.byKey(key)?.verified?.name ?? null));
+    const reactions = life.reactions();
+    this.update({
+      life: {
+        ...this.view.life,
+        messages: life.messages.map((m) => ({ id: m.id, participantId: participantOf(m.sender), name: nameOf(m.sender), text: m.text, question: m.question, mine: m.sender === this.agent?.me })),
+        pinned: life.pinned ? { kind: life.pinned.kind, text: life.pinned.text, by: nameOf(life.pinned.by) } : null,
+        reactions: reactions.flatMap((r) => {
+          const participantId = participantOf(r.sender);
+          return participantId ? [{ id: r.id, participantId, emoji: r.emoji }] : [];
+        }),
+        recording: life.recording ? { by: nameOf(life.recording.by) } : this.recorder ? { by: this.myName } : null,
+        recordingHere: this.recorder !== null,
+        ...(error !== undefined ? { error } : {}),
+      },
+    });
+    // Reactions float for a few seconds: redraw when the next one is due to go.
+    if (this.lifeTimer) clearTimeout(this.lifeTimer);
+    this.lifeTimer = reactions.length ? setTimeout(() => this.renderLife(), ROOM_LIFE_LIMITS.reactionMs / 4) : null;
+  }
+
+  react(emoji: string): void {
+    this.sendLife((life) => life.reaction(emoji));
+  }
+
+  sendChat(text: string, question: boolean): boolean {
+    return this.sendLife((life) => life.chat(text, question));
+  }
+
+  pin(pin: { kind: 'question' | 'link'; text: string } | null): void {
+    this.sendLife((life) => life.pin(pin));
+  }
+
+  setVolume(participantId: string, volume: number): void {
+    const v = Math.min(1, Math.max(0, volume));
+    this.meterOrCreate().setVolume(participantId, v);
+    const key = this.keyOf(participantId);
+    // Remembered for the tab, by the speaker's identity key: the same speaker after a reconnect keeps its volume.
+    if (key) sessionStorage.setItem(`teahouse-volume:${key}`, String(v));
+    this.update({ life: { ...this.view.life, volumes: { ...this.view.life.volumes, [participantId]: v } } });
+  }
+
+  /** The volume this tab remembers for a speaker, applied when its track arrives. */
+  private rememberedVolume(participantId: string): void {
+    const key = this.keyOf(participantId);
+    const saved = key ? sessionStorage.getItem(`teahouse-volume:${key}`) : null;
+    if (saved !== null && Number.isFinite(Number(saved))) this.setVolume(participantId, Number(saved));
+  }
+
+  setPushToTalk(on: boolean): void {
+    this.media?.setTalking(!on);
+    this.update({ life: { ...this.view.life, pushToTalk: on, talking: !on } });
+  }
+
+  setTalking(on: boolean): void {
+    if (!this.view.life.pushToTalk) return;
+    this.media?.setTalking(on);
+    this.update({ life: { ...this.view.life, talking: on } });
+  }
+
+  setProcessing(on: boolean): void {
+    this.update({ life: { ...this.view.life, processing: on } });
+    void this.media?.setProcessing(on).catch((error) => this.fail(error));
+  }
+
+  /** Host: records the decrypted stage on this device; everyone is told first, with the host's signature. */
+  startRecording(): void {
+    if (this.recorder || !this.meter) return;
+    if (!this.sendLife((life) => life.recordingNotice(true))) return;
+    this.recorder = this.meter.record(this.media?.micTrack() ?? null);
+    this.renderLife();
+  }
+
+  stopRecording(): void {
+    const recorder = this.recorder;
+    if (!recorder) return;
+    this.recorder = null;
+    this.sendLife((life) => life.recordingNotice(false));
+    void recorder.stop().then((file) => {
+      this.recording = file;
+      this.update({ life: { ...this.view.life, recordingHere: false }, recordingFile: URL.createObjectURL(file) });
+    });
+    this.renderLife();
+  }
+
+  /** The last finished recording, held only in this page. */
+  private recording: Blob | null = null;
 }

@@ -42,6 +42,36 @@ export interface LobbyEntryView {
   name: string | null;
 }
 
+export interface ChatMessageView {
+  id: string;
+  participantId: string | null;
+  name: string | null;
+  text: string;
+  question: boolean;
+  mine: boolean;
+}
+
+/** Reactions, chat, the pin and the recording notice: everything here was decrypted and its sender's signature checked. */
+export interface RoomLifeView {
+  messages: ChatMessageView[];
+  pinned: { kind: 'question' | 'link'; text: string; by: string | null } | null;
+  /** Reactions floating now, by the participant who sent them. */
+  reactions: { id: string; participantId: string; emoji: string }[];
+  /** The host records the room on its own device (announced with its signature); null when nobody does. */
+  recording: { by: string | null } | null;
+  /** Whether this member records (host only). */
+  recordingHere: boolean;
+  /** Why the last message this member tried to send was not sent: a code the page words (RoomLifeErrorCode or a relay code). */
+  error: string | null;
+  /** Push-to-talk is on: the microphone sends sound only while the key or button is held. */
+  pushToTalk: boolean;
+  talking: boolean;
+  /** The browser's noise suppression and echo cancellation (off for music). */
+  processing: boolean;
+  /** This member's own volume per speaker (participantId to 0..1). */
+  volumes: Record<string, number>;
+}
+
 export type Phase =
   | { kind: 'join'; title: string | null }
   | { kind: 'busy'; message: 'creating' | 'joining' | 'checkingRoom' }
@@ -87,4 +117,7 @@ export interface RoomView {
   media: MediaStatus;
   /** Relay events that failed their schema and were dropped unread (protocol/client.ts onEvent). */
   droppedEvents: number;
+  life: RoomLifeView;
+  /** An object URL of the host's last recording: a file in this page only, never uploaded. */
+  recordingFile: string | null;
 }

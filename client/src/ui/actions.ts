@@ -23,4 +23,13 @@ export interface RoomActions {
   retryMedia(): void;
   /** Listeners after the cursor, as the relay lists them: rejects when the relay does not answer. */
   audiencePage(after: number | null, limit: number): Promise<AudiencePage>;
+  react(emoji: string): void;
+  sendChat(text: string, question: boolean): boolean;
+  pin(pin: { kind: 'question' | 'link'; text: string } | null): void;
+  setVolume(participantId: string, volume: number): void;
+  setPushToTalk(on: boolean): void;
+  setTalking(on: boolean): void;
+  setProcessing(on: boolean): void;
+  startRecording(): void;
+  stopRecording(): void;
 }

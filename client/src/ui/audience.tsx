@@ -21,7 +21,7 @@ const EMPTY: Fetched = { rows: [], next: null, loading: false, failed: false };
  * A member on stage was told of every listener (`view.audienceKnown`): its list is its own live view, open from the
  * start. A listener was told of none: it asks the relay for pages when it opens the list, and shows what came back.
  */
-export function Audience(props: { view: RoomView; actions: RoomActions }) {
+export function Audience(props: { view: RoomView; actions: RoomActions; reactionsOf: (participantId: string) => { id: string; emoji: string }[] }) {
   const t = useT();
   const { view, actions } = props;
   const local = view.audienceKnown;
@@ -75,7 +75,7 @@ export function Audience(props: { view: RoomView; actions: RoomActions }) {
       </h3>
       {me && (
         <ul class="members">
-          <Participant member={me} viewerRole={view.myRole} actions={actions} />
+          <Participant member={me} viewerRole={view.myRole} actions={actions} reactions={props.reactionsOf(me.participantId)} />
         </ul>
       )}
       <button data-testid="audience-toggle" type="button" aria-expanded={open} onClick={() => setOpen(!open)}>
@@ -83,7 +83,7 @@ export function Audience(props: { view: RoomView; actions: RoomActions }) {
       </button>
       {open && (
         <ul class="members audience-list" data-testid="audience-list" data-rows={rows.length} onScroll={onScroll}>
-          {rows.map((m) => <Participant key={m.participantId} member={m} viewerRole={view.myRole} actions={actions} />)}
+          {rows.map((m) => <Participant key={m.participantId} member={m} viewerRole={view.myRole} actions={actions} reactions={props.reactionsOf(m.participantId)} />)}
           {fetched.loading && <li class="hint">{t('audienceLoading')}</li>}
           {fetched.failed && <li class="error">{t('audienceFailed')}</li>}
           {!fetched.loading && rows.length === 0 && <li class="hint">{t('audienceEmpty')}</li>}

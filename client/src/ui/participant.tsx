@@ -5,7 +5,13 @@ import { useT } from './i18n-context.ts';
 
 const ROLE_KEY = { host: 'roleHost', moderator: 'roleModerator', speaker: 'roleSpeaker', listener: 'roleListener' } as const;
 
-export function Participant(props: { member: MemberView; viewerRole: Role | null; actions: RoomActions }) {
+export function Participant(props: {
+  member: MemberView;
+  viewerRole: Role | null;
+  actions: RoomActions;
+  reactions?: { id: string; emoji: string }[];
+  volume?: number;
+}) {
   const t = useT();
   const { member: m, viewerRole, actions } = props;
   const viewerModerates = viewerRole === 'host' || viewerRole === 'moderator';
@@ -22,7 +28,15 @@ export function Participant(props: { member: MemberView; viewerRole: Role | null
       <span class="role">{t(ROLE_KEY[m.role])}</span>
       {m.handRaisedSeq !== null && <span class="hand" aria-label={t('raiseHand')}>✋</span>}
       {onStage && m.muted && <span class="muted">{t('muted')}</span>}
-      {m.speaking && <span class="speaking">{t('speaking')}</span>}
+      {m.speaking && <span class="speaking" role="status" aria-live="polite">{t('speaking')}</span>}
+      {props.reactions?.map((r) => (
+        <span data-testid="reaction" data-emoji={r.emoji} key={r.id} class="reaction" role="img" aria-label={t('reactWith', { emoji: r.emoji })}>{r.emoji}</span>
+      ))}
+      {onStage && !m.isMe && (
+        <input data-testid="speaker-volume" type="range" min="0" max="1" step="0.05" value={props.volume ?? 1}
+          aria-label={t('speakerVolume', { name: m.name ?? '…' })}
+          onInput={(e) => actions.setVolume(m.participantId, Number((e.target as HTMLInputElement).value))} />
+      )}
       {canAct && (
         <span class="controls">
           {m.role === 'listener' && (

@@ -6,6 +6,7 @@ import { Fingerprint } from './fingerprint.tsx';
 import { useT } from './i18n-context.ts';
 import { MediaStatus } from './media-status.tsx';
 import { Participant } from './participant.tsx';
+import { ChatPanel, RecordingIndicator, SoundControls } from './room-life.tsx';
 import { Share } from './share.tsx';
 import { Stats } from './stats.tsx';
 
@@ -17,6 +18,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
   const onStage = role !== null && role !== 'listener';
   const stage = view.members.filter((m) => m.role !== 'listener');
   const hands = view.members.filter((m) => m.role === 'listener' && m.handRaisedSeq !== null).sort((a, b) => a.handRaisedSeq! - b.handRaisedSeq!);
+  const reactionsOf = (participantId: string) => view.life.reactions.filter((r) => r.participantId === participantId);
   const e2eeText =
     view.e2ee.state === 'encrypted'
       ? t('e2eeEncrypted', { epoch: view.e2ee.epoch ?? 0 })
@@ -32,6 +34,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
         </p>
         <MediaStatus status={view.media} names={(id) => view.members.find((m) => m.participantId === id)?.name ?? null} onRetry={() => actions.retryMedia()} />
         {view.reconnecting && <p class="warning" data-testid="reconnecting" role="status">{t('reconnecting')}</p>}
+        <RecordingIndicator view={view} />
       </header>
 
       {view.invitedBy !== null && (
@@ -70,6 +73,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
         )}
         <button data-testid="leave-room" type="button" onClick={() => actions.leave()}>{t('leave')}</button>
       </div>
+      <SoundControls view={view} actions={actions} onStage={onStage} />
       {view.micError && <p class="error" role="alert">{t('micDenied')}</p>}
       {view.networkBlocked && <p class="error" role="alert" data-testid="network-blocked">{t('networkBlocked')}</p>}
       {view.notice && <p class="error" role="alert" data-testid="room-notice">{t('errorGeneric', { reason: view.notice })}</p>}
@@ -78,9 +82,9 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
         <section class="people">
           <h3>{t('stage')}</h3>
           <ul class="members">
-            {stage.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} />)}
+            {stage.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} reactions={reactionsOf(m.participantId)} volume={view.life.volumes[m.participantId]} />)}
           </ul>
-          <Audience view={view} actions={actions} />
+          <Audience view={view} actions={actions} reactionsOf={reactionsOf} />
           {moderates && (
             <section data-testid="hand-queue" class="hands">
               <h3>{t('handQueue')}</h3>
@@ -104,6 +108,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
             </section>
           )}
         </section>
+        <ChatPanel view={view} actions={actions} />
         <aside class="side">
           <Share link={view.link} />
           <Fingerprint fingerprint={view.fingerprint} isHost={role === 'host'} verified={view.fingerprintVerified}
