@@ -745,6 +745,8 @@ export class RoomSession implements RoomActions {
     const member = this.members.get(from)?.verified;
     const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
     if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from }).catch(() => undefined);
+    // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
+    if (member && this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
   }
 
   /** A stage decision the relay passed on: acted on only when its signature and its signer's authority hold. */
