@@ -1,11 +1,13 @@
 // Room life in real pages: chat, reactions and pins arrive decrypted with the sender's name; the relay holds only fixed-size ciphertext.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOM_MESSAGE_CHARS } from '../../protocol/messages.ts';
+import { decodeHeader, fromHex, initCrypto, openRoomMessage, roomMessageEpoch, RoomMessageError } from '../../crypto/index.ts';
+import { ROOM_MESSAGE_CHARS, ROOM_MESSAGE_RATE } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, expectHears, joinRoom, myId, peakFrom } from './pages.ts';
+import { epochKey, tapRoom } from '../helpers/tap.ts';
+import { createRoom, epochOf, expectHears, joinRoom, myId, peakFrom, roomIdOf } from './pages.ts';
 
 let relay: Relay;
 let adversary: Adversary;
@@ -14,12 +16,14 @@ let browser: Browser;
 beforeAll(async () => {
   ({ relay, adversary } = await startHostileRelay());
   browser = await launchChromium({ toneHz: 440 });
+  await initCrypto();
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
   await relay?.close();
 });
 
+const rejected = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { rejected(): { messages: number } } }).teahouse.rejected());
 const chatTexts = (page: Page) => page.getByTestId('chat-message').evaluateAll((els) => els.map((e) => ({ text: e.querySelector('.chat-text')?.textContent, name: e.querySelector('.chat-name')?.textContent, question: e.getAttribute('data-question') })));
 
 describe('room life, end-to-end encrypted', () => {
@@ -63,40 +67,109 @@ describe('room life, end-to-end encrypted', () => {
     for (const page of [host, alice, bob]) await page.close();
   });
 
-  it('too long and too fast get a clear error in the page; what was sent before arrives', async () => {
+  it('too long and too fast get a clear error in the page; what was sent before arrives, and the relay forwards everything it accepted', async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Limits', 'Host');
     const alice = await joinRoom(browser, link, 'Alice');
+    const aliceId = await myId(alice);
+    const hostId = await myId(host);
     await alice.getByTestId('chat-input').fill('x'.repeat(501));
     await alice.getByTestId('chat-send').click();
     await expect.poll(() => alice.getByTestId('chat-error').getAttribute('data-code')).toBe('TOO_LONG');
+    await alice.getByTestId('chat-input').fill('sent before the flood');
+    await alice.getByTestId('chat-send').click();
     // Twenty presses at once: past the burst the page refuses before the relay would.
     await alice.locator('[data-testid="reaction-button"]').first().evaluate((button) => {
       for (let i = 0; i < 20; i++) (button as HTMLButtonElement).click();
     });
     await expect.poll(() => alice.getByTestId('chat-error').getAttribute('data-code')).toBe('RATE_LIMITED');
-    const aliceId = await myId(alice);
-    await expect.poll(() => host.locator(`[data-testid="participant"][data-participant="${aliceId}"] [data-testid="reaction"]`).count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(8);
+    await expect.poll(() => host.locator(`[data-testid="participant"][data-participant="${aliceId}"] [data-testid="reaction"]`).count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(ROOM_MESSAGE_RATE.burst - 1);
+    await expect.poll(() => chatTexts(host), { timeout: 10_000 }).toEqual([{ text: 'sent before the flood', name: 'Alice', question: null }]);
+    // Nothing Alice sent was lost: every room message her page gave the relay reached the host, none refused there.
+    const fromAlice = adversary.received((r) => r.participantId === aliceId).filter((m) => m.event === 'room.message').map((m) => (m.payload as { message: string }).message);
+    expect(fromAlice.length).toBeGreaterThanOrEqual(ROOM_MESSAGE_RATE.burst);
+    await expect
+      .poll(() => adversary.sent(hostId).filter((m) => m.event === 'room.message' && (m.payload as { from: string }).from === aliceId).length, { timeout: 10_000 })
+      .toBe(fromAlice.length);
+    expect((await rejected(host)).messages).toBe(0);
     for (const page of [host, alice]) await page.close();
   });
 
-  it('push-to-talk: with the key up the producer still sends frames to the relay, and the listener hears silence', async () => {
+  it('push-to-talk: with the key up the listener hears silence while the relay still gets 20 ms frames, with no gap, of the size it got while talking', async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Push to talk', 'Host');
     const hostId = await myId(host);
     const listener = await joinRoom(browser, link, 'Listener');
     await expectHears(listener, hostId, 440);
+    const body = (p: Uint8Array) => p.length - decodeHeader(p).length;
+    // A window of talking, at the relay, as the control.
+    const talking = await tapRoom(relay, await roomIdOf(host), hostId);
+    await expect.poll(() => talking.frames.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(100);
+    talking.close();
     await host.getByTestId('push-to-talk-mode').check();
-    const sent = () => host.evaluate(() => (window as unknown as { teahouse: { view(): { sent: { encrypted: number } } } }).teahouse.view().sent.encrypted);
-    const before = await sent();
     await expect.poll(async () => {
       const peak = await peakFrom(listener, hostId);
       return peak === null || peak.db < -90;
     }, { timeout: 15_000 }).toBe(true);
-    // Frames keep flowing while released: the relay cannot tell talking from not talking.
-    await expect.poll(sent, { timeout: 10_000 }).toBeGreaterThan(before + 50);
+    // Key up: tap again while the listener reads silence.
+    const released = await tapRoom(relay, await roomIdOf(host), hostId);
+    await expect.poll(() => released.frames.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(150);
+    released.close();
+    const peak = await peakFrom(listener, hostId);
+    expect(peak === null || peak.db < -90).toBe(true);
+    // 50 frames a second in media time: consecutive sequence numbers, each frame 960 samples (20 ms at 48 kHz) after
+    // the last, so no frame was held back (DTX would skip timestamps); and one body size, the same as while talking.
+    const frames = released.frames.slice(0, 150);
+    for (let i = 1; i < frames.length; i++) {
+      expect((frames[i]!.sequence - frames[i - 1]!.sequence) & 0xffff).toBe(1);
+      expect((frames[i]!.timestamp - frames[i - 1]!.timestamp) >>> 0).toBe(960);
+    }
+    const seconds = (frames.at(-1)!.timestamp - frames[0]!.timestamp) / 48_000;
+    expect((frames.length - 1) / seconds).toBe(50);
+    const sizes = new Set(frames.map((f) => body(f.payload)));
+    expect([...sizes]).toEqual([...new Set(talking.frames.slice(0, 100).map((f) => body(f.payload)))]);
+    expect(sizes.size).toBe(1);
     // Holding the button talks again.
     await host.getByTestId('push-to-talk').dispatchEvent('pointerdown');
     await expectHears(listener, hostId, 440);
     await host.getByTestId('push-to-talk').dispatchEvent('pointerup');
     for (const page of [host, listener]) await page.close();
+  });
+
+  it('a kicked member holds no key that opens any room message sent after the kick', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Kick', 'Host');
+    const alice = await joinRoom(browser, link, 'Alice');
+    const troll = await joinRoom(browser, link, 'Troll');
+    const trollId = await myId(troll);
+    const roomId = await roomIdOf(host);
+    await alice.getByTestId('chat-input').fill('before the kick');
+    await alice.getByTestId('chat-send').click();
+    await expect.poll(() => chatTexts(host), { timeout: 10_000 }).toHaveLength(1);
+    const held = await epochKey(troll);
+    const before = adversary.received().filter((m) => m.event === 'room.message').length;
+
+    await host.locator(`[data-testid="participant"][data-participant="${trollId}"] [data-testid="kick-participant"]`).click();
+    await expect.poll(() => troll.getByTestId('room-ended').getAttribute('data-reason')).toBe('kicked');
+    await expect.poll(() => epochOf(alice), { timeout: 15_000 }).toBeGreaterThan(held.epoch);
+    await alice.getByTestId('chat-input').fill('after the kick');
+    await alice.getByTestId('chat-send').click();
+    await alice.locator('[data-testid="reaction-button"]').first().click();
+    await host.getByTestId('chat-input').fill('the host, after the kick');
+    await host.getByTestId('chat-send').click();
+    await expect.poll(() => chatTexts(host), { timeout: 10_000 }).toHaveLength(3);
+
+    const open = (blob: string) => () => openRoomMessage({ roomId, blob, epochSecret: fromHex(held.secret), signKeyOf: () => null });
+    const all = adversary.received().filter((m) => m.event === 'room.message').map((m) => (m.payload as { message: string }).message);
+    // The control: under the key the troll held, what was sent before the kick does open (only the signer is unknown here).
+    const earlier = all.slice(0, before).filter((blob) => roomMessageEpoch(blob) === held.epoch);
+    expect(earlier.length).toBeGreaterThanOrEqual(1);
+    for (const blob of earlier) expect(open(blob)).toThrow(/signed by someone/);
+    // Everything sent after the kick names a later epoch and does not authenticate under the troll's key.
+    const after = all.slice(before);
+    expect(after.length).toBeGreaterThanOrEqual(3);
+    for (const blob of after) {
+      expect(roomMessageEpoch(blob)).toBeGreaterThan(held.epoch);
+      expect(open(blob)).toThrow(RoomMessageError);
+      expect(open(blob)).toThrow(/does not authenticate/);
+    }
+    for (const page of [host, alice, troll]) await page.close();
   });
 });

@@ -142,6 +142,27 @@ describe('room life', () => {
     expect(code(() => h.receive(fake))).toBe('FORBIDDEN');
   });
 
+  it('a member plays audio only once it knows from the host whether it records: on or off, not a forgery, not before', () => {
+    const { h, l, o } = room();
+    const stage = [{ memberKeyId: host.memberKeyId, role: 'host' as const }];
+    expect(h.mayPlay(stage)).toBe(true);
+    expect(l.mayPlay(stage)).toBe(false);
+    // A notice that is not the host's opens nothing: it is refused, and the audio stays held.
+    roles.set(other.memberKeyId, 'host');
+    const forged = o.recordingNotice(true);
+    roles.set(other.memberKeyId, 'listener');
+    expect(code(() => l.receive(forged))).toBe('FORBIDDEN');
+    expect(l.mayPlay(stage)).toBe(false);
+    l.receive(h.recordingNotice(false));
+    expect(l.mayPlay(stage)).toBe(true);
+    expect(l.recording).toBeNull();
+    // A signed stage without a host has nobody who could record or tell: nothing to wait for.
+    expect(o.mayPlay([{ memberKeyId: other.memberKeyId, role: 'moderator' }])).toBe(true);
+    // A kick or the room's end forgets the keys and what was known.
+    l.clear();
+    expect(l.mayPlay(stage)).toBe(false);
+  });
+
   it('limits length, refuses empty text, and rate-limits the sender before the relay would', () => {
     const { l } = room();
     expect(code(() => l.chat('   '))).toBe('EMPTY');

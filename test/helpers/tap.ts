@@ -4,21 +4,32 @@ import type { Page } from 'playwright-core';
 import type { Relay } from '../../server/index.ts';
 import { expect } from 'vitest';
 import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, fromHex, parseKid, ratchetCommitSecret, SframeError, SframeReceiver } from '../../crypto/index.ts';
-import { rtpPayload } from './rtp.ts';
+import { rtpClock, rtpPayload } from './rtp.ts';
+
+export interface TappedFrame {
+  sequence: number;
+  timestamp: number;
+  payload: Uint8Array;
+}
 
 /** Taps every producer of a room (or of one member) at the relay with a DirectTransport: the bytes it forwards. */
-export async function tapRoom(relay: Relay, roomId: string, participantId?: string): Promise<{ payloads: Uint8Array[]; close(): void }> {
+export async function tapRoom(relay: Relay, roomId: string, participantId?: string): Promise<{ payloads: Uint8Array[]; frames: TappedFrame[]; close(): void }> {
   const room = relay.rooms.get(roomId)!;
   const transport = await room.router.createDirectTransport();
   const payloads: Uint8Array[] = [];
+  const frames: TappedFrame[] = [];
   for (const [id, member] of room.members) {
     if (participantId !== undefined && id !== participantId) continue;
     for (const producer of member.producers.values()) {
       const consumer: types.Consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: room.router.rtpCapabilities });
-      consumer.on('rtp', (packet: Buffer) => payloads.push(new Uint8Array(rtpPayload(packet))));
+      consumer.on('rtp', (packet: Buffer) => {
+        const payload = new Uint8Array(rtpPayload(packet));
+        payloads.push(payload);
+        frames.push({ ...rtpClock(packet), payload });
+      });
     }
   }
-  return { payloads, close: () => transport.close() };
+  return { payloads, frames, close: () => transport.close() };
 }
 
 export async function epochKey(page: Page): Promise<{ epoch: number; secret: string }> {

@@ -28,15 +28,36 @@ export class AudioMeter {
     element.srcObject = stream;
     element.autoplay = true;
     element.volume = this.volumes.get(id) ?? 1;
+    element.muted = this.held;
     void element.play().catch(() => undefined);
     void this.context.resume().catch(() => undefined);
     const source = this.context.createMediaStreamSource(stream);
     const analyser = this.context.createAnalyser();
     analyser.fftSize = 8192;
+    this.entries.set(id, { element, source, analyser, state: initialSpeaking() });
+    if (!this.held) this.connect(source, analyser);
+    this.timer ??= setInterval(() => this.tick(), 100);
+  }
+
+  /**
+   * Holds every remote track silent (element muted, nothing into the analysers or a recording) until released: a
+   * newcomer plays nothing before it knows whether the host records. Held from the start, so it fails closed.
+   */
+  hold(held: boolean): void {
+    if (held === this.held) return;
+    this.held = held;
+    for (const entry of this.entries.values()) {
+      entry.element.muted = held;
+      if (held) entry.source.disconnect();
+      else this.connect(entry.source, entry.analyser);
+    }
+  }
+
+  private held = true;
+
+  private connect(source: MediaStreamAudioSourceNode, analyser: AnalyserNode): void {
     source.connect(analyser);
     if (this.recordTo) source.connect(this.recordTo);
-    this.entries.set(id, { element, source, analyser, state: initialSpeaking() });
-    this.timer ??= setInterval(() => this.tick(), 100);
   }
 
   /** This listener's own volume for one speaker (0 mutes it locally); kept for a speaker who reconnects. */
@@ -55,7 +76,7 @@ export class AudioMeter {
   record(own: MediaStreamTrack | null): { stop(): Promise<Blob> } {
     const destination = this.context.createMediaStreamDestination();
     this.recordTo = destination;
-    for (const entry of this.entries.values()) entry.source.connect(destination);
+    if (!this.held) for (const entry of this.entries.values()) entry.source.connect(destination);
     const ownSource = own ? this.context.createMediaStreamSource(new MediaStream([own])) : null;
     ownSource?.connect(destination);
     const recorder = new MediaRecorder(destination.stream, { mimeType: 'audio/webm;codecs=opus' });

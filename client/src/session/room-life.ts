@@ -28,6 +28,8 @@ export const ROOM_LIFE_LIMITS = {
   held: 32,
   /** What receivers show per sender: twice the relay's burst, so a relay that bunches an honest sender's messages loses none. */
   receiveBurst: ROOM_MESSAGE_RATE.burst * 2,
+  /** The host sends a recording notice its rate refused again after this long: newcomers wait for one to play audio. */
+  announceRetryMs: 1_000 / ROOM_MESSAGE_RATE.perSecond + 100,
 } as const;
 
 export type RoomLifeErrorCode = 'NO_EPOCH' | 'EMPTY' | 'TOO_LONG' | 'RATE_LIMITED' | 'FORBIDDEN' | 'UNKNOWN_REACTION' | 'NOT_A_LINK' | 'REPLAY' | 'OLD_EPOCH' | 'MALFORMED' | 'STALE';
@@ -136,6 +138,8 @@ export class RoomLife {
   /** The signed time of the last pin and recording notice applied: an older one the relay replays late changes nothing. */
   private pinAt = -1;
   private recordingAt = -1;
+  /** A genuine recording notice (on or off) from the host opened since this member joined: what it hears is announced. */
+  private recordingKnown = false;
 
   constructor(ctx: RoomLifeContext, now: () => number = Date.now) {
     this.ctx = ctx;
@@ -170,6 +174,18 @@ export class RoomLife {
     this.current = null;
     this.previous = null;
     this.held.length = 0;
+    this.recordingKnown = false;
+  }
+
+  /**
+   * Whether this member may play the room's decrypted audio: only once it knows whether the host records, from the
+   * host's own signed notice (the host sends one with every epoch), so a newcomer is shown a recording before it hears
+   * anything. The host knows its own state; a signed stage with no host has nobody to record or to tell. Everything
+   * here comes from signatures, so a relay that withholds the notice keeps the audio silent, never unannounced.
+   */
+  mayPlay(stage: readonly { memberKeyId: string; role: RosterRole }[]): boolean {
+    const hosts = stage.filter((m) => m.role === 'host');
+    return this.recordingKnown || hosts.length === 0 || hosts.some((m) => m.memberKeyId === this.ctx.identity.memberKeyId);
   }
 
   // ---- sending: each returns the sealed blob for the relay, already applied to this member's own view ----
@@ -200,7 +216,7 @@ export class RoomLife {
     return this.send('pin', payload);
   }
 
-  /** Host: tells everyone that it records (or stopped). Sent again to newcomers while it records. */
+  /** Host: tells everyone whether it records; sent at once on a change and again with every epoch, on or off. */
   recordingNotice(on: boolean): string {
     if (this.ctx.roleOf(this.ctx.identity.memberKeyId) !== 'host') throw new RoomLifeError('FORBIDDEN', 'only the host records the room');
     return this.send('recording', Uint8Array.of(on ? 1 : 0));
@@ -280,6 +296,7 @@ export class RoomLife {
         if (p.length !== 1 || p[0]! > 1) throw new RoomLifeError('MALFORMED', 'not a recording notice');
         if (m.sentAt < this.recordingAt) throw new RoomLifeError('STALE', 'a newer recording notice is shown');
         this.recordingAt = m.sentAt;
+        this.recordingKnown = true;
         this.recording = p[0] === 1 ? { by: m.sender, since: this.recording?.since ?? m.sentAt } : null;
         return;
       }

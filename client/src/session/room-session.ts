@@ -105,6 +105,7 @@ export class RoomSession implements RoomActions {
   /** Reactions, chat, pins and recording notices, sealed under the epoch's keys (room-life.ts has the rules). */
   private life: RoomLife | null = null;
   private lifeTimer: ReturnType<typeof setTimeout> | null = null;
+  private announceTimer: ReturnType<typeof setTimeout> | null = null;
   private recorder: { stop(): Promise<Blob> } | null = null;
 
   private constructor(origin: string, secret: Uint8Array) {
@@ -744,6 +745,8 @@ export class RoomSession implements RoomActions {
     const member = this.members.get(from)?.verified;
     const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
     if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from }).catch(() => undefined);
+    // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
+    if (member && this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
   }
 
   /** A stage decision the relay passed on: acted on only when its signature and its signer's authority hold. */
@@ -884,6 +887,7 @@ export class RoomSession implements RoomActions {
         this.render();
       }
     });
+    this.gateAudio();
     return this.meter;
   }
 
@@ -1032,6 +1036,7 @@ export class RoomSession implements RoomActions {
     this.meter = null;
     this.life?.clear();
     if (this.lifeTimer) clearTimeout(this.lifeTimer);
+    if (this.announceTimer) clearTimeout(this.announceTimer);
     this.socket?.disconnect();
     this.socket = null;
   }
@@ -1212,14 +1217,42 @@ export class RoomSession implements RoomActions {
     });
   }
 
-  /** A new epoch seals what follows; while recording, the host tells everyone again (newcomers learn it with their key). */
+  /** A new epoch seals what follows; the host tells everyone again whether it records (newcomers wait for it to play audio). */
   private lifeEpoch(state: EpochState): void {
     const life = this.life;
     if (!life) return;
     const { refused } = life.setEpoch(state.epoch, state.secret);
     this.rejected.messages += refused.length;
-    if (this.recorder) this.sendLife(() => life.recordingNotice(true), false);
+    if (this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
     this.renderLife();
+  }
+
+  /** Host: the recording state, on or off, under the current epoch; a notice refused for its rate is sent again soon. */
+  private announceRecording(): void {
+    const life = this.life;
+    if (!life || this.announceTimer) return;
+    const retry = () => {
+      this.announceTimer = setTimeout(() => {
+        this.announceTimer = null;
+        this.announceRecording();
+      }, ROOM_LIFE_LIMITS.announceRetryMs);
+    };
+    let message: string;
+    try {
+      message = life.recordingNotice(this.recorder !== null);
+    } catch (error) {
+      if (error instanceof RoomLifeError && error.code === 'RATE_LIMITED') retry();
+      return;
+    }
+    void this.req('room.message', { message }).catch((error) => {
+      if (error instanceof SignalingError && error.code === 'RATE_LIMITED') retry();
+    });
+  }
+
+  /** Remote audio stays silent until room life says what this member hears is announced (room-life.ts mayPlay). */
+  private gateAudio(): void {
+    const stage = this.agent?.current?.stage;
+    this.meter?.hold(!(this.life && stage && this.life.mayPlay(stage)));
   }
 
   private onRoomMessage(blob: string): void {
@@ -1253,6 +1286,7 @@ export class RoomSession implements RoomActions {
   private renderLife(error?: string | null): void {
     const life = this.life;
     if (!life) return;
+    this.gateAudio();
     const participantOf = (key: string) => (key === this.agent?.me ? this.me : (this.byKey(key)?.snapshot.participantId ?? null));
     const nameOf = (key: string) => (key === this.agent?.me ? this.myName : (this.byKey(key)?.verified?.name ?? null));
     const reactions = life.reactions();
