@@ -218,7 +218,12 @@ export const events = {
   'room.rotated': z.object({ newRoomId: RoomId }),
   'room.mediaReset': z.object({}),
   'relay.shuttingDown': z.object({}),
-  'room.message': z.object({ from: Id, message: RoomMessageBlob }),
+  /**
+   * `announcement`: the sender's, when it is a listener (members are not told about listeners). It proves itself
+   * (the link's MAC and its own signature), so the relay can only attach a wrong one, which the message's signature
+   * then refuses.
+   */
+  'room.message': z.object({ from: Id, message: RoomMessageBlob, announcement: Announcement.optional() }),
   error: z.object({ code: z.string().max(64), message: z.string().max(1_024) }),
 } as const;
 

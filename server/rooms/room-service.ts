@@ -731,7 +731,8 @@ export class RoomService {
       let bucket = this.messageBuckets.get(me);
       if (!bucket) this.messageBuckets.set(me, (bucket = new TokenBucket(ROOM_MESSAGE_RATE.perSecond, ROOM_MESSAGE_RATE.burst)));
       if (!bucket.take()) throw new SignalingError('RATE_LIMITED', `at most ${ROOM_MESSAGE_RATE.perSecond} room messages per second`);
-      room.broadcast('room.message', { from: me.participantId, message }, me);
+      // Listeners are not told about other listeners, so a listener's message carries its (self-proving) announcement.
+      room.broadcast('room.message', { from: me.participantId, message, ...(me.role === 'listener' ? { announcement: me.announcement } : {}) }, me);
       return {};
     },
   };

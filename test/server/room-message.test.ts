@@ -16,28 +16,30 @@ function seal(room: TestRoom, who: Identity, text: string): string {
   return sealRoomMessage({ roomId: room.keys.roomId, epoch: 3, epochSecret, sender: who, kind: 'chat', payload: utf8.encode(text) });
 }
 
-async function roomOfThree(): Promise<{ room: TestRoom; host: TestClient; a: TestClient; b: TestClient; ids: { a: string }; alice: Identity }> {
+async function roomOfThree(): Promise<{ room: TestRoom; host: TestClient; a: TestClient; b: TestClient; ids: { a: string }; alice: Identity; aliceAnnouncement: string }> {
   const room = await newRoom();
   const host = await connect(relay);
   await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 't') });
   const alice = generateIdentity();
   const a = await connect(relay);
-  const joined = await a.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Alice', alice) });
+  const aliceAnnouncement = announce(room, 'Alice', alice);
+  const joined = await a.req('room.join', { roomId: room.keys.roomId, announcement: aliceAnnouncement });
   const b = await connect(relay);
   await b.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Bob') });
-  return { room, host, a, b, ids: { a: joined.participantId }, alice };
+  return { room, host, a, b, ids: { a: joined.participantId }, alice, aliceAnnouncement };
 }
 
 const messages = (c: TestClient) => c.received.filter((r) => r.event === 'room.message').map((r) => r.payload as { from: string; message: string });
 
 describe('room messages at the relay', () => {
   it('are forwarded as they came to every other member, in one of the fixed sizes, and stored nowhere', async () => {
-    const { room, host, a, b, ids, alice } = await roomOfThree();
+    const { room, host, a, b, ids, alice, aliceAnnouncement } = await roomOfThree();
     const short = seal(room, alice, 'the secret word is oolong');
     const long = seal(room, alice, 'x'.repeat(600));
     const atHost = host.next('room.message');
     await a.req('room.message', { message: short });
-    expect(await atHost).toEqual({ from: ids.a, message: short });
+    // A listener's message carries its announcement: other listeners were never told about it.
+    expect(await atHost).toEqual({ from: ids.a, message: short, announcement: aliceAnnouncement });
     await a.req('room.message', { message: long });
     await expect.poll(() => messages(b).length).toBe(2);
     for (const c of [host, b]) {

@@ -16,6 +16,8 @@ export const REACTIONS = ['👏', '❤️', '😂', '😮', '👍', '🙏', '�
 export type Reaction = (typeof REACTIONS)[number];
 
 export const ROOM_LIFE_LIMITS = {
+  /** Listeners whose signing key a page keeps from the announcements their messages carried (the newest). */
+  knownSenders: 1_000,
   /** Characters (code points) in a chat message, a question or a pinned text. */
   textChars: 500,
   /** Chat messages a page keeps; older ones scroll away (the relay keeps none). */

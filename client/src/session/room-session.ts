@@ -65,6 +65,8 @@ export class RoomSession implements RoomActions {
   private readonly pendingPackages = new Map<number, string>();
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
   private pendingBatch: { fresh: boolean; joins: VerifiedMember[] } | null = null;
+  /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
+  private readonly messageSenders = new Map<string, VerifiedMember>();
   /** The newest epoch this member already asked the distributor to resend. */
   private caughtUpFor = 0;
   private batchTimer: ReturnType<typeof setTimeout> | null = null;
@@ -347,7 +349,7 @@ export class RoomSession implements RoomActions {
       else this.end('linkRevoked');
     });
     on('room.mediaReset', () => void this.resetMedia());
-    on('room.message', ({ message }) => this.onRoomMessage(message));
+    on('room.message', ({ from, message, announcement }) => this.onRoomMessage(message, from, announcement));
     on('relay.shuttingDown', () => this.update({ reconnecting: true }));
     socket.on('disconnect', () => {
       if (this.view.phase.kind === 'room') this.update({ reconnecting: true });
@@ -1212,7 +1214,7 @@ export class RoomSession implements RoomActions {
     return new RoomLife({
       roomId: () => this.keys.roomId,
       identity: agent.identity,
-      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.byKey(id)?.verified?.signPublicKey ?? null)),
+      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.byKey(id)?.verified?.signPublicKey ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
       roleOf: (id) => agent.roleOf(id),
     });
   }
@@ -1255,7 +1257,15 @@ export class RoomSession implements RoomActions {
     this.meter?.hold(!(this.life && stage && this.life.mayPlay(stage)));
   }
 
-  private onRoomMessage(blob: string): void {
+  private onRoomMessage(blob: string, from: string, announcement?: string): void {
+    // A listener this member was never shown: its announcement, verified with the link like any other, names its key.
+    if (announcement && !this.members.get(from)?.verified) {
+      const sender = this.agent?.verify(from, announcement);
+      if (sender) {
+        this.messageSenders.set(sender.memberKeyId, sender);
+        if (this.messageSenders.size > ROOM_LIFE_LIMITS.knownSenders) this.messageSenders.delete(this.messageSenders.keys().next().value!);
+      }
+    }
     try {
       this.life?.receive(blob);
     } catch {
@@ -1287,8 +1297,8 @@ export class RoomSession implements RoomActions {
     const life = this.life;
     if (!life) return;
     this.gateAudio();
-    const participantOf = (key: string) => (key === this.agent?.me ? this.me : (this.byKey(key)?.snapshot.participantId ?? null));
-    const nameOf = (key: string) => (key === this.agent?.me ? this.myName : (this.byKey(key)?.verified?.name ?? null));
+    const participantOf = (key: string) => (key === this.agent?.me ? this.me : (this.byKey(key)?.snapshot.participantId ?? this.messageSenders.get(key)?.participantId ?? null));
+    const nameOf = (key: string) => (key === this.agent?.me ? this.myName : (this.byKey(key)?.verified?.name ?? this.messageSenders.get(key)?.name ?? null));
     const reactions = life.reactions();
     this.update({
       life: {

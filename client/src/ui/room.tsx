@@ -84,6 +84,12 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
           <ul class="members">
             {stage.map((m) => <Participant key={m.participantId} member={m} viewerRole={role} actions={actions} reactions={reactionsOf(m.participantId)} volume={view.life.volumes[m.participantId]} />)}
           </ul>
+          {/* Listeners are not shown other listeners' rows: their reactions float here instead. */}
+          <p class="audience-reactions" data-testid="audience-reactions">
+            {view.life.reactions.filter((r) => !view.members.some((m) => m.participantId === r.participantId)).map((r) => (
+              <span data-testid="reaction" data-emoji={r.emoji} data-participant={r.participantId} key={r.id} class="reaction" role="img" aria-label={t('reactWith', { emoji: r.emoji })}>{r.emoji}</span>
+            ))}
+          </p>
           <Audience view={view} actions={actions} reactionsOf={reactionsOf} />
           {moderates && (
             <section data-testid="hand-queue" class="hands">
