@@ -1,4 +1,5 @@
 // Cluster mode (REDIS_URL): routes each request to the relay holding its room, keeps the directory fresh, and notices dead relays.
+import type { types } from 'mediasoup';
 import type { Logger } from 'pino';
 import type { Server as SocketServer } from 'socket.io';
 import { SignalingError } from '../../protocol/errors.ts';
@@ -23,6 +24,11 @@ export interface ClusterStats {
   pipes: () => number;
   /** The last heartbeat's round trip to Redis, in seconds. */
   redisLatency: () => number;
+  /** The router a room held by another relay has here while members here receive it (tests inspect the pipe). */
+  edgeRouter: (roomId: string) => Promise<types.Router> | undefined;
+  /** Pipe transports at both ends (origin and edge), and producers piped in here. */
+  pipeTransports: () => types.PipeTransport[];
+  pipedProducers: () => Promise<(types.Producer | null)[]>;
 }
 
 export class Cluster implements Dispatcher {
@@ -61,6 +67,9 @@ export class Cluster implements Dispatcher {
       edgeMembers: () => this.edge.size,
       pipes: () => this.origin.pipes.size + this.edge.pipeCount,
       redisLatency: () => this.latency,
+      edgeRouter: (roomId) => this.edge.routerOf(roomId),
+      pipeTransports: () => [...[...this.origin.pipes.values()].map((p) => p.transport), ...this.edge.inspect().pipes],
+      pipedProducers: () => Promise.all(this.edge.inspect().producers),
     };
   }
 

@@ -42,6 +42,8 @@ interface EdgeRoom {
   worker: types.Worker;
   router: Promise<types.Router>;
   pipe: Promise<{ transport: types.PipeTransport; pipeId: string }> | null;
+  /** The pipe once it is connected, for inspection. */
+  connected: types.PipeTransport | null;
   producers: Map<string, Promise<{ producer: types.Producer; participantId: string }>>;
   receivers: Set<EdgeMember>;
 }
@@ -87,6 +89,20 @@ export class EdgeSide {
     return n;
   }
 
+  /** Connected pipes and the producers piped in through them (inspection for tests and metrics). */
+  inspect(): { pipes: types.PipeTransport[]; producers: Promise<types.Producer | null>[] } {
+    const rooms = [...this.rooms.values()];
+    return {
+      pipes: rooms.flatMap((r) => (r.connected && !r.connected.closed ? [r.connected] : [])),
+      producers: rooms.flatMap((r) => [...r.producers.values()].map((p) => p.then((e) => e.producer, () => null))),
+    };
+  }
+
+  /** The router a remote room's media lives on here, while a member here receives (inspection for tests). */
+  routerOf(roomId: string): Promise<types.Router> | undefined {
+    return this.rooms.get(roomId)?.router;
+  }
+
   /** The relays whose rooms this one serves members of: the ones whose death it must notice. */
   origins(): Set<string> {
     const out = new Set<string>();
@@ -124,7 +140,7 @@ export class EdgeSide {
     let room = this.rooms.get(member.roomId);
     if (!room) {
       const worker = this.pool.leastLoaded();
-      room = { roomId: member.roomId, origin: member.origin, worker, router: worker.createRouter({ mediaCodecs: MEDIA_CODECS }), pipe: null, producers: new Map(), receivers: new Set() };
+      room = { roomId: member.roomId, origin: member.origin, worker, router: worker.createRouter({ mediaCodecs: MEDIA_CODECS }), pipe: null, connected: null, producers: new Map(), receivers: new Set() };
       room.router.catch(() => undefined);
       this.rooms.set(member.roomId, room);
     }
@@ -137,6 +153,7 @@ export class EdgeSide {
       try {
         const remote = pipeOpened.parse(await this.bus.request(room.origin, 'pipe.open', { roomId: room.roomId, ...end }));
         await connectPipe(transport, remote);
+        room.connected = transport;
         return { transport, pipeId: remote.pipeId };
       } catch (error) {
         transport.close();
@@ -191,6 +208,7 @@ export class EdgeSide {
         if (pipe.pipeId !== pipeId) return;
         pipe.transport.close();
         room.pipe = null;
+        room.connected = null;
         room.producers.clear();
       }).catch(() => undefined);
     }

@@ -23,14 +23,15 @@ export async function connectRedis(url: string): Promise<RedisClient> {
     },
   });
   // Errors while reconnecting are expected during a Redis restart; node-redis retries by the strategy above.
-  client.on('error', () => undefined);
+  let lastError: Error | null = null;
+  client.on('error', (error: Error) => (lastError = error));
   try {
     await client.connect();
   } catch (error) {
-    client.destroy();
-    if (error instanceof RedisUnreachableError) throw error;
-    // Authentication and URL errors: the message names the cause, never the password in the URL.
-    throw new RedisUnreachableError(`cannot use Redis at REDIS_URL: ${(error as Error).message}`);
+    if (client.isOpen) client.destroy();
+    // Unreachable, refused, or a wrong password: the message names the cause, never the password in the URL.
+    const cause = (lastError as Error | null) ?? (error as Error);
+    throw new RedisUnreachableError(`cannot reach Redis at REDIS_URL: ${cause.message}`);
   }
   connected = true;
   return client;
