@@ -42,6 +42,8 @@ export class Cluster implements Dispatcher {
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private latency = 0;
+  /** Peers whose directory entry was missing at this relay's last beat. */
+  private readonly missed = new Map<string, number>();
 
   private readonly io: SocketServer;
   private readonly service: RoomService;
@@ -192,8 +194,21 @@ export class Cluster implements Dispatcher {
     for (const [id, room] of this.service.rooms) records.set(id, roomRecord(room, this.relayId));
     await this.sync(records, [...this.published].filter((id) => !records.has(id)));
     this.latency = (performance.now() - started) / 1000;
-    for (const peer of this.origin.peers()) if (!(await this.directory.isAlive(peer))) this.origin.relayDied(peer);
-    for (const origin of this.edge.origins()) if (!(await this.directory.isAlive(origin))) this.edge.originDied(origin);
+    const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
+    for (const peer of peers) {
+      if (await this.directory.isAlive(peer)) {
+        this.missed.delete(peer);
+        continue;
+      }
+      // Two beats in a row: after a Redis restart every entry is gone at once until each relay's next beat.
+      const missed = (this.missed.get(peer) ?? 0) + 1;
+      this.missed.set(peer, missed);
+      if (missed < 2) continue;
+      this.missed.delete(peer);
+      this.origin.relayDied(peer);
+      this.edge.originDied(peer);
+    }
+    for (const peer of this.missed.keys()) if (!peers.has(peer)) this.missed.delete(peer);
   }
 
   async close(): Promise<void> {

@@ -192,6 +192,39 @@ describe('one room over two relays', () => {
   });
 });
 
+describe('bad input between relays', () => {
+  /** Sends a relay request to A as if from a relay "probe" (through B's adapter) and reads A's reply. */
+  async function ask(op: string, body: unknown): Promise<unknown> {
+    const id = Math.floor(Math.random() * 1e9);
+    const reply = new Promise((resolve) => {
+      const listener = (msg: { to: string; id: number; reply: unknown }) => {
+        if (msg.to !== 'probe' || msg.id !== id) return;
+        b.io.off('teahouse:relay', listener);
+        resolve(msg.reply);
+      };
+      b.io.on('teahouse:relay', listener);
+    });
+    b.io.serverSideEmit('teahouse:relay', { to: a.cluster!.relayId, from: 'probe', id, op, body });
+    return reply;
+  }
+
+  it('a relay refuses pipe and client requests for rooms, pipes or ops it does not know, and goes on serving', async () => {
+    const room = await newRoom();
+    const end = { ip: '127.0.0.1', port: 9, srtpParameters: { cryptoSuite: 'AEAD_AES_256_GCM', keyBase64: 'a2V5' } };
+    expect(await ask('pipe.open', { roomId: room.keys.roomId, ...end })).toMatchObject({ ok: false, error: { code: 'ROOM_NOT_FOUND' } });
+    expect(await ask('pipe.consume', { pipeId: 'nope', producerId: 'nope' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(await ask('pipe.open', { roomId: 42 })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await ask('client.request', { socketId: 'x', type: 'room.join', payload: { roomId: room.keys.roomId, announcement: announce(room, 'P') } })).toMatchObject({ ok: false, error: { code: 'ROOM_NOT_FOUND' } });
+    expect(await ask('client.request', { socketId: 'x', type: 'room.create', payload: {} })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_MESSAGE' } });
+    expect(await ask('client.request', { socketId: 'x', type: 'hand.raise', payload: {} })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
+    expect(await ask('relay.takeOver', {})).toMatchObject({ ok: false, error: { code: 'UNKNOWN_MESSAGE' } });
+    b.io.serverSideEmit('teahouse:relay', 'not even an object');
+    expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
+    const { guest } = await roomOverTwoRelays();
+    expect(await guest.req('hand.raise', {})).toEqual({});
+  });
+});
+
 describe('cluster configuration', () => {
   it('without REDIS_URL a relay is alone, as before', async () => {
     const alone = await startRelay({ port: 0, rtcPort: 0, workers: 1, logLevel: 'silent' });
