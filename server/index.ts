@@ -125,6 +125,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     },
     close() {
       closing ??= (async () => {
+        pool.shutDown();
         // This relay's own sockets only: with the cluster adapter io.emit would reach every relay's.
         io.local.emit('relay.shuttingDown', {});
         await cluster?.close();
