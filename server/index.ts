@@ -72,7 +72,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   // Late-bound: the socket.io server is made below, and nothing is broadcast before it exists.
   let io: SocketServer | undefined;
   service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload), now);
-  const metrics = createMetrics(service, () => pool);
+  let clusterStats: ClusterStats | null = null;
+  const metrics = createMetrics(service, () => pool, () => clusterStats);
   const app = createApp({
     clientDir: config.clientDir,
     registry: metrics.registry,
@@ -87,6 +88,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     ...(redis ? { adapter: createAdapter(redis, { streamName: 'teahouse:events', channelPrefix: 'teahouse:sio' }) } : {}),
   });
   const cluster = redis ? new Cluster(io, redis, service, pool, config, log, now ?? Date.now) : null;
+  clusterStats = cluster?.stats() ?? null;
   io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage, dispatcher: cluster ?? undefined }));
   await cluster?.start();
 
@@ -116,7 +118,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     workers: () => pool.workers,
     webRtcServers: () => pool.workers.map((w) => pool.webRtcServerOf(w)),
     io,
-    cluster: cluster?.stats() ?? null,
+    cluster: clusterStats,
     reloadTls() {
       if (!tls || !('setSecureContext' in http)) throw new Error('the relay serves plain HTTP: TLS_CERT and TLS_KEY are not set');
       const fresh = loadTlsFiles(config.tlsCert!, config.tlsKey!);
