@@ -22,13 +22,27 @@ export class RoomDirectory {
     this.ttlMs = ttlMs;
   }
 
-  /** Takes a room id for this relay; false when a live relay already holds a room with that id. */
+  /**
+   * Takes a room id for this relay; false when a live relay already holds a room with that id. A room whose relay
+   * died may be taken at once (its pages rebuild it here), before its entry expires.
+   */
   async claim(roomId: string): Promise<boolean> {
-    return (await this.redis.set(originKey(roomId), this.relayId, { condition: 'NX', expiration: { type: 'PX', value: this.ttlMs } })) === 'OK';
+    const px = { type: 'PX' as const, value: this.ttlMs };
+    if ((await this.redis.set(originKey(roomId), this.relayId, { condition: 'NX', expiration: px })) === 'OK') return true;
+    const holder = await this.redis.get(originKey(roomId));
+    if (holder === null || holder === this.relayId || (await this.isAlive(holder))) return false;
+    // Replaced only if it still names the dead relay: of two relays racing for it, one wins.
+    const swapped = await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end",
+      { keys: [originKey(roomId)], arguments: [holder, this.relayId, String(this.ttlMs)] },
+    );
+    return swapped === 'OK';
   }
 
+  /** The live relay holding a room; null when none does (never was, closed, or its relay died). */
   async originOf(roomId: string): Promise<string | null> {
-    return this.redis.get(originKey(roomId));
+    const origin = await this.redis.get(originKey(roomId));
+    return origin !== null && (origin === this.relayId || (await this.isAlive(origin))) ? origin : null;
   }
 
   /** Drops a room this relay held (closed, or its creation failed); never another relay's entry. */

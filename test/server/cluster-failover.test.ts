@@ -79,6 +79,32 @@ describe('a relay’s death and a Redis restart', () => {
     expect(a.rooms.get(room.keys.roomId)!.members.has(joined.participantId)).toBe(true);
   }, 30_000);
 
+  it('when the origin relay is SIGKILLed, the other relays close its members’ sockets and the room can be rebuilt on them under the same id', async () => {
+    const origin = await spawnClusterRelay(redis.url);
+    children.push(origin);
+    const room = await newRoom();
+    const hostAnnouncement = announce(room, 'Host');
+    const host = await member(origin);
+    await host.req('room.create', { roomId: room.keys.roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
+    const listener = await member(c);
+    const listenerAnnouncement = announce(room, 'Listener');
+    await listener.req('room.join', { roomId: room.keys.roomId, announcement: listenerAnnouncement });
+    const dropped = new Promise<void>((resolve) => listener.socket.once('disconnect', () => resolve()));
+
+    await origin.kill('SIGKILL');
+    await dropped;
+
+    // The pages rebuild the room (client/src/session/rebuild.ts) through the relays that live: same room id.
+    const again = await member(c);
+    await again.req('room.create', { roomId: room.keys.roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
+    expect(c.rooms.has(room.keys.roomId)).toBe(true);
+    const back = await member(a);
+    const rejoined = await back.req('room.join', { roomId: room.keys.roomId, announcement: listenerAnnouncement });
+    if ('lobby' in rejoined) throw new Error('unexpected lobby');
+    expect(rejoined.room.participants).toHaveLength(2);
+    expect((await redis.command('GET', `teahouse:origin:${room.keys.roomId}`)).trim()).toBe(c.cluster!.relayId);
+  }, 30_000);
+
   it('a Redis restart during a room: relays reconnect, the directory comes back, and a join through another relay works', async () => {
     const room = await newRoom();
     const host = await member(a);
