@@ -11,7 +11,7 @@ import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { Dispatcher } from '../signaling/connection.ts';
 import { RelayBus } from './bus.ts';
 import { RoomDirectory } from './directory.ts';
-import { EDGE_LOCAL, EdgeSide } from './edge.ts';
+import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
 import { roomRecord, type RoomRecord } from './record.ts';
 import type { RedisClient } from './redis.ts';
@@ -29,6 +29,8 @@ export interface ClusterStats {
   /** Pipe transports at both ends (origin and edge), and producers piped in here. */
   pipeTransports: () => types.PipeTransport[];
   pipedProducers: () => Promise<(types.Producer | null)[]>;
+  /** Microphones of speakers connected here to rooms held elsewhere (the origin has a piped copy of each). */
+  speakerProducers: () => types.Producer[];
 }
 
 export class Cluster implements Dispatcher {
@@ -72,6 +74,7 @@ export class Cluster implements Dispatcher {
       edgeRouter: (roomId) => this.edge.routerOf(roomId),
       pipeTransports: () => [...[...this.origin.pipes.values()].map((p) => p.transport), ...this.edge.inspect().pipes],
       pipedProducers: () => Promise.all(this.edge.inspect().producers),
+      speakerProducers: () => this.edge.inspect().speakers,
     };
   }
 
@@ -89,6 +92,7 @@ export class Cluster implements Dispatcher {
       if (EDGE_LOCAL.has(type)) return this.edge.handle(edge, type, payload as never);
       const reply = await this.forward(session, edge.origin, type, payload);
       if (type === 'room.leave') this.edge.drop(socketId);
+      if (EDGE_PRODUCER.has(type)) await this.edge.applyToProducer(edge, type, (payload as { producerId: string }).producerId);
       return reply;
     }
     if (type === 'room.join' && !session.participant) {

@@ -12,7 +12,10 @@ import type { RelayBus } from './bus.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
 
 /** Requests an edge relay answers itself: the member's media terminates here, whatever relay holds the room. */
-export const EDGE_LOCAL = new Set<RequestType>(['transport.create', 'transport.connect', 'transport.restartIce', 'consumer.create', 'consumer.resume', 'turn.credentials']);
+export const EDGE_LOCAL = new Set<RequestType>(['transport.create', 'transport.connect', 'transport.restartIce', 'consumer.create', 'consumer.resume', 'turn.credentials', 'producer.create']);
+
+/** Requests the origin decides and this relay then applies to the speaker's own producer here. */
+export const EDGE_PRODUCER = new Set<RequestType>(['producer.pause', 'producer.resume', 'producer.close']);
 
 const pipeOpened = pipeEnd.extend({ pipeId: z.string() });
 const pipedProducer = z.object({
@@ -30,6 +33,8 @@ export interface EdgeMember {
   participantId: string;
   readonly transports: Map<string, types.WebRtcTransport>;
   readonly consumers: Map<string, types.Consumer>;
+  /** This member's microphone here, piped to the origin. */
+  readonly producers: Map<string, types.Producer>;
 }
 
 /**
@@ -45,6 +50,7 @@ interface EdgeRoom {
   /** The pipe once it is connected, for inspection. */
   connected: types.PipeTransport | null;
   producers: Map<string, Promise<{ producer: types.Producer; participantId: string }>>;
+  /** Members here with a transport on this router: the edge room lives while there is one. */
   receivers: Set<EdgeMember>;
 }
 
@@ -73,6 +79,9 @@ export class EdgeSide {
     bus.handle('pipe.producerClosed', (from, body) => this.withProducer(from, body, (p) => p.close()));
     bus.handle('pipe.producerPaused', (from, body) => this.withProducer(from, body, (p) => p.pause()));
     bus.handle('pipe.producerResumed', (from, body) => this.withProducer(from, body, (p) => p.resume()));
+    bus.handle('pipe.sourcePaused', (from, body) => this.withSource(from, body, (p) => p.pause()));
+    bus.handle('pipe.sourceResumed', (from, body) => this.withSource(from, body, (p) => p.resume()));
+    bus.handle('pipe.sourceClosed', (from, body) => this.withSource(from, body, (p) => p.close()));
   }
 
   memberOf(socketId: string): EdgeMember | undefined {
@@ -89,10 +98,11 @@ export class EdgeSide {
     return n;
   }
 
-  /** Connected pipes and the producers piped in through them (inspection for tests and metrics). */
-  inspect(): { pipes: types.PipeTransport[]; producers: Promise<types.Producer | null>[] } {
+  /** Connected pipes, the producers piped in through them, and speakers' own producers here (inspection for tests). */
+  inspect(): { pipes: types.PipeTransport[]; producers: Promise<types.Producer | null>[]; speakers: types.Producer[] } {
     const rooms = [...this.rooms.values()];
     return {
+      speakers: [...this.members.values()].flatMap((m) => [...m.producers.values()]),
       pipes: rooms.flatMap((r) => (r.connected && !r.connected.closed ? [r.connected] : [])),
       producers: rooms.flatMap((r) => [...r.producers.values()].map((p) => p.then((e) => e.producer, () => null))),
     };
@@ -111,7 +121,7 @@ export class EdgeSide {
   }
 
   join(socketId: string, roomId: string, origin: string, participantId: string): EdgeMember {
-    const member: EdgeMember = { socketId, roomId, origin, participantId, transports: new Map(), consumers: new Map() };
+    const member: EdgeMember = { socketId, roomId, origin, participantId, transports: new Map(), consumers: new Map(), producers: new Map() };
     this.members.set(socketId, member);
     return member;
   }
@@ -124,6 +134,7 @@ export class EdgeSide {
     for (const t of member.transports.values()) t.close();
     member.transports.clear();
     member.consumers.clear();
+    member.producers.clear();
     const room = this.rooms.get(member.roomId);
     if (room?.receivers.delete(member) && room.receivers.size === 0) this.closeRoom(room);
     return member;
@@ -168,6 +179,11 @@ export class EdgeSide {
 
   /** Each producer crosses from the origin once per relay, however many members here consume it. */
   private pipedIn(room: EdgeRoom, producerId: string): Promise<{ producer: types.Producer; participantId: string }> {
+    // A speaker connected here: its producer is on this router already.
+    for (const m of room.receivers) {
+      const own = m.producers.get(producerId);
+      if (own && !own.closed) return Promise.resolve({ producer: own, participantId: m.participantId });
+    }
     let entry = room.producers.get(producerId);
     if (!entry) {
       entry = (async () => {
@@ -200,6 +216,29 @@ export class EdgeSide {
     }
   }
 
+  /** A speaker's own producer here, which the origin muted, moved off stage or removed. */
+  private withSource(from: string, body: unknown, act: (p: types.Producer) => unknown): void {
+    const { producerId } = producerRef.parse(body);
+    for (const member of this.members.values()) {
+      const producer = member.producers.get(producerId);
+      if (member.origin !== from || !producer || producer.closed) continue;
+      void Promise.resolve(act(producer)).catch(() => undefined);
+      if (producer.closed) member.producers.delete(producerId);
+    }
+  }
+
+  /** After the origin paused, resumed or closed a speaker's microphone: the same on its producer here. */
+  async applyToProducer(member: EdgeMember, type: RequestType, producerId: string): Promise<void> {
+    const producer = member.producers.get(producerId);
+    if (!producer || producer.closed) return;
+    if (type === 'producer.pause') await producer.pause();
+    else if (type === 'producer.resume') await producer.resume();
+    else {
+      producer.close();
+      member.producers.delete(producerId);
+    }
+  }
+
   /** The origin's end went: this relay's end and piped producers go too; members consume again on the next producer.added or reset. */
   private pipeClosed(from: string, pipeId: string): void {
     for (const room of this.rooms.values()) {
@@ -228,14 +267,15 @@ export class EdgeSide {
       case 'turn.credentials':
         return { iceServers: turnIceServers(this.config, this.now()) };
       case 'transport.create': {
-        if (payload.direction === 'send') throw new SignalingError('FORBIDDEN', 'on this relay the room takes listeners only: speakers send to the relay holding the room');
+        const direction = payload.direction as 'send' | 'recv';
+        if (direction === 'send') await this.bus.request(member.origin, 'member.canProduce', { socketId: member.socketId });
         if (member.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
         const room = this.roomFor(member);
         const router = await room.router;
         const transport = await router.createWebRtcTransport({
           ...webRtcTransportListen(this.config, this.pool.webRtcServerOf(room.worker)),
           initialAvailableOutgoingBitrate: 600_000,
-          appData: { direction: 'recv' },
+          appData: { direction },
         });
         if (this.members.get(member.socketId) !== member) {
           transport.close();
@@ -266,8 +306,44 @@ export class EdgeSide {
         if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
         return { iceParameters: await transport.restartIce() };
       }
+      case 'producer.create': {
+        const transport = member.transports.get(payload.transportId as string);
+        if (!transport || transport.appData.direction !== 'send') throw new SignalingError('NOT_FOUND', 'no such send transport');
+        if (member.producers.size >= 1) throw new SignalingError('INVALID_STATE', 'one microphone per participant');
+        const params = payload.rtpParameters as unknown as types.RtpParameters;
+        params.headerExtensions = (params.headerExtensions ?? []).filter((e) => e.uri !== 'urn:ietf:params:rtp-hdrext:ssrc-audio-level');
+        let producer: types.Producer;
+        try {
+          producer = await transport.produce({ kind: 'audio', rtpParameters: params });
+        } catch (error) {
+          throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${(error as Error).message}`);
+        }
+        try {
+          const room = this.roomFor(member);
+          const { transport: pipe, pipeId } = await this.pipeOf(room);
+          const crossing = await pipe.consume({ producerId: producer.id });
+          // The origin checks the role and makes it the member's microphone; only then is it anyone's to hear.
+          await this.bus.request(member.origin, 'pipe.produce', {
+            pipeId,
+            socketId: member.socketId,
+            producerId: producer.id,
+            rtpParameters: crossing.rtpParameters,
+            paused: crossing.producerPaused,
+          });
+        } catch (error) {
+          producer.close();
+          throw error;
+        }
+        if (this.members.get(member.socketId) !== member) {
+          producer.close();
+          throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
+        }
+        member.producers.set(producer.id, producer);
+        producer.on('transportclose', () => member.producers.delete(producer.id));
+        return { producerId: producer.id };
+      }
       case 'consumer.create': {
-        const transport = [...member.transports.values()].at(-1);
+        const transport = [...member.transports.values()].filter((t) => t.appData.direction === 'recv').at(-1);
         if (!transport) throw new SignalingError('INVALID_STATE', 'create a receive transport first');
         const room = this.roomFor(member);
         const producerId = payload.producerId as string;

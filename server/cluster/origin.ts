@@ -5,7 +5,9 @@ import { z } from 'zod';
 import { describeIssue, SignalingError } from '../../protocol/errors.ts';
 import { requests, type RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
+import { canProduce } from '../../protocol/stage.ts';
 import type { Participant } from '../rooms/participant.ts';
+import type { Room } from '../rooms/room.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { RelayBus } from './bus.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
@@ -15,6 +17,13 @@ const socketRef = z.object({ socketId: z.string().max(64) });
 const pipeOpen = pipeEnd.extend({ roomId: z.string().max(128) });
 const pipeConsume = z.object({ pipeId: z.string().max(64), producerId: z.string().max(64) });
 const pipeRef = z.object({ pipeId: z.string().max(64) });
+const pipeProduce = z.object({
+  pipeId: z.string().max(64),
+  socketId: z.string().max(64),
+  producerId: z.string().max(64),
+  rtpParameters: z.record(z.string(), z.unknown()),
+  paused: z.boolean(),
+});
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const parsed = schema.safeParse(body);
@@ -62,6 +71,8 @@ export class OriginSide {
     bus.handle('pipe.open', (from, body) => this.openPipe(from, parse(pipeOpen, body, 'pipe.open')));
     bus.handle('pipe.consume', (from, body) => this.consume(from, parse(pipeConsume, body, 'pipe.consume')));
     bus.handle('pipe.close', (from, body) => this.closePipe(from, parse(pipeRef, body, 'pipe.close').pipeId));
+    bus.handle('member.canProduce', (from, body) => this.canProduce(from, parse(socketRef, body, 'member.canProduce').socketId));
+    bus.handle('pipe.produce', (from, body) => this.produce(from, parse(pipeProduce, body, 'pipe.produce')));
   }
 
   /** How many members of this relay's rooms are connected through other relays. */
@@ -199,6 +210,47 @@ export class OriginSide {
     consumer.on('producerpause', tell('pipe.producerPaused'));
     consumer.on('producerresume', tell('pipe.producerResumed'));
     return { participantId: owner.participantId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, paused: consumer.producerPaused };
+  }
+
+  private speaker(from: string, socketId: string): { session: Session; participant: Participant } {
+    const session = this.proxies.get(`${from}/${socketId}`)?.session;
+    const participant = session?.participant;
+    if (!session || !participant || !session.room) throw new SignalingError('NOT_IN_ROOM', 'join a room first');
+    if (!canProduce(participant.role)) throw new SignalingError('FORBIDDEN', 'listeners do not send audio');
+    return { session, participant };
+  }
+
+  /** An edge asks before it makes a send transport, as a relay alone refuses one to a listener. */
+  private canProduce(from: string, socketId: string): unknown {
+    this.speaker(from, socketId);
+    return {};
+  }
+
+  /**
+   * A speaker connected to another relay: its producer there is piped into the room's router, and becomes its
+   * microphone here (announced, fanned out, piped on to other relays) like one made on this relay.
+   */
+  private async produce(from: string, body: z.infer<typeof pipeProduce>): Promise<unknown> {
+    const pipe = this.pipes.get(body.pipeId);
+    if (!pipe || pipe.relay !== from) throw new SignalingError('NOT_FOUND', 'no such pipe');
+    const { session, participant } = this.speaker(from, body.socketId);
+    const room = session.room as Room;
+    if (room.id !== pipe.roomId) throw new SignalingError('NOT_FOUND', 'no such pipe');
+    if (participant.producers.size >= 1) throw new SignalingError('INVALID_STATE', 'one microphone per participant');
+    const producer = await pipe.transport.produce({
+      id: body.producerId,
+      kind: 'audio',
+      rtpParameters: body.rtpParameters as unknown as types.RtpParameters,
+      paused: body.paused,
+    });
+    // A mute, a move to the audience or a kick acts on this copy: the edge applies it to the speaker's own producer.
+    const tell = (op: string) => () => this.bus.tell(from, op, { pipeId: body.pipeId, producerId: producer.id });
+    producer.observer.on('pause', tell('pipe.sourcePaused'));
+    producer.observer.on('resume', tell('pipe.sourceResumed'));
+    producer.observer.on('close', tell('pipe.sourceClosed'));
+    await this.service.adoptProducer(room, participant, producer);
+    this.touched(room.id);
+    return { producerId: producer.id };
   }
 
   private closePipe(from: string, pipeId: string): void {

@@ -174,6 +174,45 @@ describe('one room over two relays', () => {
     input.close();
   });
 
+  it('a speaker on relay B: its producer is piped to the origin, announced there, consumed on A and back on B, muted by the host, and closed', async () => {
+    const { room, host, guest, joined } = await roomOverTwoRelays();
+    const origin = a.rooms.get(room.keys.roomId)!;
+    // A listener may not open a send transport on B, as on a relay alone.
+    await expect(guest.req('transport.create', { direction: 'send' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const invited = guest.next('stage.invited');
+    await host.req('stage.invite', { participantId: joined.participantId, decision: DECISION });
+    await invited;
+    await guest.req('stage.respond', { accept: true, decision: DECISION });
+
+    const send = await guest.req('transport.create', { direction: 'send' });
+    const added = host.next('producer.added');
+    const { producerId } = await guest.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    expect(await added).toEqual({ producerId, participantId: joined.participantId });
+    // At the origin it is the speaker's microphone, in the room's router, so the host (on A) consumes it.
+    expect(origin.members.get(joined.participantId)!.producers.has(producerId)).toBe(true);
+    await host.req('transport.create', { direction: 'recv' });
+    const caps = origin.router.rtpCapabilities as unknown as Record<string, unknown>;
+    expect(await host.req('consumer.create', { producerId, rtpCapabilities: caps })).toMatchObject({ producerId, participantId: joined.participantId });
+    // A second member on B hears it from B's own router, not through a round trip to A.
+    const neighbour = await member(b);
+    await neighbour.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Neighbour') });
+    await neighbour.req('transport.create', { direction: 'recv' });
+    expect(await neighbour.req('consumer.create', { producerId, rtpCapabilities: caps })).toMatchObject({ producerId, participantId: joined.participantId });
+
+    // The host mutes the speaker: the origin's copy pauses and so does the speaker's own producer on B.
+    const own = b.cluster!.speakerProducers().find((p) => p.id === producerId)!;
+    expect(own.paused).toBe(false);
+    await host.req('stage.mute', { participantId: joined.participantId, decision: DECISION });
+    await expect.poll(() => origin.members.get(joined.participantId)!.producers.get(producerId)!.paused).toBe(true);
+    await expect.poll(() => own.paused).toBe(true);
+
+    const removed = host.next('producer.removed');
+    await guest.req('producer.close', { producerId });
+    expect(await removed).toMatchObject({ producerId, participantId: joined.participantId });
+    expect(origin.members.get(joined.participantId)!.producers.size).toBe(0);
+    expect(own.closed).toBe(true);
+  });
+
   it('Redis holds ids, opaque blobs, counts and expiries only: no names, titles, keys or resume tokens', async () => {
     const { room, created, joined } = await roomOverTwoRelays('Secret title');
     await expect.poll(async () => (await redis.command('EXISTS', `teahouse:room:${room.keys.roomId}`)).trim()).toBe('1');
