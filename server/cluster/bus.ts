@@ -104,6 +104,7 @@ export class RelayBus {
         (data) => answer({ ok: true, data: data ?? {} }),
         (error: Error) => {
           if (error instanceof SignalingError) return answer({ ok: false, error: { code: error.code, message: error.message } });
+          if (error instanceof z.ZodError) return answer({ ok: false, error: { code: 'BAD_REQUEST', message: `${msg.op}: malformed` } });
           this.onInternalError(msg.op, error);
           answer({ ok: false, error: { code: 'INTERNAL', message: 'the relay could not complete this request' } });
         },

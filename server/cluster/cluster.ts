@@ -95,11 +95,14 @@ export class Cluster implements Dispatcher {
       if (EDGE_PRODUCER.has(type)) await this.edge.applyToProducer(edge, type, (payload as { producerId: string }).producerId);
       return reply;
     }
-    if (type === 'room.join' && !session.participant) {
+    // A link opened on any relay: its room's existence, title and lock, and the join, come from the room's origin.
+    if ((type === 'room.join' && !session.participant) || type === 'room.peek') {
       const { roomId } = payload as { roomId: string };
       if (!this.service.rooms.has(roomId)) {
         const origin = await this.directory.originOf(roomId);
-        if (origin && origin !== this.relayId) return this.joinRemote(session, origin, roomId, payload);
+        if (origin && origin !== this.relayId) {
+          return type === 'room.join' ? this.joinRemote(session, origin, roomId, payload) : this.forward(session, origin, type, payload);
+        }
       }
     }
     if (type === 'room.create' && !session.participant) return this.create(session, payload as { roomId: string });
@@ -170,16 +173,19 @@ export class Cluster implements Dispatcher {
     const ids = [...this.dirty];
     this.dirty.clear();
     const records = new Map<string, RoomRecord>();
+    const former: string[] = [];
     for (const id of ids) {
       const room = this.service.rooms.get(id);
-      if (room) records.set(id, roomRecord(room, this.relayId));
+      if (!room) continue;
+      records.set(id, roomRecord(room, this.relayId));
+      former.push(...room.formerIds);
     }
-    await this.sync(records, ids.filter((id) => !records.has(id)));
+    await this.sync(records, former, ids.filter((id) => !records.has(id) && !former.includes(id)));
   }
 
-  private async sync(records: Map<string, RoomRecord>, gone: string[]): Promise<void> {
-    for (const id of records.keys()) this.published.add(id);
-    await this.directory.publish(records, {
+  private async sync(records: Map<string, RoomRecord>, former: string[], gone: string[]): Promise<void> {
+    for (const id of [...records.keys(), ...former]) this.published.add(id);
+    await this.directory.publish(records, former, {
       rooms: this.service.rooms.size,
       members: [...this.service.rooms.values()].reduce((n, r) => n + r.members.size, 0),
       edgeMembers: this.edge.size,
@@ -195,8 +201,12 @@ export class Cluster implements Dispatcher {
   private async heartbeat(): Promise<void> {
     const started = performance.now();
     const records = new Map<string, RoomRecord>();
-    for (const [id, room] of this.service.rooms) records.set(id, roomRecord(room, this.relayId));
-    await this.sync(records, [...this.published].filter((id) => !records.has(id)));
+    const former: string[] = [];
+    for (const [id, room] of this.service.rooms) {
+      records.set(id, roomRecord(room, this.relayId));
+      former.push(...room.formerIds);
+    }
+    await this.sync(records, former, [...this.published].filter((id) => !records.has(id) && !former.includes(id)));
     this.latency = (performance.now() - started) / 1000;
     const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
     for (const peer of peers) {

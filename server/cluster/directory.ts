@@ -51,9 +51,13 @@ export class RoomDirectory {
     await this.redis.del([originKey(roomId), roomKey(roomId)]);
   }
 
-  /** Refreshes this relay's rooms and load in one round trip. */
-  async publish(rooms: Map<string, RoomRecord>, load: RelayLoad): Promise<void> {
+  /**
+   * Refreshes this relay's rooms and load in one round trip. `formerIds` (ids a room had before a link rotation)
+   * keep naming this relay, so that the old link is refused here as revoked and a member holding it resumes here.
+   */
+  async publish(rooms: Map<string, RoomRecord>, formerIds: string[], load: RelayLoad): Promise<void> {
     const multi = this.redis.multi();
+    for (const roomId of formerIds) multi.set(originKey(roomId), this.relayId, { expiration: { type: 'PX', value: this.ttlMs } });
     for (const [roomId, record] of rooms) {
       multi.set(originKey(roomId), this.relayId, { expiration: { type: 'PX', value: this.ttlMs } });
       multi.set(roomKey(roomId), JSON.stringify(record), { expiration: { type: 'PX', value: this.ttlMs } });

@@ -48,6 +48,10 @@ describe('one room over two relays', () => {
   it('a member on relay B joins a room held by relay A; each gets the other’s events and B’s member makes requests', async () => {
     const { room, host, created, guest, joined, peerJoined } = await roomOverTwoRelays();
     expect(b.rooms.has(room.keys.roomId)).toBe(false);
+    // A page opening the link on B sees the room held by A: title and lock come from the origin.
+    const visitor = await member(b);
+    expect(await visitor.req('room.peek', { roomId: room.keys.roomId })).toEqual({ exists: true, locked: false, sealedTitle: created.room.sealedTitle });
+    expect(await visitor.req('room.peek', { roomId: (await newRoom()).keys.roomId })).toMatchObject({ exists: false });
     const origin = a.rooms.get(room.keys.roomId)!;
     expect(origin.members.size).toBe(2);
     expect(peerJoined.participant.participantId).toBe(joined.participantId);
@@ -84,6 +88,18 @@ describe('one room over two relays', () => {
     const { room } = await roomOverTwoRelays();
     const other = await member(b);
     await expect(other.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Mallory'), sealedTitle: sealedTitle(room, 'x') })).rejects.toMatchObject({ code: 'ROOM_EXISTS' });
+  });
+
+  it('after a link rotation on the origin, the old link is revoked on every relay and the new one opens there', async () => {
+    const { room, host, guest } = await roomOverTwoRelays();
+    const fresh = await newRoom();
+    const rotated = guest.next('room.rotated');
+    await host.req('room.rotate', { newRoomId: fresh.keys.roomId, sealedTitle: sealedTitle(fresh, 'T') });
+    expect(await rotated).toEqual({ newRoomId: fresh.keys.roomId });
+    const late = await member(b);
+    await expect(late.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Late') })).rejects.toMatchObject({ code: 'LINK_REVOKED' });
+    await expect(late.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Late'), sealedTitle: sealedTitle(room, 'x') })).rejects.toMatchObject({ code: 'ROOM_EXISTS' });
+    expect(await late.req('room.join', { roomId: fresh.keys.roomId, announcement: announce(fresh, 'Late') })).toMatchObject({ role: 'listener' });
   });
 
   it('a room unknown to every relay is ROOM_NOT_FOUND through any relay', async () => {
