@@ -45,6 +45,10 @@ export interface RelayConfig {
   tlsKey: string | null;
   /** Express `trust proxy`: the reverse proxies whose X-Forwarded-Proto is believed (null: none). */
   trustProxy: string | null;
+  /** Cluster mode: relays sharing this Redis (redis://[user:password@]host:port) share rooms; null: one process alone. */
+  redisUrl: string | null;
+  /** How often a cluster relay refreshes its directory entries; they expire after three missed beats. */
+  clusterHeartbeatMs: number;
 }
 
 export const DEFAULTS: RelayConfig = {
@@ -76,6 +80,8 @@ export const DEFAULTS: RelayConfig = {
   tlsCert: null,
   tlsKey: null,
   trustProxy: null,
+  redisUrl: null,
+  clusterHeartbeatMs: 2_000,
 };
 
 const ENV: Record<string, keyof RelayConfig> = {
@@ -107,6 +113,8 @@ const ENV: Record<string, keyof RelayConfig> = {
   TLS_CERT: 'tlsCert',
   TLS_KEY: 'tlsKey',
   TRUST_PROXY: 'trustProxy',
+  REDIS_URL: 'redisUrl',
+  CLUSTER_HEARTBEAT_MS: 'clusterHeartbeatMs',
 };
 
 export class ConfigError extends Error {
@@ -142,6 +150,8 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   if (config.keyBatchMs > MAX_KEY_BATCH_MS) throw new ConfigError(`KEY_BATCH_MS must be at most ${MAX_KEY_BATCH_MS}: a member who left can decrypt until its batch closes`);
   if ((config.tlsCert === null) !== (config.tlsKey === null)) throw new ConfigError('TLS_CERT and TLS_KEY go together: set both for HTTPS, or neither');
   if (config.trustProxy !== null) checkTrustProxy(config.trustProxy);
+  if (config.redisUrl !== null && !/^rediss?:\/\/[^\s]+$/.test(config.redisUrl)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
+  if (config.clusterHeartbeatMs < 100 || config.clusterHeartbeatMs > 60_000) throw new ConfigError('CLUSTER_HEARTBEAT_MS must be between 100 and 60000');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'silent'].includes(config.logLevel)) throw new ConfigError(`LOG_LEVEL "${config.logLevel}" is not a level`);
   return config;
 }

@@ -7,6 +7,9 @@ import { Server as SocketServer } from 'socket.io';
 import { plainHttpOnNetwork, resolveConfig, type RelayConfig } from './config.ts';
 import { createApp } from './http/app.ts';
 import { loadTlsFiles } from './http/tls.ts';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import { Cluster, type ClusterStats } from './cluster/cluster.ts';
+import { connectRedis, type RedisClient } from './cluster/redis.ts';
 import { isWildcard, rtcListenIp, webRtcServerListenInfos } from './media/listen.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createMetrics } from './metrics.ts';
@@ -33,6 +36,8 @@ export interface Relay {
   webRtcServers: () => (ReturnType<WorkerPool['webRtcServerOf']>)[];
   /** The socket.io server, for tests that play a hostile relay by emitting what an honest one never would. */
   io: SocketServer;
+  /** Cluster mode (REDIS_URL): this relay's id in the cluster and its counts; null for a relay alone. */
+  cluster: ClusterStats | null;
   /**
    * Reads TLS_CERT and TLS_KEY again (SIGHUP in `npm start`): new connections get the new certificate, open ones
    * and their rooms go on. A bad file throws TlsFileError and the old certificate stays in use.
@@ -45,6 +50,7 @@ export interface Relay {
 export { configFromEnv, ConfigError, DEFAULTS, type RelayConfig } from './config.ts';
 export { MediaPortError, WorkerBinaryMissingError } from './media/worker-pool.ts';
 export { TlsFileError } from './http/tls.ts';
+export { RedisUnreachableError } from './cluster/redis.ts';
 
 export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const { onClientMessage, logDestination, now, ...rest } = options;
@@ -53,6 +59,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const tls = config.tlsCert !== null && config.tlsKey !== null ? loadTlsFiles(config.tlsCert, config.tlsKey) : null;
   // Structured logs go to stdout and carry counts and codes only: never addresses, room ids or payloads.
   const log = logDestination ? pino({ level: config.logLevel, base: undefined }, logDestination) : pino({ level: config.logLevel, base: undefined });
+  // Before the workers start: a Redis that cannot be reached is an error at start, not a relay alone by mistake.
+  const redis: RedisClient | null = config.redisUrl ? await connectRedis(config.redisUrl) : null;
   let service: RoomService | undefined;
   const pool = await WorkerPool.create(
     config.workers,
@@ -64,7 +72,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   // Late-bound: the socket.io server is made below, and nothing is broadcast before it exists.
   let io: SocketServer | undefined;
   service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload), now);
-  const metrics = createMetrics(service, () => pool);
+  let clusterStats: ClusterStats | null = null;
+  const metrics = createMetrics(service, () => pool, () => clusterStats);
   const app = createApp({
     clientDir: config.clientDir,
     registry: metrics.registry,
@@ -72,8 +81,16 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     trustProxy: config.trustProxy,
   });
   const http = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
-  io = new SocketServer(http, { serveClient: false, maxHttpBufferSize: config.maxMessageBytes, cors: { origin: false } });
-  io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage }));
+  io = new SocketServer(http, {
+    serveClient: false,
+    maxHttpBufferSize: config.maxMessageBytes,
+    cors: { origin: false },
+    ...(redis ? { adapter: createAdapter(redis, { streamName: 'teahouse:events', channelPrefix: 'teahouse:sio' }) } : {}),
+  });
+  const cluster = redis ? new Cluster(io, redis, service, pool, config, log, now ?? Date.now) : null;
+  clusterStats = cluster?.stats() ?? null;
+  io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage, dispatcher: cluster ?? undefined }));
+  await cluster?.start();
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -101,6 +118,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     workers: () => pool.workers,
     webRtcServers: () => pool.workers.map((w) => pool.webRtcServerOf(w)),
     io,
+    cluster: clusterStats,
     reloadTls() {
       if (!tls || !('setSecureContext' in http)) throw new Error('the relay serves plain HTTP: TLS_CERT and TLS_KEY are not set');
       const fresh = loadTlsFiles(config.tlsCert!, config.tlsKey!);
@@ -109,13 +127,17 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     },
     close() {
       closing ??= (async () => {
-        io.emit('relay.shuttingDown', {});
+        pool.shutDown();
+        // This relay's own sockets only: with the cluster adapter io.emit would reach every relay's.
+        io.local.emit('relay.shuttingDown', {});
+        await cluster?.close();
         for (const room of [...service.rooms.values()]) room.close();
         service.rooms.clear();
         await new Promise<void>((resolve) => io.close(() => resolve()));
         http.closeAllConnections();
         await new Promise<void>((resolve) => http.close(() => resolve()));
         await pool.close();
+        redis?.destroy();
         log.info('relay closed');
       })();
       return closing;

@@ -1,6 +1,6 @@
 // `npm start`: the relay with configuration from the environment; SIGINT/SIGTERM shut it down within seconds, SIGHUP
 // re-reads the TLS certificate.
-import { configFromEnv, ConfigError, startRelay, WorkerBinaryMissingError } from './index.ts';
+import { configFromEnv, ConfigError, RedisUnreachableError, startRelay, WorkerBinaryMissingError } from './index.ts';
 
 try {
   const relay = await startRelay(configFromEnv());
@@ -27,7 +27,7 @@ try {
     }
   });
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof WorkerBinaryMissingError) {
+  if (error instanceof ConfigError || error instanceof WorkerBinaryMissingError || error instanceof RedisUnreachableError) {
     console.error(`teahouse: ${error.message}`);
     process.exit(2);
   }

@@ -1,5 +1,6 @@
 // Prometheus metrics: counts of rooms, participants, transports, producers, consumers and worker usage; no per-room or per-person labels.
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { ClusterStats } from './cluster/cluster.ts';
 import type { WorkerPool } from './media/worker-pool.ts';
 import type { RoomService } from './rooms/room-service.ts';
 
@@ -8,8 +9,10 @@ export interface RelayMetrics {
   messages: Counter<'result'>;
 }
 
-export function createMetrics(service: RoomService, pool: () => WorkerPool): RelayMetrics {
+export function createMetrics(service: RoomService, pool: () => WorkerPool, cluster: () => ClusterStats | null = () => null): RelayMetrics {
   const registry = new Registry();
+  // Memory, event-loop lag, handles and GC of the relay process itself, as operators expect of a Node service.
+  collectDefaultMetrics({ register: registry });
   const count = (pick: (p: { transports: Map<string, unknown>; producers: Map<string, unknown>; consumers: Map<string, unknown> }) => number) => {
     let n = 0;
     for (const room of service.rooms.values()) for (const m of room.members.values()) n += pick(m);
@@ -61,6 +64,13 @@ export function createMetrics(service: RoomService, pool: () => WorkerPool): Rel
       await Promise.all(workers.map(async (w, i) => this.set({ worker: String(i) }, (await w.getResourceUsage()).ru_maxrss * 1024)));
     },
   });
+  // Cluster mode only (REDIS_URL); a relay alone reports them as 0.
+  const clusterGauge = (name: string, help: string, read: (c: ClusterStats) => number) =>
+    new Gauge({ name, help, registers: [registry], collect() { const c = cluster(); this.set(c ? read(c) : 0); } });
+  clusterGauge('teahouse_cluster_pipes', 'Relay-to-relay pipe transports, at the origin or the edge end', (c) => c.pipes());
+  clusterGauge('teahouse_cluster_remote_members', "Members of this relay's rooms connected through other relays", (c) => c.remoteMembers());
+  clusterGauge('teahouse_cluster_edge_members', 'Members connected here to rooms held by other relays', (c) => c.edgeMembers());
+  clusterGauge('teahouse_cluster_redis_latency_seconds', 'Round trip of the last directory refresh in Redis', (c) => c.redisLatency());
   const messages = new Counter({ name: 'teahouse_signaling_messages_total', help: 'Signaling messages by result (ok or error code)', labelNames: ['result'], registers: [registry] });
   return { registry, messages };
 }

@@ -88,6 +88,14 @@ export class WorkerPool {
     return this.slots.find((s) => s.worker === worker)?.load ?? 0;
   }
 
+  /**
+   * From here on a dying worker is the shutdown, not a failure: SIGTERM to the process group reaches the workers
+   * as well, and their deaths must not be logged as errors nor replaced.
+   */
+  shutDown(): void {
+    this.closed = true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.replacing);

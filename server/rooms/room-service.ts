@@ -144,6 +144,30 @@ export class RoomService {
     if (moved && room.stage.has(p)) p.send('room.members', { participants: [...room.members.values()].map((m) => m.snapshot()) });
   }
 
+  /**
+   * Makes a producer on the room's router a member's microphone and announces it: one made here from the member's
+   * send transport, or (cluster mode) one piped in from the relay the member is connected to.
+   */
+  async adoptProducer(room: Room, me: Participant, producer: types.Producer): Promise<void> {
+    // The role may have changed while mediasoup worked: re-check before anyone hears it.
+    if (!stage.canProduce(me.role) || !this.stillMember(room, me)) {
+      producer.close();
+      throw new SignalingError('FORBIDDEN', 'no longer on stage');
+    }
+    me.producers.set(producer.id, producer);
+    producer.on('transportclose', () => me.producers.delete(producer.id));
+    if (me.muted) await producer.pause();
+    // Listeners on fan-out routers hear it only once it is piped there: announce it after.
+    await Promise.all(
+      [...room.fanout.values()].map(async ({ router, piped }) => {
+        const r = await router.catch(() => null);
+        if (r && !producer.closed) await this.pipeInto(room, r, piped, producer.id);
+      }),
+    );
+    room.broadcast('producer.added', { producerId: producer.id, participantId: me.participantId }, me);
+    this.updated(room, me);
+  }
+
   /** Closes a member's producers the moment it leaves the stage. */
   private closeProducers(room: Room, p: Participant): void {
     for (const producer of p.producers.values()) {
@@ -478,23 +502,7 @@ export class RoomService {
       } catch (error) {
         throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${(error as Error).message}`);
       }
-      // The role may have changed while mediasoup worked: re-check before anyone hears it.
-      if (!stage.canProduce(me.role) || !this.stillMember(room, me)) {
-        producer.close();
-        throw new SignalingError('FORBIDDEN', 'no longer on stage');
-      }
-      me.producers.set(producer.id, producer);
-      producer.on('transportclose', () => me.producers.delete(producer.id));
-      if (me.muted) await producer.pause();
-      // Listeners on fan-out routers hear it only once it is piped there: announce it after.
-      await Promise.all(
-        [...room.fanout.values()].map(async ({ router, piped }) => {
-          const r = await router.catch(() => null);
-          if (r && !producer.closed) await this.pipeInto(room, r, piped, producer.id);
-        }),
-      );
-      room.broadcast('producer.added', { producerId: producer.id, participantId: me.participantId }, me);
-      this.updated(room, me);
+      await this.adoptProducer(room, me, producer);
       return { producerId: producer.id };
     },
 

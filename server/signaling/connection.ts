@@ -10,8 +10,21 @@ import { TokenBucket } from './rate-limit.ts';
 
 export type MessageObserver = (event: string, payload: unknown) => void;
 
-export function attachConnection(socket: Socket, deps: { service: RoomService; config: RelayConfig; log: Logger; metrics: RelayMetrics; observe?: MessageObserver }): void {
+/** Where a validated request goes: the room service itself, or in cluster mode the relay that holds its room. */
+export interface Dispatcher {
+  dispatch(session: Session, type: RequestType, payload: unknown): unknown;
+  disconnected(session: Session): void;
+}
+
+export function attachConnection(
+  socket: Socket,
+  deps: { service: RoomService; config: RelayConfig; log: Logger; metrics: RelayMetrics; observe?: MessageObserver; dispatcher?: Dispatcher },
+): void {
   const { service, config, log, metrics, observe } = deps;
+  const dispatcher: Dispatcher = deps.dispatcher ?? {
+    dispatch: (session, type, payload) => (service.handlers[type] as (s: Session, p: unknown) => unknown)(session, payload),
+    disconnected: (session) => service.disconnected(session),
+  };
   const session: Session = { socket, participant: null, room: null, roomCreations: [], afterReply: null };
   const bucket = new TokenBucket(config.messagesPerSecond, config.messageBurst);
   // Requests of one connection run one at a time, in order: no interleaving of join, produce and leave.
@@ -36,8 +49,7 @@ export function attachConnection(socket: Socket, deps: { service: RoomService; c
     if (!ack) return fail(new SignalingError('BAD_REQUEST', `${type} needs an acknowledgement callback`));
     queue = queue.then(async () => {
       try {
-        const handler = service.handlers[type] as (s: Session, p: unknown) => unknown;
-        const data = await handler(session, parsed.data);
+        const data = await dispatcher.dispatch(session, type, parsed.data);
         metrics.messages.inc({ result: 'ok' });
         ack({ ok: true, data });
         session.afterReply?.();
@@ -53,6 +65,6 @@ export function attachConnection(socket: Socket, deps: { service: RoomService; c
   });
 
   socket.on('disconnect', () => {
-    queue = queue.then(() => service.disconnected(session));
+    queue = queue.then(() => dispatcher.disconnected(session));
   });
 }

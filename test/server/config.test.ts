@@ -17,6 +17,7 @@ describe('configuration from the environment', () => {
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
       MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0', KEY_BATCH_MS: '250', AWAY_GRACE_MS: '1000',
       TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
+      REDIS_URL: 'redis://teahouse:pw@10.0.0.5:6379', CLUSTER_HEARTBEAT_MS: '1000',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
       port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcPorts: 'range', rtcPort: 3479, rtcMinPort: 50000, rtcMaxPort: 50100,
@@ -24,6 +25,7 @@ describe('configuration from the environment', () => {
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
       messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0, keyBatchMs: 250, awayGraceMs: 1000,
       tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
+      redisUrl: 'redis://teahouse:pw@10.0.0.5:6379', clusterHeartbeatMs: 1000,
     });
   });
 
@@ -43,6 +45,8 @@ describe('configuration from the environment', () => {
     expect(resolveConfig(configFromEnv({ KEY_BATCH_MS: '2000' })).keyBatchMs).toBe(2000);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'https://t.example.org', TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443', TURN_SECRET: 'x', TURN_TTL_SECONDS: '5' }))).toThrow(/TURN_TTL_SECONDS/);
+    expect(() => resolveConfig(configFromEnv({ REDIS_URL: 'localhost:6379' }))).toThrow(/REDIS_URL/);
+    expect(() => resolveConfig(configFromEnv({ CLUSTER_HEARTBEAT_MS: '10' }))).toThrow(/CLUSTER_HEARTBEAT_MS/);
   });
 
   it('serves plain HTTP unless both TLS_CERT and TLS_KEY are set', () => {

@@ -1,0 +1,236 @@
+// Cluster mode (REDIS_URL): routes each request to the relay holding its room, keeps the directory fresh, and notices dead relays.
+import type { types } from 'mediasoup';
+import type { Logger } from 'pino';
+import type { Server as SocketServer } from 'socket.io';
+import { SignalingError } from '../../protocol/errors.ts';
+import type { JoinResult, RequestType } from '../../protocol/messages.ts';
+import type { RelayConfig } from '../config.ts';
+import type { WorkerPool } from '../media/worker-pool.ts';
+import { newId } from '../rooms/participant.ts';
+import type { RoomService, Session } from '../rooms/room-service.ts';
+import type { Dispatcher } from '../signaling/connection.ts';
+import { RelayBus } from './bus.ts';
+import { RoomDirectory } from './directory.ts';
+import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
+import { OriginSide, type ForwardedReply } from './origin.ts';
+import { roomRecord, type RoomRecord } from './record.ts';
+import type { RedisClient } from './redis.ts';
+
+export interface ClusterStats {
+  relayId: string;
+  roomsHeld: () => number;
+  remoteMembers: () => number;
+  edgeMembers: () => number;
+  pipes: () => number;
+  /** The last heartbeat's round trip to Redis, in seconds. */
+  redisLatency: () => number;
+  /** The router a room held by another relay has here while members here receive it (tests inspect the pipe). */
+  edgeRouter: (roomId: string) => Promise<types.Router> | undefined;
+  /** Pipe transports at both ends (origin and edge), and producers piped in here. */
+  pipeTransports: () => types.PipeTransport[];
+  pipedProducers: () => Promise<(types.Producer | null)[]>;
+  /** Microphones of speakers connected here to rooms held elsewhere (the origin has a piped copy of each). */
+  speakerProducers: () => types.Producer[];
+}
+
+export class Cluster implements Dispatcher {
+  readonly relayId = newId(9);
+  readonly bus: RelayBus;
+  readonly directory: RoomDirectory;
+  readonly origin: OriginSide;
+  readonly edge: EdgeSide;
+  private readonly published = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private flushing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private latency = 0;
+  /** Peers whose directory entry was missing at this relay's last beat. */
+  private readonly missed = new Map<string, number>();
+
+  private readonly io: SocketServer;
+  private readonly service: RoomService;
+  private readonly config: RelayConfig;
+  private readonly log: Logger;
+
+  constructor(io: SocketServer, redis: RedisClient, service: RoomService, pool: WorkerPool, config: RelayConfig, log: Logger, now: () => number) {
+    this.io = io;
+    this.service = service;
+    this.config = config;
+    this.log = log;
+    this.bus = new RelayBus(io, this.relayId, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
+    this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3);
+    this.origin = new OriginSide(io, this.bus, service, config, (roomId) => this.touched(roomId));
+    this.edge = new EdgeSide(this.bus, pool, config, now, (socketId) => this.releaseSocket(socketId));
+  }
+
+  stats(): ClusterStats {
+    return {
+      relayId: this.relayId,
+      roomsHeld: () => this.service.rooms.size,
+      remoteMembers: () => this.origin.remoteMembers,
+      edgeMembers: () => this.edge.size,
+      pipes: () => this.origin.pipes.size + this.edge.pipeCount,
+      redisLatency: () => this.latency,
+      edgeRouter: (roomId) => this.edge.routerOf(roomId),
+      pipeTransports: () => [...[...this.origin.pipes.values()].map((p) => p.transport), ...this.edge.inspect().pipes],
+      pipedProducers: () => Promise.all(this.edge.inspect().producers),
+      speakerProducers: () => this.edge.inspect().speakers,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.heartbeat();
+    this.timer = setInterval(() => void this.heartbeat().catch((error: Error) => this.log.warn({ err: error.name }, 'cluster heartbeat failed')), this.config.clusterHeartbeatMs);
+    this.timer.unref();
+  }
+
+  async dispatch(session: Session, type: RequestType, payload: unknown): Promise<unknown> {
+    const socketId = session.socket.id;
+    const edge = this.edge.memberOf(socketId);
+    if (edge) {
+      if (type === 'room.join' || type === 'room.create') throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
+      if (EDGE_LOCAL.has(type)) return this.edge.handle(edge, type, payload as never);
+      const reply = await this.forward(session, edge.origin, type, payload);
+      if (type === 'room.leave') this.edge.drop(socketId);
+      if (EDGE_PRODUCER.has(type)) await this.edge.applyToProducer(edge, type, (payload as { producerId: string }).producerId);
+      return reply;
+    }
+    // A link opened on any relay: its room's existence, title and lock, and the join, come from the room's origin.
+    if ((type === 'room.join' && !session.participant) || type === 'room.peek') {
+      const { roomId } = payload as { roomId: string };
+      if (!this.service.rooms.has(roomId)) {
+        const origin = await this.directory.originOf(roomId);
+        if (origin && origin !== this.relayId) {
+          return type === 'room.join' ? this.joinRemote(session, origin, roomId, payload) : this.forward(session, origin, type, payload);
+        }
+      }
+    }
+    if (type === 'room.create' && !session.participant) return this.create(session, payload as { roomId: string });
+    const result = await (this.service.handlers[type] as (s: Session, p: unknown) => unknown)(session, payload);
+    const roomId = session.room?.id;
+    if (roomId) this.touched(roomId);
+    return result;
+  }
+
+  private async joinRemote(session: Session, origin: string, roomId: string, payload: unknown): Promise<unknown> {
+    const socketId = session.socket.id;
+    // Registered before the request: the origin may tell of a release (a lobby declined) before its reply arrives.
+    const member = this.edge.join(socketId, roomId, origin, '');
+    try {
+      const reply = (await this.forward(session, origin, 'room.join', payload)) as JoinResult | { lobby: true; participantId: string };
+      member.participantId = reply.participantId;
+      return reply;
+    } catch (error) {
+      this.edge.drop(socketId);
+      throw error;
+    }
+  }
+
+  /** Sends a request to the room's origin; the events that must follow its reply go out after the acknowledgement. */
+  private async forward(session: Session, origin: string, type: RequestType, payload: unknown): Promise<unknown> {
+    const { data, then } = (await this.bus.request(origin, 'client.request', { socketId: session.socket.id, type, payload })) as ForwardedReply;
+    if (then.length > 0) session.afterReply = () => { for (const { event, payload: p } of then) session.socket.emit(event, p); };
+    return data;
+  }
+
+  /** A room id is unique across the cluster: the directory claims it before the room is made here. */
+  private async create(session: Session, payload: { roomId: string }): Promise<unknown> {
+    if (!(await this.directory.claim(payload.roomId))) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
+    try {
+      const result = await this.service.handlers['room.create'](session, payload as never);
+      this.touched(payload.roomId);
+      return result;
+    } catch (error) {
+      await this.directory.release(payload.roomId);
+      throw error;
+    }
+  }
+
+  disconnected(session: Session): void {
+    const socketId = session.socket.id;
+    const edge = this.edge.drop(socketId);
+    if (edge) this.bus.tell(edge.origin, 'client.gone', { socketId });
+    else {
+      const roomId = session.room?.id;
+      this.service.disconnected(session);
+      if (roomId) this.touched(roomId);
+    }
+  }
+
+  /** The origin released this socket's member (removed, or resumed on another connection): the socket goes. */
+  private releaseSocket(socketId: string): void {
+    this.edge.drop(socketId);
+    this.io.in(socketId).disconnectSockets(true);
+  }
+
+  /** A room changed: its record in the directory follows within a round trip. */
+  private touched(roomId: string): void {
+    this.dirty.add(roomId);
+    this.flushing ??= Promise.resolve().then(() => this.flush()).finally(() => (this.flushing = null));
+  }
+
+  private async flush(): Promise<void> {
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    const records = new Map<string, RoomRecord>();
+    const former: string[] = [];
+    for (const id of ids) {
+      const room = this.service.rooms.get(id);
+      if (!room) continue;
+      records.set(id, roomRecord(room, this.relayId));
+      former.push(...room.formerIds);
+    }
+    await this.sync(records, former, ids.filter((id) => !records.has(id) && !former.includes(id)));
+  }
+
+  private async sync(records: Map<string, RoomRecord>, former: string[], gone: string[]): Promise<void> {
+    for (const id of [...records.keys(), ...former]) this.published.add(id);
+    await this.directory.publish(records, former, {
+      rooms: this.service.rooms.size,
+      members: [...this.service.rooms.values()].reduce((n, r) => n + r.members.size, 0),
+      edgeMembers: this.edge.size,
+      pipes: this.origin.pipes.size + this.edge.pipeCount,
+    });
+    for (const id of gone) {
+      this.published.delete(id);
+      await this.directory.release(id);
+    }
+  }
+
+  /** Refreshes every entry of this relay, drops closed or rotated rooms, and checks that its peers still live. */
+  private async heartbeat(): Promise<void> {
+    const started = performance.now();
+    const records = new Map<string, RoomRecord>();
+    const former: string[] = [];
+    for (const [id, room] of this.service.rooms) {
+      records.set(id, roomRecord(room, this.relayId));
+      former.push(...room.formerIds);
+    }
+    await this.sync(records, former, [...this.published].filter((id) => !records.has(id) && !former.includes(id)));
+    this.latency = (performance.now() - started) / 1000;
+    const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
+    for (const peer of peers) {
+      if (await this.directory.isAlive(peer)) {
+        this.missed.delete(peer);
+        continue;
+      }
+      // Two beats in a row: after a Redis restart every entry is gone at once until each relay's next beat.
+      const missed = (this.missed.get(peer) ?? 0) + 1;
+      this.missed.set(peer, missed);
+      if (missed < 2) continue;
+      this.missed.delete(peer);
+      this.origin.relayDied(peer);
+      this.edge.originDied(peer);
+    }
+    for (const peer of this.missed.keys()) if (!peers.has(peer)) this.missed.delete(peer);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.edge.close();
+    this.origin.close();
+    this.bus.close();
+    await Promise.allSettled([...this.published].map((id) => this.directory.release(id)));
+    await this.directory.leave().catch(() => undefined);
+  }
+}

@@ -1,0 +1,76 @@
+// The room directory in Redis: which relay holds each room's origin, the room's record and each relay's load, all expiring.
+import type { RedisClient } from './redis.ts';
+import type { RelayLoad, RoomRecord } from './record.ts';
+
+const PREFIX = 'teahouse:';
+const originKey = (roomId: string) => `${PREFIX}origin:${roomId}`;
+const roomKey = (roomId: string) => `${PREFIX}room:${roomId}`;
+const relayKey = (relayId: string) => `${PREFIX}relay:${relayId}`;
+
+/**
+ * Every entry expires after `ttlMs` unless its relay refreshes it (every heartbeat): a relay that dies leaves
+ * nothing behind for longer than that.
+ */
+export class RoomDirectory {
+  private readonly redis: RedisClient;
+  private readonly relayId: string;
+  private readonly ttlMs: number;
+
+  constructor(redis: RedisClient, relayId: string, ttlMs: number) {
+    this.redis = redis;
+    this.relayId = relayId;
+    this.ttlMs = ttlMs;
+  }
+
+  /**
+   * Takes a room id for this relay; false when a live relay already holds a room with that id. A room whose relay
+   * died may be taken at once (its pages rebuild it here), before its entry expires.
+   */
+  async claim(roomId: string): Promise<boolean> {
+    const px = { type: 'PX' as const, value: this.ttlMs };
+    if ((await this.redis.set(originKey(roomId), this.relayId, { condition: 'NX', expiration: px })) === 'OK') return true;
+    const holder = await this.redis.get(originKey(roomId));
+    if (holder === null || holder === this.relayId || (await this.isAlive(holder))) return false;
+    // Replaced only if it still names the dead relay: of two relays racing for it, one wins.
+    const swapped = await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end",
+      { keys: [originKey(roomId)], arguments: [holder, this.relayId, String(this.ttlMs)] },
+    );
+    return swapped === 'OK';
+  }
+
+  /** The live relay holding a room; null when none does (never was, closed, or its relay died). */
+  async originOf(roomId: string): Promise<string | null> {
+    const origin = await this.redis.get(originKey(roomId));
+    return origin !== null && (origin === this.relayId || (await this.isAlive(origin))) ? origin : null;
+  }
+
+  /** Drops a room this relay held (closed, or its creation failed); never another relay's entry. */
+  async release(roomId: string): Promise<void> {
+    if ((await this.originOf(roomId)) !== this.relayId) return;
+    await this.redis.del([originKey(roomId), roomKey(roomId)]);
+  }
+
+  /**
+   * Refreshes this relay's rooms and load in one round trip. `formerIds` (ids a room had before a link rotation)
+   * keep naming this relay, so that the old link is refused here as revoked and a member holding it resumes here.
+   */
+  async publish(rooms: Map<string, RoomRecord>, formerIds: string[], load: RelayLoad): Promise<void> {
+    const multi = this.redis.multi();
+    for (const roomId of formerIds) multi.set(originKey(roomId), this.relayId, { expiration: { type: 'PX', value: this.ttlMs } });
+    for (const [roomId, record] of rooms) {
+      multi.set(originKey(roomId), this.relayId, { expiration: { type: 'PX', value: this.ttlMs } });
+      multi.set(roomKey(roomId), JSON.stringify(record), { expiration: { type: 'PX', value: this.ttlMs } });
+    }
+    multi.set(relayKey(this.relayId), JSON.stringify(load), { expiration: { type: 'PX', value: this.ttlMs } });
+    await multi.exec();
+  }
+
+  async isAlive(relayId: string): Promise<boolean> {
+    return (await this.redis.exists(relayKey(relayId))) === 1;
+  }
+
+  async leave(): Promise<void> {
+    await this.redis.del(relayKey(this.relayId));
+  }
+}

@@ -1,0 +1,380 @@
+// The edge side of a cluster room: this relay's members of rooms held by another relay, and where their media lives here.
+import type { types } from 'mediasoup';
+import { z } from 'zod';
+import { SignalingError } from '../../protocol/errors.ts';
+import type { ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
+import type { RelayConfig } from '../config.ts';
+import { MEDIA_CODECS } from '../media/codecs.ts';
+import { webRtcTransportListen } from '../media/listen.ts';
+import { turnIceServers } from '../media/turn.ts';
+import type { WorkerPool } from '../media/worker-pool.ts';
+import type { RelayBus } from './bus.ts';
+import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
+
+/** Requests an edge relay answers itself: the member's media terminates here, whatever relay holds the room. */
+export const EDGE_LOCAL = new Set<RequestType>(['transport.create', 'transport.connect', 'transport.restartIce', 'consumer.create', 'consumer.resume', 'turn.credentials', 'producer.create']);
+
+/** Requests the origin decides and this relay then applies to the speaker's own producer here. */
+export const EDGE_PRODUCER = new Set<RequestType>(['producer.pause', 'producer.resume', 'producer.close']);
+
+const pipeOpened = pipeEnd.extend({ pipeId: z.string() });
+const pipedProducer = z.object({
+  participantId: z.string(),
+  kind: z.literal('audio'),
+  rtpParameters: z.record(z.string(), z.unknown()),
+  paused: z.boolean(),
+});
+const producerRef = z.object({ pipeId: z.string(), producerId: z.string() });
+
+export interface EdgeMember {
+  socketId: string;
+  roomId: string;
+  origin: string;
+  participantId: string;
+  readonly transports: Map<string, types.WebRtcTransport>;
+  readonly consumers: Map<string, types.Consumer>;
+  /** This member's microphone here, piped to the origin. */
+  readonly producers: Map<string, types.Producer>;
+}
+
+/**
+ * A remote room's media on this relay: one router, one SRTP pipe to the origin router, and each producer that a
+ * member here consumes piped in once. It exists while a member here receives, and goes with the last one.
+ */
+interface EdgeRoom {
+  roomId: string;
+  origin: string;
+  worker: types.Worker;
+  router: Promise<types.Router>;
+  pipe: Promise<{ transport: types.PipeTransport; pipeId: string }> | null;
+  /** The pipe once it is connected, for inspection. */
+  connected: types.PipeTransport | null;
+  producers: Map<string, Promise<{ producer: types.Producer; participantId: string }>>;
+  /** Members here with a transport on this router: the edge room lives while there is one. */
+  receivers: Set<EdgeMember>;
+}
+
+export class EdgeSide {
+  private readonly members = new Map<string, EdgeMember>();
+  private readonly rooms = new Map<string, EdgeRoom>();
+
+  private readonly bus: RelayBus;
+  private readonly pool: WorkerPool;
+  private readonly config: RelayConfig;
+  private readonly now: () => number;
+  private readonly releaseSocket: (socketId: string) => void;
+
+  constructor(bus: RelayBus, pool: WorkerPool, config: RelayConfig, now: () => number, releaseSocket: (socketId: string) => void) {
+    this.bus = bus;
+    this.pool = pool;
+    this.config = config;
+    this.now = now;
+    this.releaseSocket = releaseSocket;
+    bus.handle('member.released', (from, body) => {
+      const { socketId } = z.object({ socketId: z.string() }).parse(body);
+      const member = this.members.get(socketId);
+      if (member && member.origin === from) this.releaseSocket(socketId);
+    });
+    bus.handle('pipe.closed', (from, body) => this.pipeClosed(from, z.object({ pipeId: z.string() }).parse(body).pipeId));
+    bus.handle('pipe.producerClosed', (from, body) => this.withProducer(from, body, (p) => p.close()));
+    bus.handle('pipe.producerPaused', (from, body) => this.withProducer(from, body, (p) => p.pause()));
+    bus.handle('pipe.producerResumed', (from, body) => this.withProducer(from, body, (p) => p.resume()));
+    bus.handle('pipe.sourcePaused', (from, body) => this.withSource(from, body, (p) => p.pause()));
+    bus.handle('pipe.sourceResumed', (from, body) => this.withSource(from, body, (p) => p.resume()));
+    bus.handle('pipe.sourceClosed', (from, body) => this.withSource(from, body, (p) => p.close()));
+  }
+
+  memberOf(socketId: string): EdgeMember | undefined {
+    return this.members.get(socketId);
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  get pipeCount(): number {
+    let n = 0;
+    for (const room of this.rooms.values()) if (room.pipe) n++;
+    return n;
+  }
+
+  /** Connected pipes, the producers piped in through them, and speakers' own producers here (inspection for tests). */
+  inspect(): { pipes: types.PipeTransport[]; producers: Promise<types.Producer | null>[]; speakers: types.Producer[] } {
+    const rooms = [...this.rooms.values()];
+    return {
+      speakers: [...this.members.values()].flatMap((m) => [...m.producers.values()]),
+      pipes: rooms.flatMap((r) => (r.connected && !r.connected.closed ? [r.connected] : [])),
+      producers: rooms.flatMap((r) => [...r.producers.values()].map((p) => p.then((e) => e.producer, () => null))),
+    };
+  }
+
+  /** The router a remote room's media lives on here, while a member here receives (inspection for tests). */
+  routerOf(roomId: string): Promise<types.Router> | undefined {
+    return this.rooms.get(roomId)?.router;
+  }
+
+  /** The relays whose rooms this one serves members of: the ones whose death it must notice. */
+  origins(): Set<string> {
+    const out = new Set<string>();
+    for (const m of this.members.values()) out.add(m.origin);
+    return out;
+  }
+
+  join(socketId: string, roomId: string, origin: string, participantId: string): EdgeMember {
+    const member: EdgeMember = { socketId, roomId, origin, participantId, transports: new Map(), consumers: new Map(), producers: new Map() };
+    this.members.set(socketId, member);
+    return member;
+  }
+
+  /** The member left, was removed or its socket closed: its media goes, and the room's pipe with the last receiver. */
+  drop(socketId: string): EdgeMember | undefined {
+    const member = this.members.get(socketId);
+    if (!member) return undefined;
+    this.members.delete(socketId);
+    for (const t of member.transports.values()) t.close();
+    member.transports.clear();
+    member.consumers.clear();
+    member.producers.clear();
+    const room = this.rooms.get(member.roomId);
+    if (room?.receivers.delete(member) && room.receivers.size === 0) this.closeRoom(room);
+    return member;
+  }
+
+  private closeRoom(room: EdgeRoom): void {
+    this.rooms.delete(room.roomId);
+    const pipe = room.pipe;
+    room.router.then((r) => r.close()).catch(() => undefined);
+    pipe?.then(({ pipeId }) => this.bus.tell(room.origin, 'pipe.close', { pipeId })).catch(() => undefined);
+  }
+
+  private roomFor(member: EdgeMember): EdgeRoom {
+    let room = this.rooms.get(member.roomId);
+    if (!room) {
+      const worker = this.pool.leastLoaded();
+      room = { roomId: member.roomId, origin: member.origin, worker, router: worker.createRouter({ mediaCodecs: MEDIA_CODECS }), pipe: null, connected: null, producers: new Map(), receivers: new Set() };
+      room.router.catch(() => undefined);
+      this.rooms.set(member.roomId, room);
+    }
+    return room;
+  }
+
+  private pipeOf(room: EdgeRoom): Promise<{ transport: types.PipeTransport; pipeId: string }> {
+    room.pipe ??= (async () => {
+      const { transport, end } = await createPipe(await room.router, this.config);
+      try {
+        const remote = pipeOpened.parse(await this.bus.request(room.origin, 'pipe.open', { roomId: room.roomId, ...end }));
+        await connectPipe(transport, remote);
+        room.connected = transport;
+        return { transport, pipeId: remote.pipeId };
+      } catch (error) {
+        transport.close();
+        throw error;
+      }
+    })();
+    room.pipe.catch(() => {
+      if (this.rooms.get(room.roomId) === room) room.pipe = null;
+    });
+    return room.pipe;
+  }
+
+  /** Each producer crosses from the origin once per relay, however many members here consume it. */
+  private pipedIn(room: EdgeRoom, producerId: string): Promise<{ producer: types.Producer; participantId: string }> {
+    // A speaker connected here: its producer is on this router already.
+    for (const m of room.receivers) {
+      const own = m.producers.get(producerId);
+      if (own && !own.closed) return Promise.resolve({ producer: own, participantId: m.participantId });
+    }
+    let entry = room.producers.get(producerId);
+    if (!entry) {
+      entry = (async () => {
+        const { transport, pipeId } = await this.pipeOf(room);
+        const piped = pipedProducer.parse(await this.bus.request(room.origin, 'pipe.consume', { pipeId, producerId }));
+        const producer = await transport.produce({
+          id: producerId,
+          kind: piped.kind,
+          rtpParameters: piped.rtpParameters as unknown as types.RtpParameters,
+          paused: piped.paused,
+        });
+        producer.observer.once('close', () => room.producers.delete(producerId));
+        return { producer, participantId: piped.participantId };
+      })();
+      room.producers.set(producerId, entry);
+      entry.catch(() => room.producers.delete(producerId));
+    }
+    return entry;
+  }
+
+  private withProducer(from: string, body: unknown, act: (p: types.Producer) => unknown): void {
+    const { pipeId, producerId } = producerRef.parse(body);
+    for (const room of this.rooms.values()) {
+      if (room.origin !== from) continue;
+      void room.pipe?.then(async (pipe) => {
+        if (pipe.pipeId !== pipeId) return;
+        const entry = await room.producers.get(producerId);
+        if (entry && !entry.producer.closed) await act(entry.producer);
+      }).catch(() => undefined);
+    }
+  }
+
+  /** A speaker's own producer here, which the origin muted, moved off stage or removed. */
+  private withSource(from: string, body: unknown, act: (p: types.Producer) => unknown): void {
+    const { producerId } = producerRef.parse(body);
+    for (const member of this.members.values()) {
+      const producer = member.producers.get(producerId);
+      if (member.origin !== from || !producer || producer.closed) continue;
+      void Promise.resolve(act(producer)).catch(() => undefined);
+      if (producer.closed) member.producers.delete(producerId);
+    }
+  }
+
+  /** After the origin paused, resumed or closed a speaker's microphone: the same on its producer here. */
+  async applyToProducer(member: EdgeMember, type: RequestType, producerId: string): Promise<void> {
+    const producer = member.producers.get(producerId);
+    if (!producer || producer.closed) return;
+    if (type === 'producer.pause') await producer.pause();
+    else if (type === 'producer.resume') await producer.resume();
+    else {
+      producer.close();
+      member.producers.delete(producerId);
+    }
+  }
+
+  /** The origin's end went: this relay's end and piped producers go too; members consume again on the next producer.added or reset. */
+  private pipeClosed(from: string, pipeId: string): void {
+    for (const room of this.rooms.values()) {
+      if (room.origin !== from) continue;
+      void room.pipe?.then((pipe) => {
+        if (pipe.pipeId !== pipeId) return;
+        pipe.transport.close();
+        room.pipe = null;
+        room.connected = null;
+        room.producers.clear();
+      }).catch(() => undefined);
+    }
+  }
+
+  /** The origin relay died: its rooms' media here is gone; the members' sockets close so their pages rejoin. */
+  originDied(origin: string): void {
+    for (const member of [...this.members.values()]) if (member.origin === origin) this.releaseSocket(member.socketId);
+  }
+
+  async handle<T extends RequestType>(member: EdgeMember, type: T, payload: RequestOf<T>): Promise<ReplyOf<T>> {
+    return (await this.local(member, type, payload as never)) as ReplyOf<T>;
+  }
+
+  private async local(member: EdgeMember, type: RequestType, payload: Record<string, unknown>): Promise<unknown> {
+    switch (type) {
+      case 'turn.credentials':
+        return { iceServers: turnIceServers(this.config, this.now()) };
+      case 'transport.create': {
+        const direction = payload.direction as 'send' | 'recv';
+        if (direction === 'send') await this.bus.request(member.origin, 'member.canProduce', { socketId: member.socketId });
+        if (member.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
+        const room = this.roomFor(member);
+        const router = await room.router;
+        const transport = await router.createWebRtcTransport({
+          ...webRtcTransportListen(this.config, this.pool.webRtcServerOf(room.worker)),
+          initialAvailableOutgoingBitrate: 600_000,
+          appData: { direction },
+        });
+        if (this.members.get(member.socketId) !== member) {
+          transport.close();
+          throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
+        }
+        member.transports.set(transport.id, transport);
+        room.receivers.add(member);
+        return {
+          transportId: transport.id,
+          iceParameters: transport.iceParameters,
+          iceCandidates: transport.iceCandidates,
+          dtlsParameters: transport.dtlsParameters,
+        };
+      }
+      case 'transport.connect': {
+        const transport = member.transports.get(payload.transportId as string);
+        if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
+        try {
+          await transport.connect({ dtlsParameters: payload.dtlsParameters as types.DtlsParameters });
+        } catch (error) {
+          if (transport.closed) throw new SignalingError('INVALID_STATE', 'the transport closed meanwhile');
+          throw new SignalingError('BAD_REQUEST', `dtlsParameters refused: ${(error as Error).message}`);
+        }
+        return {};
+      }
+      case 'transport.restartIce': {
+        const transport = member.transports.get(payload.transportId as string);
+        if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
+        return { iceParameters: await transport.restartIce() };
+      }
+      case 'producer.create': {
+        const transport = member.transports.get(payload.transportId as string);
+        if (!transport || transport.appData.direction !== 'send') throw new SignalingError('NOT_FOUND', 'no such send transport');
+        if (member.producers.size >= 1) throw new SignalingError('INVALID_STATE', 'one microphone per participant');
+        const params = payload.rtpParameters as unknown as types.RtpParameters;
+        params.headerExtensions = (params.headerExtensions ?? []).filter((e) => e.uri !== 'urn:ietf:params:rtp-hdrext:ssrc-audio-level');
+        let producer: types.Producer;
+        try {
+          producer = await transport.produce({ kind: 'audio', rtpParameters: params });
+        } catch (error) {
+          throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${(error as Error).message}`);
+        }
+        try {
+          const room = this.roomFor(member);
+          const { transport: pipe, pipeId } = await this.pipeOf(room);
+          const crossing = await pipe.consume({ producerId: producer.id });
+          // The origin checks the role and makes it the member's microphone; only then is it anyone's to hear.
+          await this.bus.request(member.origin, 'pipe.produce', {
+            pipeId,
+            socketId: member.socketId,
+            producerId: producer.id,
+            rtpParameters: crossing.rtpParameters,
+            paused: crossing.producerPaused,
+          });
+        } catch (error) {
+          producer.close();
+          throw error;
+        }
+        if (this.members.get(member.socketId) !== member) {
+          producer.close();
+          throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
+        }
+        member.producers.set(producer.id, producer);
+        producer.on('transportclose', () => member.producers.delete(producer.id));
+        return { producerId: producer.id };
+      }
+      case 'consumer.create': {
+        const transport = [...member.transports.values()].filter((t) => t.appData.direction === 'recv').at(-1);
+        if (!transport) throw new SignalingError('INVALID_STATE', 'create a receive transport first');
+        const room = this.roomFor(member);
+        const producerId = payload.producerId as string;
+        const caps = payload.rtpCapabilities as types.RtpCapabilities;
+        const { participantId } = await this.pipedIn(room, producerId);
+        const router = await room.router;
+        if (!router.canConsume({ producerId, rtpCapabilities: caps })) throw new SignalingError('BAD_REQUEST', 'these capabilities cannot receive this producer');
+        const consumer = await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
+        if (this.members.get(member.socketId) !== member) {
+          consumer.close();
+          throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
+        }
+        member.consumers.set(consumer.id, consumer);
+        const forget = () => member.consumers.delete(consumer.id);
+        consumer.on('transportclose', forget);
+        consumer.on('producerclose', forget);
+        return { consumerId: consumer.id, producerId, participantId, kind: 'audio', rtpParameters: consumer.rtpParameters };
+      }
+      case 'consumer.resume': {
+        const consumer = member.consumers.get(payload.consumerId as string);
+        if (!consumer) throw new SignalingError('NOT_FOUND', 'no such consumer');
+        await consumer.resume();
+        return {};
+      }
+      default:
+        throw new SignalingError('UNKNOWN_MESSAGE', `not an edge request: ${type}`);
+    }
+  }
+
+  close(): void {
+    for (const socketId of [...this.members.keys()]) this.drop(socketId);
+    for (const room of [...this.rooms.values()]) this.closeRoom(room);
+  }
+}

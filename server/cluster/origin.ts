@@ -1,0 +1,268 @@
+// The origin side of a cluster room: requests of members connected to other relays, and the pipes those relays pull media through.
+import type { types } from 'mediasoup';
+import type { Server as SocketServer } from 'socket.io';
+import { z } from 'zod';
+import { describeIssue, SignalingError } from '../../protocol/errors.ts';
+import { requests, type RequestType } from '../../protocol/messages.ts';
+import type { RelayConfig } from '../config.ts';
+import { canProduce } from '../../protocol/stage.ts';
+import type { Participant } from '../rooms/participant.ts';
+import type { Room } from '../rooms/room.ts';
+import type { RoomService, Session } from '../rooms/room-service.ts';
+import type { RelayBus } from './bus.ts';
+import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
+
+const clientRequest = z.object({ socketId: z.string().max(64), type: z.string().max(64), payload: z.unknown() });
+const socketRef = z.object({ socketId: z.string().max(64) });
+const pipeOpen = pipeEnd.extend({ roomId: z.string().max(128) });
+const pipeConsume = z.object({ pipeId: z.string().max(64), producerId: z.string().max(64) });
+const pipeRef = z.object({ pipeId: z.string().max(64) });
+const pipeProduce = z.object({
+  pipeId: z.string().max(64),
+  socketId: z.string().max(64),
+  producerId: z.string().max(64),
+  rtpParameters: z.record(z.string(), z.unknown()),
+  paused: z.boolean(),
+});
+
+function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new SignalingError('BAD_REQUEST', `${what}: ${describeIssue(parsed.error)}`);
+  return parsed.data;
+}
+
+/** A forwarded request's reply, and the events its member gets right after it. */
+export interface ForwardedReply {
+  data: unknown;
+  then: { event: string; payload: unknown }[];
+}
+
+/** A member connected to another relay, as the room service sees it: its socket is reached through the adapter. */
+interface ProxySession {
+  relay: string;
+  session: Session;
+  queue: Promise<unknown>;
+}
+
+interface OriginPipe {
+  relay: string;
+  roomId: string;
+  transport: types.PipeTransport;
+}
+
+export class OriginSide {
+  private readonly proxies = new Map<string, ProxySession>();
+  readonly pipes = new Map<string, OriginPipe>();
+
+  private readonly io: SocketServer;
+  private readonly bus: RelayBus;
+  private readonly service: RoomService;
+  private readonly config: RelayConfig;
+  private readonly touched: (roomId: string) => void;
+
+  constructor(io: SocketServer, bus: RelayBus, service: RoomService, config: RelayConfig, touched: (roomId: string) => void) {
+    this.io = io;
+    this.bus = bus;
+    this.service = service;
+    this.config = config;
+    this.touched = touched;
+    bus.handle('client.request', (from, body) => this.request(from, parse(clientRequest, body, 'client.request')));
+    bus.handle('client.gone', (from, body) => this.gone(from, parse(socketRef, body, 'client.gone').socketId));
+    bus.handle('pipe.open', (from, body) => this.openPipe(from, parse(pipeOpen, body, 'pipe.open')));
+    bus.handle('pipe.consume', (from, body) => this.consume(from, parse(pipeConsume, body, 'pipe.consume')));
+    bus.handle('pipe.close', (from, body) => this.closePipe(from, parse(pipeRef, body, 'pipe.close').pipeId));
+    bus.handle('member.canProduce', (from, body) => this.canProduce(from, parse(socketRef, body, 'member.canProduce').socketId));
+    bus.handle('pipe.produce', (from, body) => this.produce(from, parse(pipeProduce, body, 'pipe.produce')));
+  }
+
+  /** How many members of this relay's rooms are connected through other relays. */
+  get remoteMembers(): number {
+    return this.proxies.size;
+  }
+
+  private proxyFor(relay: string, socketId: string): ProxySession {
+    const key = `${relay}/${socketId}`;
+    let proxy = this.proxies.get(key);
+    if (proxy) return proxy;
+    const io = this.io;
+    const bus = this.bus;
+    let participant: Participant | null = null;
+    const session: Session = {
+      socket: { id: socketId, emit: (event, payload) => io.to(socketId).emit(event, payload), disconnect: () => io.in(socketId).disconnectSockets(true) },
+      // The room service detaches a member from its session when it leaves, is removed or resumes elsewhere: the
+      // member's relay then drops its media for that socket.
+      get participant() {
+        return participant;
+      },
+      set participant(p: Participant | null) {
+        if (participant && !p) bus.tell(relay, 'member.released', { socketId });
+        participant = p;
+      },
+      room: null,
+      roomCreations: [],
+      afterReply: null,
+    };
+    proxy = { relay, session, queue: Promise.resolve() };
+    this.proxies.set(key, proxy);
+    return proxy;
+  }
+
+  /**
+   * Runs a forwarded request. The reply carries the events that must follow it (what a resuming member missed): sent
+   * on their own they could overtake it, since replies and room events take different paths through Redis.
+   */
+  private request(from: string, { socketId, type, payload }: z.infer<typeof clientRequest>): Promise<ForwardedReply> {
+    if (!Object.hasOwn(requests, type) || type === 'room.create') throw new SignalingError('UNKNOWN_MESSAGE', `relays do not forward "${type.slice(0, 64)}"`);
+    const parsed = requests[type as RequestType].request.safeParse(payload ?? {});
+    if (!parsed.success) throw new SignalingError('BAD_REQUEST', `${type}: ${describeIssue(parsed.error)}`);
+    const proxy = this.proxyFor(from, socketId);
+    // One request at a time per member, as for a socket of this relay.
+    const run = proxy.queue.then(async () => {
+      const handler = this.service.handlers[type as RequestType] as (s: Session, p: unknown) => unknown;
+      try {
+        const data = await handler(proxy.session, parsed.data);
+        return { data, then: this.collectAfterReply(proxy.session) };
+      } finally {
+        proxy.session.afterReply = null;
+        const roomId = proxy.session.room?.id;
+        if (roomId) this.touched(roomId);
+        if (!proxy.session.participant) this.forget(from, socketId);
+      }
+    });
+    proxy.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private collectAfterReply(session: Session): { event: string; payload: unknown }[] {
+    const then: { event: string; payload: unknown }[] = [];
+    const after = session.afterReply;
+    const p = session.participant;
+    if (!after || !p?.socket) return then;
+    const real = p.socket;
+    p.socket = { id: real.id, emit: (event, payload) => then.push({ event, payload }) };
+    try {
+      after();
+    } finally {
+      p.socket = real;
+    }
+    return then;
+  }
+
+  private forget(relay: string, socketId: string): void {
+    const key = `${relay}/${socketId}`;
+    const proxy = this.proxies.get(key);
+    if (proxy && !proxy.session.participant) this.proxies.delete(key);
+  }
+
+  /** A socket on another relay closed: its member gets the disconnect grace, as if it were connected here. */
+  private gone(relay: string, socketId: string): void {
+    const proxy = this.proxies.get(`${relay}/${socketId}`);
+    if (!proxy) return;
+    this.proxies.delete(`${relay}/${socketId}`);
+    proxy.queue = proxy.queue.then(() => this.service.disconnected(proxy.session));
+  }
+
+  /** A relay whose entry expired is dead: each of its members starts its disconnect grace and may resume elsewhere. */
+  relayDied(relay: string): void {
+    for (const proxy of [...this.proxies.values()]) if (proxy.relay === relay) this.gone(relay, proxy.session.socket.id);
+    for (const [id, pipe] of this.pipes) {
+      if (pipe.relay !== relay) continue;
+      pipe.transport.close();
+      this.pipes.delete(id);
+    }
+  }
+
+  /** The relays this one serves members or pipes for: the ones whose death it must notice. */
+  peers(): Set<string> {
+    const out = new Set<string>();
+    for (const p of this.proxies.values()) out.add(p.relay);
+    for (const p of this.pipes.values()) out.add(p.relay);
+    return out;
+  }
+
+  private async openPipe(from: string, { roomId, ...remote }: z.infer<typeof pipeOpen>): Promise<unknown> {
+    const room = this.service.rooms.get(roomId);
+    if (!room) throw new SignalingError('ROOM_NOT_FOUND', 'no such room on this relay');
+    const { transport, end } = await createPipe(room.router, this.config);
+    try {
+      await connectPipe(transport, remote);
+    } catch (error) {
+      transport.close();
+      throw new SignalingError('BAD_REQUEST', `pipe refused: ${(error as Error).message}`);
+    }
+    this.pipes.set(transport.id, { relay: from, roomId, transport });
+    // The room's router went (room closed, worker died): the edge relay drops its end and its listeners re-pipe.
+    transport.observer.once('close', () => {
+      if (this.pipes.delete(transport.id)) this.bus.tell(from, 'pipe.closed', { pipeId: transport.id });
+    });
+    return { pipeId: transport.id, ...end };
+  }
+
+  private async consume(from: string, { pipeId, producerId }: z.infer<typeof pipeConsume>): Promise<unknown> {
+    const pipe = this.pipes.get(pipeId);
+    if (!pipe || pipe.relay !== from) throw new SignalingError('NOT_FOUND', 'no such pipe');
+    const room = this.service.rooms.get(pipe.roomId);
+    const owner = room && [...room.members.values()].find((m) => m.producers.has(producerId));
+    if (!owner) throw new SignalingError('NOT_FOUND', 'no such producer in this room');
+    const consumer = await pipe.transport.consume({ producerId });
+    const tell = (op: string) => () => this.bus.tell(from, op, { pipeId, producerId });
+    consumer.on('producerclose', tell('pipe.producerClosed'));
+    consumer.on('producerpause', tell('pipe.producerPaused'));
+    consumer.on('producerresume', tell('pipe.producerResumed'));
+    return { participantId: owner.participantId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, paused: consumer.producerPaused };
+  }
+
+  private speaker(from: string, socketId: string): { session: Session; participant: Participant } {
+    const session = this.proxies.get(`${from}/${socketId}`)?.session;
+    const participant = session?.participant;
+    if (!session || !participant || !session.room) throw new SignalingError('NOT_IN_ROOM', 'join a room first');
+    if (!canProduce(participant.role)) throw new SignalingError('FORBIDDEN', 'listeners do not send audio');
+    return { session, participant };
+  }
+
+  /** An edge asks before it makes a send transport, as a relay alone refuses one to a listener. */
+  private canProduce(from: string, socketId: string): unknown {
+    this.speaker(from, socketId);
+    return {};
+  }
+
+  /**
+   * A speaker connected to another relay: its producer there is piped into the room's router, and becomes its
+   * microphone here (announced, fanned out, piped on to other relays) like one made on this relay.
+   */
+  private async produce(from: string, body: z.infer<typeof pipeProduce>): Promise<unknown> {
+    const pipe = this.pipes.get(body.pipeId);
+    if (!pipe || pipe.relay !== from) throw new SignalingError('NOT_FOUND', 'no such pipe');
+    const { session, participant } = this.speaker(from, body.socketId);
+    const room = session.room as Room;
+    if (room.id !== pipe.roomId) throw new SignalingError('NOT_FOUND', 'no such pipe');
+    if (participant.producers.size >= 1) throw new SignalingError('INVALID_STATE', 'one microphone per participant');
+    const producer = await pipe.transport.produce({
+      id: body.producerId,
+      kind: 'audio',
+      rtpParameters: body.rtpParameters as unknown as types.RtpParameters,
+      paused: body.paused,
+    });
+    // A mute, a move to the audience or a kick acts on this copy: the edge applies it to the speaker's own producer.
+    const tell = (op: string) => () => this.bus.tell(from, op, { pipeId: body.pipeId, producerId: producer.id });
+    producer.observer.on('pause', tell('pipe.sourcePaused'));
+    producer.observer.on('resume', tell('pipe.sourceResumed'));
+    producer.observer.on('close', tell('pipe.sourceClosed'));
+    await this.service.adoptProducer(room, participant, producer);
+    this.touched(room.id);
+    return { producerId: producer.id };
+  }
+
+  private closePipe(from: string, pipeId: string): void {
+    const pipe = this.pipes.get(pipeId);
+    if (!pipe || pipe.relay !== from) return;
+    this.pipes.delete(pipeId);
+    pipe.transport.close();
+  }
+
+  close(): void {
+    for (const pipe of this.pipes.values()) pipe.transport.close();
+    this.pipes.clear();
+    this.proxies.clear();
+  }
+}
