@@ -90,5 +90,28 @@ describe('audience at scale', () => {
     expect(await host.locator(`[data-testid="audience-list"] [data-testid="invite-to-speak"]`).count()).toBe(50);
 
     await expectHears(listener, hostId, 440);
+
+    // Fifty members leave at once: the host gathers them into one batch and issues one fresh epoch, which the page
+    // opens from its own package; audio still decrypts on the new epoch.
+    const epochOf = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().e2ee.epoch);
+    const before = (await epochOf(host))!;
+    const stayer = simulated.at(-1)!;
+    const headers = () => stayer.received.filter((r) => r.event === 'key.commit').length;
+    const packagesOf = (c: TestClient) => c.received.filter((r) => r.event === 'key.package').length;
+    const headersBefore = headers();
+    const stayerPackages = packagesOf(stayer);
+    const leaving = simulated.slice(0, 50);
+    const leaverPackages = leaving.map(packagesOf);
+    await Promise.all(leaving.map((c) => c.req('room.leave', {})));
+    await expect.poll(() => count(host), { timeout: 15_000 }).toBe(SIMULATED + 1 - 50);
+    await expect.poll(() => epochOf(host), { timeout: 15_000 }).toBeGreaterThan(before);
+    await expect.poll(async () => (await epochOf(listener)) === (await epochOf(host))).toBe(true);
+    // One commit for the whole batch: one epoch on, one more header for a member who stays, its own package with it,
+    // and nothing for the fifty who left.
+    expect(await epochOf(host)).toBe(before + 1);
+    await expect.poll(() => headers()).toBe(headersBefore + 1);
+    await expect.poll(() => packagesOf(stayer)).toBe(stayerPackages + 1);
+    expect(leaving.map(packagesOf)).toEqual(leaverPackages);
+    await expectHears(listener, hostId, 440);
   }, 180_000);
 });

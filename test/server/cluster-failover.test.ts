@@ -121,8 +121,9 @@ describe('a relay’s death and a Redis restart', () => {
     const joined = await after.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'After') });
     if ('lobby' in joined) throw new Error('unexpected lobby');
     expect((await seen).participant.participantId).toBe(joined.participantId);
-    // Events still cross relays: the member who joined before the restart hears of the one after.
+    // Events still cross relays: the listener who joined before the restart is told the audience grew (listeners are
+    // told the count, not each other: protocol §9).
     expect(before.socket.connected).toBe(true);
-    await expect.poll(() => before.received.some((r) => r.event === 'peer.joined' && (r.payload as { participant: { participantId: string } }).participant.participantId === joined.participantId), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => before.received.some((r) => r.event === 'room.audience' && (r.payload as { count: number }).count === 2), { timeout: 10_000 }).toBe(true);
   }, 30_000);
 });
