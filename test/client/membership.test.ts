@@ -78,7 +78,7 @@ function opensAcross(sender: EpochState, receiver: EpochState, senderIndex: numb
   }
 }
 
-describe('Membership: keys follow the signed roster', () => {
+describe('Membership: keys follow the signed stage', () => {
   it('start, join (ratchet), leave (fresh): everyone present agrees and reads one epoch code; the leaver is left behind', () => {
     const { keys, people, by, host, first } = started(['Host', 'Alice', 'Bob']);
     expect(first).toMatchObject({ epoch: 1, kind: 'fresh', myIndex: 0 });
@@ -244,7 +244,7 @@ describe('Membership: keys follow the signed roster', () => {
     expect(issued.packages.map((p) => p.package.length)).toEqual([107, 107]);
   });
 
-  it('the distributor comes from the signed roster, not from roles or order the relay claims', () => {
+  it('the distributor comes from the signed stage, not from roles or order the relay claims', () => {
     const { by, host } = started(['Host', 'Mod1', 'Mod2', 'Speaker', 'Listener'], { Mod1: 'moderator', Mod2: 'moderator', Speaker: 'speaker' });
     const listener = by.Listener!;
     expect(listener.m.expectedDistributor(ids(host, by.Mod1!, by.Mod2!, by.Speaker!, listener))).toBe(host.id);

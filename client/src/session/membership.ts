@@ -178,7 +178,7 @@ export class Membership {
 
   /**
    * Who distributes now. The relay only says who is present (`present`: memberKeyIds of verified members it lists);
-   * the order comes from the last signed roster, so a lie about presence can only skip candidates, which splits the
+   * the order comes from the last signed stage, so a lie about presence can only skip candidates, which splits the
    * room into groups with different keys (silence, and different epoch codes), never lets anyone else in.
    */
   expectedDistributor(present: ReadonlySet<string>): string | null {
@@ -230,7 +230,7 @@ export class Membership {
       package: pkg,
       pairwiseKeyWith: (distributor) => this.pairKey(distributor, this.me),
       roomId: this.keys.roomId,
-      // A member with no epoch yet takes its first from any verified member; the roster's host names the fingerprint
+      // A member with no epoch yet takes its first from any verified member; the stage's host names the fingerprint
       // and the epoch code shows whether it shares keys with the room.
       signKeyOf: (id) => (current === null || id === current.distributor || id === expected ? this.signKeyOf(id) : null),
       me: this.identity,
@@ -387,12 +387,12 @@ export class Membership {
   }
 
   /**
-   * Verifies a decision and the actor's authority under the signed roster (the stage rules of protocol/stage.ts), and
+   * Verifies a decision and the actor's authority under the signed stage (the stage rules of protocol/stage.ts), and
    * what it asks for. Throws for forgeries, replays and decisions the actor had no right to make.
    */
   check(blob: string): { decision: Decision; effect: DecisionEffect } {
     const current = this.current;
-    if (!current) throw new MembershipError('NO_EPOCH', 'no roster to check a decision against');
+    if (!current) throw new MembershipError('NO_EPOCH', 'no signed stage to check a decision against');
     const decision = verifyDecision({ roomId: this.keys.roomId, blob, signKeyOf: this.signKeyOf });
     if (this.applied.has(decision.id)) throw new MembershipError('REPLAY', 'this decision was already applied');
     if (decision.epoch + EPOCH_LIMITS.decisionWindow < current.epoch || decision.epoch > current.epoch + EPOCH_LIMITS.maxStep) {

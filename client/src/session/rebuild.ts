@@ -21,7 +21,7 @@ export interface RebuildPlan {
 }
 
 /**
- * Decided from the last signed roster, which every member holds (`order`: memberKeyIds in hand-over order, the current
+ * Decided from the last signed stage, which every member holds (`order`: memberKeyIds in hand-over order, the current
  * distributor first): it re-creates at once, the next after one step, and so on. Listeners only rejoin.
  */
 export function planRebuild(order: readonly string[], me: string): RebuildPlan {

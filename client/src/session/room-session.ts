@@ -511,7 +511,7 @@ export class RoomSession implements RoomActions {
     return this.members.get(participantId)?.verified?.memberKeyId ?? null;
   }
 
-  /** The role a member's signed roster gives it; the relay's claim counts for nothing here. */
+  /** The role the signed stage gives a member (anyone off it is a listener); the relay's claim counts for nothing. */
   private roleOf(participantId: string): Role {
     const key = this.keyOf(participantId);
     return (key && this.agent?.roleOf(key)) || 'listener';
@@ -612,7 +612,7 @@ export class RoomSession implements RoomActions {
 
   /**
    * A listener this member was never shown moved onto the stage: it is verified like a joiner, and named in the
-   * senders of the current epoch if the roster lists it. No key is given for it: it holds its keys already.
+   * senders of the current epoch if the stage lists it. No key is given for it: it holds its keys already.
    */
   private onStageEntered(participant: ParticipantSnapshot): void {
     if (participant.role === 'listener') return;
@@ -859,7 +859,7 @@ export class RoomSession implements RoomActions {
   }
 
   private refreshFingerprint(): void {
-    // The fingerprint names the host of the signed roster; after the host leaves it stays the one that was read aloud.
+    // The fingerprint names the host of the signed stage; after the host leaves it stays the one that was read aloud.
     const hostKey = this.agent?.current?.stage.find((m) => m.role === 'host')?.memberKeyId;
     const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
     if (!host) return;
