@@ -62,8 +62,7 @@ async function join(): Promise<{ ackMs: number } | { error: string }> {
   });
   socket.on('key.package', ({ package: pkg, epoch }: EventOf<'key.package'>) => {
     const header = m.headers.get(epoch);
-    if (header) tryAccept(m, header, pkg);
-    else m.packages.set(epoch, pkg);
+    if (!header || !tryAccept(m, header, pkg)) m.packages.set(epoch, pkg);
   });
   const connected = await new Promise<boolean>((resolve) => {
     socket.once('connect', () => resolve(true));
@@ -86,6 +85,8 @@ async function join(): Promise<{ ackMs: number } | { error: string }> {
   // The browser verifies the announcements in the join reply; a listener needs only the stage's.
   const verified = membership.verify(host.participantId, host.announcement);
   if (verified) m.present.add(verified.memberKeyId);
+  // As the page does: a commit that came before the join reply (the distributor not yet known) is tried again now.
+  for (const [epoch, header] of [...m.headers].sort(([a], [b]) => a - b)) if (tryAccept(m, header, m.packages.get(epoch) ?? null)) break;
   members.push(m);
   return { ackMs };
 }

@@ -76,6 +76,34 @@ describe('a reload in the same tab', () => {
   }, 120_000);
 });
 
+describe('a newcomer whose own commit comes before its join reply', () => {
+  it('keeps it and opens it once the reply names the distributor', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Early commit', 'Host');
+    const hostId = await myId(host);
+    // The relay holds the next join reply back past the distributor's batch window, so the header and the newcomer's
+    // package reach it first, while it does not know yet who may distribute.
+    let held = 0;
+    uninstall.push(
+      adversary.intercept((m) => {
+        if (m.kind !== 'ack' || m.request !== 'room.join' || held > 0) return undefined;
+        held++;
+        return verdict.delay(2_000);
+      }),
+    );
+    const late = await joinRoom(browser, link, 'Late reply');
+    expect(held).toBe(1);
+    const id = await myId(late);
+    // The reply was held; the newcomer's package went out meanwhile (the batch window is a quarter of the hold).
+    const log = adversary.sent(id);
+    const reply = log.find((m) => m.kind === 'ack' && m.request === 'room.join')!;
+    expect(reply.fate).toBe('delayed');
+    expect(log.some((m) => m.event === 'key.package' && m.seq > reply.seq)).toBe(true);
+    await expect.poll(() => epochCode(late)).toBe(await epochCode(host));
+    await expectHears(late, hostId, 440);
+    for (const p of [host, late]) await p.close();
+  }, 120_000);
+});
+
 describe('a member that missed a commit', () => {
   it('catches up from the distributor when the relay dropped a ratchet on purpose', async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Catch up', 'Host');

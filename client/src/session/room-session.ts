@@ -291,6 +291,7 @@ export class RoomSession implements RoomActions {
     });
     this.refreshFingerprint();
     this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
+    this.retryPendingCommits();
     if (!this.e2ee.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
     this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee, {
       onBlocked: (blocked) => this.update({ networkBlocked: blocked }),
@@ -700,10 +701,16 @@ export class RoomSession implements RoomActions {
 
   private onPackage(pkg: string, epoch: number): void {
     const header = this.pendingHeaders.get(epoch);
-    if (header) this.tryCommit(header, pkg, true);
-    else {
-      this.pendingPackages.set(epoch, pkg);
-      for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
+    // Kept when it cannot open yet: our own commit may come before the join reply that names its distributor.
+    if (header && this.tryCommit(header, pkg, true)) return;
+    this.pendingPackages.set(epoch, pkg);
+    for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
+  }
+
+  /** After the join reply: the commits that arrived before it (their distributor was not yet known) are tried again. */
+  private retryPendingCommits(): void {
+    for (const [epoch, header] of [...this.pendingHeaders].sort(([a], [b]) => a - b)) {
+      if (this.tryCommit(header, this.pendingPackages.get(epoch) ?? null, false)) return;
     }
   }
 
