@@ -6,7 +6,7 @@ import type { Relay } from '../../server/index.ts';
 import { announce, connect, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
 import type { Diagnostics } from './pages.ts';
-import { createRoom, expectHears, joinRoom, myId } from './pages.ts';
+import { createRoom, epochOf, expectHears, joinRoom, myId } from './pages.ts';
 
 const SIMULATED = 200;
 
@@ -93,7 +93,6 @@ describe('audience at scale', () => {
 
     // Fifty members leave at once: the host gathers them into one batch and issues one fresh epoch, which the page
     // opens from its own package; audio still decrypts on the new epoch.
-    const epochOf = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().e2ee.epoch);
     const before = (await epochOf(host))!;
     const stayer = simulated.at(-1)!;
     const headers = () => stayer.received.filter((r) => r.event === 'key.commit').length;

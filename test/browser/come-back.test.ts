@@ -1,11 +1,11 @@
 // Coming back as yourself: a reload keeps the member (no rekey, the stage seat kept, the microphone closed), and a
 // member that missed a commit catches up from the distributor, even when the relay dropped it on purpose.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, epochOf, expectHears, joinRoom, myId } from './pages.ts';
+import { createRoom, e2eeState, epochCode, epochOf, expectHears, joinRoom, myId, roleShown } from './pages.ts';
 
 let relay: Relay;
 let adversary: Adversary;
@@ -28,9 +28,6 @@ afterAll(async () => {
   await relay?.close();
 });
 
-const e2eeState = (page: Page) => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null);
-const epochCode = (page: Page) => page.getByTestId('epoch-code').textContent().catch(() => null);
-const roleShown = (page: Page, id: string) => page.locator(`[data-testid="participant"][data-participant="${id}"]`).getAttribute('data-role');
 const membersAtRelay = () => [...relay.rooms.values()][0]!.members.size;
 
 describe('a reload in the same tab', () => {

@@ -9,7 +9,7 @@ import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-r
 import { connect } from '../helpers/relay.ts';
 import { epochKey, expectUndecryptable, tapRoom } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, epochOf, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
+import { createRoom, e2eeState, epochCode, epochOf, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
 import { FRESHNESS } from '../../client/src/session/freshness.ts';
 
 let relay: Relay;
@@ -34,8 +34,6 @@ afterAll(async () => {
 });
 
 const participantRow = (page: Page, id: string) => page.locator(`[data-testid="participant"][data-participant="${id}"]`);
-const epochCode = (page: Page) => page.getByTestId('epoch-code').textContent();
-const e2eeState = (page: Page) => page.getByTestId('e2ee-status').getAttribute('data-state');
 const rejected = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { rejected(): { commits: number; decisions: number } } }).teahouse.rejected());
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

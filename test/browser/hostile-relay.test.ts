@@ -5,7 +5,7 @@ import type { EventOf, JoinResult, ParticipantSnapshot } from '../../protocol/me
 import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, expectHears, joinRoom, myId, type PageOptions } from './pages.ts';
+import { createRoom, expectHears, joinRoom, myId, roleShown, type PageOptions } from './pages.ts';
 
 let relay: Relay;
 let adversary: Adversary;
@@ -51,7 +51,6 @@ function sending(participantId: string): string[] {
 }
 const recvTransports = (participantId: string) =>
   adversary.received(participantId).filter((m) => m.event === 'transport.create' && (m.payload as { direction: string }).direction === 'recv').length;
-const roleShown = (page: Page, id: string) => page.locator(`[data-testid="participant"][data-participant="${id}"]`).getAttribute('data-role');
 
 /** Tells the page its media was reset, then waits until it re-created its receiving side and hears the host again. */
 async function forgeMediaReset(page: Page, id: string, hostId: string): Promise<void> {

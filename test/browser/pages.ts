@@ -71,6 +71,21 @@ export async function epochOf(page: Page): Promise<number | null> {
   return page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().e2ee.epoch);
 }
 
+/** The epoch code the page shows (null while it shows none): equal on pages that share the room's keys. */
+export function epochCode(page: Page): Promise<string | null> {
+  return page.getByTestId('epoch-code').textContent().catch(() => null);
+}
+
+/** `e2ee-status`'s data-state: 'encrypted', 'waiting-for-key' or 'error' (null before the room shows). */
+export function e2eeState(page: Page): Promise<string | null> {
+  return page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null);
+}
+
+/** The role a page shows for a participant: the signed stage's, never the relay's claim. */
+export function roleShown(page: Page, participantId: string): Promise<string | null> {
+  return page.locator(`[data-testid="participant"][data-participant="${participantId}"]`).getAttribute('data-role');
+}
+
 export async function roomIdOf(page: Page): Promise<string> {
   return page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().roomId);
 }
