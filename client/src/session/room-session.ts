@@ -530,8 +530,11 @@ export class RoomSession implements RoomActions {
   private async send(issued: IssuedCommit): Promise<void> {
     this.useEpoch(issued);
     if (issued.skipped.length > 0) this.update({ notice: `keys could not be made for ${issued.skipped.length} member(s); they were left out` });
+    // One pass over the members, not one per package: a fresh epoch in a room of 10,000 has 10,000 packages.
+    const participantOf = new Map<string, string>();
+    for (const m of this.members.values()) if (m.verified) participantOf.set(m.verified.memberKeyId, m.snapshot.participantId);
     const packages = issued.packages.flatMap(({ memberKeyId, package: pkg }) => {
-      const to = this.byKey(memberKeyId)?.snapshot.participantId;
+      const to = participantOf.get(memberKeyId);
       return to ? [{ to, package: pkg }] : [];
     });
     const chunk = LIMITS.packagesPerMessage;
