@@ -532,7 +532,7 @@ export class RoomSession implements RoomActions {
     if (issued.skipped.length > 0) this.update({ notice: `keys could not be made for ${issued.skipped.length} member(s); they were left out` });
     // One pass over the members, not one per package: a fresh epoch in a room of 10,000 has 10,000 packages.
     const participantOf = new Map<string, string>();
-    for (const m of this.members.values()) if (m.verified) participantOf.set(m.verified.memberKeyId, m.snapshot.participantId);
+    for (const m of this.members.values()) if (m.verified && !participantOf.has(m.verified.memberKeyId)) participantOf.set(m.verified.memberKeyId, m.snapshot.participantId);
     const packages = issued.packages.flatMap(({ memberKeyId, package: pkg }) => {
       const to = participantOf.get(memberKeyId);
       return to ? [{ to, package: pkg }] : [];
