@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHeader, fromHex, initCrypto, openRoomMessage, roomMessageEpoch, RoomMessageError } from '../../crypto/index.ts';
 import { ROOM_MESSAGE_CHARS, ROOM_MESSAGE_RATE } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
-import { startHostileRelay, type Adversary } from '../helpers/hostile-relay.ts';
+import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
 import { epochKey, tapRoom } from '../helpers/tap.ts';
 import { createRoom, epochOf, expectHears, joinRoom, myId, peakFrom, roomIdOf } from './pages.ts';
@@ -177,5 +177,34 @@ describe('room life, end-to-end encrypted', () => {
       expect(open(blob)).toThrow(/does not authenticate/);
     }
     for (const page of [host, alice, troll]) await page.close();
+  });
+
+  it('a relay that attaches another member\'s announcement to a listener\'s message gets it refused, not misnamed', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Swapped sender', 'Host');
+    const alice = await joinRoom(browser, link, 'Alice');
+    const aliceId = await myId(alice);
+    const bob = await joinRoom(browser, link, 'Bob');
+    const bobId = await myId(bob);
+    const carol = await joinRoom(browser, link, 'Carol');
+    const carolId = await myId(carol);
+    // Carol's own announcement, as the relay holds it, goes on Alice's message to Bob: it verifies, but names Carol.
+    const carolAnnouncement = (adversary.received(carolId).find((m) => m.event === 'room.join')!.payload as { announcement: string }).announcement;
+    const uninstall = adversary.intercept((m) =>
+      m.event === 'room.message' && m.recipient.participantId === bobId && (m.payload as { from: string }).from === aliceId
+        ? verdict.replace({ ...(m.payload as object), announcement: carolAnnouncement })
+        : undefined,
+    );
+    try {
+      const before = (await rejected(bob)).messages;
+      await alice.getByTestId('chat-input').fill('who sent this?');
+      await alice.getByTestId('chat-send').click();
+      // The host, on stage, knows Alice and shows her message; Bob refuses it rather than showing it as Carol's.
+      await expect.poll(() => chatTexts(host), { timeout: 15_000 }).toEqual([{ text: 'who sent this?', name: 'Alice', question: null }]);
+      await expect.poll(async () => (await rejected(bob)).messages, { timeout: 15_000 }).toBeGreaterThan(before);
+      expect(await chatTexts(bob)).toEqual([]);
+    } finally {
+      uninstall();
+    }
+    for (const page of [host, alice, bob, carol]) await page.close();
   });
 });
