@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { startRelay, type Relay } from '../server/index.ts';
+import { JOIN_MARK_PREFIX, type JoinStep } from '../client/src/session/join-timeline.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
 import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
@@ -39,7 +40,29 @@ async function relayCpuSeconds(relay: Relay): Promise<number> {
 interface JoinTiming {
   loadToSoundMs: number;
   clickToSoundMs: number;
+  /** Page time (ms since navigation) of each step reached; 'first-sound' is when the analyser heard the tone. */
+  steps: Partial<Record<BreakdownStep, number>>;
 }
+
+/** Where a join's time goes, in the order steps usually happen; the page marks its own (join-timeline.ts). */
+const BREAKDOWN: { step: BreakdownStep; label: string }[] = [
+  { step: 'html', label: 'page: HTML received' },
+  { step: 'scripts-run', label: 'page: scripts loaded, parsed and run (DOMContentLoaded)' },
+  { step: 'crypto-ready', label: 'page: libsodium WebAssembly started' },
+  { step: 'socket-connected', label: 'socket connected' },
+  { step: 'peek-answered', label: 'room.peek answered (join screen)' },
+  { step: 'worker-ready', label: 'E2EE Worker: WebAssembly started' },
+  { step: 'join-click', label: 'join clicked' },
+  { step: 'join-answered', label: 'room.join answered' },
+  { step: 'device-loaded', label: 'mediasoup Device loaded' },
+  { step: 'recv-transport-created', label: 'receive transport created' },
+  { step: 'consumer-created', label: 'consumer created and resumed' },
+  { step: 'recv-connected', label: 'ICE and DTLS connected' },
+  { step: 'epoch-key', label: 'epoch key in the Worker' },
+  { step: 'first-decrypt', label: 'first frame decrypted' },
+  { step: 'first-sound', label: 'first sound (440 Hz in the analyser)' },
+];
+type BreakdownStep = JoinStep | 'html' | 'scripts-run' | 'first-sound';
 
 async function createHost(browser: Browser, url: string): Promise<{ page: Page; link: string; hostId: string }> {
   const page = await (await browser.newContext()).newPage();
@@ -67,24 +90,39 @@ async function openJoinPage(browser: Browser, link: string, name: string): Promi
  */
 async function timeJoin(page: Page, hostId: string): Promise<JoinTiming | null> {
   const result = await Promise.all([
-    page.evaluate(({ id, timeoutMs }) => new Promise<{ click: number; sound: number } | null>((resolve) => {
+    page.evaluate(({ id, timeoutMs, prefix }) => new Promise<{ click: number; sound: number; marks: Record<string, number> } | null>((resolve) => {
       let click = 0;
       document.querySelector('[data-testid="join-room"]')!.addEventListener('click', () => (click = performance.now()), { once: true });
       const deadline = performance.now() + timeoutMs;
       const poll = () => {
         const t = (window as unknown as { teahouse?: { spectrumPeak(id: string): { hz: number; db: number } | null } }).teahouse;
         const peak = t?.spectrumPeak(id);
-        if (peak && peak.db > -70 && Math.abs(peak.hz - 440) < 15) return resolve({ click, sound: performance.now() });
+        if (peak && peak.db > -70 && Math.abs(peak.hz - 440) < 15) {
+          const sound = performance.now();
+          const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+          const marks: Record<string, number> = { html: nav?.responseEnd ?? 0, 'scripts-run': nav?.domContentLoadedEventEnd ?? 0 };
+          // The Worker's first decrypted frame is reported every 250 ms: wait for its mark before reading them all.
+          const read = () => {
+            for (const m of performance.getEntriesByType('mark')) if (m.name.startsWith(prefix)) marks[m.name.slice(prefix.length)] = m.startTime;
+            if (!('first-decrypt' in marks) && performance.now() - sound < 1_000) return setTimeout(read, 50);
+            resolve({ click, sound, marks });
+          };
+          return read();
+        }
         if (performance.now() > deadline) return resolve(null);
         // Every 50 ms: twenty pages polling the analyser faster would load the very CPU they are timing.
         setTimeout(poll, 50);
       };
       poll();
-    }), { id: hostId, timeoutMs: PAGE_TIMEOUT_MS }),
+    }), { id: hostId, timeoutMs: PAGE_TIMEOUT_MS, prefix: JOIN_MARK_PREFIX }),
     page.getByTestId('join-room').click({ timeout: PAGE_TIMEOUT_MS }),
   ]);
   const timing = result[0];
-  return timing && { loadToSoundMs: timing.sound, clickToSoundMs: timing.sound - timing.click };
+  return timing && {
+    loadToSoundMs: timing.sound,
+    clickToSoundMs: timing.sound - timing.click,
+    steps: { ...(timing.marks as Partial<Record<BreakdownStep, number>>), 'join-click': timing.click, 'first-sound': timing.sound },
+  };
 }
 
 interface FrameCostSample {
@@ -119,6 +157,35 @@ async function measureFrameCost(browser: Browser, hostPage: Page, link: string, 
   };
 }
 
+/**
+ * Per step, medians over the runs: the time since opening the link, since the click, and since the step before it
+ * (the latest earlier step in BREAKDOWN, per run). A step's share of click → sound is its own time over the total,
+ * counted only for steps after the click: what to attack first.
+ */
+function breakdownTable(runs: JoinTiming[]): Table {
+  const rows = BREAKDOWN.map(({ step, label }, index) => {
+    const reached = runs.filter((r) => r.steps[step] !== undefined);
+    if (reached.length === 0) return [label, 0, null, null, null, null];
+    const sinceLoad = reached.map((r) => r.steps[step]!);
+    const sinceClick = reached.map((r) => r.steps[step]! - r.steps['join-click']!);
+    const own = reached.map((r) => {
+      const before = BREAKDOWN.slice(0, index).map((b) => r.steps[b.step]).filter((t): t is number => t !== undefined && t <= r.steps[step]!);
+      return r.steps[step]! - Math.max(0, ...before);
+    });
+    const afterClick = median(sinceClick) > 0;
+    const share = afterClick ? median(reached.map((r, i) => own[i]! / r.clickToSoundMs)) * 100 : null;
+    return [label, reached.length, median(sinceLoad), median(sinceClick), median(own), share];
+  });
+  return {
+    title: 'Joining, step by step (one listener at a time; medians)',
+    columns: ['step', 'runs', 'ms since opening the link', 'ms since the click', 'ms since the step before', '% of click → sound'],
+    rows,
+    notes: [
+      'Negative "since the click": done while the join screen waited for the click. Page times come from the listener page\'s User Timing marks (client/src/session/join-timeline.ts) and Navigation Timing.',
+      'ICE and DTLS overlap the consumer creation, and the epoch key can arrive before or after them: a step\'s own time is counted from whichever step came just before it in that run.',
+    ],
+  };
+}
 
 export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
   // The test build: timing reads the page's diagnostics (window.teahouse), which production builds do not have.
@@ -162,7 +229,8 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
       ];
     };
     const cost = await measureFrameCost(listenerBrowser, hostPage, link, opts.quick ? 3_000 : 15_000);
-    writeJson('join', { quick: opts.quick, single, crowd, crowdOpenMs, crowdCpu, frameCost: cost });
+    const breakdown = breakdownTable(single.filter((x) => x !== null));
+    writeJson('join', { quick: opts.quick, single, crowd, crowdOpenMs, crowdCpu, frameCost: cost, breakdown: breakdown.rows });
     await writePng('join', barChartSvg('Joining: to the first decrypted sound', [
       { label: 'one listener at a time, open link → sound', unit: 'ms', values: single.flatMap((x, i) => (x ? [{ name: `run ${i + 1}`, value: x.loadToSoundMs }] : [])) },
       { label: `${crowdSize} listeners clicking join at once, click → sound`, unit: 'ms', values: crowd.flatMap((x, i) => (x ? [{ name: `listener ${i + 1}`, value: x.clickToSoundMs }] : [])) },
@@ -176,7 +244,7 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
         `The crowd's ${crowdSize} pages were opened beforehand (${(crowdOpenMs / 1000).toFixed(1)} s for all: renderer start-up on this machine), then all clicked join together.`,
         `During the crowd's ${crowdCpu.wallSeconds.toFixed(0)} s: Chromium used ${crowdCpu.chromiumSeconds.toFixed(0)} CPU-seconds, the relay (with its mediasoup worker and this benchmark's Playwright client) ${crowdCpu.relayAndBenchSeconds.toFixed(1)}.`,
       ],
-    }, {
+    }, breakdown, {
       title: 'SFrame inside Chromium: per-frame cost in the E2EE Worker through RTCRtpScriptTransform (default suite)',
       columns: ['side', 'µs per frame', '% of the 20 ms frame budget', 'frames'],
       rows: [

@@ -117,7 +117,11 @@ const Ok = z.object({});
 // ---- Requests: client to relay, answered through the acknowledgement ----
 
 export const requests = {
-  'room.peek': { request: z.strictObject({ roomId: RoomId }), reply: z.object({ exists: z.boolean(), sealedTitle: SealedTitle.nullable(), locked: z.boolean() }) },
+  'room.peek': {
+    request: z.strictObject({ roomId: RoomId }),
+    // The router's capabilities let a page load its mediasoup Device before the click (null: no such room).
+    reply: z.object({ exists: z.boolean(), sealedTitle: SealedTitle.nullable(), locked: z.boolean(), routerRtpCapabilities: Json.nullable() }),
+  },
   /** `locked`: a host rebuilding a locked room on a restarted relay re-creates it locked, with no open moment. */
   'room.create': { request: z.strictObject({ roomId: RoomId, announcement: Announcement, sealedTitle: SealedTitle, locked: z.boolean().optional() }), reply: JoinResult },
   'room.join': {

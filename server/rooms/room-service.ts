@@ -327,7 +327,12 @@ export class RoomService {
     'room.peek': (_session, { roomId }) => {
       this.checkRoomId(roomId);
       const room = this.rooms.get(roomId);
-      return { exists: Boolean(room), sealedTitle: room?.sealedTitle ?? null, locked: room?.locked ?? false };
+      return {
+        exists: Boolean(room),
+        sealedTitle: room?.sealedTitle ?? null,
+        locked: room?.locked ?? false,
+        routerRtpCapabilities: room ? (clientRtpCapabilities(room.router) as unknown as Record<string, unknown>) : null,
+      };
     },
 
     'room.create': async (session, { roomId, announcement, sealedTitle, locked }) => {

@@ -50,7 +50,7 @@ describe('one room over two relays', () => {
     expect(b.rooms.has(room.keys.roomId)).toBe(false);
     // A page opening the link on B sees the room held by A: title and lock come from the origin.
     const visitor = await member(b);
-    expect(await visitor.req('room.peek', { roomId: room.keys.roomId })).toEqual({ exists: true, locked: false, sealedTitle: created.room.sealedTitle });
+    expect(await visitor.req('room.peek', { roomId: room.keys.roomId })).toEqual({ exists: true, locked: false, sealedTitle: created.room.sealedTitle, routerRtpCapabilities: created.routerRtpCapabilities });
     expect(await visitor.req('room.peek', { roomId: (await newRoom()).keys.roomId })).toMatchObject({ exists: false });
     const origin = a.rooms.get(room.keys.roomId)!;
     expect(origin.members.size).toBe(2);

@@ -61,4 +61,9 @@ export interface PlaintextMessage {
   frames: Uint8Array[];
 }
 
-export type FromWorker = StatsMessage | PlaintextMessage;
+/** The Worker's crypto is loaded: the join timeline marks when (join-timeline.ts). */
+export interface ReadyMessage {
+  type: 'ready';
+}
+
+export type FromWorker = StatsMessage | PlaintextMessage | ReadyMessage;

@@ -19,6 +19,7 @@ interface EncodedFrame {
 
 const keys = new FrameKeys();
 const ready = initCrypto();
+void ready.then(() => post({ type: 'ready' }));
 /** Test builds only: frames to hand to the page before encryption (the privacy test checks them against the wire). */
 let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;

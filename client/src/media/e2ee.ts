@@ -1,4 +1,5 @@
 // The page side of end-to-end encryption: one Worker holding the keys, attached to every sender and receiver.
+import { markJoin } from '../session/join-timeline.ts';
 import type { FromWorker, StatsMessage, ToWorker, TransformOptions } from './e2ee-messages.ts';
 
 type LegacyStreams = { readable: ReadableStream; writable: WritableStream };
@@ -20,6 +21,7 @@ export class E2eeChannel {
   constructor(onStats: (stats: StatsMessage) => void) {
     this.worker.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.type === 'stats') onStats(event.data);
+      else if (event.data.type === 'ready') markJoin('worker-ready');
     };
   }
 

@@ -1,5 +1,6 @@
 // mediasoup-client plumbing: one send and one receive transport, the microphone producer, remote consumers.
 import { Device, type types } from 'mediasoup-client';
+import { markJoin } from '../session/join-timeline.ts';
 import { E2eeChannel } from './e2ee.ts';
 import type { TransportState } from './media-health.ts';
 import { assertAllowedExtensions, hardenRouterCapabilities, OPUS_CODEC_OPTIONS, withAllowedExtensions } from './rtp-capabilities.ts';
@@ -33,6 +34,7 @@ const CONNECT_WATCHDOG_MS = 15_000;
 
 export class MediaSession {
   private readonly device = new Device();
+  private loading: Promise<void> | null = null;
   private sendTransport: Promise<types.Transport> | null = null;
   private recvTransport: Promise<types.Transport> | null = null;
   private producer: types.Producer | null = null;
@@ -61,9 +63,25 @@ export class MediaSession {
     this.onTransportState = callbacks.onTransportState ?? (() => undefined);
   }
 
-  /** The relay's capabilities pass through hardenRouterCapabilities first: what it offers beyond them is ignored. */
-  async load(routerRtpCapabilities: types.RtpCapabilities): Promise<void> {
-    if (!this.device.loaded) await this.device.load({ routerRtpCapabilities: hardenRouterCapabilities(routerRtpCapabilities) });
+  /**
+   * The relay's capabilities pass through hardenRouterCapabilities first: what it offers beyond them is ignored. Loaded
+   * once (the join screen may have started it): a failed load is tried again by the next caller.
+   */
+  load(routerRtpCapabilities: types.RtpCapabilities): Promise<void> {
+    this.loading ??= this.device.load({ routerRtpCapabilities: hardenRouterCapabilities(routerRtpCapabilities) }).then(
+      () => markJoin('device-loaded'),
+      (error: unknown) => {
+        this.loading = null;
+        throw error;
+      },
+    );
+    return this.loading;
+  }
+
+
+  private async loaded(): Promise<void> {
+    if (!this.loading) throw new Error('the mediasoup Device was not loaded');
+    await this.loading;
   }
 
   get producerId(): string | null {
@@ -84,6 +102,10 @@ export class MediaSession {
   async consume(producerId: string, participantId: string): Promise<MediaStreamTrack> {
     const transport = await this.transport('recv');
     const info = await this.signaling.consume(producerId, this.device.recvRtpCapabilities);
+    // Resumed at once rather than after the local set-up: nothing flows before this transport's DTLS is up anyway,
+    // and the request's round trip then overlaps ICE instead of following it.
+    const resumed = this.signaling.resumeConsumer(info.consumerId);
+    resumed.catch(() => undefined);
     const consumer = await transport.consume({
       id: info.consumerId,
       producerId: info.producerId,
@@ -94,8 +116,14 @@ export class MediaSession {
     });
     this.consumers.set(producerId, consumer);
     consumer.on('transportclose', () => this.consumers.delete(producerId));
-    await this.signaling.resumeConsumer(info.consumerId);
+    await resumed;
+    markJoin('consumer-created');
     return consumer.track;
+  }
+
+  /** Starts making the receive transport now (on joining), so that the first consume finds it ready. */
+  prepareReceive(): void {
+    this.transport('recv').catch(() => undefined);
   }
 
   closeConsumer(producerId: string): void {
@@ -224,7 +252,8 @@ export class MediaSession {
   }
 
   private async createTransport(direction: 'send' | 'recv'): Promise<types.Transport> {
-    const [info, iceServers] = await Promise.all([this.signaling.createTransport(direction), this.signaling.iceServers()]);
+    // The requests go out at once; the Device (loaded from the join screen or the join reply) is needed only after.
+    const [info, iceServers] = await Promise.all([this.signaling.createTransport(direction), this.signaling.iceServers(), this.loaded()]);
     const options = {
       id: info.transportId,
       iceParameters: info.iceParameters,
@@ -235,6 +264,10 @@ export class MediaSession {
       additionalSettings: E2eeChannel.peerConnectionSettings(),
     };
     const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
+    if (direction === 'recv') {
+      markJoin('recv-transport-created');
+      transport.on('connectionstatechange', (state) => state === 'connected' && markJoin('recv-connected'));
+    }
     this.onTransportState(direction, 'new');
     transport.on('connectionstatechange', (state) => this.onTransportState(direction, state));
     let watchdog: ReturnType<typeof setTimeout> | null = null;

@@ -36,6 +36,8 @@ import { Membership, MembershipError, type DecisionEffect, type EpochState, type
 import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
+import { markJoin } from './join-timeline.ts';
+import { KeyBatch } from './key-batch.ts';
 import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
 import { RoomLife, RoomLifeError, ROOM_LIFE_LIMITS } from './room-life.ts';
 import type { AudiencePage, MemberView, Phase, Role, RoomView } from './view.ts';
@@ -64,7 +66,7 @@ export class RoomSession implements RoomActions {
   private readonly pendingHeaders = new Map<number, string>();
   private readonly pendingPackages = new Map<number, string>();
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
-  private pendingBatch: { fresh: boolean; joins: VerifiedMember[] } | null = null;
+  private readonly keyBatch = new KeyBatch<VerifiedMember>();
   /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
   private readonly messageSenders = new Map<string, VerifiedMember>();
   /** The newest epoch this member already asked the distributor to resend. */
@@ -187,12 +189,18 @@ export class RoomSession implements RoomActions {
 
   async peek(): Promise<void> {
     try {
+      // The E2EE Worker starts its WebAssembly while the person reads the join screen, not after the click.
+      this.mediaOrCreate();
       await initCrypto();
+      markJoin('crypto-ready');
       // This tab was in the room before a reload: it comes back as the same member, without asking again.
       const stored = storedMember(this.keys.roomId);
       if (stored) return await this.comeBack(stored);
       const info = await this.req('room.peek', { roomId: this.keys.roomId });
+      markJoin('peek-answered');
       if (!info.exists) return this.end('roomNotFound');
+      // So is the mediasoup Device (it probes the browser's codecs): the click then goes straight to the relay.
+      if (info.routerRtpCapabilities) void this.mediaOrCreate().load(info.routerRtpCapabilities as never).catch(() => undefined);
       this.update({ phase: { kind: 'join', title: this.openTitle(info.sealedTitle) } });
     } catch (error) {
       this.fail(error);
@@ -239,12 +247,14 @@ export class RoomSession implements RoomActions {
   }
 
   join(name: string): void {
+    markJoin('join-click');
     this.meterOrCreate().resume();
     this.update({ phase: { kind: 'busy', message: 'joining' } });
     void (async () => {
       try {
         await this.prepare(name);
         const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement! });
+        markJoin('join-answered');
         if ('lobby' in result) {
           this.me = result.participantId;
           this.update({ phase: { kind: 'lobby' } });
@@ -275,6 +285,10 @@ export class RoomSession implements RoomActions {
 
   /** `created`: this member made the room (or re-created it), so it is the host and issues the first epoch. */
   private async enter(result: JoinResult, created = false): Promise<void> {
+    // The receive transport's requests go out before anything else: the first consume then finds it (nearly) ready.
+    const media = this.mediaOrCreate();
+    const loaded = media.load(result.routerRtpCapabilities as never);
+    media.prepareReceive();
     this.me = result.participantId;
     this.keyBatchMs = result.keyBatchMs;
     this.resumeToken = result.resumeToken;
@@ -290,9 +304,18 @@ export class RoomSession implements RoomActions {
       audienceCount: result.room.audienceCount,
     });
     this.refreshFingerprint();
-    this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
     this.retryPendingCommits();
-    if (!this.e2ee.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
+    if (!this.e2ee!.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
+    await loaded;
+    if (created) this.distributeFresh(new Map([[this.agent!.me, 'host' as const]]));
+    this.freshnessTimer ??= setInterval(() => this.tickFreshness(), FRESHNESS.challengeEveryMs);
+    for (const m of this.members.values()) for (const producerId of m.snapshot.producerIds) void this.consume(producerId, m.snapshot.participantId);
+    this.render();
+    if (this.micWanted && this.relayRole() !== 'listener') await this.startMic();
+  }
+
+  private mediaOrCreate(): MediaSession {
+    this.e2ee ??= new E2eeChannel((stats) => this.onStats(stats));
     this.media ??= new MediaSession(this.mediaSignaling(), this.e2ee, {
       onBlocked: (blocked) => this.update({ networkBlocked: blocked }),
       onTransportState: (direction, state) => {
@@ -300,12 +323,7 @@ export class RoomSession implements RoomActions {
         this.publishMedia();
       },
     });
-    await this.media.load(result.routerRtpCapabilities as never);
-    if (created) this.distributeFresh(new Map([[this.agent!.me, 'host' as const]]));
-    this.freshnessTimer ??= setInterval(() => this.tickFreshness(), FRESHNESS.challengeEveryMs);
-    for (const m of this.members.values()) for (const producerId of m.snapshot.producerIds) void this.consume(producerId, m.snapshot.participantId);
-    this.render();
-    if (this.micWanted && this.relayRole() !== 'listener') await this.startMic();
+    return this.media;
   }
 
   // ---- signaling ----
@@ -358,6 +376,7 @@ export class RoomSession implements RoomActions {
     // Every connect after the first is a way back: socket.io's own reconnection, or one started by dropConnection.
     let connectedBefore = false;
     socket.on('connect', () => {
+      markJoin('socket-connected');
       if (connectedBefore) void this.resume();
       connectedBefore = true;
     });
@@ -547,27 +566,31 @@ export class RoomSession implements RoomActions {
   }
 
   private distributeFresh(roles?: ReadonlyMap<string, RosterRole>): void {
-    this.pendingBatch = null;
+    this.keyBatch.clear();
     void this.send(this.agent!.issueFresh(this.verifiedMembers(), roles ? { roles } : {}));
   }
 
   /**
    * Leaves and joins within the relay's window (at most MAX_KEY_BATCH_MS) become one commit: one fresh epoch for all
-   * leaves, which also takes in the joins, or one ratchet for all joins. A kick does not wait.
+   * leaves, which also takes in the joins, or one ratchet for all joins. The first change after a quiet window goes
+   * out at once (a newcomer waits for no window); a kick does not wait either.
    */
   private batch(change: { leave: true } | { join: VerifiedMember }): void {
-    const pending = (this.pendingBatch ??= { fresh: false, joins: [] });
-    if ('leave' in change) pending.fresh = true;
-    else pending.joins.push(change.join);
-    if (this.batchTimer) return;
+    const dueInMs = this.keyBatch.add(change, Date.now(), this.keyBatchMs);
+    // A timer still set after a fresh epoch took in its batch is due sooner than a new one would be: it takes this.
+    if (dueInMs === null || this.batchTimer) return;
+    if (dueInMs === 0) return this.commitBatch();
     this.batchTimer = setTimeout(() => {
       this.batchTimer = null;
-      const due = this.pendingBatch;
-      this.pendingBatch = null;
-      if (!due || !this.isDistributor()) return;
-      if (due.fresh) this.distributeFresh();
-      else void this.send(this.agent!.issueRatchet(due.joins));
-    }, this.keyBatchMs);
+      this.commitBatch();
+    }, dueInMs);
+  }
+
+  private commitBatch(): void {
+    const due = this.keyBatch.take(Date.now());
+    if (!due || !this.isDistributor()) return;
+    if (due.fresh) this.distributeFresh();
+    else void this.send(this.agent!.issueRatchet(due.joins));
   }
 
   private onPeerJoined(participant: ParticipantSnapshot): void {
@@ -862,6 +885,7 @@ export class RoomSession implements RoomActions {
       if (participantId) senders[participantId] = entry.senderIndex;
     }
     this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders);
+    markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
     this.lifeEpoch(state);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
@@ -934,6 +958,7 @@ export class RoomSession implements RoomActions {
 
   private onStats(stats: StatsMessage): void {
     this.stats = stats;
+    if (stats.firstDecryptedAt !== null) markJoin('first-decrypt', stats.firstDecryptedAt - performance.timeOrigin);
     this.update({
       sent: stats.sent,
       speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c })),
@@ -1188,7 +1213,7 @@ export class RoomSession implements RoomActions {
     try {
       const next = generateRoomSecret();
       const nextKeys = deriveRoomKeys(next);
-      this.pendingBatch = null;
+      this.keyBatch.clear();
       await this.send(this.agent!.issueFresh(this.verifiedMembers(), { newRoomSecret: next }));
       const sealedTitle = sealMetadata(nextKeys.metaKey, nextKeys.roomId, 'room-title', this.view.title ?? '');
       await this.req('room.rotate', { newRoomId: nextKeys.roomId, sealedTitle });

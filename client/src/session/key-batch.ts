@@ -1,0 +1,40 @@
+// When the distributor commits the joins and leaves the relay reports: at once after a quiet window, else gathered.
+
+export interface DueBatch<J> {
+  /** A leave is in the batch: the commit must be a fresh epoch (which takes in the joins too). */
+  fresh: boolean;
+  joins: J[];
+}
+
+/**
+ * At most one commit per window, and none later than one window after the change that started it. The first change
+ * after a quiet window is committed at once, so a newcomer to a calm room hears it without waiting for the window
+ * (protocol §5, "Batching"); changes that follow within the window wait for it to close and go out together.
+ */
+export class KeyBatch<J> {
+  private pending: DueBatch<J> | null = null;
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
+
+  /** Adds a change; returns in how many ms the batch is due (0: now), or null when a commit is already scheduled. */
+  add(change: { leave: true } | { join: J }, now: number, windowMs: number): number | null {
+    const scheduled = this.pending !== null;
+    const pending = (this.pending ??= { fresh: false, joins: [] });
+    if ('leave' in change) pending.fresh = true;
+    else pending.joins.push(change.join);
+    if (scheduled) return null;
+    return Math.max(0, this.lastCommitAt + windowMs - now);
+  }
+
+  /** The due batch, now committed (null when a fresh epoch already took it in). */
+  take(now: number): DueBatch<J> | null {
+    const due = this.pending;
+    this.pending = null;
+    if (due) this.lastCommitAt = now;
+    return due;
+  }
+
+  /** A fresh epoch issued for another reason (a kick, a rotation) took in every pending change. */
+  clear(): void {
+    this.pending = null;
+  }
+}

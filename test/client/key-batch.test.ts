@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { KeyBatch } from '../../client/src/session/key-batch.ts';
+
+describe('KeyBatch: when the distributor commits membership changes', () => {
+  it('commits the first change of a quiet room at once, and gathers the rest of its window', () => {
+    const batch = new KeyBatch<string>();
+    expect(batch.add({ join: 'a' }, 1_000, 500)).toBe(0);
+    expect(batch.take(1_000)).toEqual({ fresh: false, joins: ['a'] });
+    // Within the window of that commit: due when the window closes, and later changes ride along.
+    expect(batch.add({ join: 'b' }, 1_100, 500)).toBe(400);
+    expect(batch.add({ leave: true }, 1_200, 500)).toBeNull();
+    expect(batch.add({ join: 'c' }, 1_300, 500)).toBeNull();
+    expect(batch.take(1_500)).toEqual({ fresh: true, joins: ['b', 'c'] });
+    expect(batch.add({ leave: true }, 1_700, 500)).toBe(300);
+    expect(batch.take(2_000)).toEqual({ fresh: true, joins: [] });
+    // Quiet again for a full window.
+    expect(batch.add({ leave: true }, 2_600, 500)).toBe(0);
+  });
+
+  it('never commits twice within a window, however the changes come', () => {
+    const batch = new KeyBatch<number>();
+    const commits: number[] = [];
+    let dueAt: number | null = null;
+    for (let now = 0; now < 10_000; now += 37) {
+      const wait = batch.add(now % 3 === 0 ? { leave: true } : { join: now }, now, 500);
+      if (wait !== null) dueAt = now + wait;
+      if (dueAt !== null && dueAt <= now && batch.take(now)) {
+        commits.push(now);
+        dueAt = null;
+      }
+    }
+    expect(commits.length).toBeGreaterThan(10);
+    for (let i = 1; i < commits.length; i++) expect(commits[i]! - commits[i - 1]!).toBeGreaterThanOrEqual(500);
+  });
+
+  it('a fresh epoch issued for another reason takes in what was pending', () => {
+    const batch = new KeyBatch<string>();
+    batch.add({ join: 'a' }, 0, 500);
+    batch.take(0);
+    expect(batch.add({ leave: true }, 100, 500)).toBe(400);
+    batch.clear();
+    expect(batch.take(500)).toBeNull();
+    // Nothing was committed by the batch at 500, so the window still counts from 0.
+    expect(batch.add({ join: 'b' }, 600, 500)).toBe(0);
+  });
+});
