@@ -189,8 +189,10 @@ export class RoomSession implements RoomActions {
 
   async peek(): Promise<void> {
     try {
-      // The E2EE Worker starts its WebAssembly while the person reads the join screen, not after the click.
+      // The E2EE Worker starts its WebAssembly while the person reads the join screen, not after the click; the
+      // relay connection opens while this page's own WebAssembly starts.
       this.mediaOrCreate();
+      this.connect();
       await initCrypto();
       markJoin('crypto-ready');
       // This tab was in the room before a reload: it comes back as the same member, without asking again.
