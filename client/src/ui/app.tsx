@@ -31,8 +31,8 @@ function initialLang(): Lang {
 
 export function App() {
   const [lang, setLang] = useState<Lang>(initialLang);
-  const [open, setOpen] = useState<{ session: RoomSession; Room: RoomModules['Room'] } | null>(null);
-  const session = open?.session ?? null;
+  const [opened, setOpened] = useState<{ session: RoomSession; Room: RoomModules['Room'] } | null>(null);
+  const session = opened?.session ?? null;
   const [view, setView] = useState<RoomView | null>(null);
   const [fatal, setFatal] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
@@ -59,7 +59,7 @@ export function App() {
     }
     loadRoomModules().then(({ RoomSession, Room }) => {
       const s = RoomSession.fromLink(link);
-      setOpen({ session: s, Room });
+      setOpened({ session: s, Room });
       void s.peek();
     }, (error: Error) => setFatal(translate(lang, 'errorGeneric', { reason: error.message })));
   }, []);
@@ -78,7 +78,7 @@ export function App() {
     const start = ({ RoomSession, Room }: RoomModules) => {
       const s = RoomSession.createNew(location.origin);
       hideLinkSecret(s.link);
-      setOpen({ session: s, Room });
+      setOpened({ session: s, Room });
       void s.create(title, name);
     };
     // Usually loaded by now (fetched when the page went idle), so the session starts inside the click's user gesture.
@@ -103,12 +103,12 @@ export function App() {
       </main>
     );
   } else if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
-  else if (!open || !view) body = <Home onCreate={create} busy={creating} />;
+  else if (!opened || !view) body = <Home onCreate={create} busy={creating} />;
   else {
     const phase = view.phase;
     switch (phase.kind) {
       case 'join':
-        body = <Join title={phase.title} onJoin={(name) => open.session.join(name)} />;
+        body = <Join title={phase.title} onJoin={(name) => opened.session.join(name)} />;
         break;
       case 'busy':
         body = <main class="card"><p role="status">{t(phase.message)}</p></main>;
@@ -117,7 +117,7 @@ export function App() {
         body = <main class="card"><h2 data-testid="room-title">{view.title || t('untitledRoom')}</h2><p role="status" data-testid="lobby-waiting">{t('lobbyWaiting')}</p></main>;
         break;
       case 'room':
-        body = <open.Room view={view} actions={open.session} />;
+        body = <opened.Room view={view} actions={opened.session} />;
         break;
       case 'ended':
         body = <main class="card"><p role="alert" data-testid="room-ended" data-reason={phase.reason}>{t(phase.reason)}</p><p><a href="/">{t('createHeading')}</a></p></main>;
