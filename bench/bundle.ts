@@ -8,7 +8,7 @@ import type { Browser } from 'playwright-core';
 import { startRelay } from '../server/index.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { buildProductionClient, firstScripts } from '../test/helpers/client-build.ts';
-import { median, writeJson, type Table } from './report.ts';
+import { barChartSvg, median, writeJson, writePng, type Table } from './report.ts';
 
 export interface ScriptSize {
   file: string;
@@ -170,6 +170,10 @@ export async function runBundleBench(opts: { quick: boolean; clientDir?: string;
 
     const label = opts.label ?? 'this tree';
     writeJson('bundle', { label, sizes, first: { raw: sum(first, 'raw'), gzip: sum(first, 'gzip'), brotli: sum(first, 'brotli') }, timings });
+    await writePng('bundle', barChartSvg(`Scripts of the production build (${label})`, [
+      { label: 'gzip (first: fetched before the page runs)', unit: 'KB', values: sizes.map((s) => ({ name: `${s.file} (${s.loaded})`, value: kb(s.gzip) })) },
+      ...PROFILES.map((p) => ({ label: `home page, ${p.name}: median from navigation`, unit: 'ms', values: (['createReadyMs', 'interactiveMs', 'clickToRoomMs'] as const).map((key) => ({ name: key, value: median(timings[p.name]!.map((t) => t[key])) })) })),
+    ]));
     const m = (list: HomeTiming[], key: keyof HomeTiming) => median(list.map((t) => t[key]));
     return [
       {
