@@ -48,10 +48,10 @@ interface JoinTiming {
 const BREAKDOWN: { step: BreakdownStep; label: string }[] = [
   { step: 'html', label: 'page: HTML received' },
   { step: 'scripts-run', label: 'page: scripts loaded, parsed and run (DOMContentLoaded)' },
-  { step: 'crypto-ready', label: 'page: libsodium WebAssembly started' },
+  { step: 'crypto-ready', label: 'page: libsodium loaded and its WebAssembly started' },
   { step: 'socket-connected', label: 'socket connected' },
   { step: 'peek-answered', label: 'room.peek answered (join screen)' },
-  { step: 'worker-ready', label: 'E2EE Worker: WebAssembly started' },
+  { step: 'worker-ready', label: 'E2EE Worker loaded' },
   { step: 'join-click', label: 'join clicked' },
   { step: 'join-answered', label: 'room.join answered' },
   { step: 'device-loaded', label: 'mediasoup Device loaded' },

@@ -1,5 +1,6 @@
 // `npm run bench [-- --quick] [--only=a,b]`: runs the benchmarks, prints their tables, writes JSON and PNG charts to bench/results/.
 import { runBigRoomBench } from './bigroom.ts';
+import { runBundleBench } from './bundle.ts';
 import { runCapacityBench } from './capacity.ts';
 import { runCryptoBench } from './crypto.ts';
 import { runJoinBench } from './join.ts';
@@ -19,6 +20,7 @@ for (const [name, run] of [
   ['signaling', () => runSignalingBench({ quick })],
   ['bigroom', () => runBigRoomBench({ quick })],
   ['capacity', () => runCapacityBench({ quick })],
+  ['bundle', () => runBundleBench({ quick })],
 ] as const) {
   if (only && !only.includes(name)) continue;
   console.log(`\n… ${name}`);

@@ -19,6 +19,13 @@ export default defineConfig(({ mode }) => ({
     modulePreload: { polyfill: false },
     assetsInlineLimit: 0,
     sourcemap: false,
+    rolldownOptions: {
+      output: {
+        // libsodium (its WebAssembly inlined as base64) is most of the room's code and changes with no release of ours:
+        // a chunk of its own stays cached across deploys. The first script never imports it (docs/performance.md).
+        codeSplitting: { groups: [{ name: 'libsodium', test: /node_modules[\\/]libsodium/ }] },
+      },
+    },
   },
   worker: { format: 'es' },
 }));

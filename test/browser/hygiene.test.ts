@@ -1,18 +1,25 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
+import { buildProductionClient, firstScripts } from '../helpers/client-build.ts';
 import { startTestRelay, TEST_CLIENT_DIR } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
 import { createRoom, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Strings only the test build may contain: the diagnostics that expose epoch keys and plaintext frames. */
 const TEST_ONLY = ['currentEpochKey', 'capturePlaintext', 'capture-plaintext'];
+
+/**
+ * What the home page may fetch before it runs, gzip-compressed: about 23 KB today, 280 KB when the room came with it
+ * (docs/performance.md, "First script"). Generous, so that it fails when the room's code creeps back, not on a new string.
+ */
+const FIRST_SCRIPT_BUDGET_GZIP = 64 * 1024;
+/** The start of every WebAssembly module ("\0asm"), as libsodium carries its own inlined in base64. */
+const WASM_BASE64 = 'AGFzbQ';
 
 let browser: Browser;
 let prodDir: string;
@@ -25,10 +32,7 @@ function bundle(dir: string): string {
 beforeAll(async () => {
   // Built exactly as `npm run build:client` builds it (no --mode), only into a directory of its own.
   prodDir = mkdtempSync(join(tmpdir(), 'teahouse-prod-client-'));
-  const env = { ...process.env };
-  delete env.NODE_ENV;
-  const build = spawnSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'client/vite.config.ts', '--outDir', prodDir, '--emptyOutDir', '--logLevel', 'error'], { cwd: ROOT, env, encoding: 'utf8' });
-  expect(build.status, build.stderr).toBe(0);
+  buildProductionClient(prodDir);
   browser = await launchChromium({ toneHz: 440 });
 }, 60_000);
 
@@ -45,6 +49,24 @@ describe('production build', () => {
       expect(prod, s).not.toContain(s);
       expect(test, s).toContain(s);
     }
+  });
+
+  it('loads first a script within its budget that carries neither libsodium, mediasoup-client nor the room screens', () => {
+    const first = firstScripts(prodDir);
+    expect(first.length).toBeGreaterThan(0);
+    const code = Buffer.concat(first.map((f) => readFileSync(join(prodDir, f))));
+    expect(gzipSync(code, { level: 9 }).length).toBeLessThan(FIRST_SCRIPT_BUDGET_GZIP);
+    const text = code.toString('utf8');
+    for (const s of [WASM_BASE64, 'mediasoup-client', 'e2ee-status']) expect(text, s).not.toContain(s);
+    // They are in the build, loaded when a room needs them.
+    const all = bundle(prodDir);
+    for (const s of [WASM_BASE64, 'mediasoup-client', 'e2ee-status']) expect(all, s).toContain(s);
+  });
+
+  it('keeps libsodium out of the E2EE Worker, which needs only SFrame', () => {
+    const worker = readdirSync(join(prodDir, 'assets')).filter((f) => /^e2ee-worker-.*\.js$/.test(f));
+    expect(worker).toHaveLength(1);
+    expect(readFileSync(join(prodDir, 'assets', worker[0]!), 'utf8')).not.toContain(WASM_BASE64);
   });
 
   it('works, and leaves window.teahouse undefined', async () => {

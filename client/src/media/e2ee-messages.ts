@@ -61,7 +61,7 @@ export interface PlaintextMessage {
   frames: Uint8Array[];
 }
 
-/** The Worker's crypto is loaded: the join timeline marks when (join-timeline.ts). */
+/** The Worker's script is loaded and running: the join timeline marks when (join-timeline.ts). */
 export interface ReadyMessage {
   type: 'ready';
 }

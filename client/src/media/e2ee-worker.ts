@@ -1,5 +1,4 @@
 // The E2EE Worker: SFrame-encrypts outgoing and decrypts incoming encoded Opus frames; keys never leave it.
-import { initCrypto } from '../../../crypto/index.ts';
 import type { FrameCost, FromWorker, ToWorker, TransformOptions } from './e2ee-messages.ts';
 import { FrameKeys, type FrameReceiveStream } from './frame-keys.ts';
 
@@ -18,8 +17,6 @@ interface EncodedFrame {
 }
 
 const keys = new FrameKeys();
-const ready = initCrypto();
-void ready.then(() => post({ type: 'ready' }));
 /** Test builds only: frames to hand to the page before encryption (the privacy test checks them against the wire). */
 let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;
@@ -36,9 +33,6 @@ function toBuffer(bytes: Uint8Array): ArrayBuffer {
 
 function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
   return new TransformStream<EncodedFrame, EncodedFrame>({
-    async start() {
-      await ready;
-    },
     transform(frame, controller) {
       const data = new Uint8Array(frame.data);
       if (__TEAHOUSE_TEST_BUILD__ && capture) {
@@ -64,8 +58,7 @@ function receiveTransformer(participantId: string): { stream: TransformStream<En
   let receiver: FrameReceiveStream<EncodedFrame> | null = null;
   const close = () => receiver?.close();
   const stream = new TransformStream<EncodedFrame, EncodedFrame>({
-    async start(controller) {
-      await ready;
+    start(controller) {
       receiver = keys.openReceiver<EncodedFrame>(participantId, (frame, plain) => {
         frame.data = toBuffer(plain);
         firstDecryptedAt ??= performance.timeOrigin + performance.now();
@@ -106,9 +99,8 @@ scope.onrtctransform = (event) => {
   pipe(t.readable, t.writable, t.options as TransformOptions);
 };
 
-scope.onmessage = async (event: MessageEvent<ToWorker>) => {
+scope.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
-  await ready;
   if (__TEAHOUSE_TEST_BUILD__ && message.type === 'capture-plaintext') {
     capture = { remaining: message.frames, frames: [] };
     return;
@@ -130,3 +122,6 @@ setInterval(() => {
   keys.tick();
   post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt, cost: { ...cost } });
 }, 250);
+
+// Loaded and ready for keys and frames: the join timeline marks when (join-timeline.ts).
+post({ type: 'ready' });

@@ -1,6 +1,7 @@
 // Keeps the room secret out of the address bar and the history: the page shows /r/<roomId>, and this tab's
 // sessionStorage (per tab, gone with it, never synced) holds the secret so that a reload still finds the room.
-import { encodeRoomSecret, parseRoomLink, ROOM_ID_PATTERN } from '../../../crypto/index.ts';
+// From its module, not crypto/index.ts: the first script carries this file, and the index would bring all of crypto/.
+import { encodeRoomSecret, parseRoomLink, ROOM_ID_PATTERN } from '../../../crypto/room-secret.ts';
 
 const storageKey = (roomId: string) => `teahouse.room-secret.${roomId}`;
 

@@ -3,13 +3,13 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
 import { transformSupport } from '../media/e2ee.ts';
 import { forgetLinkSecret, hideLinkSecret, storedLink } from '../session/link-store.ts';
-import { RoomSession } from '../session/room-session.ts';
+import type { RoomSession } from '../session/room-session.ts';
 import type { RoomView } from '../session/view.ts';
 import { Home } from './home.tsx';
 import { LangContext } from './i18n-context.ts';
 import { InsecureOrigin } from './insecure-origin.tsx';
 import { Join } from './join.tsx';
-import { Room } from './room.tsx';
+import { loadedRoomModules, loadRoomModules, preloadRoomModulesWhenIdle, type RoomModules } from './room-modules.ts';
 
 const LANG_KEY = 'teahouse.lang';
 /** Without an encoded-transform API audio could only travel in the clear: such a browser gets no room at all. */
@@ -31,7 +31,8 @@ function initialLang(): Lang {
 
 export function App() {
   const [lang, setLang] = useState<Lang>(initialLang);
-  const [session, setSession] = useState<RoomSession | null>(null);
+  const [opened, setOpened] = useState<{ session: RoomSession; Room: RoomModules['Room'] } | null>(null);
+  const session = opened?.session ?? null;
   const [view, setView] = useState<RoomView | null>(null);
   const [fatal, setFatal] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
@@ -42,7 +43,8 @@ export function App() {
   }, [lang]);
 
   useEffect(() => {
-    if (!SECURE || !SUPPORTED || !location.pathname.startsWith('/r/')) return;
+    if (!SECURE || !SUPPORTED) return;
+    if (!location.pathname.startsWith('/r/')) return preloadRoomModulesWhenIdle();
     // A full link pasted into this tab while it shows the same /r/<roomId> only changes the fragment: nothing would
     // read it and it would stay in the history, so the page loads again and reads (and hides) it.
     addEventListener('hashchange', () => location.reload());
@@ -50,13 +52,16 @@ export function App() {
     const link = location.hash ? location.href : storedLink(location.origin, location.pathname);
     if (!link) return setFatal(translate(lang, 'linkIncomplete'));
     try {
-      const s = RoomSession.fromLink(link);
-      hideLinkSecret(s.link);
-      setSession(s);
-      void s.peek();
+      // At once, before the session's modules arrive: the secret leaves the address bar, and a mangled link says so.
+      hideLinkSecret(link);
     } catch (error) {
-      setFatal(translate(lang, 'linkInvalid', { reason: (error as Error).message }));
+      return setFatal(translate(lang, 'linkInvalid', { reason: (error as Error).message }));
     }
+    loadRoomModules().then(({ RoomSession, Room }) => {
+      const s = RoomSession.fromLink(link);
+      setOpened({ session: s, Room });
+      void s.peek();
+    }, (error: Error) => setFatal(translate(lang, 'errorGeneric', { reason: error.message })));
   }, []);
 
   useEffect(() => {
@@ -70,10 +75,19 @@ export function App() {
 
   const create = (title: string, name: string) => {
     setCreating(true);
-    const s = RoomSession.createNew(location.origin);
-    hideLinkSecret(s.link);
-    setSession(s);
-    void s.create(title, name);
+    const start = ({ RoomSession, Room }: RoomModules) => {
+      const s = RoomSession.createNew(location.origin);
+      hideLinkSecret(s.link);
+      setOpened({ session: s, Room });
+      void s.create(title, name);
+    };
+    // Usually loaded by now (fetched when the page went idle), so the session starts inside the click's user gesture.
+    const modules = loadedRoomModules();
+    if (modules) return start(modules);
+    loadRoomModules().then(start, (error: Error) => {
+      setCreating(false);
+      setFatal(translate(lang, 'errorGeneric', { reason: error.message }));
+    });
   };
 
   const t = useMemo(() => (key: Parameters<typeof translate>[1], vars?: Record<string, string | number>) => translate(lang, key, vars), [lang]);
@@ -89,12 +103,12 @@ export function App() {
       </main>
     );
   } else if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
-  else if (!session || !view) body = <Home onCreate={create} busy={creating} />;
+  else if (!opened || !view) body = <Home onCreate={create} busy={creating} />;
   else {
     const phase = view.phase;
     switch (phase.kind) {
       case 'join':
-        body = <Join title={phase.title} onJoin={(name) => session.join(name)} />;
+        body = <Join title={phase.title} onJoin={(name) => opened.session.join(name)} />;
         break;
       case 'busy':
         body = <main class="card"><p role="status">{t(phase.message)}</p></main>;
@@ -103,7 +117,7 @@ export function App() {
         body = <main class="card"><h2 data-testid="room-title">{view.title || t('untitledRoom')}</h2><p role="status" data-testid="lobby-waiting">{t('lobbyWaiting')}</p></main>;
         break;
       case 'room':
-        body = <Room view={view} actions={session} />;
+        body = <opened.Room view={view} actions={opened.session} />;
         break;
       case 'ended':
         body = <main class="card"><p role="alert" data-testid="room-ended" data-reason={phase.reason}>{t(phase.reason)}</p><p><a href="/">{t('createHeading')}</a></p></main>;
