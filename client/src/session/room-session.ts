@@ -189,12 +189,12 @@ export class RoomSession implements RoomActions {
 
   async peek(): Promise<void> {
     try {
-      // The E2EE Worker starts its WebAssembly while the person reads the join screen, not after the click; the
-      // relay connection opens while this page's own WebAssembly starts.
+      // The E2EE Worker loads and the relay connection opens while the person reads the join screen, not after the
+      // click.
       this.mediaOrCreate();
       this.connect();
-      await initCrypto();
-      markJoin('crypto-ready');
+      // libsodium is first needed by the click (to sign the announcement): the join screen does not wait for it.
+      void initCrypto().then(() => markJoin('crypto-ready'), () => undefined);
       // This tab was in the room before a reload: it comes back as the same member, without asking again.
       const stored = storedMember(this.keys.roomId);
       if (stored) return await this.comeBack(stored);
