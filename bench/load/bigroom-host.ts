@@ -1,6 +1,7 @@
 // The big-room benchmark's distributor: creates the room and keys it with the browser's Membership, batching joins and leaves.
 import { io, type Socket } from 'socket.io-client';
 import { createAnnouncement, deriveRoomKeys, fromHex, generateIdentity, initCrypto, sealMetadata, toHex, type RoomKeys } from '../../crypto/index.ts';
+import { KeyBatch } from '../../client/src/session/key-batch.ts';
 import { Membership, type IssuedCommit, type VerifiedMember } from '../../client/src/session/membership.ts';
 import { request } from '../../protocol/client.ts';
 import { LIMITS, type EventOf } from '../../protocol/messages.ts';
@@ -25,7 +26,7 @@ let socket: Socket;
 let participantId = '';
 const byParticipant = new Map<string, VerifiedMember>();
 const commits: CommitRecord[] = [];
-let pending: { fresh: boolean; joins: VerifiedMember[]; leaves: number } | null = null;
+const keyBatch = new KeyBatch<VerifiedMember>();
 let timer: ReturnType<typeof setTimeout> | null = null;
 let windowMs = 500;
 let sending: Promise<void> = Promise.resolve();
@@ -41,15 +42,14 @@ async function send(issued: IssuedCommit): Promise<void> {
   for (let i = chunk; i < packages.length; i += chunk) await request(socket, 'key.packages', { epoch: issued.epoch, packages: packages.slice(i, i + chunk) }, 60_000);
 }
 
-/** The browser's rule (client/src/session/room-session.ts): one fresh epoch for a window's leaves, one ratchet for its joins. */
+/** The browser's rule (KeyBatch, as room-session.ts uses it): one fresh epoch for a window's leaves, one ratchet for its joins. */
 function flush(): void {
   timer = null;
-  const due = pending;
-  pending = null;
+  const due = keyBatch.take(Date.now());
   if (!due) return;
   const closedAt = wallMs();
   const cpu = process.cpuUsage();
-  const issued = due.fresh ? membership.issueFresh([...byParticipant.values()]) : membership.issueRatchet(due.joins);
+  const issued = due.leaves > 0 ? membership.issueFresh([...byParticipant.values()]) : membership.issueRatchet(due.joins);
   const sent = send(issued);
   sending = sending.then(() => sent);
   void sent.then(() => {
@@ -59,13 +59,10 @@ function flush(): void {
 }
 
 function batch(change: { join: VerifiedMember } | { leave: true }): void {
-  pending ??= { fresh: false, joins: [], leaves: 0 };
-  if ('join' in change) pending.joins.push(change.join);
-  else {
-    pending.fresh = true;
-    pending.leaves++;
-  }
-  timer ??= setTimeout(flush, windowMs);
+  const dueInMs = keyBatch.add(change, Date.now(), windowMs);
+  if (dueInMs === null || timer) return;
+  if (dueInMs === 0) return flush();
+  timer = setTimeout(flush, dueInMs);
 }
 
 answer({
@@ -97,6 +94,6 @@ answer({
   async state() {
     await sending;
     const current = membership.current!;
-    return { epoch: current.epoch, code: current.code, secretHex: toHex(current.secret), members: current.members?.length ?? 0, pendingBatch: pending !== null || timer !== null, commits };
+    return { epoch: current.epoch, code: current.code, secretHex: toHex(current.secret), members: current.members?.length ?? 0, pendingBatch: keyBatch.hasPending() || timer !== null, commits };
   },
 });

@@ -5,14 +5,14 @@ describe('KeyBatch: when the distributor commits membership changes', () => {
   it('commits the first change of a quiet room at once, and gathers the rest of its window', () => {
     const batch = new KeyBatch<string>();
     expect(batch.add({ join: 'a' }, 1_000, 500)).toBe(0);
-    expect(batch.take(1_000)).toEqual({ fresh: false, joins: ['a'] });
+    expect(batch.take(1_000)).toEqual({ leaves: 0, joins: ['a'] });
     // Within the window of that commit: due when the window closes, and later changes ride along.
     expect(batch.add({ join: 'b' }, 1_100, 500)).toBe(400);
     expect(batch.add({ leave: true }, 1_200, 500)).toBeNull();
     expect(batch.add({ join: 'c' }, 1_300, 500)).toBeNull();
-    expect(batch.take(1_500)).toEqual({ fresh: true, joins: ['b', 'c'] });
+    expect(batch.take(1_500)).toEqual({ leaves: 1, joins: ['b', 'c'] });
     expect(batch.add({ leave: true }, 1_700, 500)).toBe(300);
-    expect(batch.take(2_000)).toEqual({ fresh: true, joins: [] });
+    expect(batch.take(2_000)).toEqual({ leaves: 1, joins: [] });
     // Quiet again for a full window.
     expect(batch.add({ leave: true }, 2_600, 500)).toBe(0);
   });

@@ -1,8 +1,8 @@
 // When the distributor commits the joins and leaves the relay reports: at once after a quiet window, else gathered.
 
 export interface DueBatch<J> {
-  /** A leave is in the batch: the commit must be a fresh epoch (which takes in the joins too). */
-  fresh: boolean;
+  /** Leaves in the batch: any makes the commit a fresh epoch (which takes in the joins too). */
+  leaves: number;
   joins: J[];
 }
 
@@ -18,8 +18,8 @@ export class KeyBatch<J> {
   /** Adds a change; returns in how many ms the batch is due (0: now), or null when a commit is already scheduled. */
   add(change: { leave: true } | { join: J }, now: number, windowMs: number): number | null {
     const scheduled = this.pending !== null;
-    const pending = (this.pending ??= { fresh: false, joins: [] });
-    if ('leave' in change) pending.fresh = true;
+    const pending = (this.pending ??= { leaves: 0, joins: [] });
+    if ('leave' in change) pending.leaves++;
     else pending.joins.push(change.join);
     if (scheduled) return null;
     return Math.max(0, this.lastCommitAt + windowMs - now);
@@ -31,6 +31,11 @@ export class KeyBatch<J> {
     this.pending = null;
     if (due) this.lastCommitAt = now;
     return due;
+  }
+
+  /** Changes wait for a commit. */
+  hasPending(): boolean {
+    return this.pending !== null;
   }
 
   /** A fresh epoch issued for another reason (a kick, a rotation) took in every pending change. */

@@ -591,7 +591,7 @@ export class RoomSession implements RoomActions {
   private commitBatch(): void {
     const due = this.keyBatch.take(Date.now());
     if (!due || !this.isDistributor()) return;
-    if (due.fresh) this.distributeFresh();
+    if (due.leaves > 0) this.distributeFresh();
     else void this.send(this.agent!.issueRatchet(due.joins));
   }
 
