@@ -1,9 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
+import { startHostileRelay, verdict } from '../helpers/hostile-relay.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, epochCode, expectHears, joinRoom, myId, roleShown, roomIdOf } from './pages.ts';
+import { createRoom, dropConnection, epochCode, epochOf, expectHears, joinRoom, myId, roleShown, roomIdOf } from './pages.ts';
 
 let hostBrowser: Browser;
 let speakerBrowser: Browser;
@@ -100,4 +101,41 @@ describe('stage state across a relay restart', () => {
     await expectHears(listener, newHostId, 440, 30_000);
     for (const page of pages) await page.close();
   }, 240_000);
+
+  it('a hostile relay cannot seat a returning speaker with an invitation it held back from before: the person is asked', async () => {
+    const { relay: r, adversary } = await startHostileRelay({ disconnectGraceMs: 3_000 });
+    relays.push(r);
+    const { page: host, link } = await createRoom(hostBrowser, r.url, 'Withheld', 'Host');
+    const speaker = await joinRoom(speakerBrowser, link, 'Speaker');
+    const speakerId = await myId(speaker);
+    // The relay keeps the host's first invitation to itself; the second one the speaker accepts.
+    let withheld: unknown = null;
+    const stopWithholding = adversary.forEvent('stage.invited', (payload, message) => {
+      if (message.recipient.participantId !== speakerId || withheld) return;
+      withheld = payload;
+      return verdict.drop;
+    });
+    await entry(host, speakerId).getByTestId('invite-to-speak').click();
+    await expect.poll(() => withheld).not.toBeNull();
+    stopWithholding();
+    await entry(host, speakerId).getByTestId('invite-to-speak').click();
+    await speaker.getByTestId('accept-invite').click();
+    await expectHears(host, speakerId, 660);
+
+    // Cut off past the grace, the speaker comes back as a new member, a listener, holding the stage it had.
+    await dropConnection(speaker, 10_000);
+    await expect.poll(() => myId(speaker), { timeout: 45_000 }).not.toBe(speakerId);
+    const newSpeakerId = await myId(speaker);
+    await expect.poll(async () => (await epochOf(speaker)) !== null && (await epochOf(speaker)) === (await epochOf(host)), { timeout: 30_000 }).toBe(true);
+    await expect.poll(() => roleShown(host, newSpeakerId).catch(() => null)).toBe('listener');
+
+    // The held-back invitation is genuine and not yet answered, but older than the speaker's return: it is a question.
+    adversary.inject(newSpeakerId, 'stage.invited', withheld);
+    await expect.poll(() => speaker.getByTestId('accept-invite').count()).toBe(1);
+    expect(await roleShown(speaker, newSpeakerId)).toBe('listener');
+    const seat = r.rooms.get(await roomIdOf(host))?.members.get(newSpeakerId);
+    expect(seat?.role).toBe('listener');
+    expect(seat?.producers.size).toBe(0);
+    for (const page of [host, speaker]) await page.close();
+  }, 180_000);
 });

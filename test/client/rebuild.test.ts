@@ -74,21 +74,32 @@ describe('what of the stage comes back after a relay restart', () => {
     expect(rolesToRestore([], 'h').size).toBe(0);
   });
 
+  /** The speaker took its first epoch after coming back at 1,008; invitations made from then on are the re-creator's. */
+  const back = 1_008;
+  const by = (inviter: string, epoch = back) => ({ inviter, epoch });
+
   it('a speaker takes back its seat only from the host of the new signed stage who had a seat before', () => {
-    expect(acceptsRestoredInvite(held, 's1', 'h', stageOf('h'))).toBe(true);
-    expect(acceptsRestoredInvite(held, 's1', 'm1', stageOf('m1'))).toBe(true);
+    expect(acceptsRestoredInvite(held, 's1', by('h'), stageOf('h'), back)).toBe(true);
+    expect(acceptsRestoredInvite(held, 's1', by('m1', back + 3), stageOf('m1'), back)).toBe(true);
     // The inviter is a moderator, not the host, of the new stage: an ordinary invitation the person answers.
-    expect(acceptsRestoredInvite(held, 's1', 'm1', stageOf('h', ['m1', 'moderator']))).toBe(false);
+    expect(acceptsRestoredInvite(held, 's1', by('m1'), stageOf('h', ['m1', 'moderator']), back)).toBe(false);
     // Someone who was a listener before hosts the new room (a relay that let an outsider re-create): no seat for it.
-    expect(acceptsRestoredInvite(held, 's1', 'l1', stageOf('l1'))).toBe(false);
+    expect(acceptsRestoredInvite(held, 's1', by('l1'), stageOf('l1'), back)).toBe(false);
     // The new stage does not name the inviter as host at all.
-    expect(acceptsRestoredInvite(held, 's1', 'h', [])).toBe(false);
+    expect(acceptsRestoredInvite(held, 's1', by('h'), [], back)).toBe(false);
+  });
+
+  it('an invitation made before the member was back (one the relay held back) is asked about, not taken as a seat', () => {
+    expect(acceptsRestoredInvite(held, 's1', by('h', back - 1), stageOf('h'), back)).toBe(false);
+    expect(acceptsRestoredInvite(held, 's1', by('h', 5), stageOf('h'), back)).toBe(false);
+    // Before its first epoch back it takes no seat at all.
+    expect(acceptsRestoredInvite(held, 's1', by('h'), stageOf('h'), null)).toBe(false);
   });
 
   it('a member who was not a speaker does not take an invitation as its seat back', () => {
-    expect(acceptsRestoredInvite(held, 'l1', 'h', stageOf('h'))).toBe(false);
-    expect(acceptsRestoredInvite(held, 'm1', 'h', stageOf('h'))).toBe(false);
-    expect(acceptsRestoredInvite([], 's1', 'h', stageOf('h'))).toBe(false);
+    expect(acceptsRestoredInvite(held, 'l1', by('h'), stageOf('h'), back)).toBe(false);
+    expect(acceptsRestoredInvite(held, 'm1', by('h'), stageOf('h'), back)).toBe(false);
+    expect(acceptsRestoredInvite([], 's1', by('h'), stageOf('h'), back)).toBe(false);
   });
 
   it('a listener raises its hand again only if it had raised it; someone on stage had no hand to raise', () => {

@@ -60,14 +60,29 @@ export function rolesToRestore(held: readonly RosterEntry[], recreator: string):
   return roles;
 }
 
+/** An invitation to speak as its decision says: who signed it, and the epoch the signer held. */
+export interface Invitation {
+  inviter: string;
+  epoch: number;
+}
+
 /**
  * Whether a member takes an invitation to speak as its old seat given back, without asking the person again: only
- * if it was a speaker on the stage it held, and the inviter is the host of the stage it holds now and had a seat on the
- * held stage (only those may re-create the room). Anything else is an ordinary invitation the person answers.
+ * if it was a speaker on the stage it held, the inviter is the host of the stage it holds now and had a seat on the
+ * held stage (only those may re-create the room), and the invitation was made once this member was back (`backAt`:
+ * the first epoch it took after coming back, null before it took one), so one the relay held back from before is
+ * not. Anything else is an ordinary invitation the person answers.
  */
-export function acceptsRestoredInvite(held: readonly RosterEntry[], me: string, inviter: string, now: readonly RosterEntry[]): boolean {
+export function acceptsRestoredInvite(held: readonly RosterEntry[], me: string, invitation: Invitation, now: readonly RosterEntry[], backAt: number | null): boolean {
   const heldRole = (id: string) => held.find((m) => m.memberKeyId === id)?.role ?? 'listener';
-  return heldRole(me) === 'speaker' && heldRole(inviter) !== 'listener' && now.some((m) => m.memberKeyId === inviter && m.role === 'host');
+  const { inviter, epoch } = invitation;
+  return (
+    backAt !== null &&
+    epoch >= backAt &&
+    heldRole(me) === 'speaker' &&
+    heldRole(inviter) !== 'listener' &&
+    now.some((m) => m.memberKeyId === inviter && m.role === 'host')
+  );
 }
 
 /** A raised hand is the listener's own request: it raises it again if it was up and the member was in the audience. */

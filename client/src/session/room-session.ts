@@ -103,7 +103,7 @@ export class RoomSession implements RoomActions {
    */
   private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number; seats: Map<string, RestoredRole>; restored: Set<string> } | null = null;
   /** Back as a new member (a relay restart, or away past the grace): the signed stage it held before, and its own hand. */
-  private held: { stage: RosterEntry[]; handRaised: boolean; until: number } | null = null;
+  private held: { stage: RosterEntry[]; handRaised: boolean; until: number; backAt: number | null } | null = null;
   /** The fingerprint derivation for the current secret and host, shown or still computing. */
   private fingerprintPending: Promise<RoomFingerprint> | null = null;
   /** Text of the fingerprint last shown, against which a new one is "changed". */
@@ -406,7 +406,7 @@ export class RoomSession implements RoomActions {
     if (!recreated) {
       this.micWanted = false;
       // What it held is kept first, and nothing the relay says: the stage its last commit signed, and its own hand.
-      this.held = { stage: this.agent?.current?.stage ?? [], handRaised: this.view.handRaised, until: Date.now() + REBUILD.giveUpMs };
+      this.held = { stage: this.agent?.current?.stage ?? [], handRaised: this.view.handRaised, until: Date.now() + REBUILD.giveUpMs, backAt: null };
       this.agent?.restart();
     }
     this.update({ reconnecting: false, micOn: false, invitedBy: null });
@@ -471,6 +471,7 @@ export class RoomSession implements RoomActions {
   private restoreAfterEpoch(): void {
     const held = this.held;
     const agent = this.agent;
+    if (held && agent?.current) held.backAt ??= agent.current.epoch;
     if (held && agent && Date.now() < held.until && raisesHandAgain(held.stage, agent.me, held.handRaised)) {
       held.handRaised = false;
       this.act('hand.raise', {});
@@ -1185,7 +1186,8 @@ export class RoomSession implements RoomActions {
       const checked = this.agent!.check(decision);
       if (checked.effect.kind !== 'invite' || checked.effect.target !== this.agent!.me) throw new Error('not an invitation for this member');
       const held = this.held;
-      if (held && Date.now() < held.until && acceptsRestoredInvite(held.stage, this.agent!.me, checked.decision.actor, this.agent!.current!.stage)) {
+      const invitation = { inviter: checked.decision.actor, epoch: checked.decision.epoch };
+      if (held && Date.now() < held.until && acceptsRestoredInvite(held.stage, this.agent!.me, invitation, this.agent!.current!.stage, held.backAt)) {
         return this.takeSeatBack(decision);
       }
       this.pendingInvite = decision;
