@@ -1,3 +1,4 @@
+// The stage after a relay restart, in Chromium: roles, hands and mutes come back from signed state, microphones stay closed.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
