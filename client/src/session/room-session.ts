@@ -20,6 +20,7 @@ import {
   type Identity,
   type RoomFingerprint,
   type RoomKeys,
+  type RosterEntry,
   type RosterRole,
 } from '../../../crypto/index.ts';
 import { onEvent, request } from '../../../protocol/client.ts';
@@ -38,7 +39,7 @@ import { forgetMember, storeMember, storedMember, type StoredMember } from './me
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { markJoin } from './join-timeline.ts';
 import { KeyBatch } from './key-batch.ts';
-import { planRebuild, REBUILD, rebuildStep, retryDelayMs } from './rebuild.ts';
+import { acceptsRestoredInvite, planRebuild, raisesHandAgain, REBUILD, rebuildStep, retryDelayMs, rolesToRestore, type RestoredRole } from './rebuild.ts';
 import { RoomLife, RoomLifeError, ROOM_LIFE_LIMITS } from './room-life.ts';
 import type { AudiencePage, MemberView, Phase, Role, RoomView } from './view.ts';
 
@@ -98,8 +99,13 @@ export class RoomSession implements RoomActions {
    * taken off stage since. Nothing the relay says sets this: a role it claims never opens a microphone.
    */
   private micWanted = false;
-  /** After this member re-created the room: identities that were members before, let straight in from the lobby. */
-  private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number } | null = null;
+  /**
+   * After this member re-created the room: identities that were members before, let straight in from the lobby, and
+   * the seats of the stage it held, given back by its signed decisions as their holders come back (rebuild.ts).
+   */
+  private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number; seats: Map<string, RestoredRole>; restored: Set<string> } | null = null;
+  /** Back as a new member (a relay restart, or away past the grace): the signed stage it held before, and its own hand. */
+  private held: { stage: RosterEntry[]; handRaised: boolean; until: number; backAt: number | null } | null = null;
   /** The fingerprint derivation for the current secret and host, shown or still computing. */
   private fingerprintPending: Promise<RoomFingerprint> | null = null;
   /** Text of the fingerprint last shown, against which a new one is "changed". */
@@ -420,6 +426,8 @@ export class RoomSession implements RoomActions {
     // A new member starts in the audience; only the member re-creating the room as its host keeps its microphone.
     if (!recreated) {
       this.micWanted = false;
+      // What it held is kept first, and nothing the relay says: the stage its last commit signed, and its own hand.
+      this.held = { stage: this.agent?.current?.stage ?? [], handRaised: this.view.handRaised, until: Date.now() + REBUILD.giveUpMs, backAt: null };
       this.agent?.restart();
     }
     this.update({ reconnecting: false, micOn: false, invitedBy: null });
@@ -437,6 +445,8 @@ export class RoomSession implements RoomActions {
     const plan = planRebuild(this.agent!.handOver(), this.agent!.me);
     const former = new Set(this.verifiedMembers().map((m) => m.memberKeyId));
     const started = Date.now();
+    // What this member already holds, and nothing the relay says: the stage its last accepted commit signed.
+    const heldStage = this.agent!.current?.stage ?? [];
     let roomExists = false;
     for (let attempt = 0; this.inRoomOrLobby(); attempt++) {
       const step = rebuildStep(plan, Date.now() - started, roomExists);
@@ -447,7 +457,7 @@ export class RoomSession implements RoomActions {
         const sealedTitle = this.sealTitle(this.view.title ?? '');
         const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle, locked: this.view.locked });
         this.agent!.raiseNextEpoch((this.agent!.current?.epoch ?? 0) + REBUILD.epochLeap);
-        this.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs };
+        this.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs, seats: rolesToRestore(heldStage, this.agent!.me), restored: new Set() };
         return await this.rejoined(result, true);
       } catch (error) {
         if (!(error instanceof SignalingError)) throw error;
@@ -473,6 +483,60 @@ export class RoomSession implements RoomActions {
       former.admitted.add(entry.participantId);
       this.act('lobby.admit', { participantId: entry.participantId, decision: this.decide('admit', verified.memberKeyId) });
     }
+  }
+
+  /**
+   * After a rebuild, with keys in the new room: a listener raises its own hand again, and the re-creator gives seats
+   * back. Deferred, so the commit being sent leaves before the commits the seats' decisions make.
+   */
+  private restoreAfterEpoch(): void {
+    const held = this.held;
+    const agent = this.agent;
+    if (held && agent?.current) held.backAt ??= agent.current.epoch;
+    if (held && agent && Date.now() < held.until && raisesHandAgain(held.stage, agent.me, held.handRaised)) {
+      held.handRaised = false;
+      this.act('hand.raise', {});
+    }
+    if (this.formerMembers) queueMicrotask(() => this.restoreSeats());
+  }
+
+  /**
+   * Re-creator: each former moderator and speaker, once keyed in the new room, gets its seat back by this host's signed
+   * decisions (a moderator named again, a speaker invited: its page takes the invitation as its seat), and is muted:
+   * its microphone opens only when it switches it on.
+   */
+  private restoreSeats(): void {
+    const former = this.formerMembers;
+    const agent = this.agent;
+    const keyed = agent?.current?.members;
+    if (!former || !agent || !keyed || Date.now() > former.until || !this.isDistributor() || agent.roleOf(agent.me) !== 'host') return;
+    for (const [key, seat] of former.seats) {
+      const member = this.byKey(key);
+      if (former.restored.has(key) || !member?.verified || !keyed.includes(key) || agent.roleOf(key) !== 'listener') continue;
+      former.restored.add(key);
+      const participantId = member.snapshot.participantId;
+      void (async () => {
+        if (seat === 'speaker') return void (await this.req('stage.invite', { participantId, decision: this.decide('invite', key) }));
+        await this.req('role.setModerator', { participantId, moderator: true, decision: this.decide('set-moderator', key) });
+        await this.req('stage.mute', { participantId, decision: this.decide('mute', key) });
+      })().catch((error) => this.fail(error));
+    }
+  }
+
+  /** Re-creator: a former speaker that took its seat back is muted, as a restored moderator is. */
+  private muteRestored(decision: Decision, effect: DecisionEffect): void {
+    const former = this.formerMembers;
+    if (!former || effect.kind !== 'role' || decision.action !== 'accept' || decision.embedded?.actor !== this.agent!.me || !former.restored.has(effect.target)) return;
+    const member = this.byKey(effect.target);
+    if (member) this.actOn('stage.mute', 'mute', member.snapshot.participantId, effect.target);
+  }
+
+  /** The speaker's seat held before the restart, given back by the re-creator: taken without asking, the microphone closed. */
+  private takeSeatBack(invitation: string): void {
+    const agent = this.agent!;
+    this.held = null;
+    agent.markApplied(agent.check(invitation).decision);
+    this.act('stage.respond', { accept: true, decision: this.decide('accept', agent.me, invitation) });
   }
 
   /** Diagnostics: cuts the relay connection as a network drop would, and keeps it down for holdMs before coming back. */
@@ -800,7 +864,10 @@ export class RoomSession implements RoomActions {
       this.media?.setMicPaused(true);
       this.update({ micOn: false });
     }
-    if (this.isDistributor()) this.applyDecision(checked.decision, checked.effect);
+    if (this.isDistributor()) {
+      this.applyDecision(checked.decision, checked.effect);
+      this.muteRestored(checked.decision, checked.effect);
+    }
   }
 
   /** Distributor: the decision takes effect for keys now, not when the relay says it happened. */
@@ -892,6 +959,7 @@ export class RoomSession implements RoomActions {
     this.lifeEpoch(state);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
     this.checkFreshness();
+    this.restoreAfterEpoch();
   }
 
   private refreshFingerprint(): void {
@@ -949,6 +1017,15 @@ export class RoomSession implements RoomActions {
       if ((error as Error).name === 'NotAllowedError') this.update({ micError: true });
       else this.fail(error);
     }
+  }
+
+  /**
+   * Switching the microphone on is the person's own unmute: a producer the relay made paused, because it had this
+   * member muted (a seat given back after a relay restart), resumes.
+   */
+  private unmuteAtRelay(): void {
+    const producerId = this.media?.producerId;
+    if (producerId && this.me && this.members.get(this.me)?.snapshot.muted) this.act('producer.resume', { producerId });
   }
 
   private async resetMedia(): Promise<void> {
@@ -1096,7 +1173,7 @@ export class RoomSession implements RoomActions {
     const producerId = this.media?.producerId;
     if (!producerId) {
       this.micWanted = true;
-      return void this.startMic();
+      return void this.startMic().then(() => this.unmuteAtRelay());
     }
     const on = !this.view.micOn;
     this.media!.setMicPaused(!on);
@@ -1135,6 +1212,11 @@ export class RoomSession implements RoomActions {
     try {
       const checked = this.agent!.check(decision);
       if (checked.effect.kind !== 'invite' || checked.effect.target !== this.agent!.me) throw new Error('not an invitation for this member');
+      const held = this.held;
+      const invitation = { inviter: checked.decision.actor, epoch: checked.decision.epoch };
+      if (held && Date.now() < held.until && acceptsRestoredInvite(held.stage, this.agent!.me, invitation, this.agent!.current!.stage, held.backAt)) {
+        return this.takeSeatBack(decision);
+      }
       this.pendingInvite = decision;
       this.update({ invitedBy: this.byKey(checked.decision.actor)?.verified?.name ?? '…' });
     } catch {
