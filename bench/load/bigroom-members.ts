@@ -32,13 +32,18 @@ function tryAccept(m: Member, header: string, pkg: string | null): boolean {
   try {
     const state = m.membership.accept(header, pkg, m.present);
     m.acceptedAt.set(state.epoch, wallMs());
-    m.headers.clear();
-    m.packages.clear();
+    for (const epoch of [...m.headers.keys()]) if (epoch <= state.epoch) m.headers.delete(epoch);
+    for (const epoch of [...m.packages.keys()]) if (epoch <= state.epoch) m.packages.delete(epoch);
     return true;
   } catch (error) {
     if (!(error instanceof CommitNoKeyError) || pkg !== null) m.failures++;
     return false;
   }
+}
+
+/** As the page does (retryPendingCommits): the commits kept for later, in epoch order, each that opens moving it on. */
+function retryPending(m: Member): void {
+  for (const [epoch, header] of [...m.headers].sort(([a], [b]) => a - b)) if (m.headers.get(epoch) === header) tryAccept(m, header, m.packages.get(epoch) ?? null);
 }
 
 async function join(): Promise<{ ackMs: number } | { error: string }> {
@@ -58,11 +63,13 @@ async function join(): Promise<{ ackMs: number } | { error: string }> {
   socket.on('key.commit', ({ commit, epoch }: EventOf<'key.commit'>) => {
     headersSeen.set(epoch, commit);
     const pkg = m.packages.get(epoch) ?? null;
-    if (!tryAccept(m, commit, pkg)) m.headers.set(epoch, commit);
+    if (tryAccept(m, commit, pkg)) retryPending(m);
+    else m.headers.set(epoch, commit);
   });
   socket.on('key.package', ({ package: pkg, epoch }: EventOf<'key.package'>) => {
     const header = m.headers.get(epoch);
-    if (!header || !tryAccept(m, header, pkg)) m.packages.set(epoch, pkg);
+    if (header && tryAccept(m, header, pkg)) retryPending(m);
+    else m.packages.set(epoch, pkg);
   });
   const connected = await new Promise<boolean>((resolve) => {
     socket.once('connect', () => resolve(true));
@@ -86,7 +93,7 @@ async function join(): Promise<{ ackMs: number } | { error: string }> {
   const verified = membership.verify(host.participantId, host.announcement);
   if (verified) m.present.add(verified.memberKeyId);
   // As the page does: a commit that came before the join reply (the distributor not yet known) is tried again now.
-  for (const [epoch, header] of [...m.headers].sort(([a], [b]) => a - b)) if (tryAccept(m, header, m.packages.get(epoch) ?? null)) break;
+  retryPending(m);
   members.push(m);
   return { ackMs };
 }

@@ -101,6 +101,36 @@ describe('a newcomer whose own commit comes before its join reply', () => {
   }, 120_000);
 });
 
+describe('a newcomer whose join reply comes after two commits', () => {
+  it('opens both in order once the reply names the distributor, and holds the room epoch', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Two early commits', 'Host');
+    const hostId = await myId(host);
+    // The relay holds the next join reply back while another member joins: the newcomer gets its own ratchet (with its
+    // package) and then the other's ratchet (a header alone, which follows the first), both before it knows who may
+    // distribute. Taking the first must not throw the second away.
+    let heldAt = 0;
+    uninstall.push(
+      adversary.intercept((m) => {
+        if (m.kind !== 'ack' || m.request !== 'room.join' || heldAt > 0) return undefined;
+        heldAt = Date.now();
+        return verdict.delay(12_000);
+      }),
+    );
+    const lateJoining = joinRoom(browser, link, 'Late reply');
+    await expect.poll(() => heldAt, { timeout: 30_000 }).toBeGreaterThan(0);
+    const other = await joinRoom(browser, link, 'Other');
+    // The other member joined (and was keyed) while the newcomer's reply was still held.
+    expect(Date.now() - heldAt).toBeLessThan(12_000);
+    const late = await lateJoining;
+    const id = await myId(late);
+    const reply = adversary.sent(id).find((m) => m.kind === 'ack' && m.request === 'room.join')!;
+    expect(adversary.sent(id).filter((m) => m.event === 'key.commit' && m.seq > reply.seq).length).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => epochCode(late)).toBe(await epochCode(host));
+    await expectHears(late, hostId, 440);
+    for (const p of [host, other, late]) await p.close();
+  }, 150_000);
+});
+
 describe('a member that missed a commit', () => {
   it('catches up from the distributor when the relay dropped a ratchet on purpose', async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Catch up', 'Host');

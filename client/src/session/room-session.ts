@@ -786,7 +786,7 @@ export class RoomSession implements RoomActions {
   private onCommit(commit: string, epoch: number): void {
     if (!this.agent) return;
     const pkg = this.pendingPackages.get(epoch) ?? null;
-    if (this.tryCommit(commit, pkg, false)) return;
+    if (this.tryCommit(commit, pkg, false)) return this.retryPendingCommits();
     this.pendingHeaders.set(epoch, commit);
     for (const old of [...this.pendingHeaders.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingHeaders.delete(old);
   }
@@ -794,23 +794,29 @@ export class RoomSession implements RoomActions {
   private onPackage(pkg: string, epoch: number): void {
     const header = this.pendingHeaders.get(epoch);
     // Kept when it cannot open yet: our own commit may come before the join reply that names its distributor.
-    if (header && this.tryCommit(header, pkg, true)) return;
+    if (header && this.tryCommit(header, pkg, true)) return this.retryPendingCommits();
     this.pendingPackages.set(epoch, pkg);
     for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
   }
 
-  /** After the join reply: the commits that arrived before it (their distributor was not yet known) are tried again. */
+  /**
+   * The commits kept for later are tried again in epoch order, each one that opens moving this member on: after the
+   * join reply, those that came before it (their distributor was not yet known), and after an epoch is taken, those
+   * that came after it (a ratchet that follows a package this member was still waiting for). A fast distributor
+   * commits a newcomer's epoch and the next one before the newcomer's join reply arrives.
+   */
   private retryPendingCommits(): void {
     for (const [epoch, header] of [...this.pendingHeaders].sort(([a], [b]) => a - b)) {
-      if (this.tryCommit(header, this.pendingPackages.get(epoch) ?? null, false)) return;
+      if (this.pendingHeaders.get(epoch) === header) this.tryCommit(header, this.pendingPackages.get(epoch) ?? null, false);
     }
   }
 
   private tryCommit(commit: string, pkg: string | null, countFailure: boolean): boolean {
     try {
       const state = this.agent!.accept(commit, pkg, this.present());
-      this.pendingHeaders.clear();
-      this.pendingPackages.clear();
+      // Only what this epoch makes old: a later commit kept for later may follow it.
+      for (const epoch of [...this.pendingHeaders.keys()]) if (epoch <= state.epoch) this.pendingHeaders.delete(epoch);
+      for (const epoch of [...this.pendingPackages.keys()]) if (epoch <= state.epoch) this.pendingPackages.delete(epoch);
       if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
       this.useEpoch(state);
       this.render();
