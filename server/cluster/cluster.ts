@@ -10,7 +10,7 @@ import type { WorkerPool } from '../media/worker-pool.ts';
 import { newId } from '../rooms/participant.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { Dispatcher } from '../signaling/connection.ts';
-import { RelayBus } from './bus.ts';
+import { RelayBus, RelayUnavailableError } from './bus.ts';
 import { RoomDirectory } from './directory.ts';
 import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
@@ -109,9 +109,18 @@ export class Cluster implements Dispatcher {
     if ((type === 'room.join' && !session.participant) || type === 'room.peek') {
       const { roomId } = payload as { roomId: string };
       if (!this.service.rooms.has(roomId)) {
+        const toOrigin = (origin: string) => (type === 'room.join' ? this.joinRemote(session, origin, roomId, payload) : this.forward(session, origin, type, payload));
         const origin = await this.locate(roomId);
         if (origin && origin !== this.relayId) {
-          return type === 'room.join' ? this.joinRemote(session, origin, roomId, payload) : this.forward(session, origin, type, payload);
+          try {
+            return await toOrigin(origin);
+          } catch (error) {
+            if (!(error instanceof RelayUnavailableError)) throw error;
+            // A page whose relay died comes back before the others notice: it gets the room where it moved.
+            const moved = await this.relocate(roomId, origin);
+            if (moved === origin) throw error;
+            if (moved && moved !== this.relayId) return toOrigin(moved);
+          }
         }
       }
     }
@@ -185,6 +194,19 @@ export class Cluster implements Dispatcher {
   }
 
   /**
+   * The room's origin did not answer: if it died, its entry expires within three beats and a relay takes the room
+   * over. Waits that long at most (the page's request waits 15 s), and gives the origin it then finds.
+   */
+  private async relocate(roomId: string, silent: string): Promise<string | null> {
+    const deadline = performance.now() + this.config.clusterHeartbeatMs * 4;
+    for (;;) {
+      const origin = await this.locate(roomId);
+      if (origin !== silent || performance.now() > deadline) return origin;
+      await new Promise((resolve) => setTimeout(resolve, this.config.clusterHeartbeatMs / 2));
+    }
+  }
+
+  /**
    * Makes a room whose origin relay died again here, from its record. The router is made before the swap in Redis:
    * once the directory names this relay, other relays forward the members' resumes here at once.
    */
@@ -215,6 +237,8 @@ export class Cluster implements Dispatcher {
       [...this.edge.roomsOf(origin)].map((roomId) => this.locate(roomId).catch((error: Error) => this.log.warn({ err: error.name }, 'room takeover failed'))),
     );
     this.edge.originDied(origin);
+    // Joins waiting on it (pages that came back here before the death was noticed) go to where the room moved.
+    this.bus.abandon(origin);
   }
 
   /** The origin released this socket's member (removed, or resumed on another connection): the socket goes. */

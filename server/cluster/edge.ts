@@ -265,7 +265,8 @@ export class EdgeSide {
    * room where a relay took it over (or, without a record to take it over from, rebuild it).
    */
   originDied(origin: string): void {
-    for (const member of [...this.members.values()]) if (member.origin === origin) this.releaseSocket(member.socketId);
+    // A join still waiting for the origin's answer is not released: it fails, and is sent on to where the room moved.
+    for (const member of [...this.members.values()]) if (member.origin === origin && member.participantId !== '') this.releaseSocket(member.socketId);
   }
 
   async handle<T extends RequestType>(member: EdgeMember, type: T, payload: RequestOf<T>): Promise<ReplyOf<T>> {
