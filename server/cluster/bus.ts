@@ -35,7 +35,7 @@ export class RelayUnavailableError extends SignalingError {
  */
 export class RelayBus {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { to: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private readonly handlers = new Map<string, BusHandler>();
 
   private readonly io: SocketServer;
@@ -61,7 +61,7 @@ export class RelayBus {
         reject(new RelayUnavailableError());
       }, TIMEOUT_MS);
       timer.unref();
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.pending.set(id, { to, resolve: resolve as (v: unknown) => void, reject, timer });
       this.io.serverSideEmit(EVENT, { to, from: this.relayId, id, op, body });
     });
   }
@@ -69,6 +69,16 @@ export class RelayBus {
   /** A notice that needs no answer (a producer closed, a pipe is no longer needed). */
   tell(to: string, op: string, body: unknown): void {
     this.io.serverSideEmit(EVENT, { to, from: this.relayId, id: 0, op, body });
+  }
+
+  /** A relay died: requests waiting for its answer fail now rather than at their timeout. */
+  abandon(relay: string): void {
+    for (const [id, { to, reject, timer }] of this.pending) {
+      if (to !== relay) continue;
+      clearTimeout(timer);
+      this.pending.delete(id);
+      reject(new RelayUnavailableError());
+    }
   }
 
   close(): void {

@@ -5,11 +5,12 @@ import type { Server as SocketServer } from 'socket.io';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { JoinResult, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
+import { MEDIA_CODECS } from '../media/codecs.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import { newId } from '../rooms/participant.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { Dispatcher } from '../signaling/connection.ts';
-import { RelayBus } from './bus.ts';
+import { RelayBus, RelayUnavailableError } from './bus.ts';
 import { RoomDirectory } from './directory.ts';
 import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
@@ -31,6 +32,8 @@ export interface ClusterStats {
   pipedProducers: () => Promise<(types.Producer | null)[]>;
   /** Microphones of speakers connected here to rooms held elsewhere (the origin has a piped copy of each). */
   speakerProducers: () => types.Producer[];
+  /** Rooms this relay took over from relays that died. */
+  roomsTaken: () => number;
 }
 
 export class Cluster implements Dispatcher {
@@ -46,19 +49,25 @@ export class Cluster implements Dispatcher {
   private latency = 0;
   /** Peers whose directory entry was missing at this relay's last beat. */
   private readonly missed = new Map<string, number>();
+  /** Rooms this relay is taking over from a dead relay: requests that name one wait for the outcome. */
+  private readonly takeovers = new Map<string, Promise<string | null>>();
+  private roomsTaken = 0;
 
   private readonly io: SocketServer;
   private readonly service: RoomService;
+  private readonly pool: WorkerPool;
   private readonly config: RelayConfig;
   private readonly log: Logger;
 
   constructor(io: SocketServer, redis: RedisClient, service: RoomService, pool: WorkerPool, config: RelayConfig, log: Logger, now: () => number) {
     this.io = io;
     this.service = service;
+    this.pool = pool;
     this.config = config;
     this.log = log;
     this.bus = new RelayBus(io, this.relayId, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
-    this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3);
+    // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.
+    this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
     this.origin = new OriginSide(io, this.bus, service, config, (roomId) => this.touched(roomId));
     this.edge = new EdgeSide(this.bus, pool, config, now, (socketId) => this.releaseSocket(socketId));
   }
@@ -75,6 +84,7 @@ export class Cluster implements Dispatcher {
       pipeTransports: () => [...[...this.origin.pipes.values()].map((p) => p.transport), ...this.edge.inspect().pipes],
       pipedProducers: () => Promise.all(this.edge.inspect().producers),
       speakerProducers: () => this.edge.inspect().speakers,
+      roomsTaken: () => this.roomsTaken,
     };
   }
 
@@ -99,9 +109,18 @@ export class Cluster implements Dispatcher {
     if ((type === 'room.join' && !session.participant) || type === 'room.peek') {
       const { roomId } = payload as { roomId: string };
       if (!this.service.rooms.has(roomId)) {
-        const origin = await this.directory.originOf(roomId);
+        const toOrigin = (origin: string) => (type === 'room.join' ? this.joinRemote(session, origin, roomId, payload) : this.forward(session, origin, type, payload));
+        const origin = await this.locate(roomId);
         if (origin && origin !== this.relayId) {
-          return type === 'room.join' ? this.joinRemote(session, origin, roomId, payload) : this.forward(session, origin, type, payload);
+          try {
+            return await toOrigin(origin);
+          } catch (error) {
+            if (!(error instanceof RelayUnavailableError)) throw error;
+            // A page whose relay died comes back before the others notice: it gets the room where it moved.
+            const moved = await this.relocate(roomId, origin);
+            if (moved === origin) throw error;
+            if (moved && moved !== this.relayId) return toOrigin(moved);
+          }
         }
       }
     }
@@ -135,7 +154,9 @@ export class Cluster implements Dispatcher {
 
   /** A room id is unique across the cluster: the directory claims it before the room is made here. */
   private async create(session: Session, payload: { roomId: string }): Promise<unknown> {
-    if (!(await this.directory.claim(payload.roomId))) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
+    // A room whose relay died is taken over, not replaced: its members are coming back to it.
+    const taken = !this.service.rooms.has(payload.roomId) && (await this.locate(payload.roomId)) !== null;
+    if (taken || !(await this.directory.claim(payload.roomId))) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
     try {
       const result = await this.service.handlers['room.create'](session, payload as never);
       this.touched(payload.roomId);
@@ -155,6 +176,69 @@ export class Cluster implements Dispatcher {
       this.service.disconnected(session);
       if (roomId) this.touched(roomId);
     }
+  }
+
+  /**
+   * The relay holding a room: the live one the directory names, or, when that relay died and the room's record is
+   * still there, whichever relay takes it over first (this one, if it wins the swap in Redis).
+   */
+  private async locate(roomId: string): Promise<string | null> {
+    const origin = await this.directory.originOf(roomId);
+    if (origin) return origin;
+    let pending = this.takeovers.get(roomId);
+    if (!pending) {
+      pending = this.takeOver(roomId).finally(() => this.takeovers.delete(roomId));
+      this.takeovers.set(roomId, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * The room's origin did not answer: if it died, its entry expires within three beats and a relay takes the room
+   * over. Waits that long at most (the page's request waits 15 s), and gives the origin it then finds.
+   */
+  private async relocate(roomId: string, silent: string): Promise<string | null> {
+    const deadline = performance.now() + this.config.clusterHeartbeatMs * 4;
+    for (;;) {
+      const origin = await this.locate(roomId);
+      if (origin !== silent || performance.now() > deadline) return origin;
+      await new Promise((resolve) => setTimeout(resolve, this.config.clusterHeartbeatMs / 2));
+    }
+  }
+
+  /**
+   * Makes a room whose origin relay died again here, from its record. The router is made before the swap in Redis:
+   * once the directory names this relay, other relays forward the members' resumes here at once.
+   */
+  private async takeOver(roomId: string): Promise<string | null> {
+    const orphan = await this.directory.orphan(roomId);
+    if (!orphan) return this.directory.originOf(roomId);
+    const worker = this.pool.leastLoaded();
+    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+    if (this.service.rooms.has(roomId) || !(await this.directory.takeOver(roomId, orphan.deadRelay))) {
+      router.close();
+      return this.service.rooms.has(roomId) ? this.relayId : this.directory.originOf(roomId);
+    }
+    try {
+      this.service.restoreRoom(roomId, orphan.record, router, worker);
+    } catch (error) {
+      router.close();
+      throw error;
+    }
+    this.roomsTaken++;
+    this.log.info({ members: orphan.record.members.length }, 'took over a room whose relay died');
+    this.touched(roomId);
+    return this.relayId;
+  }
+
+  /** A room's origin relay died: this relay takes over the rooms it has members of, then lets those members resume. */
+  private async originDied(origin: string): Promise<void> {
+    await Promise.all(
+      [...this.edge.roomsOf(origin)].map((roomId) => this.locate(roomId).catch((error: Error) => this.log.warn({ err: error.name }, 'room takeover failed'))),
+    );
+    this.edge.originDied(origin);
+    // Joins waiting on it (pages that came back here before the death was noticed) go to where the room moved.
+    this.bus.abandon(origin);
   }
 
   /** The origin released this socket's member (removed, or resumed on another connection): the socket goes. */
@@ -220,7 +304,7 @@ export class Cluster implements Dispatcher {
       if (missed < 2) continue;
       this.missed.delete(peer);
       this.origin.relayDied(peer);
-      this.edge.originDied(peer);
+      await this.originDied(peer);
     }
     for (const peer of this.missed.keys()) if (!peers.has(peer)) this.missed.delete(peer);
   }

@@ -1,25 +1,34 @@
 // The room directory in Redis: which relay holds each room's origin, the room's record and each relay's load, all expiring.
 import type { RedisClient } from './redis.ts';
-import type { RelayLoad, RoomRecord } from './record.ts';
+import { roomRecordSchema, type RelayLoad, type RoomRecord } from './record.ts';
 
 const PREFIX = 'teahouse:';
 const originKey = (roomId: string) => `${PREFIX}origin:${roomId}`;
 const roomKey = (roomId: string) => `${PREFIX}room:${roomId}`;
 const relayKey = (relayId: string) => `${PREFIX}relay:${relayId}`;
 
+/** A room whose origin relay died, as the relay that takes it over gets it. */
+export interface Orphan {
+  deadRelay: string;
+  record: RoomRecord;
+}
+
 /**
- * Every entry expires after `ttlMs` unless its relay refreshes it (every heartbeat): a relay that dies leaves
- * nothing behind for longer than that.
+ * Every entry expires unless its relay refreshes it (every heartbeat): a relay's own entry after `ttlMs`, its rooms'
+ * entries after `roomTtlMs`, which also covers the members' disconnect grace, so that another relay can still take
+ * a room over from the record while its members come back.
  */
 export class RoomDirectory {
   private readonly redis: RedisClient;
   private readonly relayId: string;
   private readonly ttlMs: number;
+  private readonly roomTtlMs: number;
 
-  constructor(redis: RedisClient, relayId: string, ttlMs: number) {
+  constructor(redis: RedisClient, relayId: string, ttlMs: number, roomTtlMs: number) {
     this.redis = redis;
     this.relayId = relayId;
     this.ttlMs = ttlMs;
+    this.roomTtlMs = Math.max(ttlMs, roomTtlMs);
   }
 
   /**
@@ -27,14 +36,36 @@ export class RoomDirectory {
    * died may be taken at once (its pages rebuild it here), before its entry expires.
    */
   async claim(roomId: string): Promise<boolean> {
-    const px = { type: 'PX' as const, value: this.ttlMs };
+    const px = { type: 'PX' as const, value: this.roomTtlMs };
     if ((await this.redis.set(originKey(roomId), this.relayId, { condition: 'NX', expiration: px })) === 'OK') return true;
     const holder = await this.redis.get(originKey(roomId));
     if (holder === null || holder === this.relayId || (await this.isAlive(holder))) return false;
     // Replaced only if it still names the dead relay: of two relays racing for it, one wins.
+    return this.takeOver(roomId, holder);
+  }
+
+  /** A room whose origin relay is dead but whose record is still here: one that can be taken over. */
+  async orphan(roomId: string): Promise<Orphan | null> {
+    const [holder, raw] = await Promise.all([this.redis.get(originKey(roomId)), this.redis.get(roomKey(roomId))]);
+    if (holder === null || raw === null || holder === this.relayId || (await this.isAlive(holder))) return null;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      return null;
+    }
+    const record = roomRecordSchema.safeParse(parsed);
+    return record.success ? { deadRelay: holder, record: record.data } : null;
+  }
+
+  /**
+   * Makes this relay the room's origin if the entry still names the dead relay, in one step: of the relays that
+   * noticed the death at once, exactly one takes the room, and the others find it there.
+   */
+  async takeOver(roomId: string, deadRelay: string): Promise<boolean> {
     const swapped = await this.redis.eval(
       "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end",
-      { keys: [originKey(roomId)], arguments: [holder, this.relayId, String(this.ttlMs)] },
+      { keys: [originKey(roomId)], arguments: [deadRelay, this.relayId, String(this.roomTtlMs)] },
     );
     return swapped === 'OK';
   }
@@ -57,10 +88,11 @@ export class RoomDirectory {
    */
   async publish(rooms: Map<string, RoomRecord>, formerIds: string[], load: RelayLoad): Promise<void> {
     const multi = this.redis.multi();
-    for (const roomId of formerIds) multi.set(originKey(roomId), this.relayId, { expiration: { type: 'PX', value: this.ttlMs } });
+    const px = { type: 'PX' as const, value: this.roomTtlMs };
+    for (const roomId of formerIds) multi.set(originKey(roomId), this.relayId, { expiration: px });
     for (const [roomId, record] of rooms) {
-      multi.set(originKey(roomId), this.relayId, { expiration: { type: 'PX', value: this.ttlMs } });
-      multi.set(roomKey(roomId), JSON.stringify(record), { expiration: { type: 'PX', value: this.ttlMs } });
+      multi.set(originKey(roomId), this.relayId, { expiration: px });
+      multi.set(roomKey(roomId), JSON.stringify(record), { expiration: px });
     }
     multi.set(relayKey(this.relayId), JSON.stringify(load), { expiration: { type: 'PX', value: this.ttlMs } });
     await multi.exec();

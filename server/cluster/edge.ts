@@ -253,9 +253,20 @@ export class EdgeSide {
     }
   }
 
-  /** The origin relay died: its rooms' media here is gone; the members' sockets close so their pages rejoin. */
+  /** The rooms held by one relay that members here belong to. */
+  roomsOf(origin: string): Set<string> {
+    const out = new Set<string>();
+    for (const m of this.members.values()) if (m.origin === origin) out.add(m.roomId);
+    return out;
+  }
+
+  /**
+   * The origin relay died: its rooms' media here is gone; the members' sockets close so their pages resume, into the
+   * room where a relay took it over (or, without a record to take it over from, rebuild it).
+   */
   originDied(origin: string): void {
-    for (const member of [...this.members.values()]) if (member.origin === origin) this.releaseSocket(member.socketId);
+    // A join still waiting for the origin's answer is not released: it fails, and is sent on to where the room moved.
+    for (const member of [...this.members.values()]) if (member.origin === origin && member.participantId !== '') this.releaseSocket(member.socketId);
   }
 
   async handle<T extends RequestType>(member: EdgeMember, type: T, payload: RequestOf<T>): Promise<ReplyOf<T>> {

@@ -1,29 +1,38 @@
 // What the room directory in Redis holds for a room: the relay's own view of it, opaque blobs and ids only.
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { Announcement, Role, RoomId, SealedTitle } from '../../protocol/messages.ts';
 import type { Room } from '../rooms/room.ts';
 
-export interface MemberRecord {
-  participantId: string;
-  role: string;
+const memberRecord = z.object({
+  participantId: z.string().max(64),
+  role: Role,
   /** Signed and sealed by the member: the relay holds it as an opaque blob, and so does Redis. */
-  announcement: string;
-  joinedSeq: number;
-  handRaisedSeq: number | null;
-  muted: boolean;
+  announcement: Announcement,
+  joinedSeq: z.number().int(),
+  handRaisedSeq: z.number().int().nullable(),
+  muted: z.boolean(),
   /**
    * A hash of the resume token, never the token: whoever reads Redis cannot resume as a member, while a relay
-   * taking the room over could still recognise the member's own token.
+   * taking the room over recognises the member's own token.
    */
-  resumeHash: string;
-}
+  resumeHash: z.string().max(64),
+});
+export type MemberRecord = z.infer<typeof memberRecord>;
 
-export interface RoomRecord {
-  origin: string;
-  sealedTitle: string;
-  locked: boolean;
-  members: MemberRecord[];
-  lobby: string[];
-}
+/** Parsed when a relay takes a room over: Redis is shared, and a malformed record must not make a broken room. */
+export const roomRecordSchema = z.object({
+  origin: z.string().max(64),
+  sealedTitle: SealedTitle,
+  locked: z.boolean(),
+  members: z.array(memberRecord),
+  lobby: z.array(z.string().max(64)),
+  /** Signing keys of kicked members: they stay out of the room on the relay that takes it over. */
+  banned: z.array(z.string().max(256)),
+  /** Ids before link rotations: revoked on the relay that takes the room over, as they were on its origin. */
+  formerIds: z.array(RoomId),
+});
+export type RoomRecord = z.infer<typeof roomRecordSchema>;
 
 export const resumeHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
@@ -40,9 +49,11 @@ export function roomRecord(room: Room, origin: string): RoomRecord {
       joinedSeq: m.joinedSeq,
       handRaisedSeq: m.handRaisedSeq,
       muted: m.muted,
-      resumeHash: resumeHash(m.resumeToken),
+      resumeHash: m.keptResumeHash ?? resumeHash(m.resumeToken),
     })),
     lobby: [...room.lobby.keys()],
+    banned: [...room.banned],
+    formerIds: [...room.formerIds],
   };
 }
 

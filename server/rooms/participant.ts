@@ -26,8 +26,14 @@ export interface SessionLink {
 export const newId = (bytes = 12): string => randomBytes(bytes).toString('base64url');
 
 export class Participant implements StageMember {
-  readonly participantId = newId();
-  readonly resumeToken = newId(24);
+  readonly participantId: string;
+  /** Replaced by the member's own token when it resumes into a room taken over from a dead relay (cluster mode). */
+  resumeToken = newId(24);
+  /**
+   * A member of a room taken over from a dead relay, until it is back: all the directory kept of its token is this
+   * hash, which the new origin recognises it by (and publishes again, should it die too).
+   */
+  keptResumeHash: string | null = null;
   role: Role;
   handRaisedSeq: number | null = null;
   muted = false;
@@ -47,7 +53,8 @@ export class Participant implements StageMember {
   announcement: string;
   readonly joinedSeq: number;
 
-  constructor(options: { role: Role; announcement: string; joinedSeq: number; socket: OutboundSocket }) {
+  constructor(options: { role: Role; announcement: string; joinedSeq: number; socket: OutboundSocket | null; participantId?: string }) {
+    this.participantId = options.participantId ?? newId();
     this.role = options.role;
     this.announcement = options.announcement;
     this.joinedSeq = options.joinedSeq;

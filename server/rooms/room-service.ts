@@ -9,6 +9,7 @@ import { webRtcTransportListen } from '../media/listen.ts';
 import { turnIceServers } from '../media/turn.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
 import { TokenBucket } from '../signaling/rate-limit.ts';
+import { resumeHash, type RoomRecord } from '../cluster/record.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
 import { Room, type Multicast } from './room.ts';
 import * as stage from '../../protocol/stage.ts';
@@ -31,6 +32,8 @@ export class RoomService {
   private readonly revoked = new Set<string>();
   /** Resume tokens of present members, with their room (whose id may have changed by rotation since). */
   private readonly resumable = new Map<string, { p: Participant; room: Room }>();
+  /** Members of rooms taken over from a dead relay (cluster mode), by the hash of their token, until they are back. */
+  private readonly restored = new Map<string, { p: Participant; room: Room }>();
   /** Each member's allowance of room messages (reactions, chat): opaque to the relay, so counted, never read. */
   private readonly messageBuckets = new WeakMap<Participant, TokenBucket>();
 
@@ -68,11 +71,19 @@ export class RoomService {
    * its room now or did before a rotation (a member whose socket dropped during a rotation comes back as itself).
    */
   private resumeTarget(token: string, roomId: string, announcement: string): { p: Participant; room: Room } | null {
-    const entry = this.resumable.get(token);
+    const entry = this.resumable.get(token) ?? (this.restored.size > 0 ? this.restored.get(resumeHash(token)) : undefined);
     if (!entry) return null;
     const { p, room } = entry;
     if (this.rooms.get(room.id) !== room || room.members.get(p.participantId) !== p || p.announcement !== announcement) return null;
-    return room.id === roomId || room.formerIds.has(roomId) ? entry : null;
+    if (room.id !== roomId && !room.formerIds.has(roomId)) return null;
+    if (p.keptResumeHash !== null) {
+      // Back after its room moved here: its own token names it again, and the hash is no longer needed.
+      this.restored.delete(p.keptResumeHash);
+      p.keptResumeHash = null;
+      p.resumeToken = token;
+      this.resumable.set(token, entry);
+    }
+    return entry;
   }
 
   private checkRoomId(roomId: string): void {
@@ -186,6 +197,7 @@ export class RoomService {
   removeParticipant(p: Participant, room: Room, reason: 'left' | 'kicked' | 'disconnected'): void {
     if (p.graceTimer) clearTimeout(p.graceTimer);
     this.resumable.delete(p.resumeToken);
+    if (p.keptResumeHash !== null) this.restored.delete(p.keptResumeHash);
     if (room.lobby.delete(p.participantId)) {
       room.notifyModerators('lobby.updated', { lobby: room.lobbyEntries() });
     } else {
@@ -205,6 +217,7 @@ export class RoomService {
     for (const p of room.lobby.values()) p.send('room.ended', {});
     for (const p of [...room.members.values(), ...room.lobby.values()]) {
       this.resumable.delete(p.resumeToken);
+      if (p.keptResumeHash !== null) this.restored.delete(p.keptResumeHash);
       p.detach();
     }
     for (const p of room.members.values()) this.moveLoad(p, null);
@@ -225,11 +238,46 @@ export class RoomService {
       return;
     }
     // A closed tab leaves after the short away grace; a reload comes back within it as the same member.
-    const grace = p.away ? Math.min(this.config.disconnectGraceMs, this.config.awayGraceMs) : this.config.disconnectGraceMs;
+    this.startGrace(p, room, p.away ? Math.min(this.config.disconnectGraceMs, this.config.awayGraceMs) : this.config.disconnectGraceMs);
+  }
+
+  private startGrace(p: Participant, room: Room, graceMs: number): void {
     p.graceTimer = setTimeout(() => {
       if (this.rooms.get(room.id) === room) this.removeParticipant(p, room, 'disconnected');
-    }, grace);
+    }, graceMs);
     p.graceTimer.unref?.();
+  }
+
+  /**
+   * Cluster mode: a room whose origin relay died, made again here from its directory record on a router of this
+   * relay. Every member is in its disconnect grace, resumable by the token whose hash the record kept, and finds
+   * a media reset first in what it missed: its transports, producers and consumers died with the other relay.
+   * The lobby is not kept: a visitor's connection to it is gone, and a lobby visitor who reconnects queues again.
+   */
+  restoreRoom(roomId: string, record: RoomRecord, router: types.Router, worker: types.Worker): Room {
+    if (this.rooms.has(roomId)) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
+    const room = new Room({ id: roomId, sealedTitle: record.sealedTitle, router, worker, multicast: this.multicast });
+    room.locked = record.locked;
+    for (const key of record.banned) room.banned.add(key);
+    for (const id of record.formerIds) {
+      room.formerIds.add(id);
+      this.revoked.add(id);
+    }
+    this.rooms.set(roomId, room);
+    for (const m of record.members) {
+      const p = new Participant({ role: m.role, announcement: m.announcement, joinedSeq: m.joinedSeq, socket: null, participantId: m.participantId });
+      p.handRaisedSeq = m.handRaisedSeq;
+      p.muted = m.muted;
+      p.keptResumeHash = m.resumeHash;
+      room.seqAtLeast(Math.max(m.joinedSeq, m.handRaisedSeq ?? 0));
+      room.add(p);
+      this.restored.set(m.resumeHash, { p, room });
+      this.moveLoad(p, worker);
+      p.send('room.mediaReset', {});
+      this.startGrace(p, room, this.config.disconnectGraceMs);
+    }
+    if (room.members.size === 0) this.closeRoom(room);
+    return room;
   }
 
   /** Counts a member's load on the worker its media terminates on (null: on none, it left). */

@@ -58,6 +58,11 @@ export class Room {
     return ++this.seq;
   }
 
+  /** A room taken over from another relay numbers on after the joins and hands it had there. */
+  seqAtLeast(seq: number): void {
+    this.seq = Math.max(this.seq, seq);
+  }
+
   get speakersOnStage(): number {
     let n = 0;
     for (const m of this.members.values()) if (isOnStage(m.role)) n++;

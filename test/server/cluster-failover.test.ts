@@ -3,7 +3,7 @@ import type { Relay } from '../../server/index.ts';
 import { spawnClusterRelay, startClusterRelay, TEST_HEARTBEAT_MS, type RelayProcess } from '../helpers/cluster.ts';
 import { alive } from '../helpers/process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
-import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, type TestClient } from '../helpers/relay.ts';
+import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, type TestClient } from '../helpers/relay.ts';
 
 /** Long enough for a page to reconnect to another relay; what a member whose relay died has to come back as itself. */
 const GRACE_MS = 4_000;
@@ -12,6 +12,8 @@ let redis: TestRedis;
 let a: Relay;
 let c: Relay;
 const children: RelayProcess[] = [];
+/** Relays in this process that a test started for itself. */
+const extra: Relay[] = [];
 const clients: TestClient[] = [];
 
 beforeAll(async () => {
@@ -23,7 +25,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const client of clients) client.close();
   await Promise.allSettled(children.map((child) => child.kill('SIGKILL')));
-  await Promise.allSettled([a?.close(), c?.close()]);
+  await Promise.allSettled([a?.close(), c?.close(), ...extra.map((r) => r.close())]);
   await redis?.stop();
 });
 
@@ -79,30 +81,89 @@ describe('a relay’s death and a Redis restart', () => {
     expect(a.rooms.get(room.keys.roomId)!.members.has(joined.participantId)).toBe(true);
   }, 30_000);
 
-  it('when the origin relay is SIGKILLed, the other relays close its members’ sockets and the room can be rebuilt on them under the same id', async () => {
+  it('when the origin relay is SIGKILLed, one surviving relay takes the room over from its record: everyone resumes as the same member, a new microphone reaches a third relay, room events reach all', async () => {
     const origin = await spawnClusterRelay(redis.url);
     children.push(origin);
+    const d = await startClusterRelay(redis.url, { disconnectGraceMs: GRACE_MS });
+    extra.push(d);
     const room = await newRoom();
+    const roomId = room.keys.roomId;
     const hostAnnouncement = announce(room, 'Host');
     const host = await member(origin);
-    await host.req('room.create', { roomId: room.keys.roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
-    const listener = await member(c);
-    const listenerAnnouncement = announce(room, 'Listener');
-    await listener.req('room.join', { roomId: room.keys.roomId, announcement: listenerAnnouncement });
-    const dropped = new Promise<void>((resolve) => listener.socket.once('disconnect', () => resolve()));
+    const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
+    const caps = created.routerRtpCapabilities;
+    const send = await host.req('transport.create', { direction: 'send' });
+    const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+
+    // Listeners on A (hearing the host through a pipe), on C, and on the origin itself.
+    const joinAs = async (relay: { url: string }, name: string) => {
+      const client = await member(relay);
+      const announcement = announce(room, name);
+      const joined = await client.req('room.join', { roomId, announcement });
+      if ('lobby' in joined) throw new Error('unexpected lobby');
+      return { client, announcement, joined };
+    };
+    const onA = await joinAs(a, 'On A');
+    await onA.client.req('transport.create', { direction: 'recv' });
+    await onA.client.req('consumer.create', { producerId: before, rtpCapabilities: caps });
+    const onC = await joinAs(c, 'On C');
+    const onOrigin = await joinAs(origin, 'On the origin');
+    const released = [onA, onC].map(({ client }) => new Promise<void>((resolve) => client.socket.once('disconnect', () => resolve())));
 
     await origin.kill('SIGKILL');
-    await dropped;
+    // The host's page is back at once, through D, before any relay has noticed the death: D forwards its resume to
+    // the dead relay and, once the death is noticed, sends it on to where the room moved.
+    const hostBack = await member(d);
+    const hostResumed = hostBack.req('room.join', { roomId, announcement: hostAnnouncement, resumeToken: created.resumeToken });
 
-    // The pages rebuild the room (client/src/session/rebuild.ts) through the relays that live: same room id.
-    const again = await member(c);
-    await again.req('room.create', { roomId: room.keys.roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
-    expect(c.rooms.has(room.keys.roomId)).toBe(true);
-    const back = await member(a);
-    const rejoined = await back.req('room.join', { roomId: room.keys.roomId, announcement: listenerAnnouncement });
-    if ('lobby' in rejoined) throw new Error('unexpected lobby');
-    expect(rejoined.room.participants).toHaveLength(2);
-    expect((await redis.command('GET', `teahouse:origin:${room.keys.roomId}`)).trim()).toBe(c.cluster!.relayId);
+    // A and C notice (they have members of the room), and D (it has a join waiting on the dead relay); exactly one
+    // of them wins the swap in Redis.
+    const survivors = [a, c, d];
+    await expect.poll(() => survivors.filter((r) => r.rooms.has(roomId)).length, { timeout: TEST_HEARTBEAT_MS * 20 }).toBe(1);
+    const holder = survivors.find((r) => r.rooms.has(roomId))!;
+    expect((await redis.command('GET', `teahouse:origin:${roomId}`)).trim()).toBe(holder.cluster!.relayId);
+    expect(survivors.map((r) => r.cluster!.roomsTaken()).reduce((x, y) => x + y)).toBe(1);
+    expect(holder.rooms.get(roomId)!.members.size).toBe(4);
+    // The edge relays let their members go, so that their pages resume into the room where it is now.
+    await Promise.all(released);
+    const third = survivors.find((r) => r !== holder && r !== d)!;
+
+    // The host resumes as itself and sends again.
+    const resumed = await hostResumed;
+    if ('lobby' in resumed) throw new Error('unexpected lobby');
+    expect(resumed).toMatchObject({ participantId: created.participantId, role: 'host', room: { roomId } });
+    expect(resumed.room.participants.map((p) => p.participantId).sort()).toEqual(
+      [created.participantId, onA.joined.participantId, onC.joined.participantId, onOrigin.joined.participantId].sort(),
+    );
+    // Its media died with the relay: the first thing it is told after the reply is to make new transports.
+    await expect.poll(() => hostBack.received[0]?.event).toBe('room.mediaReset');
+    const send2 = await hostBack.req('transport.create', { direction: 'send' });
+    const { producerId: after } = await hostBack.req('producer.create', { transportId: send2.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+
+    // The listener from A comes back through the third relay and hears the new microphone, piped from the new origin.
+    const aBack = await member(third);
+    const aResumed = await aBack.req('room.join', { roomId, announcement: onA.announcement, resumeToken: onA.joined.resumeToken });
+    expect(aResumed.participantId).toBe(onA.joined.participantId);
+    await aBack.req('transport.create', { direction: 'recv' });
+    await expect(aBack.req('consumer.create', { producerId: before, rtpCapabilities: caps })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await aBack.req('consumer.create', { producerId: after, rtpCapabilities: caps })).toMatchObject({ producerId: after, participantId: created.participantId });
+    expect((await third.cluster!.pipedProducers()).map((p) => p?.id)).toContain(after);
+
+    // The others resume too: C's listener on the new origin itself, the origin's through the third relay.
+    const cBack = await member(holder);
+    expect((await cBack.req('room.join', { roomId, announcement: onC.announcement, resumeToken: onC.joined.resumeToken })).participantId).toBe(onC.joined.participantId);
+    const originBack = await member(third);
+    expect((await originBack.req('room.join', { roomId, announcement: onOrigin.announcement, resumeToken: onOrigin.joined.resumeToken })).participantId).toBe(onOrigin.joined.participantId);
+    // What happened while it was away came after its reset: the host's new microphone.
+    await expect.poll(() => originBack.received.map((r) => r.event).slice(0, 2)).toEqual(['room.mediaReset', 'producer.added']);
+
+    // A room event reaches every member, on every relay; nobody left, and no other relay made the room again.
+    const updates = [aBack, cBack, originBack].map((m) => m.next('room.updated'));
+    await hostBack.req('room.lock', { locked: true, decision: DECISION });
+    expect(await Promise.all(updates)).toEqual([{ locked: true }, { locked: true }, { locked: true }]);
+    expect([hostBack, aBack, cBack, originBack].flatMap((m) => m.received.filter((r) => r.event === 'peer.left'))).toEqual([]);
+    expect(holder.rooms.get(roomId)!.members.size).toBe(4);
+    expect(survivors.map((r) => r.rooms.has(roomId))).toEqual(survivors.map((r) => r === holder));
   }, 30_000);
 
   it('a Redis restart during a room: relays reconnect, the directory comes back, and a join through another relay works', async () => {

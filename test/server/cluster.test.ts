@@ -251,7 +251,7 @@ describe('one room over two relays', () => {
       expect(everything).not.toContain(Buffer.from(key).toString('base64'));
     }
     const record = JSON.parse(await redis.command('GET', `teahouse:room:${room.keys.roomId}`)) as Record<string, unknown>;
-    expect(Object.keys(record).sort()).toEqual(['lobby', 'locked', 'members', 'origin', 'sealedTitle']);
+    expect(Object.keys(record).sort()).toEqual(['banned', 'formerIds', 'lobby', 'locked', 'members', 'origin', 'sealedTitle']);
     expect(record.origin).toBe(a.cluster!.relayId);
   });
 });
