@@ -6,6 +6,7 @@ import { startRelay, type Relay } from '../server/index.ts';
 import { JOIN_MARK_PREFIX, type JoinStep } from '../client/src/session/join-timeline.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
+import { measureFrameCost } from './frame-cost.ts';
 import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 /** Twenty pages loading at once in one Chromium on two cores take a while: generous, since this measures, not tests. */
@@ -122,38 +123,6 @@ async function timeJoin(page: Page, hostId: string): Promise<JoinTiming | null> 
     loadToSoundMs: timing.sound,
     clickToSoundMs: timing.sound - timing.click,
     steps: { ...(timing.marks as Partial<Record<BreakdownStep, number>>), 'join-click': timing.click, 'first-sound': timing.sound },
-  };
-}
-
-interface FrameCostSample {
-  encryptMs: number;
-  encrypted: number;
-  decryptMs: number;
-  decrypted: number;
-  crossOriginIsolated: boolean;
-}
-
-const frameCost = (page: Page) =>
-  page.evaluate(() => (window as unknown as { teahouse: { frameCost(): FrameCostSample | null } }).teahouse.frameCost());
-
-/** SFrame cost per frame inside the page's E2EE Worker, summed by the real RTCRtpScriptTransform over a window. */
-async function measureFrameCost(browser: Browser, hostPage: Page, link: string, windowMs: number): Promise<{ encryptUs: number; decryptUs: number; frames: number; isolated: boolean }> {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(link, { timeout: PAGE_TIMEOUT_MS });
-  await page.getByTestId('join-name').fill('Cost');
-  await page.getByTestId('join-room').click();
-  await page.waitForFunction(() => ((window as unknown as { teahouse?: { frameCost(): { decrypted: number } | null } }).teahouse?.frameCost()?.decrypted ?? 0) > 50, null, { timeout: PAGE_TIMEOUT_MS });
-  const [host0, listener0] = [await frameCost(hostPage), await frameCost(page)];
-  await page.waitForTimeout(windowMs);
-  const [host1, listener1] = [await frameCost(hostPage), await frameCost(page)];
-  await page.context().close();
-  const encrypted = host1!.encrypted - host0!.encrypted;
-  const decrypted = listener1!.decrypted - listener0!.decrypted;
-  return {
-    encryptUs: (1000 * (host1!.encryptMs - host0!.encryptMs)) / encrypted,
-    decryptUs: (1000 * (listener1!.decryptMs - listener0!.decryptMs)) / decrypted,
-    frames: Math.min(encrypted, decrypted),
-    isolated: host1!.crossOriginIsolated && listener1!.crossOriginIsolated,
   };
 }
 

@@ -3,6 +3,7 @@ import { runBigRoomBench } from './bigroom.ts';
 import { runBundleBench } from './bundle.ts';
 import { runCapacityBench } from './capacity.ts';
 import { runCryptoBench } from './crypto.ts';
+import { runFrameCostBench } from './frame-cost.ts';
 import { runJoinBench } from './join.ts';
 import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
@@ -15,6 +16,7 @@ const failed: string[] = [];
 console.log(`Teahouse benchmarks (${quick ? 'quick' : 'full'} mode). Numbers are from this machine; compare ratios, not absolutes.`);
 for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
+  ['frame-cost', () => runFrameCostBench({ quick })],
   ['join', () => runJoinBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],
   ['signaling', () => runSignalingBench({ quick })],

@@ -19,13 +19,13 @@ export function parseVectors(text: string): Record<string, Vector[]> {
 const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
 const hex = (v: unknown): Uint8Array => fromHex(String(v));
 
-export function runConformance(vectors: Record<string, Vector[]>): ConformanceResult {
+export async function runConformance(vectors: Record<string, Vector[]>): Promise<ConformanceResult> {
   const failures: string[] = [];
   let passed = 0;
-  const check = (name: string, fn: () => string | null) => {
+  const check = async (name: string, fn: () => string | null | Promise<string | null>) => {
     let problem: string | null;
     try {
-      problem = fn();
+      problem = await fn();
     } catch (error) {
       problem = `threw ${(error as Error).name}: ${(error as Error).message}`;
     }
@@ -37,11 +37,11 @@ export function runConformance(vectors: Record<string, Vector[]>): ConformanceRe
     const kid = big(v.kid);
     const counter = big(v.ctr);
     const name = `header[${i}] kid=${kid} ctr=${counter}`;
-    check(`${name} encode`, () => {
+    await check(`${name} encode`, () => {
       const got = toHex(encodeHeader(kid, counter));
       return got === v.encoded ? null : `encoded ${got}, expected ${v.encoded}`;
     });
-    check(`${name} decode`, () => {
+    await check(`${name} decode`, () => {
       const encoded = hex(v.encoded);
       const h = decodeHeader(encoded);
       return h.kid === kid && h.counter === counter && h.length === encoded.length ? null : `decoded kid=${h.kid} ctr=${h.counter} length=${h.length}`;
@@ -51,11 +51,11 @@ export function runConformance(vectors: Record<string, Vector[]>): ConformanceRe
   for (const section of ['aes_ctr_hmac', 'aes_256_ctr_hmac']) {
     for (const [i, v] of (vectors[section] ?? []).entries()) {
       const suite = Number(v.cipher_suite);
-      check(`${section}[${i}] suite=${suite}`, () => {
+      await check(`${section}[${i}] suite=${suite}`, async () => {
         if (!CIPHER_SUITES[suite]) return 'cipher suite not implemented';
-        const ct = toHex(aeadEncrypt(suite, hex(v.key), hex(v.nonce), hex(v.aad), hex(v.pt)));
+        const ct = toHex(await aeadEncrypt(suite, hex(v.key), hex(v.nonce), hex(v.aad), hex(v.pt)));
         if (ct !== v.ct) return `ciphertext ${ct}, expected ${v.ct}`;
-        const pt = toHex(aeadDecrypt(suite, hex(v.key), hex(v.nonce), hex(v.aad), hex(v.ct)));
+        const pt = toHex(await aeadDecrypt(suite, hex(v.key), hex(v.nonce), hex(v.aad), hex(v.ct)));
         return pt === v.pt ? null : `decrypted ${pt}, expected ${v.pt}`;
       });
     }
@@ -66,20 +66,20 @@ export function runConformance(vectors: Record<string, Vector[]>): ConformanceRe
     const kid = big(v.kid);
     const counter = big(v.ctr);
     const name = `sframe[${i}] suite=${suite}`;
-    check(`${name} key schedule`, () => {
+    await check(`${name} key schedule`, () => {
       const m = deriveKeySalt(suite, kid, hex(v.base_key));
       if (toHex(m.secret) !== v.sframe_secret) return `sframe_secret ${toHex(m.secret)}`;
       if (toHex(m.key) !== v.sframe_key) return `sframe_key ${toHex(m.key)}`;
       return toHex(m.salt) === v.sframe_salt ? null : `sframe_salt ${toHex(m.salt)}`;
     });
-    check(`${name} encrypt`, () => {
+    await check(`${name} encrypt`, async () => {
       const m = deriveKeySalt(suite, kid, hex(v.base_key));
-      const ct = toHex(encryptFrame(suite, m, kid, counter, hex(v.pt), hex(v.metadata)));
+      const ct = toHex(await encryptFrame(suite, m, kid, counter, hex(v.pt), hex(v.metadata)));
       return ct === v.ct ? null : `ct ${ct}, expected ${v.ct}`;
     });
-    check(`${name} decrypt`, () => {
+    await check(`${name} decrypt`, async () => {
       const m = deriveKeySalt(suite, kid, hex(v.base_key));
-      const { header, plaintext } = decryptFrame(suite, m, hex(v.ct), hex(v.metadata));
+      const { header, plaintext } = await decryptFrame(suite, m, hex(v.ct), hex(v.metadata));
       if (header.kid !== kid || header.counter !== counter) return `header kid=${header.kid} ctr=${header.counter}`;
       return toHex(plaintext) === v.pt ? null : `pt ${toHex(plaintext)}`;
     });

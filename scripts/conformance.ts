@@ -14,7 +14,7 @@ try {
   console.error(`cannot read ${file}: ${(error as Error).message}`);
   process.exit(2);
 }
-const { passed, failures } = runConformance(vectors);
+const { passed, failures } = await runConformance(vectors);
 for (const failure of failures) console.log(`FAIL ${failure}`);
 console.log(`${passed} passed, ${failures.length} failed`);
 process.exit(failures.length === 0 ? 0 : 1);

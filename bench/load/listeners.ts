@@ -47,10 +47,10 @@ class Speaker {
     this.sframe = encrypt ? new SframeSender({ kid: makeKid(1, 0), baseKey: randomBytes(16), suite: DEFAULT_CIPHER_SUITE }) : null;
   }
 
-  sendOne(): number {
+  async sendOne(): Promise<number> {
     const index = this.frame++;
     const opus = opusFrame();
-    const payload = this.sframe ? this.sframe.encrypt(opus) : opus;
+    const payload = this.sframe ? await this.sframe.encrypt(opus) : opus;
     const packet = rtpPacket(this.seq++, TS_BASE + index * SAMPLES_PER_FRAME, this.ssrc, payload);
     this.sentAt[index] = performance.now();
     this.socket.send(packet, this.port, '127.0.0.1');
@@ -128,7 +128,7 @@ async function speak(s: Speaker, frames: number, onFrame: (index: number) => voi
     const due = start + i * FRAME_MS;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
-    onFrame(s.sendOne());
+    onFrame(await s.sendOne());
   }
 }
 

@@ -97,12 +97,12 @@ describe('Firefox and Chromium in one room', () => {
       if (epoch !== key.epoch) continue;
       const right = new SframeReceiver();
       right.addKey(kid, deriveSenderBaseKey(fromHex(key.secret), senderIndex, DEFAULT_CIPHER_SUITE));
-      const plain = toHex(right.decrypt(payload));
+      const plain = toHex(await right.decrypt(payload));
       expect(toHex(payload)).not.toContain(plain);
       opened.add(plain);
       const wrong = new SframeReceiver();
       wrong.addKey(kid, deriveSenderBaseKey(fromHex(key.secret), senderIndex + 1, DEFAULT_CIPHER_SUITE));
-      expect(() => wrong.decrypt(payload)).toThrow(SframeError);
+      await expect(wrong.decrypt(payload)).rejects.toThrow(SframeError);
       refused++;
     }
     expect(refused).toBeGreaterThan(100);

@@ -76,7 +76,7 @@ describe('a relay withholding the commit after a kick', () => {
     const tap = await tapRoom(relay, roomId);
     await sleep(3_000);
     tap.close();
-    expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
+    await expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
     const stats = await speaker.evaluate(() => (window as unknown as { teahouse: { view(): { sent: { droppedStale?: number } } } }).teahouse.view().sent);
     expect(stats.droppedStale ?? 0).toBeGreaterThan(0);
     for (const p of [host, speaker, troll]) await p.close();
@@ -124,7 +124,7 @@ describe('a relay telling two groups different stories', () => {
     const tap = await tapRoom(relay, await roomIdOf(host));
     await sleep(2_000);
     tap.close();
-    expectUndecryptable(tap.payloads, (await epochKey(split)).secret, (await epochKey(host)).epoch);
+    await expectUndecryptable(tap.payloads, (await epochKey(split)).secret, (await epochKey(host)).epoch);
     for (const p of [host, mod, kept, split]) await p.close();
   }, 150_000);
 });

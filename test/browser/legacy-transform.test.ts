@@ -46,7 +46,7 @@ describe('browsers without RTCRtpScriptTransform', () => {
       if (frameEpoch !== epoch) continue;
       receiver.addKey(kid, deriveSenderBaseKey(fromHex(secret), senderIndex, DEFAULT_CIPHER_SUITE));
       // Opus in, Opus out: the Worker encrypted whole encoded frames, which decrypt to something frame-sized.
-      expect(receiver.decrypt(payload).length).toBeGreaterThan(2);
+      expect((await receiver.decrypt(payload)).length).toBeGreaterThan(2);
       decrypted++;
     }
     expect(decrypted).toBeGreaterThan(50);

@@ -132,7 +132,7 @@ describe('what the relay sees', () => {
     tap.close();
     await expectHears(stayer, hostId, 440);
 
-    expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
+    await expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
     await stayer.close();
     await host.close();
   }, 90_000);

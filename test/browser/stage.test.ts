@@ -47,7 +47,7 @@ describe('moderation in real browsers', () => {
     const tap = await tapRoom(relay, roomId);
     await expect.poll(() => tap.payloads.length, { timeout: 10_000 }).toBeGreaterThan(100);
     tap.close();
-    expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
+    await expectUndecryptable(tap.payloads, held.secret, (await epochKey(host)).epoch);
     // Nor with the same identity: it was refused at the relay.
     expect(relay.rooms.get(roomId)!.banned.size).toBe(1);
     for (const p of [host, stays, troll]) await p.close();

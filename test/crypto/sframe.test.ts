@@ -53,35 +53,35 @@ describe('SFrame header', () => {
 });
 
 describe('SFrame sender and receiver', () => {
-  it.each(suites)('suite %i round-trips frames of any size', (suite) => {
+  it.each(suites)('suite %i round-trips frames of any size', async (suite) => {
     const { sender, receiver } = pair(suite);
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 600 }), (pt) => {
-        expect(receiver.decrypt(sender.encrypt(pt))).toEqual(pt);
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), async (pt) => {
+        expect(await receiver.decrypt(await sender.encrypt(pt))).toEqual(pt);
       }),
       { numRuns: 40 },
     );
   });
 
-  it.each(suites)('suite %i detects any flipped bit of header, ciphertext or tag', (suite) => {
-    fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.nat(), fc.nat(7), (pt, pos, bit) => {
+  it.each(suites)('suite %i detects any flipped bit of header, ciphertext or tag', async (suite) => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.nat(), fc.nat(7), async (pt, pos, bit) => {
         const { sender, receiver } = pair(suite);
-        const frame = sender.encrypt(pt);
+        const frame = await sender.encrypt(pt);
         const tampered = frame.slice();
         tampered[pos % frame.length]! ^= 1 << bit;
-        expect(() => receiver.decrypt(tampered)).toThrow(SframeError);
+        await expect(receiver.decrypt(tampered)).rejects.toThrow(SframeError);
       }),
       { numRuns: 60 },
     );
   });
 
-  it('never throws anything but SframeError on random bytes', () => {
+  it('never rejects with anything but SframeError on random bytes', async () => {
     const { receiver } = pair();
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 100 }), (bytes) => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 100 }), async (bytes) => {
         try {
-          receiver.decrypt(bytes);
+          await receiver.decrypt(bytes);
           return false;
         } catch (error) {
           return error instanceof SframeError;
@@ -91,54 +91,70 @@ describe('SFrame sender and receiver', () => {
     );
   });
 
-  it('rejects a replayed frame and frames older than the window, accepts reordering inside it', () => {
+  it('rejects a replayed frame and frames older than the window, accepts reordering inside it', async () => {
     const { sender, receiver } = pair();
-    const frames = Array.from({ length: REPLAY_WINDOW + 5 }, () => sender.encrypt(Uint8Array.of(1, 2, 3)));
-    receiver.decrypt(frames[1]!);
-    receiver.decrypt(frames[0]!);
-    expect(() => receiver.decrypt(frames[1]!)).toThrow(SframeReplayError);
-    receiver.decrypt(frames[REPLAY_WINDOW + 4]!);
-    expect(() => receiver.decrypt(frames[2]!)).toThrow(SframeReplayError);
-    receiver.decrypt(frames[10]!);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < REPLAY_WINDOW + 5; i++) frames.push(await sender.encrypt(Uint8Array.of(1, 2, 3)));
+    await receiver.decrypt(frames[1]!);
+    await receiver.decrypt(frames[0]!);
+    await expect(receiver.decrypt(frames[1]!)).rejects.toThrow(SframeReplayError);
+    await receiver.decrypt(frames[REPLAY_WINDOW + 4]!);
+    await expect(receiver.decrypt(frames[2]!)).rejects.toThrow(SframeReplayError);
+    await receiver.decrypt(frames[10]!);
   });
 
-  it('a forged frame does not advance the replay window', () => {
+  it('accepts a frame once even when its copies are decrypted at the same time', async () => {
     const { sender, receiver } = pair();
-    const f0 = sender.encrypt(Uint8Array.of(1));
+    const frame = await sender.encrypt(Uint8Array.of(5));
+    const results = await Promise.allSettled([receiver.decrypt(frame), receiver.decrypt(frame.slice()), receiver.decrypt(frame.slice())]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(SframeReplayError);
+  });
+
+  it('gives frames encrypted at the same time distinct counters, each decrypting to its own plaintext', async () => {
+    const { sender, receiver } = pair();
+    const frames = await Promise.all([1, 2, 3, 4].map((n) => sender.encrypt(Uint8Array.of(n))));
+    expect(frames.map((f) => decodeHeader(f).counter)).toEqual([0n, 1n, 2n, 3n]);
+    expect(await Promise.all(frames.map((f) => receiver.decrypt(f)))).toEqual([1, 2, 3, 4].map((n) => Uint8Array.of(n)));
+  });
+
+  it('a forged frame does not advance the replay window', async () => {
+    const { sender, receiver } = pair();
+    const f0 = await sender.encrypt(Uint8Array.of(1));
     const forged = new Uint8Array([...encodeHeader(0x10002n, 1000n), ...new Uint8Array(20)]);
-    expect(() => receiver.decrypt(forged)).toThrow(SframeAuthError);
-    expect(receiver.decrypt(f0)).toEqual(Uint8Array.of(1));
+    await expect(receiver.decrypt(forged)).rejects.toThrow(SframeAuthError);
+    expect(await receiver.decrypt(f0)).toEqual(Uint8Array.of(1));
   });
 
-  it('reports an unknown KID distinctly', () => {
+  it('reports an unknown KID distinctly', async () => {
     const { sender } = pair();
-    expect(() => new SframeReceiver().decrypt(sender.encrypt(Uint8Array.of(1)))).toThrow(SframeUnknownKidError);
+    await expect(new SframeReceiver().decrypt(await sender.encrypt(Uint8Array.of(1)))).rejects.toThrow(SframeUnknownKidError);
   });
 
-  it('a wrong key fails authentication', () => {
+  it('a wrong key fails authentication', async () => {
     const sender = new SframeSender({ kid: 5n, baseKey: key });
     const receiver = new SframeReceiver();
     receiver.addKey(5n, new Uint8Array(32).fill(8));
-    expect(() => receiver.decrypt(sender.encrypt(Uint8Array.of(1)))).toThrow(SframeAuthError);
+    await expect(receiver.decrypt(await sender.encrypt(Uint8Array.of(1)))).rejects.toThrow(SframeAuthError);
   });
 
-  it('never reuses a counter and refuses to wrap', () => {
+  it('never reuses a counter and refuses to wrap', async () => {
     const sender = new SframeSender({ kid: 1n, baseKey: key, startCounter: MAX_U64 - 1n });
-    const a = decodeHeader(sender.encrypt(Uint8Array.of(1)));
-    const b = decodeHeader(sender.encrypt(Uint8Array.of(1)));
+    const a = decodeHeader(await sender.encrypt(Uint8Array.of(1)));
+    const b = decodeHeader(await sender.encrypt(Uint8Array.of(1)));
     expect([a.counter, b.counter]).toEqual([MAX_U64 - 1n, MAX_U64]);
-    expect(() => sender.encrypt(Uint8Array.of(1))).toThrow(SframeCounterExhaustedError);
+    await expect(sender.encrypt(Uint8Array.of(1))).rejects.toThrow(SframeCounterExhaustedError);
   });
 
-  it('keeps a retired key for the grace period, then drops it', () => {
+  it('keeps a retired key for the grace period, then drops it', async () => {
     let now = 0;
     const receiver = new SframeReceiver({ graceMs: 1000, now: () => now });
     receiver.addKey(3n, key);
     const sender = new SframeSender({ kid: 3n, baseKey: key });
     receiver.retireKey(3n);
     now = 999;
-    expect(receiver.decrypt(sender.encrypt(Uint8Array.of(9)))).toEqual(Uint8Array.of(9));
+    expect(await receiver.decrypt(await sender.encrypt(Uint8Array.of(9)))).toEqual(Uint8Array.of(9));
     now = 1000;
-    expect(() => receiver.decrypt(sender.encrypt(Uint8Array.of(9)))).toThrow(SframeUnknownKidError);
+    await expect(receiver.decrypt(await sender.encrypt(Uint8Array.of(9)))).rejects.toThrow(SframeUnknownKidError);
   });
 });

@@ -41,7 +41,7 @@ export async function epochKey(page: Page): Promise<{ epoch: number; secret: str
  * Every tapped frame is of `epoch` and fails to decrypt under the epoch secret a departed member held, or under the
  * ratchet step it could compute from it (a real ratchet also binds the commit's hash, so this is the closest guess).
  */
-export function expectUndecryptable(payloads: Uint8Array[], heldSecretHex: string, epoch: number): void {
+export async function expectUndecryptable(payloads: Uint8Array[], heldSecretHex: string, epoch: number): Promise<void> {
   const candidates = [fromHex(heldSecretHex), ratchetCommitSecret(fromHex(heldSecretHex))];
   let tried = 0;
   for (const payload of payloads) {
@@ -51,7 +51,7 @@ export function expectUndecryptable(payloads: Uint8Array[], heldSecretHex: strin
     for (const secret of candidates) {
       const receiver = new SframeReceiver();
       receiver.addKey(kid, deriveSenderBaseKey(secret, senderIndex, DEFAULT_CIPHER_SUITE));
-      expect(() => receiver.decrypt(payload)).toThrow(SframeError);
+      await expect(receiver.decrypt(payload)).rejects.toThrow(SframeError);
       tried++;
     }
   }

@@ -33,7 +33,8 @@ function toBuffer(bytes: Uint8Array): ArrayBuffer {
 
 function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
   return new TransformStream<EncodedFrame, EncodedFrame>({
-    transform(frame, controller) {
+    // Awaited: the stream hands over the next frame only when this one is enqueued, so frames keep their order.
+    async transform(frame, controller) {
       const data = new Uint8Array(frame.data);
       if (__TEAHOUSE_TEST_BUILD__ && capture) {
         capture.frames.push(data.slice());
@@ -43,7 +44,7 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
         }
       }
       const started = performance.now();
-      const out = keys.encrypt(data);
+      const out = await keys.encrypt(data);
       if (!out) return;
       cost.encryptMs += performance.now() - started;
       cost.encrypted++;
@@ -53,13 +54,19 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
   });
 }
 
-/** Frames of an epoch whose commit is still on its way wait in FrameKeys and are enqueued when it arrives. */
+/**
+ * Frames of an epoch whose commit is still on its way wait in FrameKeys and are enqueued when it arrives, ahead of any
+ * frame that came after them (FrameKeys handles a stream's frames one at a time).
+ */
 function receiveTransformer(participantId: string): { stream: TransformStream<EncodedFrame, EncodedFrame>; close(): void } {
   let receiver: FrameReceiveStream<EncodedFrame> | null = null;
+  /** When the last frame's plaintext was ready, before it went downstream: the cost is SFrame's, not the pipeline's. */
+  let decryptedAt = 0;
   const close = () => receiver?.close();
   const stream = new TransformStream<EncodedFrame, EncodedFrame>({
     start(controller) {
       receiver = keys.openReceiver<EncodedFrame>(participantId, (frame, plain) => {
+        decryptedAt = performance.now();
         frame.data = toBuffer(plain);
         firstDecryptedAt ??= performance.timeOrigin + performance.now();
         try {
@@ -70,13 +77,13 @@ function receiveTransformer(participantId: string): { stream: TransformStream<En
         }
       });
     },
-    transform(frame) {
-      // Only frames played at once count towards the cost: a held frame's time would include its wait.
+    async transform(frame) {
+      // Only frames played at once count towards the cost: a held frame's time would include its wait. As on the
+      // sending side, the frame's bytes are read before and written after the timed part.
+      const data = new Uint8Array(frame.data);
       const started = performance.now();
-      const decryptedBefore = keys.received.get(participantId)?.decrypted ?? 0;
-      receiver!.push(frame, new Uint8Array(frame.data));
-      if ((keys.received.get(participantId)?.decrypted ?? 0) > decryptedBefore) {
-        cost.decryptMs += performance.now() - started;
+      if ((await receiver!.push(frame, data)) === 'played') {
+        cost.decryptMs += decryptedAt - started;
         cost.decrypted++;
       }
     },
@@ -107,7 +114,8 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   }
   switch (message.type) {
     case 'set-epoch':
-      keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.senders);
+      // Not awaited: the held frames it releases are enqueued by their streams.
+      void keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.senders);
       break;
     case 'send-allowed':
       keys.setSendAllowed(message.allowed);

@@ -47,9 +47,15 @@ interface EpochKeys {
 
 type Opened = { kind: 'plain'; plain: Uint8Array } | { kind: 'hold'; epoch: number } | { kind: 'drop' };
 
-/** One receive transform: frames in, plaintexts out through `deliver`, possibly later than they came in. */
+/** What became of a pushed frame: played now, held for its epoch, or dropped (and counted). */
+export type FrameFate = 'played' | 'held' | 'dropped';
+
+/**
+ * One receive transform: frames in, plaintexts out through `deliver`, possibly later than they came in. Frames are
+ * handled one at a time in the order pushed (decryption is asynchronous), each after the held frames released before it.
+ */
 export interface FrameReceiveStream<T> {
-  push(item: T, data: Uint8Array): void;
+  push(item: T, data: Uint8Array): Promise<FrameFate>;
   close(): void;
 }
 
@@ -73,14 +79,15 @@ export class FrameKeys {
   /**
    * Installs an epoch: senders switch to it at once (receivers hold its frames until they have it), receivers decrypt
    * it at once and play the frames held for it. `senders` maps each participant of the epoch to its sender index.
+   * Resolves when the held frames it released have been played or dropped.
    */
-  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, senders: Record<string, number>): void {
+  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, senders: Record<string, number>): Promise<void> {
     // The same epoch again names participants the page learnt of after the commit (their track ids came later).
     if (epoch === this.newest) {
       for (const [participantId, index] of Object.entries(senders)) this.epochs.get(epoch)?.senders.set(participantId, index);
-      return;
+      return Promise.resolve();
     }
-    if (epoch < this.newest) return;
+    if (epoch < this.newest) return Promise.resolve();
     const now = this.now();
     const previous = this.epochs.get(this.newest);
     for (const old of [...this.epochs.keys()]) if (old !== this.newest) this.forget(old);
@@ -91,8 +98,10 @@ export class FrameKeys {
       senderIndex === null
         ? null
         : new SframeSender({ kid: makeKid(epoch, senderIndex), baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE });
+    // The key goes into WebCrypto now rather than on the epoch's first frame; a failure shows on that frame.
+    this.sender?.ready().catch(() => undefined);
     this.prune(now);
-    for (const stream of this.streams) stream.release();
+    return Promise.all([...this.streams].map((stream) => stream.release())).then(() => undefined);
   }
 
   /** While false, the sender cannot confirm that its epoch is current: every outgoing frame drops (fail closed). */
@@ -100,9 +109,10 @@ export class FrameKeys {
     this.sendAllowed = allowed;
   }
 
-  /** The SFrame ciphertext of an outgoing frame, or null (frame dropped and counted). */
-  encrypt(frame: Uint8Array): Uint8Array | null {
-    if (!this.sender) {
+  /** The SFrame ciphertext of an outgoing frame, or null (frame dropped and counted), by the key current when called. */
+  async encrypt(frame: Uint8Array): Promise<Uint8Array | null> {
+    const sender = this.sender;
+    if (!sender) {
       this.sent.droppedNoKey++;
       return null;
     }
@@ -110,7 +120,7 @@ export class FrameKeys {
       this.sent.droppedStale++;
       return null;
     }
-    const out = this.sender.encrypt(frame);
+    const out = await sender.encrypt(frame);
     this.sent.encrypted++;
     return out;
   }
@@ -137,7 +147,7 @@ export class FrameKeys {
   }
 
   /** Decides the fate of one received frame: its plaintext, held for a newer epoch, or dropped (and counted). */
-  open(participantId: string, data: Uint8Array, counters: ReceiveCounters): Opened {
+  async open(participantId: string, data: Uint8Array, counters: ReceiveCounters): Promise<Opened> {
     try {
       const { kid } = decodeHeader(data);
       const { epoch, senderIndex } = parseKid(kid);
@@ -154,7 +164,7 @@ export class FrameKeys {
         this.receiver.addKey(kid, deriveSenderBaseKey(keys.secret, senderIndex, DEFAULT_CIPHER_SUITE));
         this.installedKids.set(kid, epoch);
       }
-      const plain = this.receiver.decrypt(data);
+      const plain = await this.receiver.decrypt(data);
       counters.decrypted++;
       return { kind: 'plain', plain };
     } catch (error) {
@@ -201,9 +211,14 @@ interface HeldFrame<T> {
   at: number;
 }
 
-/** The frames of one receive stream that wait for their epoch, oldest first, bounded in count and age. */
+/**
+ * The frames of one receive stream that wait for their epoch, oldest first, bounded in count and age. Every frame and
+ * every release goes through one promise chain, so plaintexts come out in the order their frames came in (a frame's
+ * decryption never overtakes the one before) and the replay window sees one frame of the stream at a time.
+ */
 class HoldingStream<T> {
   private held: HeldFrame<T>[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
   private readonly keys: FrameKeys;
   private readonly counters: ReceiveCounters;
   private readonly participantId: string;
@@ -216,35 +231,53 @@ class HoldingStream<T> {
     this.deliver = deliver;
   }
 
-  push(item: T, data: Uint8Array): void {
-    const now = this.keys.now();
-    this.expire(now);
-    const opened = this.keys.open(this.participantId, data, this.counters);
-    if (opened.kind === 'plain') this.deliver(item, opened.plain);
-    if (opened.kind !== 'hold') return;
-    this.counters.held++;
-    this.held.push({ item, data, epoch: opened.epoch, at: now });
-    if (this.held.length > HOLD_MAX_FRAMES) this.dropHeld('HOLD_OVERFLOW');
+  push(item: T, data: Uint8Array): Promise<FrameFate> {
+    return this.enqueue(() => this.handle(item, data));
   }
 
   /** After an epoch was installed: plays (or drops) every held frame whose epoch is no longer in the future, in order. */
-  release(): void {
-    const newest = this.keys.currentEpoch ?? -1;
-    const waiting: HeldFrame<T>[] = [];
-    for (const frame of this.held) {
-      if (frame.epoch > newest) {
-        waiting.push(frame);
-        continue;
-      }
-      const opened = this.keys.open(this.participantId, frame.data, this.counters);
-      if (opened.kind === 'plain') this.deliver(frame.item, opened.plain);
-      else if (opened.kind === 'drop') this.counters.heldDropped++;
-    }
-    this.held = waiting;
+  release(): Promise<void> {
+    return this.enqueue(() => this.releaseDue());
   }
 
   expire(now: number): void {
     while (this.held.length > 0 && now - this.held[0]!.at > HOLD_MAX_MS) this.dropHeld('HOLD_EXPIRED');
+  }
+
+  private enqueue<R>(step: () => Promise<R>): Promise<R> {
+    const run = this.queue.then(step);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async handle(item: T, data: Uint8Array): Promise<FrameFate> {
+    const now = this.keys.now();
+    this.expire(now);
+    // An epoch installed while this frame waited in the chain: the frames held for it came first.
+    await this.releaseDue();
+    const opened = await this.keys.open(this.participantId, data, this.counters);
+    if (opened.kind === 'plain') {
+      this.deliver(item, opened.plain);
+      return 'played';
+    }
+    if (opened.kind === 'drop') return 'dropped';
+    this.counters.held++;
+    this.held.push({ item, data, epoch: opened.epoch, at: now });
+    if (this.held.length > HOLD_MAX_FRAMES) this.dropHeld('HOLD_OVERFLOW');
+    return 'held';
+  }
+
+  private async releaseDue(): Promise<void> {
+    const newest = this.keys.currentEpoch ?? -1;
+    if (!this.held.some((frame) => frame.epoch <= newest)) return;
+    // Taken out before the first await, so that expiry meanwhile only sees the frames that still wait.
+    const due = this.held.filter((frame) => frame.epoch <= newest);
+    this.held = this.held.filter((frame) => frame.epoch > newest);
+    for (const frame of due) {
+      const opened = await this.keys.open(this.participantId, frame.data, this.counters);
+      if (opened.kind === 'plain') this.deliver(frame.item, opened.plain);
+      else this.counters.heldDropped++;
+    }
   }
 
   private dropHeld(code: string): void {
