@@ -89,9 +89,9 @@ async function openJoinPage(browser: Browser, link: string, name: string): Promi
  * Clicks join and times in the page until the analyser hears the host's 440 Hz tone; page time 0 is navigation.
  * Null when nothing was heard in time: a data point of the crowd, not a reason to lose the others' numbers.
  */
-async function timeJoin(page: Page, hostId: string): Promise<JoinTiming | null> {
+async function timeJoin(page: Page, hostId: string, pollMs: number): Promise<JoinTiming | null> {
   const result = await Promise.all([
-    page.evaluate(({ id, timeoutMs, prefix }) => new Promise<{ click: number; sound: number; marks: Record<string, number> } | null>((resolve) => {
+    page.evaluate(({ id, timeoutMs, prefix, pollMs }) => new Promise<{ click: number; sound: number; marks: Record<string, number> } | null>((resolve) => {
       let click = 0;
       document.querySelector('[data-testid="join-room"]')!.addEventListener('click', () => (click = performance.now()), { once: true });
       const deadline = performance.now() + timeoutMs;
@@ -111,11 +111,11 @@ async function timeJoin(page: Page, hostId: string): Promise<JoinTiming | null> 
           return read();
         }
         if (performance.now() > deadline) return resolve(null);
-        // Every 50 ms: twenty pages polling the analyser faster would load the very CPU they are timing.
-        setTimeout(poll, 50);
+        // A crowd polls every 50 ms: twenty pages polling the analyser faster would load the very CPU they are timing.
+        setTimeout(poll, pollMs);
       };
       poll();
-    }), { id: hostId, timeoutMs: PAGE_TIMEOUT_MS, prefix: JOIN_MARK_PREFIX }),
+    }), { id: hostId, timeoutMs: PAGE_TIMEOUT_MS, prefix: JOIN_MARK_PREFIX, pollMs }),
     page.getByTestId('join-room').click({ timeout: PAGE_TIMEOUT_MS }),
   ]);
   const timing = result[0];
@@ -166,7 +166,7 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
     const single: (JoinTiming | null)[] = [];
     for (let i = 0; i < (opts.quick ? 3 : 10); i++) {
       const page = await openJoinPage(listenerBrowser, link, `Solo ${i}`);
-      single.push(await timeJoin(page, hostId));
+      single.push(await timeJoin(page, hostId, 10));
       await page.context().close();
     }
     // The crowd's pages are opened first: twenty renderer processes starting at once on two cores take tens of
@@ -177,7 +177,7 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
     const crowdOpenMs = performance.now() - openStarted;
     const [chromiumBefore, relayBefore] = [chromiumCpuSeconds(), await relayCpuSeconds(relay)];
     const crowdStarted = performance.now();
-    const crowd = await Promise.all(pages.map((page) => timeJoin(page, hostId)));
+    const crowd = await Promise.all(pages.map((page) => timeJoin(page, hostId, 50)));
     const crowdCpu = {
       wallSeconds: (performance.now() - crowdStarted) / 1000,
       chromiumSeconds: chromiumCpuSeconds() - chromiumBefore,

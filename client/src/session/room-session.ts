@@ -51,6 +51,9 @@ interface Member {
 
 type Listener = (view: RoomView) => void;
 
+/** A newcomer's first fingerprint starts when the room is heard, or this long after entering if nobody speaks. */
+const FINGERPRINT_AFTER_JOIN_MS = 1_500;
+
 export class RoomSession implements RoomActions {
   link: string;
   private secret: Uint8Array;
@@ -108,6 +111,11 @@ export class RoomSession implements RoomActions {
   private held: { stage: RosterEntry[]; handRaised: boolean; until: number; backAt: number | null } | null = null;
   /** The fingerprint derivation for the current secret and host, shown or still computing. */
   private fingerprintPending: Promise<RoomFingerprint> | null = null;
+  /**
+   * The first derivation waits until the room is heard or FINGERPRINT_AFTER_JOIN_MS have passed: Argon2id holds a
+   * core and 64 MiB for about a second, which on a small device would compete with the join itself.
+   */
+  private fingerprintDeferred = false;
   /** Text of the fingerprint last shown, against which a new one is "changed". */
   private fingerprintShown: string | null = null;
   private readonly listeners = new Set<Listener>();
@@ -311,6 +319,10 @@ export class RoomSession implements RoomActions {
       me: result.participantId,
       audienceCount: result.room.audienceCount,
     });
+    if (!created && this.fingerprintShown === null && this.fingerprintPending === null && !this.fingerprintDeferred) {
+      this.fingerprintDeferred = true;
+      setTimeout(() => this.startFingerprint(), FINGERPRINT_AFTER_JOIN_MS);
+    }
     this.refreshFingerprint();
     this.retryPendingCommits();
     if (!this.e2ee!.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
@@ -968,7 +980,14 @@ export class RoomSession implements RoomActions {
     this.restoreAfterEpoch();
   }
 
+  private startFingerprint(): void {
+    if (!this.fingerprintDeferred) return;
+    this.fingerprintDeferred = false;
+    this.refreshFingerprint();
+  }
+
   private refreshFingerprint(): void {
+    if (this.fingerprintDeferred) return;
     // The fingerprint names the host of the signed stage; after the host leaves it stays the one that was read aloud.
     const hostKey = this.agent?.current?.stage.find((m) => m.role === 'host')?.memberKeyId;
     const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
@@ -1043,7 +1062,10 @@ export class RoomSession implements RoomActions {
 
   private onStats(stats: StatsMessage): void {
     this.stats = stats;
-    if (stats.firstDecryptedAt !== null) markJoin('first-decrypt', stats.firstDecryptedAt - performance.timeOrigin);
+    if (stats.firstDecryptedAt !== null) {
+      markJoin('first-decrypt', stats.firstDecryptedAt - performance.timeOrigin);
+      this.startFingerprint();
+    }
     this.update({
       sent: stats.sent,
       speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c })),
