@@ -9,11 +9,17 @@ export function Share(props: { link: string }) {
   const [copied, setCopied] = useState(false);
   useEffect(() => {
     let live = true;
-    QRCode.toDataURL(props.link, { margin: 1, width: 176, errorCorrectionLevel: 'M' })
-      .then((url) => live && setQr(url))
-      .catch(() => live && setQr(null));
+    // When the page is idle: drawing the code takes tens of milliseconds of the main thread, and the room screen
+    // first shows while the member's media and keys are still coming up.
+    const draw = () =>
+      QRCode.toDataURL(props.link, { margin: 1, width: 176, errorCorrectionLevel: 'M' })
+        .then((url) => live && setQr(url))
+        .catch(() => live && setQr(null));
+    const idle = typeof requestIdleCallback === 'function' ? requestIdleCallback(() => void draw(), { timeout: 2_000 }) : null;
+    if (idle === null) void draw();
     return () => {
       live = false;
+      if (idle !== null) cancelIdleCallback(idle);
     };
   }, [props.link]);
   const copy = async () => {
