@@ -44,6 +44,7 @@ export class Cluster implements Dispatcher {
   readonly edge: EdgeSide;
   private readonly published = new Set<string>();
   private readonly dirty = new Set<string>();
+  private closing = false;
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private latency = 0;
@@ -249,6 +250,8 @@ export class Cluster implements Dispatcher {
 
   /** A room changed: its record in the directory follows within a round trip. */
   private touched(roomId: string): void {
+    // A stopping relay's rooms close under it: their records stay as last written, for the relays taking them over.
+    if (this.closing) return;
     this.dirty.add(roomId);
     this.flushing ??= Promise.resolve().then(() => this.flush()).finally(() => (this.flushing = null));
   }
@@ -284,12 +287,7 @@ export class Cluster implements Dispatcher {
   /** Refreshes every entry of this relay, drops closed or rotated rooms, and checks that its peers still live. */
   private async heartbeat(): Promise<void> {
     const started = performance.now();
-    const records = new Map<string, RoomRecord>();
-    const former: string[] = [];
-    for (const [id, room] of this.service.rooms) {
-      records.set(id, roomRecord(room, this.relayId));
-      former.push(...room.formerIds);
-    }
+    const { records, former } = this.allRecords();
     await this.sync(records, former, [...this.published].filter((id) => !records.has(id) && !former.includes(id)));
     this.latency = (performance.now() - started) / 1000;
     const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
@@ -309,12 +307,30 @@ export class Cluster implements Dispatcher {
     for (const peer of this.missed.keys()) if (!peers.has(peer)) this.missed.delete(peer);
   }
 
+  private allRecords(): { records: Map<string, RoomRecord>; former: string[] } {
+    const records = new Map<string, RoomRecord>();
+    const former: string[] = [];
+    for (const [id, room] of this.service.rooms) {
+      records.set(id, roomRecord(room, this.relayId));
+      former.push(...room.formerIds);
+    }
+    return { records, former };
+  }
+
+  /**
+   * Stopping (SIGTERM): the rooms this relay holds are handed over, not ended. Their records are written once more
+   * and this relay's own entry goes at once, so the first relay a returning member reaches takes each room over, as
+   * after a death but without waiting for the entries to expire; relays with members there notice at their next beats.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.timer) clearInterval(this.timer);
+    await this.flushing;
+    const { records, former } = this.allRecords();
+    await this.sync(records, former, []).catch((error: Error) => this.log.warn({ err: error.name }, 'last directory write failed'));
     this.edge.close();
     this.origin.close();
     this.bus.close();
-    await Promise.allSettled([...this.published].map((id) => this.directory.release(id)));
     await this.directory.leave().catch(() => undefined);
   }
 }

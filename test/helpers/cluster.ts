@@ -15,6 +15,10 @@ export interface RelayProcess {
   url: string;
   pid: number;
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** Its exit code once it has exited (null while it runs, or when a signal ended it). */
+  exitCode(): number | null;
 }
 
 const MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
@@ -55,9 +59,12 @@ export async function spawnClusterRelay(redisUrl: string, env: Record<string, st
       reject(new Error(`relay exited: ${output}`));
     });
   });
+  // `read` stays attached: output() has everything the relay wrote, not only its start.
   return {
     url,
     pid: child.pid!,
+    output: () => output,
+    exitCode: () => child.exitCode,
     kill: async (signal) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;

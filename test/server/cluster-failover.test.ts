@@ -166,6 +166,42 @@ describe('a relay’s death and a Redis restart', () => {
     expect(survivors.map((r) => r.rooms.has(roomId))).toEqual(survivors.map((r) => r === holder));
   }, 30_000);
 
+  it('a SIGTERMed origin relay hands its room over: it exits cleanly, another relay takes the room from its last record, and its members resume as themselves', async () => {
+    const origin = await spawnClusterRelay(redis.url, { DISCONNECT_GRACE_MS: String(GRACE_MS) });
+    children.push(origin);
+    const room = await newRoom();
+    const roomId = room.keys.roomId;
+    const hostAnnouncement = announce(room, 'Host');
+    const host = await member(origin);
+    const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
+    const onA = await member(a);
+    const listenerAnnouncement = announce(room, 'On A');
+    const joined = await onA.req('room.join', { roomId, announcement: listenerAnnouncement });
+    if ('lobby' in joined) throw new Error('unexpected lobby');
+    await host.req('room.lock', { locked: true, decision: DECISION });
+    const shuttingDown = host.next('relay.shuttingDown');
+
+    await origin.kill('SIGTERM');
+    await shuttingDown;
+    expect(origin.exitCode()).toBe(0);
+    // Stopping is not a failure: nothing at error level ("level":50 in pino's lines) while it closed.
+    expect(origin.output()).not.toMatch(/"level":(50|60)/);
+
+    // The host's page comes back through C at once, as itself, into the same room, still locked.
+    const hostBack = await member(c);
+    const resumed = await hostBack.req('room.join', { roomId, announcement: hostAnnouncement, resumeToken: created.resumeToken });
+    if ('lobby' in resumed) throw new Error('unexpected lobby');
+    expect(resumed).toMatchObject({ participantId: created.participantId, role: 'host', room: { roomId, locked: true } });
+    expect(resumed.room.participants.map((p) => p.participantId).sort()).toEqual([created.participantId, joined.participantId].sort());
+    expect([a, c].filter((r) => r.rooms.has(roomId)).length).toBe(1);
+    // The listener on A is let go once A notices, and resumes as itself wherever the room is now.
+    const listenerBack = await member(c);
+    await expect
+      .poll(async () => (await listenerBack.req('room.join', { roomId, announcement: listenerAnnouncement, resumeToken: joined.resumeToken }).catch((e: { code: string }) => e.code)) as unknown, { timeout: TEST_HEARTBEAT_MS * 20 })
+      .toMatchObject({ participantId: joined.participantId });
+    expect(hostBack.received.filter((r) => r.event === 'peer.left')).toEqual([]);
+  }, 30_000);
+
   it('a Redis restart during a room: relays reconnect, the directory comes back, and a join through another relay works', async () => {
     const room = await newRoom();
     const host = await member(a);
