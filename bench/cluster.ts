@@ -100,7 +100,7 @@ export interface MediaRun {
   p99Ms: number | null;
 }
 
-async function mediaBench(redis: TestRedis, sizes: number[], timing: { warmupMs: number; windowMs: number }): Promise<MediaRun[]> {
+async function mediaBench(redis: TestRedis, sizes: number[], rounds: number, timing: { warmupMs: number; windowMs: number }): Promise<MediaRun[]> {
   const relays = [await RelayProcess.start(redis, 0), await RelayProcess.start(redis, 1)];
   const load = new LoadProcess();
   const clients: TestClient[] = [];
@@ -153,14 +153,20 @@ async function mediaBench(redis: TestRedis, sizes: number[], timing: { warmupMs:
       return out;
     };
 
-    for (const n of sizes) runs.push(await measure('A: one relay', [n, 0]));
     // A member on relay 2 that receives: the edge router exists and the speaker is piped to it once, as for a browser.
+    // It stays for both runs, so that A and B differ only in where the listeners are (relay 2's CPU in A is the pipe's).
     const guest = await connect(relays[1]!);
     clients.push(guest);
     await guest.req('room.join', { roomId, announcement: announce(room, 'Guest') });
     await guest.req('transport.create', { direction: 'recv' });
     await guest.req('consumer.create', { producerId: speaker.producerId, rtpCapabilities: created.routerRtpCapabilities as Record<string, unknown> });
-    for (const n of sizes) runs.push(await measure('B: two relays', [n - Math.floor(n / 2), Math.floor(n / 2)]));
+    // A and B alternate, so that the shared machine's load drifting between them weighs on both alike.
+    for (let round = 0; round < rounds; round++) {
+      for (const n of sizes) {
+        runs.push(await measure('A: one relay', [n, 0]));
+        runs.push(await measure('B: two relays', [n - Math.floor(n / 2), Math.floor(n / 2)]));
+      }
+    }
   } finally {
     for (const client of clients) client.close();
     await load.stop();
@@ -202,6 +208,7 @@ const percentile = (xs: number[], p: number): number | null => {
 
 export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]> {
   const sizes = opts.quick ? [200] : [400, 800];
+  const rounds = opts.quick ? 1 : 2;
   const timing = opts.quick ? { warmupMs: 500, windowMs: 2000 } : { warmupMs: 1000, windowMs: 5000 };
   const joiners = opts.quick ? 100 : 500;
   const loadBefore = loadavg();
@@ -209,7 +216,7 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
   let media: MediaRun[];
   let joins: JoinRun[];
   try {
-    media = await mediaBench(redis, sizes, timing);
+    media = await mediaBench(redis, sizes, rounds, timing);
     joins = await joinBench(redis, joiners);
   } finally {
     await redis.stop();
@@ -219,19 +226,19 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
 
   const total = (r: MediaRun) => r.relays.reduce((sum, x) => sum + x.nodeCpuPct + x.workerCpuPct, 0);
   const busiest = (r: MediaRun) => Math.max(...r.relays.map((x) => x.nodeCpuPct + x.workerCpuPct));
-  const ratios = sizes.map((n) => {
-    const a = media.find((r) => r.run === 'A: one relay' && r.listeners === n)!;
-    const b = media.find((r) => r.run === 'B: two relays' && r.listeners === n)!;
-    return { listeners: n, totalBOverA: total(b) / total(a), busiestAOverB: busiest(a) / busiest(b) };
+  const ratios = sizes.flatMap((n) => {
+    const a = media.filter((r) => r.run === 'A: one relay' && r.listeners === n);
+    const b = media.filter((r) => r.run === 'B: two relays' && r.listeners === n);
+    return a.map((ra, round) => ({ listeners: n, round: round + 1, totalBOverA: total(b[round]!) / total(ra), busiestAOverB: busiest(ra) / busiest(b[round]!) }));
   });
   const [one, three] = joins;
   const joinsPerSecond = (r: JoinRun) => r.report.answered / (r.report.totalMs / 1000);
-  writeJson('cluster', { quick: opts.quick, timing, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins });
+  writeJson('cluster', { quick: opts.quick, timing, rounds, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins });
   await writePng('cluster', barChartSvg('Cluster: relay CPU (Node + mediasoup worker) per 1,000 listeners of one speaker', [
     ...sizes.map((n) => ({
       label: `${n} listeners`,
       unit: '% of a core per 1,000 listeners',
-      values: media.filter((r) => r.listeners === n).flatMap((r) => r.relays.filter((x) => x.cpuPer1000Pct !== null).map((x) => ({ name: `${r.run}, ${x.relay}`, value: x.cpuPer1000Pct! }))),
+      values: media.filter((r) => r.listeners === n).flatMap((r) => r.relays.filter((x) => x.cpuPer1000Pct !== null).map((x) => ({ name: `${r.run.slice(0, 1)}, ${x.relay}`, value: x.cpuPer1000Pct! }))),
     })),
     { label: `${joiners} joins into one room`, unit: 'joins/s', values: joins.map((r) => ({ name: `${r.relays} relay${r.relays > 1 ? 's, round-robin' : ''}`, value: joinsPerSecond(r) })) },
   ]));
@@ -243,8 +250,8 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
       rows: media.flatMap((r) => r.relays.map((x) => [r.run, x.relay, x.listeners, x.nodeCpuPct, x.workerCpuPct, x.cpuPer1000Pct, x.listeners > 0 ? x.received.lossPct : null, x.received.p50Ms, x.received.p99Ms, r.loadCpuPct])),
       notes: [
         'Each relay is its own process (cluster mode, one mediasoup worker, one Redis); its CPU is its Node process plus its worker, over the window.',
-        'In B relay 2 gets the speaker through the cluster\'s SRTP PipeTransport from relay 1 (set up by a socket.io member joining and consuming there).',
-        ...ratios.map((r) => `${r.listeners} listeners: total relay CPU B/A ${r.totalBOverA.toFixed(2)} (the cluster's overhead; 1 is none), busiest relay A/B ${r.busiestAOverB.toFixed(2)} (how many times more listeners the cluster carries per busiest core; 2 is ideal).`),
+        'Relay 2 gets the speaker through the cluster\'s SRTP PipeTransport from relay 1, set up by a socket.io member joining and consuming there, in A and B alike: in A relay 2 has no listeners, so its CPU is what the pipe costs it.',
+        ...ratios.map((r) => `${r.listeners} listeners${rounds > 1 ? `, round ${r.round}` : ''}: total relay CPU B/A ${r.totalBOverA.toFixed(2)} (the cluster's overhead; 1 is none), busiest relay A/B ${r.busiestAOverB.toFixed(2)} (how many times more listeners the cluster carries per busiest core; 2 is ideal).`),
         machine,
       ],
     },
