@@ -17,7 +17,10 @@ const LOSS_LIMIT_PCT = 0.5;
 const P99_LIMIT_MS = 50;
 const SOCKETS_PER_RELAY = 8;
 
-type Command = RelayCommand extends infer C ? (C extends RelayCommand ? Omit<C, 'id'> : never) : never;
+/** Omit over each member of a union (a plain Omit would keep only the keys all members share). */
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A command as the caller writes it: RelayProcess numbers it. */
+type Command = OmitEach<RelayCommand, 'id'>;
 
 /** A cluster relay in a child process of its own (bench/load/cluster-relay.ts), asked over IPC. */
 class RelayProcess {
