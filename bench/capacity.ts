@@ -67,7 +67,8 @@ async function bareTarget(): Promise<Target> {
   };
 }
 
-class LoadProcess {
+/** The load process (bench/load/listeners.ts): the speaker and the sockets listeners send to, apart from the relay. */
+export class LoadProcess {
   private readonly child: ChildProcess;
   private readonly replies: LoadReply[] = [];
   private waiting: (() => void) | null = null;

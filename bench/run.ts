@@ -2,6 +2,7 @@
 import { runBigRoomBench } from './bigroom.ts';
 import { runBundleBench } from './bundle.ts';
 import { runCapacityBench } from './capacity.ts';
+import { runClusterBench } from './cluster.ts';
 import { runCryptoBench } from './crypto.ts';
 import { runFrameCostBench } from './frame-cost.ts';
 import { runJoinBench } from './join.ts';
@@ -22,6 +23,7 @@ for (const [name, run] of [
   ['signaling', () => runSignalingBench({ quick })],
   ['bigroom', () => runBigRoomBench({ quick })],
   ['capacity', () => runCapacityBench({ quick })],
+  ['cluster', () => runClusterBench({ quick })],
   ['bundle', () => runBundleBench({ quick })],
 ] as const) {
   if (only && !only.includes(name)) continue;

@@ -4,7 +4,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { cpuUsage } from 'node:process';
 import { DEFAULT_CIPHER_SUITE, SframeSender, makeKid } from '../../crypto/index.ts';
-import type { LoadCommand, LoadReply } from './messages.ts';
+import type { GroupResult, LoadCommand, LoadReply } from './messages.ts';
 
 const FRAME_MS = 20;
 const SAMPLES_PER_FRAME = 960;
@@ -62,44 +62,20 @@ class Speaker {
   }
 }
 
-class Listeners {
-  readonly sockets: Socket[] = [];
-  private counting: { from: number; to: number } | null = null;
+/** Packets received of the counted frames and their one-way delays, for all listeners or one group of sockets. */
+class Tally {
   received = 0;
   late = 0;
-  histogram = new Uint32Array(BUCKETS);
-  private readonly speaker: () => Speaker | null;
+  readonly histogram = new Uint32Array(BUCKETS);
 
-  constructor(speaker: () => Speaker | null) {
-    this.speaker = speaker;
-  }
-
-  async open(count: number): Promise<number[]> {
-    for (let i = 0; i < count; i++) {
-      const socket = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
-      socket.on('message', (packet) => this.onPacket(packet));
-      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-      this.sockets.push(socket);
-    }
-    return this.sockets.map((s) => s.address().port);
-  }
-
-  private onPacket(packet: Buffer): void {
-    const now = performance.now();
-    // RTCP (sender reports) shares the port with RTP; SRTP leaves the header readable, so the timestamp says which frame.
-    if (packet.length < 12 || (packet[1]! >= 192 && packet[1]! <= 223) || !this.counting) return;
-    const index = (packet.readUInt32BE(4) - TS_BASE) / SAMPLES_PER_FRAME;
-    if (index < this.counting.from || index >= this.counting.to) return;
-    const sentAt = this.speaker()?.sentAt[index];
-    if (sentAt === undefined) return;
+  add(delayMs: number): void {
     this.received++;
-    const bucket = Math.floor((now - sentAt) / BUCKET_MS);
+    const bucket = Math.floor(delayMs / BUCKET_MS);
     if (bucket >= BUCKETS) this.late++;
     else this.histogram[bucket]!++;
   }
 
-  count(from: number, to: number): void {
-    this.counting = { from, to };
+  reset(): void {
     this.received = 0;
     this.late = 0;
     this.histogram.fill(0);
@@ -114,6 +90,55 @@ class Listeners {
       if (seen >= total * p) return (i + 0.5) * BUCKET_MS;
     }
     return BUCKETS * BUCKET_MS;
+  }
+
+  result(expected: number): GroupResult {
+    const onTime = this.received - this.late;
+    return { expected, received: this.received, lossPct: expected === 0 ? 0 : (100 * (expected - onTime)) / expected, p50Ms: this.percentile(0.5), p99Ms: this.percentile(0.99) };
+  }
+}
+
+class Listeners {
+  readonly sockets: Socket[] = [];
+  private counting: { from: number; to: number } | null = null;
+  readonly all = new Tally();
+  /** Sockets opened as one group (say, the ones one relay's listeners send to) are also counted apart. */
+  readonly groups: Tally[] = [];
+  private readonly speaker: () => Speaker | null;
+
+  constructor(speaker: () => Speaker | null) {
+    this.speaker = speaker;
+  }
+
+  async open(count: number, group: number): Promise<number[]> {
+    const tally = (this.groups[group] ??= new Tally());
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const socket = createSocket({ type: 'udp4', recvBufferSize: 8 * 1024 * 1024 });
+      socket.on('message', (packet) => this.onPacket(packet, tally));
+      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+      this.sockets.push(socket);
+      ports.push(socket.address().port);
+    }
+    return ports;
+  }
+
+  private onPacket(packet: Buffer, group: Tally): void {
+    const now = performance.now();
+    // RTCP (sender reports) shares the port with RTP; SRTP leaves the header readable, so the timestamp says which frame.
+    if (packet.length < 12 || (packet[1]! >= 192 && packet[1]! <= 223) || !this.counting) return;
+    const index = (packet.readUInt32BE(4) - TS_BASE) / SAMPLES_PER_FRAME;
+    if (index < this.counting.from || index >= this.counting.to) return;
+    const sentAt = this.speaker()?.sentAt[index];
+    if (sentAt === undefined) return;
+    this.all.add(now - sentAt);
+    group.add(now - sentAt);
+  }
+
+  count(from: number, to: number): void {
+    this.counting = { from, to };
+    this.all.reset();
+    for (const tally of this.groups) tally?.reset();
   }
 }
 
@@ -135,7 +160,7 @@ async function speak(s: Speaker, frames: number, onFrame: (index: number) => voi
 process.on('message', async (command: LoadCommand) => {
   switch (command.type) {
     case 'open': {
-      send({ type: 'opened', ports: await listeners.open(command.sockets) });
+      send({ type: 'opened', ports: await listeners.open(command.sockets, command.group ?? 0) });
       break;
     }
     case 'speaker': {
@@ -169,17 +194,18 @@ process.on('message', async (command: LoadCommand) => {
       const cpu = cpuUsage(cpuBefore);
       const wall = performance.now() - wallBefore;
       const sent = last - first + 1;
-      const expected = sent * command.listeners;
+      const { lossPct, p50Ms, p99Ms } = listeners.all.result(sent * command.listeners);
       send({
         type: 'result',
         sent,
-        expected,
-        received: listeners.received,
-        lossPct: expected === 0 ? 0 : (100 * (expected - (listeners.received - listeners.late))) / expected,
-        p50Ms: listeners.percentile(0.5),
-        p99Ms: listeners.percentile(0.99),
+        expected: sent * command.listeners,
+        received: listeners.all.received,
+        lossPct,
+        p50Ms,
+        p99Ms,
         loadCpuPct: (100 * (cpu.user + cpu.system)) / 1000 / wall,
         windowMs,
+        ...(command.groups ? { groups: command.groups.map((n, g) => listeners.groups[g]?.result(sent * n) ?? new Tally().result(sent * n)) } : {}),
       });
       break;
     }

@@ -5,7 +5,10 @@ import type { Ack } from '../../protocol/messages.ts';
 import { announce, newRoom, sealedTitle } from '../../test/helpers/relay.ts';
 
 export interface LoadPlan {
+  /** The relay the host creates the room on. */
   url: string;
+  /** The relays joiners connect to, round-robin (cluster mode); the host's relay alone unless given. */
+  joinUrls?: string[];
   clients: number;
   /** Joiners started per second; 0 starts them all at once. */
   startsPerSecond: number;
@@ -16,6 +19,8 @@ export interface LoadReport {
   startsPerSecond: number;
   /** Emit of room.join to its acknowledgement, per answered join. */
   ackMs: number[];
+  /** The same, per relay of joinUrls (in cluster mode a join through another relay than the room's is forwarded to it). */
+  ackMsByRelay: number[][];
   connectMs: number[];
   /** First connect started to last join answered. */
   totalMs: number;
@@ -63,7 +68,8 @@ export async function runLoad(plan: LoadPlan): Promise<LoadReport> {
   const created = await emit(host, 'room.create', { roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Load') });
   if (!created.ok) throw new Error(`the host could not create the room: ${created.error.code}`);
 
-  const report: LoadReport = { clients: plan.clients, startsPerSecond: plan.startsPerSecond, ackMs: [], connectMs: [], totalMs: 0, answered: 0, failures: {}, eventsReceived: 0, eventsExpected: 0, audienceEvents: 0 };
+  const joinUrls = plan.joinUrls ?? [plan.url];
+  const report: LoadReport = { clients: plan.clients, startsPerSecond: plan.startsPerSecond, ackMs: [], ackMsByRelay: joinUrls.map(() => []), connectMs: [], totalMs: 0, answered: 0, failures: {}, eventsReceived: 0, eventsExpected: 0, audienceEvents: 0 };
   const fail = (code: string) => (report.failures[code] = (report.failures[code] ?? 0) + 1);
   const gapMs = plan.startsPerSecond > 0 ? 1000 / plan.startsPerSecond : 0;
   const started = performance.now();
@@ -72,7 +78,7 @@ export async function runLoad(plan: LoadPlan): Promise<LoadReport> {
     const t0 = performance.now();
     let socket: Socket;
     try {
-      socket = counted(await open(plan.url));
+      socket = counted(await open(joinUrls[i % joinUrls.length]!));
     } catch {
       return void fail('connect failed');
     }
@@ -80,7 +86,9 @@ export async function runLoad(plan: LoadPlan): Promise<LoadReport> {
     const t1 = performance.now();
     try {
       const reply = await emit(socket, 'room.join', { roomId, announcement: announcements[i] });
-      report.ackMs.push(performance.now() - t1);
+      const ackMs = performance.now() - t1;
+      report.ackMs.push(ackMs);
+      report.ackMsByRelay[i % joinUrls.length]!.push(ackMs);
       if (reply.ok) report.answered++;
       else fail(reply.error.code);
     } catch {

@@ -1,0 +1,294 @@
+// Cluster benchmark: one room's listeners on one relay against the same listeners over two relays, and joins through three relays against one.
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startRedis, type TestRedis } from '../test/helpers/redis.ts';
+import { announce, connect, newRoom, sealedTitle, type TestClient } from '../test/helpers/relay.ts';
+import { LoadProcess } from './capacity.ts';
+import { askChild } from './load/child.ts';
+import type { RelayCommand, RelayReply } from './load/cluster-relay.ts';
+import type { GroupResult } from './load/messages.ts';
+import type { LoadPlan, LoadReport } from './load/signaling-clients.ts';
+import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
+
+const SPEAKER_SSRC = 0x5eaca7;
+/** As in the capacity bench: past these the relay (or, on a loaded machine, the machine) did not carry the listeners. */
+const LOSS_LIMIT_PCT = 0.5;
+const P99_LIMIT_MS = 50;
+const SOCKETS_PER_RELAY = 8;
+
+/** Omit over each member of a union (a plain Omit would keep only the keys all members share). */
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A command as the caller writes it: RelayProcess numbers it. */
+type Command = OmitEach<RelayCommand, 'id'>;
+
+/** A cluster relay in a child process of its own (bench/load/cluster-relay.ts), asked over IPC. */
+class RelayProcess {
+  private readonly child: ChildProcess;
+  private readonly pending = new Map<number, { resolve: (reply: RelayReply) => void; reject: (error: Error) => void }>();
+  private nextId = 1;
+  url = '';
+  relayId = '';
+
+  private constructor() {
+    this.child = fork(fileURLToPath(new URL('./load/cluster-relay.ts', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (reply: RelayReply) => {
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (reply.type === 'error') waiting?.reject(new Error(`relay: ${reply.message}`));
+      else waiting?.resolve(reply);
+    });
+    this.child.once('exit', (code) => {
+      for (const { reject } of this.pending.values()) reject(new Error(`relay process exited (${code})`));
+      this.pending.clear();
+    });
+  }
+
+  static async start(redis: TestRedis, index: number): Promise<RelayProcess> {
+    const relay = new RelayProcess();
+    const started = await relay.ask({ type: 'start', redisUrl: redis.url, index });
+    if (started.type !== 'started') throw new Error('relay did not start');
+    relay.url = started.url;
+    relay.relayId = started.relayId;
+    return relay;
+  }
+
+  ask(command: Command): Promise<RelayReply> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.send({ ...command, id });
+    });
+  }
+
+  async cpuMs(): Promise<{ nodeMs: number; workerMs: number }> {
+    const reply = await this.ask({ type: 'cpu' });
+    if (reply.type !== 'cpu') throw new Error('no CPU reading');
+    return reply;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    await this.ask({ type: 'stop' }).catch(() => this.child.kill('SIGKILL'));
+    await exited;
+  }
+}
+
+/** CPU of each relay (its Node process and its mediasoup worker) over a span, in ms. */
+async function cpuOver<T>(relays: RelayProcess[], span: () => Promise<T>): Promise<{ result: T; nodeMs: number[]; workerMs: number[] }> {
+  const before = await Promise.all(relays.map((r) => r.cpuMs()));
+  const result = await span();
+  const after = await Promise.all(relays.map((r) => r.cpuMs()));
+  return {
+    result,
+    nodeMs: after.map((a, i) => a.nodeMs - before[i]!.nodeMs),
+    workerMs: after.map((a, i) => a.workerMs - before[i]!.workerMs),
+  };
+}
+
+export interface MediaRelayResult {
+  relay: string;
+  listeners: number;
+  nodeCpuPct: number;
+  workerCpuPct: number;
+  /** Node and worker, per 1,000 of this relay's listeners; null for a relay with none. */
+  cpuPer1000Pct: number | null;
+  received: GroupResult;
+}
+
+export interface MediaRun {
+  run: 'A: one relay' | 'B: two relays';
+  listeners: number;
+  relays: MediaRelayResult[];
+  loadCpuPct: number;
+  lossPct: number;
+  p99Ms: number | null;
+  /** Every relay's listeners within the loss and delay limits: only then is the CPU a figure of carrying them. */
+  held: boolean;
+}
+
+async function mediaBench(redis: TestRedis, sizes: number[], rounds: number, timing: { warmupMs: number; windowMs: number }): Promise<MediaRun[]> {
+  const relays = [await RelayProcess.start(redis, 0), await RelayProcess.start(redis, 1)];
+  const load = new LoadProcess();
+  const clients: TestClient[] = [];
+  const runs: MediaRun[] = [];
+  try {
+    await load.next('ready');
+    const ports: number[][] = [];
+    for (const group of [0, 1]) {
+      load.send({ type: 'open', sockets: SOCKETS_PER_RELAY, group });
+      ports.push((await load.next('opened')).ports);
+    }
+    const room = await newRoom();
+    const roomId = room.keys.roomId;
+    const host = await connect(relays[0]!);
+    clients.push(host);
+    const created = await host.req('room.create', { roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Bench') });
+    const speaker = await relays[0]!.ask({ type: 'speaker', roomId, participantId: created.participantId, ssrc: SPEAKER_SSRC });
+    if (speaker.type !== 'speaker') throw new Error('no speaker');
+    load.send({ type: 'speaker', port: speaker.port, ssrc: SPEAKER_SSRC, encrypt: true });
+    await load.next('speaking');
+
+    const measure = async (run: MediaRun['run'], split: number[]): Promise<MediaRun> => {
+      for (const [i, count] of split.entries()) {
+        if (count > 0) await relays[i]!.ask({ type: 'listeners', roomId, producerId: speaker.producerId, ports: ports[i]!, count });
+      }
+      const n = split.reduce((a, b) => a + b, 0);
+      load.send({ type: 'run', listeners: n, groups: split, ...timing });
+      await load.next('window');
+      // The window starts when the load process says so; its own measure of the window's length divides the CPU.
+      const { result, nodeMs, workerMs } = await cpuOver(relays, () => load.next('result'));
+      const node = nodeMs.map((ms) => (100 * ms) / result.windowMs);
+      const worker = workerMs.map((ms) => (100 * ms) / result.windowMs);
+      await Promise.all(relays.map((r) => r.ask({ type: 'clear' })));
+      const out: MediaRun = {
+        run,
+        listeners: n,
+        loadCpuPct: result.loadCpuPct,
+        lossPct: result.lossPct,
+        p99Ms: result.p99Ms,
+        held: result.lossPct <= LOSS_LIMIT_PCT && result.p99Ms !== null && result.p99Ms <= P99_LIMIT_MS,
+        relays: split.map((count, i) => ({
+          relay: i === 0 ? 'relay 1 (origin)' : 'relay 2 (edge)',
+          listeners: count,
+          nodeCpuPct: node[i]!,
+          workerCpuPct: worker[i]!,
+          cpuPer1000Pct: count > 0 ? ((node[i]! + worker[i]!) * 1000) / count : null,
+          received: result.groups![i]!,
+        })),
+      };
+      console.log(`  ${run}, ${n} listeners: ${out.relays.map((r) => `${r.relay} ${r.listeners} listeners, CPU ${r.nodeCpuPct.toFixed(0)}+${r.workerCpuPct.toFixed(0)}%, loss ${r.received.lossPct.toFixed(3)}%, p99 ${r.received.p99Ms?.toFixed(1) ?? '–'} ms`).join('; ')}; load process ${result.loadCpuPct.toFixed(0)}%`);
+      return out;
+    };
+
+    // A member on relay 2 that receives: the edge router exists and the speaker is piped to it once, as for a browser.
+    // It stays for both runs, so that A and B differ only in where the listeners are (relay 2's CPU in A is the pipe's).
+    const guest = await connect(relays[1]!);
+    clients.push(guest);
+    await guest.req('room.join', { roomId, announcement: announce(room, 'Guest') });
+    await guest.req('transport.create', { direction: 'recv' });
+    await guest.req('consumer.create', { producerId: speaker.producerId, rtpCapabilities: created.routerRtpCapabilities as Record<string, unknown> });
+    // A and B alternate, so that the shared machine's load drifting between them weighs on both alike.
+    for (let round = 0; round < rounds; round++) {
+      for (const n of sizes) {
+        runs.push(await measure('A: one relay', [n, 0]));
+        runs.push(await measure('B: two relays', [n - Math.floor(n / 2), Math.floor(n / 2)]));
+      }
+    }
+  } finally {
+    for (const client of clients) client.close();
+    await load.stop();
+    await Promise.all(relays.map((r) => r.stop()));
+  }
+  return runs;
+}
+
+export interface JoinRun {
+  relays: number;
+  report: LoadReport;
+  /** Each relay's CPU (Node and worker) over the whole load child's life, in ms; the first holds the room. */
+  cpuMs: number[];
+}
+
+async function joinBench(redis: TestRedis, clients: number): Promise<JoinRun[]> {
+  const runs: JoinRun[] = [];
+  for (const count of [1, 3]) {
+    const relays: RelayProcess[] = [];
+    try {
+      for (let i = 0; i < count; i++) relays.push(await RelayProcess.start(redis, i));
+      const plan: LoadPlan = { url: relays[0]!.url, joinUrls: relays.map((r) => r.url), clients, startsPerSecond: 0 };
+      // CPU over the clients' whole run (connects, the host's room.create, joins, fan-out, disconnects), per join.
+      const { result: report, nodeMs, workerMs } = await cpuOver(relays, () => askChild<LoadReport>(new URL('./load/signaling-clients.ts', import.meta.url), plan));
+      runs.push({ relays: count, report, cpuMs: nodeMs.map((n, i) => n + workerMs[i]!) });
+      console.log(`  ${count} relay(s): ${report.answered} of ${clients} answered in ${(report.totalMs / 1000).toFixed(2)} s, relay CPU ${runs.at(-1)!.cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms`);
+    } finally {
+      await Promise.all(relays.map((r) => r.stop()));
+    }
+  }
+  return runs;
+}
+
+const percentile = (xs: number[], p: number): number | null => {
+  if (!xs.length) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+};
+
+export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]> {
+  const sizes = opts.quick ? [200] : [400, 800];
+  const rounds = opts.quick ? 1 : 2;
+  const timing = opts.quick ? { warmupMs: 500, windowMs: 2000 } : { warmupMs: 1000, windowMs: 5000 };
+  const joiners = opts.quick ? 100 : 500;
+  const loadBefore = loadavg();
+  const redis = await startRedis();
+  let media: MediaRun[];
+  let joins: JoinRun[];
+  try {
+    media = await mediaBench(redis, sizes, rounds, timing);
+    joins = await joinBench(redis, joiners);
+  } finally {
+    await redis.stop();
+  }
+  const loadAfter = loadavg();
+  const machine = `Load average before ${loadBefore.map((l) => l.toFixed(1)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores: relays, Redis, load process and clients share them.`;
+
+  const total = (r: MediaRun) => r.relays.reduce((sum, x) => sum + x.nodeCpuPct + x.workerCpuPct, 0);
+  const busiest = (r: MediaRun) => Math.max(...r.relays.map((x) => x.nodeCpuPct + x.workerCpuPct));
+  const ratios = sizes.flatMap((n) => {
+    const a = media.filter((r) => r.run === 'A: one relay' && r.listeners === n);
+    const b = media.filter((r) => r.run === 'B: two relays' && r.listeners === n);
+    return a.map((ra, round) => ({ listeners: n, round: round + 1, held: ra.held && b[round]!.held, totalBOverA: total(b[round]!) / total(ra), busiestAOverB: busiest(ra) / busiest(b[round]!) }));
+  });
+  const [one, three] = joins;
+  const joinsPerSecond = (r: JoinRun) => r.report.answered / (r.report.totalMs / 1000);
+  writeJson('cluster', { quick: opts.quick, limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS }, timing, rounds, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins });
+  await writePng('cluster', barChartSvg('Cluster: relay CPU (Node + mediasoup worker) per 1,000 listeners of one speaker', [
+    ...sizes.map((n) => ({
+      label: `${n} listeners`,
+      unit: '% of a core per 1,000 listeners',
+      values: media.filter((r) => r.listeners === n).flatMap((r) => r.relays.filter((x) => x.cpuPer1000Pct !== null).map((x) => ({ name: `${r.run.slice(0, 1)}, ${x.relay}`, value: x.cpuPer1000Pct! }))),
+    })),
+    { label: `${joiners} joins into one room`, unit: 'joins/s', values: joins.map((r) => ({ name: `${r.relays} relay${r.relays > 1 ? 's, round-robin' : ''}`, value: joinsPerSecond(r) })) },
+  ]));
+
+  return [
+    {
+      title: 'Cluster media: one speaker (50 packets/s), N SRTP listeners of one room on one relay (A) or split over two relays (B)',
+      columns: ['run', 'relay', 'listeners', 'Node CPU %', 'worker CPU %', 'CPU %/1000 listeners', 'loss %', 'p50 ms', 'p99 ms', 'load proc CPU %', 'held'],
+      rows: media.flatMap((r) => r.relays.map((x) => [r.run, x.relay, x.listeners, x.nodeCpuPct, x.workerCpuPct, x.cpuPer1000Pct, x.listeners > 0 ? x.received.lossPct : null, x.received.p50Ms, x.received.p99Ms, r.loadCpuPct, r.held ? 'yes' : 'no'])),
+      notes: [
+        `A run holds while loss <= ${LOSS_LIMIT_PCT}% and p99 one-way delay <= ${P99_LIMIT_MS} ms over all its listeners; the CPU of a run that did not hold is that of a starved relay, not of carrying its listeners.`,
+        'Each relay is its own process (cluster mode, one mediasoup worker, one Redis); its CPU is its Node process plus its worker, over the window.',
+        'Relay 2 gets the speaker through the cluster\'s SRTP PipeTransport from relay 1, set up by a socket.io member joining and consuming there, in A and B alike: in A relay 2 has no listeners, so its CPU is what the pipe costs it.',
+        ...ratios.map((r) => `${r.listeners} listeners${rounds > 1 ? `, round ${r.round}` : ''}: total relay CPU B/A ${r.totalBOverA.toFixed(2)} (the cluster's overhead; 1 is none), busiest relay A/B ${r.busiestAOverB.toFixed(2)} (how many times more listeners the cluster carries per busiest core; 2 is ideal)${r.held ? '' : '; A or B did not hold, so these are not capacity figures'}.`),
+        machine,
+      ],
+    },
+    {
+      title: `Cluster joins: ${joiners} socket.io clients join one room at once, through one relay or round-robin over three (the room on the first)`,
+      columns: ['relays', 'answered', 'failed', 'ack median ms', 'ack p99 ms', 'ack median per relay ms', 'all joined s', 'joins/s', 'relay CPU ms per join', 'peer.joined received'],
+      rows: joins.map((r) => [
+        r.relays,
+        r.report.answered,
+        r.report.clients - r.report.answered,
+        percentile(r.report.ackMs, 0.5),
+        percentile(r.report.ackMs, 0.99),
+        r.report.ackMsByRelay.map((xs) => (percentile(xs, 0.5) ?? 0).toFixed(0)).join(' / '),
+        r.report.totalMs / 1000,
+        joinsPerSecond(r),
+        r.cpuMs.map((c) => (c / Math.max(1, r.report.answered)).toFixed(2)).join(' + '),
+        `${r.report.eventsReceived} of ${r.report.eventsExpected}`,
+      ]),
+      notes: [
+        one && three ? `joins/s three relays / one: ${(joinsPerSecond(three) / joinsPerSecond(one)).toFixed(2)}. A join through another relay is forwarded to the room's origin, which decides every join.` : '',
+        'Relay CPU (Node and worker) counts the clients\' whole run: connects, the host\'s room.create, the joins, their fan-out and the disconnects; per relay, the room\'s origin first.',
+        ...joins.map((r) => `failures (${r.relays} relays): ${Object.entries(r.report.failures).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none'}`),
+      ].filter(Boolean),
+    },
+  ];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const table of await runClusterBench({ quick: process.argv.includes('--quick') })) console.log(renderTable(table));
+}
