@@ -6,7 +6,6 @@ import { startRelay, type Relay } from '../server/index.ts';
 import { JOIN_MARK_PREFIX, type JoinStep } from '../client/src/session/join-timeline.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
-import { measureFrameCost } from './frame-cost.ts';
 import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 /** Twenty pages loading at once in one Chromium on two cores take a while: generous, since this measures, not tests. */
@@ -162,7 +161,7 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
   const hostBrowser = await launchChromium({ toneHz: 440 });
   const listenerBrowser = await launchChromium();
   try {
-    const { page: hostPage, link, hostId } = await createHost(hostBrowser, relay.url);
+    const { link, hostId } = await createHost(hostBrowser, relay.url);
     const single: (JoinTiming | null)[] = [];
     for (let i = 0; i < (opts.quick ? 3 : 10); i++) {
       const page = await openJoinPage(listenerBrowser, link, `Solo ${i}`);
@@ -197,9 +196,8 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
         some ? Math.max(...xs.map((x) => x.clickToSoundMs)) : null,
       ];
     };
-    const cost = await measureFrameCost(listenerBrowser, hostPage, link, opts.quick ? 3_000 : 15_000);
     const breakdown = breakdownTable(single.filter((x) => x !== null));
-    writeJson('join', { quick: opts.quick, single, crowd, crowdOpenMs, crowdCpu, frameCost: cost, breakdown: breakdown.rows });
+    writeJson('join', { quick: opts.quick, single, crowd, crowdOpenMs, crowdCpu, breakdown: breakdown.rows });
     await writePng('join', barChartSvg('Joining: to the first decrypted sound', [
       { label: 'one listener at a time, open link → sound', unit: 'ms', values: single.flatMap((x, i) => (x ? [{ name: `run ${i + 1}`, value: x.loadToSoundMs }] : [])) },
       { label: `${crowdSize} listeners clicking join at once, click → sound`, unit: 'ms', values: crowd.flatMap((x, i) => (x ? [{ name: `listener ${i + 1}`, value: x.clickToSoundMs }] : [])) },
@@ -213,15 +211,7 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
         `The crowd's ${crowdSize} pages were opened beforehand (${(crowdOpenMs / 1000).toFixed(1)} s for all: renderer start-up on this machine), then all clicked join together.`,
         `During the crowd's ${crowdCpu.wallSeconds.toFixed(0)} s: Chromium used ${crowdCpu.chromiumSeconds.toFixed(0)} CPU-seconds, the relay (with its mediasoup worker and this benchmark's Playwright client) ${crowdCpu.relayAndBenchSeconds.toFixed(1)}.`,
       ],
-    }, breakdown, {
-      title: 'SFrame inside Chromium: per-frame cost in the E2EE Worker through RTCRtpScriptTransform (default suite)',
-      columns: ['side', 'µs per frame', '% of the 20 ms frame budget', 'frames'],
-      rows: [
-        ['encrypt (host, sending)', cost.encryptUs, cost.encryptUs / 200, cost.frames],
-        ['decrypt (listener, receiving)', cost.decryptUs, cost.decryptUs / 200, cost.frames],
-      ],
-      notes: [`Summed with performance.now() around each frame in the Worker; the page is ${cost.isolated ? '' : 'NOT '}cross-origin isolated, so timers are ${cost.isolated ? 'fine-grained (5 µs)' : 'coarse (100 µs)'}.`],
-    }];
+    }, breakdown];
   } finally {
     await listenerBrowser.close();
     await hostBrowser.close();
