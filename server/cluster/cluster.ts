@@ -70,7 +70,7 @@ export class Cluster implements Dispatcher {
     // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.
     this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
     this.origin = new OriginSide(io, this.bus, service, config, (roomId) => this.touched(roomId));
-    this.edge = new EdgeSide(this.bus, pool, config, now, (socketId) => this.releaseSocket(socketId));
+    this.edge = new EdgeSide(this.bus, pool, config, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
   }
 
   stats(): ClusterStats {
@@ -242,10 +242,15 @@ export class Cluster implements Dispatcher {
     this.bus.abandon(origin);
   }
 
-  /** The origin released this socket's member (removed, or resumed on another connection): the socket goes. */
-  private releaseSocket(socketId: string): void {
+  /**
+   * The origin released this socket's member (removed, or resumed on another connection), or died: the socket goes.
+   * A page that is to come back (its room's origin died) loses the connection as on a network drop: socket.io
+   * reconnects after that, but never after the server's own disconnect.
+   */
+  private releaseSocket(socketId: string, comeBack = false): void {
     this.edge.drop(socketId);
-    this.io.in(socketId).disconnectSockets(true);
+    if (comeBack) this.io.sockets.sockets.get(socketId)?.conn.close();
+    else this.io.in(socketId).disconnectSockets(true);
   }
 
   /** A room changed: its record in the directory follows within a round trip. */

@@ -62,9 +62,9 @@ export class EdgeSide {
   private readonly pool: WorkerPool;
   private readonly config: RelayConfig;
   private readonly now: () => number;
-  private readonly releaseSocket: (socketId: string) => void;
+  private readonly releaseSocket: (socketId: string, comeBack?: boolean) => void;
 
-  constructor(bus: RelayBus, pool: WorkerPool, config: RelayConfig, now: () => number, releaseSocket: (socketId: string) => void) {
+  constructor(bus: RelayBus, pool: WorkerPool, config: RelayConfig, now: () => number, releaseSocket: (socketId: string, comeBack?: boolean) => void) {
     this.bus = bus;
     this.pool = pool;
     this.config = config;
@@ -266,7 +266,7 @@ export class EdgeSide {
    */
   originDied(origin: string): void {
     // A join still waiting for the origin's answer is not released: it fails, and is sent on to where the room moved.
-    for (const member of [...this.members.values()]) if (member.origin === origin && member.participantId !== '') this.releaseSocket(member.socketId);
+    for (const member of [...this.members.values()]) if (member.origin === origin && member.participantId !== '') this.releaseSocket(member.socketId, true);
   }
 
   async handle<T extends RequestType>(member: EdgeMember, type: T, payload: RequestOf<T>): Promise<ReplyOf<T>> {

@@ -1,14 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, fromHex, parseKid, SframeReceiver, toHex } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
 import { startClusterRelay } from '../helpers/cluster.ts';
 import { freePort, startHaproxy, type Haproxy } from '../helpers/haproxy.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
+import { epochKey, expectUndecryptable, tapEdge } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, expectHears, joinRoom, myId } from './pages.ts';
+import { createRoom, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
 
 let redis: TestRedis;
 const relays: Relay[] = [];
@@ -81,4 +84,42 @@ describe('one room over three relays in Chromium', () => {
     await host.context().close();
     await guest.context().close();
   }, 120_000);
+
+  it('a tap on the edge relay that pipes the host\'s audio to a listener sees only SFrame ciphertext under the room\'s key, never the host\'s plaintext frames', async () => {
+    const [a] = relays;
+    const { page: host, link } = await createRoom(hostBrowser, a!.url, 'Tapped edge', 'Host');
+    const hostId = await myId(host);
+    const roomId = await roomIdOf(host);
+    const guest = await joinRoom(guestBrowser, link.replace(a!.url, `http://127.0.0.1:${balancerPort}`), 'Guest');
+    await expectHears(guest, hostId, 440);
+    const edge = relays.slice(1).find((r) => r.cluster!.edgeMembers() === 1)!;
+    expect(edge).toBeDefined();
+    expect(edge.rooms.has(roomId)).toBe(false);
+
+    const tap = await tapEdge(edge, roomId);
+    const plaintexts: string[] = await host.evaluate(() => (window as unknown as { teahouse: { capturePlaintext(n: number): Promise<string[]> } }).teahouse.capturePlaintext(50));
+    await expect.poll(() => tap.payloads.length, { timeout: 10_000 }).toBeGreaterThan(100);
+    tap.close();
+    const { epoch, secret } = await epochKey(host);
+    expect(plaintexts).toHaveLength(50);
+    const tappedHex = tap.payloads.map((p) => toHex(p));
+    for (const plain of plaintexts) {
+      expect(plain.length).toBeGreaterThan(4);
+      expect(tappedHex.some((hex) => hex.includes(plain))).toBe(false);
+    }
+    // Every frame is the host's (sender 0) under the room's current epoch: it opens with that epoch's key, which the
+    // relay never has, and with no other.
+    for (const payload of tap.payloads) {
+      const { kid } = decodeHeader(payload);
+      const { epoch: frameEpoch, senderIndex } = parseKid(kid);
+      expect(frameEpoch).toBe(epoch);
+      expect(senderIndex).toBe(0);
+      const receiver = new SframeReceiver();
+      receiver.addKey(kid, deriveSenderBaseKey(fromHex(secret), senderIndex, DEFAULT_CIPHER_SUITE));
+      expect((await receiver.decrypt(payload)).length).toBeGreaterThan(0);
+    }
+    await expectUndecryptable(tap.payloads, toHex(randomBytes(32)), epoch);
+    await host.context().close();
+    await guest.context().close();
+  }, 150_000);
 });

@@ -84,3 +84,14 @@ export async function startHaproxy(dir: string, config: string, port: number): P
   }
   return { stop, output: () => output };
 }
+
+/** One command on haproxy's admin socket (`stats socket … level admin`), e.g. to put a server in maintenance. */
+export async function haproxyCommand(socketPath: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const socket = connect(socketPath, () => socket.end(`${command}\n`));
+    socket.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    socket.once('error', reject);
+    socket.once('close', () => resolve(out.trim()));
+  });
+}

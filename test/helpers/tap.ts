@@ -57,3 +57,19 @@ export async function expectUndecryptable(payloads: Uint8Array[], heldSecretHex:
   }
   expect(tried).toBeGreaterThan(100);
 }
+
+/**
+ * Taps, on an edge relay of a cluster, every producer piped in from the room's origin for its members there: the
+ * bytes that relay forwards to them.
+ */
+export async function tapEdge(relay: Relay, roomId: string): Promise<{ payloads: Uint8Array[]; close(): void }> {
+  const router = await relay.cluster!.edgeRouter(roomId)!;
+  const transport = await router.createDirectTransport();
+  const payloads: Uint8Array[] = [];
+  const producers = (await relay.cluster!.pipedProducers()).filter((p): p is types.Producer => p !== null && !p.closed);
+  for (const producer of producers) {
+    const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+    consumer.on('rtp', (packet: Buffer) => payloads.push(new Uint8Array(rtpPayload(packet))));
+  }
+  return { payloads, close: () => transport.close() };
+}

@@ -97,6 +97,8 @@ export class RoomSession implements RoomActions {
   private pendingSecret: Uint8Array | null = null;
   /** A resume or a rebuild is under way: a reconnect meanwhile must not start a second one. */
   private rejoining = false;
+  /** Media resets so far (the relay's or our own): a resume tells from it whether one came while it restarted ICE. */
+  private mediaResets = 0;
   /**
    * The person asked for the microphone (created the room, accepted an invitation, switched it on) and has not been
    * taken off stage since. Nothing the relay says sets this: a role it claims never opens a microphone.
@@ -430,7 +432,13 @@ export class RoomSession implements RoomActions {
   private async rejoined(result: ReplyOf<'room.join'>, recreated = false): Promise<void> {
     if (result.participantId === this.me && !('lobby' in result)) {
       this.update({ reconnecting: false });
-      await this.media?.restartIce();
+      const resets = this.mediaResets;
+      await this.media?.restartIce().catch(async (error: unknown) => {
+        // Back through another relay of a cluster (its own died): the old transports are not known there. Unless the
+        // relay's mediaReset already made new ones meanwhile, media starts afresh as after one.
+        if (!(error instanceof SignalingError && error.code === 'NOT_FOUND')) throw error;
+        if (this.mediaResets === resets) await this.resetMedia();
+      });
       return;
     }
     this.media?.resetTransports();
@@ -1054,6 +1062,7 @@ export class RoomSession implements RoomActions {
   }
 
   private async resetMedia(): Promise<void> {
+    this.mediaResets++;
     this.media?.resetTransports();
     for (const m of this.members.values()) this.meter?.remove(m.snapshot.participantId);
     for (const m of this.members.values()) for (const id of m.snapshot.producerIds) void this.consume(id, m.snapshot.participantId);
