@@ -11,6 +11,7 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Cluster, type ClusterStats } from './cluster/cluster.ts';
 import { connectRedis, type RedisClient } from './cluster/redis.ts';
 import { isWildcard, rtcListenIp, webRtcServerListenInfos } from './media/listen.ts';
+import { MediaPlacement } from './media/placement.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createMetrics } from './metrics.ts';
 import { RoomService } from './rooms/room-service.ts';
@@ -71,7 +72,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   );
   // Late-bound: the socket.io server is made below, and nothing is broadcast before it exists.
   let io: SocketServer | undefined;
-  service = new RoomService(config, pool, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload), now);
+  const placement = new MediaPlacement(pool, config.listenersPerRouter);
+  service = new RoomService(config, placement, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload), now);
   let clusterStats: ClusterStats | null = null;
   const metrics = createMetrics(service, () => pool, () => clusterStats);
   const app = createApp({
@@ -87,7 +89,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     cors: { origin: false },
     ...(redis ? { adapter: createAdapter(redis, { streamName: 'teahouse:events', channelPrefix: 'teahouse:sio' }) } : {}),
   });
-  const cluster = redis ? new Cluster(io, redis, service, pool, config, log, now ?? Date.now) : null;
+  const cluster = redis ? new Cluster(io, redis, service, placement, config, log, now ?? Date.now) : null;
   clusterStats = cluster?.stats() ?? null;
   io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage, dispatcher: cluster ?? undefined }));
   await cluster?.start();

@@ -5,8 +5,7 @@ import type { Server as SocketServer } from 'socket.io';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { JoinResult, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
-import { MEDIA_CODECS } from '../media/codecs.ts';
-import type { WorkerPool } from '../media/worker-pool.ts';
+import type { MediaPlacement } from '../media/placement.ts';
 import { newId } from '../rooms/participant.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { Dispatcher } from '../signaling/connection.ts';
@@ -56,21 +55,21 @@ export class Cluster implements Dispatcher {
 
   private readonly io: SocketServer;
   private readonly service: RoomService;
-  private readonly pool: WorkerPool;
+  private readonly placement: MediaPlacement;
   private readonly config: RelayConfig;
   private readonly log: Logger;
 
-  constructor(io: SocketServer, redis: RedisClient, service: RoomService, pool: WorkerPool, config: RelayConfig, log: Logger, now: () => number) {
+  constructor(io: SocketServer, redis: RedisClient, service: RoomService, placement: MediaPlacement, config: RelayConfig, log: Logger, now: () => number) {
     this.io = io;
     this.service = service;
-    this.pool = pool;
+    this.placement = placement;
     this.config = config;
     this.log = log;
     this.bus = new RelayBus(io, this.relayId, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
     // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.
     this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
     this.origin = new OriginSide(io, this.bus, service, config, (roomId) => this.touched(roomId));
-    this.edge = new EdgeSide(this.bus, pool, config, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
+    this.edge = new EdgeSide(this.bus, placement, config, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
   }
 
   stats(): ClusterStats {
@@ -214,8 +213,7 @@ export class Cluster implements Dispatcher {
   private async takeOver(roomId: string): Promise<string | null> {
     const orphan = await this.directory.orphan(roomId);
     if (!orphan) return this.directory.originOf(roomId);
-    const worker = this.pool.leastLoaded();
-    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+    const { router, worker } = await this.placement.roomRouter();
     if (this.service.rooms.has(roomId) || !(await this.directory.takeOver(roomId, orphan.deadRelay))) {
       router.close();
       return this.service.rooms.has(roomId) ? this.relayId : this.directory.originOf(roomId);

@@ -4,10 +4,9 @@ import { z } from 'zod';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
-import { MEDIA_CODECS } from '../media/codecs.ts';
 import { webRtcTransportListen } from '../media/listen.ts';
 import { turnIceServers } from '../media/turn.ts';
-import type { WorkerPool } from '../media/worker-pool.ts';
+import type { MediaPlacement } from '../media/placement.ts';
 import type { RelayBus } from './bus.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
 
@@ -59,14 +58,14 @@ export class EdgeSide {
   private readonly rooms = new Map<string, EdgeRoom>();
 
   private readonly bus: RelayBus;
-  private readonly pool: WorkerPool;
+  private readonly placement: MediaPlacement;
   private readonly config: RelayConfig;
   private readonly now: () => number;
   private readonly releaseSocket: (socketId: string, comeBack?: boolean) => void;
 
-  constructor(bus: RelayBus, pool: WorkerPool, config: RelayConfig, now: () => number, releaseSocket: (socketId: string, comeBack?: boolean) => void) {
+  constructor(bus: RelayBus, placement: MediaPlacement, config: RelayConfig, now: () => number, releaseSocket: (socketId: string, comeBack?: boolean) => void) {
     this.bus = bus;
-    this.pool = pool;
+    this.placement = placement;
     this.config = config;
     this.now = now;
     this.releaseSocket = releaseSocket;
@@ -150,8 +149,8 @@ export class EdgeSide {
   private roomFor(member: EdgeMember): EdgeRoom {
     let room = this.rooms.get(member.roomId);
     if (!room) {
-      const worker = this.pool.leastLoaded();
-      room = { roomId: member.roomId, origin: member.origin, worker, router: worker.createRouter({ mediaCodecs: MEDIA_CODECS }), pipe: null, connected: null, producers: new Map(), receivers: new Set() };
+      const { worker, router } = this.placement.edgeRouter();
+      room = { roomId: member.roomId, origin: member.origin, worker, router, pipe: null, connected: null, producers: new Map(), receivers: new Set() };
       room.router.catch(() => undefined);
       this.rooms.set(member.roomId, room);
     }
@@ -284,7 +283,7 @@ export class EdgeSide {
         const room = this.roomFor(member);
         const router = await room.router;
         const transport = await router.createWebRtcTransport({
-          ...webRtcTransportListen(this.config, this.pool.webRtcServerOf(room.worker)),
+          ...webRtcTransportListen(this.config, this.placement.webRtcServerOf(room.worker)),
           initialAvailableOutgoingBitrate: 600_000,
           appData: { direction },
         });

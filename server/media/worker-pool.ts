@@ -1,4 +1,4 @@
-// A pool of mediasoup workers: one per core by default, rooms placed on the least-loaded one, dead ones replaced.
+// A pool of mediasoup workers: one per core by default, each with its load and media port, dead ones replaced.
 import { existsSync } from 'node:fs';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
@@ -69,9 +69,9 @@ export class WorkerPool {
     return this.slots.map((s) => s.worker);
   }
 
-  /** The worker with the fewest participants; the caller adds its load. */
-  leastLoaded(): types.Worker {
-    return this.slots.reduce((a, b) => (b.load < a.load ? b : a)).worker;
+  /** Each worker with the participants counted on it, in pool order: what media/placement.ts chooses from. */
+  loads(): { worker: types.Worker; load: number }[] {
+    return this.slots.map((s) => ({ worker: s.worker, load: s.load }));
   }
 
   addLoad(worker: types.Worker, delta: number): void {

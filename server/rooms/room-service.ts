@@ -1,13 +1,13 @@
-// The relay's room logic: every signaling request's effect on rooms, members, stage and mediasoup.
+// The relay's room logic: every signaling request's effect on rooms, members and stage, and on their media (placed by media/placement.ts).
 import type { types } from 'mediasoup';
 import { announcementSignKey } from '../../crypto/announcement.ts';
 import { SignalingError } from '../../protocol/errors.ts';
 import { ROOM_MESSAGE_CHARS, ROOM_MESSAGE_RATE, type JoinResult, type ReplyOf, type RequestOf, type RequestType, type Role } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
-import { clientRtpCapabilities, MEDIA_CODECS } from '../media/codecs.ts';
+import { clientRtpCapabilities } from '../media/codecs.ts';
 import { webRtcTransportListen } from '../media/listen.ts';
 import { turnIceServers } from '../media/turn.ts';
-import type { WorkerPool } from '../media/worker-pool.ts';
+import type { MediaPlacement } from '../media/placement.ts';
 import { TokenBucket } from '../signaling/rate-limit.ts';
 import { resumeHash, type RoomRecord } from '../cluster/record.ts';
 import { Participant, type OutboundSocket } from './participant.ts';
@@ -38,17 +38,17 @@ export class RoomService {
   private readonly messageBuckets = new WeakMap<Participant, TokenBucket>();
 
   private readonly config: RelayConfig;
-  private readonly pool: WorkerPool;
+  private readonly placement: MediaPlacement;
 
   private readonly multicast: Multicast;
   /** The clock TURN credentials expire by. */
   private readonly now: () => number;
 
-  constructor(config: RelayConfig, pool: WorkerPool, multicast: Multicast, now: () => number = Date.now) {
+  constructor(config: RelayConfig, placement: MediaPlacement, multicast: Multicast, now: () => number = Date.now) {
     this.multicast = multicast;
     this.now = now;
     this.config = config;
-    this.pool = pool;
+    this.placement = placement;
   }
 
   // ---- helpers ----
@@ -131,7 +131,7 @@ export class RoomService {
   private admitMember(room: Room, p: Participant): void {
     room.add(p);
     this.resumable.set(p.resumeToken, { p, room });
-    this.moveLoad(p, room.worker);
+    this.placement.entered(room, p);
     room.sendAbout(p, 'peer.joined', { participant: p.snapshot() }, { except: p });
   }
 
@@ -169,12 +169,7 @@ export class RoomService {
     producer.on('transportclose', () => me.producers.delete(producer.id));
     if (me.muted) await producer.pause();
     // Listeners on fan-out routers hear it only once it is piped there: announce it after.
-    await Promise.all(
-      [...room.fanout.values()].map(async ({ router, piped }) => {
-        const r = await router.catch(() => null);
-        if (r && !producer.closed) await this.pipeInto(room, r, piped, producer.id);
-      }),
-    );
+    await this.placement.producerAdded(room, producer);
     room.broadcast('producer.added', { producerId: producer.id, participantId: me.participantId }, me);
     this.updated(room, me);
   }
@@ -204,7 +199,7 @@ export class RoomService {
       const onStage = room.stage.has(p);
       if (room.remove(p)) {
         this.closeProducers(room, p);
-        this.moveLoad(p, null);
+        this.placement.left(p);
         room.sendAbout(p, 'peer.left', { participantId: p.participantId, reason }, { everyone: onStage });
       }
     }
@@ -220,7 +215,7 @@ export class RoomService {
       if (p.keptResumeHash !== null) this.restored.delete(p.keptResumeHash);
       p.detach();
     }
-    for (const p of room.members.values()) this.moveLoad(p, null);
+    for (const p of room.members.values()) this.placement.left(p);
     room.close();
     this.rooms.delete(room.id);
   }
@@ -272,7 +267,7 @@ export class RoomService {
       room.seqAtLeast(Math.max(m.joinedSeq, m.handRaisedSeq ?? 0));
       room.add(p);
       this.restored.set(m.resumeHash, { p, room });
-      this.moveLoad(p, worker);
+      this.placement.entered(room, p);
       p.send('room.mediaReset', {});
       this.startGrace(p, room, this.config.disconnectGraceMs);
     }
@@ -280,78 +275,24 @@ export class RoomService {
     return room;
   }
 
-  /** Counts a member's load on the worker its media terminates on (null: on none, it left). */
-  private moveLoad(p: Participant, worker: types.Worker | null): void {
-    if (p.loadWorker) this.pool.addLoad(p.loadWorker, -1);
-    p.loadWorker = worker;
-    if (worker) this.pool.addLoad(worker, 1);
-  }
-
-  /**
-   * Where a member's receive transport goes: the room's router until it carries listenersPerRouter receivers, then
-   * the least-loaded worker, through a fan-out router there that every producer of the room is piped into.
-   */
-  private async recvRouterFor(room: Room): Promise<{ router: types.Router; worker: types.Worker }> {
-    const origin = { router: room.router, worker: room.worker };
-    if (room.receiversOn(room.router) < this.config.listenersPerRouter) return origin;
-    const worker = this.pool.leastLoaded();
-    if (worker === room.worker) return origin;
-    let entry = room.fanout.get(worker);
-    if (!entry) {
-      const piped = new Set<string>();
-      const router = (async () => {
-        const r = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
-        for (const m of room.members.values()) for (const producerId of m.producers.keys()) await this.pipeInto(room, r, piped, producerId);
-        return r;
-      })();
-      const created = { router, piped };
-      entry = created;
-      room.fanout.set(worker, created);
-      router.catch(() => {
-        if (room.fanout.get(worker) === created) room.fanout.delete(worker);
-      });
-    }
-    return { router: await entry.router, worker };
-  }
-
-  /** Pipes a producer of the room's router into a fan-out router, once; a producer closed meanwhile is skipped. */
-  private async pipeInto(room: Room, router: types.Router, piped: Set<string>, producerId: string): Promise<void> {
-    if (piped.has(producerId)) return;
-    piped.add(producerId);
-    try {
-      await room.router.pipeToRouter({ producerId, router });
-    } catch (error) {
-      if ([...room.members.values()].some((m) => m.producers.has(producerId))) throw error;
-    }
-  }
-
-  /** A member's transports are gone with a worker: it is told to make new ones, and its producers are closed. */
-  private resetMedia(room: Room, p: Participant, worker: types.Worker): void {
+  /** A member's receive media died with a fan-out router: it is told to make new transports; its producers are closed. */
+  private resetMedia(room: Room, p: Participant): void {
     this.closeProducers(room, p);
-    p.closeMedia();
-    this.moveLoad(p, worker);
+    this.placement.receiveLost(room, p);
     p.send('room.mediaReset', {});
   }
 
-  /** A worker died and was replaced: re-create the affected rooms' routers; clients re-create their transports. */
+  /** A worker died and was replaced: the affected rooms get new routers; clients re-create their transports. */
   async workerReplaced(dead: types.Worker, fresh: types.Worker): Promise<void> {
     for (const room of [...this.rooms.values()]) {
-      if (room.worker !== dead) {
-        // Only the members receiving through a fan-out router on the dead worker lost anything.
-        if (room.fanout.delete(dead)) for (const p of room.members.values()) if (p.loadWorker === dead) this.resetMedia(room, p, room.worker);
+      const loss = this.placement.workerDied(room, dead);
+      if (!loss) continue;
+      if (!loss.whole) {
+        for (const p of loss.members) this.resetMedia(room, p);
         continue;
       }
-      // The dead worker took every transport, producer and consumer on the room's router; fan-out routers elsewhere
-      // hold producers piped from it, so they go too.
-      room.closeFanout();
-      for (const p of room.members.values()) {
-        p.closeMedia();
-        this.moveLoad(p, fresh);
-      }
-      room.worker = fresh;
-      let router: types.Router;
       try {
-        router = await fresh.createRouter({ mediaCodecs: MEDIA_CODECS });
+        if (!(await this.placement.rehome(room, fresh, () => this.rooms.get(room.id) === room))) continue;
       } catch {
         // Without media the room is useless: end it plainly rather than leave members on a closed router.
         if (this.rooms.get(room.id) === room) {
@@ -360,11 +301,6 @@ export class RoomService {
         }
         continue;
       }
-      if (this.rooms.get(room.id) !== room) {
-        router.close();
-        continue;
-      }
-      room.router = router;
       room.broadcast('room.mediaReset', {});
     }
   }
@@ -395,8 +331,7 @@ export class RoomService {
         throw new SignalingError('RATE_LIMITED', `at most ${this.config.roomsPerConnectionPerMinute} rooms per minute per connection`);
       }
       session.roomCreations.push(now);
-      const worker = this.pool.leastLoaded();
-      const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
+      const { router, worker } = await this.placement.roomRouter();
       if (this.rooms.has(roomId)) {
         router.close();
         throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
@@ -491,9 +426,9 @@ export class RoomService {
       const { room, me } = this.member(session);
       if (direction === 'send' && !stage.canProduce(me.role)) throw new SignalingError('FORBIDDEN', 'listeners do not send audio');
       if (me.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
-      const target = direction === 'recv' ? await this.recvRouterFor(room) : { router: room.router, worker: room.worker };
+      const target = direction === 'recv' ? await this.placement.receiveTarget(room) : this.placement.sendTarget(room);
       const transport = await target.router.createWebRtcTransport({
-        ...webRtcTransportListen(this.config, this.pool.webRtcServerOf(target.worker)),
+        ...webRtcTransportListen(this.config, target.webRtcServer),
         initialAvailableOutgoingBitrate: 600_000,
         appData: { direction },
       });
@@ -502,10 +437,7 @@ export class RoomService {
         throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
       }
       me.transports.set(transport.id, transport);
-      if (direction === 'recv') {
-        me.recvRouter = target.router;
-        this.moveLoad(me, target.worker);
-      }
+      if (direction === 'recv') this.placement.receiving(me, target);
       return {
         transportId: transport.id,
         iceParameters: transport.iceParameters as unknown as Record<string, unknown>,
@@ -591,7 +523,7 @@ export class RoomService {
       const owner = [...room.members.values()].find((m) => m.producers.has(producerId));
       if (!owner) throw new SignalingError('NOT_FOUND', 'no such producer in this room');
       const caps = rtpCapabilities as unknown as types.RtpCapabilities;
-      const router = me.recvRouter ?? room.router;
+      const router = this.placement.consumeRouter(room, me);
       if (!router.canConsume({ producerId, rtpCapabilities: caps })) throw new SignalingError('BAD_REQUEST', 'these capabilities cannot receive this producer');
       // The newest receive transport: the one on me.recvRouter.
       const transport = [...me.transports.values()].filter((t) => t.appData.direction === 'recv').at(-1);

@@ -39,7 +39,7 @@ export class Room {
   readonly formerIds = new Set<string>();
   /**
    * Routers on other workers that every producer of the room is piped into (pipeToRouter), so that one room can
-   * have more listeners than one core carries. Senders always stay on `router`.
+   * have more listeners than one core carries. Senders always stay on `router`. Kept by media/placement.ts.
    */
   readonly fanout = new Map<types.Worker, FanoutRouter>();
   private seq = 0;
@@ -214,12 +214,5 @@ export class Room {
   closeFanout(): void {
     for (const entry of this.fanout.values()) entry.router.then((r) => r.close()).catch(() => undefined);
     this.fanout.clear();
-  }
-
-  /** How many members receive through a router: what decides when the room spreads to another worker. */
-  receiversOn(router: types.Router): number {
-    let n = 0;
-    for (const m of this.members.values()) if (m.recvRouter === router) n++;
-    return n;
   }
 }
