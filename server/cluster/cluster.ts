@@ -256,7 +256,21 @@ export class Cluster implements Dispatcher {
     // A stopping relay's rooms close under it: their records stay as last written, for the relays taking them over.
     if (this.closing) return;
     this.dirty.add(roomId);
-    this.flushing ??= Promise.resolve().then(() => this.flush()).finally(() => (this.flushing = null));
+    this.scheduleFlush();
+  }
+
+  /**
+   * One write at a time; a room that changed while one was under way is written right after it, not at the next
+   * beat (a member who joined just before the relay died would otherwise be missing from the record taken over).
+   */
+  private scheduleFlush(): void {
+    this.flushing ??= Promise.resolve()
+      .then(() => this.flush())
+      .catch((error: Error) => this.log.warn({ err: error.name }, 'directory write failed; the next beat writes again'))
+      .finally(() => {
+        this.flushing = null;
+        if (this.dirty.size > 0 && !this.closing) this.scheduleFlush();
+      });
   }
 
   private async flush(): Promise<void> {

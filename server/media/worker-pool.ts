@@ -84,10 +84,6 @@ export class WorkerPool {
     return this.slots.find((s) => s.worker === worker)?.server ?? null;
   }
 
-  loadOf(worker: types.Worker): number {
-    return this.slots.find((s) => s.worker === worker)?.load ?? 0;
-  }
-
   /**
    * From here on a dying worker is the shutdown, not a failure: SIGTERM to the process group reaches the workers
    * as well, and their deaths must not be logged as errors nor replaced.
