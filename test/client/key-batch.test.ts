@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KeyBatch } from '../../client/src/session/key-batch.ts';
 
 describe('KeyBatch: when the distributor commits membership changes', () => {
-  it('commits the first change of a quiet room at once, and gathers the rest of its window', () => {
+  it('commits a join to a quiet room at once, and gathers what follows within its window', () => {
     const batch = new KeyBatch<string>();
     expect(batch.add({ join: 'a' }, 1_000, 500)).toBe(0);
     expect(batch.take(1_000)).toEqual({ leaves: 0, joins: ['a'] });
@@ -11,10 +11,16 @@ describe('KeyBatch: when the distributor commits membership changes', () => {
     expect(batch.add({ leave: true }, 1_200, 500)).toBeNull();
     expect(batch.add({ join: 'c' }, 1_300, 500)).toBeNull();
     expect(batch.take(1_500)).toEqual({ leaves: 1, joins: ['b', 'c'] });
-    expect(batch.add({ leave: true }, 1_700, 500)).toBe(300);
-    expect(batch.take(2_000)).toEqual({ leaves: 1, joins: [] });
-    // Quiet again for a full window.
-    expect(batch.add({ leave: true }, 2_600, 500)).toBe(0);
+    // Quiet again for a full window: a join goes at once.
+    expect(batch.add({ join: 'd' }, 2_100, 500)).toBe(0);
+  });
+
+  it('makes a burst of leaves one fresh epoch: even after a quiet window, a leave waits a window for the rest', () => {
+    const batch = new KeyBatch<string>();
+    expect(batch.add({ leave: true }, 10_000, 500)).toBe(500);
+    for (let t = 10_001; t < 10_100; t++) expect(batch.add({ leave: true }, t, 500)).toBeNull();
+    expect(batch.add({ join: 'x' }, 10_200, 500)).toBeNull();
+    expect(batch.take(10_500)).toEqual({ leaves: 100, joins: ['x'] });
   });
 
   it('never commits twice within a window, however the changes come', () => {
@@ -37,10 +43,11 @@ describe('KeyBatch: when the distributor commits membership changes', () => {
     const batch = new KeyBatch<string>();
     batch.add({ join: 'a' }, 0, 500);
     batch.take(0);
-    expect(batch.add({ leave: true }, 100, 500)).toBe(400);
+    expect(batch.add({ join: 'b' }, 100, 500)).toBe(400);
     batch.clear();
+    expect(batch.hasPending()).toBe(false);
     expect(batch.take(500)).toBeNull();
     // Nothing was committed by the batch at 500, so the window still counts from 0.
-    expect(batch.add({ join: 'b' }, 600, 500)).toBe(0);
+    expect(batch.add({ join: 'c' }, 600, 500)).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-// When the distributor commits the joins and leaves the relay reports: at once after a quiet window, else gathered.
+// When the distributor commits the joins and leaves the relay reports: a lone join at once, the rest gathered.
 
 export interface DueBatch<J> {
   /** Leaves in the batch: any makes the commit a fresh epoch (which takes in the joins too). */
@@ -7,9 +7,11 @@ export interface DueBatch<J> {
 }
 
 /**
- * At most one commit per window, and none later than one window after the change that started it. The first change
- * after a quiet window is committed at once, so a newcomer to a calm room hears it without waiting for the window
- * (protocol §5, "Batching"); changes that follow within the window wait for it to close and go out together.
+ * At most one commit per window, and none later than one window after the change that started it (protocol §5,
+ * "Batching"). A join after a quiet window is committed at once, so a newcomer to a calm room hears it without
+ * waiting; joins that follow within the window wait for it to close and go out together. Leaves always wait one
+ * window: they come in bursts (the end of a talk), and each fresh epoch costs a package for every member, so a burst
+ * makes one fresh epoch, not one for its first leave and another for the rest.
  */
 export class KeyBatch<J> {
   private pending: DueBatch<J> | null = null;
@@ -22,6 +24,7 @@ export class KeyBatch<J> {
     if ('leave' in change) pending.leaves++;
     else pending.joins.push(change.join);
     if (scheduled) return null;
+    if ('leave' in change) return windowMs;
     return Math.max(0, this.lastCommitAt + windowMs - now);
   }
 
