@@ -78,7 +78,6 @@ export class MediaSession {
     return this.loading;
   }
 
-
   private async loaded(): Promise<void> {
     if (!this.loading) throw new Error('the mediasoup Device was not loaded');
     await this.loading;

@@ -658,8 +658,8 @@ export class RoomSession implements RoomActions {
 
   /**
    * Leaves and joins within the relay's window (at most MAX_KEY_BATCH_MS) become one commit: one fresh epoch for all
-   * leaves, which also takes in the joins, or one ratchet for all joins. The first change after a quiet window goes
-   * out at once (a newcomer waits for no window); a kick does not wait either.
+   * leaves, which also takes in the joins, or one ratchet for all joins (key-batch.ts). A join to a quiet room goes out
+   * at once (a newcomer waits for no window); a kick does not wait either.
    */
   private batch(change: { leave: true } | { join: VerifiedMember }): void {
     const dueInMs = this.keyBatch.add(change, Date.now(), this.keyBatchMs);
