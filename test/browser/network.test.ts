@@ -123,7 +123,7 @@ describe('a network that drops UDP: ICE over TCP to the single media port', () =
     for (const r of reports) expect(r.selected).toMatchObject({ protocol: 'tcp', candidateType: expect.stringMatching(/^(host|prflx)$/) });
     expect(recvTuple(relay, await myId(listener))).toEqual({ state: 'completed', protocol: 'tcp' });
     // The host's browser, with UDP, still connects over UDP: TCP is the fallback, not the rule.
-    const hostTransport = [...relay.rooms.values()][0]!.members.get(hostId)!.transports.values().next().value!;
+    const hostTransport = [...[...relay.rooms.values()][0]!.members.get(hostId)!.transports.values()].find((t) => t.appData.direction === 'send')!;
     expect(hostTransport.iceSelectedTuple?.protocol).toBe('udp');
     expect(await listener.getByTestId('network-blocked').count()).toBe(0);
   }, 90_000);

@@ -109,8 +109,8 @@ describe('onEvent: relay events reach the page only when they fit their schema',
 
 describe('request: replies are parsed against the reply schema too', () => {
   it('resolves with the parsed data, unknown fields stripped', async () => {
-    replyWith = () => ({ ok: true, data: { exists: true, sealedTitle: 'QUJD', locked: false, extra: 1 } });
-    expect(await request(client, 'room.peek', { roomId: 'A'.repeat(22) })).toEqual({ exists: true, sealedTitle: 'QUJD', locked: false });
+    replyWith = () => ({ ok: true, data: { exists: true, sealedTitle: 'QUJD', locked: false, routerRtpCapabilities: { codecs: [] }, extra: 1 } });
+    expect(await request(client, 'room.peek', { roomId: 'A'.repeat(22) })).toEqual({ exists: true, sealedTitle: 'QUJD', locked: false, routerRtpCapabilities: { codecs: [] } });
   });
 
   it('rejects with the relay error when the relay refuses', async () => {
@@ -124,10 +124,11 @@ describe('request: replies are parsed against the reply schema too', () => {
   it.each([
     ['a reply that is not an acknowledgement', 'yes'],
     ['an acknowledgement without ok', { data: {} }],
-    ['data of the wrong shape', { ok: true, data: { exists: 'yes', sealedTitle: null, locked: false } }],
+    ['data of the wrong shape', { ok: true, data: { exists: 'yes', sealedTitle: null, locked: false, routerRtpCapabilities: null } }],
+    ['a reply without a field the protocol requires', { ok: true, data: { exists: true, sealedTitle: null, locked: false } }],
     ['missing data', { ok: true }],
     ['an error code the protocol does not have', { ok: false, error: { code: 'PWNED', message: 'x' } }],
-    ['a huge title', { ok: true, data: { exists: true, sealedTitle: 'A'.repeat(1_000_000), locked: false } }],
+    ['a huge title', { ok: true, data: { exists: true, sealedTitle: 'A'.repeat(1_000_000), locked: false, routerRtpCapabilities: null } }],
   ])('rejects %s with a MalformedReplyError', async (_name, reply) => {
     replyWith = () => reply;
     const error = await request(client, 'room.peek', { roomId: 'A'.repeat(22) }).catch((e: unknown) => e);
