@@ -135,9 +135,11 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
         await cluster?.close();
         for (const room of [...service.rooms.values()]) room.close();
         service.rooms.clear();
-        await new Promise<void>((resolve) => io.close(() => resolve()));
+        // io.close() closes the HTTP server too, and its callback waits for every open connection to end: the pages'
+        // keep-alive connections are cut first, so that an open page cannot hold the shutdown.
+        const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
         http.closeAllConnections();
-        await new Promise<void>((resolve) => http.close(() => resolve()));
+        await ioClosed;
         await pool.close();
         redis?.destroy();
         log.info('relay closed');

@@ -26,6 +26,8 @@ export async function openPage(browser: Browser | BrowserContext, url: string, o
   await options.context?.(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
+  // What the page itself reports as an error (RoomSession.fail logs there): a test that times out then says why.
+  page.on('console', (m) => m.type() === 'error' && console.error('console error:', m.text()));
   await page.goto(url);
   return page;
 }
@@ -35,7 +37,18 @@ export async function createRoom(browser: Browser, relayUrl: string, title: stri
   await page.getByTestId('create-title').fill(title);
   await page.getByTestId('create-name').fill(name);
   await page.getByTestId('create-room').click();
-  await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 20_000 }).toBe('encrypted');
+  try {
+    await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 20_000 }).toBe('encrypted');
+  } catch (error) {
+    const state = await page
+      .evaluate(() => {
+        const t = (window as unknown as { teahouse?: { view(): { phase: unknown; e2ee: unknown; notice?: unknown } } }).teahouse;
+        return { body: document.body.innerText.slice(0, 300), view: t ? { phase: t.view().phase, e2ee: t.view().e2ee, notice: t.view().notice } : null };
+      })
+      .catch((e: Error) => e.message);
+    console.error('createRoom: the room never showed encrypted', JSON.stringify(state));
+    throw error;
+  }
   const link = (await page.getByTestId('room-link').textContent())!;
   return { page, link };
 }
