@@ -283,10 +283,11 @@ export class RoomSession implements RoomActions {
     })();
   }
 
-  private async prepare(name: string, identity: Identity = generateIdentity()): Promise<void> {
+  /** `identity`: the one kept for this tab (a reload); otherwise a new one, made only once libsodium is ready. */
+  private async prepare(name: string, identity?: Identity): Promise<void> {
     await initCrypto();
     this.myName = name;
-    this.agent = new Membership(this.keys, identity);
+    this.agent = new Membership(this.keys, identity ?? generateIdentity());
     this.life = this.makeLife(this.agent);
     this.announcement = this.makeAnnouncement();
     this.connect();
