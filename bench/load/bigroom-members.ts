@@ -134,6 +134,11 @@ answer({
       failures: members.reduce((n, m) => n + m.failures, 0),
     };
   },
+  /** This process's CPU so far (user and system), in milliseconds: the simulated members' own share of the machine. */
+  cpu() {
+    const used = process.cpuUsage();
+    return (used.user + used.system) / 1000;
+  },
   /** Starts counting bytes and events afresh. */
   mark() {
     for (const m of members) {
