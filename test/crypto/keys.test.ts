@@ -340,25 +340,49 @@ describe('epoch commits', () => {
     const created = ratchet(first, { members: idsOf(host, a, b, c, d), packageFor: [c, d] });
     const pkg = packageOf(created, c);
     const bytes = fromBase64url(created.blob);
+    const signatureAt = bytes.length - 64;
     for (let i = 0; i < bytes.length; i++) {
       const tampered = bytes.slice();
       tampered[i]! ^= 0x01;
       const blob = toBase64url(tampered);
-      expect(() => open(blob, pkg, c), `byte ${i}`).toThrow(CommitError);
+      // The newcomer's package proves the header (the header's hash is its associated data) in place of the
+      // signature, which it does not check: a changed signature byte leaves the signed body, and its secret, intact.
+      if (i < signatureAt) expect(() => open(blob, pkg, c), `byte ${i}`).toThrow(CommitError);
+      else expect(open(blob, pkg, c).epochSecret, `byte ${i}`).toEqual(created.epochSecret);
       expect(() => open(blob, null, a, holding(first)), `byte ${i}`).toThrow(CommitError);
     }
     expect(() => open(toBase64url(bytes.subarray(0, bytes.length - 1)), pkg, c)).toThrow(CommitError);
     expect(() => open(`${created.blob}A`, pkg, c)).toThrow(CommitError);
-    expect(() => open(created.blob, pkg, c, null, 'y'.repeat(22))).toThrow(/not signed/);
-    const as = (signKeyOf: (id: string) => Uint8Array | null) =>
-      openCommit({ blob: created.blob, package: pkg, roomId: room.roomId, signKeyOf, pairwiseKeyWith: pairwiseWith(c, room.roomId), me: c, current: null });
-    expect(() => as(() => b.signPublicKey)).toThrow(/not signed/);
-    expect(() => as(() => null)).toThrow(/may distribute/);
+    expect(() => open(created.blob, pkg, c, null, 'y'.repeat(22))).toThrow(/does not open/);
+    expect(() => open(created.blob, null, a, holding(first), 'y'.repeat(22))).toThrow(/not signed/);
+    const as = (signKeyOf: (id: string) => Uint8Array | null, pkgOf: Identity | null) =>
+      openCommit({ blob: created.blob, package: pkgOf ? packageOf(created, pkgOf) : null, roomId: room.roomId, signKeyOf, pairwiseKeyWith: pairwiseWith(pkgOf ?? a, room.roomId), me: pkgOf ?? a, current: pkgOf ? null : holding(first) });
+    expect(() => as(() => b.signPublicKey, null)).toThrow(/not signed/);
+    // Whom the member lets distribute is its policy, with a package or without.
+    expect(() => as(() => null, c)).toThrow(/may distribute/);
+    expect(() => as(() => null, null)).toThrow(/may distribute/);
     expect(() => verifyCommitHeader({ blob: created.blob, roomId: room.roomId, signKeyOf: () => b.signPublicKey })).toThrow(/not signed/);
-    // The same body signed for another room id is refused in this one.
-    expect(() => open(resign(created.blob, () => {}, 'y'.repeat(22)), pkg, c)).toThrow(/not signed/);
+    // The same body signed for another room id is refused in this one by a member it must convince by its signature.
+    expect(() => open(resign(created.blob, () => {}, 'y'.repeat(22)), null, a, holding(first))).toThrow(/not signed/);
     expect(verifyCommitHeader({ blob: created.blob, roomId: room.roomId, signKeyOf: keysOf(host) }).hash).toEqual(created.hash);
     expect(open(created.blob, pkg, c).epochSecret).toEqual(created.epochSecret);
+  });
+
+  it('a package proves only its own distributor\'s header: another member who signs the same body cannot key anyone', () => {
+    const first = fresh();
+    // a, a member on the stage, makes the newcomer's header itself: same body but naming a as the distributor, signed
+    // by a, with a package under a's own pairwise key with c. It is a's commit, so c opens it only if a may distribute.
+    const forged = ratchet(first, { distributor: a, members: idsOf(host, a, b, c), packageFor: [c] });
+    const byHost = ratchet(first, { members: idsOf(host, a, b, c), packageFor: [c] });
+    const onlyHost = (id: string) => (id === host.memberKeyId ? host.signPublicKey : null);
+    const openAs = (blob: string, pkg: string | null) => openCommit({ blob, package: pkg, roomId: room.roomId, signKeyOf: onlyHost, pairwiseKeyWith: pairwiseWith(c, room.roomId), me: c, current: null });
+    expect(() => openAs(forged.blob, packageOf(forged, c))).toThrow(/may distribute/);
+    // a's package paired with the host's header, or the host's package with a's header: neither opens.
+    expect(() => openAs(byHost.blob, packageOf(forged, c))).toThrow(/does not open/);
+    const claimingHost = fromBase64url(forged.blob);
+    claimingHost.set(fromHex(host.memberKeyId), 3 + 8);
+    expect(() => openAs(toBase64url(claimingHost), packageOf(forged, c))).toThrow(/does not open/);
+    expect(openAs(byHost.blob, packageOf(byHost, c)).epochSecret).toEqual(byHost.epochSecret);
   });
 
   it('a package opens only for its member, only with its own header, and never with another epoch\'s', () => {
