@@ -152,8 +152,13 @@ export const requests = {
   },
   'consumer.resume': { request: z.strictObject({ consumerId: Id }), reply: Ok },
   'key.commit': {
-    /** `to`: the header for one member only (a resend); otherwise it goes to the whole room. */
-    request: z.strictObject({ commit: Commit, epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage), to: Id.optional() }),
+    /**
+     * Each addressed member gets the header with its own package, in one event. `to`: the header for that member
+     * only (a resend); otherwise it also goes alone to the rest of the room, unless `withPackages` (a fresh epoch, in
+     * which every member it keys has a package) keeps it to the packages, in this message and the key.packages of
+     * the same epoch that follow.
+     */
+    request: z.strictObject({ commit: Commit, epoch: Epoch, packages: z.array(KeyPackage).max(LIMITS.packagesPerMessage), to: Id.optional(), withPackages: z.literal(true).optional() }),
     reply: Ok,
   },
   /** The rest of a commit's packages, for rooms with more recipients than one message carries. */
@@ -204,8 +209,9 @@ export const events = {
   'room.audience': z.object({ count: z.number().int().nonnegative() }),
   'producer.added': z.object({ producerId: Id, participantId: Id }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),
-  'key.commit': z.object({ from: Id, commit: Commit, epoch: Epoch }),
-  /** One member's own package of a commit, sent to it alone. */
+  /** A commit's header; with `package` when the member has one in it (sent to that member alone). */
+  'key.commit': z.object({ from: Id, commit: Commit, epoch: Epoch, package: Package.optional() }),
+  /** One member's own package of a commit whose header came before it, sent to it alone. */
   'key.package': z.object({ from: Id, epoch: Epoch, package: Package }),
   'stage.invited': z.object({ by: Id, decision: Decision }),
   /** A stage decision the relay applied, passed on to the room: members act on it only if its signature and authority hold. */

@@ -38,7 +38,7 @@ async function send(issued: IssuedCommit): Promise<void> {
     return to ? [{ to, package: pkg }] : [];
   });
   const chunk = LIMITS.packagesPerMessage;
-  await request(socket, 'key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk) }, 60_000);
+  await request(socket, 'key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk), ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) }, 60_000);
   for (let i = chunk; i < packages.length; i += chunk) await request(socket, 'key.packages', { epoch: issued.epoch, packages: packages.slice(i, i + chunk) }, 60_000);
 }
 

@@ -59,10 +59,11 @@ async function join(): Promise<{ ackMs: number } | { error: string }> {
       m.events++;
     });
   });
-  // As the page does: a header alone opens a ratchet that follows ours; otherwise it waits for our package.
-  socket.on('key.commit', ({ commit, epoch }: EventOf<'key.commit'>) => {
+  // As the page does: a header with our package, or alone for a ratchet that follows ours; otherwise it waits for our package.
+  socket.on('key.commit', ({ commit, epoch, package: packaged }: EventOf<'key.commit'>) => {
     headersSeen.set(epoch, commit);
-    const pkg = m.packages.get(epoch) ?? null;
+    const pkg = packaged ?? m.packages.get(epoch) ?? null;
+    if (packaged) m.packages.set(epoch, packaged);
     if (tryAccept(m, commit, pkg)) retryPending(m);
     else m.headers.set(epoch, commit);
   });

@@ -24,7 +24,7 @@ export interface RekeyResult {
   packageBytes: number;
   /** What the host uploaded for the rekey: the key.commit and key.packages requests as JSON. */
   uploadBytes: number;
-  /** What each remaining member received for the rekey (its key.commit and key.package events as JSON): the median and the most. */
+  /** What each remaining member received for the rekey (its key.commit event, with its package, as JSON): the median and the most. */
   receivedBytesMedian: number;
   receivedBytesMax: number;
   /** The relay's batching window (join reply): the browser waits this long before a fresh epoch for leaves; not in the times below. */
@@ -51,7 +51,7 @@ interface Member {
   membership: Membership;
   participantId: string;
   announcement: string;
-  /** Headers (key.commit) and this member's own packages (key.package), as the relay delivered them. */
+  /** Headers (key.commit) and this member's own packages (with the header, or alone in key.package), as the relay delivered them. */
   headers: Received<string>[];
   packages: Received<string>[];
   keyBatchMs: number;
@@ -76,7 +76,12 @@ async function newMember(url: string, keys: RoomKeys, name: string, host: boolea
   const socket = await connect(url);
   const member: Member = { socket, membership: new Membership(keys, identity), participantId: '', announcement, headers: [], packages: [], keyBatchMs: 0 };
   const bytes = (payload: unknown) => JSON.stringify(payload).length;
-  socket.on('key.commit', (p: EventOf<'key.commit'>) => member.headers.push({ epoch: p.epoch, value: p.commit, at: performance.now(), bytes: bytes(p) }));
+  // A header that comes with this member's package (a fresh epoch) is counted once, as one event.
+  socket.on('key.commit', (p: EventOf<'key.commit'>) => {
+    const at = performance.now();
+    member.headers.push({ epoch: p.epoch, value: p.commit, at, bytes: bytes(p) });
+    if (p.package) member.packages.push({ epoch: p.epoch, value: p.package, at, bytes: 0 });
+  });
   socket.on('key.package', (p: EventOf<'key.package'>) => member.packages.push({ epoch: p.epoch, value: p.package, at: performance.now(), bytes: bytes(p) }));
   const joined = host
     ? await request(socket, 'room.create', { roomId: keys.roomId, announcement, sealedTitle: sealMetadata(keys.metaKey, keys.roomId, 'room-title', 'Bench') })
@@ -97,11 +102,14 @@ async function until(check: () => boolean, what: string, timeoutMs = 120_000): P
   }
 }
 
-/** What the host sends, as the browser does: the header with the first packages, the rest in key.packages; returns the bytes uploaded. */
+/**
+ * What the host sends, as the browser does: the header with the first packages, the rest in key.packages, the header
+ * going with each package of a fresh epoch; returns the bytes uploaded.
+ */
 async function send(host: Member, issued: IssuedCommit, participantOf: ReadonlyMap<string, string>): Promise<number> {
   const packages = issued.packages.map(({ memberKeyId, package: pkg }) => ({ to: participantOf.get(memberKeyId)!, package: pkg }));
   const chunk = LIMITS.packagesPerMessage;
-  const first = { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk) };
+  const first = { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk), ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) };
   let uploaded = JSON.stringify(first).length;
   await request(host.socket, 'key.commit', first);
   for (let i = chunk; i < packages.length; i += chunk) {

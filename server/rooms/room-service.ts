@@ -135,8 +135,17 @@ export class RoomService {
     room.sendAbout(p, 'peer.joined', { participant: p.snapshot() }, { except: p });
   }
 
-  private deliverPackages(room: Room, from: Participant, epoch: number, packages: { to: string; package: string }[]): void {
-    for (const { to, package: pkg } of packages) room.members.get(to)?.send('key.package', { from: from.participantId, epoch, package: pkg });
+  /** Each package to its member alone, with the header when there is one to send with it; returns who got one. */
+  private deliverPackages(room: Room, packages: { to: string; package: string }[], header: { from: string; commit: string; epoch: number } | null, from: string, epoch: number): Set<string> {
+    const reached = new Set<string>();
+    for (const { to, package: pkg } of packages) {
+      const member = room.members.get(to);
+      if (!member) continue;
+      reached.add(to);
+      if (header) member.send('key.commit', { ...header, package: pkg });
+      else member.send('key.package', { from, epoch, package: pkg });
+    }
+    return reached;
   }
 
   /**
@@ -554,22 +563,27 @@ export class RoomService {
       return {};
     },
 
-    'key.commit': (session, { commit, epoch, packages, to }) => {
+    'key.commit': (session, { commit, epoch, packages, to, withPackages }) => {
       const { room, me } = this.member(session);
       if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
-      // The header to every member (or the one it is resent to), then each addressed member its own package: linear
-      // in the room, and nobody receives another member's key material. Never to the lobby.
+      const resentTo = to ? this.other(room, to) : null;
+      // Each addressed member its header and own package in one event, the others the header alone: one event per
+      // member, linear in the room, and nobody receives another member's key material. Never to the lobby.
       const header = { from: me.participantId, commit, epoch };
-      if (to) this.other(room, to).send('key.commit', header);
-      else room.broadcast('key.commit', header, me);
-      this.deliverPackages(room, me, epoch, packages);
+      room.packagedHeader = withPackages ? header : null;
+      const reached = this.deliverPackages(room, packages, header, me.participantId, epoch);
+      if (withPackages) return {};
+      if (resentTo) {
+        if (!reached.has(resentTo.participantId)) resentTo.send('key.commit', header);
+      } else room.broadcastBut('key.commit', header, reached.add(me.participantId));
       return {};
     },
 
     'key.packages': (session, { epoch, packages }) => {
       const { room, me } = this.member(session);
       if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
-      this.deliverPackages(room, me, epoch, packages);
+      const header = room.packagedHeader;
+      this.deliverPackages(room, packages, header && header.from === me.participantId && header.epoch === epoch ? header : null, me.participantId, epoch);
       return {};
     },
 

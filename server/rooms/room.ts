@@ -42,6 +42,11 @@ export class Room {
    * have more listeners than one core carries. Senders always stay on `router`. Kept by media/placement.ts.
    */
   readonly fanout = new Map<types.Worker, FanoutRouter>();
+  /**
+   * The header of a fresh epoch whose packages are still arriving (key.commit `withPackages`): it goes with each of
+   * them. One header per room, at most LIMITS.commit characters.
+   */
+  packagedHeader: { from: string; commit: string; epoch: number } | null = null;
   private seq = 0;
   private readonly multicast: Multicast;
 
@@ -164,6 +169,11 @@ export class Room {
   /** To every member but `except`. */
   broadcast<T extends EventType>(event: T, payload: EventOf<T>, except?: Participant): void {
     this.sendTo(this.members.values(), event, payload, except);
+  }
+
+  /** To every member but those whose participant ids are in `except`. */
+  broadcastBut<T extends EventType>(event: T, payload: EventOf<T>, except: ReadonlySet<string>): void {
+    this.sendTo([...this.members.values()].filter((m) => !except.has(m.participantId)), event, payload);
   }
 
   /** To the stage (and `also`, when given) but `except`. */

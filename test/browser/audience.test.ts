@@ -1,6 +1,7 @@
 // A room of a couple of hundred members (Node clients) with real pages: the listener sees a count and pages the list.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventOf } from '../../protocol/messages.ts';
 import { parseRoomLink } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
 import { announce, connect, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
@@ -96,7 +97,8 @@ describe('audience at scale', () => {
     const before = (await epochOf(host))!;
     const stayer = simulated.at(-1)!;
     const headers = () => stayer.received.filter((r) => r.event === 'key.commit').length;
-    const packagesOf = (c: TestClient) => c.received.filter((r) => r.event === 'key.package').length;
+    // A package comes alone (key.package) or with its header (key.commit with `package`).
+    const packagesOf = (c: TestClient) => c.received.filter((r) => r.event === 'key.package' || (r.event === 'key.commit' && (r.payload as EventOf<'key.commit'>).package)).length;
     const headersBefore = headers();
     const stayerPackages = packagesOf(stayer);
     const leaving = simulated.slice(0, 50);

@@ -2,6 +2,7 @@
 // member that missed a commit catches up from the distributor, even when the relay dropped it on purpose.
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { EventOf } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
@@ -94,7 +95,7 @@ describe('a newcomer whose own commit comes before its join reply', () => {
     const log = adversary.sent(id);
     const reply = log.find((m) => m.kind === 'ack' && m.request === 'room.join')!;
     expect(reply.fate).toBe('delayed');
-    expect(log.some((m) => m.event === 'key.package' && m.seq > reply.seq)).toBe(true);
+    expect(log.some((m) => (m.event === 'key.package' || (m.event === 'key.commit' && (m.payload as EventOf<'key.commit'>).package)) && m.seq > reply.seq)).toBe(true);
     await expect.poll(() => epochCode(late)).toBe(await epochCode(host));
     await expectHears(late, hostId, 440);
     for (const p of [host, late]) await p.close();

@@ -90,10 +90,8 @@ describe('roles at the relay', () => {
     await host.req('lobby.admit', { participantId: visitorId, decision: DECISION });
     expect((await admitted).role).toBe('listener');
     const commit = visitor.next('key.commit');
-    const pkg = visitor.next('key.package');
     await host.req('key.commit', { commit: 'U0VDUkVU', epoch: 4, packages: [{ to: visitorId, package: fakePackage('visitor4') }] });
-    expect(await commit).toMatchObject({ epoch: 4 });
-    expect(await pkg).toMatchObject({ epoch: 4, package: fakePackage('visitor4') });
+    expect(await commit).toMatchObject({ epoch: 4, package: fakePackage('visitor4') });
 
     const declinedVisitor = await connect(relay);
     const update = host.next('lobby.updated');
@@ -105,7 +103,7 @@ describe('roles at the relay', () => {
     for (const c of [host, guest, visitor, declinedVisitor]) c.close();
   });
 
-  it('every member gets the header and only its own package; key.packages reaches the addressed members alone', async () => {
+  it('every member gets the header and only its own package, in one event when they come together; key.packages reaches the addressed members alone', async () => {
     const { room, host, guest, guestId } = await setup();
     const others: { client: TestClient; id: string }[] = [];
     for (const name of ['B', 'C']) {
@@ -143,9 +141,26 @@ describe('roles at the relay', () => {
     const header = { event: 'key.commit', from: hostId, commit: 'SEVBREVS', epoch: 2 };
     const marker = { event: 'key.commit', from: hostId, commit: 'TUFSS0VS', epoch: 3 };
     const own = (tag: string) => ({ event: 'key.package', from: hostId, epoch: 2, package: fakePackage(tag) });
-    expect(keyEvents(guest)).toEqual([header, own('guest'), marker]);
+    expect(keyEvents(guest)).toEqual([{ ...header, package: fakePackage('guest') }, marker]);
     expect(keyEvents(b.client)).toEqual([header, marker]);
     expect(keyEvents(c.client)).toEqual([header, own('c'), marker]);
+    expect(keyEvents(visitor)).toEqual([]);
+    expect(keyEvents(host)).toEqual([]);
+
+    // A fresh epoch (withPackages): the header goes only with the packages, in the first message and in the later
+    // ones of the same epoch; a member with no package gets nothing, and another epoch's packages go alone.
+    for (const m of [...members, { client: visitor }, { client: host }]) m.client.received.length = 0;
+    await host.req('key.commit', { commit: 'RlJFU0g', epoch: 5, packages: [{ to: guestId, package: fakePackage('guest5') }], withPackages: true });
+    await host.req('key.packages', { epoch: 5, packages: [{ to: c.id, package: fakePackage('c5') }, { to: visitorId, package: fakePackage('visitor5') }] });
+    await host.req('key.packages', { epoch: 6, packages: [{ to: b.id, package: fakePackage('b6') }] });
+    const last = members.map((m) => m.client.next('key.commit'));
+    await host.req('key.commit', { commit: 'TUFSS0VS', epoch: 7, packages: [] });
+    await Promise.all(last);
+    const fresh = { event: 'key.commit', from: hostId, commit: 'RlJFU0g', epoch: 5 };
+    const after = { ...marker, epoch: 7 };
+    expect(keyEvents(guest)).toEqual([{ ...fresh, package: fakePackage('guest5') }, after]);
+    expect(keyEvents(c.client)).toEqual([{ ...fresh, package: fakePackage('c5') }, after]);
+    expect(keyEvents(b.client)).toEqual([{ event: 'key.package', from: hostId, epoch: 6, package: fakePackage('b6') }, after]);
     expect(keyEvents(visitor)).toEqual([]);
     expect(keyEvents(host)).toEqual([]);
 

@@ -368,7 +368,7 @@ export class RoomSession implements RoomActions {
       this.media?.closeConsumer(producerId);
       this.meter?.remove(participantId);
     });
-    on('key.commit', ({ commit, epoch }) => this.onCommit(commit, epoch));
+    on('key.commit', ({ commit, epoch, package: pkg }) => this.onCommit(commit, epoch, pkg ?? null));
     on('key.package', ({ package: pkg, epoch }) => this.onPackage(pkg, epoch));
     on('stage.invited', ({ decision }) => this.onInvited(decision));
     on('stage.decision', ({ decision }) => this.onDecision(decision));
@@ -645,7 +645,8 @@ export class RoomSession implements RoomActions {
     });
     const chunk = LIMITS.packagesPerMessage;
     try {
-      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk) });
+      // A fresh epoch keys every member it names: the header goes with each package and to nobody else.
+      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk), ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) });
       for (let i = chunk; i < packages.length; i += chunk) await this.req('key.packages', { epoch: issued.epoch, packages: packages.slice(i, i + chunk) });
     } catch (error) {
       this.fail(error);
@@ -804,10 +805,12 @@ export class RoomSession implements RoomActions {
    * A commit header: a ratchet that follows our epoch opens at once; otherwise it waits for this member's package,
    * which the relay sends right after it (a few headers are kept, the newest epochs).
    */
-  private onCommit(commit: string, epoch: number): void {
+  /** A header, with this member's package when the relay sent them together (a package that came first is kept). */
+  private onCommit(commit: string, epoch: number, packaged: string | null): void {
     if (!this.agent) return;
-    const pkg = this.pendingPackages.get(epoch) ?? null;
-    if (this.tryCommit(commit, pkg, false)) return this.retryPendingCommits();
+    const pkg = packaged ?? this.pendingPackages.get(epoch) ?? null;
+    if (packaged) this.pendingPackages.set(epoch, packaged);
+    if (this.tryCommit(commit, pkg, packaged !== null)) return this.retryPendingCommits();
     this.pendingHeaders.set(epoch, commit);
     for (const old of [...this.pendingHeaders.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingHeaders.delete(old);
   }
@@ -872,7 +875,7 @@ export class RoomSession implements RoomActions {
   private onResendRequest(from: string): void {
     const member = this.members.get(from)?.verified;
     const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
-    if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from }).catch(() => undefined);
+    if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from, withPackages: true }).catch(() => undefined);
     // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
     if (member && this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
   }
