@@ -81,9 +81,11 @@ export function fromBase64url(text: string): Uint8Array {
 // Tables rather than toString/parseInt per byte: member key ids are hex, and a rekey of 10,000 members converts each.
 const HEX_OF_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 const NIBBLE = new Int8Array(128).fill(-1);
+const LOWERCASE_NIBBLE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) {
   NIBBLE['0123456789abcdef'.charCodeAt(i)] = i;
   NIBBLE['0123456789ABCDEF'.charCodeAt(i)] = i;
+  LOWERCASE_NIBBLE['0123456789abcdef'.charCodeAt(i)] = i;
 }
 
 export function toHex(bytes: Uint8Array): string {
@@ -113,6 +115,24 @@ export function fromHexInto(hex: string, out: Uint8Array, offset: number): numbe
     out[offset + i] = (hi << 4) | lo;
   }
   return offset + length;
+}
+
+/**
+ * Writes the bytes of `hex` into `out` from `offset` if it is lowercase hex of exactly that many bytes; false (with
+ * `out` partly written) for any other text. Lowercase is how toHex writes member key ids, and the one case whose text
+ * order is the order of the bytes.
+ */
+export function fromLowercaseHexInto(hex: string, out: Uint8Array, offset: number, length: number): boolean {
+  if (hex.length !== 2 * length || offset < 0 || offset + length > out.length) return false;
+  for (let i = 0; i < length; i++) {
+    const a = hex.charCodeAt(2 * i);
+    const b = hex.charCodeAt(2 * i + 1);
+    const hi = a < 128 ? LOWERCASE_NIBBLE[a]! : -1;
+    const lo = b < 128 ? LOWERCASE_NIBBLE[b]! : -1;
+    if (hi < 0 || lo < 0) return false;
+    out[offset + i] = (hi << 4) | lo;
+  }
+  return true;
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { base64urlLength, fromHex, fromHexInto, randomBytes, toBase64url, toBase64urlEach, toHex } from '../../crypto/bytes.ts';
+import { base64urlLength, fromHex, fromHexInto, fromLowercaseHexInto, randomBytes, toBase64url, toBase64urlEach, toHex } from '../../crypto/bytes.ts';
 
 /** Node's own encoder: an implementation independent of ours. */
 const nodeBase64url = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64url');
@@ -58,6 +58,21 @@ describe('hex and random bytes', () => {
     expect(() => fromHexInto('00112233', new Uint8Array(3), 0)).toThrow(RangeError);
     expect(() => fromHexInto('0011', new Uint8Array(3), 2)).toThrow(RangeError);
     for (const bad of ['0', 'zz', '0g']) expect(() => fromHexInto(bad, new Uint8Array(4), 0), bad).toThrow(RangeError);
+  });
+
+  it('writes lowercase hex of the given length in place, and answers false for anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 4 }), (bytes, offset) => {
+        const out = new Uint8Array(offset + bytes.length);
+        expect(fromLowercaseHexInto(toHex(bytes), out, offset, bytes.length)).toBe(true);
+        expect(out.subarray(offset)).toEqual(bytes);
+        const upper = toHex(bytes).toUpperCase();
+        expect(fromLowercaseHexInto(upper, new Uint8Array(offset + bytes.length), offset, bytes.length)).toBe(upper === toHex(bytes));
+        expect(fromLowercaseHexInto(toHex(bytes), new Uint8Array(offset + bytes.length + 1), offset, bytes.length + 1)).toBe(false);
+        expect(fromLowercaseHexInto(toHex(bytes), new Uint8Array(offset + bytes.length - 1), offset, bytes.length)).toBe(false);
+      }),
+    );
+    for (const bad of ['0g', 'g0', '0\u00e9', ' 0', 'Ab']) expect(fromLowercaseHexInto(bad, new Uint8Array(1), 0, 1), bad).toBe(false);
   });
 
   it('fills more than the 65,536 bytes one getRandomValues call allows', () => {

@@ -422,6 +422,15 @@ describe('epoch commits', () => {
       { numRuns: 200 },
     );
     expect(() => membersHash(['abc'])).toThrow(RangeError);
+    // Ids that are not 16 lowercase hex digits (uppercase, other lengths, anywhere in the list) sort as text too.
+    const definition = (ids: string[]) => sha256(concat(labelBytes('members'), Uint8Array.of(0), ...[...new Set(ids)].sort().map(fromHex)));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 9 }), fc.boolean()).map(([b, upper]) => (upper ? toHex(b).toUpperCase() : toHex(b))), { maxLength: 20 }), (ids) => {
+        expect(membersHash(ids)).toEqual(definition(ids));
+        expect(membersHash(new Set(ids))).toEqual(definition(ids));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('every package is its member id, its nonce and the commit secret sealed under the pairwise key with the header hash and member id as data', () => {
