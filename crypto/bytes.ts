@@ -4,21 +4,55 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 const B64URL_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64URL.length; i++) B64URL_INDEX[B64URL.charCodeAt(i)] = i;
 
-export function toBase64url(bytes: Uint8Array): string {
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
+const B64URL_CODES = Uint8Array.from(B64URL, (c) => c.charCodeAt(0));
+// ASCII bytes decode to the same code points under latin1 (windows-1252): one flat string, no string built per 3 bytes.
+const LATIN1 = new TextDecoder('latin1');
+
+/** The length of the unpadded base64url text of `byteLength` bytes. */
+export function base64urlLength(byteLength: number): number {
+  return Math.floor(byteLength / 3) * 4 + [0, 2, 3][byteLength % 3]!;
+}
+
+/** Writes the base64url ASCII codes of `bytes[start, end)` into `out` from `offset`. */
+function writeBase64url(bytes: Uint8Array, start: number, end: number, out: Uint8Array, offset: number): void {
+  let o = offset;
+  let i = start;
+  for (; i + 2 < end; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]! + B64URL[n & 63]!;
+    out[o] = B64URL_CODES[n >> 18]!;
+    out[o + 1] = B64URL_CODES[(n >> 12) & 63]!;
+    out[o + 2] = B64URL_CODES[(n >> 6) & 63]!;
+    out[o + 3] = B64URL_CODES[n & 63]!;
+    o += 4;
   }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]!;
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]!;
+  const rest = end - i;
+  if (rest > 0) {
+    const n = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o++] = B64URL_CODES[n >> 18]!;
+    out[o++] = B64URL_CODES[(n >> 12) & 63]!;
+    if (rest === 2) out[o] = B64URL_CODES[(n >> 6) & 63]!;
   }
+}
+
+export function toBase64url(bytes: Uint8Array): string {
+  const out = new Uint8Array(base64urlLength(bytes.length));
+  writeBase64url(bytes, 0, bytes.length, out, 0);
+  return LATIN1.decode(out);
+}
+
+/**
+ * Each `recordLength` bytes of `bytes` encoded on its own, as toBase64url would: a distributor's 10,000 packages cost
+ * one decode into one string, and each record's text is a slice of it.
+ */
+export function toBase64urlEach(bytes: Uint8Array, recordLength: number): string[] {
+  if (!Number.isInteger(recordLength) || recordLength < 1 || bytes.length % recordLength !== 0) throw new RangeError('bytes are not whole records');
+  const count = bytes.length / recordLength;
+  const chars = base64urlLength(recordLength);
+  const ascii = new Uint8Array(chars * count);
+  for (let r = 0; r < count; r++) writeBase64url(bytes, r * recordLength, (r + 1) * recordLength, ascii, r * chars);
+  const text = LATIN1.decode(ascii);
+  const out = new Array<string>(count);
+  for (let r = 0; r < count; r++) out[r] = text.slice(r * chars, (r + 1) * chars);
   return out;
 }
 
@@ -47,9 +81,11 @@ export function fromBase64url(text: string): Uint8Array {
 // Tables rather than toString/parseInt per byte: member key ids are hex, and a rekey of 10,000 members converts each.
 const HEX_OF_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 const NIBBLE = new Int8Array(128).fill(-1);
+const LOWERCASE_NIBBLE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) {
   NIBBLE['0123456789abcdef'.charCodeAt(i)] = i;
   NIBBLE['0123456789ABCDEF'.charCodeAt(i)] = i;
+  LOWERCASE_NIBBLE['0123456789abcdef'.charCodeAt(i)] = i;
 }
 
 export function toHex(bytes: Uint8Array): string {
@@ -61,15 +97,42 @@ export function toHex(bytes: Uint8Array): string {
 export function fromHex(hex: string): Uint8Array {
   if (hex.length % 2 !== 0) throw new RangeError('invalid hex');
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) {
+  fromHexInto(hex, out, 0);
+  return out;
+}
+
+/** Writes the bytes of `hex` into `out` from `offset` without allocating; returns where they end. */
+export function fromHexInto(hex: string, out: Uint8Array, offset: number): number {
+  if (hex.length % 2 !== 0) throw new RangeError('invalid hex');
+  const length = hex.length / 2;
+  if (offset < 0 || offset + length > out.length) throw new RangeError('hex does not fit');
+  for (let i = 0; i < length; i++) {
     const a = hex.charCodeAt(2 * i);
     const b = hex.charCodeAt(2 * i + 1);
     const hi = a < 128 ? NIBBLE[a]! : -1;
     const lo = b < 128 ? NIBBLE[b]! : -1;
     if (hi < 0 || lo < 0) throw new RangeError('invalid hex');
-    out[i] = (hi << 4) | lo;
+    out[offset + i] = (hi << 4) | lo;
   }
-  return out;
+  return offset + length;
+}
+
+/**
+ * Writes the bytes of `hex` into `out` from `offset` if it is lowercase hex of exactly that many bytes; false (with
+ * `out` partly written) for any other text. Lowercase is how toHex writes member key ids, and the one case whose text
+ * order is the order of the bytes.
+ */
+export function fromLowercaseHexInto(hex: string, out: Uint8Array, offset: number, length: number): boolean {
+  if (hex.length !== 2 * length || offset < 0 || offset + length > out.length) return false;
+  for (let i = 0; i < length; i++) {
+    const a = hex.charCodeAt(2 * i);
+    const b = hex.charCodeAt(2 * i + 1);
+    const hi = a < 128 ? LOWERCASE_NIBBLE[a]! : -1;
+    const lo = b < 128 ? LOWERCASE_NIBBLE[b]! : -1;
+    if (hi < 0 || lo < 0) return false;
+    out[offset + i] = (hi << 4) | lo;
+  }
+  return true;
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {

@@ -2,6 +2,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { createAnnouncement, deriveRoomKeys, fromHex, generateIdentity, initCrypto, sealMetadata, toHex, type RoomKeys } from '../../crypto/index.ts';
 import { KeyBatch } from '../../client/src/session/key-batch.ts';
+import { addressPackages } from '../../client/src/session/key-delivery.ts';
 import { Membership, type IssuedCommit, type VerifiedMember } from '../../client/src/session/membership.ts';
 import { request } from '../../protocol/client.ts';
 import { LIMITS, type EventOf } from '../../protocol/messages.ts';
@@ -25,6 +26,8 @@ let membership: Membership;
 let socket: Socket;
 let participantId = '';
 const byParticipant = new Map<string, VerifiedMember>();
+/** Kept with byParticipant rather than rebuilt for every commit: who gets each package. */
+const participantOfKey = new Map<string, string>();
 const commits: CommitRecord[] = [];
 const keyBatch = new KeyBatch<VerifiedMember>();
 let timer: ReturnType<typeof setTimeout> | null = null;
@@ -32,14 +35,14 @@ let windowMs = 500;
 let sending: Promise<void> = Promise.resolve();
 
 async function send(issued: IssuedCommit): Promise<void> {
-  const participantOf = new Map([...byParticipant.values()].map((m) => [m.memberKeyId, m.participantId]));
-  const packages = issued.packages.flatMap(({ memberKeyId, package: pkg }) => {
-    const to = participantOf.get(memberKeyId);
-    return to ? [{ to, package: pkg }] : [];
-  });
-  const chunk = LIMITS.packagesPerMessage;
-  await request(socket, 'key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk), ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) }, 60_000);
-  for (let i = chunk; i < packages.length; i += chunk) await request(socket, 'key.packages', { epoch: issued.epoch, packages: packages.slice(i, i + chunk) }, 60_000);
+  const [first, ...rest] = addressPackages(issued.packages, participantOfKey, LIMITS.packagesPerMessage);
+  await request(socket, 'key.commit', { commit: issued.blob, epoch: issued.epoch, packages: first!, ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) }, 60_000);
+  for (const packages of rest) await request(socket, 'key.packages', { epoch: issued.epoch, packages }, 60_000);
+}
+
+function add(member: VerifiedMember): void {
+  byParticipant.set(member.participantId, member);
+  participantOfKey.set(member.memberKeyId, member.participantId);
 }
 
 /** The browser's rule (KeyBatch, as room-session.ts uses it): one fresh epoch for a window's leaves, one ratchet for its joins. */
@@ -76,16 +79,20 @@ answer({
     socket.on('peer.joined', ({ participant }: EventOf<'peer.joined'>) => {
       const verified = membership.verify(participant.participantId, participant.announcement);
       if (!verified) return;
-      byParticipant.set(participant.participantId, verified);
+      add(verified);
       batch({ join: verified });
     });
     socket.on('peer.left', ({ participantId: id }: EventOf<'peer.left'>) => {
-      if (byParticipant.delete(id)) batch({ leave: true });
+      const member = byParticipant.get(id);
+      if (!member) return;
+      byParticipant.delete(id);
+      if (participantOfKey.get(member.memberKeyId) === id) participantOfKey.delete(member.memberKeyId);
+      batch({ leave: true });
     });
     const created = await request(socket, 'room.create', { roomId: keys.roomId, announcement, sealedTitle: sealMetadata(keys.metaKey, keys.roomId, 'room-title', 'Town hall') });
     participantId = created.participantId;
     windowMs = created.keyBatchMs;
-    byParticipant.set(participantId, membership.verify(participantId, announcement)!);
+    add(membership.verify(participantId, announcement)!);
     const first = membership.issueFresh([...byParticipant.values()], { roles: new Map([[identity.memberKeyId, 'host']]) });
     await send(first);
     return { participantId, announcement, windowMs };

@@ -1,3 +1,5 @@
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -44,6 +46,7 @@ import {
   RoomLinkError,
   ROOM_ID_PATTERN,
   sealMetadata,
+  sealPackage,
   SframeAuthError,
   SframeReceiver,
   SframeSender,
@@ -436,10 +439,40 @@ describe('epoch commits', () => {
         expect(membersHash([...members, members[0]!])).toEqual(membersHash(members));
         if (!members.includes(extra)) expect(membersHash([...members, extra])).not.toEqual(membersHash(members));
         if (members.length > 1) expect(membersHash(members.slice(1))).not.toEqual(membersHash(members));
+        // Its definition: SHA-256 of the label, a zero byte and the sorted members' bytes.
+        expect(membersHash(shuffled)).toEqual(sha256(concat(labelBytes('members'), Uint8Array.of(0), ...[...members].sort().map(fromHex))));
         },
       ),
       { numRuns: 200 },
     );
+    expect(() => membersHash(['abc'])).toThrow(RangeError);
+    // Ids that are not 16 lowercase hex digits (uppercase, other lengths, anywhere in the list) sort as text too.
+    const definition = (ids: string[]) => sha256(concat(labelBytes('members'), Uint8Array.of(0), ...[...new Set(ids)].sort().map(fromHex)));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 9 }), fc.boolean()).map(([b, upper]) => (upper ? toHex(b).toUpperCase() : toHex(b))), { maxLength: 20 }), (ids) => {
+        expect(membersHash(ids)).toEqual(definition(ids));
+        expect(membersHash(new Set(ids))).toEqual(definition(ids));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('every package is its member id, its nonce and the commit secret sealed under the pairwise key with the header hash and member id as data', () => {
+    const people = [a, b, c, d];
+    const keyOf = (m: { memberKeyId: string }) => pairwiseKey({ roomId: room.roomId, mySecretKey: host.boxSecretKey, theirPublicKey: people.find((p) => p.memberKeyId === m.memberKeyId)!.boxPublicKey, distributor: host.memberKeyId, member: m.memberKeyId })!;
+    const created = fresh({ members: idsOf(host, ...people), packageFor: people });
+    expect(created.packages.map((p) => p.memberKeyId)).toEqual(idsOf(...people));
+    const nonces = new Set<string>();
+    for (const { memberKeyId, package: pkg } of created.packages) {
+      const nonce = fromBase64url(pkg).subarray(8, 32);
+      nonces.add(toHex(nonce));
+      const id = fromHex(memberKeyId);
+      // noble's XChaCha20-Poly1305, not the libsodium the distributor seals with.
+      const expected = toBase64url(concat(id, nonce, xchacha20poly1305(keyOf({ memberKeyId }), nonce, concat(created.hash, id)).encrypt(created.commitSecret)));
+      expect(pkg).toBe(expected);
+      expect(sealPackage({ key: keyOf({ memberKeyId }), hash: created.hash, memberKeyId, commitSecret: created.commitSecret, nonce })).toBe(expected);
+    }
+    expect(nonces.size).toBe(people.length);
   });
 
   it('refuses duplicate members, duplicate sender indexes, two hosts, listeners on stage and too few members, whether building or opening', () => {

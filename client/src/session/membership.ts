@@ -123,8 +123,11 @@ export class Membership {
   /** Newcomers a moderator admitted from the lobby of a locked room. */
   private readonly admitted = new Set<string>();
   private readonly applied = new Set<string>();
-  /** Pairwise keys with distributors (as a member) and with members (as a distributor), by "distributor/member". */
-  private readonly pairKeys = new Map<string, Uint8Array>();
+  /**
+   * Pairwise keys with distributors (as a member) and with members (as a distributor), by distributor then member: no
+   * key string is built per lookup, and a fresh epoch looks up every member's.
+   */
+  private readonly pairKeys = new Map<string, Map<string, Uint8Array>>();
   /** The lowest sender index a ratchet may give a newcomer: no index is issued twice in one lineage. */
   private nextIndex = 0;
   private epochFloor = 0;
@@ -164,16 +167,17 @@ export class Membership {
 
   /** The symmetric key between a distributor and a member (either side computes it once, then reuses it). */
   private pairKey(distributor: string, member: string, theirPublicKey?: Uint8Array): Uint8Array | null {
-    const id = `${distributor}/${member}`;
-    if (!this.pairKeys.has(id)) {
-      const other = distributor === this.me ? member : distributor;
-      const theirs = theirPublicKey ?? this.known.get(other)?.boxPublicKey;
-      const key = theirs ? pairwiseKey({ roomId: this.keys.roomId, mySecretKey: this.identity.boxSecretKey, theirPublicKey: theirs, distributor, member }) : null;
-      // Keys are cached only when they could be made: a member whose announcement arrives later gets its key then.
-      if (!key) return null;
-      this.pairKeys.set(id, key);
-    }
-    return this.pairKeys.get(id)!;
+    let ofDistributor = this.pairKeys.get(distributor);
+    const cached = ofDistributor?.get(member);
+    if (cached) return cached;
+    const other = distributor === this.me ? member : distributor;
+    const theirs = theirPublicKey ?? this.known.get(other)?.boxPublicKey;
+    const key = theirs ? pairwiseKey({ roomId: this.keys.roomId, mySecretKey: this.identity.boxSecretKey, theirPublicKey: theirs, distributor, member }) : null;
+    // Keys are cached only when they could be made: a member whose announcement arrives later gets its key then.
+    if (!key) return null;
+    if (!ofDistributor) this.pairKeys.set(distributor, (ofDistributor = new Map()));
+    ofDistributor.set(member, key);
+    return key;
   }
 
   /**
@@ -315,7 +319,7 @@ export class Membership {
     const current = this.current;
     // In a locked room, only members this distributor keyed or saw admitted. A member taking over has no list of its
     // own (it holds only the hash), so it keys every verified member the relay lists (docs/threat-model.md, limits).
-    const keyed = current?.members ? new Set(current.members) : null;
+    const keyed = current?.locked && current.members ? new Set(current.members) : null;
     const admitted = members.filter(
       (m) => m.memberKeyId !== this.me && !this.removed.has(m.memberKeyId) && (!current?.locked || !keyed || keyed.has(m.memberKeyId) || this.admitted.has(m.memberKeyId)),
     );

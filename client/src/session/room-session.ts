@@ -39,6 +39,7 @@ import { forgetMember, storeMember, storedMember, type StoredMember } from './me
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { markJoin } from './join-timeline.ts';
 import { KeyBatch } from './key-batch.ts';
+import { addressPackages } from './key-delivery.ts';
 import { acceptsRestoredInvite, planRebuild, raisesHandAgain, REBUILD, rebuildStep, retryDelayMs, rolesToRestore, type RestoredRole } from './rebuild.ts';
 import { RoomLife, RoomLifeError, ROOM_LIFE_LIMITS } from './room-life.ts';
 import type { AudiencePage, MemberView, Phase, Role, RoomView } from './view.ts';
@@ -639,15 +640,11 @@ export class RoomSession implements RoomActions {
     // One pass over the members, not one per package: a fresh epoch in a room of 10,000 has 10,000 packages.
     const participantOf = new Map<string, string>();
     for (const m of this.members.values()) if (m.verified && !participantOf.has(m.verified.memberKeyId)) participantOf.set(m.verified.memberKeyId, m.snapshot.participantId);
-    const packages = issued.packages.flatMap(({ memberKeyId, package: pkg }) => {
-      const to = participantOf.get(memberKeyId);
-      return to ? [{ to, package: pkg }] : [];
-    });
-    const chunk = LIMITS.packagesPerMessage;
+    const [first, ...rest] = addressPackages(issued.packages, participantOf, LIMITS.packagesPerMessage);
     try {
       // A fresh epoch keys every member it names: the header goes with each package and to nobody else.
-      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch, packages: packages.slice(0, chunk), ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) });
-      for (let i = chunk; i < packages.length; i += chunk) await this.req('key.packages', { epoch: issued.epoch, packages: packages.slice(i, i + chunk) });
+      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch, packages: first!, ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) });
+      for (const packages of rest) await this.req('key.packages', { epoch: issued.epoch, packages });
     } catch (error) {
       this.fail(error);
     }
