@@ -418,7 +418,7 @@ export function openCommit(options: {
     const key = options.pairwiseKeyWith(header.distributor);
     if (!key) throw new CommitError('no pairwise key with the distributor');
     try {
-      commitSecret = xchacha20poly1305(key, bytes.subarray(MEMBER_ID_BYTES, MEMBER_ID_BYTES + 24), packageAad(header.hash, options.me.memberKeyId)).decrypt(bytes.subarray(MEMBER_ID_BYTES + 24));
+      commitSecret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, bytes.subarray(MEMBER_ID_BYTES + 24), packageAad(header.hash, options.me.memberKeyId), bytes.subarray(MEMBER_ID_BYTES, MEMBER_ID_BYTES + 24), key);
     } catch {
       throw new CommitError('the package does not open with my key for this commit');
     }
