@@ -180,8 +180,9 @@ function packageAad(hash: Uint8Array, memberKeyId: string): Uint8Array {
 /**
  * Writes one member's package into `out` at `at` (PACKAGE_BYTES): the commit secret under its pairwise key, bound to the
  * header's hash and to the member. `aad` holds the header's hash, then room for the member's id, written here: a
- * distributor reuses one for every member. Sealed by libsodium (the same XChaCha20-Poly1305 as noble's, which opens
- * it): for a 32-byte secret its WebAssembly is about five times faster, and a fresh epoch seals one per member.
+ * distributor reuses one for every member. Sealed and opened by libsodium's XChaCha20-Poly1305: for a 32-byte secret
+ * its WebAssembly is about five times faster than noble's, and a fresh epoch seals one per member and every member
+ * opens one.
  */
 function sealPackageInto(out: Uint8Array, at: number, aad: Uint8Array, key: Uint8Array, memberKeyId: string, commitSecret: Uint8Array, nonce: Uint8Array): void {
   if (fromHexInto(memberKeyId, aad, COMMIT_HASH_BYTES) !== aad.length) throw new RangeError('a member key id is 8 bytes');
