@@ -13,8 +13,10 @@ export interface CommitRecord {
   kind: 'fresh' | 'ratchet';
   /** When the batch window closed (wall clock) and the commit was built. */
   closedAt: number;
-  /** The distributor's CPU for building and sending it. */
+  /** The distributor's CPU for building and sending it: its process, V8's garbage-collection threads included. */
   cpuMs: number;
+  /** Of which its main thread, where a page's distributor would be busy (`process.threadCpuUsage`). */
+  mainThreadMs: number;
   headerBytes: number;
   packages: number;
   joins: number;
@@ -45,6 +47,8 @@ function add(member: VerifiedMember): void {
   participantOfKey.set(member.memberKeyId, member.participantId);
 }
 
+const cpuMs = (used: NodeJS.CpuUsage) => (used.user + used.system) / 1000;
+
 /** The browser's rule (KeyBatch, as room-session.ts uses it): one fresh epoch for a window's leaves, one ratchet for its joins. */
 function flush(): void {
   timer = null;
@@ -52,12 +56,13 @@ function flush(): void {
   if (!due) return;
   const closedAt = wallMs();
   const cpu = process.cpuUsage();
+  const thread = process.threadCpuUsage();
   const issued = due.leaves > 0 ? membership.issueFresh([...byParticipant.values()]) : membership.issueRatchet(due.joins);
   const sent = send(issued);
   sending = sending.then(() => sent);
   void sent.then(() => {
     const used = process.cpuUsage(cpu);
-    commits.push({ epoch: issued.epoch, kind: issued.kind, closedAt, cpuMs: (used.user + used.system) / 1000, headerBytes: issued.blob.length, packages: issued.packages.length, joins: due.joins.length, leaves: due.leaves });
+    commits.push({ epoch: issued.epoch, kind: issued.kind, closedAt, cpuMs: cpuMs(used), mainThreadMs: cpuMs(process.threadCpuUsage(thread)), headerBytes: issued.blob.length, packages: issued.packages.length, joins: due.joins.length, leaves: due.leaves });
   });
 }
 

@@ -149,6 +149,11 @@ describe('other malformed traffic', () => {
     const full = Array.from({ length: LIMITS.packagesPerMessage }, () => entry);
     expect(await client.raw('key.packages', { epoch: 2, packages: full })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
     expect(await client.raw('key.commit', { commit: BLOB, epoch: 2, packages: [] })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
+    // withPackages is a flag that is set or absent.
+    expect(await client.raw('key.commit', { commit: BLOB, epoch: 2, packages: [], withPackages: true })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
+    for (const withPackages of [false, 'yes', 1]) {
+      expect(await client.raw('key.commit', { commit: BLOB, epoch: 2, packages: [], withPackages }), String(withPackages)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('withPackages') } });
+    }
     client.close();
   });
 
