@@ -39,7 +39,7 @@ export async function runRekeyBench(opts: { quick: boolean }): Promise<Table[]> 
     rows: results.map((r) => [r.members, r.buildMs, r.headerBytes, r.packageBytes, r.uploadBytes / 1024, r.receivedBytesMax, r.lastReceivedMs, r.medianOpenMs, r.medianReadyMs, r.lastReadyMs]),
     notes: [
       'Host and members are socket.io clients with the browser\'s Membership (key rules), in one child process; the relay runs in the parent.',
-      'Each member receives the signed header (key.commit) and its own package (key.package); bytes are those events as JSON, the most any member received.',
+      'Each member receives the signed header with its own package in one key.commit event; bytes are that event as JSON, the most any member received.',
       'A member is ready at its receive time plus its own open time: each member opens on its own device, so opens are timed one by one afterwards.',
       `Not in these times: the relay's batching window (keyBatchMs = ${results[0]?.keyBatchMs ?? '?'} ms), which the browser waits before a fresh epoch for leaves.`,
       'Every member checked to hold the host\'s new secret; the leaver checked to get no package, to be unable to open the header, and to hold another secret.',
