@@ -35,5 +35,7 @@ export async function launchFirefox(options: FirefoxOptions = {}): Promise<Brows
     prefs['media.peerconnection.ice.loopback'] = true;
     prefs['permissions.default.microphone'] = 1;
   }
-  return puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: prefs });
+  // Firefox builds a fresh profile at every launch; with the full suite's browsers on two cores that once took longer
+  // than puppeteer's default 30 s. The tests' hook allows 90 s.
+  return puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: prefs, timeout: 75_000 });
 }
