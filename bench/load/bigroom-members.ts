@@ -50,7 +50,10 @@ async function join(): Promise<{ ackMs: number } | { error: string }> {
   const identity = generateIdentity();
   const membership = new Membership(keys, identity);
   const announcement = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Listener' }) });
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  // The same 120 s for the connection as for the join request: at 10,000 members joining at 500/s these processes
+  // need more CPU than the machine has (every member verifies two signed ratchet headers a second), and socket.io's
+  // default 20 s handshake timeout then fails the slowest connections of the simulation, not of the relay.
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 120_000 });
   const m: Member = { socket, membership, participantId: '', present: new Set(), headers: new Map(), packages: new Map(), acceptedAt: new Map(), bytes: 0, events: 0, failures: 0 };
   socket.io.on('open', () => {
     socket.io.engine.on('packet', (packet: { type: string; data?: unknown }) => {
