@@ -205,7 +205,7 @@ export const events = {
   'peer.left': z.object({ participantId: Id, reason: z.enum(['left', 'kicked', 'disconnected']) }),
   /** Every member, once, to a member that just moved onto the stage: it may have to distribute keys to any of them. */
   'room.members': z.object({ participants: z.array(ParticipantSnapshot) }),
-  /** The number of listeners, at most once a second per room; the last change always follows. */
+  /** The number of listeners, at most once a second per room (less often above 2,000 members); the last change always follows. */
   'room.audience': z.object({ count: z.number().int().nonnegative() }),
   'producer.added': z.object({ producerId: Id, participantId: Id }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),

@@ -7,6 +7,16 @@ import { Throttle } from './throttle.ts';
 
 /** Members hear of the audience's size at most this often, whatever the churn: the final count always goes out. */
 export const AUDIENCE_COUNT_INTERVAL_MS = 1_000;
+/**
+ * And a room's count reaches at most this many members a second: a count to each of 10,000 members every second would
+ * be 10,000 events a second from the relay, a large part of its work in a busy room (and in the way of a rekey). A room
+ * of 10,000 hears the count every 5 s.
+ */
+export const AUDIENCE_COUNT_EVENTS_PER_SECOND = 2_000;
+
+export function audienceCountIntervalMs(members: number): number {
+  return Math.max(AUDIENCE_COUNT_INTERVAL_MS, Math.ceil(members / AUDIENCE_COUNT_EVENTS_PER_SECOND) * 1_000);
+}
 
 /**
  * Sends one event to many connections by socket id. The relay passes socket.io's broadcast, which encodes the event
@@ -56,7 +66,7 @@ export class Room {
     this.sealedTitle = options.sealedTitle;
     this.router = options.router;
     this.worker = options.worker;
-    this.audienceCount = new Throttle({ intervalMs: AUDIENCE_COUNT_INTERVAL_MS, initial: 0, send: (count) => this.broadcast('room.audience', { count }) });
+    this.audienceCount = new Throttle({ intervalMs: () => audienceCountIntervalMs(this.members.size), initial: 0, send: (count) => this.broadcast('room.audience', { count }) });
   }
 
   nextSeq(): number {

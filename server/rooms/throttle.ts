@@ -12,7 +12,7 @@ const realTimers: Timers = {
 };
 
 export class Throttle<T> {
-  private readonly intervalMs: number;
+  private readonly intervalMs: () => number;
   private readonly send: (value: T) => void;
   private readonly timers: Timers;
   private lastSentAt = -Infinity;
@@ -20,9 +20,10 @@ export class Throttle<T> {
   private pending: { value: T } | null = null;
   private timer: unknown = null;
 
-  /** `initial`: the value receivers already hold, so setting it again sends nothing. */
-  constructor(options: { intervalMs: number; initial: T; send: (value: T) => void; timers?: Timers }) {
-    this.intervalMs = options.intervalMs;
+  /** `initial`: the value receivers already hold, so setting it again sends nothing. `intervalMs` is read at each set. */
+  constructor(options: { intervalMs: number | (() => number); initial: T; send: (value: T) => void; timers?: Timers }) {
+    const interval = options.intervalMs;
+    this.intervalMs = typeof interval === 'number' ? () => interval : interval;
     this.send = options.send;
     this.sent = { value: options.initial };
     this.timers = options.timers ?? realTimers;
@@ -32,7 +33,7 @@ export class Throttle<T> {
   set(value: T): void {
     this.pending = { value };
     if (this.timer !== null) return;
-    const wait = this.lastSentAt + this.intervalMs - this.timers.now();
+    const wait = this.lastSentAt + this.intervalMs() - this.timers.now();
     if (wait <= 0) return this.flush();
     const timer = this.timers.setTimeout(() => {
       this.timer = null;

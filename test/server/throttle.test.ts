@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { audienceCountIntervalMs } from '../../server/rooms/room.ts';
 import { Throttle, type Timers } from '../../server/rooms/throttle.ts';
 
 /** A clock the test moves by hand: timers fire only when it passes their time. */
@@ -74,5 +75,29 @@ describe('Throttle', () => {
     clock.advance(3_000);
     t.set(2);
     expect(sent).toEqual([1, 2]);
+  });
+
+  it('reads its interval at every change: a room that grows hears its count less often', () => {
+    const clock = manualClock();
+    const sent: number[] = [];
+    let members = 1_000;
+    const t = new Throttle({ intervalMs: () => audienceCountIntervalMs(members), initial: 0, send: (v) => sent.push(v), timers: clock.api });
+    t.set(1);
+    clock.advance(1_000);
+    t.set(2);
+    expect(sent).toEqual([1, 2]);
+    members = 10_000;
+    t.set(3);
+    clock.advance(4_999);
+    expect(sent).toEqual([1, 2]);
+    clock.advance(1);
+    expect(sent).toEqual([1, 2, 3]);
+  });
+
+  it('keeps a room\'s count events at about 2,000 a second or fewer, and at least a second apart', () => {
+    for (const [members, ms] of [[1, 1_000], [2_000, 1_000], [2_001, 2_000], [5_000, 3_000], [10_000, 5_000], [100_000, 50_000]] as const) {
+      expect(audienceCountIntervalMs(members), `${members}`).toBe(ms);
+      expect(members / (ms / 1_000)).toBeLessThanOrEqual(2_000);
+    }
   });
 });
