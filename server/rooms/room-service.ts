@@ -570,7 +570,9 @@ export class RoomService {
       // Each addressed member its header and own package in one event, the others the header alone: one event per
       // member, linear in the room, and nobody receives another member's key material. Never to the lobby.
       const header = { from: me.participantId, commit, epoch };
-      room.packagedHeader = withPackages ? header : null;
+      // Kept until the next fresh epoch, not cleared by a ratchet: a distributor may send one while the fresh epoch's
+      // later packages are still on their way, and those must still carry their header.
+      if (withPackages) room.packagedHeader = header;
       const reached = this.deliverPackages(room, packages, header, me.participantId, epoch);
       if (withPackages) return {};
       if (resentTo) {

@@ -148,19 +148,22 @@ describe('roles at the relay', () => {
     expect(keyEvents(host)).toEqual([]);
 
     // A fresh epoch (withPackages): the header goes only with the packages, in the first message and in the later
-    // ones of the same epoch; a member with no package gets nothing, and another epoch's packages go alone.
+    // ones of the same epoch, even with a ratchet sent in between; a member with no package gets nothing of it, and
+    // another epoch's packages go alone.
     for (const m of [...members, { client: visitor }, { client: host }]) m.client.received.length = 0;
     await host.req('key.commit', { commit: 'RlJFU0g', epoch: 5, packages: [{ to: guestId, package: fakePackage('guest5') }], withPackages: true });
+    await host.req('key.commit', { commit: 'UkFUQ0g', epoch: 6, packages: [] });
     await host.req('key.packages', { epoch: 5, packages: [{ to: c.id, package: fakePackage('c5') }, { to: visitorId, package: fakePackage('visitor5') }] });
     await host.req('key.packages', { epoch: 6, packages: [{ to: b.id, package: fakePackage('b6') }] });
     const last = members.map((m) => m.client.next('key.commit'));
     await host.req('key.commit', { commit: 'TUFSS0VS', epoch: 7, packages: [] });
     await Promise.all(last);
     const fresh = { event: 'key.commit', from: hostId, commit: 'RlJFU0g', epoch: 5 };
+    const between = { event: 'key.commit', from: hostId, commit: 'UkFUQ0g', epoch: 6 };
     const after = { ...marker, epoch: 7 };
-    expect(keyEvents(guest)).toEqual([{ ...fresh, package: fakePackage('guest5') }, after]);
-    expect(keyEvents(c.client)).toEqual([{ ...fresh, package: fakePackage('c5') }, after]);
-    expect(keyEvents(b.client)).toEqual([{ event: 'key.package', from: hostId, epoch: 6, package: fakePackage('b6') }, after]);
+    expect(keyEvents(guest)).toEqual([{ ...fresh, package: fakePackage('guest5') }, between, after]);
+    expect(keyEvents(c.client)).toEqual([between, { ...fresh, package: fakePackage('c5') }, after]);
+    expect(keyEvents(b.client)).toEqual([between, { event: 'key.package', from: hostId, epoch: 6, package: fakePackage('b6') }, after]);
     expect(keyEvents(visitor)).toEqual([]);
     expect(keyEvents(host)).toEqual([]);
 

@@ -799,10 +799,10 @@ export class RoomSession implements RoomActions {
   }
 
   /**
-   * A commit header: a ratchet that follows our epoch opens at once; otherwise it waits for this member's package,
-   * which the relay sends right after it (a few headers are kept, the newest epochs).
+   * A commit header, with this member's package when the relay sent them together: it opens at once, as does a ratchet
+   * that follows our epoch; otherwise it waits for this member's package (a few headers and packages are kept, the
+   * newest epochs).
    */
-  /** A header, with this member's package when the relay sent them together (a package that came first is kept). */
   private onCommit(commit: string, epoch: number, packaged: string | null): void {
     if (!this.agent) return;
     const pkg = packaged ?? this.pendingPackages.get(epoch) ?? null;
