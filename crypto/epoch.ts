@@ -392,8 +392,7 @@ export function verifyCommitHeader(options: { blob: string; roomId: string; sign
  * it opens only under the pairwise key of this member and the distributor the header names (the X25519 keys of their
  * verified announcements), with the header's hash as associated data, so only that distributor could have made it
  * for this header. That spares each member an Ed25519 verification per fresh epoch (about 150 µs in libsodium's
- * WebAssembly; in a room of 10,000, a second of CPU per rekey on every two cores of simulated members). A header
- * without a package is proven by its signature. Policy (who may distribute, epoch bounds, sender index reuse) is the
+ * WebAssembly, more than the rest of opening it). A header without a package is proven by its signature. Policy (who may distribute, epoch bounds, sender index reuse) is the
  * caller's: client/src/session/membership.ts.
  */
 export function openCommit(options: {
