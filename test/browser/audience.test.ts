@@ -114,5 +114,26 @@ describe('audience at scale', () => {
     await expect.poll(() => packagesOf(stayer)).toBe(stayerPackages + 1);
     expect(leaving.map(packagesOf)).toEqual(leaverPackages);
     await expectHears(listener, hostId, 440);
+
+    // On the stage, the listener is given the whole room once and verifies it a slice per task (100 a task: two
+    // here): every member still present comes to be known by name, and none who left.
+    // The host pages its audience list down to the listener, the last to join, and invites it from there.
+    const invite = host.locator(`[data-testid="audience-list"] [data-participant="${listenerId}"] [data-testid="invite-to-speak"]`);
+    const hostMore = host.getByTestId('audience-more');
+    await expect
+      .poll(async () => {
+        if ((await invite.count()) > 0) return true;
+        if ((await hostMore.count()) > 0) await hostMore.click({ timeout: 1_000 }).catch(() => undefined);
+        return false;
+      }, { timeout: 30_000 })
+      .toBe(true);
+    await invite.click();
+    await listener.getByTestId('accept-invite').click();
+    const named = async (ids: string[]) => {
+      const members = await listener.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().members);
+      return ids.filter((id) => members.find((m) => m.participantId === id)?.name?.startsWith('Sim ')).length;
+    };
+    await expect.poll(() => named(simIds.slice(50)), { timeout: 30_000 }).toBe(SIMULATED - 50);
+    expect(await named(simIds.slice(0, 50))).toBe(0);
   }, 180_000);
 });

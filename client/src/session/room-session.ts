@@ -39,6 +39,7 @@ import { forgetMember, storeMember, storedMember, type StoredMember } from './me
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { markJoin } from './join-timeline.ts';
 import { KeyBatch } from './key-batch.ts';
+import { Slices } from './slices.ts';
 import { addressPackages } from './key-delivery.ts';
 import { acceptsRestoredInvite, planRebuild, raisesHandAgain, REBUILD, rebuildStep, retryDelayMs, rolesToRestore, type RestoredRole } from './rebuild.ts';
 import { RoomLife, RoomLifeError, ROOM_LIFE_LIMITS } from './room-life.ts';
@@ -72,6 +73,13 @@ export class RoomSession implements RoomActions {
   private readonly pendingPackages = new Map<number, string>();
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
   private readonly keyBatch = new KeyBatch<VerifiedMember>();
+  /**
+   * The room's whole list (`room.members`, on moving onto the stage) is verified a slice per task: about 0.3 ms per
+   * announcement would hold the page for seconds in a room of 10,000. 100 a task keeps each task near 30 ms.
+   */
+  private readonly verifying = new Slices(100);
+  /** Who left while a list was being verified: the list is older than their leave. */
+  private readonly leftWhileVerifying = new Set<string>();
   /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
   private readonly messageSenders = new Map<string, VerifiedMember>();
   /** The newest epoch this member already asked the distributor to resend. */
@@ -713,13 +721,38 @@ export class RoomSession implements RoomActions {
   // ---- audience: what a listener is not told (docs/protocol.md §9) ----
 
   /** The relay's full member list, once, when this member moved onto the stage: merged like the join snapshot. */
+  /**
+   * The whole room, once, on moving onto the stage. Members already known are refreshed at once; the others are
+   * verified a slice per task, and whatever the relay said about one since the list came (a join, an update, a
+   * leave) is newer than the list and wins. A member that became the distributor meanwhile keys those it verifies
+   * late and its epoch left out.
+   */
   private onRoomMembers(participants: ParticipantSnapshot[]): void {
+    const unknown: ParticipantSnapshot[] = [];
     for (const p of participants) {
       const known = this.members.get(p.participantId);
-      if (known?.snapshot.announcement === p.announcement) known.snapshot = p;
+      if (!known) unknown.push(p);
+      else if (known.snapshot.announcement === p.announcement) known.snapshot = p;
       else this.members.set(p.participantId, { snapshot: p, verified: this.agent?.verify(p.participantId, p.announcement) ?? null, speaking: false });
     }
-    this.render();
+    this.leftWhileVerifying.clear();
+    const late: VerifiedMember[] = [];
+    this.verifying.start(
+      unknown,
+      (p) => {
+        if (this.leftWhileVerifying.has(p.participantId) || this.members.has(p.participantId)) return;
+        const verified = this.agent?.verify(p.participantId, p.announcement) ?? null;
+        this.members.set(p.participantId, { snapshot: p, verified, speaking: false });
+        if (verified) late.push(verified);
+      },
+      () => {
+        const missed = this.isDistributor() ? late.filter((m) => !this.holdsKeys(m.memberKeyId) && this.agent!.mayAdmit(m.memberKeyId)) : [];
+        late.length = 0;
+        for (const m of missed) this.batch({ join: m });
+        if (!this.verifying.busy) this.leftWhileVerifying.clear();
+        this.render();
+      },
+    );
   }
 
   /**
@@ -741,6 +774,7 @@ export class RoomSession implements RoomActions {
   private forgetsAudience(participant: ParticipantSnapshot): boolean {
     if (participant.role !== 'listener') return false;
     if (participant.participantId === this.me) {
+      this.verifying.cancel();
       for (const [id, m] of this.members) if (id !== this.me && m.snapshot.role === 'listener') this.members.delete(id);
       return false;
     }
@@ -777,6 +811,7 @@ export class RoomSession implements RoomActions {
   }
 
   private onPeerLeft(participantId: string): void {
+    if (this.verifying.busy) this.leftWhileVerifying.add(participantId);
     const key = this.keyOf(participantId);
     if (key) this.life?.forget(key);
     this.members.delete(participantId);
