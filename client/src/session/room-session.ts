@@ -321,6 +321,8 @@ export class RoomSession implements RoomActions {
     this.keyBatchMs = result.keyBatchMs;
     this.resumeToken = result.resumeToken;
     this.remember();
+    // A list still being verified is of the room as it was before this join reply (a rebuilt room, a resume).
+    this.verifying.cancel();
     this.members.clear();
     for (const p of result.room.participants) this.members.set(p.participantId, { snapshot: p, verified: this.agent!.verify(p.participantId, p.announcement), speaking: false });
     this.lobbyRaw = result.room.lobby;
@@ -1213,6 +1215,7 @@ export class RoomSession implements RoomActions {
   }
 
   private teardown(): void {
+    this.verifying.cancel();
     if (this.freshnessTimer) clearInterval(this.freshnessTimer);
     this.freshnessTimer = null;
     if (this.batchTimer) clearTimeout(this.batchTimer);
