@@ -101,19 +101,25 @@ export function fromHex(hex: string): Uint8Array {
   return out;
 }
 
+/** Decodes `length` bytes of `hex` through `nibbles` into `out` at `offset`; false at the first digit it lacks. */
+function decodeHex(hex: string, nibbles: Int8Array, out: Uint8Array, offset: number, length: number): boolean {
+  for (let i = 0; i < length; i++) {
+    const a = hex.charCodeAt(2 * i);
+    const b = hex.charCodeAt(2 * i + 1);
+    const hi = a < 128 ? nibbles[a]! : -1;
+    const lo = b < 128 ? nibbles[b]! : -1;
+    if (hi < 0 || lo < 0) return false;
+    out[offset + i] = (hi << 4) | lo;
+  }
+  return true;
+}
+
 /** Writes the bytes of `hex` into `out` from `offset` without allocating; returns where they end. */
 export function fromHexInto(hex: string, out: Uint8Array, offset: number): number {
   if (hex.length % 2 !== 0) throw new RangeError('invalid hex');
   const length = hex.length / 2;
   if (offset < 0 || offset + length > out.length) throw new RangeError('hex does not fit');
-  for (let i = 0; i < length; i++) {
-    const a = hex.charCodeAt(2 * i);
-    const b = hex.charCodeAt(2 * i + 1);
-    const hi = a < 128 ? NIBBLE[a]! : -1;
-    const lo = b < 128 ? NIBBLE[b]! : -1;
-    if (hi < 0 || lo < 0) throw new RangeError('invalid hex');
-    out[offset + i] = (hi << 4) | lo;
-  }
+  if (!decodeHex(hex, NIBBLE, out, offset, length)) throw new RangeError('invalid hex');
   return offset + length;
 }
 
@@ -124,15 +130,7 @@ export function fromHexInto(hex: string, out: Uint8Array, offset: number): numbe
  */
 export function fromLowercaseHexInto(hex: string, out: Uint8Array, offset: number, length: number): boolean {
   if (hex.length !== 2 * length || offset < 0 || offset + length > out.length) return false;
-  for (let i = 0; i < length; i++) {
-    const a = hex.charCodeAt(2 * i);
-    const b = hex.charCodeAt(2 * i + 1);
-    const hi = a < 128 ? LOWERCASE_NIBBLE[a]! : -1;
-    const lo = b < 128 ? LOWERCASE_NIBBLE[b]! : -1;
-    if (hi < 0 || lo < 0) return false;
-    out[offset + i] = (hi << 4) | lo;
-  }
-  return true;
+  return decodeHex(hex, LOWERCASE_NIBBLE, out, offset, length);
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {

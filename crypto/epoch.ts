@@ -173,34 +173,35 @@ function checkStage(stage: RosterEntry[]): void {
   if (hosts > 1) throw new CommitError('more than one host');
 }
 
-function packageAad(hash: Uint8Array, memberKeyId: string): Uint8Array {
-  return concat(hash, fromHex(memberKeyId));
-}
-
-/**
- * Writes one member's package into `out` at `at` (PACKAGE_BYTES): the commit secret under its pairwise key, bound to the
- * header's hash and to the member. `aad` holds the header's hash, then room for the member's id, written here: a
- * distributor reuses one for every member. Sealed and opened by libsodium's XChaCha20-Poly1305: for a 32-byte secret
- * its WebAssembly is about five times faster than noble's, and a fresh epoch seals one per member and every member
- * opens one.
- */
-function sealPackageInto(out: Uint8Array, at: number, aad: Uint8Array, key: Uint8Array, memberKeyId: string, commitSecret: Uint8Array, nonce: Uint8Array): void {
-  if (fromHexInto(memberKeyId, aad, COMMIT_HASH_BYTES) !== aad.length) throw new RangeError('a member key id is 8 bytes');
-  out.set(aad.subarray(COMMIT_HASH_BYTES), at);
-  out.set(nonce, at + MEMBER_ID_BYTES);
-  out.set(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(commitSecret, aad, null, nonce, key), at + MEMBER_ID_BYTES + 24);
-}
-
-function aadFor(hash: Uint8Array): Uint8Array {
+/** A package's associated data: the header's hash, then room for the member's id (see forMember). */
+function packageAad(hash: Uint8Array): Uint8Array {
   const aad = new Uint8Array(COMMIT_HASH_BYTES + MEMBER_ID_BYTES);
   aad.set(hash);
   return aad;
 }
 
+/** Writes the member's id into a package's associated data: a distributor reuses one buffer for every member. */
+function forMember(aad: Uint8Array, memberKeyId: string): Uint8Array {
+  if (fromHexInto(memberKeyId, aad, COMMIT_HASH_BYTES) !== aad.length) throw new RangeError('a member key id is 8 bytes');
+  return aad;
+}
+
+/**
+ * Writes one member's package into `out` at `at` (PACKAGE_BYTES): the commit secret under its pairwise key, bound to
+ * the header's hash and to the member (`aad`, from packageAad, gets the member's id here). Sealed and opened by
+ * libsodium's XChaCha20-Poly1305: for a 32-byte secret its WebAssembly is about five times faster than noble's, and a
+ * fresh epoch seals one per member and every member opens one.
+ */
+function sealPackageInto(out: Uint8Array, at: number, aad: Uint8Array, key: Uint8Array, memberKeyId: string, commitSecret: Uint8Array, nonce: Uint8Array): void {
+  out.set(forMember(aad, memberKeyId).subarray(COMMIT_HASH_BYTES), at);
+  out.set(nonce, at + MEMBER_ID_BYTES);
+  out.set(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(commitSecret, aad, null, nonce, key), at + MEMBER_ID_BYTES + 24);
+}
+
 /** One member's package (see sealPackageInto), base64url. */
 export function sealPackage(options: { key: Uint8Array; hash: Uint8Array; memberKeyId: string; commitSecret: Uint8Array; nonce?: Uint8Array }): string {
   const out = new Uint8Array(PACKAGE_BYTES);
-  sealPackageInto(out, 0, aadFor(options.hash), options.key, options.memberKeyId, options.commitSecret, options.nonce ?? randomBytes(24));
+  sealPackageInto(out, 0, packageAad(options.hash), options.key, options.memberKeyId, options.commitSecret, options.nonce ?? randomBytes(24));
   return toBase64url(out);
 }
 
@@ -264,7 +265,7 @@ export function createCommit(options: {
   // 10,000 members makes no string or array per member beyond its package's text.
   const nonces = randomBytes(24 * keyed.length);
   const sealed = new Uint8Array(PACKAGE_BYTES * keyed.length);
-  const aad = aadFor(hash);
+  const aad = packageAad(hash);
   for (let i = 0; i < keyed.length; i++) {
     const { memberKeyId, key } = keyed[i]!;
     sealPackageInto(sealed, PACKAGE_BYTES * i, aad, key, memberKeyId, options.commitSecret, nonces.subarray(24 * i, 24 * i + 24));
@@ -418,7 +419,7 @@ export function openCommit(options: {
     const key = options.pairwiseKeyWith(header.distributor);
     if (!key) throw new CommitError('no pairwise key with the distributor');
     try {
-      commitSecret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, bytes.subarray(MEMBER_ID_BYTES + 24), packageAad(header.hash, options.me.memberKeyId), bytes.subarray(MEMBER_ID_BYTES, MEMBER_ID_BYTES + 24), key);
+      commitSecret = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, bytes.subarray(MEMBER_ID_BYTES + 24), forMember(packageAad(header.hash), options.me.memberKeyId), bytes.subarray(MEMBER_ID_BYTES, MEMBER_ID_BYTES + 24), key);
     } catch {
       throw new CommitError('the package does not open with my key for this commit');
     }
