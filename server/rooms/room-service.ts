@@ -135,14 +135,14 @@ export class RoomService {
     room.sendAbout(p, 'peer.joined', { participant: p.snapshot() }, { except: p });
   }
 
-  /** Each package to its member alone, with the header when there is one to send with it; returns who got one. */
-  private deliverPackages(room: Room, packages: { to: string; package: string }[], header: { from: string; commit: string; epoch: number } | null, from: string, epoch: number): Set<string> {
+  /** Each package to its member alone, with the commit's header when there is one to send with it; returns who got one. */
+  private deliverPackages(room: Room, packages: { to: string; package: string }[], from: string, epoch: number, commit: string | null): Set<string> {
     const reached = new Set<string>();
     for (const { to, package: pkg } of packages) {
       const member = room.members.get(to);
       if (!member) continue;
       reached.add(to);
-      if (header) member.send('key.commit', { ...header, package: pkg });
+      if (commit !== null) member.send('key.commit', { from, commit, epoch, package: pkg });
       else member.send('key.package', { from, epoch, package: pkg });
     }
     return reached;
@@ -573,7 +573,7 @@ export class RoomService {
       // Kept until the next fresh epoch, not cleared by a ratchet: a distributor may send one while the fresh epoch's
       // later packages are still on their way, and those must still carry their header.
       if (withPackages) room.packagedHeader = header;
-      const reached = this.deliverPackages(room, packages, header, me.participantId, epoch);
+      const reached = this.deliverPackages(room, packages, me.participantId, epoch, commit);
       if (withPackages) return {};
       if (resentTo) {
         if (!reached.has(resentTo.participantId)) resentTo.send('key.commit', header);
@@ -585,7 +585,7 @@ export class RoomService {
       const { room, me } = this.member(session);
       if (!stage.isOnStage(me.role)) throw new SignalingError('FORBIDDEN', 'only the host, moderators and speakers distribute keys');
       const header = room.packagedHeader;
-      this.deliverPackages(room, packages, header && header.from === me.participantId && header.epoch === epoch ? header : null, me.participantId, epoch);
+      this.deliverPackages(room, packages, me.participantId, epoch, header?.from === me.participantId && header.epoch === epoch ? header.commit : null);
       return {};
     },
 
