@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { spawnClusterRelay, startClusterRelay, type RelayProcess } from '../helpers/cluster.ts';
-import { freePort, haproxyCommand, startHaproxy, type Haproxy } from '../helpers/haproxy.ts';
+import { balancerConfig, freePort, haproxyCommand, startHaproxy, type Haproxy } from '../helpers/haproxy.ts';
 import { alive } from '../helpers/process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { launchChromium } from './chromium.ts';
@@ -61,32 +61,13 @@ interface Balancer {
 }
 
 /**
- * HAProxy round-robin over relays, websockets passed through. It checks each relay every 300 ms, so a dead one is out
- * of the rotation within a second, and a connection refused meanwhile goes to another relay. Plain HTTP on loopback
- * (a secure context). An admin socket steers where a page lands; nothing steers where a page goes back.
+ * HAProxy with failover (balancerConfig): a dead relay is out of the rotation within a second. Its admin socket
+ * steers where a page lands; nothing steers where a page goes back.
  */
 async function balancer(relayPorts: number[]): Promise<Balancer> {
   const port = await freePort();
   const admin = join(dir, `admin-${port}.sock`);
-  const config = [
-    'global',
-    `    stats socket ${admin} level admin`,
-    'defaults',
-    '    mode http',
-    '    retries 3',
-    '    option redispatch',
-    '    timeout connect 5s',
-    '    timeout client 60s',
-    '    timeout server 60s',
-    '    timeout tunnel 1h',
-    'frontend teahouse',
-    `    bind 127.0.0.1:${port}`,
-    '    default_backend relays',
-    'backend relays',
-    '    balance roundrobin',
-    ...relayPorts.map((p, i) => `    server relay${i} 127.0.0.1:${p} check inter 300ms fall 1 rise 1`),
-    '',
-  ].join('\n');
+  const config = balancerConfig({ port, relayPorts, failover: { adminSocket: admin } });
   const sub = join(dir, String(port));
   mkdirSync(sub);
   proxies.push(await startHaproxy(sub, config, port));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, fromHex, parseKid, SframeReceiver, toHex } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
 import { startClusterRelay } from '../helpers/cluster.ts';
-import { freePort, startHaproxy, type Haproxy } from '../helpers/haproxy.ts';
+import { balancerConfig, freePort, startHaproxy, type Haproxy } from '../helpers/haproxy.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { epochKey, expectUndecryptable, tapEdge } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
@@ -21,31 +21,12 @@ let hostBrowser: Browser;
 let guestBrowser: Browser;
 let balancerPort: number;
 
-/** Round-robin over the edge relays, websockets passed through; plain HTTP on loopback (a secure context). */
-function balancerConfig(port: number, relayPorts: number[]): string {
-  return [
-    'defaults',
-    '    mode http',
-    '    timeout connect 5s',
-    '    timeout client 60s',
-    '    timeout server 60s',
-    '    timeout tunnel 1h',
-    'frontend teahouse',
-    `    bind 127.0.0.1:${port}`,
-    '    default_backend relays',
-    'backend relays',
-    '    balance roundrobin',
-    ...relayPorts.map((p, i) => `    server relay${i} 127.0.0.1:${p}`),
-    '',
-  ].join('\n');
-}
-
 beforeAll(async () => {
   redis = await startRedis();
   for (let i = 0; i < 3; i++) relays.push(await startClusterRelay(redis.url, { disconnectGraceMs: 30_000 }));
   dir = mkdtempSync(join(tmpdir(), 'teahouse-cluster-'));
   balancerPort = await freePort();
-  haproxy = await startHaproxy(dir, balancerConfig(balancerPort, [relays[1]!.port, relays[2]!.port]), balancerPort);
+  haproxy = await startHaproxy(dir, balancerConfig({ port: balancerPort, relayPorts: [relays[1]!.port, relays[2]!.port] }), balancerPort);
   hostBrowser = await launchChromium({ toneHz: 440 });
   guestBrowser = await launchChromium({ toneHz: 660 });
 }, 60_000);

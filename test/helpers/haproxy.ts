@@ -1,4 +1,4 @@
-// Debian's haproxy as a child process, running docs/haproxy.cfg with test ports and certificate, for proxy tests.
+// Debian's haproxy as a child process for proxy tests: docs/haproxy.cfg with test ports and certificate, or a balancer over relays.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
@@ -35,6 +35,32 @@ export function testRecipe(ports: { https: number; http: number; relay: number }
   cfg = replaceOnce(cfg, 'bind :443 ssl crt /etc/haproxy/certs/teahouse.pem', `bind 127.0.0.1:${ports.https} ssl crt ${pemPath}`);
   cfg = replaceOnce(cfg, 'server relay 127.0.0.1:3000', `server relay 127.0.0.1:${ports.relay}`);
   return cfg;
+}
+
+/**
+ * HAProxy round-robin over relays on loopback, websockets passed through, plain HTTP (loopback is a secure context).
+ * With `failover`, it checks each relay every 300 ms, so a dead one is out of the rotation within a second, a
+ * connection refused meanwhile goes to another relay, and an admin socket at `failover.adminSocket` takes commands.
+ */
+export function balancerConfig(options: { port: number; relayPorts: number[]; failover?: { adminSocket: string } }): string {
+  const { failover } = options;
+  return [
+    ...(failover ? ['global', `    stats socket ${failover.adminSocket} level admin`] : []),
+    'defaults',
+    '    mode http',
+    ...(failover ? ['    retries 3', '    option redispatch'] : []),
+    '    timeout connect 5s',
+    '    timeout client 60s',
+    '    timeout server 60s',
+    '    timeout tunnel 1h',
+    'frontend teahouse',
+    `    bind 127.0.0.1:${options.port}`,
+    '    default_backend relays',
+    'backend relays',
+    '    balance roundrobin',
+    ...options.relayPorts.map((p, i) => `    server relay${i} 127.0.0.1:${p}${failover ? ' check inter 300ms fall 1 rise 1' : ''}`),
+    '',
+  ].join('\n');
 }
 
 export interface Haproxy {
