@@ -843,8 +843,8 @@ export class RoomSession implements RoomActions {
   private onCommit(commit: string, epoch: number, packaged: string | null): void {
     if (!this.agent) return;
     const pkg = packaged ?? this.pendingPackages.get(epoch) ?? null;
-    if (packaged) this.pendingPackages.set(epoch, packaged);
     if (this.tryCommit(commit, pkg, packaged !== null)) return this.retryPendingCommits();
+    if (packaged) this.keepPackage(epoch, packaged);
     this.pendingHeaders.set(epoch, commit);
     for (const old of [...this.pendingHeaders.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingHeaders.delete(old);
   }
@@ -853,6 +853,11 @@ export class RoomSession implements RoomActions {
     const header = this.pendingHeaders.get(epoch);
     // Kept when it cannot open yet: our own commit may come before the join reply that names its distributor.
     if (header && this.tryCommit(header, pkg, true)) return this.retryPendingCommits();
+    this.keepPackage(epoch, pkg);
+  }
+
+  /** A package kept until its header opens with it: the newest few epochs only, whatever the relay sends. */
+  private keepPackage(epoch: number, pkg: string): void {
     this.pendingPackages.set(epoch, pkg);
     for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
   }
