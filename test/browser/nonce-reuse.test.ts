@@ -4,7 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseKid } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
-import { startHostileRelay, type Adversary } from '../helpers/hostile-relay.ts';
+import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { tapNonces } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
 import { createRoom, e2eeState, epochOf, expectHears, joinRoom, myId, roleShown, roomIdOf } from './pages.ts';
@@ -37,6 +37,12 @@ async function roomWithSpeaker(title: string): Promise<{ host: Page; speaker: Pa
   return { host, speaker, speakerId, link };
 }
 
+interface View {
+  e2ee: { state: string; reason: string | null };
+  sent: { encrypted: number; droppedNoKey: number };
+}
+const viewOf = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { view(): View } }).teahouse.view());
+
 /** Frames tapped from one sender index, to wait until its counter has gone well past where a new page would start. */
 const framesOf = (tap: Awaited<ReturnType<typeof tapNonces>>, senderIndex: number) => tap.frames((kid) => parseKid(kid).senderIndex === senderIndex);
 
@@ -62,6 +68,40 @@ describe('a (KID, CTR) pair is sent at most once', () => {
     expect(tap.repeats()).toEqual([]);
     tap.close();
     for (const p of [host, speaker]) await p.close();
+  }, 150_000);
+
+  it('a relay that withholds a reloaded speaker\'s new epoch gets silence, not the epoch it held sent again; the room goes on', async () => {
+    const { host, speaker, speakerId, link } = await roomWithSpeaker('Withheld new epoch');
+    const tap = await tapNonces(relay, await roomIdOf(host));
+    await expect.poll(() => framesOf(tap, 1), { timeout: 10_000 }).toBeGreaterThan(100);
+    const held = (await epochOf(speaker))!;
+    // The relay passes the speaker the epoch it held (the distributor's resend) and nothing newer.
+    const withhold = adversary.intercept((m) => {
+      if (m.recipient.participantId !== speakerId || (m.event !== 'key.commit' && m.event !== 'key.package')) return undefined;
+      return (m.payload as { epoch: number }).epoch > held ? verdict.drop : undefined;
+    });
+
+    await speaker.reload();
+    await expect.poll(() => epochOf(speaker), { timeout: 20_000 }).toBe(held);
+    await speaker.getByTestId('mic-toggle').click();
+    await expect.poll(async () => (await viewOf(speaker)).e2ee, { timeout: 10_000 }).toEqual({ state: 'waiting-for-key', epoch: held, reason: 'new-epoch' });
+    // The microphone runs and every frame is dropped before encryption: none goes out under the held epoch.
+    await expect.poll(async () => (await viewOf(speaker)).sent.droppedNoKey, { timeout: 10_000 }).toBeGreaterThan(50);
+    expect((await viewOf(speaker)).sent.encrypted).toBe(0);
+    expect(tap.repeats()).toEqual([]);
+
+    // The relay lets commits through again: the next one (a newcomer's) shows the speaker the gap, it asks, and
+    // sends again under an epoch it never held.
+    withhold();
+    const newcomer = await joinRoom(browser, link, 'Newcomer');
+    await expect.poll(async () => (await viewOf(speaker)).e2ee.state, { timeout: 15_000 }).toBe('encrypted');
+    expect((await epochOf(speaker))!).toBeGreaterThan(held);
+    const before = framesOf(tap, 1);
+    await expect.poll(() => framesOf(tap, 1), { timeout: 10_000 }).toBeGreaterThan(before + 100);
+    await expectHears(newcomer, speakerId, 660);
+    expect(tap.repeats()).toEqual([]);
+    tap.close();
+    for (const p of [host, speaker, newcomer]) await p.close();
   }, 150_000);
 
   it('the host reloads: it distributes a fresh epoch above its own; a listener hears it again and a newcomer joins and hears, within 10 s', async () => {
