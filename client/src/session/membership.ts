@@ -372,7 +372,7 @@ export class Membership {
     const onStage = new Set(stay.map((m) => m.memberKeyId));
     const arriving = [...(changes.roles?.keys() ?? [])].filter((id) => !onStage.has(id) && listed.has(id) && roleOf(id) !== 'listener');
     const stage = [...stay, ...arriving.map((memberKeyId) => ({ memberKeyId, senderIndex: next++, role: roleOf(memberKeyId) }))];
-    const again = (changes.repackage ?? []).filter((m) => listed.has(m.memberKeyId) && m.memberKeyId !== this.me && !fresh.includes(m));
+    const again = (changes.repackage ?? []).filter((m) => listed.has(m.memberKeyId) && m.memberKeyId !== this.me);
     return this.commit('ratchet', [...current.members, ...fresh.map((m) => m.memberKeyId)], stage, [...fresh, ...again], changes.locked ?? current.locked);
   }
 

@@ -249,8 +249,9 @@ export class RoomSession implements RoomActions {
 
   /**
    * After a reload: the same identity and resume token, so the relay keeps the seat (role, raised hand) within its
-   * grace, and the distributor resends the current epoch; past the grace it is a join like any other. The
-   * microphone stays closed until the person switches it on.
+   * grace, and the distributor resends the current epoch (to a stage member, then a new one it may send under); a
+   * distributor issues a fresh epoch itself. Past the grace it is a join like any other. The microphone stays closed
+   * until the person switches it on.
    */
   private async comeBack(stored: StoredMember): Promise<void> {
     // The page before this one may have sent under any epoch up to the one it stored: this one never does.
