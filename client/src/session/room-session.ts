@@ -49,6 +49,8 @@ interface Member {
   snapshot: ParticipantSnapshot;
   verified: VerifiedMember | null;
   speaking: boolean;
+  /** Verified under a link since rotated away: named still, but neither keyed nor believed until it re-announces. */
+  stale?: boolean;
 }
 
 type Listener = (view: RoomView) => void;
@@ -127,6 +129,8 @@ export class RoomSession implements RoomActions {
    * core and 64 MiB for about a second, which on a small device would compete with the join itself.
    */
   private fingerprintDeferred = false;
+  /** Who distributed the last epoch this page used, against which a hand-over is shown. */
+  private lastDistributor: string | null = null;
   /** Text of the fingerprint last shown, against which a new one is "changed". */
   private fingerprintShown: string | null = null;
   private readonly listeners = new Set<Listener>();
@@ -152,6 +156,7 @@ export class RoomSession implements RoomActions {
       fingerprintChanged: false,
       e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
       epochCode: null,
+      distributorChanged: null,
       me: null,
       myRole: null,
       micOn: false,
@@ -511,7 +516,8 @@ export class RoomSession implements RoomActions {
     if (!former || Date.now() > former.until || this.roleOf(this.me!) !== 'host') return;
     for (const entry of this.lobbyRaw) {
       const verified = this.agent?.verify(entry.participantId, entry.announcement);
-      if (!verified || !former.keyIds.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
+      // A member kicked before the restart was a member too, but is let back in by nobody.
+      if (!verified || !former.keyIds.has(verified.memberKeyId) || this.agent!.removed.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
       former.admitted.add(entry.participantId);
       this.act('lobby.admit', { participantId: entry.participantId, decision: this.decide('admit', verified.memberKeyId) });
     }
@@ -640,7 +646,13 @@ export class RoomSession implements RoomActions {
   }
 
   private verifiedMembers(): VerifiedMember[] {
-    return [...this.members.values()].flatMap((m) => (m.verified ? [m.verified] : []));
+    return [...this.members.values()].flatMap((m) => (m.verified && !m.stale ? [m.verified] : []));
+  }
+
+  /** A member's signing key, if its announcement verified under the current link. */
+  private trustedSignKey(memberKeyId: string): Uint8Array | null {
+    const m = this.byKey(memberKeyId);
+    return m && !m.stale ? (m.verified?.signPublicKey ?? null) : null;
   }
 
   /** The header to everyone, each package to its member alone, in messages of at most LIMITS.packagesPerMessage. */
@@ -704,9 +716,11 @@ export class RoomSession implements RoomActions {
     if (this.forgetsAudience(participant)) return;
     const before = member.snapshot;
     member.snapshot = participant;
-    // A re-announcement after a link rotation verifies under the new keys; until then the old verification stands.
-    if (before.announcement !== participant.announcement) {
-      member.verified = this.agent?.verify(participant.participantId, participant.announcement) ?? member.verified;
+    // A re-announcement after a link rotation verifies under the new keys. Until then, one verified under the old link
+    // is stale (switchSecret); one that does not verify here (this member missed the rotation) keeps what it had.
+    if (before.announcement !== participant.announcement || member.stale) {
+      const again = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
+      if (again) this.reverified(member, again);
     }
     if (participant.participantId === this.me) {
       // The relay took this member off stage or muted it: closing the microphone is always safe, so its word is
@@ -718,6 +732,16 @@ export class RoomSession implements RoomActions {
       }
     }
     this.render();
+  }
+
+  /** A member verified again under the current link: believed again, and keyed if this distributor left it out meanwhile. */
+  private reverified(member: Member, verified: VerifiedMember): void {
+    const wasStale = member.stale === true;
+    member.verified = verified;
+    member.stale = false;
+    if (!wasStale) return;
+    if (this.isDistributor() && !this.holdsKeys(verified.memberKeyId) && this.agent!.mayAdmit(verified.memberKeyId)) this.batch({ join: verified });
+    this.retryPendingCommits();
   }
 
   // ---- audience: what a listener is not told (docs/protocol.md §9) ----
@@ -912,7 +936,8 @@ export class RoomSession implements RoomActions {
 
   /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */
   private onResendRequest(from: string): void {
-    const member = this.members.get(from)?.verified;
+    const known = this.members.get(from);
+    const member = known && !known.stale ? known.verified : null;
     const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
     if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from, withPackages: true }).catch(() => undefined);
     // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
@@ -929,6 +954,8 @@ export class RoomSession implements RoomActions {
       this.rejected.decisions++;
       return;
     }
+    // A kick binds every member, not only the distributor: whoever distributes later keeps the kicked member out.
+    if (checked.effect.kind === 'kick') this.agent.record(checked.effect);
     if (checked.effect.kind === 'mute' && checked.effect.target === this.agent.me) {
       this.media?.setMicPaused(true);
       this.update({ micOn: false });
@@ -978,7 +1005,7 @@ export class RoomSession implements RoomActions {
     const distributor = this.agent?.current?.distributor;
     if (!distributor) return;
     try {
-      this.freshness.confirm(verifyConfirmation({ roomId: this.keys.roomId, blob, signKeyOf: (id) => (id === distributor ? (this.byKey(id)?.verified?.signPublicKey ?? null) : null) }));
+      this.freshness.confirm(verifyConfirmation({ roomId: this.keys.roomId, blob, signKeyOf: (id) => (id === distributor ? this.trustedSignKey(id) : null) }));
     } catch {
       this.rejected.confirmations++;
     }
@@ -1026,9 +1053,19 @@ export class RoomSession implements RoomActions {
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
     this.lifeEpoch(state);
+    this.showHandOver(state.distributor);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
     this.checkFreshness();
     this.restoreAfterEpoch();
+  }
+
+  /** Someone else distributes now: the page says who, so people can compare who took over (and the epoch code). */
+  private showHandOver(distributor: string): void {
+    const before = this.lastDistributor;
+    this.lastDistributor = distributor;
+    if (before === null || before === distributor) return;
+    const me = distributor === this.agent?.me;
+    this.update({ distributorChanged: { me, name: me ? this.myName : (this.byKey(distributor)?.verified?.name ?? null) } });
   }
 
   private startFingerprint(): void {
@@ -1395,6 +1432,10 @@ export class RoomSession implements RoomActions {
     this.secret = next;
     this.keys = deriveRoomKeys(next);
     this.agent!.keys = this.keys;
+    // What was verified under the old link counts no more: each member is believed and keyed again once it re-announces.
+    this.agent!.forgetVerified();
+    this.messageSenders.clear();
+    for (const m of this.members.values()) if (m.verified) m.stale = true;
     this.link = buildRoomLink(this.origin, next);
     hideLinkSecret(this.link);
     this.announcement = this.makeAnnouncement();
@@ -1414,7 +1455,7 @@ export class RoomSession implements RoomActions {
     return new RoomLife({
       roomId: () => this.keys.roomId,
       identity: agent.identity,
-      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.byKey(id)?.verified?.signPublicKey ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
+      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.trustedSignKey(id) ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
       roleOf: (id) => agent.roleOf(id),
     });
   }
