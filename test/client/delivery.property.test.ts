@@ -1,4 +1,4 @@
-// Property: per-recipient key delivery keeps every present member on the distributor's epoch and every removed member out, through any sequence of joins, leaves, kicks, role changes and hand-overs.
+// Property: per-recipient key delivery, through the page's own pending-commit handling, keeps every present member on the distributor's epoch and every removed member out, through any sequence of joins, leaves, kicks, role changes and hand-overs, and keeps the kicked out under a relay that drops, reorders, replays and hides.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,60 +17,56 @@ import {
   type RoomKeys,
 } from '../../crypto/index.ts';
 import { Membership, MembershipError, type IssuedCommit, type VerifiedMember } from '../../client/src/session/membership.ts';
+import { PendingCommits, type Delivery } from '../../client/src/session/pending-commits.ts';
 
 beforeAll(() => initCrypto());
 
 const POOL = 12;
 const STEPS = 20;
 
-/** One person who may be in the room, with the state its page keeps: its Membership and what waits for a package. */
+/** One person who may be in the room, with what its page keeps: its Membership and its pending commits (pending-commits.ts). */
 class Person {
   readonly name: string;
   readonly identity: Identity;
   readonly announcement: string;
   readonly m: Membership;
+  readonly pending: PendingCommits;
   participantId = '';
-  private pendingHeader: string | null = null;
-  private pendingPackage: string | null = null;
+  /** Commits its page refused (it counts them) and the epochs it took, in order. */
+  refused = 0;
+  readonly took: number[] = [];
 
   constructor(keys: RoomKeys, name: string) {
     this.name = name;
     this.identity = generateIdentity();
     this.announcement = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: this.identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name }) });
     this.m = new Membership(keys, this.identity);
+    this.pending = new PendingCommits(this.m);
   }
 
   get id(): string {
     return this.identity.memberKeyId;
   }
 
-  /** The header alone: a ratchet following our epoch opens at once; anything else waits for our package (room-session's onCommit). */
-  onHeader(blob: string, present: ReadonlySet<string>): void {
-    if (this.pendingPackage) return this.open(blob, this.pendingPackage, present);
-    try {
-      this.m.accept(blob, null, present);
-      this.pendingHeader = null;
-    } catch (error) {
-      if (!(error instanceof CommitNoKeyError)) throw error;
-      this.pendingHeader = blob;
-    }
+  /** A header (with our package when the relay sends them together), as room-session's key.commit handler. */
+  onHeader(blob: string, epoch: number, pkg: string | null, present: ReadonlySet<string>): Delivery {
+    return this.note(this.pending.onCommit(blob, epoch, pkg, present));
   }
 
-  /** Our own package: opens the header that waits for it, or waits for its header (room-session's onPackage). */
-  onPackage(pkg: string, present: ReadonlySet<string>): void {
-    if (this.pendingHeader) this.open(this.pendingHeader, pkg, present);
-    else this.pendingPackage = pkg;
+  /** Our own package, as room-session's key.package handler. */
+  onPackage(pkg: string, epoch: number, present: ReadonlySet<string>): Delivery {
+    return this.note(this.pending.onPackage(pkg, epoch, present));
   }
 
-  private open(blob: string, pkg: string, present: ReadonlySet<string>): void {
-    this.m.accept(blob, pkg, present);
-    this.pendingHeader = null;
-    this.pendingPackage = null;
+  private note(d: Delivery): Delivery {
+    this.refused += d.refused;
+    for (const state of d.accepted) this.took.push(state.epoch);
+    return d;
   }
 
   /** Whether a header is still waiting for a package that never came. */
   get waiting(): boolean {
-    return this.pendingHeader !== null || this.pendingPackage !== null;
+    return this.pending.waiting;
   }
 }
 
@@ -158,10 +154,10 @@ class Room {
     const ids = this.presentIds();
     const byId = new Map(this.present.map((p) => [p.id, p]));
     const headers = () => {
-      for (const p of this.present) if (p !== this.distributor) p.onHeader(issued.blob, ids);
+      for (const p of this.present) if (p !== this.distributor) p.onHeader(issued.blob, issued.epoch, null, ids);
     };
     const packages = () => {
-      for (const { memberKeyId, package: pkg } of issued.packages) byId.get(memberKeyId)?.onPackage(pkg, ids);
+      for (const { memberKeyId, package: pkg } of issued.packages) byId.get(memberKeyId)?.onPackage(pkg, issued.epoch, ids);
     };
     if (packagesFirst) packages();
     headers();
@@ -264,6 +260,7 @@ function agreed(room: Room): void {
   expect(theirs.memberCount).toBe(room.present.length);
   for (const p of room.present) {
     expect(p.waiting, `${p.name} waits for a package`).toBe(false);
+    expect(p.refused, `${p.name} refused a commit of an honest relay`).toBe(0);
     const mine = p.m.current!;
     expect({ who: p.name, epoch: mine.epoch, secret: toHex(mine.secret), hash: toHex(mine.hash), code: mine.code }).toEqual({
       who: p.name,

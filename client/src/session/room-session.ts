@@ -6,9 +6,7 @@ import {
   deriveRoomKeys,
   generateIdentity,
   generateRoomSecret,
-  CommitNoKeyError,
   initCrypto,
-  peekCommit,
   newChallengeNonce,
   openMetadata,
   parseRoomLink,
@@ -33,7 +31,8 @@ import { MediaHealth } from '../media/media-health.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
-import { Membership, MembershipError, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import { PendingCommits, type Delivery } from './pending-commits.ts';
+import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
@@ -70,9 +69,8 @@ export class RoomSession implements RoomActions {
   private sendAllowed = true;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
   private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0 };
-  /** Commit headers and packages that arrived before their other half, by epoch. */
-  private readonly pendingHeaders = new Map<number, string>();
-  private readonly pendingPackages = new Map<number, string>();
+  /** Commit headers and packages that arrived apart or early, held until they open (pending-commits.ts). */
+  private pending: PendingCommits | null = null;
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
   private readonly keyBatch = new KeyBatch<VerifiedMember>();
   /**
@@ -84,8 +82,6 @@ export class RoomSession implements RoomActions {
   private readonly leftWhileVerifying = new Set<string>();
   /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
   private readonly messageSenders = new Map<string, VerifiedMember>();
-  /** The newest epoch this member already asked the distributor to resend. */
-  private caughtUpFor = 0;
   private batchTimer: ReturnType<typeof setTimeout> | null = null;
   private keyBatchMs = 0;
   /** A verified invitation to speak, kept until the person answers it: the acceptance carries it. */
@@ -302,6 +298,7 @@ export class RoomSession implements RoomActions {
     await initCrypto();
     this.myName = name;
     this.agent = new Membership(this.keys, identity ?? generateIdentity());
+    this.pending = new PendingCommits(this.agent);
     this.life = this.makeLife(this.agent);
     this.announcement = this.makeAnnouncement();
     this.connect();
@@ -859,78 +856,27 @@ export class RoomSession implements RoomActions {
     return current.members ? current.members.includes(memberKeyId) : true;
   }
 
-  /**
-   * A commit header, with this member's package when the relay sent them together: it opens at once, as does a ratchet
-   * that follows our epoch; otherwise it waits for this member's package (a few headers and packages are kept, the
-   * newest epochs).
-   */
   private onCommit(commit: string, epoch: number, packaged: string | null): void {
-    if (!this.agent) return;
-    const pkg = packaged ?? this.pendingPackages.get(epoch) ?? null;
-    if (this.tryCommit(commit, pkg, packaged !== null)) return this.retryPendingCommits();
-    if (packaged) this.keepPackage(epoch, packaged);
-    this.pendingHeaders.set(epoch, commit);
-    for (const old of [...this.pendingHeaders.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingHeaders.delete(old);
+    if (this.pending) this.delivered(this.pending.onCommit(commit, epoch, packaged, this.present()));
   }
 
   private onPackage(pkg: string, epoch: number): void {
-    const header = this.pendingHeaders.get(epoch);
-    // Kept when it cannot open yet: our own commit may come before the join reply that names its distributor.
-    if (header && this.tryCommit(header, pkg, true)) return this.retryPendingCommits();
-    this.keepPackage(epoch, pkg);
+    if (this.pending) this.delivered(this.pending.onPackage(pkg, epoch, this.present()));
   }
 
-  /** A package kept until its header opens with it: the newest few epochs only, whatever the relay sends. */
-  private keepPackage(epoch: number, pkg: string): void {
-    this.pendingPackages.set(epoch, pkg);
-    for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
-  }
-
-  /**
-   * The commits kept for later are tried again in epoch order, each one that opens moving this member on: after the
-   * join reply, those that came before it (their distributor was not yet known), and after an epoch is taken, those
-   * that came after it (a ratchet that follows a package this member was still waiting for). A fast distributor
-   * commits a newcomer's epoch and the next one before the newcomer's join reply arrives.
-   */
   private retryPendingCommits(): void {
-    for (const [epoch, header] of [...this.pendingHeaders].sort(([a], [b]) => a - b)) {
-      if (this.pendingHeaders.get(epoch) === header) this.tryCommit(header, this.pendingPackages.get(epoch) ?? null, false);
-    }
+    if (this.pending) this.delivered(this.pending.retry(this.present()));
   }
 
-  private tryCommit(commit: string, pkg: string | null, countFailure: boolean): boolean {
-    try {
-      const state = this.agent!.accept(commit, pkg, this.present());
-      // Only what this epoch makes old: a later commit kept for later may follow it.
-      for (const epoch of [...this.pendingHeaders.keys()]) if (epoch <= state.epoch) this.pendingHeaders.delete(epoch);
-      for (const epoch of [...this.pendingPackages.keys()]) if (epoch <= state.epoch) this.pendingPackages.delete(epoch);
+  /** Uses each epoch taken, in order, counts what was refused, and asks the distributor for an epoch this member missed. */
+  private delivered(delivery: Delivery): void {
+    this.rejected.commits += delivery.refused;
+    for (const state of delivery.accepted) {
       if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
       this.useEpoch(state);
       this.render();
-      return true;
-    } catch (error) {
-      // A genuine header alone waits for its package; anything else is not for us (an old epoch, a ratchet we cannot
-      // follow) or not genuine: the relay may replay, forge or fork, and the page counts it.
-      if (countFailure || !(error instanceof CommitNoKeyError)) this.rejected.commits++;
-      // A ratchet that does not follow our epoch: we missed a commit, and the distributor can hand us the epoch again.
-      if (this.missedBefore(commit, error)) this.catchUp(commit);
-      return false;
     }
-  }
-
-  private missedBefore(commit: string, error: unknown): boolean {
-    if (error instanceof MembershipError) return error.code === 'RATCHET_GAP' || error.code === 'FORK';
-    if (!(error instanceof CommitNoKeyError) || !this.agent?.current) return false;
-    const header = peekCommit(commit);
-    return header.kind === 'ratchet' && header.epoch > this.agent.current.epoch;
-  }
-
-  /** Asks the current distributor once per missed epoch; what comes back is checked like any commit. */
-  private catchUp(commit: string): void {
-    const epoch = peekCommit(commit).epoch;
-    if (this.caughtUpFor >= epoch) return;
-    this.caughtUpFor = epoch;
-    const distributor = this.agent?.current ? this.byKey(this.agent.current.distributor) : undefined;
+    const distributor = delivery.askResendFrom ? this.byKey(delivery.askResendFrom) : undefined;
     if (distributor) this.askForEpoch([distributor.snapshot.participantId]);
   }
 
