@@ -10,6 +10,7 @@ import {
   generateRoomSecret,
   initCrypto,
   makeKid,
+  MAX_REMOVED,
   ratchetCommitSecret,
   sealMetadata,
   SframeReceiver,
@@ -389,5 +390,108 @@ describe('Membership: stage decisions count only when signed by someone with the
     expect(host.m.issueRatchet([v(visitor, host)]).members!).not.toContain(visitor.id);
     host.m.record(host.m.check(by.Mod!.m.decide('admit', visitor.id)).effect);
     expect(host.m.issueRatchet([v(visitor, host)]).members!).toContain(visitor.id);
+  });
+});
+
+describe('Membership: removals are room state, not one member\'s memory', () => {
+  it('every member records a verified kick; a successor keys nobody removed and carries the removals on', () => {
+    const { by, host } = started(['Host', 'Speaker', 'Troll', 'Listener'], { Speaker: 'speaker' });
+    const speaker = by.Speaker!;
+    const troll = by.Troll!;
+    const listener = by.Listener!;
+    const kick = host.m.decide('kick', troll.id);
+    // The speaker is no distributor, yet it records the kick it verified (room-session's onDecision).
+    speaker.m.record(speaker.m.check(kick).effect);
+    expect([...speaker.m.removed]).toEqual([troll.id]);
+    // The relay withholds the host's fresh commit from the speaker, then says the host left.
+    host.m.record(host.m.check(kick).effect);
+    host.m.issueFresh([v(host, host), v(speaker, host), v(listener, host)]);
+    const present = ids(speaker, troll, listener);
+    expect(speaker.m.isDistributor(present)).toBe(true);
+    const takeover = speaker.m.issueFresh([v(speaker, speaker), v(troll, speaker), v(listener, speaker)]);
+    expect(takeover.members).not.toContain(troll.id);
+    expect(takeover.packages.map((p) => p.memberKeyId)).toEqual([listener.id]);
+    expect(takeover.removed).toEqual([troll.id]);
+    expect(() => deliver(takeover, troll, present)).toThrow(/no key for me/);
+    // The listener, which never saw the kick decision, learns it from the commit and carries it on in turn.
+    expect(listener.m.removed.size).toBe(0);
+    expect(deliver(takeover, listener, present).removed).toEqual([troll.id]);
+    expect([...listener.m.removed]).toEqual([troll.id]);
+    expect(listener.m.mayAdmit(troll.id)).toBe(false);
+    // A kicked member is never a distributor, however present the relay says it is.
+    const onStage = started(['Host', 'Mod', 'Speaker'], { Mod: 'moderator', Speaker: 'speaker' });
+    onStage.by.Speaker!.m.record(onStage.by.Speaker!.m.check(onStage.host.m.decide('kick', onStage.by.Mod!.id)).effect);
+    expect(onStage.by.Speaker!.m.expectedDistributor(ids(onStage.by.Mod!, onStage.by.Speaker!))).toBe(onStage.by.Speaker!.id);
+  });
+
+  it('a commit that drops a removed member is refused: a ratchet or fresh epoch of the same distributor, or a successor\'s', () => {
+    const { keys, by, host } = started(['Host', 'Speaker', 'Troll', 'Alice'], { Speaker: 'speaker' });
+    const speaker = by.Speaker!;
+    const alice = by.Alice!;
+    const troll = by.Troll!;
+    const present = ids(host, speaker, alice);
+    host.m.record(host.m.check(host.m.decide('kick', troll.id)).effect);
+    const kicked = host.m.issueFresh([v(host, host), v(speaker, host), v(alice, host)]);
+    for (const p of [speaker, alice]) expect(deliver(kicked, p, present).removed).toEqual([troll.id]);
+    const base = host.m.current!;
+    // The host's own key signs what an honest host never would: the next epoch without the removal.
+    const dropping = (kind: 'fresh' | 'ratchet', distributor: Person, on: EpochState) =>
+      createCommit({
+        distributor: distributor.identity,
+        roomId: keys.roomId,
+        epoch: on.epoch + 1,
+        kind,
+        previous: on.hash,
+        locked: false,
+        members: [...present],
+        stage: kind === 'ratchet' ? on.stage : [{ memberKeyId: distributor.id, senderIndex: 0, role: distributor === host ? 'host' : 'speaker' }],
+        commitSecret: kind === 'ratchet' ? ratchetCommitSecret(on.secret) : generateCommitSecret(),
+        packageFor: [speaker, alice].filter((p) => p !== distributor).map((p) => ({ memberKeyId: p.id, boxPublicKey: p.identity.boxPublicKey })),
+        removed: [],
+      });
+    const ratchet = dropping('ratchet', host, base);
+    const fresh = dropping('fresh', host, base);
+    for (const c of [ratchet, fresh]) expect(() => deliver(c, alice, present)).toThrow(expect.objectContaining({ code: 'REMOVAL_DROPPED' }));
+    // A successor (the relay says the host left) that leaves the kick out is refused too.
+    const successor = dropping('fresh', speaker, speaker.m.current!);
+    expect(() => deliver(successor, alice, ids(speaker, alice))).toThrow(expect.objectContaining({ code: 'REMOVAL_DROPPED' }));
+    expect(alice.m.current!.epoch).toBe(base.epoch);
+    // What the honest successor makes is taken.
+    expect(deliver(speaker.m.issueFresh([v(speaker, speaker), v(alice, speaker)]), alice, ids(speaker, alice)).removed).toEqual([troll.id]);
+  });
+
+  it('past the bound only the oldest removals drop out of a full list, and only from a full list', () => {
+    const { by, host } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const present = ids(host, alice);
+    const many = Array.from({ length: MAX_REMOVED + 2 }, () => generateIdentity().memberKeyId);
+    for (const id of many.slice(0, MAX_REMOVED)) host.m.removed.add(id);
+    expect(deliver(host.m.issueRatchet([]), alice, present).removed).toEqual(many.slice(0, MAX_REMOVED));
+    for (const id of many.slice(MAX_REMOVED)) host.m.removed.add(id);
+    expect(deliver(host.m.issueRatchet([]), alice, present).removed).toEqual(many.slice(2));
+  });
+
+  it('after a link rotation nothing verified under the old link counts until it re-announces', () => {
+    const { by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
+    const mod = by.Mod!;
+    const next = deriveRoomKeys(generateRoomSecret());
+    const decision = () => {
+      mod.m.keys = next;
+      return mod.m.decide('kick', by.Alice!.id);
+    };
+    host.m.keys = next;
+    // Without forgetting, the key verified under the old link would still check the moderator's signature.
+    expect(host.m.check(decision()).effect).toEqual({ kind: 'kick', target: by.Alice!.id });
+    host.m.forgetVerified();
+    expect(() => host.m.check(decision())).toThrow(/signed by someone/);
+    // Its old announcement does not verify under the new link; its re-announcement does, and then it counts again.
+    expect(host.m.verify('p-Mod', mod.announcement)).toBeNull();
+    const reannounce = (p: Person) =>
+      host.m.verify(`p-${p.name}`, createAnnouncement({ roomId: next.roomId, authKey: next.authKey, identity: p.identity, sealedProfile: sealMetadata(next.metaKey, next.roomId, 'profile', { name: p.name }) }));
+    expect(reannounce(mod)).not.toBeNull();
+    // Its target, a listener verified under the old link, is no verified member either until it re-announces.
+    expect(() => host.m.check(decision())).toThrow(/not a verified member/);
+    expect(reannounce(by.Alice!)).not.toBeNull();
+    expect(host.m.check(decision()).effect).toEqual({ kind: 'kick', target: by.Alice!.id });
   });
 });

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AnnouncementError,
+  bigEndian,
   buildRoomLink,
   canSealTo,
   CommitError,
@@ -28,6 +29,7 @@ import {
   generateRoomSecret,
   initCrypto,
   makeKid,
+  MAX_REMOVED,
   MetadataError,
   METADATA_BUCKET,
   membersHash,
@@ -369,6 +371,39 @@ describe('epoch commits', () => {
     expect(() => open(resign(created.blob, () => {}, 'y'.repeat(22)), null, a, holding(first))).toThrow(/not signed/);
     expect(verifyCommitHeader({ blob: created.blob, roomId: room.roomId, signKeyOf: keysOf(host) }).hash).toEqual(created.hash);
     expect(open(created.blob, pkg, c).epochSecret).toEqual(created.epochSecret);
+  });
+
+  it('the removed list is in the signed header: it round-trips, is bounded, and any changed byte of it fails', () => {
+    const kicked = [generateIdentity(), generateIdentity(), generateIdentity()].map((m) => m.memberKeyId);
+    const first = fresh({ removed: kicked });
+    expect(first.removed).toEqual(kicked);
+    expect(openFor(first, a).removed).toEqual(kicked);
+    const created = ratchet(first, { removed: kicked, members: idsOf(host, a, b, c), packageFor: [c] });
+    expect(open(created.blob, null, a, holding(first)).removed).toEqual(kicked);
+    expect(openFor(created, c).removed).toEqual(kicked);
+    // A header without the list is another header: another hash, another epoch secret.
+    expect(ratchet(first, { members: idsOf(host, a, b, c), packageFor: [c] }).hash).not.toEqual(created.hash);
+    // The list sits after the stage (its u16 count, then 8 bytes a member): every byte of it is under H(n), so a
+    // changed one fails the newcomer's package and the holder's signature alike.
+    const at = STAGE_AT + STAGE_ENTRY * created.stage.length;
+    const bytes = fromBase64url(created.blob);
+    expect(toHex(bytes.subarray(at + 2, at + 2 + 8))).toBe(kicked[0]);
+    for (let i = at; i < at + 2 + 8 * kicked.length; i++) {
+      const tampered = bytes.slice();
+      tampered[i]! ^= 0x01;
+      expect(() => open(toBase64url(tampered), packageOf(created, c), c), `byte ${i}`).toThrow(CommitError);
+      expect(() => open(toBase64url(tampered), null, a, holding(first)), `byte ${i}`).toThrow(CommitError);
+    }
+    // Bounded: the newest MAX_REMOVED are written, the oldest drop out; a header listing more, or one twice, is refused.
+    const many = Array.from({ length: MAX_REMOVED + 3 }, (_, i) => toHex(bigEndian(i + 1, 8)));
+    expect(fresh({ removed: many }).removed).toEqual(many.slice(3));
+    expect(() => fresh({ removed: [kicked[0]!, kicked[0]!] })).toThrow(/listed twice/);
+    expect(() => fresh({ removed: ['abc'] })).toThrow(/8 bytes/);
+    const twice = resign(created.blob, (body) => body.set(body.slice(at + 2, at + 10), at + 10));
+    expect(() => open(twice, null, a, holding(first))).toThrow(/listed twice/);
+    const full = fresh({ removed: many });
+    const fullAt = STAGE_AT + STAGE_ENTRY * full.stage.length;
+    expect(() => open(resign(full.blob, (body) => body.set([0x01, 0x01], fullAt)), null, a, holding(full))).toThrow(/too many/);
   });
 
   it('a package proves only its own distributor\'s header: another member who signs the same body cannot key anyone', () => {

@@ -30,6 +30,8 @@ export const en = {
   fingerprintHostHint: 'Read these aloud so everyone can check they match: then nobody altered the link or swapped the host.',
   fingerprintMemberHint: 'The host reads this aloud. If it matches what you hear, mark it verified.',
   epochCodeHeading: 'Key check',
+  distributorChanged: '{name} now hands out the room’s keys: the previous one left, or the relay says so. Compare the code aloud.',
+  distributorChangedToMe: 'You now hand out the room’s keys: the previous one left, or the relay says so. Compare the code aloud.',
   epochCodeHint: 'Everyone sharing this room’s current keys sees the same code. Compare it aloud now and then: a different code means the relay split the room.',
   fingerprintComputing: 'Computing the fingerprint…',
   markVerified: 'Mark verified',

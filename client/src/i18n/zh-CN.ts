@@ -32,6 +32,8 @@ export const zhCN: Strings = {
   fingerprintHostHint: '请大声读出这些内容，让大家核对是否一致：这样就能确认链接未被篡改，主持人也未被冒充。',
   fingerprintMemberHint: '主持人会大声读出指纹。如果与你听到的一致，请标记为已验证。',
   epochCodeHeading: '密钥核对',
+  distributorChanged: '现在由 {name} 分发房间密钥：上一位已离开，或中继服务器如此声称。请大声核对代码。',
+  distributorChangedToMe: '现在由你分发房间密钥：上一位已离开，或中继服务器如此声称。请大声核对代码。',
   epochCodeHint: '共享本房间当前密钥的所有人都会看到相同的代码。不时大声核对：代码不同说明中继服务器把房间分裂了。',
   fingerprintComputing: '正在计算指纹…',
   markVerified: '标记为已验证',

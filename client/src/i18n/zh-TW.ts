@@ -32,6 +32,8 @@ export const zhTW: Strings = {
   fingerprintHostHint: '請大聲讀出這些內容，讓大家核對是否一致：這樣就能確認連結未被竄改，主持人也未被冒充。',
   fingerprintMemberHint: '主持人會大聲讀出指紋。如果與你聽到的一致，請標記為已驗證。',
   epochCodeHeading: '金鑰核對',
+  distributorChanged: '現在由 {name} 分發房間金鑰：上一位已離開，或中繼伺服器如此聲稱。請大聲核對代碼。',
+  distributorChangedToMe: '現在由你分發房間金鑰：上一位已離開，或中繼伺服器如此聲稱。請大聲核對代碼。',
   epochCodeHint: '共享本房間目前金鑰的所有人都會看到相同的代碼。不時大聲核對：代碼不同表示中繼伺服器把房間分裂了。',
   fingerprintComputing: '正在計算指紋…',
   markVerified: '標記為已驗證',

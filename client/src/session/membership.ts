@@ -6,6 +6,7 @@ import {
   epochCode,
   equalBytes,
   generateCommitSecret,
+  MAX_REMOVED,
   NO_PREVIOUS_COMMIT,
   openCommit,
   openMetadata,
@@ -46,6 +47,8 @@ export interface EpochState {
   memberCount: number;
   /** Every member holding the epoch's keys: known to the distributor that made the epoch, null to everyone else. */
   members: string[] | null;
+  /** The kicked members the commit names, oldest first: the room's removals as its distributor carries them on. */
+  removed: string[];
   /** This member's sender index in the epoch, or null when it is not on stage. */
   myIndex: number | null;
   /** Read aloud beside the fingerprint: equal for members who share this epoch's keys. */
@@ -118,7 +121,10 @@ export class Membership {
   current: EpochState | null = null;
   /** Every member whose announcement verified, by memberKeyId: whose signatures this member can check. */
   private readonly known = new Map<string, VerifiedMember>();
-  /** Distributor's own list of who was kicked: never sealed to again, whatever the relay says. */
+  /**
+   * Who was kicked, oldest first: from every kick decision this member verified and every commit it accepted, whatever
+   * its role. Never sealed to again, never a distributor, carried in every commit this member makes.
+   */
   readonly removed = new Set<string>();
   /** Newcomers a moderator admitted from the lobby of a locked room. */
   private readonly admitted = new Set<string>();
@@ -142,6 +148,15 @@ export class Membership {
 
   get me(): string {
     return this.identity.memberKeyId;
+  }
+
+  /**
+   * After a link rotation: every announcement verified under the old authKey stops counting (no signature of it is
+   * checked, no key made with it) until the member re-announces under the new one.
+   */
+  forgetVerified(): void {
+    this.known.clear();
+    this.pairKeys.clear();
   }
 
   /** Checks an announcement against this room's authKey; null when it was not made with this link. */
@@ -188,8 +203,10 @@ export class Membership {
   expectedDistributor(present: ReadonlySet<string>): string | null {
     const current = this.current;
     if (!current) return null;
-    if (present.has(current.distributor)) return current.distributor;
-    return handOverOrder(current.stage).find((id) => present.has(id)) ?? null;
+    // A kicked member never distributes, however present the relay says it is.
+    const may = (id: string) => present.has(id) && !this.removed.has(id);
+    if (may(current.distributor)) return current.distributor;
+    return handOverOrder(current.stage).find(may) ?? null;
   }
 
   /** The members who would distribute, in order, if the relay lost the room: the current distributor first. */
@@ -253,9 +270,32 @@ export class Membership {
       throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${this.firstEpochFloor}, held before`);
     }
     if (!opened.stage.some((m) => m.memberKeyId === opened.distributor)) throw new MembershipError('NOT_DISTRIBUTOR', 'the signer is not on the stage it signed');
+    this.checkRemovals(current, opened);
     const resync = current !== null && opened.kind === 'ratchet' && !this.follows(current, opened);
     const state = this.adopt({ ...opened, secret: opened.epochSecret, members: null }, resync);
+    for (const id of opened.removed) this.removed.add(id);
     return { ...state, newRoomSecret: opened.newRoomSecret };
+  }
+
+  /**
+   * Removals only accumulate. The distributor of our epoch keeps every key its last list named (only the oldest may
+   * drop out, and only from a full list); any other distributor (a successor, a re-created room) names every kick this
+   * member knows of, while its list is not full. Otherwise the commit is refused rather than merged: accepting it
+   * would mean holding keys its distributor may have sealed to a kicked member (docs/protocol.md §5, removals).
+   */
+  private checkRemovals(current: EpochState | null, opened: { distributor: string; removed: string[] }): void {
+    const next = new Set(opened.removed);
+    const full = opened.removed.length >= MAX_REMOVED;
+    if (current && opened.distributor === current.distributor) {
+      // Only the oldest may have dropped out: the dropped keys are a leading run of the previous list.
+      const kept = current.removed.map((id) => next.has(id));
+      const firstKept = kept.includes(true) ? kept.indexOf(true) : kept.length;
+      if (kept.slice(firstKept).includes(false) || (firstKept > 0 && !full)) {
+        throw new MembershipError('REMOVAL_DROPPED', 'the commit drops a removed member the previous one named');
+      }
+    } else if (!full) {
+      for (const id of this.removed) if (!next.has(id)) throw new MembershipError('REMOVAL_DROPPED', 'the commit leaves out a member this member knows was removed');
+    }
   }
 
   private follows(current: EpochState, next: { epoch: number; previous: Uint8Array }): boolean {
@@ -302,6 +342,7 @@ export class Membership {
       stage,
       commitSecret: kind === 'ratchet' ? ratchetCommitSecret(current!.secret) : generateCommitSecret(),
       packageFor: recipients.filter((r) => r.memberKeyId !== this.me),
+      removed: [...this.removed],
       pairwiseKeyOf: (r) => this.pairKey(this.me, r.memberKeyId, r.boxPublicKey),
       ...(newRoomSecret ? { newRoomSecret } : {}),
     });

@@ -6,9 +6,7 @@ import {
   deriveRoomKeys,
   generateIdentity,
   generateRoomSecret,
-  CommitNoKeyError,
   initCrypto,
-  peekCommit,
   newChallengeNonce,
   openMetadata,
   parseRoomLink,
@@ -33,7 +31,8 @@ import { MediaHealth } from '../media/media-health.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
-import { Membership, MembershipError, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import { PendingCommits, type Delivery } from './pending-commits.ts';
+import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
@@ -49,6 +48,8 @@ interface Member {
   snapshot: ParticipantSnapshot;
   verified: VerifiedMember | null;
   speaking: boolean;
+  /** Verified under a link since rotated away: named still, but neither keyed nor believed until it re-announces. */
+  stale?: boolean;
 }
 
 type Listener = (view: RoomView) => void;
@@ -68,9 +69,8 @@ export class RoomSession implements RoomActions {
   private sendAllowed = true;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
   private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0 };
-  /** Commit headers and packages that arrived before their other half, by epoch. */
-  private readonly pendingHeaders = new Map<number, string>();
-  private readonly pendingPackages = new Map<number, string>();
+  /** Commit headers and packages that arrived apart or early, held until they open (pending-commits.ts). */
+  private pending: PendingCommits | null = null;
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
   private readonly keyBatch = new KeyBatch<VerifiedMember>();
   /**
@@ -82,8 +82,6 @@ export class RoomSession implements RoomActions {
   private readonly leftWhileVerifying = new Set<string>();
   /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
   private readonly messageSenders = new Map<string, VerifiedMember>();
-  /** The newest epoch this member already asked the distributor to resend. */
-  private caughtUpFor = 0;
   private batchTimer: ReturnType<typeof setTimeout> | null = null;
   private keyBatchMs = 0;
   /** A verified invitation to speak, kept until the person answers it: the acceptance carries it. */
@@ -127,6 +125,8 @@ export class RoomSession implements RoomActions {
    * core and 64 MiB for about a second, which on a small device would compete with the join itself.
    */
   private fingerprintDeferred = false;
+  /** Who distributed the last epoch this page used, against which a hand-over is shown. */
+  private lastDistributor: string | null = null;
   /** Text of the fingerprint last shown, against which a new one is "changed". */
   private fingerprintShown: string | null = null;
   private readonly listeners = new Set<Listener>();
@@ -152,6 +152,7 @@ export class RoomSession implements RoomActions {
       fingerprintChanged: false,
       e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
       epochCode: null,
+      distributorChanged: null,
       me: null,
       myRole: null,
       micOn: false,
@@ -297,6 +298,7 @@ export class RoomSession implements RoomActions {
     await initCrypto();
     this.myName = name;
     this.agent = new Membership(this.keys, identity ?? generateIdentity());
+    this.pending = new PendingCommits(this.agent);
     this.life = this.makeLife(this.agent);
     this.announcement = this.makeAnnouncement();
     this.connect();
@@ -511,7 +513,8 @@ export class RoomSession implements RoomActions {
     if (!former || Date.now() > former.until || this.roleOf(this.me!) !== 'host') return;
     for (const entry of this.lobbyRaw) {
       const verified = this.agent?.verify(entry.participantId, entry.announcement);
-      if (!verified || !former.keyIds.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
+      // A member kicked before the restart was a member too, but is let back in by nobody.
+      if (!verified || !former.keyIds.has(verified.memberKeyId) || this.agent!.removed.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
       former.admitted.add(entry.participantId);
       this.act('lobby.admit', { participantId: entry.participantId, decision: this.decide('admit', verified.memberKeyId) });
     }
@@ -640,7 +643,13 @@ export class RoomSession implements RoomActions {
   }
 
   private verifiedMembers(): VerifiedMember[] {
-    return [...this.members.values()].flatMap((m) => (m.verified ? [m.verified] : []));
+    return [...this.members.values()].flatMap((m) => (m.verified && !m.stale ? [m.verified] : []));
+  }
+
+  /** A member's signing key, if its announcement verified under the current link. */
+  private trustedSignKey(memberKeyId: string): Uint8Array | null {
+    const m = this.byKey(memberKeyId);
+    return m && !m.stale ? (m.verified?.signPublicKey ?? null) : null;
   }
 
   /** The header to everyone, each package to its member alone, in messages of at most LIMITS.packagesPerMessage. */
@@ -704,9 +713,11 @@ export class RoomSession implements RoomActions {
     if (this.forgetsAudience(participant)) return;
     const before = member.snapshot;
     member.snapshot = participant;
-    // A re-announcement after a link rotation verifies under the new keys; until then the old verification stands.
-    if (before.announcement !== participant.announcement) {
-      member.verified = this.agent?.verify(participant.participantId, participant.announcement) ?? member.verified;
+    // A re-announcement after a link rotation verifies under the new keys. Until then, one verified under the old link
+    // is stale (switchSecret); one that does not verify here (this member missed the rotation) keeps what it had.
+    if (before.announcement !== participant.announcement || member.stale) {
+      const again = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
+      if (again) this.reverified(member, again);
     }
     if (participant.participantId === this.me) {
       // The relay took this member off stage or muted it: closing the microphone is always safe, so its word is
@@ -718,6 +729,16 @@ export class RoomSession implements RoomActions {
       }
     }
     this.render();
+  }
+
+  /** A member verified again under the current link: believed again, and keyed if this distributor left it out meanwhile. */
+  private reverified(member: Member, verified: VerifiedMember): void {
+    const wasStale = member.stale === true;
+    member.verified = verified;
+    member.stale = false;
+    if (!wasStale) return;
+    if (this.isDistributor() && !this.holdsKeys(verified.memberKeyId) && this.agent!.mayAdmit(verified.memberKeyId)) this.batch({ join: verified });
+    this.retryPendingCommits();
   }
 
   // ---- audience: what a listener is not told (docs/protocol.md §9) ----
@@ -835,84 +856,34 @@ export class RoomSession implements RoomActions {
     return current.members ? current.members.includes(memberKeyId) : true;
   }
 
-  /**
-   * A commit header, with this member's package when the relay sent them together: it opens at once, as does a ratchet
-   * that follows our epoch; otherwise it waits for this member's package (a few headers and packages are kept, the
-   * newest epochs).
-   */
   private onCommit(commit: string, epoch: number, packaged: string | null): void {
-    if (!this.agent) return;
-    const pkg = packaged ?? this.pendingPackages.get(epoch) ?? null;
-    if (this.tryCommit(commit, pkg, packaged !== null)) return this.retryPendingCommits();
-    if (packaged) this.keepPackage(epoch, packaged);
-    this.pendingHeaders.set(epoch, commit);
-    for (const old of [...this.pendingHeaders.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingHeaders.delete(old);
+    if (this.pending) this.delivered(this.pending.onCommit(commit, epoch, packaged, this.present()));
   }
 
   private onPackage(pkg: string, epoch: number): void {
-    const header = this.pendingHeaders.get(epoch);
-    // Kept when it cannot open yet: our own commit may come before the join reply that names its distributor.
-    if (header && this.tryCommit(header, pkg, true)) return this.retryPendingCommits();
-    this.keepPackage(epoch, pkg);
+    if (this.pending) this.delivered(this.pending.onPackage(pkg, epoch, this.present()));
   }
 
-  /** A package kept until its header opens with it: the newest few epochs only, whatever the relay sends. */
-  private keepPackage(epoch: number, pkg: string): void {
-    this.pendingPackages.set(epoch, pkg);
-    for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
-  }
-
-  /**
-   * The commits kept for later are tried again in epoch order, each one that opens moving this member on: after the
-   * join reply, those that came before it (their distributor was not yet known), and after an epoch is taken, those
-   * that came after it (a ratchet that follows a package this member was still waiting for). A fast distributor
-   * commits a newcomer's epoch and the next one before the newcomer's join reply arrives.
-   */
   private retryPendingCommits(): void {
-    for (const [epoch, header] of [...this.pendingHeaders].sort(([a], [b]) => a - b)) {
-      if (this.pendingHeaders.get(epoch) === header) this.tryCommit(header, this.pendingPackages.get(epoch) ?? null, false);
-    }
+    if (this.pending) this.delivered(this.pending.retry(this.present()));
   }
 
-  private tryCommit(commit: string, pkg: string | null, countFailure: boolean): boolean {
-    try {
-      const state = this.agent!.accept(commit, pkg, this.present());
-      // Only what this epoch makes old: a later commit kept for later may follow it.
-      for (const epoch of [...this.pendingHeaders.keys()]) if (epoch <= state.epoch) this.pendingHeaders.delete(epoch);
-      for (const epoch of [...this.pendingPackages.keys()]) if (epoch <= state.epoch) this.pendingPackages.delete(epoch);
+  /** Uses each epoch taken, in order, counts what was refused, and asks the distributor for an epoch this member missed. */
+  private delivered(delivery: Delivery): void {
+    this.rejected.commits += delivery.refused;
+    for (const state of delivery.accepted) {
       if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
       this.useEpoch(state);
       this.render();
-      return true;
-    } catch (error) {
-      // A genuine header alone waits for its package; anything else is not for us (an old epoch, a ratchet we cannot
-      // follow) or not genuine: the relay may replay, forge or fork, and the page counts it.
-      if (countFailure || !(error instanceof CommitNoKeyError)) this.rejected.commits++;
-      // A ratchet that does not follow our epoch: we missed a commit, and the distributor can hand us the epoch again.
-      if (this.missedBefore(commit, error)) this.catchUp(commit);
-      return false;
     }
-  }
-
-  private missedBefore(commit: string, error: unknown): boolean {
-    if (error instanceof MembershipError) return error.code === 'RATCHET_GAP' || error.code === 'FORK';
-    if (!(error instanceof CommitNoKeyError) || !this.agent?.current) return false;
-    const header = peekCommit(commit);
-    return header.kind === 'ratchet' && header.epoch > this.agent.current.epoch;
-  }
-
-  /** Asks the current distributor once per missed epoch; what comes back is checked like any commit. */
-  private catchUp(commit: string): void {
-    const epoch = peekCommit(commit).epoch;
-    if (this.caughtUpFor >= epoch) return;
-    this.caughtUpFor = epoch;
-    const distributor = this.agent?.current ? this.byKey(this.agent.current.distributor) : undefined;
+    const distributor = delivery.askResendFrom ? this.byKey(delivery.askResendFrom) : undefined;
     if (distributor) this.askForEpoch([distributor.snapshot.participantId]);
   }
 
   /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */
   private onResendRequest(from: string): void {
-    const member = this.members.get(from)?.verified;
+    const known = this.members.get(from);
+    const member = known && !known.stale ? known.verified : null;
     const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
     if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from, withPackages: true }).catch(() => undefined);
     // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
@@ -929,6 +900,8 @@ export class RoomSession implements RoomActions {
       this.rejected.decisions++;
       return;
     }
+    // A kick binds every member, not only the distributor: whoever distributes later keeps the kicked member out.
+    if (checked.effect.kind === 'kick') this.agent.record(checked.effect);
     if (checked.effect.kind === 'mute' && checked.effect.target === this.agent.me) {
       this.media?.setMicPaused(true);
       this.update({ micOn: false });
@@ -978,7 +951,7 @@ export class RoomSession implements RoomActions {
     const distributor = this.agent?.current?.distributor;
     if (!distributor) return;
     try {
-      this.freshness.confirm(verifyConfirmation({ roomId: this.keys.roomId, blob, signKeyOf: (id) => (id === distributor ? (this.byKey(id)?.verified?.signPublicKey ?? null) : null) }));
+      this.freshness.confirm(verifyConfirmation({ roomId: this.keys.roomId, blob, signKeyOf: (id) => (id === distributor ? this.trustedSignKey(id) : null) }));
     } catch {
       this.rejected.confirmations++;
     }
@@ -1026,9 +999,19 @@ export class RoomSession implements RoomActions {
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
     this.lifeEpoch(state);
+    this.showHandOver(state.distributor);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
     this.checkFreshness();
     this.restoreAfterEpoch();
+  }
+
+  /** Someone else distributes now: the page says who, so people can compare who took over (and the epoch code). */
+  private showHandOver(distributor: string): void {
+    const before = this.lastDistributor;
+    this.lastDistributor = distributor;
+    if (before === null || before === distributor) return;
+    const me = distributor === this.agent?.me;
+    this.update({ distributorChanged: { me, name: me ? this.myName : (this.byKey(distributor)?.verified?.name ?? null) } });
   }
 
   private startFingerprint(): void {
@@ -1395,6 +1378,10 @@ export class RoomSession implements RoomActions {
     this.secret = next;
     this.keys = deriveRoomKeys(next);
     this.agent!.keys = this.keys;
+    // What was verified under the old link counts no more: each member is believed and keyed again once it re-announces.
+    this.agent!.forgetVerified();
+    this.messageSenders.clear();
+    for (const m of this.members.values()) if (m.verified) m.stale = true;
     this.link = buildRoomLink(this.origin, next);
     hideLinkSecret(this.link);
     this.announcement = this.makeAnnouncement();
@@ -1414,7 +1401,7 @@ export class RoomSession implements RoomActions {
     return new RoomLife({
       roomId: () => this.keys.roomId,
       identity: agent.identity,
-      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.byKey(id)?.verified?.signPublicKey ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
+      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.trustedSignKey(id) ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
       roleOf: (id) => agent.roleOf(id),
     });
   }

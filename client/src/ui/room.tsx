@@ -124,6 +124,11 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
               <h3>{t('epochCodeHeading')}</h3>
               <p class="hint">{t('epochCodeHint')}</p>
               <p data-testid="epoch-code" class="fp-digits" data-epoch={view.e2ee.epoch ?? ''}>{view.epochCode}</p>
+              {view.distributorChanged && (
+                <p class="warning" role="status" data-testid="distributor-changed">
+                  {view.distributorChanged.me ? t('distributorChangedToMe') : t('distributorChanged', { name: view.distributorChanged.name ?? '…' })}
+                </p>
+              )}
             </section>
           )}
           <Stats view={view} />
