@@ -162,7 +162,7 @@ describe('room life, end-to-end encrypted', () => {
     await host.getByTestId('chat-send').click();
     await expect.poll(() => chatTexts(host), { timeout: 10_000 }).toHaveLength(3);
 
-    const open = (blob: string) => () => openRoomMessage({ roomId, blob, epochSecret: fromHex(held.secret), signKeyOf: () => null });
+    const open = (blob: string) => () => openRoomMessage({ roomId, blob, epochSecret: fromHex(held.secret), commitHash: fromHex(held.hash), signKeyOf: () => null });
     const all = ours().map((m) => (m.payload as { message: string }).message);
     // The control: under the key the troll held, what was sent before the kick does open (only the signer is unknown here).
     const earlier = all.slice(0, before).filter((blob) => roomMessageEpoch(blob) === held.epoch);
