@@ -155,6 +155,9 @@ export class RoomSession implements RoomActions {
       fingerprintChanged: false,
       e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
       epochCode: null,
+      lineageCode: null,
+      compareLineage: false,
+      fingerprintNoHost: false,
       me: null,
       myRole: null,
       micOn: false,
@@ -1052,6 +1055,9 @@ export class RoomSession implements RoomActions {
     this.freshness.setEpoch(state.epoch, state.hash);
     this.lifeEpoch(state);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
+    // A hand-over (or a lineage the relay chose for this member) is when people compare the lineage code aloud.
+    const handedOver = this.view.lineageCode !== null && this.view.lineageCode !== state.lineage;
+    this.update({ lineageCode: state.lineage, ...(handedOver ? { compareLineage: true } : {}) });
     this.checkFreshness();
     this.restoreAfterEpoch();
   }
@@ -1067,6 +1073,9 @@ export class RoomSession implements RoomActions {
     // The fingerprint names the host of the signed stage; after the host leaves it stays the one that was read aloud.
     const hostKey = this.agent?.current?.stage.find((m) => m.role === 'host')?.memberKeyId;
     const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
+    // A first stage without a host (a colluder's, or a room whose host left before this member came) names nobody.
+    const noHost = !hostKey && this.agent?.current != null && this.fingerprintShown === null;
+    if (noHost !== this.view.fingerprintNoHost) this.update({ fingerprintNoHost: noHost });
     if (!host) return;
     // The derivation is slow (Argon2id, in a Worker): the panel says "computing" meanwhile, and a result whose secret
     // or host was replaced before it arrived is dropped. The cache hands back the same promise for the same pair.
@@ -1289,6 +1298,10 @@ export class RoomSession implements RoomActions {
 
   markVerified(): void {
     this.update({ fingerprintVerified: true, fingerprintChanged: false });
+  }
+
+  dismissCompareLineage(): void {
+    this.update({ compareLineage: false });
   }
 
   raiseHand(): void {
