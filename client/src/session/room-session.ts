@@ -67,6 +67,8 @@ export class RoomSession implements RoomActions {
   private readonly freshness = new EpochFreshness();
   /** Room messages (each as the call that sends it) waiting for the distributor to confirm this member's epoch. */
   private readonly outbox = new Outbox<() => void>();
+  /** A room message was dropped for want of a confirmation of this epoch: said in the status until one comes. */
+  private confirmFailed = false;
   private freshnessTimer: ReturnType<typeof setInterval> | null = null;
   private sendAllowed = true;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
@@ -997,7 +999,10 @@ export class RoomSession implements RoomActions {
    */
   private tickFreshness(): void {
     const now = performance.now();
-    if (this.outbox.expire(now).length > 0) this.renderLife('WAITING_FOR_KEY');
+    if (this.outbox.expire(now).length > 0) {
+      this.confirmFailed = true;
+      this.renderLife('WAITING_FOR_KEY');
+    }
     // A member without a producer challenges only while a room message waits, one challenge at a time (a room of
     // 10,000 listeners challenging every 2 s would cost the distributor 5,000 signatures a second).
     if (this.media?.producerId || (this.outbox.size > 0 && !this.freshness.outstanding(now))) this.challenge();
@@ -1034,12 +1039,14 @@ export class RoomSession implements RoomActions {
       this.e2ee?.setSendAllowed(allowed);
     }
     // Sealed now, under the epoch just confirmed: each call seals under the current epoch only while it is confirmed.
+    if (allowed) this.confirmFailed = false;
     if (allowed && this.agent?.current) for (const retry of this.outbox.release()) retry();
     const e2ee = this.view.e2ee;
     if (e2ee.state === 'error' || !this.agent?.current) return;
     const sending = this.media?.producerId != null;
-    // A listener told of a newer epoch it does not hold (it asked before chatting) is not shown "encrypted" either.
-    const next = (sending && !allowed) || state === 'stale' ? { state: 'waiting-for-key' as const, reason: state } : { state: 'encrypted' as const, reason: null };
+    // A listener told of a newer epoch it does not hold, or whose message found no confirmation, is not shown
+    // "encrypted" either.
+    const next = (sending || state === 'stale' || this.confirmFailed) && !allowed ?  { state: 'waiting-for-key' as const, reason: state } : { state: 'encrypted' as const, reason: null };
     if (next.state !== e2ee.state || next.reason !== e2ee.reason) this.update({ e2ee: { ...e2ee, ...next } });
   }
 
@@ -1053,6 +1060,7 @@ export class RoomSession implements RoomActions {
     this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders);
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
+    if (state.epoch !== this.view.e2ee.epoch) this.confirmFailed = false;
     this.lifeEpoch(state);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
     // A hand-over (or a lineage the relay chose for this member) is when people compare the lineage code aloud.
