@@ -95,11 +95,23 @@ export function deriveSenderBaseKey(epochSecret: Uint8Array, senderIndex: number
   return deriveLabelled(epochSecret, 'sender-base-key', 32, concat(bigEndian(senderIndex, 2), bigEndian(suite, 2)));
 }
 
+function sixDigits(derived: Uint8Array): string {
+  const digits = String(Number(readBigEndian(derived)) % 1_000_000).padStart(6, '0');
+  return `${digits.slice(0, 3)} ${digits.slice(3)}`;
+}
+
 /** A short code that members sharing an epoch's keys read alike and a split room does not: 6 digits, "123 456". */
 export function epochCode(epochSecret: Uint8Array): string {
-  const n = Number(readBigEndian(deriveLabelled(epochSecret, 'epoch-code', 4))) % 1_000_000;
-  const digits = String(n).padStart(6, '0');
-  return `${digits.slice(0, 3)} ${digits.slice(3)}`;
+  return sixDigits(deriveLabelled(epochSecret, 'epoch-code', 4));
+}
+
+/**
+ * A short code for the lineage a member follows: it names the distributor whose commits the member takes, so it holds
+ * still through every epoch that distributor makes and changes only at a hand-over. A newcomer forked by a colluding
+ * member follows that member's commits (nobody else can sign them) and reads another code than the room.
+ */
+export function lineageCode(distributorMemberKeyId: string): string {
+  return sixDigits(deriveLabelled(fromHex(distributorMemberKeyId), 'lineage-code', 4));
 }
 
 /** Commits to a set of members, whatever order they are listed in. */

@@ -5,6 +5,7 @@ import {
   createDecision,
   epochCode,
   equalBytes,
+  lineageCode,
   generateCommitSecret,
   MAX_REMOVED,
   NO_PREVIOUS_COMMIT,
@@ -53,6 +54,8 @@ export interface EpochState {
   myIndex: number | null;
   /** Read aloud beside the fingerprint: equal for members who share this epoch's keys. */
   code: string;
+  /** Read aloud after a hand-over: names the distributor whose lineage this member follows. */
+  lineage: string;
 }
 
 export interface IssuedCommit extends EpochState {
@@ -129,6 +132,11 @@ export class Membership {
   /** Newcomers a moderator admitted from the lobby of a locked room. */
   private readonly admitted = new Set<string>();
   private readonly applied = new Set<string>();
+  /**
+   * The commit hash of each epoch of this member's lineage within the decision window: a decision names its epoch, and
+   * is checked over the hash this member holds for it, so one made in another lineage under the same number fails.
+   */
+  private readonly hashes = new Map<number, Uint8Array>();
   /**
    * Pairwise keys with distributors (as a member) and with members (as a distributor), by distributor then member: no
    * key string is built per lookup, and a fresh epoch looks up every member's.
@@ -223,6 +231,7 @@ export class Membership {
   restart(): void {
     if (this.current) this.firstEpochFloor = this.current.epoch;
     this.current = null;
+    this.hashes.clear();
     // Its next lineage may have compacted the stage since (a fresh epoch): like any newcomer, it learns which indexes
     // were issued from its first epoch's stage, or it would refuse its own old index given to it again.
     this.nextIndex = 0;
@@ -274,6 +283,9 @@ export class Membership {
     const resync = current !== null && opened.kind === 'ratchet' && !this.follows(current, opened);
     const state = this.adopt({ ...opened, secret: opened.epochSecret, members: null }, resync);
     for (const id of opened.removed) this.removed.add(id);
+    // A ratchet names the commit it follows, signed (or proven by the package) like the rest of its header: a decision
+    // made just before it (a newcomer invited as its keys arrive) is checked against that.
+    if (opened.kind === 'ratchet' && !this.hashes.has(opened.epoch - 1)) this.hashes.set(opened.epoch - 1, opened.previous);
     return { ...state, newRoomSecret: opened.newRoomSecret };
   }
 
@@ -318,11 +330,13 @@ export class Membership {
   }
 
   /** `resync`: a member that skipped commits learns the lineage's indexes anew, as a newcomer does. */
-  private adopt(e: Omit<EpochState, 'myIndex' | 'code'>, resync = false): EpochState {
+  private adopt(e: Omit<EpochState, 'myIndex' | 'code' | 'lineage'>, resync = false): EpochState {
     const highest = e.stage.reduce((max, m) => Math.max(max, m.senderIndex + 1), 0);
     this.nextIndex = e.kind === 'fresh' || resync ? highest : Math.max(this.nextIndex, highest);
     const myIndex = e.stage.find((m) => m.memberKeyId === this.me)?.senderIndex ?? null;
-    this.current = { ...e, myIndex, code: epochCode(e.secret) };
+    this.current = { ...e, myIndex, code: epochCode(e.secret), lineage: lineageCode(e.distributor) };
+    this.hashes.set(e.epoch, e.hash);
+    for (const epoch of this.hashes.keys()) if (epoch + EPOCH_LIMITS.decisionWindow < e.epoch) this.hashes.delete(epoch);
     return this.current;
   }
 
@@ -428,7 +442,16 @@ export class Membership {
 
   /** Signs this member's own stage decision. */
   decide(action: DecisionAction, target: string | null, embedded?: string): string {
-    return createDecision({ roomId: this.keys.roomId, actor: this.identity, action, target, epoch: this.current?.epoch ?? 0, ...(embedded ? { embedded } : {}) });
+    const current = this.current;
+    return createDecision({
+      roomId: this.keys.roomId,
+      actor: this.identity,
+      action,
+      target,
+      epoch: current?.epoch ?? 0,
+      commitHash: current?.hash ?? NO_PREVIOUS_COMMIT,
+      ...(embedded ? { embedded } : {}),
+    });
   }
 
   /**
@@ -438,7 +461,7 @@ export class Membership {
   check(blob: string): { decision: Decision; effect: DecisionEffect } {
     const current = this.current;
     if (!current) throw new MembershipError('NO_EPOCH', 'no signed stage to check a decision against');
-    const decision = verifyDecision({ roomId: this.keys.roomId, blob, signKeyOf: this.signKeyOf });
+    const decision = verifyDecision({ roomId: this.keys.roomId, blob, signKeyOf: this.signKeyOf, commitHashOf: (epoch) => this.hashes.get(epoch) ?? null });
     if (this.applied.has(decision.id)) throw new MembershipError('REPLAY', 'this decision was already applied');
     if (decision.epoch + EPOCH_LIMITS.decisionWindow < current.epoch || decision.epoch > current.epoch + EPOCH_LIMITS.maxStep) {
       throw new MembershipError('STALE_DECISION', `a decision of epoch ${decision.epoch} is out of date`);

@@ -34,7 +34,7 @@ export const ROOM_LIFE_LIMITS = {
   announceRetryMs: 1_000 / ROOM_MESSAGE_RATE.perSecond + 100,
 } as const;
 
-export type RoomLifeErrorCode = 'NO_EPOCH' | 'EMPTY' | 'TOO_LONG' | 'RATE_LIMITED' | 'FORBIDDEN' | 'UNKNOWN_REACTION' | 'NOT_A_LINK' | 'REPLAY' | 'OLD_EPOCH' | 'MALFORMED' | 'STALE';
+export type RoomLifeErrorCode = 'NO_EPOCH' | 'WAITING_FOR_KEY' | 'EMPTY' | 'TOO_LONG' | 'RATE_LIMITED' | 'FORBIDDEN' | 'UNKNOWN_REACTION' | 'NOT_A_LINK' | 'REPLAY' | 'OLD_EPOCH' | 'MALFORMED' | 'STALE';
 
 /** A message this member refuses to send or to show, with a code the page turns into words. */
 export class RoomLifeError extends Error {
@@ -82,6 +82,12 @@ export interface RoomLifeContext {
   signKeyOf(memberKeyId: string): Uint8Array | null;
   /** The role the current signed stage gives a member (listener off stage), null before any epoch. */
   roleOf(memberKeyId: string): RosterRole | null;
+  /**
+   * Whether this member holds proof, fresh from the distributor, that its current epoch has not been replaced
+   * (freshness.ts; the distributor itself always does). Nothing is sealed without it: a member the relay keeps on the
+   * epoch before a kick would otherwise go on writing to the kicked member.
+   */
+  fresh(): boolean;
 }
 
 /** A steady rate with room for a burst; time comes from the caller, so the rule is testable without clocks. */
@@ -127,8 +133,8 @@ function isLink(text: string): boolean {
 export class RoomLife {
   private readonly ctx: RoomLifeContext;
   private readonly now: () => number;
-  private current: { epoch: number; secret: Uint8Array } | null = null;
-  private previous: { epoch: number; secret: Uint8Array; until: number } | null = null;
+  private current: { epoch: number; secret: Uint8Array; hash: Uint8Array } | null = null;
+  private previous: { epoch: number; secret: Uint8Array; hash: Uint8Array; until: number } | null = null;
   private readonly held: string[] = [];
   private readonly seen = new Set<string>();
   private readonly sendBucket: Bucket;
@@ -150,13 +156,13 @@ export class RoomLife {
   }
 
   /**
-   * A new epoch: messages are sealed under it from now on; the previous one still opens for a grace period. Returns
-   * what arrived for this epoch before its commit did.
+   * A new epoch (its secret and the hash of the commit that made it): messages are sealed under it from now on; the
+   * previous one still opens for a grace period. Returns what arrived for this epoch before its commit did.
    */
-  setEpoch(epoch: number, secret: Uint8Array): { opened: RoomMessage[]; refused: unknown[] } {
+  setEpoch(epoch: number, secret: Uint8Array, hash: Uint8Array): { opened: RoomMessage[]; refused: unknown[] } {
     if (this.current && epoch <= this.current.epoch) return { opened: [], refused: [] };
     if (this.current) this.previous = { ...this.current, until: this.now() + ROOM_LIFE_LIMITS.previousEpochGraceMs };
-    this.current = { epoch, secret };
+    this.current = { epoch, secret, hash };
     const waiting = this.held.splice(0);
     const opened: RoomMessage[] = [];
     const refused: unknown[] = [];
@@ -227,9 +233,12 @@ export class RoomLife {
   private send(kind: RoomMessageKind, payload: Uint8Array): string {
     const current = this.current;
     if (!current) throw new RoomLifeError('NO_EPOCH', 'no key yet: wait until the room is encrypted');
+    // Before the rate: a message held for the confirmation is counted once, when it is sealed.
+    if (!this.ctx.fresh()) throw new RoomLifeError('WAITING_FOR_KEY', 'the distributor has not confirmed this epoch lately');
     if (!this.sendBucket.take(this.now())) throw new RoomLifeError('RATE_LIMITED', `at most ${ROOM_MESSAGE_RATE.perSecond} messages per second`);
-    const blob = sealRoomMessage({ roomId: this.ctx.roomId(), epoch: current.epoch, epochSecret: current.secret, sender: this.ctx.identity, kind, payload, sentAt: this.now() });
-    const opened = openRoomMessage({ roomId: this.ctx.roomId(), blob, epochSecret: current.secret, signKeyOf: (id) => this.ctx.signKeyOf(id) });
+    const sealing = { roomId: this.ctx.roomId(), epoch: current.epoch, epochSecret: current.secret, commitHash: current.hash };
+    const blob = sealRoomMessage({ ...sealing, sender: this.ctx.identity, kind, payload, sentAt: this.now() });
+    const opened = openRoomMessage({ ...sealing, blob, signKeyOf: (id) => this.ctx.signKeyOf(id) });
     this.seen.add(opened.id);
     this.apply(opened);
     return blob;
@@ -250,9 +259,9 @@ export class RoomLife {
       return null;
     }
     const previous = this.previous && this.previous.until >= this.now() ? this.previous : null;
-    const secret = epoch === current.epoch ? current.secret : epoch === previous?.epoch ? previous.secret : null;
-    if (!secret) throw new RoomLifeError('OLD_EPOCH', `no key for epoch ${epoch} any more`);
-    const m = openRoomMessage({ roomId: this.ctx.roomId(), blob, epochSecret: secret, signKeyOf: (id) => this.ctx.signKeyOf(id) });
+    const held = epoch === current.epoch ? current : epoch === previous?.epoch ? previous : null;
+    if (!held) throw new RoomLifeError('OLD_EPOCH', `no key for epoch ${epoch} any more`);
+    const m = openRoomMessage({ roomId: this.ctx.roomId(), blob, epochSecret: held.secret, commitHash: held.hash, signKeyOf: (id) => this.ctx.signKeyOf(id) });
     if (this.seen.has(m.id)) throw new RoomLifeError('REPLAY', 'this message was shown already');
     let bucket = this.receiveBuckets.get(m.sender);
     if (!bucket) this.receiveBuckets.set(m.sender, (bucket = new Bucket(ROOM_MESSAGE_RATE.perSecond, ROOM_LIFE_LIMITS.receiveBurst, this.now())));

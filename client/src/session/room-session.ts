@@ -32,6 +32,7 @@ import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
 import { PendingCommits, type Delivery } from './pending-commits.ts';
+import { Outbox } from './outbox.ts';
 import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
@@ -65,6 +66,10 @@ export class RoomSession implements RoomActions {
   private socket: Socket | null = null;
   private agent: Membership | null = null;
   private readonly freshness = new EpochFreshness();
+  /** Room messages (each as the call that sends it) waiting for the distributor to confirm this member's epoch. */
+  private readonly outbox = new Outbox<() => void>();
+  /** A room message was dropped for want of a confirmation of this epoch: said in the status until one comes. */
+  private confirmFailed = false;
   private freshnessTimer: ReturnType<typeof setInterval> | null = null;
   private sendAllowed = true;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
@@ -153,6 +158,9 @@ export class RoomSession implements RoomActions {
       e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
       epochCode: null,
       distributorChanged: null,
+      lineageCode: null,
+      compareLineage: false,
+      fingerprintNoHost: false,
       me: null,
       myRole: null,
       micOn: false,
@@ -202,7 +210,7 @@ export class RoomSession implements RoomActions {
       view: () => this.view,
       spectrumPeak: (participantId: string) => this.meter?.spectrumPeak(participantId) ?? null,
       capturePlaintext: (frames: number) => (this.e2ee ? capturePlaintext(this.e2ee, frames).then((f) => f.map((b) => toHex(b))) : Promise.resolve([])),
-      currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret) } : null),
+      currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret), hash: toHex(this.agent.current.hash) } : null),
       firstDecryptedAt: () => this.stats?.firstDecryptedAt ?? null,
       frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
       dropConnection: (holdMs = 0) => this.dropConnection(holdMs),
@@ -963,15 +971,37 @@ export class RoomSession implements RoomActions {
    * current; otherwise a relay withholding a commit (after a kick) would keep it sending under a key the kicked holds.
    */
   private tickFreshness(): void {
-    const agent = this.agent;
-    if (!agent?.current || !this.media?.producerId || this.isDistributor()) return this.checkFreshness();
-    const distributor = this.byKey(agent.current.distributor);
-    if (distributor) {
-      const nonce = newChallengeNonce();
-      this.freshness.challenge(nonce, performance.now());
-      void this.req('epoch.challenge', { to: distributor.snapshot.participantId, nonce }).catch(() => undefined);
+    const now = performance.now();
+    if (this.outbox.expire(now).length > 0) {
+      this.confirmFailed = true;
+      this.renderLife('WAITING_FOR_KEY');
     }
+    // A member without a producer challenges only while a room message waits, one challenge at a time (a room of
+    // 10,000 listeners challenging every 2 s would cost the distributor 5,000 signatures a second).
+    if (this.media?.producerId || (this.outbox.size > 0 && !this.freshness.outstanding(now))) this.challenge();
     this.checkFreshness();
+  }
+
+  private challenge(): void {
+    const agent = this.agent;
+    if (!agent?.current || this.isDistributor()) return;
+    const distributor = this.byKey(agent.current.distributor);
+    if (!distributor) return;
+    const nonce = newChallengeNonce();
+    this.freshness.challenge(nonce, performance.now());
+    void this.req('epoch.challenge', { to: distributor.snapshot.participantId, nonce }).catch(() => undefined);
+  }
+
+  /** Whether this member may seal under its epoch now: the same rule for room messages as for audio. */
+  private isFresh(): boolean {
+    return this.isDistributor() || this.freshness.state(performance.now()) === 'confirmed';
+  }
+
+  /** A room message that may not be sealed yet waits (a few, a few seconds) for a confirmation asked for now. */
+  private holdLife(retry: () => void): boolean {
+    if (!this.outbox.hold(retry, performance.now())) return false;
+    if (!this.freshness.outstanding(performance.now())) this.challenge();
+    return true;
   }
 
   private checkFreshness(): void {
@@ -981,10 +1011,15 @@ export class RoomSession implements RoomActions {
       this.sendAllowed = allowed;
       this.e2ee?.setSendAllowed(allowed);
     }
+    // Sealed now, under the epoch just confirmed: each call seals under the current epoch only while it is confirmed.
+    if (allowed) this.confirmFailed = false;
+    if (allowed && this.agent?.current) for (const retry of this.outbox.release()) retry();
     const e2ee = this.view.e2ee;
     if (e2ee.state === 'error' || !this.agent?.current) return;
     const sending = this.media?.producerId != null;
-    const next = sending && !allowed ? { state: 'waiting-for-key' as const, reason: state } : { state: 'encrypted' as const, reason: null };
+    // A listener told of a newer epoch it does not hold, or whose message found no confirmation, is not shown
+    // "encrypted" either.
+    const next = (sending || state === 'stale' || this.confirmFailed) && !allowed ?  { state: 'waiting-for-key' as const, reason: state } : { state: 'encrypted' as const, reason: null };
     if (next.state !== e2ee.state || next.reason !== e2ee.reason) this.update({ e2ee: { ...e2ee, ...next } });
   }
 
@@ -998,9 +1033,13 @@ export class RoomSession implements RoomActions {
     this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders);
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
+    if (state.epoch !== this.view.e2ee.epoch) this.confirmFailed = false;
     this.lifeEpoch(state);
     this.showHandOver(state.distributor);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
+    // A hand-over (or a lineage the relay chose for this member) is when people compare the lineage code aloud.
+    const handedOver = this.view.lineageCode !== null && this.view.lineageCode !== state.lineage;
+    this.update({ lineageCode: state.lineage, ...(handedOver ? { compareLineage: true } : {}) });
     this.checkFreshness();
     this.restoreAfterEpoch();
   }
@@ -1025,6 +1064,9 @@ export class RoomSession implements RoomActions {
     // The fingerprint names the host of the signed stage; after the host leaves it stays the one that was read aloud.
     const hostKey = this.agent?.current?.stage.find((m) => m.role === 'host')?.memberKeyId;
     const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
+    // A first stage without a host (a colluder's, or a room whose host left before this member came) names nobody.
+    const noHost = !hostKey && this.agent?.current != null && this.fingerprintShown === null;
+    if (noHost !== this.view.fingerprintNoHost) this.update({ fingerprintNoHost: noHost });
     if (!host) return;
     // The derivation is slow (Argon2id, in a Worker): the panel says "computing" meanwhile, and a result whose secret
     // or host was replaced before it arrived is dropped. The cache hands back the same promise for the same pair.
@@ -1249,6 +1291,10 @@ export class RoomSession implements RoomActions {
     this.update({ fingerprintVerified: true, fingerprintChanged: false });
   }
 
+  dismissCompareLineage(): void {
+    this.update({ compareLineage: false });
+  }
+
   raiseHand(): void {
     this.act('hand.raise', {});
   }
@@ -1403,6 +1449,7 @@ export class RoomSession implements RoomActions {
       identity: agent.identity,
       signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.trustedSignKey(id) ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
       roleOf: (id) => agent.roleOf(id),
+      fresh: () => this.isFresh(),
     });
   }
 
@@ -1410,7 +1457,7 @@ export class RoomSession implements RoomActions {
   private lifeEpoch(state: EpochState): void {
     const life = this.life;
     if (!life) return;
-    const { refused } = life.setEpoch(state.epoch, state.secret);
+    const { refused } = life.setEpoch(state.epoch, state.secret, state.hash);
     this.rejected.messages += refused.length;
     if (this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
     this.renderLife();
@@ -1431,6 +1478,7 @@ export class RoomSession implements RoomActions {
       message = life.recordingNotice(this.recorder !== null);
     } catch (error) {
       if (error instanceof RoomLifeError && error.code === 'RATE_LIMITED') retry();
+      if (error instanceof RoomLifeError && error.code === 'WAITING_FOR_KEY') this.holdLife(() => this.announceRecording());
       return;
     }
     void this.req('room.message', { message }).catch((error) => {
@@ -1462,14 +1510,18 @@ export class RoomSession implements RoomActions {
     this.renderLife();
   }
 
-  /** Seals with `make` and sends; a refusal (too long, too fast, no key, not allowed) is shown in the page. */
-  private sendLife(make: (life: RoomLife) => string, report = true): boolean {
+  /**
+   * Seals with `make` and sends, then runs `sent`; a refusal (too long, too fast, no key, not allowed) is shown in the
+   * page. One that must wait for the distributor's confirmation is held and sent (or dropped, and said so) later.
+   */
+  private sendLife(make: (life: RoomLife) => string, report = true, sent?: () => void): boolean {
     const life = this.life;
     if (!life) return false;
     let message: string;
     try {
       message = make(life);
     } catch (error) {
+      if (error instanceof RoomLifeError && error.code === 'WAITING_FOR_KEY' && this.holdLife(() => this.sendLife(make, report, sent))) return true;
       if (report) this.renderLife(error instanceof RoomLifeError ? error.code : 'FAILED');
       return false;
     }
@@ -1477,6 +1529,7 @@ export class RoomSession implements RoomActions {
     void this.req('room.message', { message }).catch((error) => {
       if (report) this.renderLife(error instanceof SignalingError ? error.code : 'FAILED');
     });
+    sent?.();
     return true;
   }
 
@@ -1553,9 +1606,12 @@ export class RoomSession implements RoomActions {
   /** Host: records the decrypted stage on this device; everyone is told first, with the host's signature. */
   startRecording(): void {
     if (this.recorder || !this.meter) return;
-    if (!this.sendLife((life) => life.recordingNotice(true))) return;
-    this.recorder = this.meter.record(this.media?.micTrack() ?? null);
-    this.renderLife();
+    // The recorder runs only once the notice went out: a host that is not the distributor may wait for its epoch.
+    this.sendLife((life) => life.recordingNotice(true), true, () => {
+      if (this.recorder || !this.meter) return;
+      this.recorder = this.meter.record(this.media?.micTrack() ?? null);
+      this.renderLife();
+    });
   }
 
   stopRecording(): void {

@@ -96,6 +96,12 @@ export interface RoomView {
    * previous one left): its name, so people can compare who took over. Null before any change.
    */
   distributorChanged: { name: string | null; me: boolean } | null;
+  /** Names the distributor whose commits this member follows: it changes only at a hand-over (protocol §5). */
+  lineageCode: string | null;
+  /** The distributor changed: people are asked to compare the lineage code aloud, until they say they did. */
+  compareLineage: boolean;
+  /** The signed stage names no host and no fingerprint was ever shown: there is nothing to compare, which is said. */
+  fingerprintNoHost: boolean;
   me: string | null;
   myRole: Role | null;
   micOn: boolean;
