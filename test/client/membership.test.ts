@@ -308,6 +308,20 @@ describe('Membership: keys follow the signed stage', () => {
   });
 });
 
+describe('Membership: who a member id names', () => {
+  it('the first keys verified under a member id keep it: an announcement of the same id with other keys is refused', () => {
+    const { keys, host, by } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const mallory = generateIdentity();
+    // Signed by Alice's key (so of her id) but carrying another box key: what a colliding 64-bit id would bring.
+    const impostor = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: { ...alice.identity, boxPublicKey: mallory.boxPublicKey, boxSecretKey: mallory.boxSecretKey }, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Alice' }) });
+    expect(host.m.verify('p-Mallory', impostor)).toBeNull();
+    // Alice's own keys still verify (a re-announcement), and packages are still sealed to her box key.
+    expect(host.m.verify('p-Alice', alice.announcement)).toMatchObject({ memberKeyId: alice.id, boxPublicKey: alice.identity.boxPublicKey });
+    expect(deliver(host.m.issueFresh([v(host, host), v(alice, host)]), alice, ids(host, alice)).secret).toEqual(host.m.current!.secret);
+  });
+});
+
 describe('Membership: a member who lost or missed an epoch gets it again', () => {
   it('the distributor resends the current epoch only to members it keyed; a member that missed ratchets re-syncs', () => {
     const { keys, people, by, host } = started(['Host', 'Alice', 'Bob']);
@@ -337,6 +351,25 @@ describe('Membership: a member who lost or missed an epoch gets it again', () =>
     expect(by.Bob!.m.resend(v(alice, by.Bob!))).toBeNull();
     // A package resent to Alice opens for nobody else.
     expect(() => by.Bob!.m.accept(again.blob, again.package, present)).toThrow(/not for me/);
+  });
+
+  it('after a link rotation, a member that lost its epoch opens the package resent to it: no pairwise key of the old room id is reused', () => {
+    const { host, by } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    // Pairwise keys were made under the first room id (epoch 1's packages); the link rotates to a second one.
+    const keys = deriveRoomKeys(generateRoomSecret());
+    host.m.keys = keys;
+    alice.m.keys = keys;
+    // Everyone announces again under the new link, as members do after a rotation.
+    const reannounce = (p: Person) => createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: p.identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: p.name }) });
+    const [hostNow, aliceNow] = [host.m.verify('p-Host', reannounce(host))!, host.m.verify('p-Alice', reannounce(alice))!];
+    const rotated = host.m.issueFresh([hostNow, aliceNow]);
+    deliver(rotated, alice, ids(host, alice));
+    // Alice reloads: the same identity, nothing else kept, so her pairwise key is made under the second room id.
+    const reloaded: Person = { ...alice, m: new Membership(keys, alice.identity) };
+    reloaded.m.verify('p-Host', reannounce(host));
+    const again = host.m.resend(aliceNow)!;
+    expect(reloaded.m.accept(again.blob, again.package, ids(host, alice))).toMatchObject({ epoch: rotated.epoch, code: rotated.code });
   });
 });
 

@@ -117,7 +117,7 @@ export function handOverOrder(stage: RosterEntry[]): string[] {
 
 export class Membership {
   readonly identity: Identity;
-  keys: RoomKeys;
+  private roomKeys: RoomKeys;
   current: EpochState | null = null;
   /** Every member whose announcement verified, by memberKeyId: whose signatures this member can check. */
   private readonly known = new Map<string, VerifiedMember>();
@@ -142,8 +142,18 @@ export class Membership {
   private firstEpochFloor = 0;
 
   constructor(keys: RoomKeys, identity: Identity) {
-    this.keys = keys;
+    this.roomKeys = keys;
     this.identity = identity;
+  }
+
+  get keys(): RoomKeys {
+    return this.roomKeys;
+  }
+
+  /** A rotated link: pairwise keys bind the room id, so those made under the old one would seal what nobody opens. */
+  set keys(keys: RoomKeys) {
+    this.roomKeys = keys;
+    this.pairKeys.clear();
   }
 
   get me(): string {
@@ -163,6 +173,10 @@ export class Membership {
   verify(participantId: string, announcement: string): VerifiedMember | null {
     try {
       const v = verifyAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, blob: announcement });
+      // Ids are 64 bits of the signing key: the first keys verified under an id keep it, so a colliding identity made
+      // by an insider cannot take over another member's packages and signatures.
+      const first = this.known.get(v.memberKeyId);
+      if (first && !(equalBytes(first.signPublicKey, v.signPublicKey) && equalBytes(first.boxPublicKey, v.boxPublicKey))) return null;
       const member = { participantId, memberKeyId: v.memberKeyId, boxPublicKey: v.boxPublicKey, signPublicKey: v.signPublicKey, name: profileName(this.keys, v.sealedProfile) };
       this.known.set(member.memberKeyId, member);
       return member;
