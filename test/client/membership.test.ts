@@ -400,6 +400,36 @@ describe('Membership: stage decisions count only when signed by someone with the
     expect(() => host.m.check(stranger.m.decide('kick', by.Bob!.id))).toThrow();
   });
 
+  it('a member that takes over distribution refuses a decision the previous distributor applied, replayed to it', () => {
+    const { by, host, people } = started(['Host', 'Mod', 'Alice', 'Bob'], { Mod: 'moderator', Alice: 'speaker' });
+    const [mod, alice, bob] = [by.Mod!, by.Alice!, by.Bob!];
+    const down = host.m.decide('move-to-audience', alice.id);
+    const invite = host.m.decide('invite', bob.id);
+    // The relay passes the decisions to everyone on stage: the host applies them, the moderator witnesses them.
+    host.m.markApplied(host.m.check(down).decision);
+    for (const blob of [down, invite]) {
+      const seen = mod.m.check(blob);
+      mod.m.witness(seen.decision, seen.effect);
+    }
+    // An invitation is not used up by being seen: its target's acceptance, which carries it, still counts.
+    expect(mod.m.check(bob.m.decide('accept', bob.id, invite)).effect).toEqual({ kind: 'role', target: bob.id, role: 'speaker' });
+    // The host leaves; the moderator takes over with a fresh epoch.
+    const handOver = mod.m.issueFresh(people.filter((p) => p !== host).map((p) => v(p, mod)));
+    for (const p of [alice, bob]) deliver(handOver, p, ids(mod, alice, bob));
+    expect(() => mod.m.check(down)).toThrow(/already applied/);
+  });
+
+  it('an acceptance carrying an invitation from before the decision window is refused', () => {
+    const { by, host } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const invite = host.m.decide('invite', alice.id);
+    for (let i = 0; i <= EPOCH_LIMITS.decisionWindow; i++) deliver(host.m.issueRatchet([]), alice, ids(host, alice));
+    // The acceptance itself is of the current epoch; the invitation it carries is not.
+    expect(() => host.m.check(alice.m.decide('accept', alice.id, invite))).toThrow(/invitation of epoch 1 is out of date/);
+    const fresh = host.m.decide('invite', alice.id);
+    expect(host.m.check(alice.m.decide('accept', alice.id, fresh)).effect).toEqual({ kind: 'role', target: alice.id, role: 'speaker' });
+  });
+
   it('a decision from long before the current epoch is refused as a replay', () => {
     const { by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
     const old = by.Mod!.m.decide('move-to-audience', by.Alice!.id);

@@ -466,6 +466,14 @@ export class Membership {
     if (decision.embedded) this.applied.add(decision.embedded.id);
   }
 
+  /**
+   * A member that does not distribute records the decisions it checked as used too: should it take over, the relay
+   * cannot replay to it one the previous distributor applied. An invitation stays open until its acceptance.
+   */
+  witness(decision: Decision, effect: DecisionEffect): void {
+    if (effect.kind !== 'invite') this.markApplied(decision);
+  }
+
   /** Records the lobby admission or kick a checked decision carries in this distributor's own lists. */
   record(effect: DecisionEffect): void {
     if (effect.kind === 'admit') this.admitted.add(effect.target);
@@ -502,6 +510,10 @@ export class Membership {
           throw new MembershipError('FORBIDDEN', 'accept: not an answer to an invitation of this member');
         }
         if (this.applied.has(invitation.id)) throw new MembershipError('REPLAY', 'this invitation was already answered');
+        // The invitation's own epoch is held to the window too, or an acceptance would revive one of any age.
+        if (invitation.epoch + EPOCH_LIMITS.decisionWindow < this.current!.epoch || invitation.epoch > d.epoch) {
+          throw new MembershipError('STALE_DECISION', `an invitation of epoch ${invitation.epoch} is out of date`);
+        }
         const inviter = this.stageMember(invitation.actor);
         rule(() => stage.invite(inviter, actor));
         rule(() => stage.respondToInvite(actor, true, 0, Infinity));

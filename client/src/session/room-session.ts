@@ -909,7 +909,7 @@ export class RoomSession implements RoomActions {
     if (this.isDistributor()) {
       this.applyDecision(checked.decision, checked.effect);
       this.muteRestored(checked.decision, checked.effect);
-    }
+    } else this.agent.witness(checked.decision, checked.effect);
   }
 
   /** Distributor: the decision takes effect for keys now, not when the relay says it happened. */
