@@ -98,6 +98,11 @@ export async function launchChromium(options: ChromiumOptions = {}): Promise<Bro
   return chromium.launch({ executablePath: installedChromium(), args: chromiumArgs(options), env: chromiumEnv(options) });
 }
 
+/** A browser on a profile directory the caller owns: what it leaves there (history, sessions) can be read after close. */
+export async function launchChromiumInProfile(profile: string, options: ChromiumOptions = {}): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, args: chromiumArgs(options), env: chromiumEnv(options) });
+}
+
 /**
  * A browser whose profile sets preferences (Chromium takes some only from the profile, e.g. webrtc.udp_port_range):
  * a persistent context in a fresh profile directory, removed on close.

@@ -308,6 +308,20 @@ describe('Membership: keys follow the signed stage', () => {
   });
 });
 
+describe('Membership: who a member id names', () => {
+  it('the first keys verified under a member id keep it: an announcement of the same id with other keys is refused', () => {
+    const { keys, host, by } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const mallory = generateIdentity();
+    // Signed by Alice's key (so of her id) but carrying another box key: what a colliding 64-bit id would bring.
+    const impostor = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: { ...alice.identity, boxPublicKey: mallory.boxPublicKey, boxSecretKey: mallory.boxSecretKey }, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Alice' }) });
+    expect(host.m.verify('p-Mallory', impostor)).toBeNull();
+    // Alice's own keys still verify (a re-announcement), and packages are still sealed to her box key.
+    expect(host.m.verify('p-Alice', alice.announcement)).toMatchObject({ memberKeyId: alice.id, boxPublicKey: alice.identity.boxPublicKey });
+    expect(deliver(host.m.issueFresh([v(host, host), v(alice, host)]), alice, ids(host, alice)).secret).toEqual(host.m.current!.secret);
+  });
+});
+
 describe('Membership: a member who lost or missed an epoch gets it again', () => {
   it('the distributor resends the current epoch only to members it keyed; a member that missed ratchets re-syncs', () => {
     const { keys, people, by, host } = started(['Host', 'Alice', 'Bob']);
@@ -338,6 +352,25 @@ describe('Membership: a member who lost or missed an epoch gets it again', () =>
     // A package resent to Alice opens for nobody else.
     expect(() => by.Bob!.m.accept(again.blob, again.package, present)).toThrow(/not for me/);
   });
+
+  it('after a link rotation, a member that lost its epoch opens the package resent to it: no pairwise key of the old room id is reused', () => {
+    const { host, by } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    // Pairwise keys were made under the first room id (epoch 1's packages); the link rotates to a second one.
+    const keys = deriveRoomKeys(generateRoomSecret());
+    host.m.keys = keys;
+    alice.m.keys = keys;
+    // Everyone announces again under the new link, as members do after a rotation.
+    const reannounce = (p: Person) => createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: p.identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: p.name }) });
+    const [hostNow, aliceNow] = [host.m.verify('p-Host', reannounce(host))!, host.m.verify('p-Alice', reannounce(alice))!];
+    const rotated = host.m.issueFresh([hostNow, aliceNow]);
+    deliver(rotated, alice, ids(host, alice));
+    // Alice reloads: the same identity, nothing else kept, so her pairwise key is made under the second room id.
+    const reloaded: Person = { ...alice, m: new Membership(keys, alice.identity) };
+    reloaded.m.verify('p-Host', reannounce(host));
+    const again = host.m.resend(aliceNow)!;
+    expect(reloaded.m.accept(again.blob, again.package, ids(host, alice))).toMatchObject({ epoch: rotated.epoch, code: rotated.code });
+  });
 });
 
 describe('Membership: stage decisions count only when signed by someone with the authority', () => {
@@ -365,6 +398,37 @@ describe('Membership: stage decisions count only when signed by someone with the
     expect(host.m.check(host.m.decide('set-moderator', by.Alice!.id)).effect).toEqual({ kind: 'role', target: by.Alice!.id, role: 'moderator' });
     const stranger = person(deriveRoomKeys(generateRoomSecret()), 'Stranger');
     expect(() => host.m.check(stranger.m.decide('kick', by.Bob!.id))).toThrow();
+  });
+
+  it('a member that takes over distribution refuses a decision the previous distributor applied, replayed to it', () => {
+    const { by, host, people } = started(['Host', 'Mod', 'Alice', 'Bob'], { Mod: 'moderator', Alice: 'speaker' });
+    const [mod, alice, bob] = [by.Mod!, by.Alice!, by.Bob!];
+    const down = host.m.decide('move-to-audience', alice.id);
+    const invite = host.m.decide('invite', bob.id);
+    // The relay passes the decisions to everyone on stage: the host applies them, the moderator witnesses them.
+    host.m.markApplied(host.m.check(down).decision);
+    for (const blob of [down, invite]) {
+      const seen = mod.m.check(blob);
+      mod.m.witness(seen.decision, seen.effect);
+    }
+    // An invitation is not used up by being seen: its target's acceptance, which carries it, still counts.
+    expect(mod.m.check(bob.m.decide('accept', bob.id, invite)).effect).toEqual({ kind: 'role', target: bob.id, role: 'speaker' });
+    // The host leaves; the moderator takes over with a fresh epoch.
+    const handOver = mod.m.issueFresh(people.filter((p) => p !== host).map((p) => v(p, mod)));
+    for (const p of [alice, bob]) deliver(handOver, p, ids(mod, alice, bob));
+    expect(() => mod.m.check(down)).toThrow(/already applied/);
+  });
+
+  it('an acceptance carrying an invitation from before the decision window is refused', () => {
+    const { by, host } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const invite = host.m.decide('invite', alice.id);
+    for (let i = 0; i <= EPOCH_LIMITS.decisionWindow; i++) deliver(host.m.issueRatchet([]), alice, ids(host, alice));
+    // The acceptance itself is of the current epoch; the invitation it carries is not (past the window, whose commit
+    // hashes the host no longer holds either).
+    expect(() => host.m.check(alice.m.decide('accept', alice.id, invite))).toThrow(/invitation of epoch 1 is out of date|epoch 1, whose commit this member does not hold/);
+    const fresh = host.m.decide('invite', alice.id);
+    expect(host.m.check(alice.m.decide('accept', alice.id, fresh)).effect).toEqual({ kind: 'role', target: alice.id, role: 'speaker' });
   });
 
   it('a decision from long before the current epoch is refused as a replay', () => {

@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 
 /** A member's room life over a shared key table and a signed stage the test sets. */
-function member(identity: Identity): RoomLife {
+function member(identity: Identity, now: () => number = () => clock.t): RoomLife {
   const everyone = [host, listener, other];
   return new RoomLife(
     {
@@ -33,7 +33,7 @@ function member(identity: Identity): RoomLife {
       roleOf: (id) => roles.get(id) ?? 'listener',
       fresh: () => fresh,
     },
-    () => clock.t,
+    now,
   );
 }
 
@@ -133,6 +133,29 @@ describe('room life', () => {
     const stop = h.recordingNotice(false);
     l.receive(stop);
     expect(code(() => l.receive(start))).toBe('STALE');
+    expect(l.recording).toBeNull();
+  });
+
+  it('a pin or recording notice dated in the future counts as of its arrival plus a little: it can still be taken down', () => {
+    const { l, secret } = room();
+    roles.set(other.memberKeyId, 'moderator');
+    // A moderator's and the host's pages whose clocks run an hour ahead (or lie).
+    const ahead = () => clock.t + 3_600_000;
+    const mod = member(other, ahead);
+    const early = member(host, ahead);
+    for (const m of [mod, early]) m.setEpoch(5, secret, H(secret));
+    const h = member(host);
+    h.setEpoch(5, secret, H(secret));
+    l.receive(mod.pin({ kind: 'question', text: 'from the future' }));
+    l.receive(early.recordingNotice(true));
+    // Taken down by a page with the right clock: refused only until the receiver's clock passes the cap.
+    clock.t += ROOM_LIFE_LIMITS.aheadMs / 2;
+    expect(code(() => l.receive(h.pin(null)))).toBe('STALE');
+    expect(code(() => l.receive(h.recordingNotice(false)))).toBe('STALE');
+    clock.t += ROOM_LIFE_LIMITS.aheadMs;
+    l.receive(h.pin(null));
+    l.receive(h.recordingNotice(false));
+    expect(l.pinned).toBeNull();
     expect(l.recording).toBeNull();
   });
 

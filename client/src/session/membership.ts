@@ -120,7 +120,7 @@ export function handOverOrder(stage: RosterEntry[]): string[] {
 
 export class Membership {
   readonly identity: Identity;
-  keys: RoomKeys;
+  private roomKeys: RoomKeys;
   current: EpochState | null = null;
   /** Every member whose announcement verified, by memberKeyId: whose signatures this member can check. */
   private readonly known = new Map<string, VerifiedMember>();
@@ -150,8 +150,18 @@ export class Membership {
   private firstEpochFloor = 0;
 
   constructor(keys: RoomKeys, identity: Identity) {
-    this.keys = keys;
+    this.roomKeys = keys;
     this.identity = identity;
+  }
+
+  get keys(): RoomKeys {
+    return this.roomKeys;
+  }
+
+  /** A rotated link: pairwise keys bind the room id, so those made under the old one would seal what nobody opens. */
+  set keys(keys: RoomKeys) {
+    this.roomKeys = keys;
+    this.pairKeys.clear();
   }
 
   get me(): string {
@@ -171,6 +181,10 @@ export class Membership {
   verify(participantId: string, announcement: string): VerifiedMember | null {
     try {
       const v = verifyAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, blob: announcement });
+      // Ids are 64 bits of the signing key: the first keys verified under an id keep it, so a colliding identity made
+      // by an insider cannot take over another member's packages and signatures.
+      const first = this.known.get(v.memberKeyId);
+      if (first && !(equalBytes(first.signPublicKey, v.signPublicKey) && equalBytes(first.boxPublicKey, v.boxPublicKey))) return null;
       const member = { participantId, memberKeyId: v.memberKeyId, boxPublicKey: v.boxPublicKey, signPublicKey: v.signPublicKey, name: profileName(this.keys, v.sealedProfile) };
       this.known.set(member.memberKeyId, member);
       return member;
@@ -475,6 +489,14 @@ export class Membership {
     if (decision.embedded) this.applied.add(decision.embedded.id);
   }
 
+  /**
+   * A member that does not distribute records the decisions it checked as used too: should it take over, the relay
+   * cannot replay to it one the previous distributor applied. An invitation stays open until its acceptance.
+   */
+  witness(decision: Decision, effect: DecisionEffect): void {
+    if (effect.kind !== 'invite') this.markApplied(decision);
+  }
+
   /** Records the lobby admission or kick a checked decision carries in this distributor's own lists. */
   record(effect: DecisionEffect): void {
     if (effect.kind === 'admit') this.admitted.add(effect.target);
@@ -511,6 +533,10 @@ export class Membership {
           throw new MembershipError('FORBIDDEN', 'accept: not an answer to an invitation of this member');
         }
         if (this.applied.has(invitation.id)) throw new MembershipError('REPLAY', 'this invitation was already answered');
+        // The invitation's own epoch is held to the window too, or an acceptance would revive one of any age.
+        if (invitation.epoch + EPOCH_LIMITS.decisionWindow < this.current!.epoch || invitation.epoch > d.epoch) {
+          throw new MembershipError('STALE_DECISION', `an invitation of epoch ${invitation.epoch} is out of date`);
+        }
         const inviter = this.stageMember(invitation.actor);
         rule(() => stage.invite(inviter, actor));
         rule(() => stage.respondToInvite(actor, true, 0, Infinity));

@@ -32,6 +32,11 @@ export const ROOM_LIFE_LIMITS = {
   receiveBurst: ROOM_MESSAGE_RATE.burst * 2,
   /** The host sends a recording notice its rate refused again after this long: newcomers wait for one to play audio. */
   announceRetryMs: 1_000 / ROOM_MESSAGE_RATE.perSecond + 100,
+  /**
+   * Pins and recording notices are ordered by their signed time, but one dated past the receiver's clock counts as of
+   * this much later than its arrival: otherwise a pin dated in the future (a wrong clock) could never be taken down.
+   */
+  aheadMs: 5_000,
 } as const;
 
 export type RoomLifeErrorCode = 'NO_EPOCH' | 'WAITING_FOR_KEY' | 'EMPTY' | 'TOO_LONG' | 'RATE_LIMITED' | 'FORBIDDEN' | 'UNKNOWN_REACTION' | 'NOT_A_LINK' | 'REPLAY' | 'OLD_EPOCH' | 'MALFORMED' | 'STALE';
@@ -143,7 +148,7 @@ export class RoomLife {
   pinned: Pinned | null = null;
   recording: Recording | null = null;
   private reactionList: ReactionEntry[] = [];
-  /** The signed time of the last pin and recording notice applied: an older one the relay replays late changes nothing. */
+  /** The signed time (capped: aheadMs) of the last pin and recording notice applied: an older one the relay replays late changes nothing. */
   private pinAt = -1;
   private recordingAt = -1;
   /** A genuine recording notice (on or off) from the host opened since this member joined: what it hears is announced. */
@@ -278,6 +283,7 @@ export class RoomLife {
 
   private apply(m: RoomMessage): void {
     const p = m.payload;
+    const at = Math.min(m.sentAt, this.now() + ROOM_LIFE_LIMITS.aheadMs);
     switch (m.kind) {
       case 'reaction': {
         const emoji = p.length === 1 ? REACTIONS[p[0]!] : undefined;
@@ -297,16 +303,16 @@ export class RoomLife {
         if (kind === undefined || (kind === null && p.length !== 1)) throw new RoomLifeError('MALFORMED', 'not a pin');
         const pinned = kind === null ? null : { kind, text: this.text(p.subarray(1)), by: m.sender, sentAt: m.sentAt };
         if (pinned?.kind === 'link' && !isLink(pinned.text)) throw new RoomLifeError('NOT_A_LINK', 'a pinned link must be a web address');
-        if (m.sentAt < this.pinAt) throw new RoomLifeError('STALE', 'a newer pin is shown');
-        this.pinAt = m.sentAt;
+        if (at < this.pinAt) throw new RoomLifeError('STALE', 'a newer pin is shown');
+        this.pinAt = at;
         this.pinned = pinned;
         return;
       }
       case 'recording': {
         if (this.ctx.roleOf(m.sender) !== 'host') throw new RoomLifeError('FORBIDDEN', 'only the host records the room');
         if (p.length !== 1 || p[0]! > 1) throw new RoomLifeError('MALFORMED', 'not a recording notice');
-        if (m.sentAt < this.recordingAt) throw new RoomLifeError('STALE', 'a newer recording notice is shown');
-        this.recordingAt = m.sentAt;
+        if (at < this.recordingAt) throw new RoomLifeError('STALE', 'a newer recording notice is shown');
+        this.recordingAt = at;
         this.recordingKnown = true;
         this.recording = p[0] === 1 ? { by: m.sender, since: this.recording?.since ?? m.sentAt } : null;
         return;

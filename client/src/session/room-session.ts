@@ -73,7 +73,7 @@ export class RoomSession implements RoomActions {
   private freshnessTimer: ReturnType<typeof setInterval> | null = null;
   private sendAllowed = true;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
-  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0 };
+  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0 };
   /** Commit headers and packages that arrived apart or early, held until they open (pending-commits.ts). */
   private pending: PendingCommits | null = null;
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
@@ -401,15 +401,20 @@ export class RoomSession implements RoomActions {
       this.admitFormerMembers();
       this.render();
     });
-    on('lobby.admitted', (result) => void this.enter(result).catch((e) => this.fail(e)));
+    // Only a visitor waiting in the lobby is admitted: in the room, entering again would reset the member list.
+    on('lobby.admitted', (result) => {
+      if (this.view.phase.kind === 'lobby') void this.enter(result).catch((e) => this.fail(e));
+      else this.rejected.relayEvents++;
+    });
     on('lobby.declined', () => this.end('lobbyDeclined'));
     on('member.kicked', () => this.end('kicked'));
     on('room.updated', ({ locked }) => this.update({ locked }));
     on('room.ended', () => this.end('roomEnded'));
     on('room.rotated', ({ newRoomId }) => {
       const next = this.pendingSecret;
+      // Only a move to the room id of a secret the distributor sealed to us: the relay's word alone changes nothing.
       if (next && deriveRoomKeys(next).roomId === newRoomId) void this.switchSecret(next);
-      else this.end('linkRevoked');
+      else this.rejected.relayEvents++;
     });
     on('room.mediaReset', () => void this.resetMedia());
     on('room.message', ({ from, message, announcement }) => this.onRoomMessage(message, from, announcement));
@@ -917,7 +922,7 @@ export class RoomSession implements RoomActions {
     if (this.isDistributor()) {
       this.applyDecision(checked.decision, checked.effect);
       this.muteRestored(checked.decision, checked.effect);
-    }
+    } else this.agent.witness(checked.decision, checked.effect);
   }
 
   /** Distributor: the decision takes effect for keys now, not when the relay says it happened. */
