@@ -7,7 +7,8 @@ import { labelBytes } from './kdf.ts';
 import { MAX_EPOCH } from './kid.ts';
 import { sodium } from './sodium.ts';
 
-const VERSION = 1;
+/** 2: the signature binds the commit hash of the epoch the actor held (H(epoch)), not only its number. */
+const VERSION = 2;
 export const DECISION_ACTIONS = [
   'invite',
   'accept',
@@ -31,7 +32,10 @@ export interface Decision {
   actor: string;
   /** memberKeyId of the member acted on; null for room-wide decisions (lock, unlock). */
   target: string | null;
-  /** The epoch the actor held when deciding: receivers refuse decisions from long before their own epoch. */
+  /**
+   * The epoch the actor held when deciding, signed with the hash of the commit that made it: receivers refuse decisions
+   * from long before their own epoch, and from an epoch of that number in another lineage (a fork).
+   */
   epoch: number;
   /** Names the decision once: receivers apply each at most once. */
   id: string;
@@ -40,8 +44,9 @@ export interface Decision {
   blob: string;
 }
 
-function transcript(roomId: string, body: Uint8Array): Uint8Array {
-  return concat(labelBytes('decision'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), body);
+function transcript(roomId: string, commitHash: Uint8Array, body: Uint8Array): Uint8Array {
+  if (commitHash.length !== 32) throw new RangeError('a commit hash is 32 bytes');
+  return concat(labelBytes('decision'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), commitHash, body);
 }
 
 export function createDecision(options: {
@@ -50,6 +55,8 @@ export function createDecision(options: {
   action: DecisionAction;
   target: string | null;
   epoch: number;
+  /** H(epoch): the transcript hash of the commit that made the actor's epoch. */
+  commitHash: Uint8Array;
   embedded?: string;
 }): string {
   if (!Number.isSafeInteger(options.epoch) || options.epoch < 0 || options.epoch > MAX_EPOCH) throw new RangeError('epoch out of range');
@@ -64,15 +71,20 @@ export function createDecision(options: {
     bigEndian(embedded.length, 2),
     embedded,
   );
-  const signature = sodium.crypto_sign_detached(transcript(options.roomId, body), options.actor.signSecretKey);
+  const signature = sodium.crypto_sign_detached(transcript(options.roomId, options.commitHash, body), options.actor.signSecretKey);
   return toBase64url(concat(body, signature));
 }
 
 /**
  * Checks the signature under the verified key of the member the decision names as its actor (signKeyOf returns null
- * for anyone the caller does not know). Whether that member had the authority is the caller's rule, not this one's.
+ * for anyone the caller does not know), over the hash of the commit that made the epoch it names in the caller's own
+ * lineage (commitHashOf returns null for an epoch whose commit the caller does not hold). Whether that member had the
+ * authority is the caller's rule, not this one's.
  */
-export function verifyDecision(options: { roomId: string; blob: string; signKeyOf: (memberKeyId: string) => Uint8Array | null }, depth = 0): Decision {
+export function verifyDecision(
+  options: { roomId: string; blob: string; signKeyOf: (memberKeyId: string) => Uint8Array | null; commitHashOf: (epoch: number) => Uint8Array | null },
+  depth = 0,
+): Decision {
   let bytes: Uint8Array;
   try {
     bytes = fromBase64url(options.blob);
@@ -89,7 +101,10 @@ export function verifyDecision(options: { roomId: string; blob: string; signKeyO
   const actor = toHex(body.subarray(2, 10));
   const key = options.signKeyOf(actor);
   if (!key) throw new DecisionError('signed by someone this member does not know');
-  const t = transcript(options.roomId, body);
+  const epoch = Number(readBigEndian(body.subarray(18, 26)));
+  const commitHash = options.commitHashOf(epoch);
+  if (!commitHash) throw new DecisionError(`made under epoch ${epoch}, whose commit this member does not hold`);
+  const t = transcript(options.roomId, commitHash, body);
   if (!sodium.crypto_sign_verify_detached(bytes.subarray(head + embeddedLength), t, key)) throw new DecisionError('bad signature');
   const targetHex = toHex(body.subarray(10, 18));
   let embedded: Decision | null = null;
@@ -101,7 +116,7 @@ export function verifyDecision(options: { roomId: string; blob: string; signKeyO
     action,
     actor,
     target: targetHex === NO_TARGET ? null : targetHex,
-    epoch: Number(readBigEndian(body.subarray(18, 26))),
+    epoch,
     id: toHex(sha256(t).subarray(0, 16)),
     embedded,
     blob: options.blob,

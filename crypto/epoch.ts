@@ -1,4 +1,4 @@
-// Epoch commits: the distributor's signed header (stage, member-list hash), one small package per recipient, and the epoch secret.
+// Epoch commits: the distributor's signed header (stage, member-list hash, removed members), one small package per recipient, and the epoch secret.
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bigEndian, concat, equalBytes, fromBase64url, fromHex, fromHexInto, fromLowercaseHexInto, randomBytes, readBigEndian, toBase64url, toBase64urlEach, toHex, utf8 } from './bytes.ts';
@@ -8,7 +8,7 @@ import { deriveLabelled, labelBytes } from './kdf.ts';
 import { MAX_EPOCH, MAX_SENDER_INDEX } from './kid.ts';
 import { sodium } from './sodium.ts';
 
-const VERSION = 3;
+const VERSION = 4;
 const KIND_CODES = { fresh: 1, ratchet: 2 } as const;
 export type CommitKind = keyof typeof KIND_CODES;
 export const ROLES = ['host', 'moderator', 'speaker', 'listener'] as const;
@@ -18,6 +18,11 @@ export const COMMIT_HASH_BYTES = 32;
 /** The transcript hash before the first commit of a lineage. */
 export const NO_PREVIOUS_COMMIT = new Uint8Array(COMMIT_HASH_BYTES);
 const MEMBER_ID_BYTES = 8;
+/**
+ * The most removed members a header names: the newest, 2 KB at most in a header every member gets. Past it the
+ * oldest drop out of the list (docs/protocol.md §5, removals).
+ */
+export const MAX_REMOVED = 256;
 /** A recipient's package: its memberKeyId, an XChaCha20 nonce, the commit secret and the Poly1305 tag. */
 export const PACKAGE_BYTES = MEMBER_ID_BYTES + 24 + EPOCH_SECRET_BYTES + 16;
 const ROTATION_BYTES = 24 + 32 + 16;
@@ -44,6 +49,8 @@ export interface CommitHeader {
   memberCount: number;
   /** Host, moderators and speakers: the only members with a sender index. Everyone else is a listener. */
   stage: RosterEntry[];
+  /** Member key ids of kicked members, oldest first: room state every later commit carries on, so every successor keeps them out. */
+  removed: string[];
 }
 
 export interface OpenedCommit extends CommitHeader {
@@ -88,11 +95,23 @@ export function deriveSenderBaseKey(epochSecret: Uint8Array, senderIndex: number
   return deriveLabelled(epochSecret, 'sender-base-key', 32, concat(bigEndian(senderIndex, 2), bigEndian(suite, 2)));
 }
 
+function sixDigits(derived: Uint8Array): string {
+  const digits = String(Number(readBigEndian(derived)) % 1_000_000).padStart(6, '0');
+  return `${digits.slice(0, 3)} ${digits.slice(3)}`;
+}
+
 /** A short code that members sharing an epoch's keys read alike and a split room does not: 6 digits, "123 456". */
 export function epochCode(epochSecret: Uint8Array): string {
-  const n = Number(readBigEndian(deriveLabelled(epochSecret, 'epoch-code', 4))) % 1_000_000;
-  const digits = String(n).padStart(6, '0');
-  return `${digits.slice(0, 3)} ${digits.slice(3)}`;
+  return sixDigits(deriveLabelled(epochSecret, 'epoch-code', 4));
+}
+
+/**
+ * A short code for the lineage a member follows: it names the distributor whose commits the member takes, so it holds
+ * still through every epoch that distributor makes and changes only at a hand-over. A newcomer forked by a colluding
+ * member follows that member's commits (nobody else can sign them) and reads another code than the room.
+ */
+export function lineageCode(distributorMemberKeyId: string): string {
+  return sixDigits(deriveLabelled(fromHex(distributorMemberKeyId), 'lineage-code', 4));
 }
 
 /** Commits to a set of members, whatever order they are listed in. */
@@ -156,6 +175,13 @@ function transcript(roomId: string, body: Uint8Array): Uint8Array {
   return concat(labelBytes('commit'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), body);
 }
 
+/** Refuses a removed list no honest distributor makes: longer than the bound, or naming someone twice. */
+function checkRemoved(removed: string[]): void {
+  if (removed.length > MAX_REMOVED) throw new CommitError('too many removed members');
+  if (new Set(removed).size !== removed.length) throw new CommitError('a removed member is listed twice');
+  if (!removed.every((id) => /^[0-9a-f]{16}$/.test(id))) throw new CommitError('a removed member key id is 8 bytes');
+}
+
 /** Refuses stages no honest distributor makes: duplicate members or sender indexes, a listener, more than one host. */
 function checkStage(stage: RosterEntry[]): void {
   const ids = new Set<string>();
@@ -215,6 +241,8 @@ export function createCommit(options: {
   /** Every member who holds the epoch's keys, the stage included. */
   members: string[];
   stage: RosterEntry[];
+  /** Kicked members, oldest first: only the newest MAX_REMOVED are written. */
+  removed?: string[];
   /** Random for 'fresh'; ratchetCommitSecret(current epoch secret) for 'ratchet'. */
   commitSecret: Uint8Array;
   /** Who gets a package: everyone for 'fresh', the newcomers for 'ratchet'. */
@@ -227,6 +255,8 @@ export function createCommit(options: {
   if (!Number.isSafeInteger(epoch) || epoch < 1 || epoch > MAX_EPOCH) throw new RangeError('epoch out of range');
   if (options.previous.length !== COMMIT_HASH_BYTES) throw new RangeError('previous transcript hash is 32 bytes');
   checkStage(stage);
+  const removed = (options.removed ?? []).slice(-MAX_REMOVED);
+  checkRemoved(removed);
   const keyOf =
     options.pairwiseKeyOf ??
     ((r: CommitRecipient) => pairwiseKey({ roomId, mySecretKey: options.distributor.boxSecretKey, theirPublicKey: r.boxPublicKey, distributor: options.distributor.memberKeyId, member: r.memberKeyId }));
@@ -251,6 +281,8 @@ export function createCommit(options: {
     bigEndian(onStage.length, 4),
   ];
   for (const m of onStage) parts.push(fromHex(m.memberKeyId), bigEndian(m.senderIndex, 2), Uint8Array.of(ROLES.indexOf(m.role)));
+  parts.push(bigEndian(removed.length, 2));
+  for (const id of removed) parts.push(fromHex(id));
   let newRoomSecret: Uint8Array | null = null;
   if (options.newRoomSecret) {
     newRoomSecret = options.newRoomSecret;
@@ -286,6 +318,7 @@ export function createCommit(options: {
     membersHash: hashOfMembers,
     memberCount,
     stage: onStage,
+    removed,
     epochSecret: deriveEpochSecret(options.commitSecret, hash),
     newRoomSecret,
   };
@@ -363,10 +396,15 @@ function readCommitHeader(blob: string, roomId: string): ReadHeader {
   }
   checkStage(stage);
   if (memberCount < stage.length) throw new CommitError('fewer members than on stage');
+  const removed: string[] = [];
+  const removedCount = r.uint(2);
+  if (removedCount > MAX_REMOVED) throw new CommitError('too many removed members');
+  for (let n = removedCount; n > 0; n--) removed.push(toHex(r.take(MEMBER_ID_BYTES)));
+  checkRemoved(removed);
   const rotation = r.u8() === 1 ? r.take(ROTATION_BYTES).slice() : null;
   if (r.offset !== body.length) throw new CommitError('trailing bytes');
   const t = transcript(roomId, body);
-  return { epoch, kind, distributor, previous, hash: sha256(t), locked: (flags & FLAG_LOCKED) !== 0, membersHash: hashOfMembers, memberCount, stage, rotation, signature: bytes.subarray(bytes.length - 64), transcript: t };
+  return { epoch, kind, distributor, previous, hash: sha256(t), locked: (flags & FLAG_LOCKED) !== 0, membersHash: hashOfMembers, memberCount, stage, removed, rotation, signature: bytes.subarray(bytes.length - 64), transcript: t };
 }
 
 /** `signKeyOf` is also the policy: null for anyone who may not distribute now. */

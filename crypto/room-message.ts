@@ -8,7 +8,8 @@ import { deriveLabelled, labelBytes } from './kdf.ts';
 import { MAX_EPOCH } from './kid.ts';
 import { sodium } from './sodium.ts';
 
-const VERSION = 1;
+/** 2: the signature and the associated data bind the commit that made the epoch (H(n)), not only its number. */
+const VERSION = 2;
 const NONCE_BYTES = 24;
 const TAG_BYTES = 16;
 const SIGNATURE_BYTES = 64;
@@ -33,7 +34,10 @@ export interface RoomMessage {
   kind: RoomMessageKind;
   /** memberKeyId of the signer: whose verified key the signature checked under. */
   sender: string;
-  /** The epoch the sender sealed it under (signed, so nobody re-seals it under another). */
+  /**
+   * The epoch the sender sealed it under. Signed with the commit hash that made that epoch, so nobody re-seals it under
+   * another epoch, nor under the same number in another lineage (a fork a colluding member made).
+   */
   epoch: number;
   /** The sender's clock, milliseconds since 1970: only shown, never trusted for order or freshness. */
   sentAt: number;
@@ -47,12 +51,13 @@ export function roomMessageKey(epochSecret: Uint8Array): Uint8Array {
   return deriveLabelled(epochSecret, 'room-message', 32);
 }
 
-function signed(roomId: string, epoch: number, body: Uint8Array): Uint8Array {
-  return concat(labelBytes('room-message'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), bigEndian(epoch, 8), body);
+function aad(roomId: string, epoch: number, commitHash: Uint8Array): Uint8Array {
+  if (commitHash.length !== 32) throw new RangeError('a commit hash is 32 bytes');
+  return concat(labelBytes('room-message'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), bigEndian(epoch, 8), commitHash);
 }
 
-function aad(roomId: string, epoch: number): Uint8Array {
-  return concat(labelBytes('room-message'), Uint8Array.of(0), utf8.encode(roomId), Uint8Array.of(0), bigEndian(epoch, 8));
+function signed(roomId: string, epoch: number, commitHash: Uint8Array, body: Uint8Array): Uint8Array {
+  return concat(aad(roomId, epoch, commitHash), body);
 }
 
 function bucketFor(length: number): number {
@@ -65,12 +70,14 @@ export function sealRoomMessage(options: {
   roomId: string;
   epoch: number;
   epochSecret: Uint8Array;
+  /** H(n) of the commit that made the epoch. */
+  commitHash: Uint8Array;
   sender: Identity;
   kind: RoomMessageKind;
   payload: Uint8Array;
   sentAt?: number;
 }): string {
-  const { roomId, epoch, payload } = options;
+  const { roomId, epoch, commitHash, payload } = options;
   if (!Number.isSafeInteger(epoch) || epoch < 1 || epoch > MAX_EPOCH) throw new RangeError('epoch out of range');
   if (payload.length > ROOM_MESSAGE_MAX_PAYLOAD) throw new RangeError(`a room message payload is at most ${ROOM_MESSAGE_MAX_PAYLOAD} bytes`);
   const body = concat(
@@ -81,13 +88,13 @@ export function sealRoomMessage(options: {
     bigEndian(payload.length, 2),
     payload,
   );
-  const signature = sodium.crypto_sign_detached(signed(roomId, epoch, body), options.sender.signSecretKey);
+  const signature = sodium.crypto_sign_detached(signed(roomId, epoch, commitHash, body), options.sender.signSecretKey);
   const plain = concat(body, signature);
   const padded = new Uint8Array(bucketFor(plain.length));
   padded.set(plain);
   padded[plain.length] = 0x80;
   const nonce = randomBytes(NONCE_BYTES);
-  const sealed = xchacha20poly1305(roomMessageKey(options.epochSecret), nonce, aad(roomId, epoch)).encrypt(padded);
+  const sealed = xchacha20poly1305(roomMessageKey(options.epochSecret), nonce, aad(roomId, epoch, commitHash)).encrypt(padded);
   return toBase64url(concat(Uint8Array.of(VERSION), bigEndian(epoch, 8), nonce, sealed));
 }
 
@@ -108,16 +115,22 @@ export function roomMessageEpoch(blob: string): number {
 }
 
 /**
- * Opens a message sealed under this epoch's key and checks its signature under the verified key of the member it
- * names (signKeyOf returns null for anyone the caller does not know). Whether that member may send this kind of
- * message (pins, recording notices) is the caller's rule.
+ * Opens a message sealed under this epoch's key and checks its signature, over the commit hash of the epoch the caller
+ * holds, under the verified key of the member it names (signKeyOf returns null for anyone the caller does not know).
+ * Whether that member may send this kind of message (pins, recording notices) is the caller's rule.
  */
-export function openRoomMessage(options: { roomId: string; blob: string; epochSecret: Uint8Array; signKeyOf: (memberKeyId: string) => Uint8Array | null }): RoomMessage {
+export function openRoomMessage(options: {
+  roomId: string;
+  blob: string;
+  epochSecret: Uint8Array;
+  commitHash: Uint8Array;
+  signKeyOf: (memberKeyId: string) => Uint8Array | null;
+}): RoomMessage {
   const bytes = decode(options.blob);
   const epoch = Number(readBigEndian(bytes.subarray(1, 9)));
   let padded: Uint8Array;
   try {
-    padded = xchacha20poly1305(roomMessageKey(options.epochSecret), bytes.subarray(9, WIRE_HEAD), aad(options.roomId, epoch)).decrypt(bytes.subarray(WIRE_HEAD));
+    padded = xchacha20poly1305(roomMessageKey(options.epochSecret), bytes.subarray(9, WIRE_HEAD), aad(options.roomId, epoch, options.commitHash)).decrypt(bytes.subarray(WIRE_HEAD));
   } catch {
     throw new RoomMessageError('does not authenticate under this epoch\'s key');
   }
@@ -131,7 +144,7 @@ export function openRoomMessage(options: { roomId: string; blob: string; epochSe
   const sender = toHex(body.subarray(2, 10));
   const key = options.signKeyOf(sender);
   if (!key) throw new RoomMessageError('signed by someone this member does not know');
-  if (!sodium.crypto_sign_verify_detached(padded.subarray(BODY_HEAD + length, end), signed(options.roomId, epoch, body), key)) {
+  if (!sodium.crypto_sign_verify_detached(padded.subarray(BODY_HEAD + length, end), signed(options.roomId, epoch, options.commitHash, body), key)) {
     throw new RoomMessageError('bad signature');
   }
   return {

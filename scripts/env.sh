@@ -10,6 +10,14 @@ TEAHOUSE_CACHE=${TEAHOUSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/teahouse}
 th_log() { printf '[teahouse] %s\n' "$*" >&2; }
 th_die() { printf '[teahouse] error: %s\n' "$*" >&2; exit 1; }
 
+# Node and the worker build land in the cache: one that cannot be written fails here in one line, not minutes into a step.
+th_ensure_cache() {
+  local probe
+  probe=$(mkdir -p "$TEAHOUSE_CACHE" 2>/dev/null && mktemp -p "$TEAHOUSE_CACHE" .writable.XXXXXX 2>/dev/null) \
+    || th_die "cannot write to the cache directory $TEAHOUSE_CACHE; set TEAHOUSE_CACHE to a writable one"
+  rm -f "$probe"
+}
+
 th_node_major() { command -v node >/dev/null 2>&1 && node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 # th_ensure_node [install]: with "install", fetch Node 24 into the cache when the node on PATH is too old.

@@ -47,6 +47,7 @@ if [ "$MODE" = prebuilt ] || { [ "$MODE" = auto ] && release_host_reachable; }; 
 fi
 
 [ "$MODE" = auto ] && th_log "mediasoup's release host is unreachable: building the worker from source (about 4 minutes on 2 cores)"
+th_ensure_cache
 mkdir -p "$(dirname "$CACHED")"
 MS_SKIP_SMOKE=1 MS_WORK_DIR="$TEAHOUSE_CACHE/mediasoup-worker-build" bash "$TEAHOUSE_ROOT/scripts/build-mediasoup-worker.sh" "$PKG" "$CACHED" >&2
 MEDIASOUP_WORKER_BIN="$CACHED" node -e '

@@ -3,5 +3,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 th_ensure_node
+[ -d "$TEAHOUSE_ROOT/node_modules" ] || th_die "node_modules is missing: run 'npm run setup'"
 th_select_worker
 exec node "$@"

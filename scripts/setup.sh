@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$TEAHOUSE_ROOT"
 T0=$(date +%s)
+th_ensure_cache
 
 th_log "step 1/4: Node"
 th_ensure_node install

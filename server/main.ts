@@ -1,10 +1,16 @@
 // `npm start`: the relay with configuration from the environment; SIGINT/SIGTERM shut it down within seconds, SIGHUP
 // re-reads the TLS certificate.
-import { configFromEnv, ConfigError, RedisUnreachableError, startRelay, WorkerBinaryMissingError } from './index.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { configFromEnv, ConfigError, MediaPortError, RedisUnreachableError, startRelay, WorkerBinaryMissingError } from './index.ts';
 
 try {
   const relay = await startRelay(configFromEnv());
   console.log(`Teahouse relay: open ${relay.url}/ in a browser`);
+  // The relay still serves (the page asks for the build too, and a reload after it works): say it where the operator looks.
+  if (!existsSync(join(relay.config.clientDir, 'index.html'))) {
+    console.error(`teahouse: the client is not built (no ${relay.config.clientDir}/index.html): run "npm run setup"`);
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -27,12 +33,18 @@ try {
     }
   });
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof WorkerBinaryMissingError || error instanceof RedisUnreachableError) {
-    console.error(`teahouse: ${error.message}`);
+  const known = [ConfigError, WorkerBinaryMissingError, RedisUnreachableError, MediaPortError];
+  if (known.some((kind) => error instanceof kind)) {
+    console.error(`teahouse: ${(error as Error).message}`);
     process.exit(2);
   }
-  if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-    console.error('teahouse: the port is in use; set PORT to another one');
+  const { code, port } = error as NodeJS.ErrnoException & { port?: number };
+  if (code === 'EADDRINUSE') {
+    console.error(`teahouse: port ${port} is in use (another relay?); stop it or set PORT to a free one`);
+    process.exit(2);
+  }
+  if (code === 'EACCES') {
+    console.error(`teahouse: not allowed to listen on port ${port} (ports below 1024 need privileges); set PORT to 1024 or above`);
     process.exit(2);
   }
   throw error;

@@ -289,12 +289,14 @@ export class Cluster implements Dispatcher {
 
   private async sync(records: Map<string, RoomRecord>, former: string[], gone: string[]): Promise<void> {
     for (const id of [...records.keys(), ...former]) this.published.add(id);
-    await this.directory.publish(records, former, {
+    const lost = await this.directory.publish(records, former, {
       rooms: this.service.rooms.size,
       members: [...this.service.rooms.values()].reduce((n, r) => n + r.members.size, 0),
       edgeMembers: this.edge.size,
       pipes: this.origin.pipes.size + this.edge.pipeCount,
     });
+    // Taken for dead and taken over meanwhile: the directory keeps naming the new origin, where newcomers go.
+    if (lost.length > 0) this.log.warn({ rooms: lost.length }, 'rooms taken over by another relay while this one was thought dead');
     for (const id of gone) {
       this.published.delete(id);
       await this.directory.release(id);

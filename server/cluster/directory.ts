@@ -7,6 +7,32 @@ const originKey = (roomId: string) => `${PREFIX}origin:${roomId}`;
 const roomKey = (roomId: string) => `${PREFIX}room:${roomId}`;
 const relayKey = (relayId: string) => `${PREFIX}relay:${relayId}`;
 
+/**
+ * publish, in one step: KEYS[1] is this relay's load entry, then the origin entry of each former id, then the origin
+ * and record entries of each room; ARGV: relay id, room ttl, relay ttl, load, the number of former ids, the records.
+ */
+const PUBLISH = `
+local me, px = ARGV[1], ARGV[2]
+local function hold(key)
+  local holder = redis.call('GET', key)
+  if holder and holder ~= me then return false end
+  redis.call('SET', key, me, 'PX', px)
+  return true
+end
+local lost = {}
+local former = tonumber(ARGV[5])
+for i = 2, former + 1 do
+  if not hold(KEYS[i]) then table.insert(lost, KEYS[i]) end
+end
+local record = 6
+for i = former + 2, #KEYS, 2 do
+  if hold(KEYS[i]) then redis.call('SET', KEYS[i + 1], ARGV[record], 'PX', px) else table.insert(lost, KEYS[i]) end
+  record = record + 1
+end
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
+return lost
+`;
+
 /** A room whose origin relay died, as the relay that takes it over gets it. */
 export interface Orphan {
   deadRelay: string;
@@ -85,17 +111,17 @@ export class RoomDirectory {
   /**
    * Refreshes this relay's rooms and load in one round trip. `formerIds` (ids a room had before a link rotation)
    * keep naming this relay, so that the old link is refused here as revoked and a member holding it resumes here.
+   * An entry is written only while it names this relay or nobody: a relay wrongly taken for dead (a long pause) finds
+   * its rooms taken over and leaves them to their new origin, rather than taking them back so that two relays hold
+   * one room. Returns the room ids it no longer holds.
    */
-  async publish(rooms: Map<string, RoomRecord>, formerIds: string[], load: RelayLoad): Promise<void> {
-    const multi = this.redis.multi();
-    const px = { type: 'PX' as const, value: this.roomTtlMs };
-    for (const roomId of formerIds) multi.set(originKey(roomId), this.relayId, { expiration: px });
-    for (const [roomId, record] of rooms) {
-      multi.set(originKey(roomId), this.relayId, { expiration: px });
-      multi.set(roomKey(roomId), JSON.stringify(record), { expiration: px });
-    }
-    multi.set(relayKey(this.relayId), JSON.stringify(load), { expiration: { type: 'PX', value: this.ttlMs } });
-    await multi.exec();
+  async publish(rooms: Map<string, RoomRecord>, formerIds: string[], load: RelayLoad): Promise<string[]> {
+    const records = [...rooms];
+    const lost = (await this.redis.eval(PUBLISH, {
+      keys: [relayKey(this.relayId), ...formerIds.map(originKey), ...records.flatMap(([roomId]) => [originKey(roomId), roomKey(roomId)])],
+      arguments: [this.relayId, String(this.roomTtlMs), String(this.ttlMs), JSON.stringify(load), String(formerIds.length), ...records.map(([, record]) => JSON.stringify(record))],
+    })) as string[];
+    return lost.map((key) => key.slice(originKey('').length));
   }
 
   async isAlive(relayId: string): Promise<boolean> {

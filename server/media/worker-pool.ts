@@ -115,7 +115,8 @@ export class WorkerPool {
       const exited = waitForExit(worker);
       worker.close();
       await exited;
-      throw new MediaPortError(`worker ${index} could not listen on its media port (${describePorts(listenInfos)}): ${(error as Error).message}`);
+      // Most often a second relay on this machine: the hint names the variable that moves this one.
+      throw new MediaPortError(`worker ${index} could not listen on its media port (${describePorts(listenInfos)}): ${(error as Error).message}; another relay? stop it or set RTC_PORT to free ports`);
     }
   }
 

@@ -6,6 +6,12 @@ import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+/** A missing browser is one line naming the fix, instead of playwright's launch log for every test. */
+function installedChromium(): string {
+  if (!existsSync(CHROMIUM_PATH)) throw new Error(`no Chromium at ${CHROMIUM_PATH}: run "npm test", which installs Debian's chromium, or set CHROMIUM_PATH`);
+  return CHROMIUM_PATH;
+}
+
 const RATE = 48_000;
 
 /** A 48 kHz mono 16-bit WAV of `seconds`, cached in the temp dir under `name`; Chromium loops it as the fake microphone. */
@@ -89,7 +95,12 @@ function chromiumEnv(options: ChromiumOptions): Record<string, string> | undefin
 
 /** One browser per distinct microphone: Chromium takes the fake capture file per process. */
 export async function launchChromium(options: ChromiumOptions = {}): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: chromiumArgs(options), env: chromiumEnv(options) });
+  return chromium.launch({ executablePath: installedChromium(), args: chromiumArgs(options), env: chromiumEnv(options) });
+}
+
+/** A browser on a profile directory the caller owns: what it leaves there (history, sessions) can be read after close. */
+export async function launchChromiumInProfile(profile: string, options: ChromiumOptions = {}): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, args: chromiumArgs(options), env: chromiumEnv(options) });
 }
 
 /**
@@ -100,7 +111,7 @@ export async function launchChromiumWithPrefs(prefs: Record<string, unknown>, op
   const profile = mkdtempSync(join(tmpdir(), 'teahouse-profile-'));
   mkdirSync(join(profile, 'Default'));
   writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify(prefs));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, args: chromiumArgs(options), env: chromiumEnv(options) });
+  const context = await chromium.launchPersistentContext(profile, { executablePath: installedChromium(), args: chromiumArgs(options), env: chromiumEnv(options) });
   context.on('close', () => rmSync(profile, { recursive: true, force: true }));
   return context;
 }

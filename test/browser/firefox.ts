@@ -1,4 +1,5 @@
 // Launches Debian's Firefox ESR for browser tests through puppeteer-core over WebDriver BiDi: a fake microphone tone.
+import { existsSync } from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
 
 export const FIREFOX_PATH = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
@@ -35,6 +36,8 @@ export async function launchFirefox(options: FirefoxOptions = {}): Promise<Brows
     prefs['media.peerconnection.ice.loopback'] = true;
     prefs['permissions.default.microphone'] = 1;
   }
+  // A missing browser is one line naming the fix, instead of puppeteer's launch error.
+  if (!existsSync(FIREFOX_PATH)) throw new Error(`no Firefox at ${FIREFOX_PATH}: run "npm test", which installs Debian's firefox-esr, or set FIREFOX_PATH`);
   // Firefox builds a fresh profile at every launch; with the full suite's browsers on two cores that once took longer
   // than puppeteer's default 30 s. The tests' hook allows 90 s.
   return puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: prefs, timeout: 75_000 });

@@ -114,3 +114,38 @@ describe('a relay cannot switch on a listener\'s microphone', () => {
     for (const p of [host, listener]) await p.close();
   }, 90_000);
 });
+
+describe('a relay cannot take a member out of its room by its word alone', () => {
+  const relayEventsRejected = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { rejected(): { relayEvents: number } } }).teahouse.rejected().relayEvents);
+
+  it('not by admitting it from a lobby it never waited in, nor by moving the room to an id it holds no secret for', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Stay', 'Host');
+    const hostId = await myId(host);
+    const guest = await joinRoom(browser660, link, 'Guest');
+    const id = await myId(guest);
+    await expectHears(guest, hostId, 440);
+    await expect.poll(() => guest.locator('[data-testid="participant"]').count()).toBe(2);
+
+    // The guest's own join reply, sent again as an admission from the lobby, with a member list of the guest alone:
+    // entered again, the page would forget the host.
+    const reply = adversary.sent(id).find((m) => m.kind === 'ack' && m.request === 'room.join')!;
+    const joined = (reply.payload as { data: JoinResult }).data;
+    adversary.inject(id, 'lobby.admitted', { ...joined, room: { ...joined.room, participants: joined.room.participants.filter((p) => p.participantId === id) } });
+    await expect.poll(() => relayEventsRejected(guest)).toBe(1);
+    // A rotation to a room id no commit gave it the secret of.
+    adversary.inject(id, 'room.rotated', { newRoomId: 'A'.repeat(22) });
+    await expect.poll(() => relayEventsRejected(guest)).toBe(2);
+
+    expect(await guest.getByTestId('room-ended').count()).toBe(0);
+    expect(await guest.locator('[data-testid="participant"]').count()).toBe(2);
+    await expectHears(guest, hostId, 440);
+    // And the genuine rotation still moves it: the host's new link, with its secret sealed to the guest.
+    host.once('dialog', (d) => void d.accept());
+    await host.getByTestId('rotate-link').click();
+    await expect.poll(() => host.getByTestId('room-link').textContent()).not.toBe(link);
+    const newLink = await host.getByTestId('room-link').textContent();
+    await expect.poll(() => guest.getByTestId('room-link').textContent()).toBe(newLink);
+    await expectHears(guest, hostId, 440);
+    for (const p of [host, guest]) await p.close();
+  }, 120_000);
+});

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { buildProductionClient, firstScripts } from '../helpers/client-build.ts';
 import { startTestRelay, TEST_CLIENT_DIR } from '../helpers/relay.ts';
-import { launchChromium } from './chromium.ts';
+import { launchChromium, launchChromiumInProfile } from './chromium.ts';
 import { createRoom, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
 
 /** Strings only the test build may contain: the diagnostics that expose epoch keys and plaintext frames. */
@@ -143,6 +143,63 @@ describe('room secret and relay events in the page', () => {
     expect(await stranger.evaluate(() => location.href)).toBe(path);
     for (const url of await historyUrls(stranger)) expect(url).not.toContain(secretOf(link));
     for (const page of [host, stranger]) await page.close();
+  }, 60_000);
+
+  /** Every file a browser profile left behind, by path, read after the browser closed (SQLite, WAL and journal files too). */
+  const profileFiles = (profile: string) =>
+    readdirSync(profile, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => ({ path: join(e.parentPath, e.name).slice(profile.length + 1), bytes: readFileSync(join(e.parentPath, e.name)) }));
+  const holding = (files: { path: string; bytes: Buffer }[], text: string) => files.filter((f) => f.bytes.includes(text)).map((f) => f.path);
+
+  it('a link pasted into the home page never reaches the profile\'s history; a link opened by navigating to it does', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Profile', 'Host');
+    const roomId = await roomIdOf(host);
+    const secret = secretOf(link);
+    const profiles = [mkdtempSync(join(tmpdir(), 'teahouse-history-pasted-')), mkdtempSync(join(tmpdir(), 'teahouse-history-opened-'))] as const;
+    try {
+      // Pasted: the page at / reads the link from the field, and its address only ever becomes /r/<roomId>.
+      const pasting = await launchChromiumInProfile(profiles[0], { toneHz: 660 });
+      const page = await openPage(pasting, relay.url);
+      await page.getByTestId('paste-link').fill(link);
+      await page.getByTestId('open-link').click();
+      await page.getByTestId('join-name').fill('Pasted');
+      await page.getByTestId('join-room').click();
+      await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null)).toBe('encrypted');
+      expect(await page.evaluate(() => location.href)).toBe(`${relay.url}/r/${roomId}`);
+      // A reload finds the room from the tab's storage, still without the secret in any address.
+      await page.reload();
+      await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null)).toBe('encrypted');
+      await pasting.close();
+
+      const opening = await launchChromiumInProfile(profiles[1], { toneHz: 660 });
+      await (await joinRoom(opening, link, 'Opened')).close();
+      await opening.close();
+
+      const [pasted, opened] = profiles.map(profileFiles) as [ReturnType<typeof profileFiles>, ReturnType<typeof profileFiles>];
+      // Both browsers kept a history, and the room's path is in it: a search that finds no secret searched something.
+      for (const files of [pasted, opened]) expect(holding(files, `${relay.url}/r/${roomId}`)).toContain(join('Default', 'History'));
+      expect(holding(pasted, secret)).toEqual([]);
+      // Navigating to the link wrote it, secret and all, to the history database (and to the session the browser would
+      // restore) before any script could run: the limit docs/threat-model.md states.
+      expect(holding(opened, secret)).toContain(join('Default', 'History'));
+    } finally {
+      for (const profile of profiles) rmSync(profile, { recursive: true, force: true });
+      await host.close();
+    }
+  }, 120_000);
+
+  it('a pasted link of another server or a damaged one is refused on the home page, and nothing is opened', async () => {
+    const page = await openPage(browser, relay.url);
+    await page.getByTestId('paste-link').fill('https://elsewhere.example/r/AAAAAAAAAAAAAAAAAAAAAA#' + 'A'.repeat(43));
+    await page.getByTestId('open-link').click();
+    await expect.poll(() => page.getByTestId('paste-link-error').textContent().catch(() => null)).toMatch(/damaged|another server/);
+    const { page: host, link } = await createRoom(browser, relay.url, 'Elsewhere', 'Host');
+    await page.getByTestId('paste-link').fill(link.replace(relay.url, 'https://elsewhere.example'));
+    await page.getByTestId('open-link').click();
+    await expect.poll(() => page.getByTestId('paste-link-error').textContent().catch(() => null)).toMatch(/another server \(https:\/\/elsewhere\.example\)/);
+    expect(await page.evaluate(() => location.pathname)).toBe('/');
+    for (const p of [host, page]) await p.close();
   }, 60_000);
 
   it('malformed relay events are dropped and counted; the room carries on', async () => {

@@ -7,7 +7,7 @@ import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
 import { epochKey, tapRoom } from '../helpers/tap.ts';
-import { createRoom, epochOf, expectHears, joinRoom, myId, peakFrom, roomIdOf } from './pages.ts';
+import { createRoom, e2eeState, epochOf, expectHears, joinRoom, myId, peakFrom, roomIdOf } from './pages.ts';
 
 let relay: Relay;
 let adversary: Adversary;
@@ -162,7 +162,7 @@ describe('room life, end-to-end encrypted', () => {
     await host.getByTestId('chat-send').click();
     await expect.poll(() => chatTexts(host), { timeout: 10_000 }).toHaveLength(3);
 
-    const open = (blob: string) => () => openRoomMessage({ roomId, blob, epochSecret: fromHex(held.secret), signKeyOf: () => null });
+    const open = (blob: string) => () => openRoomMessage({ roomId, blob, epochSecret: fromHex(held.secret), commitHash: fromHex(held.hash), signKeyOf: () => null });
     const all = ours().map((m) => (m.payload as { message: string }).message);
     // The control: under the key the troll held, what was sent before the kick does open (only the signer is unknown here).
     const earlier = all.slice(0, before).filter((blob) => roomMessageEpoch(blob) === held.epoch);
@@ -177,6 +177,53 @@ describe('room life, end-to-end encrypted', () => {
       expect(open(blob)).toThrow(/does not authenticate/);
     }
     for (const page of [host, alice, troll]) await page.close();
+  });
+
+  it('a listener the relay keeps on the epoch before a kick sends nothing the kicked member can open, and says why; one that can confirm its epoch chats as before', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Kept behind', 'Host');
+    const alice = await joinRoom(browser, link, 'Alice');
+    const aliceId = await myId(alice);
+    const bob = await joinRoom(browser, link, 'Bob');
+    const troll = await joinRoom(browser, link, 'Troll');
+    const trollId = await myId(troll);
+    const roomId = await roomIdOf(host);
+    for (const p of [alice, bob]) await expect.poll(() => epochOf(p)).toBe(await epochOf(troll));
+    const held = await epochKey(troll);
+    // Alice gets no commit, package, rotation or decision from now on; the distributor's answers to her still come.
+    const uninstall = adversary.intercept((m) =>
+      m.recipient.participantId === aliceId && ['key.commit', 'key.package', 'room.rotated', 'stage.decision'].includes(m.event ?? '') ? verdict.drop : undefined,
+    );
+    try {
+      const fromAlice = () => adversary.received(aliceId).filter((m) => m.event === 'room.message').map((m) => (m.payload as { message: string }).message);
+      const before = fromAlice().length;
+      await host.locator(`[data-testid="participant"][data-participant="${trollId}"] [data-testid="kick-participant"]`).click();
+      await expect.poll(() => troll.getByTestId('room-ended').getAttribute('data-reason')).toBe('kicked');
+      await expect.poll(() => epochOf(host), { timeout: 15_000 }).toBeGreaterThan(held.epoch);
+      await expect.poll(() => epochOf(bob), { timeout: 15_000 }).toBeGreaterThan(held.epoch);
+      expect(await epochOf(alice)).toBe(held.epoch);
+
+      await alice.getByTestId('chat-input').fill('written on the epoch before the kick');
+      await alice.getByTestId('chat-send').click();
+      await alice.locator('[data-testid="reaction-button"]').first().click();
+      // Either the page sent something, or it held the message for the distributor's confirmation (which names the
+      // newer epoch, or fails under the rotated link) and then dropped it, saying why.
+      const errorCode = () => alice.locator('[data-testid="chat-error"]').evaluateAll((els) => els[0]?.getAttribute('data-code') ?? null);
+      await expect.poll(async () => fromAlice().length > before || (await errorCode()) !== null, { timeout: 20_000 }).toBe(true);
+      // Whatever Alice sent the relay after the kick does not authenticate under the key the troll held.
+      const open = (blob: string) => () => openRoomMessage({ roomId, blob, epochSecret: fromHex(held.secret), commitHash: fromHex(held.hash), signKeyOf: () => null });
+      for (const blob of fromAlice().slice(before)) expect(open(blob)).toThrow(/does not authenticate/);
+      await expect.poll(errorCode, { timeout: 20_000 }).toBe('WAITING_FOR_KEY');
+      await expect.poll(() => e2eeState(alice), { timeout: 10_000 }).toBe('waiting-for-key');
+      expect(await chatTexts(host)).toEqual([]);
+
+      // Bob, a listener whose epoch the distributor confirms on demand, chats as before.
+      await bob.getByTestId('chat-input').fill('a listener on the current epoch');
+      await bob.getByTestId('chat-send').click();
+      await expect.poll(() => chatTexts(host), { timeout: 15_000 }).toEqual([{ text: 'a listener on the current epoch', name: 'Bob', question: null }]);
+    } finally {
+      uninstall();
+    }
+    for (const page of [host, alice, bob, troll]) await page.close();
   });
 
   it('a relay that attaches another member\'s announcement to a listener\'s message gets it refused, not misnamed', async () => {

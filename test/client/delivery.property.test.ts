@@ -1,4 +1,4 @@
-// Property: per-recipient key delivery keeps every present member on the distributor's epoch and every removed member out, through any sequence of joins, leaves, kicks, role changes and hand-overs.
+// Property: per-recipient key delivery, through the page's own pending-commit handling, keeps every present member on the distributor's epoch and every removed member out, through any sequence of joins, leaves, kicks, role changes and hand-overs, and keeps the kicked out under a relay that drops, reorders, replays and hides.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,60 +17,56 @@ import {
   type RoomKeys,
 } from '../../crypto/index.ts';
 import { Membership, MembershipError, type IssuedCommit, type VerifiedMember } from '../../client/src/session/membership.ts';
+import { PendingCommits, type Delivery } from '../../client/src/session/pending-commits.ts';
 
 beforeAll(() => initCrypto());
 
 const POOL = 12;
 const STEPS = 20;
 
-/** One person who may be in the room, with the state its page keeps: its Membership and what waits for a package. */
+/** One person who may be in the room, with what its page keeps: its Membership and its pending commits (pending-commits.ts). */
 class Person {
   readonly name: string;
   readonly identity: Identity;
   readonly announcement: string;
   readonly m: Membership;
+  readonly pending: PendingCommits;
   participantId = '';
-  private pendingHeader: string | null = null;
-  private pendingPackage: string | null = null;
+  /** Commits its page refused (it counts them) and the epochs it took, in order. */
+  refused = 0;
+  readonly took: number[] = [];
 
   constructor(keys: RoomKeys, name: string) {
     this.name = name;
     this.identity = generateIdentity();
     this.announcement = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: this.identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name }) });
     this.m = new Membership(keys, this.identity);
+    this.pending = new PendingCommits(this.m);
   }
 
   get id(): string {
     return this.identity.memberKeyId;
   }
 
-  /** The header alone: a ratchet following our epoch opens at once; anything else waits for our package (room-session's onCommit). */
-  onHeader(blob: string, present: ReadonlySet<string>): void {
-    if (this.pendingPackage) return this.open(blob, this.pendingPackage, present);
-    try {
-      this.m.accept(blob, null, present);
-      this.pendingHeader = null;
-    } catch (error) {
-      if (!(error instanceof CommitNoKeyError)) throw error;
-      this.pendingHeader = blob;
-    }
+  /** A header (with our package when the relay sends them together), as room-session's key.commit handler. */
+  onHeader(blob: string, epoch: number, pkg: string | null, present: ReadonlySet<string>): Delivery {
+    return this.note(this.pending.onCommit(blob, epoch, pkg, present));
   }
 
-  /** Our own package: opens the header that waits for it, or waits for its header (room-session's onPackage). */
-  onPackage(pkg: string, present: ReadonlySet<string>): void {
-    if (this.pendingHeader) this.open(this.pendingHeader, pkg, present);
-    else this.pendingPackage = pkg;
+  /** Our own package, as room-session's key.package handler. */
+  onPackage(pkg: string, epoch: number, present: ReadonlySet<string>): Delivery {
+    return this.note(this.pending.onPackage(pkg, epoch, present));
   }
 
-  private open(blob: string, pkg: string, present: ReadonlySet<string>): void {
-    this.m.accept(blob, pkg, present);
-    this.pendingHeader = null;
-    this.pendingPackage = null;
+  private note(d: Delivery): Delivery {
+    this.refused += d.refused;
+    for (const state of d.accepted) this.took.push(state.epoch);
+    return d;
   }
 
   /** Whether a header is still waiting for a package that never came. */
   get waiting(): boolean {
-    return this.pendingHeader !== null || this.pendingPackage !== null;
+    return this.pending.waiting;
   }
 }
 
@@ -158,10 +154,10 @@ class Room {
     const ids = this.presentIds();
     const byId = new Map(this.present.map((p) => [p.id, p]));
     const headers = () => {
-      for (const p of this.present) if (p !== this.distributor) p.onHeader(issued.blob, ids);
+      for (const p of this.present) if (p !== this.distributor) p.onHeader(issued.blob, issued.epoch, null, ids);
     };
     const packages = () => {
-      for (const { memberKeyId, package: pkg } of issued.packages) byId.get(memberKeyId)?.onPackage(pkg, ids);
+      for (const { memberKeyId, package: pkg } of issued.packages) byId.get(memberKeyId)?.onPackage(pkg, issued.epoch, ids);
     };
     if (packagesFirst) packages();
     headers();
@@ -232,8 +228,16 @@ class Room {
   }
 }
 
+/** What lockedOut needs of a room: its keys, its latest commit, who made it and who the relay lists. */
+interface Latest {
+  readonly keys: RoomKeys;
+  readonly latest: IssuedCommit;
+  readonly distributor: Person;
+  presentIds(): Set<string>;
+}
+
 /** What a removed member can do with the latest commit, the relay's help aside: it holds its last epoch and its own keys. */
-function lockedOut(r: Person, room: Room): void {
+function lockedOut(r: Person, room: Latest): void {
   const latest = room.latest;
   const d = room.distributor;
   // Nothing was addressed to it, so the relay had nothing to hand it.
@@ -264,6 +268,7 @@ function agreed(room: Room): void {
   expect(theirs.memberCount).toBe(room.present.length);
   for (const p of room.present) {
     expect(p.waiting, `${p.name} waits for a package`).toBe(false);
+    expect(p.refused, `${p.name} refused a commit of an honest relay`).toBe(0);
     const mine = p.m.current!;
     expect({ who: p.name, epoch: mine.epoch, secret: toHex(mine.secret), hash: toHex(mine.hash), code: mine.code }).toEqual({
       who: p.name,
@@ -317,5 +322,272 @@ describe('per-recipient delivery, driven through real Membership objects and an 
     expect(seen.handovers).toBeGreaterThan(20);
     expect(seen.lockedOutChecks).toBeGreaterThan(300);
     // About 4 s of CPU; the margin is for a machine busy with browser tests beside it.
+  }, 180_000);
+});
+
+const FATE = fc.constantFrom('deliver', 'deliver', 'together', 'drop', 'delay', 'replay');
+type Fate = typeof FATE extends fc.Arbitrary<infer T> ? T : never;
+
+/** One step of the room, and what the relay does meanwhile: each message's fate, whom it hides, who hears a kick. */
+const hostileStep = fc.record({
+  step,
+  fates: fc.array(FATE, { minLength: 1, maxLength: 12 }),
+  hide: fc.array(pick, { maxLength: 2 }),
+  decisionTo: fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }),
+  /** Lists kicked members as present to a distributor that takes over. */
+  ghosts: fc.boolean(),
+  /** Hands over the messages it held back, newest first. */
+  flush: fc.boolean(),
+});
+type HostileStep = typeof hostileStep extends fc.Arbitrary<infer T> ? T : never;
+
+/**
+ * The same room under a relay that drops, delays (reorders), replays and pairs messages as it likes, hides present
+ * members from each other and from the distributor, withholds kick decisions, and lists kicked members to a successor
+ * as present. Each page runs its own Membership and pending commits; nothing is checked for agreement (silence is
+ * allowed), only that nobody ever holds a key it was not given and no kicked member is keyed by anyone who knew.
+ */
+class HostileRoom implements Latest {
+  readonly keys = deriveRoomKeys(generateRoomSecret());
+  readonly people: Person[];
+  present: Person[] = [];
+  readonly removed = new Set<Person>();
+  /**
+   * Each kicked member: how many commits had been made when it was kicked, and who knows of it (the kicker, whoever
+   * verified the decision, whoever took an epoch whose distributor knew).
+   */
+  readonly kicked = new Map<Person, { at: number; knowers: Set<Person> }>();
+  /**
+   * Every commit made, by transcript hash (two distributors may both make an epoch n when the relay splits them), in
+   * order, with the kicked members its distributor knew of when it made it.
+   */
+  readonly issued = new Map<string, { commit: IssuedCommit; order: number; knew: Set<Person> }>();
+  distributor: Person;
+  latest: IssuedCommit;
+  private joins = 0;
+  private readonly verified = new Map<Person, Map<Person, VerifiedMember>>();
+  private delayed: (() => void)[] = [];
+  private readonly history: (() => void)[] = [];
+  private fates: Fate[] = ['deliver'];
+  private fateAt = 0;
+  private hidden = new Set<Person>();
+  readonly seen = { dropped: 0, delayed: 0, replayed: 0, hidden: 0, ghosts: 0, decisionsWithheld: 0, kicks: 0, handovers: 0 };
+
+  constructor(initial: Role[]) {
+    this.people = Array.from({ length: POOL }, (_, i) => new Person(this.keys, `P${i}`));
+    const [host, ...others] = this.people.slice(0, initial.length + 1) as [Person, ...Person[]];
+    this.distributor = host;
+    for (const p of [host, ...others]) this.admit(p);
+    const roles = new Map<string, Role | 'host'>([[host.id, 'host'], ...others.map((p, i): [string, Role] => [p.id, initial[i]!])]);
+    this.latest = this.publish(host.m.issueFresh(this.listFor(host), { roles }));
+  }
+
+  presentIds(): Set<string> {
+    return new Set(this.present.map((p) => p.id));
+  }
+
+  /** What the relay lists to one member: everyone present but those it hides, and always the member itself. */
+  private presentFor(p: Person): Set<string> {
+    return new Set(this.present.filter((q) => q === p || !this.hidden.has(q)).map((q) => q.id));
+  }
+
+  private listFor(d: Person, ghosts: Person[] = []): VerifiedMember[] {
+    return [...this.present.filter((p) => !this.hidden.has(p)), ...ghosts].flatMap((p) => {
+      const v = this.verified.get(d)!.get(p);
+      return v ? [v] : [];
+    });
+  }
+
+  private admit(p: Person): void {
+    p.participantId = `participant-${++this.joins}`;
+    if (p.m.current) p.m.restart();
+    this.verified.set(p, new Map());
+    for (const other of [...this.present, p]) {
+      for (const [viewer, seen] of [[other, p], [p, other]] as const) {
+        const member = viewer.m.verify(seen.participantId, seen.announcement);
+        if (!member) throw new Error(`${viewer.name} could not verify ${seen.name}`);
+        this.verified.get(viewer)!.set(seen, member);
+      }
+    }
+    this.present.push(p);
+    this.removed.delete(p);
+  }
+
+  private drop(p: Person): void {
+    this.present = this.present.filter((q) => q !== p);
+    this.removed.add(p);
+  }
+
+  private nextFate(): Fate {
+    return this.fates[this.fateAt++ % this.fates.length]!;
+  }
+
+  /** One message to one member, with whatever it takes learning who was kicked (the epochs' distributors knew). */
+  private send(to: Person, deliver: (present: Set<string>) => Delivery): void {
+    const once = () => {
+      for (const state of deliver(this.presentFor(to)).accepted) {
+        for (const k of this.issued.get(toHex(state.hash))?.knew ?? []) this.kicked.get(k)!.knowers.add(to);
+      }
+    };
+    const fate = this.nextFate();
+    if (fate === 'drop') return void this.seen.dropped++;
+    if (fate === 'delay') {
+      this.seen.delayed++;
+      return void this.delayed.push(once);
+    }
+    if (fate === 'replay' && this.history.length > 0) {
+      this.seen.replayed++;
+      this.history[this.fateAt % this.history.length]!();
+    }
+    once();
+    this.history.push(once);
+  }
+
+  private publish(issued: IssuedCommit): IssuedCommit {
+    const d = this.distributor;
+    const knew = new Set([...this.kicked].filter(([, k]) => k.knowers.has(d)).map(([p]) => p));
+    // The property: nobody who knew of a kick keys the kicked member again, whatever the relay lists.
+    for (const k of knew) expect(issued.packages.map((p) => p.memberKeyId), `${d.name} keyed ${k.name}, kicked`).not.toContain(k.id);
+    this.issued.set(toHex(issued.hash), { commit: issued, order: this.issued.size, knew });
+    const pkgOf = new Map(issued.packages.map((p) => [p.memberKeyId, p.package]));
+    // Present members, and the kicked, whom the relay keeps informed: headers and packages, together or apart.
+    for (const p of [...this.present.filter((q) => q !== d), ...this.kicked.keys()]) {
+      const pkg = pkgOf.get(p.id) ?? null;
+      if (pkg && this.nextFate() === 'together') this.send(p, (present) => p.onHeader(issued.blob, issued.epoch, pkg, present));
+      else {
+        this.send(p, (present) => p.onHeader(issued.blob, issued.epoch, null, present));
+        if (pkg) this.send(p, (present) => p.onPackage(pkg, issued.epoch, present));
+      }
+    }
+    return issued;
+  }
+
+  private other(n: number): Person | null {
+    const others = this.present.filter((p) => p !== this.distributor);
+    return others.length ? others[n % others.length]! : null;
+  }
+
+  apply(h: HostileStep): IssuedCommit | null {
+    this.fates = h.fates;
+    if (h.flush) {
+      const held = this.delayed.reverse();
+      this.delayed = [];
+      for (const deliver of held) deliver();
+    }
+    this.hidden = new Set(h.hide.map((n) => this.other(n)).filter((p): p is Person => p !== null));
+    this.seen.hidden += this.hidden.size;
+    const d = this.distributor;
+    const s = h.step;
+    switch (s.kind) {
+      case 'batch': {
+        const leaving = new Set(s.leaves.map((n) => this.other(n)).filter((p): p is Person => p !== null));
+        for (const p of leaving) this.drop(p);
+        const newcomers: Person[] = [];
+        for (const n of s.joins) {
+          const outside = this.people.filter((p) => !this.present.includes(p) && !this.kicked.has(p));
+          if (!outside.length) break;
+          const p = outside[n % outside.length]!;
+          this.admit(p);
+          newcomers.push(p);
+        }
+        if (leaving.size > 0) return this.publish(d.m.issueFresh(this.listFor(d)));
+        const shown = newcomers.filter((p) => !this.hidden.has(p));
+        if (shown.length > 0 && d.m.current?.members) return this.publish(d.m.issueRatchet(this.listFor(d).filter((v) => shown.some((p) => p.id === v.memberKeyId))));
+        return null;
+      }
+      case 'kick': {
+        const target = this.other(s.who);
+        if (!target) return null;
+        const blob = d.m.decide('kick', target.id);
+        let checked: ReturnType<Membership['check']>;
+        try {
+          checked = d.m.check(blob);
+        } catch (error) {
+          if (error instanceof MembershipError && error.code === 'FORBIDDEN') return null;
+          throw error;
+        }
+        d.m.markApplied(checked.decision);
+        d.m.record(checked.effect);
+        this.seen.kicks++;
+        const knowers = new Set([d]);
+        // The decision goes to the stage (room-session's onDecision records it there), unless the relay keeps it back.
+        const stage = new Set(d.m.current!.stage.map((m) => m.memberKeyId));
+        this.present.filter((p) => p !== d && p !== target && stage.has(p.id)).forEach((p, i) => {
+          if (!h.decisionTo[i % h.decisionTo.length]) return void this.seen.decisionsWithheld++;
+          try {
+            p.m.record(p.m.check(blob).effect);
+            knowers.add(p);
+          } catch {
+            // Not verifiable by this member (no epoch yet, or it never verified the signer): it learns nothing.
+          }
+        });
+        this.drop(target);
+        this.kicked.set(target, { at: this.issued.size, knowers });
+        return this.publish(d.m.issueFresh(this.listFor(d)));
+      }
+      case 'role': {
+        const target = this.other(s.who);
+        if (!target || !d.m.current?.members) return null;
+        return this.publish(d.m.issueRatchet([], { roles: new Map([[target.id, s.role]]) }));
+      }
+      case 'handover': {
+        const rest = this.presentIds();
+        rest.delete(d.id);
+        const next = this.present.find((p) => p.id === d.m.handOver().find((id) => rest.has(id)));
+        if (!next?.m.current || !next.m.isDistributor(rest)) return null;
+        this.seen.handovers++;
+        this.drop(d);
+        this.distributor = next;
+        // The relay may list kicked members to the successor as present: those it knows of must stay out.
+        const ghosts = h.ghosts ? [...this.kicked].filter(([, k]) => k.knowers.has(next)).map(([p]) => p) : [];
+        this.seen.ghosts += ghosts.length;
+        return this.publish(next.m.issueFresh(this.listFor(next, ghosts)));
+      }
+    }
+  }
+
+  /** Nobody holds a key it was not given: every epoch a member holds is one the distributor made, secret and all. */
+  noForeignKeys(): void {
+    for (const p of this.people) {
+      const mine = p.m.current;
+      if (!mine) continue;
+      const made = this.issued.get(toHex(mine.hash));
+      expect(made, `${p.name} holds an epoch ${mine.epoch} nobody made`).toBeDefined();
+      expect({ epoch: mine.epoch, secret: toHex(mine.secret) }).toEqual({ epoch: made!.commit.epoch, secret: toHex(made!.commit.secret) });
+    }
+    // A kicked member holds at most an epoch made before its kick.
+    for (const [k, { at }] of this.kicked) if (k.m.current) expect(this.issued.get(toHex(k.m.current.hash))!.order, k.name).toBeLessThan(at);
+  }
+}
+
+describe('per-recipient delivery under a relay that drops, reorders, replays and hides members', () => {
+  it('nobody holds a key it was not given, and nobody who knew of a kick keys the kicked member again', () => {
+    const totals = { commits: 0, refused: 0, dropped: 0, delayed: 0, replayed: 0, hidden: 0, ghosts: 0, decisionsWithheld: 0, kicks: 0, handovers: 0, lockedOutChecks: 0 };
+    fc.assert(
+      fc.property(fc.array(ROLE, { minLength: 1, maxLength: 4 }), fc.array(hostileStep, { minLength: 1, maxLength: STEPS, size: 'max' }), (initial, steps) => {
+        const room = new HostileRoom(initial);
+        for (const h of steps) {
+          const issued = room.apply(h);
+          if (issued) {
+            totals.commits++;
+            room.latest = issued;
+          }
+          room.noForeignKeys();
+          for (const r of room.removed) lockedOut(r, room);
+          totals.lockedOutChecks += room.removed.size;
+        }
+        for (const key of Object.keys(room.seen) as (keyof HostileRoom['seen'])[]) totals[key] += room.seen[key];
+        totals.refused += room.people.reduce((n, p) => n + p.refused, 0);
+      }),
+      { numRuns: 100 },
+    );
+    // The generator reaches what the property is about.
+    expect(totals.commits).toBeGreaterThan(300);
+    expect(totals.kicks).toBeGreaterThan(30);
+    expect(totals.handovers).toBeGreaterThan(20);
+    expect(totals.ghosts).toBeGreaterThan(5);
+    expect(totals.decisionsWithheld).toBeGreaterThan(5);
+    for (const key of ['refused', 'dropped', 'delayed', 'replayed', 'hidden'] as const) expect(totals[key], key).toBeGreaterThan(50);
+    expect(totals.lockedOutChecks).toBeGreaterThan(300);
   }, 180_000);
 });

@@ -10,6 +10,7 @@ import {
   generateRoomSecret,
   initCrypto,
   makeKid,
+  MAX_REMOVED,
   ratchetCommitSecret,
   sealMetadata,
   SframeReceiver,
@@ -307,6 +308,20 @@ describe('Membership: keys follow the signed stage', () => {
   });
 });
 
+describe('Membership: who a member id names', () => {
+  it('the first keys verified under a member id keep it: an announcement of the same id with other keys is refused', () => {
+    const { keys, host, by } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const mallory = generateIdentity();
+    // Signed by Alice's key (so of her id) but carrying another box key: what a colliding 64-bit id would bring.
+    const impostor = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: { ...alice.identity, boxPublicKey: mallory.boxPublicKey, boxSecretKey: mallory.boxSecretKey }, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Alice' }) });
+    expect(host.m.verify('p-Mallory', impostor)).toBeNull();
+    // Alice's own keys still verify (a re-announcement), and packages are still sealed to her box key.
+    expect(host.m.verify('p-Alice', alice.announcement)).toMatchObject({ memberKeyId: alice.id, boxPublicKey: alice.identity.boxPublicKey });
+    expect(deliver(host.m.issueFresh([v(host, host), v(alice, host)]), alice, ids(host, alice)).secret).toEqual(host.m.current!.secret);
+  });
+});
+
 describe('Membership: a member who lost or missed an epoch gets it again', () => {
   it('the distributor resends the current epoch only to members it keyed; a member that missed ratchets re-syncs', () => {
     const { keys, people, by, host } = started(['Host', 'Alice', 'Bob']);
@@ -337,6 +352,25 @@ describe('Membership: a member who lost or missed an epoch gets it again', () =>
     // A package resent to Alice opens for nobody else.
     expect(() => by.Bob!.m.accept(again.blob, again.package, present)).toThrow(/not for me/);
   });
+
+  it('after a link rotation, a member that lost its epoch opens the package resent to it: no pairwise key of the old room id is reused', () => {
+    const { host, by } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    // Pairwise keys were made under the first room id (epoch 1's packages); the link rotates to a second one.
+    const keys = deriveRoomKeys(generateRoomSecret());
+    host.m.keys = keys;
+    alice.m.keys = keys;
+    // Everyone announces again under the new link, as members do after a rotation.
+    const reannounce = (p: Person) => createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: p.identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: p.name }) });
+    const [hostNow, aliceNow] = [host.m.verify('p-Host', reannounce(host))!, host.m.verify('p-Alice', reannounce(alice))!];
+    const rotated = host.m.issueFresh([hostNow, aliceNow]);
+    deliver(rotated, alice, ids(host, alice));
+    // Alice reloads: the same identity, nothing else kept, so her pairwise key is made under the second room id.
+    const reloaded: Person = { ...alice, m: new Membership(keys, alice.identity) };
+    reloaded.m.verify('p-Host', reannounce(host));
+    const again = host.m.resend(aliceNow)!;
+    expect(reloaded.m.accept(again.blob, again.package, ids(host, alice))).toMatchObject({ epoch: rotated.epoch, code: rotated.code });
+  });
 });
 
 describe('Membership: stage decisions count only when signed by someone with the authority', () => {
@@ -366,11 +400,43 @@ describe('Membership: stage decisions count only when signed by someone with the
     expect(() => host.m.check(stranger.m.decide('kick', by.Bob!.id))).toThrow();
   });
 
+  it('a member that takes over distribution refuses a decision the previous distributor applied, replayed to it', () => {
+    const { by, host, people } = started(['Host', 'Mod', 'Alice', 'Bob'], { Mod: 'moderator', Alice: 'speaker' });
+    const [mod, alice, bob] = [by.Mod!, by.Alice!, by.Bob!];
+    const down = host.m.decide('move-to-audience', alice.id);
+    const invite = host.m.decide('invite', bob.id);
+    // The relay passes the decisions to everyone on stage: the host applies them, the moderator witnesses them.
+    host.m.markApplied(host.m.check(down).decision);
+    for (const blob of [down, invite]) {
+      const seen = mod.m.check(blob);
+      mod.m.witness(seen.decision, seen.effect);
+    }
+    // An invitation is not used up by being seen: its target's acceptance, which carries it, still counts.
+    expect(mod.m.check(bob.m.decide('accept', bob.id, invite)).effect).toEqual({ kind: 'role', target: bob.id, role: 'speaker' });
+    // The host leaves; the moderator takes over with a fresh epoch.
+    const handOver = mod.m.issueFresh(people.filter((p) => p !== host).map((p) => v(p, mod)));
+    for (const p of [alice, bob]) deliver(handOver, p, ids(mod, alice, bob));
+    expect(() => mod.m.check(down)).toThrow(/already applied/);
+  });
+
+  it('an acceptance carrying an invitation from before the decision window is refused', () => {
+    const { by, host } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const invite = host.m.decide('invite', alice.id);
+    for (let i = 0; i <= EPOCH_LIMITS.decisionWindow; i++) deliver(host.m.issueRatchet([]), alice, ids(host, alice));
+    // The acceptance itself is of the current epoch; the invitation it carries is not (past the window, whose commit
+    // hashes the host no longer holds either).
+    expect(() => host.m.check(alice.m.decide('accept', alice.id, invite))).toThrow(/invitation of epoch 1 is out of date|epoch 1, whose commit this member does not hold/);
+    const fresh = host.m.decide('invite', alice.id);
+    expect(host.m.check(alice.m.decide('accept', alice.id, fresh)).effect).toEqual({ kind: 'role', target: alice.id, role: 'speaker' });
+  });
+
   it('a decision from long before the current epoch is refused as a replay', () => {
     const { by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
     const old = by.Mod!.m.decide('move-to-audience', by.Alice!.id);
     for (let i = 0; i <= EPOCH_LIMITS.decisionWindow; i++) host.m.issueRatchet([]);
-    expect(() => host.m.check(old)).toThrow(/out of date/);
+    // Its epoch's commit hash is no longer held either: the window is where the lineage's hashes are kept.
+    expect(() => host.m.check(old)).toThrow(/out of date|does not hold/);
   });
 
   it('a kicked identity never gets keys again, and a locked room admits only whom a moderator admitted', () => {
@@ -435,5 +501,108 @@ describe('Membership: a page that came back gets an epoch it never held', () => 
     expect(fresh.members).not.toContain(by.Kicked!.id);
     for (const p of [by.Mod!, by.Alice!, by.Bob!]) expect(deliver(fresh, p, present)).toMatchObject({ epoch: fresh.epoch, code: fresh.code });
     expect(back.isDistributor(present)).toBe(true);
+  });
+});
+
+describe('Membership: removals are room state, not one member\'s memory', () => {
+  it('every member records a verified kick; a successor keys nobody removed and carries the removals on', () => {
+    const { by, host } = started(['Host', 'Speaker', 'Troll', 'Listener'], { Speaker: 'speaker' });
+    const speaker = by.Speaker!;
+    const troll = by.Troll!;
+    const listener = by.Listener!;
+    const kick = host.m.decide('kick', troll.id);
+    // The speaker is no distributor, yet it records the kick it verified (room-session's onDecision).
+    speaker.m.record(speaker.m.check(kick).effect);
+    expect([...speaker.m.removed]).toEqual([troll.id]);
+    // The relay withholds the host's fresh commit from the speaker, then says the host left.
+    host.m.record(host.m.check(kick).effect);
+    host.m.issueFresh([v(host, host), v(speaker, host), v(listener, host)]);
+    const present = ids(speaker, troll, listener);
+    expect(speaker.m.isDistributor(present)).toBe(true);
+    const takeover = speaker.m.issueFresh([v(speaker, speaker), v(troll, speaker), v(listener, speaker)]);
+    expect(takeover.members).not.toContain(troll.id);
+    expect(takeover.packages.map((p) => p.memberKeyId)).toEqual([listener.id]);
+    expect(takeover.removed).toEqual([troll.id]);
+    expect(() => deliver(takeover, troll, present)).toThrow(/no key for me/);
+    // The listener, which never saw the kick decision, learns it from the commit and carries it on in turn.
+    expect(listener.m.removed.size).toBe(0);
+    expect(deliver(takeover, listener, present).removed).toEqual([troll.id]);
+    expect([...listener.m.removed]).toEqual([troll.id]);
+    expect(listener.m.mayAdmit(troll.id)).toBe(false);
+    // A kicked member is never a distributor, however present the relay says it is.
+    const onStage = started(['Host', 'Mod', 'Speaker'], { Mod: 'moderator', Speaker: 'speaker' });
+    onStage.by.Speaker!.m.record(onStage.by.Speaker!.m.check(onStage.host.m.decide('kick', onStage.by.Mod!.id)).effect);
+    expect(onStage.by.Speaker!.m.expectedDistributor(ids(onStage.by.Mod!, onStage.by.Speaker!))).toBe(onStage.by.Speaker!.id);
+  });
+
+  it('a commit that drops a removed member is refused: a ratchet or fresh epoch of the same distributor, or a successor\'s', () => {
+    const { keys, by, host } = started(['Host', 'Speaker', 'Troll', 'Alice'], { Speaker: 'speaker' });
+    const speaker = by.Speaker!;
+    const alice = by.Alice!;
+    const troll = by.Troll!;
+    const present = ids(host, speaker, alice);
+    host.m.record(host.m.check(host.m.decide('kick', troll.id)).effect);
+    const kicked = host.m.issueFresh([v(host, host), v(speaker, host), v(alice, host)]);
+    for (const p of [speaker, alice]) expect(deliver(kicked, p, present).removed).toEqual([troll.id]);
+    const base = host.m.current!;
+    // The host's own key signs what an honest host never would: the next epoch without the removal.
+    const dropping = (kind: 'fresh' | 'ratchet', distributor: Person, on: EpochState) =>
+      createCommit({
+        distributor: distributor.identity,
+        roomId: keys.roomId,
+        epoch: on.epoch + 1,
+        kind,
+        previous: on.hash,
+        locked: false,
+        members: [...present],
+        stage: kind === 'ratchet' ? on.stage : [{ memberKeyId: distributor.id, senderIndex: 0, role: distributor === host ? 'host' : 'speaker' }],
+        commitSecret: kind === 'ratchet' ? ratchetCommitSecret(on.secret) : generateCommitSecret(),
+        packageFor: [speaker, alice].filter((p) => p !== distributor).map((p) => ({ memberKeyId: p.id, boxPublicKey: p.identity.boxPublicKey })),
+        removed: [],
+      });
+    const ratchet = dropping('ratchet', host, base);
+    const fresh = dropping('fresh', host, base);
+    for (const c of [ratchet, fresh]) expect(() => deliver(c, alice, present)).toThrow(expect.objectContaining({ code: 'REMOVAL_DROPPED' }));
+    // A successor (the relay says the host left) that leaves the kick out is refused too.
+    const successor = dropping('fresh', speaker, speaker.m.current!);
+    expect(() => deliver(successor, alice, ids(speaker, alice))).toThrow(expect.objectContaining({ code: 'REMOVAL_DROPPED' }));
+    expect(alice.m.current!.epoch).toBe(base.epoch);
+    // What the honest successor makes is taken.
+    expect(deliver(speaker.m.issueFresh([v(speaker, speaker), v(alice, speaker)]), alice, ids(speaker, alice)).removed).toEqual([troll.id]);
+  });
+
+  it('past the bound only the oldest removals drop out of a full list, and only from a full list', () => {
+    const { by, host } = started(['Host', 'Alice']);
+    const alice = by.Alice!;
+    const present = ids(host, alice);
+    const many = Array.from({ length: MAX_REMOVED + 2 }, () => generateIdentity().memberKeyId);
+    for (const id of many.slice(0, MAX_REMOVED)) host.m.removed.add(id);
+    expect(deliver(host.m.issueRatchet([]), alice, present).removed).toEqual(many.slice(0, MAX_REMOVED));
+    for (const id of many.slice(MAX_REMOVED)) host.m.removed.add(id);
+    expect(deliver(host.m.issueRatchet([]), alice, present).removed).toEqual(many.slice(2));
+  });
+
+  it('after a link rotation nothing verified under the old link counts until it re-announces', () => {
+    const { by, host } = started(['Host', 'Mod', 'Alice'], { Mod: 'moderator' });
+    const mod = by.Mod!;
+    const next = deriveRoomKeys(generateRoomSecret());
+    const decision = () => {
+      mod.m.keys = next;
+      return mod.m.decide('kick', by.Alice!.id);
+    };
+    host.m.keys = next;
+    // Without forgetting, the key verified under the old link would still check the moderator's signature.
+    expect(host.m.check(decision()).effect).toEqual({ kind: 'kick', target: by.Alice!.id });
+    host.m.forgetVerified();
+    expect(() => host.m.check(decision())).toThrow(/signed by someone/);
+    // Its old announcement does not verify under the new link; its re-announcement does, and then it counts again.
+    expect(host.m.verify('p-Mod', mod.announcement)).toBeNull();
+    const reannounce = (p: Person) =>
+      host.m.verify(`p-${p.name}`, createAnnouncement({ roomId: next.roomId, authKey: next.authKey, identity: p.identity, sealedProfile: sealMetadata(next.metaKey, next.roomId, 'profile', { name: p.name }) }));
+    expect(reannounce(mod)).not.toBeNull();
+    // Its target, a listener verified under the old link, is no verified member either until it re-announces.
+    expect(() => host.m.check(decision())).toThrow(/not a verified member/);
+    expect(reannounce(by.Alice!)).not.toBeNull();
+    expect(host.m.check(decision()).effect).toEqual({ kind: 'kick', target: by.Alice!.id });
   });
 });

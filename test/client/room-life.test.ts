@@ -1,3 +1,4 @@
+import { sha256 } from '@noble/hashes/sha2.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, initCrypto, randomBytes, RoomMessageError, sealRoomMessage, utf8, type Identity, type RosterRole } from '../../crypto/index.ts';
 import { ROOM_MESSAGE_RATE } from '../../protocol/messages.ts';
@@ -9,6 +10,10 @@ let listener: Identity;
 let other: Identity;
 let roles: Map<string, RosterRole>;
 const clock = { t: 1_000_000 };
+/** Whether the distributor confirmed each member's epoch lately (freshness.ts): what the session tells room life. */
+let fresh = true;
+/** Each test epoch's commit hash, a stand-in made from its secret: one secret, one commit. */
+const H = (secret: Uint8Array) => sha256(secret);
 
 beforeAll(async () => {
   await initCrypto();
@@ -18,7 +23,7 @@ beforeAll(async () => {
 });
 
 /** A member's room life over a shared key table and a signed stage the test sets. */
-function member(identity: Identity): RoomLife {
+function member(identity: Identity, now: () => number = () => clock.t): RoomLife {
   const everyone = [host, listener, other];
   return new RoomLife(
     {
@@ -26,17 +31,19 @@ function member(identity: Identity): RoomLife {
       identity,
       signKeyOf: (id) => everyone.find((m) => m.memberKeyId === id)?.signPublicKey ?? null,
       roleOf: (id) => roles.get(id) ?? 'listener',
+      fresh: () => fresh,
     },
-    () => clock.t,
+    now,
   );
 }
 
 function room(epoch = 5, secret = randomBytes(32)) {
   roles = new Map([[host.memberKeyId, 'host']]);
+  fresh = true;
   const h = member(host);
   const l = member(listener);
   const o = member(other);
-  for (const m of [h, l, o]) m.setEpoch(epoch, secret);
+  for (const m of [h, l, o]) m.setEpoch(epoch, secret, H(secret));
   return { h, l, o, secret };
 }
 
@@ -79,13 +86,13 @@ describe('room life', () => {
 
   it('a relay cannot forge a sender: a message signed by another member under a victim\'s name does not open', () => {
     const { h, secret } = room();
-    const forged = sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: secret, sender: { ...other, memberKeyId: host.memberKeyId }, kind: 'pin', payload: Uint8Array.of(1, ...utf8.encode('forged')) });
+    const forged = sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: secret, commitHash: H(secret), sender: { ...other, memberKeyId: host.memberKeyId }, kind: 'pin', payload: Uint8Array.of(1, ...utf8.encode('forged')) });
     const l = member(listener);
-    l.setEpoch(5, secret);
+    l.setEpoch(5, secret, H(secret));
     expect(code(() => l.receive(forged))).toBe('ROOM_MESSAGE_INVALID');
     expect(l.pinned).toBeNull();
     // Nor can it seal anything without the epoch secret.
-    const outsider = sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: randomBytes(32), sender: host, kind: 'chat', payload: Uint8Array.of(0, 65) });
+    const outsider = sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: randomBytes(32), commitHash: randomBytes(32), sender: host, kind: 'chat', payload: Uint8Array.of(0, 65) });
     expect(code(() => h.receive(outsider))).toBe('ROOM_MESSAGE_INVALID');
   });
 
@@ -126,6 +133,29 @@ describe('room life', () => {
     const stop = h.recordingNotice(false);
     l.receive(stop);
     expect(code(() => l.receive(start))).toBe('STALE');
+    expect(l.recording).toBeNull();
+  });
+
+  it('a pin or recording notice dated in the future counts as of its arrival plus a little: it can still be taken down', () => {
+    const { l, secret } = room();
+    roles.set(other.memberKeyId, 'moderator');
+    // A moderator's and the host's pages whose clocks run an hour ahead (or lie).
+    const ahead = () => clock.t + 3_600_000;
+    const mod = member(other, ahead);
+    const early = member(host, ahead);
+    for (const m of [mod, early]) m.setEpoch(5, secret, H(secret));
+    const h = member(host);
+    h.setEpoch(5, secret, H(secret));
+    l.receive(mod.pin({ kind: 'question', text: 'from the future' }));
+    l.receive(early.recordingNotice(true));
+    // Taken down by a page with the right clock: refused only until the receiver's clock passes the cap.
+    clock.t += ROOM_LIFE_LIMITS.aheadMs / 2;
+    expect(code(() => l.receive(h.pin(null)))).toBe('STALE');
+    expect(code(() => l.receive(h.recordingNotice(false)))).toBe('STALE');
+    clock.t += ROOM_LIFE_LIMITS.aheadMs;
+    l.receive(h.pin(null));
+    l.receive(h.recordingNotice(false));
+    expect(l.pinned).toBeNull();
     expect(l.recording).toBeNull();
   });
 
@@ -180,7 +210,7 @@ describe('room life', () => {
     const secret = randomBytes(32);
     const { h } = room(5, secret);
     const blobs = Array.from({ length: ROOM_LIFE_LIMITS.receiveBurst + 3 }, (_, i) =>
-      sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: secret, sender: listener, kind: 'chat', payload: Uint8Array.of(0, ...utf8.encode(`m${i}`)) }),
+      sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: secret, commitHash: H(secret), sender: listener, kind: 'chat', payload: Uint8Array.of(0, ...utf8.encode(`m${i}`)) }),
     );
     const codes = blobs.map((b) => code(() => h.receive(b)));
     expect(codes.filter((c) => c === 'none')).toHaveLength(ROOM_LIFE_LIMITS.receiveBurst);
@@ -192,19 +222,53 @@ describe('room life', () => {
     const second = randomBytes(32);
     const { h, l } = room(5, first);
     const old = l.chat('sent just before the rekey');
-    h.setEpoch(6, second);
+    h.setEpoch(6, second, H(second));
     h.receive(old);
-    l.setEpoch(6, second);
+    l.setEpoch(6, second, H(second));
     const early = l.chat('sent under epoch 6');
     const late = member(other);
-    late.setEpoch(5, first);
+    late.setEpoch(5, first, H(first));
     expect(late.receive(early)).toBeNull();
-    expect(late.setEpoch(6, second).opened.map((m) => m.epoch)).toEqual([6]);
+    expect(late.setEpoch(6, second, H(second)).opened.map((m) => m.epoch)).toEqual([6]);
     expect(late.messages.map((m) => m.text)).toEqual(['sent under epoch 6']);
-    const stale = sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: first, sender: listener, kind: 'chat', payload: Uint8Array.of(0, 65) });
+    const stale = sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: first, commitHash: H(first), sender: listener, kind: 'chat', payload: Uint8Array.of(0, 65) });
     clock.t += ROOM_LIFE_LIMITS.previousEpochGraceMs + 1;
     expect(code(() => h.receive(stale))).toBe('OLD_EPOCH');
     h.clear();
     expect(code(() => h.chat('x'))).toBe('NO_EPOCH');
+  });
+
+  it('a member whose epoch the distributor has not confirmed lately seals nothing, and spends none of its rate', () => {
+    const { h, l } = room();
+    fresh = false;
+    expect(code(() => l.chat('kept on the epoch before a kick'))).toBe('WAITING_FOR_KEY');
+    expect(code(() => l.reaction('👏'))).toBe('WAITING_FOR_KEY');
+    expect(code(() => h.pin({ kind: 'question', text: 'pinned' }))).toBe('WAITING_FOR_KEY');
+    expect(code(() => h.recordingNotice(true))).toBe('WAITING_FOR_KEY');
+    // What it may not send it may still not send: the checks that say so come first.
+    expect(code(() => l.chat('  '))).toBe('EMPTY');
+    expect(code(() => l.pin({ kind: 'question', text: 'x' }))).toBe('FORBIDDEN');
+    expect(l.messages).toEqual([]);
+    fresh = true;
+    for (let i = 0; i < ROOM_MESSAGE_RATE.burst; i++) h.receive(l.reaction('👏'));
+    expect(code(() => l.reaction('👏'))).toBe('RATE_LIMITED');
+  });
+
+  it('refuses a message of another lineage under the same epoch number, and keeps a newcomer there silent', () => {
+    const real = randomBytes(32);
+    const { h } = room(5, real);
+    const notice = h.recordingNotice(false);
+    const chat = h.chat('said in the real room');
+    // A newcomer a colluding member keyed on its own lineage, whose stage names the real host.
+    const newcomer = member(other);
+    const fork = randomBytes(32);
+    newcomer.setEpoch(5, fork, H(fork));
+    for (const blob of [notice, chat]) expect(code(() => newcomer.receive(blob))).toBe('ROOM_MESSAGE_INVALID');
+    // Even under the fork's own key, what the host signed for its commit does not verify for another.
+    const sameKeyOtherCommit = member(other);
+    sameKeyOtherCommit.setEpoch(5, real, randomBytes(32));
+    for (const blob of [notice, chat]) expect(code(() => sameKeyOtherCommit.receive(blob))).toBe('ROOM_MESSAGE_INVALID');
+    expect(newcomer.mayPlay([{ memberKeyId: host.memberKeyId, role: 'host' }])).toBe(false);
+    expect(newcomer.messages).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AnnouncementError,
+  bigEndian,
   buildRoomLink,
   canSealTo,
   CommitError,
@@ -28,6 +29,7 @@ import {
   generateRoomSecret,
   initCrypto,
   makeKid,
+  MAX_REMOVED,
   MetadataError,
   METADATA_BUCKET,
   membersHash,
@@ -371,6 +373,39 @@ describe('epoch commits', () => {
     expect(open(created.blob, pkg, c).epochSecret).toEqual(created.epochSecret);
   });
 
+  it('the removed list is in the signed header: it round-trips, is bounded, and any changed byte of it fails', () => {
+    const kicked = [generateIdentity(), generateIdentity(), generateIdentity()].map((m) => m.memberKeyId);
+    const first = fresh({ removed: kicked });
+    expect(first.removed).toEqual(kicked);
+    expect(openFor(first, a).removed).toEqual(kicked);
+    const created = ratchet(first, { removed: kicked, members: idsOf(host, a, b, c), packageFor: [c] });
+    expect(open(created.blob, null, a, holding(first)).removed).toEqual(kicked);
+    expect(openFor(created, c).removed).toEqual(kicked);
+    // A header without the list is another header: another hash, another epoch secret.
+    expect(ratchet(first, { members: idsOf(host, a, b, c), packageFor: [c] }).hash).not.toEqual(created.hash);
+    // The list sits after the stage (its u16 count, then 8 bytes a member): every byte of it is under H(n), so a
+    // changed one fails the newcomer's package and the holder's signature alike.
+    const at = STAGE_AT + STAGE_ENTRY * created.stage.length;
+    const bytes = fromBase64url(created.blob);
+    expect(toHex(bytes.subarray(at + 2, at + 2 + 8))).toBe(kicked[0]);
+    for (let i = at; i < at + 2 + 8 * kicked.length; i++) {
+      const tampered = bytes.slice();
+      tampered[i]! ^= 0x01;
+      expect(() => open(toBase64url(tampered), packageOf(created, c), c), `byte ${i}`).toThrow(CommitError);
+      expect(() => open(toBase64url(tampered), null, a, holding(first)), `byte ${i}`).toThrow(CommitError);
+    }
+    // Bounded: the newest MAX_REMOVED are written, the oldest drop out; a header listing more, or one twice, is refused.
+    const many = Array.from({ length: MAX_REMOVED + 3 }, (_, i) => toHex(bigEndian(i + 1, 8)));
+    expect(fresh({ removed: many }).removed).toEqual(many.slice(3));
+    expect(() => fresh({ removed: [kicked[0]!, kicked[0]!] })).toThrow(/listed twice/);
+    expect(() => fresh({ removed: ['abc'] })).toThrow(/8 bytes/);
+    const twice = resign(created.blob, (body) => body.set(body.slice(at + 2, at + 10), at + 10));
+    expect(() => open(twice, null, a, holding(first))).toThrow(/listed twice/);
+    const full = fresh({ removed: many });
+    const fullAt = STAGE_AT + STAGE_ENTRY * full.stage.length;
+    expect(() => open(resign(full.blob, (body) => body.set([0x01, 0x01], fullAt)), null, a, holding(full))).toThrow(/too many/);
+  });
+
   it('a package proves only its own distributor\'s header: another member who signs the same body cannot key anyone', () => {
     const first = fresh();
     // a, a member on the stage, makes the newcomer's header itself: same body but naming a as the distributor, signed
@@ -562,20 +597,24 @@ describe('stage decisions', () => {
     [host, a, c] = [generateIdentity(), generateIdentity(), generateIdentity()];
   });
   const keysOf = (...signers: Identity[]) => (memberKeyId: string) => signers.find((m) => m.memberKeyId === memberKeyId)?.signPublicKey ?? null;
-  const verify = (blob: string, roomId = room.roomId) => verifyDecision({ roomId, blob, signKeyOf: keysOf(host, a) });
-  const invite = (actor: Identity = host, roomId = room.roomId) => createDecision({ roomId, actor, action: 'invite', target: a.memberKeyId, epoch: 3 });
-  const accept = (embedded: string) => createDecision({ roomId: room.roomId, actor: a, action: 'accept', target: host.memberKeyId, epoch: 3, embedded });
+  /** The commit hashes of the verifier's lineage, by epoch. */
+  const lineage = new Map([3, 7].map((epoch) => [epoch, generateCommitSecret()]));
+  const H = (epoch: number) => lineage.get(epoch)!;
+  const verify = (blob: string, roomId = room.roomId, hashes = lineage) =>
+    verifyDecision({ roomId, blob, signKeyOf: keysOf(host, a), commitHashOf: (epoch) => hashes.get(epoch) ?? null });
+  const invite = (actor: Identity = host, roomId = room.roomId) => createDecision({ roomId, actor, action: 'invite', target: a.memberKeyId, epoch: 3, commitHash: H(3) });
+  const accept = (embedded: string) => createDecision({ roomId: room.roomId, actor: a, action: 'accept', target: host.memberKeyId, epoch: 3, commitHash: H(3), embedded });
 
   it('round-trip for every action, each with its own id', () => {
     for (const action of DECISION_ACTIONS) {
       const target = action === 'lock' || action === 'unlock' ? null : a.memberKeyId;
       const embedded = action === 'accept' ? invite() : undefined;
-      const blob = createDecision({ roomId: room.roomId, actor: host, action, target, epoch: 7, embedded });
+      const blob = createDecision({ roomId: room.roomId, actor: host, action, target, epoch: 7, commitHash: H(7), embedded });
       const decision = verify(blob);
       expect(decision).toMatchObject({ action, actor: host.memberKeyId, target, epoch: 7, blob });
       expect(decision.id).toMatch(/^[0-9a-f]{32}$/);
       expect(decision.embedded === null).toBe(action !== 'accept');
-      expect(verify(createDecision({ roomId: room.roomId, actor: host, action, target, epoch: 7, embedded })).id).not.toBe(decision.id);
+      expect(verify(createDecision({ roomId: room.roomId, actor: host, action, target, epoch: 7, commitHash: H(7), embedded })).id).not.toBe(decision.id);
     }
   });
 
@@ -598,10 +637,10 @@ describe('stage decisions', () => {
     }
     expect(() => verify(toBase64url(bytes.subarray(0, bytes.length - 1)))).toThrow(DecisionError);
     expect(() => verify('not base64!')).toThrow(DecisionError);
-    const byStranger = createDecision({ roomId: room.roomId, actor: c, action: 'mute', target: a.memberKeyId, epoch: 3 });
+    const byStranger = createDecision({ roomId: room.roomId, actor: c, action: 'mute', target: a.memberKeyId, epoch: 3, commitHash: H(3) });
     expect(() => verify(byStranger)).toThrow(/does not know/);
     // c names the host as its actor but can only sign with its own key.
-    const impersonation = createDecision({ roomId: room.roomId, actor: { ...c, memberKeyId: host.memberKeyId }, action: 'kick', target: a.memberKeyId, epoch: 3 });
+    const impersonation = createDecision({ roomId: room.roomId, actor: { ...c, memberKeyId: host.memberKeyId }, action: 'kick', target: a.memberKeyId, epoch: 3, commitHash: H(3) });
     expect(() => verify(impersonation)).toThrow(/bad signature/);
   });
 
@@ -611,8 +650,20 @@ describe('stage decisions', () => {
     expect(() => verify(accept(invite(host, 'y'.repeat(22))))).toThrow(/bad signature/);
     const acceptance = accept(invite());
     expect(() => verify(accept(acceptance))).toThrow(/nested too deep/);
-    expect(() => createDecision({ roomId: room.roomId, actor: a, action: 'accept', target: null, epoch: 3, embedded: toBase64url(new Uint8Array(513)) })).toThrow(RangeError);
-    expect(() => createDecision({ roomId: room.roomId, actor: a, action: 'mute', target: null, epoch: -1 })).toThrow(RangeError);
+    expect(() => createDecision({ roomId: room.roomId, actor: a, action: 'accept', target: null, epoch: 3, commitHash: H(3), embedded: toBase64url(new Uint8Array(513)) })).toThrow(RangeError);
+    expect(() => createDecision({ roomId: room.roomId, actor: a, action: 'mute', target: null, epoch: -1, commitHash: H(3) })).toThrow(RangeError);
+  });
+
+  it('refuses a decision made in another lineage under the same epoch number, or under an epoch whose commit it does not hold', () => {
+    // A colluding member's fork: its own commit for epoch 3, and a decision signed there by a genuine member.
+    const fork = createDecision({ roomId: room.roomId, actor: host, action: 'mute', target: a.memberKeyId, epoch: 3, commitHash: generateCommitSecret() });
+    expect(() => verify(fork)).toThrow(/bad signature/);
+    expect(verify(createDecision({ roomId: room.roomId, actor: host, action: 'mute', target: a.memberKeyId, epoch: 3, commitHash: H(3) })).epoch).toBe(3);
+    // An acceptance of this lineage that carries an invitation of the fork fails too.
+    expect(() => verify(accept(createDecision({ roomId: room.roomId, actor: host, action: 'invite', target: a.memberKeyId, epoch: 7, commitHash: generateCommitSecret() })))).toThrow(/bad signature/);
+    const unheld = createDecision({ roomId: room.roomId, actor: host, action: 'mute', target: a.memberKeyId, epoch: 5, commitHash: generateCommitSecret() });
+    expect(() => verify(unheld)).toThrow(/does not hold/);
+    expect(() => verify(invite(), room.roomId, new Map())).toThrow(DecisionError);
   });
 
   it('confirmations round-trip and refuse another signer, another room or any changed byte', () => {

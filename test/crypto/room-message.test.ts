@@ -1,6 +1,9 @@
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOM_MESSAGE_CHARS } from '../../protocol/messages.ts';
 import {
+  bigEndian,
+  concat,
   fromBase64url,
   generateIdentity,
   initCrypto,
@@ -21,6 +24,8 @@ const ROOM = 'R'.repeat(22);
 let alice: Identity;
 let mallory: Identity;
 const secret = randomBytes(32);
+/** H(7) of the commit that made the epoch. */
+const hash = randomBytes(32);
 const keys = () => (id: string) => (id === alice.memberKeyId ? alice.signPublicKey : id === mallory.memberKeyId ? mallory.signPublicKey : null);
 
 beforeAll(async () => {
@@ -30,8 +35,8 @@ beforeAll(async () => {
 });
 
 const seal = (payload: Uint8Array, over: Partial<Parameters<typeof sealRoomMessage>[0]> = {}) =>
-  sealRoomMessage({ roomId: ROOM, epoch: 7, epochSecret: secret, sender: alice, kind: 'chat', payload, sentAt: 1_700_000_000_000, ...over });
-const open = (blob: string, over: Partial<Parameters<typeof openRoomMessage>[0]> = {}) => openRoomMessage({ roomId: ROOM, blob, epochSecret: secret, signKeyOf: keys(), ...over });
+  sealRoomMessage({ roomId: ROOM, epoch: 7, epochSecret: secret, commitHash: hash, sender: alice, kind: 'chat', payload, sentAt: 1_700_000_000_000, ...over });
+const open = (blob: string, over: Partial<Parameters<typeof openRoomMessage>[0]> = {}) => openRoomMessage({ roomId: ROOM, blob, epochSecret: secret, commitHash: hash, signKeyOf: keys(), ...over });
 
 describe('room messages', () => {
   it('round-trip with their sender, kind, epoch and payload', () => {
@@ -63,12 +68,12 @@ describe('room messages', () => {
 
   it('a relay cannot forge a sender: a signature by someone else, or a body signed for another epoch or room, is refused', () => {
     // Mallory holds the epoch key (an insider) and signs a body naming Alice: the signature checks under Alice's key.
-    const forged = sealRoomMessage({ roomId: ROOM, epoch: 7, epochSecret: secret, sender: { ...mallory, memberKeyId: alice.memberKeyId }, kind: 'chat', payload: utf8.encode('I am Alice') });
+    const forged = sealRoomMessage({ roomId: ROOM, epoch: 7, epochSecret: secret, commitHash: hash, sender: { ...mallory, memberKeyId: alice.memberKeyId }, kind: 'chat', payload: utf8.encode('I am Alice') });
     expect(() => open(forged)).toThrow(RoomMessageError);
     expect(() => open(forged)).toThrow('bad signature');
     // Someone nobody verified.
     const stranger = generateIdentity();
-    expect(() => open(sealRoomMessage({ roomId: ROOM, epoch: 7, epochSecret: secret, sender: stranger, kind: 'chat', payload: new Uint8Array(1) }))).toThrow('does not know');
+    expect(() => open(sealRoomMessage({ roomId: ROOM, epoch: 7, epochSecret: secret, commitHash: hash, sender: stranger, kind: 'chat', payload: new Uint8Array(1) }))).toThrow('does not know');
     // The relay, without the epoch secret, cannot make anything that opens.
     const relayMade = seal(utf8.encode('x'), { epochSecret: randomBytes(32) });
     expect(() => open(relayMade)).toThrow('does not authenticate');
@@ -82,6 +87,23 @@ describe('room messages', () => {
     const tampered = toBase64url(bytes);
     expect(roomMessageEpoch(tampered)).toBe(6);
     expect(() => open(tampered)).toThrow('does not authenticate');
+  });
+
+  it('a message a colluding member bridges into its own lineage (same epoch number, another commit) does not verify', () => {
+    const blob = seal(utf8.encode('the host records'));
+    const bytes = fromBase64url(blob);
+    const aadOf = (h: Uint8Array) => concat(utf8.encode('teahouse/v1 room-message'), Uint8Array.of(0), utf8.encode(ROOM), Uint8Array.of(0), bigEndian(7, 8), h);
+    // The colluder holds both epochs' keys: it opens the signed plaintext and seals it again under its fork's key.
+    const padded = xchacha20poly1305(roomMessageKey(secret), bytes.subarray(9, 33), aadOf(hash)).decrypt(bytes.subarray(33));
+    const forkSecret = randomBytes(32);
+    const reseal = (h: Uint8Array) => {
+      const nonce = randomBytes(24);
+      return toBase64url(concat(bytes.subarray(0, 9), nonce, xchacha20poly1305(roomMessageKey(forkSecret), nonce, aadOf(h)).encrypt(padded)));
+    };
+    const forkHash = randomBytes(32);
+    expect(() => open(reseal(forkHash), { epochSecret: forkSecret, commitHash: forkHash })).toThrow('bad signature');
+    // The control: re-sealed for a lineage with the same commit hash, the signature holds; only the hash tells them apart.
+    expect(utf8.decode(open(reseal(hash), { epochSecret: forkSecret }).payload)).toBe('the host records');
   });
 
   it('refuses flipped ciphertext, wrong sizes and garbage with RoomMessageError only', () => {

@@ -5,6 +5,8 @@ import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Debian installs haproxy in /usr/sbin, which is not on an ordinary user's PATH.
+export const HAPROXY_PATH = process.env.HAPROXY_PATH ?? '/usr/sbin/haproxy';
 export const HAPROXY_RECIPE = fileURLToPath(new URL('../../docs/haproxy.cfg', import.meta.url));
 
 /** A TCP port free on loopback right now (the kernel's pick), for a process that takes its port as configuration. */
@@ -83,7 +85,7 @@ async function accepts(port: number): Promise<boolean> {
 export async function startHaproxy(dir: string, config: string, port: number): Promise<Haproxy> {
   const path = join(dir, 'haproxy.cfg');
   writeFileSync(path, config);
-  const child: ChildProcess = spawn('haproxy', ['-f', path, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(HAPROXY_PATH, ['-f', path, '-db'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

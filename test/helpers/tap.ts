@@ -32,8 +32,8 @@ export async function tapRoom(relay: Relay, roomId: string, participantId?: stri
   return { payloads, frames, close: () => transport.close() };
 }
 
-export async function epochKey(page: Page): Promise<{ epoch: number; secret: string }> {
-  return page.evaluate(() => (window as unknown as { teahouse: { currentEpochKey(): { epoch: number; secret: string } } }).teahouse.currentEpochKey());
+export async function epochKey(page: Page): Promise<{ epoch: number; secret: string; hash: string }> {
+  return page.evaluate(() => (window as unknown as { teahouse: { currentEpochKey(): { epoch: number; secret: string; hash: string } } }).teahouse.currentEpochKey());
 }
 
 

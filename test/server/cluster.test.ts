@@ -252,6 +252,23 @@ describe('one room over two relays', () => {
     expect(Object.keys(record).sort()).toEqual(['banned', 'formerIds', 'lobby', 'locked', 'members', 'origin', 'sealedTitle']);
     expect(record.origin).toBe(a.cluster!.relayId);
   });
+
+  it('a join forwarded between relays carries its resume tokens through Redis in plaintext (a limit docs/threat-model.md states)', async () => {
+    // Everything Redis is asked to do while a member of relay B resumes into a room held by relay A.
+    const monitor = spawn('redis-cli', ['-p', String(redis.port), '-a', 'cluster-test-password', '--no-auth-warning', 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let traffic = '';
+    monitor.stdout.on('data', (chunk: Buffer) => (traffic += chunk.toString()));
+    try {
+      await expect.poll(() => traffic).toContain('OK');
+      const { room, joined } = await roomOverTwoRelays();
+      const again = await member(b);
+      const resumed = await again.req('room.join', { roomId: room.keys.roomId, announcement: joined.room.participants.find((p) => p.participantId === joined.participantId)!.announcement, resumeToken: joined.resumeToken });
+      expect(resumed.participantId).toBe(joined.participantId);
+      await expect.poll(() => traffic).toContain(joined.resumeToken);
+    } finally {
+      monitor.kill();
+    }
+  });
 });
 
 describe('bad input between relays', () => {

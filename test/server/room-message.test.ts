@@ -11,9 +11,10 @@ beforeAll(async () => {
 afterAll(() => relay?.close());
 
 const epochSecret = randomBytes(32);
+const commitHash = randomBytes(32);
 
 function seal(room: TestRoom, who: Identity, text: string): string {
-  return sealRoomMessage({ roomId: room.keys.roomId, epoch: 3, epochSecret, sender: who, kind: 'chat', payload: utf8.encode(text) });
+  return sealRoomMessage({ roomId: room.keys.roomId, epoch: 3, epochSecret, commitHash, sender: who, kind: 'chat', payload: utf8.encode(text) });
 }
 
 async function roomOfThree(): Promise<{ room: TestRoom; host: TestClient; a: TestClient; b: TestClient; ids: { a: string }; alice: Identity; aliceAnnouncement: string }> {

@@ -39,6 +39,15 @@ export class EpochFreshness {
     while (this.sent.size > FRESHNESS.outstanding) this.sent.delete(this.sent.keys().next().value!);
   }
 
+  /**
+   * Whether a challenge sent recently enough to make this member fresh is still unanswered: a member that challenges
+   * only when it wants to send (a listener's chat) sends no other meanwhile, so each has at most one outstanding.
+   */
+  outstanding(now: number): boolean {
+    for (const sentAt of this.sent.values()) if (now - sentAt <= FRESHNESS.validForMs) return true;
+    return false;
+  }
+
   /** Takes a confirmation whose signature the caller verified as the current distributor's. */
   confirm(confirmation: Confirmation): void {
     const sentAt = this.sent.get(confirmation.nonce);

@@ -5,7 +5,9 @@ import {
   createDecision,
   epochCode,
   equalBytes,
+  lineageCode,
   generateCommitSecret,
+  MAX_REMOVED,
   NO_PREVIOUS_COMMIT,
   openCommit,
   openMetadata,
@@ -47,10 +49,14 @@ export interface EpochState {
   memberCount: number;
   /** Every member holding the epoch's keys: known to the distributor that made the epoch, null to everyone else. */
   members: string[] | null;
+  /** The kicked members the commit names, oldest first: the room's removals as its distributor carries them on. */
+  removed: string[];
   /** This member's sender index in the epoch, or null when it is not on stage. */
   myIndex: number | null;
   /** Read aloud beside the fingerprint: equal for members who share this epoch's keys. */
   code: string;
+  /** Read aloud after a hand-over: names the distributor whose lineage this member follows. */
+  lineage: string;
 }
 
 export interface IssuedCommit extends EpochState {
@@ -115,15 +121,23 @@ export function handOverOrder(stage: RosterEntry[]): string[] {
 
 export class Membership {
   readonly identity: Identity;
-  keys: RoomKeys;
+  private roomKeys: RoomKeys;
   current: EpochState | null = null;
   /** Every member whose announcement verified, by memberKeyId: whose signatures this member can check. */
   private readonly known = new Map<string, VerifiedMember>();
-  /** Distributor's own list of who was kicked: never sealed to again, whatever the relay says. */
+  /**
+   * Who was kicked, oldest first: from every kick decision this member verified and every commit it accepted, whatever
+   * its role. Never sealed to again, never a distributor, carried in every commit this member makes.
+   */
   readonly removed = new Set<string>();
   /** Newcomers a moderator admitted from the lobby of a locked room. */
   private readonly admitted = new Set<string>();
   private readonly applied = new Set<string>();
+  /**
+   * The commit hash of each epoch of this member's lineage within the decision window: a decision names its epoch, and
+   * is checked over the hash this member holds for it, so one made in another lineage under the same number fails.
+   */
+  private readonly hashes = new Map<number, Uint8Array>();
   /**
    * Pairwise keys with distributors (as a member) and with members (as a distributor), by distributor then member: no
    * key string is built per lookup, and a fresh epoch looks up every member's.
@@ -139,18 +153,41 @@ export class Membership {
   private heldBack: HeldDistribution | null = null;
 
   constructor(keys: RoomKeys, identity: Identity) {
-    this.keys = keys;
+    this.roomKeys = keys;
     this.identity = identity;
+  }
+
+  get keys(): RoomKeys {
+    return this.roomKeys;
+  }
+
+  /** A rotated link: pairwise keys bind the room id, so those made under the old one would seal what nobody opens. */
+  set keys(keys: RoomKeys) {
+    this.roomKeys = keys;
+    this.pairKeys.clear();
   }
 
   get me(): string {
     return this.identity.memberKeyId;
   }
 
+  /**
+   * After a link rotation: every announcement verified under the old authKey stops counting (no signature of it is
+   * checked, no key made with it) until the member re-announces under the new one.
+   */
+  forgetVerified(): void {
+    this.known.clear();
+    this.pairKeys.clear();
+  }
+
   /** Checks an announcement against this room's authKey; null when it was not made with this link. */
   verify(participantId: string, announcement: string): VerifiedMember | null {
     try {
       const v = verifyAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, blob: announcement });
+      // Ids are 64 bits of the signing key: the first keys verified under an id keep it, so a colliding identity made
+      // by an insider cannot take over another member's packages and signatures.
+      const first = this.known.get(v.memberKeyId);
+      if (first && !(equalBytes(first.signPublicKey, v.signPublicKey) && equalBytes(first.boxPublicKey, v.boxPublicKey))) return null;
       const member = { participantId, memberKeyId: v.memberKeyId, boxPublicKey: v.boxPublicKey, signPublicKey: v.signPublicKey, name: profileName(this.keys, v.sealedProfile) };
       this.known.set(member.memberKeyId, member);
       return member;
@@ -191,8 +228,10 @@ export class Membership {
   expectedDistributor(present: ReadonlySet<string>): string | null {
     const current = this.current;
     if (!current) return null;
-    if (present.has(current.distributor)) return current.distributor;
-    return handOverOrder(current.stage).find((id) => present.has(id)) ?? null;
+    // A kicked member never distributes, however present the relay says it is.
+    const may = (id: string) => present.has(id) && !this.removed.has(id);
+    if (may(current.distributor)) return current.distributor;
+    return handOverOrder(current.stage).find(may) ?? null;
   }
 
   /** The members who would distribute, in order, if the relay lost the room: the current distributor first. */
@@ -209,6 +248,7 @@ export class Membership {
   restart(): void {
     if (this.current) this.firstEpochFloor = this.current.epoch;
     this.current = null;
+    this.hashes.clear();
     // Its next lineage may have compacted the stage since (a fresh epoch): like any newcomer, it learns which indexes
     // were issued from its first epoch's stage, or it would refuse its own old index given to it again.
     this.nextIndex = 0;
@@ -256,9 +296,35 @@ export class Membership {
       throw new MembershipError('OLD_EPOCH', `epoch ${opened.epoch} is not newer than ${this.firstEpochFloor}, held before`);
     }
     if (!opened.stage.some((m) => m.memberKeyId === opened.distributor)) throw new MembershipError('NOT_DISTRIBUTOR', 'the signer is not on the stage it signed');
+    this.checkRemovals(current, opened);
     const resync = current !== null && opened.kind === 'ratchet' && !this.follows(current, opened);
     const state = this.adopt({ ...opened, secret: opened.epochSecret, members: null }, resync);
+    for (const id of opened.removed) this.removed.add(id);
+    // A ratchet names the commit it follows, signed (or proven by the package) like the rest of its header: a decision
+    // made just before it (a newcomer invited as its keys arrive) is checked against that.
+    if (opened.kind === 'ratchet' && !this.hashes.has(opened.epoch - 1)) this.hashes.set(opened.epoch - 1, opened.previous);
     return { ...state, newRoomSecret: opened.newRoomSecret };
+  }
+
+  /**
+   * Removals only accumulate. The distributor of our epoch keeps every key its last list named (only the oldest may
+   * drop out, and only from a full list); any other distributor (a successor, a re-created room) names every kick this
+   * member knows of, while its list is not full. Otherwise the commit is refused rather than merged: accepting it
+   * would mean holding keys its distributor may have sealed to a kicked member (docs/protocol.md §5, removals).
+   */
+  private checkRemovals(current: EpochState | null, opened: { distributor: string; removed: string[] }): void {
+    const next = new Set(opened.removed);
+    const full = opened.removed.length >= MAX_REMOVED;
+    if (current && opened.distributor === current.distributor) {
+      // Only the oldest may have dropped out: the dropped keys are a leading run of the previous list.
+      const kept = current.removed.map((id) => next.has(id));
+      const firstKept = kept.includes(true) ? kept.indexOf(true) : kept.length;
+      if (kept.slice(firstKept).includes(false) || (firstKept > 0 && !full)) {
+        throw new MembershipError('REMOVAL_DROPPED', 'the commit drops a removed member the previous one named');
+      }
+    } else if (!full) {
+      for (const id of this.removed) if (!next.has(id)) throw new MembershipError('REMOVAL_DROPPED', 'the commit leaves out a member this member knows was removed');
+    }
   }
 
   private follows(current: EpochState, next: { epoch: number; previous: Uint8Array }): boolean {
@@ -281,11 +347,13 @@ export class Membership {
   }
 
   /** `resync`: a member that skipped commits learns the lineage's indexes anew, as a newcomer does. */
-  private adopt(e: Omit<EpochState, 'myIndex' | 'code'>, resync = false): EpochState {
+  private adopt(e: Omit<EpochState, 'myIndex' | 'code' | 'lineage'>, resync = false): EpochState {
     const highest = e.stage.reduce((max, m) => Math.max(max, m.senderIndex + 1), 0);
     this.nextIndex = e.kind === 'fresh' || resync ? highest : Math.max(this.nextIndex, highest);
     const myIndex = e.stage.find((m) => m.memberKeyId === this.me)?.senderIndex ?? null;
-    this.current = { ...e, myIndex, code: epochCode(e.secret) };
+    this.current = { ...e, myIndex, code: epochCode(e.secret), lineage: lineageCode(e.distributor) };
+    this.hashes.set(e.epoch, e.hash);
+    for (const epoch of this.hashes.keys()) if (epoch + EPOCH_LIMITS.decisionWindow < e.epoch) this.hashes.delete(epoch);
     return this.current;
   }
 
@@ -305,6 +373,7 @@ export class Membership {
       stage,
       commitSecret: kind === 'ratchet' ? ratchetCommitSecret(current!.secret) : generateCommitSecret(),
       packageFor: recipients.filter((r) => r.memberKeyId !== this.me),
+      removed: [...this.removed],
       pairwiseKeyOf: (r) => this.pairKey(this.me, r.memberKeyId, r.boxPublicKey),
       ...(newRoomSecret ? { newRoomSecret } : {}),
     });
@@ -409,7 +478,16 @@ export class Membership {
 
   /** Signs this member's own stage decision. */
   decide(action: DecisionAction, target: string | null, embedded?: string): string {
-    return createDecision({ roomId: this.keys.roomId, actor: this.identity, action, target, epoch: this.current?.epoch ?? 0, ...(embedded ? { embedded } : {}) });
+    const current = this.current;
+    return createDecision({
+      roomId: this.keys.roomId,
+      actor: this.identity,
+      action,
+      target,
+      epoch: current?.epoch ?? 0,
+      commitHash: current?.hash ?? NO_PREVIOUS_COMMIT,
+      ...(embedded ? { embedded } : {}),
+    });
   }
 
   /**
@@ -419,7 +497,7 @@ export class Membership {
   check(blob: string): { decision: Decision; effect: DecisionEffect } {
     const current = this.current;
     if (!current) throw new MembershipError('NO_EPOCH', 'no signed stage to check a decision against');
-    const decision = verifyDecision({ roomId: this.keys.roomId, blob, signKeyOf: this.signKeyOf });
+    const decision = verifyDecision({ roomId: this.keys.roomId, blob, signKeyOf: this.signKeyOf, commitHashOf: (epoch) => this.hashes.get(epoch) ?? null });
     if (this.applied.has(decision.id)) throw new MembershipError('REPLAY', 'this decision was already applied');
     if (decision.epoch + EPOCH_LIMITS.decisionWindow < current.epoch || decision.epoch > current.epoch + EPOCH_LIMITS.maxStep) {
       throw new MembershipError('STALE_DECISION', `a decision of epoch ${decision.epoch} is out of date`);
@@ -431,6 +509,14 @@ export class Membership {
   markApplied(decision: Decision): void {
     this.applied.add(decision.id);
     if (decision.embedded) this.applied.add(decision.embedded.id);
+  }
+
+  /**
+   * A member that does not distribute records the decisions it checked as used too: should it take over, the relay
+   * cannot replay to it one the previous distributor applied. An invitation stays open until its acceptance.
+   */
+  witness(decision: Decision, effect: DecisionEffect): void {
+    if (effect.kind !== 'invite') this.markApplied(decision);
   }
 
   /** Records the lobby admission or kick a checked decision carries in this distributor's own lists. */
@@ -469,6 +555,10 @@ export class Membership {
           throw new MembershipError('FORBIDDEN', 'accept: not an answer to an invitation of this member');
         }
         if (this.applied.has(invitation.id)) throw new MembershipError('REPLAY', 'this invitation was already answered');
+        // The invitation's own epoch is held to the window too, or an acceptance would revive one of any age.
+        if (invitation.epoch + EPOCH_LIMITS.decisionWindow < this.current!.epoch || invitation.epoch > d.epoch) {
+          throw new MembershipError('STALE_DECISION', `an invitation of epoch ${invitation.epoch} is out of date`);
+        }
         const inviter = this.stageMember(invitation.actor);
         rule(() => stage.invite(inviter, actor));
         rule(() => stage.respondToInvite(actor, true, 0, Infinity));

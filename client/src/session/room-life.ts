@@ -32,9 +32,14 @@ export const ROOM_LIFE_LIMITS = {
   receiveBurst: ROOM_MESSAGE_RATE.burst * 2,
   /** The host sends a recording notice its rate refused again after this long: newcomers wait for one to play audio. */
   announceRetryMs: 1_000 / ROOM_MESSAGE_RATE.perSecond + 100,
+  /**
+   * Pins and recording notices are ordered by their signed time, but one dated past the receiver's clock counts as of
+   * this much later than its arrival: otherwise a pin dated in the future (a wrong clock) could never be taken down.
+   */
+  aheadMs: 5_000,
 } as const;
 
-export type RoomLifeErrorCode = 'NO_EPOCH' | 'EMPTY' | 'TOO_LONG' | 'RATE_LIMITED' | 'FORBIDDEN' | 'UNKNOWN_REACTION' | 'NOT_A_LINK' | 'REPLAY' | 'OLD_EPOCH' | 'MALFORMED' | 'STALE';
+export type RoomLifeErrorCode = 'NO_EPOCH' | 'WAITING_FOR_KEY' | 'EMPTY' | 'TOO_LONG' | 'RATE_LIMITED' | 'FORBIDDEN' | 'UNKNOWN_REACTION' | 'NOT_A_LINK' | 'REPLAY' | 'OLD_EPOCH' | 'MALFORMED' | 'STALE';
 
 /** A message this member refuses to send or to show, with a code the page turns into words. */
 export class RoomLifeError extends Error {
@@ -82,6 +87,12 @@ export interface RoomLifeContext {
   signKeyOf(memberKeyId: string): Uint8Array | null;
   /** The role the current signed stage gives a member (listener off stage), null before any epoch. */
   roleOf(memberKeyId: string): RosterRole | null;
+  /**
+   * Whether this member holds proof, fresh from the distributor, that its current epoch has not been replaced
+   * (freshness.ts; the distributor itself always does). Nothing is sealed without it: a member the relay keeps on the
+   * epoch before a kick would otherwise go on writing to the kicked member.
+   */
+  fresh(): boolean;
 }
 
 /** A steady rate with room for a burst; time comes from the caller, so the rule is testable without clocks. */
@@ -127,8 +138,8 @@ function isLink(text: string): boolean {
 export class RoomLife {
   private readonly ctx: RoomLifeContext;
   private readonly now: () => number;
-  private current: { epoch: number; secret: Uint8Array } | null = null;
-  private previous: { epoch: number; secret: Uint8Array; until: number } | null = null;
+  private current: { epoch: number; secret: Uint8Array; hash: Uint8Array } | null = null;
+  private previous: { epoch: number; secret: Uint8Array; hash: Uint8Array; until: number } | null = null;
   private readonly held: string[] = [];
   private readonly seen = new Set<string>();
   private readonly sendBucket: Bucket;
@@ -137,7 +148,7 @@ export class RoomLife {
   pinned: Pinned | null = null;
   recording: Recording | null = null;
   private reactionList: ReactionEntry[] = [];
-  /** The signed time of the last pin and recording notice applied: an older one the relay replays late changes nothing. */
+  /** The signed time (capped: aheadMs) of the last pin and recording notice applied: an older one the relay replays late changes nothing. */
   private pinAt = -1;
   private recordingAt = -1;
   /** A genuine recording notice (on or off) from the host opened since this member joined: what it hears is announced. */
@@ -150,13 +161,13 @@ export class RoomLife {
   }
 
   /**
-   * A new epoch: messages are sealed under it from now on; the previous one still opens for a grace period. Returns
-   * what arrived for this epoch before its commit did.
+   * A new epoch (its secret and the hash of the commit that made it): messages are sealed under it from now on; the
+   * previous one still opens for a grace period. Returns what arrived for this epoch before its commit did.
    */
-  setEpoch(epoch: number, secret: Uint8Array): { opened: RoomMessage[]; refused: unknown[] } {
+  setEpoch(epoch: number, secret: Uint8Array, hash: Uint8Array): { opened: RoomMessage[]; refused: unknown[] } {
     if (this.current && epoch <= this.current.epoch) return { opened: [], refused: [] };
     if (this.current) this.previous = { ...this.current, until: this.now() + ROOM_LIFE_LIMITS.previousEpochGraceMs };
-    this.current = { epoch, secret };
+    this.current = { epoch, secret, hash };
     const waiting = this.held.splice(0);
     const opened: RoomMessage[] = [];
     const refused: unknown[] = [];
@@ -227,9 +238,12 @@ export class RoomLife {
   private send(kind: RoomMessageKind, payload: Uint8Array): string {
     const current = this.current;
     if (!current) throw new RoomLifeError('NO_EPOCH', 'no key yet: wait until the room is encrypted');
+    // Before the rate: a message held for the confirmation is counted once, when it is sealed.
+    if (!this.ctx.fresh()) throw new RoomLifeError('WAITING_FOR_KEY', 'the distributor has not confirmed this epoch lately');
     if (!this.sendBucket.take(this.now())) throw new RoomLifeError('RATE_LIMITED', `at most ${ROOM_MESSAGE_RATE.perSecond} messages per second`);
-    const blob = sealRoomMessage({ roomId: this.ctx.roomId(), epoch: current.epoch, epochSecret: current.secret, sender: this.ctx.identity, kind, payload, sentAt: this.now() });
-    const opened = openRoomMessage({ roomId: this.ctx.roomId(), blob, epochSecret: current.secret, signKeyOf: (id) => this.ctx.signKeyOf(id) });
+    const sealing = { roomId: this.ctx.roomId(), epoch: current.epoch, epochSecret: current.secret, commitHash: current.hash };
+    const blob = sealRoomMessage({ ...sealing, sender: this.ctx.identity, kind, payload, sentAt: this.now() });
+    const opened = openRoomMessage({ ...sealing, blob, signKeyOf: (id) => this.ctx.signKeyOf(id) });
     this.seen.add(opened.id);
     this.apply(opened);
     return blob;
@@ -250,9 +264,9 @@ export class RoomLife {
       return null;
     }
     const previous = this.previous && this.previous.until >= this.now() ? this.previous : null;
-    const secret = epoch === current.epoch ? current.secret : epoch === previous?.epoch ? previous.secret : null;
-    if (!secret) throw new RoomLifeError('OLD_EPOCH', `no key for epoch ${epoch} any more`);
-    const m = openRoomMessage({ roomId: this.ctx.roomId(), blob, epochSecret: secret, signKeyOf: (id) => this.ctx.signKeyOf(id) });
+    const held = epoch === current.epoch ? current : epoch === previous?.epoch ? previous : null;
+    if (!held) throw new RoomLifeError('OLD_EPOCH', `no key for epoch ${epoch} any more`);
+    const m = openRoomMessage({ roomId: this.ctx.roomId(), blob, epochSecret: held.secret, commitHash: held.hash, signKeyOf: (id) => this.ctx.signKeyOf(id) });
     if (this.seen.has(m.id)) throw new RoomLifeError('REPLAY', 'this message was shown already');
     let bucket = this.receiveBuckets.get(m.sender);
     if (!bucket) this.receiveBuckets.set(m.sender, (bucket = new Bucket(ROOM_MESSAGE_RATE.perSecond, ROOM_LIFE_LIMITS.receiveBurst, this.now())));
@@ -269,6 +283,7 @@ export class RoomLife {
 
   private apply(m: RoomMessage): void {
     const p = m.payload;
+    const at = Math.min(m.sentAt, this.now() + ROOM_LIFE_LIMITS.aheadMs);
     switch (m.kind) {
       case 'reaction': {
         const emoji = p.length === 1 ? REACTIONS[p[0]!] : undefined;
@@ -288,16 +303,16 @@ export class RoomLife {
         if (kind === undefined || (kind === null && p.length !== 1)) throw new RoomLifeError('MALFORMED', 'not a pin');
         const pinned = kind === null ? null : { kind, text: this.text(p.subarray(1)), by: m.sender, sentAt: m.sentAt };
         if (pinned?.kind === 'link' && !isLink(pinned.text)) throw new RoomLifeError('NOT_A_LINK', 'a pinned link must be a web address');
-        if (m.sentAt < this.pinAt) throw new RoomLifeError('STALE', 'a newer pin is shown');
-        this.pinAt = m.sentAt;
+        if (at < this.pinAt) throw new RoomLifeError('STALE', 'a newer pin is shown');
+        this.pinAt = at;
         this.pinned = pinned;
         return;
       }
       case 'recording': {
         if (this.ctx.roleOf(m.sender) !== 'host') throw new RoomLifeError('FORBIDDEN', 'only the host records the room');
         if (p.length !== 1 || p[0]! > 1) throw new RoomLifeError('MALFORMED', 'not a recording notice');
-        if (m.sentAt < this.recordingAt) throw new RoomLifeError('STALE', 'a newer recording notice is shown');
-        this.recordingAt = m.sentAt;
+        if (at < this.recordingAt) throw new RoomLifeError('STALE', 'a newer recording notice is shown');
+        this.recordingAt = at;
         this.recordingKnown = true;
         this.recording = p[0] === 1 ? { by: m.sender, since: this.recording?.since ?? m.sentAt } : null;
         return;

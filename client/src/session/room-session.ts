@@ -6,9 +6,7 @@ import {
   deriveRoomKeys,
   generateIdentity,
   generateRoomSecret,
-  CommitNoKeyError,
   initCrypto,
-  peekCommit,
   newChallengeNonce,
   openMetadata,
   parseRoomLink,
@@ -33,7 +31,9 @@ import { MediaHealth } from '../media/media-health.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
 import type { RoomActions } from '../ui/actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
-import { Membership, MembershipError, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import { PendingCommits, type Delivery } from './pending-commits.ts';
+import { Outbox } from './outbox.ts';
+import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
@@ -51,6 +51,8 @@ interface Member {
   snapshot: ParticipantSnapshot;
   verified: VerifiedMember | null;
   speaking: boolean;
+  /** Verified under a link since rotated away: named still, but neither keyed nor believed until it re-announces. */
+  stale?: boolean;
 }
 
 type Listener = (view: RoomView) => void;
@@ -66,6 +68,10 @@ export class RoomSession implements RoomActions {
   private socket: Socket | null = null;
   private agent: Membership | null = null;
   private readonly freshness = new EpochFreshness();
+  /** Room messages (each as the call that sends it) waiting for the distributor to confirm this member's epoch. */
+  private readonly outbox = new Outbox<() => void>();
+  /** A room message was dropped for want of a confirmation of this epoch: said in the status until one comes. */
+  private confirmFailed = false;
   private freshnessTimer: ReturnType<typeof setInterval> | null = null;
   private sendAllowed = true;
   /** The epochs this page may send under: never one another page of this member may have sent under. */
@@ -73,10 +79,9 @@ export class RoomSession implements RoomActions {
   /** Held while this page is this member in the room: a duplicated tab finds it taken and joins as a new member. */
   private memberLock: MemberLock | null = null;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
-  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0 };
-  /** Commit headers and packages that arrived before their other half, by epoch. */
-  private readonly pendingHeaders = new Map<number, string>();
-  private readonly pendingPackages = new Map<number, string>();
+  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0 };
+  /** Commit headers and packages that arrived apart or early, held until they open (pending-commits.ts). */
+  private pending: PendingCommits | null = null;
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
   private readonly keyBatch = new KeyBatch<VerifiedMember>();
   /**
@@ -88,8 +93,6 @@ export class RoomSession implements RoomActions {
   private readonly leftWhileVerifying = new Set<string>();
   /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
   private readonly messageSenders = new Map<string, VerifiedMember>();
-  /** The newest epoch this member already asked the distributor to resend. */
-  private caughtUpFor = 0;
   private batchTimer: ReturnType<typeof setTimeout> | null = null;
   private keyBatchMs = 0;
   /** A verified invitation to speak, kept until the person answers it: the acceptance carries it. */
@@ -133,6 +136,8 @@ export class RoomSession implements RoomActions {
    * core and 64 MiB for about a second, which on a small device would compete with the join itself.
    */
   private fingerprintDeferred = false;
+  /** Who distributed the last epoch this page used, against which a hand-over is shown. */
+  private lastDistributor: string | null = null;
   /** Text of the fingerprint last shown, against which a new one is "changed". */
   private fingerprintShown: string | null = null;
   private readonly listeners = new Set<Listener>();
@@ -158,6 +163,10 @@ export class RoomSession implements RoomActions {
       fingerprintChanged: false,
       e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
       epochCode: null,
+      distributorChanged: null,
+      lineageCode: null,
+      compareLineage: false,
+      fingerprintNoHost: false,
       me: null,
       myRole: null,
       micOn: false,
@@ -207,7 +216,7 @@ export class RoomSession implements RoomActions {
       view: () => this.view,
       spectrumPeak: (participantId: string) => this.meter?.spectrumPeak(participantId) ?? null,
       capturePlaintext: (frames: number) => (this.e2ee ? capturePlaintext(this.e2ee, frames).then((f) => f.map((b) => toHex(b))) : Promise.resolve([])),
-      currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret) } : null),
+      currentEpochKey: () => (this.agent?.current ? { epoch: this.agent.current.epoch, secret: toHex(this.agent.current.secret), hash: toHex(this.agent.current.hash) } : null),
       firstDecryptedAt: () => this.stats?.firstDecryptedAt ?? null,
       frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
       dropConnection: (holdMs = 0) => this.dropConnection(holdMs),
@@ -319,6 +328,7 @@ export class RoomSession implements RoomActions {
     await initCrypto();
     this.myName = name;
     this.agent = new Membership(this.keys, identity ?? generateIdentity());
+    this.pending = new PendingCommits(this.agent);
     // A new identity's lock is free; without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
     this.memberLock ??= await takeMemberLock(this.agent.me, 0);
     this.life = this.makeLife(this.agent);
@@ -415,15 +425,20 @@ export class RoomSession implements RoomActions {
       this.admitFormerMembers();
       this.render();
     });
-    on('lobby.admitted', (result) => void this.enter(result).catch((e) => this.fail(e)));
+    // Only a visitor waiting in the lobby is admitted: in the room, entering again would reset the member list.
+    on('lobby.admitted', (result) => {
+      if (this.view.phase.kind === 'lobby') void this.enter(result).catch((e) => this.fail(e));
+      else this.rejected.relayEvents++;
+    });
     on('lobby.declined', () => this.end('lobbyDeclined'));
     on('member.kicked', () => this.end('kicked'));
     on('room.updated', ({ locked }) => this.update({ locked }));
     on('room.ended', () => this.end('roomEnded'));
     on('room.rotated', ({ newRoomId }) => {
       const next = this.pendingSecret;
+      // Only a move to the room id of a secret the distributor sealed to us: the relay's word alone changes nothing.
       if (next && deriveRoomKeys(next).roomId === newRoomId) void this.switchSecret(next);
-      else this.end('linkRevoked');
+      else this.rejected.relayEvents++;
     });
     on('room.mediaReset', () => void this.resetMedia());
     on('room.message', ({ from, message, announcement }) => this.onRoomMessage(message, from, announcement));
@@ -535,7 +550,8 @@ export class RoomSession implements RoomActions {
     if (!former || Date.now() > former.until || this.roleOf(this.me!) !== 'host') return;
     for (const entry of this.lobbyRaw) {
       const verified = this.agent?.verify(entry.participantId, entry.announcement);
-      if (!verified || !former.keyIds.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
+      // A member kicked before the restart was a member too, but is let back in by nobody.
+      if (!verified || !former.keyIds.has(verified.memberKeyId) || this.agent!.removed.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
       former.admitted.add(entry.participantId);
       this.act('lobby.admit', { participantId: entry.participantId, decision: this.decide('admit', verified.memberKeyId) });
     }
@@ -664,7 +680,13 @@ export class RoomSession implements RoomActions {
   }
 
   private verifiedMembers(): VerifiedMember[] {
-    return [...this.members.values()].flatMap((m) => (m.verified ? [m.verified] : []));
+    return [...this.members.values()].flatMap((m) => (m.verified && !m.stale ? [m.verified] : []));
+  }
+
+  /** A member's signing key, if its announcement verified under the current link. */
+  private trustedSignKey(memberKeyId: string): Uint8Array | null {
+    const m = this.byKey(memberKeyId);
+    return m && !m.stale ? (m.verified?.signPublicKey ?? null) : null;
   }
 
   /** The header to everyone, each package to its member alone, in messages of at most LIMITS.packagesPerMessage. */
@@ -729,9 +751,11 @@ export class RoomSession implements RoomActions {
     if (this.forgetsAudience(participant)) return;
     const before = member.snapshot;
     member.snapshot = participant;
-    // A re-announcement after a link rotation verifies under the new keys; until then the old verification stands.
-    if (before.announcement !== participant.announcement) {
-      member.verified = this.agent?.verify(participant.participantId, participant.announcement) ?? member.verified;
+    // A re-announcement after a link rotation verifies under the new keys. Until then, one verified under the old link
+    // is stale (switchSecret); one that does not verify here (this member missed the rotation) keeps what it had.
+    if (before.announcement !== participant.announcement || member.stale) {
+      const again = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
+      if (again) this.reverified(member, again);
     }
     if (participant.participantId === this.me) {
       // The relay took this member off stage or muted it: closing the microphone is always safe, so its word is
@@ -743,6 +767,16 @@ export class RoomSession implements RoomActions {
       }
     }
     this.render();
+  }
+
+  /** A member verified again under the current link: believed again, and keyed if this distributor left it out meanwhile. */
+  private reverified(member: Member, verified: VerifiedMember): void {
+    const wasStale = member.stale === true;
+    member.verified = verified;
+    member.stale = false;
+    if (!wasStale) return;
+    if (this.isDistributor() && !this.holdsKeys(verified.memberKeyId) && this.agent!.mayAdmit(verified.memberKeyId)) this.batch({ join: verified });
+    this.retryPendingCommits();
   }
 
   // ---- audience: what a listener is not told (docs/protocol.md §9) ----
@@ -860,84 +894,34 @@ export class RoomSession implements RoomActions {
     return current.members ? current.members.includes(memberKeyId) : true;
   }
 
-  /**
-   * A commit header, with this member's package when the relay sent them together: it opens at once, as does a ratchet
-   * that follows our epoch; otherwise it waits for this member's package (a few headers and packages are kept, the
-   * newest epochs).
-   */
   private onCommit(commit: string, epoch: number, packaged: string | null): void {
-    if (!this.agent) return;
-    const pkg = packaged ?? this.pendingPackages.get(epoch) ?? null;
-    if (this.tryCommit(commit, pkg, packaged !== null)) return this.retryPendingCommits();
-    if (packaged) this.keepPackage(epoch, packaged);
-    this.pendingHeaders.set(epoch, commit);
-    for (const old of [...this.pendingHeaders.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingHeaders.delete(old);
+    if (this.pending) this.delivered(this.pending.onCommit(commit, epoch, packaged, this.present()));
   }
 
   private onPackage(pkg: string, epoch: number): void {
-    const header = this.pendingHeaders.get(epoch);
-    // Kept when it cannot open yet: our own commit may come before the join reply that names its distributor.
-    if (header && this.tryCommit(header, pkg, true)) return this.retryPendingCommits();
-    this.keepPackage(epoch, pkg);
+    if (this.pending) this.delivered(this.pending.onPackage(pkg, epoch, this.present()));
   }
 
-  /** A package kept until its header opens with it: the newest few epochs only, whatever the relay sends. */
-  private keepPackage(epoch: number, pkg: string): void {
-    this.pendingPackages.set(epoch, pkg);
-    for (const old of [...this.pendingPackages.keys()].sort((a, b) => a - b).slice(0, -4)) this.pendingPackages.delete(old);
-  }
-
-  /**
-   * The commits kept for later are tried again in epoch order, each one that opens moving this member on: after the
-   * join reply, those that came before it (their distributor was not yet known), and after an epoch is taken, those
-   * that came after it (a ratchet that follows a package this member was still waiting for). A fast distributor
-   * commits a newcomer's epoch and the next one before the newcomer's join reply arrives.
-   */
   private retryPendingCommits(): void {
-    for (const [epoch, header] of [...this.pendingHeaders].sort(([a], [b]) => a - b)) {
-      if (this.pendingHeaders.get(epoch) === header) this.tryCommit(header, this.pendingPackages.get(epoch) ?? null, false);
-    }
+    if (this.pending) this.delivered(this.pending.retry(this.present()));
   }
 
-  private tryCommit(commit: string, pkg: string | null, countFailure: boolean): boolean {
-    try {
-      const state = this.agent!.accept(commit, pkg, this.present());
-      // Only what this epoch makes old: a later commit kept for later may follow it.
-      for (const epoch of [...this.pendingHeaders.keys()]) if (epoch <= state.epoch) this.pendingHeaders.delete(epoch);
-      for (const epoch of [...this.pendingPackages.keys()]) if (epoch <= state.epoch) this.pendingPackages.delete(epoch);
+  /** Uses each epoch taken, in order, counts what was refused, and asks the distributor for an epoch this member missed. */
+  private delivered(delivery: Delivery): void {
+    this.rejected.commits += delivery.refused;
+    for (const state of delivery.accepted) {
       if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
       this.useEpoch(state);
       this.render();
-      return true;
-    } catch (error) {
-      // A genuine header alone waits for its package; anything else is not for us (an old epoch, a ratchet we cannot
-      // follow) or not genuine: the relay may replay, forge or fork, and the page counts it.
-      if (countFailure || !(error instanceof CommitNoKeyError)) this.rejected.commits++;
-      // A ratchet that does not follow our epoch: we missed a commit, and the distributor can hand us the epoch again.
-      if (this.missedBefore(commit, error)) this.catchUp(commit);
-      return false;
     }
-  }
-
-  private missedBefore(commit: string, error: unknown): boolean {
-    if (error instanceof MembershipError) return error.code === 'RATCHET_GAP' || error.code === 'FORK';
-    if (!(error instanceof CommitNoKeyError) || !this.agent?.current) return false;
-    const header = peekCommit(commit);
-    return header.kind === 'ratchet' && header.epoch > this.agent.current.epoch;
-  }
-
-  /** Asks the current distributor once per missed epoch; what comes back is checked like any commit. */
-  private catchUp(commit: string): void {
-    const epoch = peekCommit(commit).epoch;
-    if (this.caughtUpFor >= epoch) return;
-    this.caughtUpFor = epoch;
-    const distributor = this.agent?.current ? this.byKey(this.agent.current.distributor) : undefined;
+    const distributor = delivery.askResendFrom ? this.byKey(delivery.askResendFrom) : undefined;
     if (distributor) this.askForEpoch([distributor.snapshot.participantId]);
   }
 
   /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */
   private onResendRequest(from: string): void {
-    const member = this.members.get(from)?.verified;
+    const known = this.members.get(from);
+    const member = known && !known.stale ? known.verified : null;
     const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
     if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from, withPackages: true }).catch(() => undefined);
     // A stage member may have sent under the epoch it lost (a page that came back never sends under it again): it
@@ -957,6 +941,8 @@ export class RoomSession implements RoomActions {
       this.rejected.decisions++;
       return;
     }
+    // A kick binds every member, not only the distributor: whoever distributes later keeps the kicked member out.
+    if (checked.effect.kind === 'kick') this.agent.record(checked.effect);
     if (checked.effect.kind === 'mute' && checked.effect.target === this.agent.me) {
       this.media?.setMicPaused(true);
       this.update({ micOn: false });
@@ -964,7 +950,7 @@ export class RoomSession implements RoomActions {
     if (this.isDistributor()) {
       this.applyDecision(checked.decision, checked.effect);
       this.muteRestored(checked.decision, checked.effect);
-    }
+    } else this.agent.witness(checked.decision, checked.effect);
   }
 
   /** Distributor: the decision takes effect for keys now, not when the relay says it happened. */
@@ -1006,7 +992,7 @@ export class RoomSession implements RoomActions {
     const distributor = this.agent?.current?.distributor;
     if (!distributor) return;
     try {
-      this.freshness.confirm(verifyConfirmation({ roomId: this.keys.roomId, blob, signKeyOf: (id) => (id === distributor ? (this.byKey(id)?.verified?.signPublicKey ?? null) : null) }));
+      this.freshness.confirm(verifyConfirmation({ roomId: this.keys.roomId, blob, signKeyOf: (id) => (id === distributor ? this.trustedSignKey(id) : null) }));
     } catch {
       this.rejected.confirmations++;
     }
@@ -1018,15 +1004,37 @@ export class RoomSession implements RoomActions {
    * current; otherwise a relay withholding a commit (after a kick) would keep it sending under a key the kicked holds.
    */
   private tickFreshness(): void {
-    const agent = this.agent;
-    if (!agent?.current || !this.media?.producerId || this.isDistributor()) return this.checkFreshness();
-    const distributor = this.byKey(agent.current.distributor);
-    if (distributor) {
-      const nonce = newChallengeNonce();
-      this.freshness.challenge(nonce, performance.now());
-      void this.req('epoch.challenge', { to: distributor.snapshot.participantId, nonce }).catch(() => undefined);
+    const now = performance.now();
+    if (this.outbox.expire(now).length > 0) {
+      this.confirmFailed = true;
+      this.renderLife('WAITING_FOR_KEY');
     }
+    // A member without a producer challenges only while a room message waits, one challenge at a time (a room of
+    // 10,000 listeners challenging every 2 s would cost the distributor 5,000 signatures a second).
+    if (this.media?.producerId || (this.outbox.size > 0 && !this.freshness.outstanding(now))) this.challenge();
     this.checkFreshness();
+  }
+
+  private challenge(): void {
+    const agent = this.agent;
+    if (!agent?.current || this.isDistributor()) return;
+    const distributor = this.byKey(agent.current.distributor);
+    if (!distributor) return;
+    const nonce = newChallengeNonce();
+    this.freshness.challenge(nonce, performance.now());
+    void this.req('epoch.challenge', { to: distributor.snapshot.participantId, nonce }).catch(() => undefined);
+  }
+
+  /** Whether this member may seal under its epoch now: the same rule for room messages as for audio. */
+  private isFresh(): boolean {
+    return this.isDistributor() || this.freshness.state(performance.now()) === 'confirmed';
+  }
+
+  /** A room message that may not be sealed yet waits (a few, a few seconds) for a confirmation asked for now. */
+  private holdLife(retry: () => void): boolean {
+    if (!this.outbox.hold(retry, performance.now())) return false;
+    if (!this.freshness.outstanding(performance.now())) this.challenge();
+    return true;
   }
 
   private checkFreshness(): void {
@@ -1036,15 +1044,20 @@ export class RoomSession implements RoomActions {
       this.sendAllowed = allowed;
       this.e2ee?.setSendAllowed(allowed);
     }
+    // Sealed now, under the epoch just confirmed: each call seals under the current epoch only while it is confirmed.
+    if (allowed) this.confirmFailed = false;
+    if (allowed && this.agent?.current) for (const retry of this.outbox.release()) retry();
     const e2ee = this.view.e2ee;
     if (e2ee.state === 'error' || !this.agent?.current) return;
     const sending = this.media?.producerId != null;
     const current = this.agent.current;
     const floored = current.myIndex !== null && !this.floor.allows(current.epoch);
+    // A listener told of a newer epoch it does not hold, or whose message found no confirmation, is not shown
+    // "encrypted" either.
     const next =
       sending && floored
         ? { state: 'waiting-for-key' as const, reason: 'new-epoch' }
-        : sending && !allowed
+        : (sending || state === 'stale' || this.confirmFailed) && !allowed
           ? { state: 'waiting-for-key' as const, reason: state }
           : { state: 'encrypted' as const, reason: null };
     if (next.state !== e2ee.state || next.reason !== e2ee.reason) this.update({ e2ee: { ...e2ee, ...next } });
@@ -1061,10 +1074,24 @@ export class RoomSession implements RoomActions {
     this.e2ee?.setEpoch(state.epoch, state.secret, this.floor.senderIndex(state.epoch, state.myIndex), senders);
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
+    if (state.epoch !== this.view.e2ee.epoch) this.confirmFailed = false;
     this.lifeEpoch(state);
+    this.showHandOver(state.distributor);
     if (this.view.e2ee.state !== 'error') this.update({ e2ee: { state: 'encrypted', epoch: state.epoch, reason: null }, epochCode: state.code, locked: state.locked });
+    // A hand-over (or a lineage the relay chose for this member) is when people compare the lineage code aloud.
+    const handedOver = this.view.lineageCode !== null && this.view.lineageCode !== state.lineage;
+    this.update({ lineageCode: state.lineage, ...(handedOver ? { compareLineage: true } : {}) });
     this.checkFreshness();
     this.restoreAfterEpoch();
+  }
+
+  /** Someone else distributes now: the page says who, so people can compare who took over (and the epoch code). */
+  private showHandOver(distributor: string): void {
+    const before = this.lastDistributor;
+    this.lastDistributor = distributor;
+    if (before === null || before === distributor) return;
+    const me = distributor === this.agent?.me;
+    this.update({ distributorChanged: { me, name: me ? this.myName : (this.byKey(distributor)?.verified?.name ?? null) } });
   }
 
   private startFingerprint(): void {
@@ -1078,6 +1105,9 @@ export class RoomSession implements RoomActions {
     // The fingerprint names the host of the signed stage; after the host leaves it stays the one that was read aloud.
     const hostKey = this.agent?.current?.stage.find((m) => m.role === 'host')?.memberKeyId;
     const host = hostKey === this.agent?.me ? this.agent?.identity : hostKey ? this.byKey(hostKey)?.verified : undefined;
+    // A first stage without a host (a colluder's, or a room whose host left before this member came) names nobody.
+    const noHost = !hostKey && this.agent?.current != null && this.fingerprintShown === null;
+    if (noHost !== this.view.fingerprintNoHost) this.update({ fingerprintNoHost: noHost });
     if (!host) return;
     // The derivation is slow (Argon2id, in a Worker): the panel says "computing" meanwhile, and a result whose secret
     // or host was replaced before it arrived is dropped. The cache hands back the same promise for the same pair.
@@ -1308,6 +1338,10 @@ export class RoomSession implements RoomActions {
     this.update({ fingerprintVerified: true, fingerprintChanged: false });
   }
 
+  dismissCompareLineage(): void {
+    this.update({ compareLineage: false });
+  }
+
   raiseHand(): void {
     this.act('hand.raise', {});
   }
@@ -1437,6 +1471,10 @@ export class RoomSession implements RoomActions {
     this.secret = next;
     this.keys = deriveRoomKeys(next);
     this.agent!.keys = this.keys;
+    // What was verified under the old link counts no more: each member is believed and keyed again once it re-announces.
+    this.agent!.forgetVerified();
+    this.messageSenders.clear();
+    for (const m of this.members.values()) if (m.verified) m.stale = true;
     this.link = buildRoomLink(this.origin, next);
     hideLinkSecret(this.link);
     this.announcement = this.makeAnnouncement();
@@ -1456,8 +1494,9 @@ export class RoomSession implements RoomActions {
     return new RoomLife({
       roomId: () => this.keys.roomId,
       identity: agent.identity,
-      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.byKey(id)?.verified?.signPublicKey ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
+      signKeyOf: (id) => (id === agent.me ? agent.identity.signPublicKey : (this.trustedSignKey(id) ?? this.messageSenders.get(id)?.signPublicKey ?? null)),
       roleOf: (id) => agent.roleOf(id),
+      fresh: () => this.isFresh(),
     });
   }
 
@@ -1465,7 +1504,7 @@ export class RoomSession implements RoomActions {
   private lifeEpoch(state: EpochState): void {
     const life = this.life;
     if (!life) return;
-    const { refused } = life.setEpoch(state.epoch, state.secret);
+    const { refused } = life.setEpoch(state.epoch, state.secret, state.hash);
     this.rejected.messages += refused.length;
     if (this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
     this.renderLife();
@@ -1486,6 +1525,7 @@ export class RoomSession implements RoomActions {
       message = life.recordingNotice(this.recorder !== null);
     } catch (error) {
       if (error instanceof RoomLifeError && error.code === 'RATE_LIMITED') retry();
+      if (error instanceof RoomLifeError && error.code === 'WAITING_FOR_KEY') this.holdLife(() => this.announceRecording());
       return;
     }
     void this.req('room.message', { message }).catch((error) => {
@@ -1517,14 +1557,18 @@ export class RoomSession implements RoomActions {
     this.renderLife();
   }
 
-  /** Seals with `make` and sends; a refusal (too long, too fast, no key, not allowed) is shown in the page. */
-  private sendLife(make: (life: RoomLife) => string, report = true): boolean {
+  /**
+   * Seals with `make` and sends, then runs `sent`; a refusal (too long, too fast, no key, not allowed) is shown in the
+   * page. One that must wait for the distributor's confirmation is held and sent (or dropped, and said so) later.
+   */
+  private sendLife(make: (life: RoomLife) => string, report = true, sent?: () => void): boolean {
     const life = this.life;
     if (!life) return false;
     let message: string;
     try {
       message = make(life);
     } catch (error) {
+      if (error instanceof RoomLifeError && error.code === 'WAITING_FOR_KEY' && this.holdLife(() => this.sendLife(make, report, sent))) return true;
       if (report) this.renderLife(error instanceof RoomLifeError ? error.code : 'FAILED');
       return false;
     }
@@ -1532,6 +1576,7 @@ export class RoomSession implements RoomActions {
     void this.req('room.message', { message }).catch((error) => {
       if (report) this.renderLife(error instanceof SignalingError ? error.code : 'FAILED');
     });
+    sent?.();
     return true;
   }
 
@@ -1608,9 +1653,12 @@ export class RoomSession implements RoomActions {
   /** Host: records the decrypted stage on this device; everyone is told first, with the host's signature. */
   startRecording(): void {
     if (this.recorder || !this.meter) return;
-    if (!this.sendLife((life) => life.recordingNotice(true))) return;
-    this.recorder = this.meter.record(this.media?.micTrack() ?? null);
-    this.renderLife();
+    // The recorder runs only once the notice went out: a host that is not the distributor may wait for its epoch.
+    this.sendLife((life) => life.recordingNotice(true), true, () => {
+      if (this.recorder || !this.meter) return;
+      this.recorder = this.meter.record(this.media?.micTrack() ?? null);
+      this.renderLife();
+    });
   }
 
   stopRecording(): void {

@@ -91,6 +91,17 @@ export interface RoomView {
   e2ee: { state: E2eeState; epoch: number | null; reason: string | null };
   /** Derived from the current epoch's keys: members who share them read the same code, a split room does not. */
   epochCode: string | null;
+  /**
+   * The member who distributes keys changed since the last epoch this page held (a hand-over: the relay said the
+   * previous one left): its name, so people can compare who took over. Null before any change.
+   */
+  distributorChanged: { name: string | null; me: boolean } | null;
+  /** Names the distributor whose commits this member follows: it changes only at a hand-over (protocol §5). */
+  lineageCode: string | null;
+  /** The distributor changed: people are asked to compare the lineage code aloud, until they say they did. */
+  compareLineage: boolean;
+  /** The signed stage names no host and no fingerprint was ever shown: there is nothing to compare, which is said. */
+  fingerprintNoHost: boolean;
   me: string | null;
   myRole: Role | null;
   micOn: boolean;

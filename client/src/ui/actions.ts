@@ -6,6 +6,7 @@ export interface RoomActions {
   leave(): void;
   toggleMic(): void;
   markVerified(): void;
+  dismissCompareLineage(): void;
   raiseHand(): void;
   lowerHand(): void;
   invite(participantId: string): void;

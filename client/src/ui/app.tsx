@@ -23,6 +23,14 @@ const FORGET_SECRET_WHEN = new Set<string>(['leftRoom', 'kicked', 'roomEnded', '
 /** Plain HTTP other than localhost: the browser withholds the microphone and the crypto, so no session starts. */
 const SECURE = window.isSecureContext;
 
+/**
+ * A full link pasted into the address bar of a tab that shows the same /r/<roomId> only changes the fragment: nothing
+ * would read it and it would stay in the address bar, so the page loads again and reads (and hides) it.
+ */
+function reloadOnNewFragment(): void {
+  addEventListener('hashchange', () => location.reload());
+}
+
 function initialLang(): Lang {
   const saved = localStorage.getItem(LANG_KEY);
   if (saved === 'en' || saved === 'zh-CN' || saved === 'zh-TW') return saved;
@@ -42,15 +50,8 @@ export function App() {
     localStorage.setItem(LANG_KEY, lang);
   }, [lang]);
 
-  useEffect(() => {
-    if (!SECURE || !SUPPORTED) return;
-    if (!location.pathname.startsWith('/r/')) return preloadRoomModulesWhenIdle();
-    // A full link pasted into this tab while it shows the same /r/<roomId> only changes the fragment: nothing would
-    // read it and it would stay in the history, so the page loads again and reads (and hides) it.
-    addEventListener('hashchange', () => location.reload());
-    // A link opened whole carries the secret after '#'; a reload of this tab finds it in the tab's storage instead.
-    const link = location.hash ? location.href : storedLink(location.origin, location.pathname);
-    if (!link) return setFatal(translate(lang, 'linkIncomplete'));
+  /** Opens the room of a link opened whole, reloaded, or pasted into the home page. */
+  const open = (link: string) => {
     try {
       // At once, before the session's modules arrive: the secret leaves the address bar, and a mangled link says so.
       hideLinkSecret(link);
@@ -62,6 +63,16 @@ export function App() {
       setOpened({ session: s, Room });
       void s.peek();
     }, (error: Error) => setFatal(translate(lang, 'errorGeneric', { reason: error.message })));
+  };
+
+  useEffect(() => {
+    if (!SECURE || !SUPPORTED) return;
+    if (!location.pathname.startsWith('/r/')) return preloadRoomModulesWhenIdle();
+    reloadOnNewFragment();
+    // A link opened whole carries the secret after '#'; a reload of this tab finds it in the tab's storage instead.
+    const link = location.hash ? location.href : storedLink(location.origin, location.pathname);
+    if (!link) return setFatal(translate(lang, 'linkIncomplete'));
+    open(link);
   }, []);
 
   useEffect(() => {
@@ -103,7 +114,10 @@ export function App() {
       </main>
     );
   } else if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
-  else if (!opened || !view) body = <Home onCreate={create} busy={creating} />;
+  else if (!opened || !view) body = <Home onCreate={create} onOpen={(link) => {
+    reloadOnNewFragment();
+    open(link);
+  }} busy={creating} />;
   else {
     const phase = view.phase;
     switch (phase.kind) {

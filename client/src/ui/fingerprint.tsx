@@ -7,6 +7,7 @@ export function Fingerprint(props: {
   isHost: boolean;
   verified: boolean;
   changed: boolean;
+  noHost: boolean;
   onVerify: () => void;
 }) {
   const t = useT();
@@ -31,6 +32,8 @@ export function Fingerprint(props: {
             ))}
           </ol>
         </>
+      ) : props.noHost ? (
+        <p data-testid="fingerprint-no-host" class="warning" role="status">{t('fingerprintNoHost')}</p>
       ) : (
         <p data-testid="fingerprint-computing" class="hint" role="status">{t('fingerprintComputing')}</p>
       )}

@@ -11,6 +11,7 @@ const ERROR_KEY: Record<string, StringKey> = {
   TOO_LONG: 'chatErrorTooLong',
   RATE_LIMITED: 'chatErrorRate',
   NO_EPOCH: 'chatErrorNoKey',
+  WAITING_FOR_KEY: 'chatErrorWaitingForKey',
   FORBIDDEN: 'chatErrorForbidden',
   NOT_A_LINK: 'chatErrorNotLink',
   MESSAGE_TOO_LARGE: 'chatErrorTooLong',

@@ -118,12 +118,30 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
         <aside class="side">
           <Share link={view.link} />
           <Fingerprint fingerprint={view.fingerprint} isHost={role === 'host'} verified={view.fingerprintVerified}
-            changed={view.fingerprintChanged} onVerify={() => actions.markVerified()} />
+            changed={view.fingerprintChanged} noHost={view.fingerprintNoHost} onVerify={() => actions.markVerified()} />
           {view.epochCode && (
             <section class="epoch-code">
               <h3>{t('epochCodeHeading')}</h3>
               <p class="hint">{t('epochCodeHint')}</p>
               <p data-testid="epoch-code" class="fp-digits" data-epoch={view.e2ee.epoch ?? ''}>{view.epochCode}</p>
+              {view.distributorChanged && (
+                <p class="warning" role="status" data-testid="distributor-changed">
+                  {view.distributorChanged.me ? t('distributorChangedToMe') : t('distributorChanged', { name: view.distributorChanged.name ?? '…' })}
+                </p>
+              )}
+            </section>
+          )}
+          {view.lineageCode && (
+            <section class="lineage-code">
+              <h3>{t('lineageCodeHeading')}</h3>
+              <p class="hint">{t('lineageCodeHint')}</p>
+              {view.compareLineage && (
+                <p data-testid="compare-lineage" class="warning" role="status">
+                  {t('compareLineage')}{' '}
+                  <button data-testid="compare-lineage-dismiss" type="button" onClick={() => actions.dismissCompareLineage()}>{t('compareLineageDismiss')}</button>
+                </p>
+              )}
+              <p data-testid="lineage-code" class="fp-digits">{view.lineageCode}</p>
             </section>
           )}
           <Stats view={view} />

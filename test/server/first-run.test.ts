@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { cpSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/tls.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = join(ROOT, 'server/main.ts');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command` until it exits, or until its stdout matches `until` (then SIGTERM, and waits for the exit). */
+function run(command: string, args: string[], env: Record<string, string>, until?: RegExp): Promise<Run> {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    if (until?.test(stdout)) child.kill('SIGTERM');
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** `npm start` as node runs it, alone on this machine: any free media port, one worker, no logs. */
+function start(env: Record<string, string>, until?: RegExp): Promise<Run> {
+  return run(process.execPath, [MAIN], { PORT: '0', RTC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'silent', ...env }, until);
+}
+
+/** A copy of scripts/ in an otherwise empty checkout: a fresh clone before `npm run setup`. */
+function freshCheckout(): string {
+  const root = tempDir('fresh-clone');
+  cpSync(join(ROOT, 'scripts'), join(root, 'scripts'), { recursive: true });
+  return root;
+}
+
+const listening: Server[] = [];
+afterEach(async () => {
+  await Promise.all(listening.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+async function takePort(): Promise<number> {
+  const server = createServer();
+  listening.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as { port: number }).port;
+}
+
+describe('a first run explains itself in one line', () => {
+  it('npm start prints the URL to open', async () => {
+    const result = await start({}, /open http:\/\/127\.0\.0\.1:\d+\/ in a browser\n/);
+    expect(result.stdout).toMatch(/^Teahouse relay: open http:\/\/127\.0\.0\.1:\d+\/ in a browser$/m);
+    expect(result.code).toBe(0);
+  });
+
+  it('a missing client build: the relay serves, and one line says to run setup', async () => {
+    const result = await start({ CLIENT_DIR: tempDir('no-client') }, /in a browser\n/);
+    expect(result.stdout).toMatch(/open http:\/\/127\.0\.0\.1:\d+\/ in a browser/);
+    expect(result.stderr).toMatch(/^teahouse: the client is not built \(no \S+\/index\.html\): run "npm run setup"\n$/);
+    expect(result.code).toBe(0);
+  });
+
+  it('a missing mediasoup worker: one line saying to run setup, exit code 2', async () => {
+    const result = await start({ MEDIASOUP_WORKER_BIN: '/nonexistent/mediasoup-worker' });
+    expect(result.stderr).toMatch(/^teahouse: mediasoup worker binary not found at \/nonexistent\/mediasoup-worker: run "npm run setup".*\n$/);
+    expect(result.code).toBe(2);
+  });
+
+  it('the HTTP port in use: one line naming it, exit code 2', async () => {
+    const port = await takePort();
+    const result = await start({ PORT: String(port) });
+    expect(result.stderr).toBe(`teahouse: port ${port} is in use (another relay?); stop it or set PORT to a free one\n`);
+    expect(result.code).toBe(2);
+  });
+
+  it('the media port in use (a second npm start): one line naming it, exit code 2', async () => {
+    const port = await takePort();
+    const result = await start({ RTC_PORT: String(port) });
+    expect(result.stderr).toMatch(new RegExp(`^teahouse: worker 0 could not listen on its media port \\(udp ${port}, tcp ${port}\\)[^\\n]*RTC_PORT[^\\n]*\\n$`));
+    expect(result.code).toBe(2);
+  });
+
+  it('no npm packages yet: one line saying to run setup', async () => {
+    const root = freshCheckout();
+    const result = await run('bash', [join(root, 'scripts/run.sh'), 'server/main.ts'], { PATH: `${dirname(process.execPath)}:${process.env.PATH}` });
+    expect(result.stderr).toBe(`[teahouse] error: node_modules is missing: run 'npm run setup'\n`);
+    expect(result.code).toBe(1);
+  });
+
+  it('npm test with a browser path that does not exist: one line before anything runs', async () => {
+    const result = await run('bash', [join(ROOT, 'scripts/test-deps.sh')], { CHROMIUM_PATH: '/nonexistent/chromium' });
+    expect(result.stderr).toBe(`[teahouse] error: CHROMIUM_PATH=/nonexistent/chromium is not an executable; unset it to use Debian's chromium\n`);
+    expect(result.code).toBe(1);
+  });
+
+  it('setup with a cache it cannot write: one line before any step', async () => {
+    const root = freshCheckout();
+    const file = join(root, 'a-file');
+    writeFileSync(file, '');
+    const result = await run('bash', [join(root, 'scripts/setup.sh')], { TEAHOUSE_CACHE: join(file, 'cache') });
+    expect(result.stderr).toBe(`[teahouse] error: cannot write to the cache directory ${file}/cache; set TEAHOUSE_CACHE to a writable one\n`);
+    expect(result.code).toBe(1);
+  });
+});
