@@ -125,7 +125,11 @@ export const requests = {
   /** `locked`: a host rebuilding a locked room on a restarted relay re-creates it locked, with no open moment. */
   'room.create': { request: z.strictObject({ roomId: RoomId, announcement: Announcement, sealedTitle: SealedTitle, locked: z.boolean().optional() }), reply: JoinResult },
   'room.join': {
-    request: z.strictObject({ roomId: RoomId, announcement: Announcement, resumeToken: z.string().max(64).optional() }),
+    /**
+     * `newPage`: a resume from a page that was loaded again (a reload), not a reconnect of the same page: its media is
+     * new, so the relay closes the old page's producers, consumers and transports.
+     */
+    request: z.strictObject({ roomId: RoomId, announcement: Announcement, resumeToken: z.string().max(64).optional(), newPage: z.literal(true).optional() }),
     reply: z.union([JoinResult, z.object({ lobby: z.literal(true), participantId: Id })]),
   },
   'room.leave': { request: Empty, reply: Ok },

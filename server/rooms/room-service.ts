@@ -192,6 +192,15 @@ export class RoomService {
     p.producers.clear();
   }
 
+  /** A member's page was loaded again: what the old page held at the relay goes, announced as on a leave. */
+  private dropMedia(room: Room, p: Participant): void {
+    if (p.producers.size > 0) {
+      this.closeProducers(room, p);
+      this.updated(room, p);
+    }
+    this.placement.receiveLost(room, p);
+  }
+
   private setPaused(room: Room, p: Participant, paused: boolean): Promise<void>[] {
     p.muted = paused;
     return [...p.producers.values()].map((producer) => (paused ? producer.pause() : producer.resume()));
@@ -354,7 +363,7 @@ export class RoomService {
       return this.joinResult(room, host);
     },
 
-    'room.join': (session, { roomId, announcement, resumeToken }) => {
+    'room.join': (session, { roomId, announcement, resumeToken, newPage }) => {
       if (session.participant) throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
       const resumed = resumeToken ? this.resumeTarget(resumeToken, roomId, announcement) : null;
       if (resumed?.p.outboxOverflowed) {
@@ -366,6 +375,9 @@ export class RoomService {
         previous.graceTimer = null;
         previous.away = false;
         this.attach(session, previous, room);
+        // The old page's media died with it: its producer would refuse the new page's microphone ("one microphone per
+        // participant") and its transports would count against the new page's four.
+        if (newPage) this.dropMedia(room, previous);
         // What it missed follows the reply, in order: commits, joins, leaves, even a link rotation.
         session.afterReply = () => previous.flushOutbox();
         return this.joinResult(room, previous);

@@ -1,5 +1,6 @@
-// Coming back as yourself: a reload keeps the member (no rekey, the stage seat kept, the microphone closed), and a
-// member that missed a commit catches up from the distributor, even when the relay dropped it on purpose.
+// Coming back as yourself: a reload keeps the member (a listener without a rekey, a speaker with a new epoch and a new
+// producer; the stage seat kept, the microphone closed), and a member that missed a commit catches up from the
+// distributor, even when the relay dropped it on purpose.
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf } from '../../protocol/messages.ts';
@@ -63,12 +64,19 @@ describe('a reload in the same tab', () => {
     await speaker.getByTestId('accept-invite').click();
     await expectHears(host, id, 660);
 
+    const producersAtRelay = () => [...([...relay.rooms.values()][0]!.members.get(id)?.producers.keys() ?? [])];
+    const before = producersAtRelay();
+    expect(before).toHaveLength(1);
     await speaker.reload();
     await expect.poll(() => e2eeState(speaker), { timeout: 20_000 }).toBe('encrypted');
     expect(await myId(speaker)).toBe(id);
     expect(await roleShown(speaker, id)).toBe('speaker');
     expect(await speaker.getByTestId('mic-toggle').getAttribute('aria-pressed')).toBe('false');
     await speaker.getByTestId('mic-toggle').click();
+    // Heard through the new page's producer: the host's analyser on the old page's consumer kept showing the tone
+    // after that page was gone, which is how this test passed while the relay refused the new microphone.
+    await expect.poll(producersAtRelay, { timeout: 10_000 }).toEqual([expect.not.stringMatching(before[0]!)]);
+    expect(await speaker.getByTestId('room-notice').count()).toBe(0);
     await expectHears(host, id, 660);
     for (const p of [host, speaker]) await p.close();
   }, 120_000);

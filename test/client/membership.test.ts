@@ -458,6 +458,52 @@ describe('Membership: stage decisions count only when signed by someone with the
   });
 });
 
+describe('Membership: a page that came back gets an epoch it never held', () => {
+  it('a stage member back after a reload gets a package in the next ratchet, which no other member needs', () => {
+    const { keys, people, by, host } = started(['Host', 'Alice', 'Bob'], { Alice: 'speaker' });
+    const alice = by.Alice!;
+    const carol = person(keys, 'Carol');
+    meet([...people, carol]);
+    const held = alice.m.current!;
+    // Alice's page reloads: a new Membership with the same identity, holding no epoch.
+    const back = new Membership(keys, alice.identity);
+    meet([host, { ...alice, m: back }]);
+    back.resumeAbove(held.epoch - 1);
+    const ratchet = host.m.issueRatchet([v(carol, host), v(alice, host)], { repackage: [v(alice, host), v(carol, host)] });
+    expect(ratchet.packages.map((p) => p.memberKeyId).sort()).toEqual([alice.id, carol.id].sort());
+    // Alice's package opens the new epoch with her old sender index; the others follow link by link.
+    const present = ids(...people, carol);
+    expect(back.accept(ratchet.blob, ratchet.packages.find((p) => p.memberKeyId === alice.id)!.package, present)).toMatchObject({ epoch: held.epoch + 1, myIndex: held.myIndex, code: ratchet.code });
+    expect(deliver(ratchet, by.Bob!, present).code).toBe(ratchet.code);
+    expect(ratchet.members).toEqual([host.id, alice.id, by.Bob!.id, carol.id]);
+    // Only members it keyed: a stranger named for a package gets none.
+    const stranger = person(keys, 'Stranger');
+    meet([host, stranger]);
+    expect(host.m.issueRatchet([], { repackage: [v(stranger, host)] }).packages).toEqual([]);
+  });
+
+  it('a distributor back after a reload issues a fresh epoch above its own, with the stage it held, that every member accepts', () => {
+    const { keys, people, by, host } = started(['Host', 'Mod', 'Alice', 'Bob', 'Kicked'], { Mod: 'moderator', Alice: 'speaker' });
+    host.m.record(host.m.check(host.m.decide('kick', by.Kicked!.id)).effect);
+    host.m.record(host.m.check(host.m.decide('lock', null)).effect);
+    const last = host.m.issueRatchet([], { locked: true, roles: new Map([[by.Bob!.id, 'speaker']]) });
+    const present = ids(...people);
+    for (const p of [by.Mod!, by.Alice!, by.Bob!]) deliver(last, p, present);
+    const held = host.m.current!;
+
+    const reloaded = { ...host, m: new Membership(keys, host.identity) };
+    const back = reloaded.m;
+    meet([reloaded, ...people.slice(1)]);
+    back.resumeDistributing(held.epoch, { stage: held.stage, locked: held.locked, removed: [...host.m.removed] });
+    const fresh = back.issueFresh(people.map((p) => v(p, reloaded)));
+    expect(fresh).toMatchObject({ kind: 'fresh', epoch: held.epoch + 1, locked: true, distributor: host.id });
+    expect(fresh.stage.map((m) => [m.memberKeyId, m.role])).toEqual(held.stage.map((m) => [m.memberKeyId, m.role]));
+    expect(fresh.members).not.toContain(by.Kicked!.id);
+    for (const p of [by.Mod!, by.Alice!, by.Bob!]) expect(deliver(fresh, p, present)).toMatchObject({ epoch: fresh.epoch, code: fresh.code });
+    expect(back.isDistributor(present)).toBe(true);
+  });
+});
+
 describe('Membership: removals are room state, not one member\'s memory', () => {
   it('every member records a verified kick; a successor keys nobody removed and carries the removals on', () => {
     const { by, host } = started(['Host', 'Speaker', 'Troll', 'Listener'], { Speaker: 'speaker' });

@@ -73,3 +73,42 @@ export async function tapEdge(relay: Relay, roomId: string): Promise<{ payloads:
   }
   return { payloads, close: () => transport.close() };
 }
+
+/**
+ * Taps every producer a room has now and any it gets later (a page that came back makes a new one), each from the
+ * moment it is seen, and records each (KID, CTR) pair the relay forwards: a pair that comes with two different
+ * ciphertexts was used twice under one key (the same packet forwarded twice is no reuse).
+ */
+export async function tapNonces(relay: Relay, roomId: string): Promise<{ repeats(): string[]; frames(kidFilter?: (kid: bigint) => boolean): number; close(): void }> {
+  const room = relay.rooms.get(roomId)!;
+  const transport = await room.router.createDirectTransport();
+  const seen = new Map<string, Set<string>>();
+  const tapped = new Set<string>();
+  const tapNew = async () => {
+    for (const member of room.members.values()) {
+      for (const producer of member.producers.values()) {
+        if (tapped.has(producer.id) || producer.closed) continue;
+        tapped.add(producer.id);
+        const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: room.router.rtpCapabilities }).catch(() => null);
+        consumer?.on('rtp', (packet: Buffer) => {
+          const payload = new Uint8Array(rtpPayload(packet));
+          const { kid, counter } = decodeHeader(payload);
+          const pair = `${kid}/${counter}`;
+          let ciphertexts = seen.get(pair);
+          if (!ciphertexts) seen.set(pair, (ciphertexts = new Set()));
+          ciphertexts.add(Buffer.from(payload).toString('base64'));
+        });
+      }
+    }
+  };
+  await tapNew();
+  const timer = setInterval(() => void tapNew(), 100);
+  return {
+    repeats: () => [...seen].filter(([, ciphertexts]) => ciphertexts.size > 1).map(([pair]) => pair),
+    frames: (kidFilter = () => true) => [...seen.keys()].filter((pair) => kidFilter(BigInt(pair.split('/')[0]!))).length,
+    close: () => {
+      clearInterval(timer);
+      transport.close();
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { generateIdentity } from '../../crypto/index.ts';
 import { LIMITS } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { OUTBOX_LIMITS } from '../../server/rooms/participant.ts';
-import { announce, connect, DECISION, fakePackage, newRoom, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { announce, connect, DECISION, fakePackage, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
 
 let relay: Relay;
 let hasty: Relay;
@@ -152,6 +152,49 @@ describe('a dropped member resumes as itself', () => {
     expect(reply.data!.participantId).not.toBe(s.guestId);
     expect(await left).toEqual({ participantId: s.guestId, reason: 'disconnected' });
     for (const c of [s.host, back]) c.close();
+  });
+});
+
+describe('a page loaded again resumes with new media', () => {
+  /** The host with a send transport and a microphone producer, and the guest told of it. */
+  async function producing(s: Setup): Promise<string> {
+    const send = await s.host.req('transport.create', { direction: 'send' });
+    const added = s.guest.next('producer.added');
+    const { producerId } = await s.host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    await added;
+    return producerId;
+  }
+
+  it('newPage: the old page\'s producer goes (announced as on a leave) and the new page makes its own', async () => {
+    const s = await setup();
+    const host = relay.rooms.get(s.room.keys.roomId)!.members.values().next().value!;
+    const producerId = await producing(s);
+    const removed = s.guest.next('producer.removed');
+    s.host.close();
+    const back = await connect(relay);
+    const reply = await back.req('room.join', { roomId: s.room.keys.roomId, announcement: host.announcement, resumeToken: host.resumeToken, newPage: true });
+    if ('lobby' in reply) throw new Error('unexpected lobby');
+    expect(reply.participantId).toBe(host.participantId);
+    expect(await removed).toEqual({ producerId, participantId: host.participantId });
+    expect(host.producers.size).toBe(0);
+    expect(host.transports.size).toBe(0);
+    // The new page's microphone is accepted: one producer per participant, the old one gone.
+    const send = await back.req('transport.create', { direction: 'send' });
+    await expect(back.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS })).resolves.toMatchObject({ producerId: expect.any(String) });
+    for (const c of [s.guest, back]) c.close();
+  });
+
+  it('a reconnect of the same page keeps its producer and transports', async () => {
+    const s = await setup();
+    const host = relay.rooms.get(s.room.keys.roomId)!.members.values().next().value!;
+    const producerId = await producing(s);
+    s.host.close();
+    const back = await connect(relay);
+    await back.req('room.join', { roomId: s.room.keys.roomId, announcement: host.announcement, resumeToken: host.resumeToken });
+    expect([...host.producers.keys()]).toEqual([producerId]);
+    expect(host.transports.size).toBe(1);
+    expect(s.guest.received.map((r) => r.event)).not.toContain('producer.removed');
+    for (const c of [s.guest, back]) c.close();
   });
 });
 

@@ -1,5 +1,15 @@
 // Who this tab is in a room (identity keys, name, resume token, last epoch), so that a reload comes back as the same member.
-import { exportIdentity, importIdentity, type Identity } from '../../../crypto/index.ts';
+import { exportIdentity, importIdentity, type Identity, type RosterEntry } from '../../../crypto/index.ts';
+import type { WatermarkWrite } from './sender-floor.ts';
+
+/** What a distributor needs to carry on after a reload: what it last signed, and whom it removed. */
+export interface HeldDistribution {
+  /** The stage of the last epoch it made, roles and order. */
+  stage: RosterEntry[];
+  locked: boolean;
+  /** Members it kicked (memberKeyIds): never keyed again. */
+  removed: string[];
+}
 
 /**
  * Kept in the tab's sessionStorage, like the room secret (link-store.ts): per tab, gone when the tab closes, never
@@ -12,18 +22,41 @@ export interface StoredMember {
   announcement: string;
   resumeToken: string;
   participantId: string;
-  /** The highest epoch held: after a reload, older commits replayed by the relay are refused. */
+  /**
+   * The highest epoch held, written before the page installs it (sender-floor.ts): after a reload, older commits
+   * replayed by the relay are refused, and the page never sends under an epoch at or below it.
+   */
   epoch: number;
+  /** Set when this member made the epoch it held: it was the distributor. */
+  distribution: HeldDistribution | null;
 }
 
 const storageKey = (roomId: string) => `teahouse.member.${roomId}`;
 
-export function storeMember(roomId: string, member: StoredMember): void {
+/**
+ * Writes the member; where storage refuses (quota, denied), removes the entry instead, so that no reload can come
+ * back with an older watermark than this page sends under: it joins as a new member.
+ */
+export function storeMember(roomId: string, member: StoredMember): WatermarkWrite {
   try {
     sessionStorage.setItem(storageKey(roomId), JSON.stringify({ ...member, identity: exportIdentity(member.identity) }));
+    return 'stored';
   } catch {
-    // Storage refused: a reload then joins as a new member, as before.
+    return forgetMember(roomId) ? 'forgotten' : 'failed';
   }
+}
+
+function isHeld(value: unknown): value is HeldDistribution {
+  const held = value as HeldDistribution;
+  return (
+    typeof held === 'object' &&
+    held !== null &&
+    typeof held.locked === 'boolean' &&
+    Array.isArray(held.removed) &&
+    held.removed.every((id) => typeof id === 'string') &&
+    Array.isArray(held.stage) &&
+    held.stage.every((m) => typeof m?.memberKeyId === 'string' && Number.isSafeInteger(m.senderIndex) && ['host', 'moderator', 'speaker'].includes(m.role))
+  );
 }
 
 export function storedMember(roomId: string): StoredMember | null {
@@ -32,16 +65,18 @@ export function storedMember(roomId: string): StoredMember | null {
     if (!raw) return null;
     const data = JSON.parse(raw) as Omit<StoredMember, 'identity'> & { identity: Record<string, string> };
     if (typeof data.name !== 'string' || typeof data.announcement !== 'string' || typeof data.resumeToken !== 'string' || typeof data.participantId !== 'string' || !Number.isSafeInteger(data.epoch)) return null;
-    return { ...data, identity: importIdentity(data.identity) };
+    return { ...data, distribution: isHeld(data.distribution) ? data.distribution : null, identity: importIdentity(data.identity) };
   } catch {
     return null;
   }
 }
 
-export function forgetMember(roomId: string): void {
+/** False when the entry could not be removed (storage refused even that). */
+export function forgetMember(roomId: string): boolean {
   try {
     sessionStorage.removeItem(storageKey(roomId));
+    return true;
   } catch {
-    // Nothing was stored where storage is refused.
+    return false;
   }
 }

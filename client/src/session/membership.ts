@@ -26,6 +26,7 @@ import {
 } from '../../../crypto/index.ts';
 import { SignalingError } from '../../../protocol/errors.ts';
 import * as stage from '../../../protocol/stage.ts';
+import type { HeldDistribution } from './member-store.ts';
 
 export interface VerifiedMember {
   participantId: string;
@@ -148,6 +149,8 @@ export class Membership {
   /** The header and commit secret of the epoch this member made, to hand a member who lost them its package again. */
   private issued: { epoch: number; blob: string; commitSecret: Uint8Array } | null = null;
   private firstEpochFloor = 0;
+  /** A distributor back after a reload, before its first epoch: the stage and lock it held, from its own storage. */
+  private heldBack: HeldDistribution | null = null;
 
   constructor(keys: RoomKeys, identity: Identity) {
     this.roomKeys = keys;
@@ -386,29 +389,47 @@ export class Membership {
    */
   issueFresh(members: VerifiedMember[], options: { newRoomSecret?: Uint8Array; roles?: ReadonlyMap<string, RosterRole> } = {}): IssuedCommit {
     const current = this.current;
+    const held = current ? null : this.heldBack;
     // In a locked room, only members this distributor keyed or saw admitted. A member taking over has no list of its
-    // own (it holds only the hash), so it keys every verified member the relay lists (docs/threat-model.md, limits).
+    // own (it holds only the hash), so it keys every verified member the relay lists (docs/threat-model.md, limits);
+    // so does a distributor back after a reload (its list was not stored).
     const keyed = current?.locked && current.members ? new Set(current.members) : null;
     const admitted = members.filter(
       (m) => m.memberKeyId !== this.me && !this.removed.has(m.memberKeyId) && (!current?.locked || !keyed || keyed.has(m.memberKeyId) || this.admitted.has(m.memberKeyId)),
     );
     const everyone = [this.me, ...admitted.map((m) => m.memberKeyId)];
+    const heldRole = (id: string): RosterRole | undefined => (held ? (held.stage.find((m) => m.memberKeyId === id)?.role ?? 'listener') : undefined);
     // The first epoch of a room is its creator's, who is its host.
-    const roleOf = (id: string): RosterRole => options.roles?.get(id) ?? this.roleOf(id) ?? (id === this.me ? 'host' : 'listener');
-    const order = new Map((current?.stage ?? []).map((m, i) => [m.memberKeyId, i]));
+    const roleOf = (id: string): RosterRole => options.roles?.get(id) ?? this.roleOf(id) ?? heldRole(id) ?? (id === this.me ? 'host' : 'listener');
+    const order = new Map((current?.stage ?? held?.stage ?? []).map((m, i) => [m.memberKeyId, i]));
     const stage = everyone
       .filter((id) => roleOf(id) !== 'listener')
       .sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity))
       .map((memberKeyId, senderIndex) => ({ memberKeyId, senderIndex, role: roleOf(memberKeyId) }));
-    return this.commit('fresh', everyone, stage, admitted, current?.locked ?? false, options.newRoomSecret);
+    const issued = this.commit('fresh', everyone, stage, admitted, current?.locked ?? held?.locked ?? false, options.newRoomSecret);
+    this.heldBack = null;
+    return issued;
+  }
+
+  /**
+   * The distributor comes back after a reload (the same participant, within the relay's grace): it held `epoch` and
+   * `held` from its own storage. Its next commit is a fresh epoch above any it made, every member accepts it (the same
+   * distributor, a newer epoch), and so every sender gets an epoch it never sent under.
+   */
+  resumeDistributing(epoch: number, held: HeldDistribution): void {
+    this.resumeAbove(epoch);
+    this.raiseNextEpoch(epoch + 1);
+    for (const id of held.removed) this.removed.add(id);
+    this.heldBack = held;
   }
 
   /**
    * Joins (and role or lock changes) ratchet: everyone computes the next secret; only newcomers get a package. Whoever
    * comes onto the stage gets a sender index never used in the lineage. Without its own member list (it did not make
-   * the epoch) a distributor goes fresh instead.
+   * the epoch) a distributor goes fresh instead. `repackage`: members it keyed that get a package too: a stage member
+   * back after a reload may have sent under the epoch it held, so its first epoch back must be one it never held.
    */
-  issueRatchet(newcomers: VerifiedMember[], changes: { roles?: ReadonlyMap<string, RosterRole>; locked?: boolean } = {}): IssuedCommit {
+  issueRatchet(newcomers: VerifiedMember[], changes: { roles?: ReadonlyMap<string, RosterRole>; locked?: boolean; repackage?: VerifiedMember[] } = {}): IssuedCommit {
     const current = this.current;
     if (!current) throw new MembershipError('NO_EPOCH', 'no epoch to ratchet from');
     if (!current.members) throw new MembershipError('NO_MEMBER_LIST', 'only the distributor that made the epoch can ratchet it');
@@ -420,7 +441,8 @@ export class Membership {
     const onStage = new Set(stay.map((m) => m.memberKeyId));
     const arriving = [...(changes.roles?.keys() ?? [])].filter((id) => !onStage.has(id) && listed.has(id) && roleOf(id) !== 'listener');
     const stage = [...stay, ...arriving.map((memberKeyId) => ({ memberKeyId, senderIndex: next++, role: roleOf(memberKeyId) }))];
-    return this.commit('ratchet', [...current.members, ...fresh.map((m) => m.memberKeyId)], stage, fresh, changes.locked ?? current.locked);
+    const again = (changes.repackage ?? []).filter((m) => listed.has(m.memberKeyId) && m.memberKeyId !== this.me);
+    return this.commit('ratchet', [...current.members, ...fresh.map((m) => m.memberKeyId)], stage, [...fresh, ...again], changes.locked ?? current.locked);
   }
 
   /**

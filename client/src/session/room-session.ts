@@ -39,6 +39,8 @@ import { forgetMember, storeMember, storedMember, type StoredMember } from './me
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { markJoin } from './join-timeline.ts';
 import { KeyBatch } from './key-batch.ts';
+import { takeMemberLock, type MemberLock } from './member-lock.ts';
+import { SenderFloor } from './sender-floor.ts';
 import { Slices } from './slices.ts';
 import { addressPackages } from './key-delivery.ts';
 import { acceptsRestoredInvite, planRebuild, raisesHandAgain, REBUILD, rebuildStep, retryDelayMs, rolesToRestore, type RestoredRole } from './rebuild.ts';
@@ -72,6 +74,10 @@ export class RoomSession implements RoomActions {
   private confirmFailed = false;
   private freshnessTimer: ReturnType<typeof setInterval> | null = null;
   private sendAllowed = true;
+  /** The epochs this page may send under: never one another page of this member may have sent under. */
+  private floor = new SenderFloor();
+  /** Held while this page is this member in the room: a duplicated tab finds it taken and joins as a new member. */
+  private memberLock: MemberLock | null = null;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
   private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0 };
   /** Commit headers and packages that arrived apart or early, held until they open (pending-commits.ts). */
@@ -229,9 +235,16 @@ export class RoomSession implements RoomActions {
       this.connect();
       // libsodium is first needed by the click (to sign the announcement): the join screen does not wait for it.
       void initCrypto().then(() => markJoin('crypto-ready'), () => undefined);
-      // This tab was in the room before a reload: it comes back as the same member, without asking again.
+      // This tab was in the room before a reload: it comes back as the same member, without asking again, unless
+      // another live page is that member (a duplicated tab copied this storage): then this one is a new member.
       const stored = storedMember(this.keys.roomId);
-      if (stored) return await this.comeBack(stored);
+      if (stored) {
+        this.update({ phase: { kind: 'busy', message: 'joining' } });
+        this.memberLock = await takeMemberLock(stored.identity.memberKeyId);
+        if (this.memberLock) return await this.comeBack(stored);
+        // Only this tab's copy: what it holds is the other page's, whose watermark moves on without this copy.
+        forgetMember(this.keys.roomId);
+      }
       const info = await this.req('room.peek', { roomId: this.keys.roomId });
       markJoin('peek-answered');
       if (!info.exists) return this.end('roomNotFound');
@@ -245,22 +258,31 @@ export class RoomSession implements RoomActions {
 
   /**
    * After a reload: the same identity and resume token, so the relay keeps the seat (role, raised hand) within its
-   * grace, and the distributor resends the current epoch; past the grace it is a join like any other. The
-   * microphone stays closed until the person switches it on.
+   * grace, and the distributor resends the current epoch (to a stage member, then a new one it may send under); a
+   * distributor issues a fresh epoch itself. Past the grace it is a join like any other. The microphone stays closed
+   * until the person switches it on.
    */
   private async comeBack(stored: StoredMember): Promise<void> {
-    this.update({ phase: { kind: 'busy', message: 'joining' } });
+    // The page before this one may have sent under any epoch up to the one it stored: this one never does.
+    this.floor = new SenderFloor(stored.epoch);
     await this.prepare(stored.name, stored.identity);
     this.announcement = stored.announcement;
     this.agent!.resumeAbove(stored.epoch - 1);
     this.meterOrCreate().resume();
-    const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement!, resumeToken: stored.resumeToken });
+    const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement!, resumeToken: stored.resumeToken, newPage: true });
     if ('lobby' in result) {
       this.me = result.participantId;
       return this.update({ phase: { kind: 'lobby' } });
     }
+    const same = result.participantId === stored.participantId;
+    // Back as the distributor: nobody else would answer its request for an epoch. It goes on with a fresh one above
+    // every epoch it made, with the stage it held.
+    if (same && stored.distribution) this.agent!.resumeDistributing(stored.epoch, stored.distribution);
     await this.enter(result);
-    if (result.participantId === stored.participantId) this.askForEpoch(result.room.participants.filter((p) => p.role !== 'listener').map((p) => p.participantId));
+    if (same && stored.distribution) {
+      this.distributeFresh();
+      this.render();
+    } else if (same) this.askForEpoch(result.room.participants.filter((p) => p.role !== 'listener').map((p) => p.participantId));
   }
 
   /** Asks who may distribute to send this member the current epoch again (only the distributor answers). */
@@ -307,6 +329,8 @@ export class RoomSession implements RoomActions {
     this.myName = name;
     this.agent = new Membership(this.keys, identity ?? generateIdentity());
     this.pending = new PendingCommits(this.agent);
+    // A new identity's lock is free; without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
+    this.memberLock ??= await takeMemberLock(this.agent.me, 0);
     this.life = this.makeLife(this.agent);
     this.announcement = this.makeAnnouncement();
     this.connect();
@@ -707,7 +731,8 @@ export class RoomSession implements RoomActions {
     const due = this.keyBatch.take(Date.now());
     if (!due || !this.isDistributor()) return;
     if (due.leaves > 0) this.distributeFresh();
-    else void this.send(this.agent!.issueRatchet(due.joins));
+    // A member it keyed among the joins is a stage member back after a reload: it gets a package for the new epoch.
+    else void this.send(this.agent!.issueRatchet(due.joins, { repackage: due.joins }));
   }
 
   private onPeerJoined(participant: ParticipantSnapshot): void {
@@ -899,6 +924,9 @@ export class RoomSession implements RoomActions {
     const member = known && !known.stale ? known.verified : null;
     const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
     if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from, withPackages: true }).catch(() => undefined);
+    // A stage member may have sent under the epoch it lost (a page that came back never sends under it again): it
+    // needs the next one, a ratchet with its package, gathered like a join (one per window however often it asks).
+    if (again && this.agent!.current!.stage.some((m) => m.memberKeyId === member!.memberKeyId)) this.batch({ join: member! });
     // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
     if (member && this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
   }
@@ -1022,9 +1050,16 @@ export class RoomSession implements RoomActions {
     const e2ee = this.view.e2ee;
     if (e2ee.state === 'error' || !this.agent?.current) return;
     const sending = this.media?.producerId != null;
+    const current = this.agent.current;
+    const floored = current.myIndex !== null && !this.floor.allows(current.epoch);
     // A listener told of a newer epoch it does not hold, or whose message found no confirmation, is not shown
     // "encrypted" either.
-    const next = (sending || state === 'stale' || this.confirmFailed) && !allowed ?  { state: 'waiting-for-key' as const, reason: state } : { state: 'encrypted' as const, reason: null };
+    const next =
+      sending && floored
+        ? { state: 'waiting-for-key' as const, reason: 'new-epoch' }
+        : (sending || state === 'stale' || this.confirmFailed) && !allowed
+          ? { state: 'waiting-for-key' as const, reason: state }
+          : { state: 'encrypted' as const, reason: null };
     if (next.state !== e2ee.state || next.reason !== e2ee.reason) this.update({ e2ee: { ...e2ee, ...next } });
   }
 
@@ -1035,7 +1070,8 @@ export class RoomSession implements RoomActions {
       const participantId = entry.memberKeyId === this.agent?.me ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
       if (participantId) senders[participantId] = entry.senderIndex;
     }
-    this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders);
+    // Written ahead: the stored watermark covers this epoch before a sender for it exists (sender-floor.ts).
+    this.e2ee?.setEpoch(state.epoch, state.secret, this.floor.senderIndex(state.epoch, state.myIndex), senders);
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
     if (state.epoch !== this.view.e2ee.epoch) this.confirmFailed = false;
@@ -1227,7 +1263,11 @@ export class RoomSession implements RoomActions {
   /** Keeps who this tab is in the room, so that a reload comes back as the same member. */
   private remember(): void {
     if (!this.agent || !this.me || !this.resumeToken) return;
-    storeMember(this.keys.roomId, { identity: this.agent.identity, name: this.myName, announcement: this.announcement!, resumeToken: this.resumeToken, participantId: this.me, epoch: this.agent.current?.epoch ?? 0 });
+    const current = this.agent.current;
+    const epoch = current?.epoch ?? 0;
+    const distribution = current?.distributor === this.agent.me ? { stage: current.stage, locked: current.locked, removed: [...this.agent.removed] } : null;
+    const write = storeMember(this.keys.roomId, { identity: this.agent.identity, name: this.myName, announcement: this.announcement!, resumeToken: this.resumeToken, participantId: this.me, epoch, distribution });
+    this.floor.recorded(epoch, write);
   }
 
   private end(reason: Extract<Phase, { kind: 'ended' }>['reason']): void {
@@ -1266,6 +1306,8 @@ export class RoomSession implements RoomActions {
     if (this.announceTimer) clearTimeout(this.announceTimer);
     this.socket?.disconnect();
     this.socket = null;
+    this.memberLock?.release();
+    this.memberLock = null;
   }
 
   // ---- actions ----
