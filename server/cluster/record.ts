@@ -18,7 +18,6 @@ const memberRecord = z.object({
    */
   resumeHash: z.string().max(64),
 });
-export type MemberRecord = z.infer<typeof memberRecord>;
 
 /** Parsed when a relay takes a room over: Redis is shared, and a malformed record must not make a broken room. */
 export const roomRecordSchema = z.object({

@@ -192,7 +192,7 @@ export class RoomService {
     p.producers.clear();
   }
 
-  private setPaused(room: Room, p: Participant, paused: boolean): Promise<void>[] {
+  private setPaused(_room: Room, p: Participant, paused: boolean): Promise<void>[] {
     p.muted = paused;
     return [...p.producers.values()].map((producer) => (paused ? producer.pause() : producer.resume()));
   }
