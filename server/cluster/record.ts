@@ -1,7 +1,7 @@
 // What the room directory in Redis holds for a room: the relay's own view of it, opaque blobs and ids only.
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Announcement, Role, RoomId, SealedTitle } from '../../protocol/messages.ts';
+import { resumeHash } from '../rooms/participant.ts';
 import type { Room } from '../rooms/room.ts';
 
 const memberRecord = z.object({
@@ -32,8 +32,6 @@ export const roomRecordSchema = z.object({
   formerIds: z.array(RoomId),
 });
 export type RoomRecord = z.infer<typeof roomRecordSchema>;
-
-export const resumeHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 /** The room as its origin relay holds it, minus mediasoup objects, sockets and tokens. */
 export function roomRecord(room: Room, origin: string): RoomRecord {
