@@ -187,7 +187,7 @@ export async function runCryptoBench(opts: { quick: boolean }): Promise<Table[]>
   const gcm = (impl: FrameRow['implementation'], bytes: number) => frames.find((r) => r.implementation === impl && r.bytes === bytes && r.suite === 'AES_128_GCM_SHA256_128')!;
   const ratio = gcm('noble gcm() per frame (sync)', 120).encryptUs / gcm('WebCrypto (async)', 120).encryptUs;
   writeJson('crypto', { quick: opts.quick, node: process.version, frames, commits, fingerprint, webcryptoOverNobleEncrypt120: ratio });
-  const svg = barChartSvg('Teahouse crypto (Node ' + process.version + ')', [
+  const svg = barChartSvg(`Teahouse crypto (Node ${process.version})`, [
     { label: 'SFrame encrypt, 120-byte frame', unit: 'µs per frame', values: frames.filter((r) => r.bytes === 120).map((r) => ({ name: `${r.suite} ${r.implementation === 'WebCrypto (async)' ? '' : '(noble gcm() per frame)'}`.trim(), value: r.encryptUs })) },
     { label: 'Fresh epoch commit', unit: 'ms to build', values: commits.map((c) => ({ name: `${c.members} members`, value: c.buildMs })) },
   ]);

@@ -14,6 +14,7 @@ import { isWildcard, rtcListenIp, webRtcServerListenInfos } from './media/listen
 import { MediaPlacement } from './media/placement.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createMetrics } from './metrics.ts';
+import { localDispatcher } from './rooms/requests.ts';
 import { RoomService } from './rooms/room-service.ts';
 import { attachConnection, type MessageObserver } from './signaling/connection.ts';
 
@@ -91,7 +92,8 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   });
   const cluster = redis ? new Cluster(io, redis, service, placement, config, log, now ?? Date.now) : null;
   clusterStats = cluster?.stats() ?? null;
-  io.on('connection', (socket) => attachConnection(socket, { service, config, log, metrics, observe: onClientMessage, dispatcher: cluster ?? undefined }));
+  const dispatcher = cluster ?? localDispatcher(service);
+  io.on('connection', (socket) => attachConnection(socket, { config, log, metrics, observe: onClientMessage, dispatcher }));
   await cluster?.start();
 
   await new Promise<void>((resolve, reject) => {

@@ -7,6 +7,8 @@ import type { JoinResult, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import { newId } from '../rooms/participant.ts';
+import type { Handlers } from '../rooms/handler.ts';
+import { requestHandlers } from '../rooms/requests.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { Dispatcher } from '../signaling/connection.ts';
 import { RelayBus, RelayUnavailableError } from './bus.ts';
@@ -55,6 +57,7 @@ export class Cluster implements Dispatcher {
 
   private readonly io: SocketServer;
   private readonly service: RoomService;
+  private readonly handlers: Handlers;
   private readonly placement: MediaPlacement;
   private readonly config: RelayConfig;
   private readonly log: Logger;
@@ -62,6 +65,7 @@ export class Cluster implements Dispatcher {
   constructor(io: SocketServer, redis: RedisClient, service: RoomService, placement: MediaPlacement, config: RelayConfig, log: Logger, now: () => number) {
     this.io = io;
     this.service = service;
+    this.handlers = requestHandlers(service);
     this.placement = placement;
     this.config = config;
     this.log = log;
@@ -125,7 +129,7 @@ export class Cluster implements Dispatcher {
       }
     }
     if (type === 'room.create' && !session.participant) return this.create(session, payload as { roomId: string });
-    const result = await (this.service.handlers[type] as (s: Session, p: unknown) => unknown)(session, payload);
+    const result = await (this.handlers[type] as (s: Session, p: unknown) => unknown)(session, payload);
     const roomId = session.room?.id;
     if (roomId) this.touched(roomId);
     return result;
@@ -158,7 +162,7 @@ export class Cluster implements Dispatcher {
     const taken = !this.service.rooms.has(payload.roomId) && (await this.locate(payload.roomId)) !== null;
     if (taken || !(await this.directory.claim(payload.roomId))) throw new SignalingError('ROOM_EXISTS', 'a room with this id already exists');
     try {
-      const result = await this.service.handlers['room.create'](session, payload as never);
+      const result = await this.handlers['room.create'](session, payload as never);
       this.touched(payload.roomId);
       return result;
     } catch (error) {

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
-import { webRtcTransportListen } from '../media/listen.ts';
+import { connectTransport, consume, createTransport, produce, receiveTransport, restartIce, resumeConsumer } from '../media/endpoint.ts';
+import type { MediaEndpoint } from '../media/media-state.ts';
 import { turnIceServers } from '../media/turn.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import type { RelayBus } from './bus.ts';
@@ -25,15 +26,12 @@ const pipedProducer = z.object({
 });
 const producerRef = z.object({ pipeId: z.string(), producerId: z.string() });
 
-export interface EdgeMember {
+/** A member connected here to a room held elsewhere; its producers are its microphone here, piped to the origin. */
+export interface EdgeMember extends MediaEndpoint {
   socketId: string;
   roomId: string;
   origin: string;
   participantId: string;
-  readonly transports: Map<string, types.WebRtcTransport>;
-  readonly consumers: Map<string, types.Consumer>;
-  /** This member's microphone here, piped to the origin. */
-  readonly producers: Map<string, types.Producer>;
 }
 
 /**
@@ -279,55 +277,20 @@ export class EdgeSide {
       case 'transport.create': {
         const direction = payload.direction as 'send' | 'recv';
         if (direction === 'send') await this.bus.request(member.origin, 'member.canProduce', { socketId: member.socketId });
-        if (member.transports.size >= 4) throw new SignalingError('INVALID_STATE', 'too many transports');
-        const room = this.roomFor(member);
-        const router = await room.router;
-        const transport = await router.createWebRtcTransport({
-          ...webRtcTransportListen(this.config, this.placement.webRtcServerOf(room.worker)),
-          initialAvailableOutgoingBitrate: 600_000,
-          appData: { direction },
-        });
-        if (this.members.get(member.socketId) !== member) {
-          transport.close();
-          throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
-        }
-        member.transports.set(transport.id, transport);
-        room.receivers.add(member);
-        return {
-          transportId: transport.id,
-          iceParameters: transport.iceParameters,
-          iceCandidates: transport.iceCandidates,
-          dtlsParameters: transport.dtlsParameters,
+        const place = async () => {
+          const room = this.roomFor(member);
+          return { room, router: await room.router, webRtcServer: this.placement.webRtcServerOf(room.worker) };
         };
+        const { target, reply } = await createTransport(this.config, member, direction, place, () => this.members.get(member.socketId) === member);
+        target.room.receivers.add(member);
+        return reply;
       }
-      case 'transport.connect': {
-        const transport = member.transports.get(payload.transportId as string);
-        if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
-        try {
-          await transport.connect({ dtlsParameters: payload.dtlsParameters as types.DtlsParameters });
-        } catch (error) {
-          if (transport.closed) throw new SignalingError('INVALID_STATE', 'the transport closed meanwhile');
-          throw new SignalingError('BAD_REQUEST', `dtlsParameters refused: ${(error as Error).message}`);
-        }
-        return {};
-      }
-      case 'transport.restartIce': {
-        const transport = member.transports.get(payload.transportId as string);
-        if (!transport) throw new SignalingError('NOT_FOUND', 'no such transport');
-        return { iceParameters: await transport.restartIce() };
-      }
+      case 'transport.connect':
+        return connectTransport(member, payload as RequestOf<'transport.connect'>);
+      case 'transport.restartIce':
+        return restartIce(member, payload as RequestOf<'transport.restartIce'>);
       case 'producer.create': {
-        const transport = member.transports.get(payload.transportId as string);
-        if (!transport || transport.appData.direction !== 'send') throw new SignalingError('NOT_FOUND', 'no such send transport');
-        if (member.producers.size >= 1) throw new SignalingError('INVALID_STATE', 'one microphone per participant');
-        const params = payload.rtpParameters as unknown as types.RtpParameters;
-        params.headerExtensions = (params.headerExtensions ?? []).filter((e) => e.uri !== 'urn:ietf:params:rtp-hdrext:ssrc-audio-level');
-        let producer: types.Producer;
-        try {
-          producer = await transport.produce({ kind: 'audio', rtpParameters: params });
-        } catch (error) {
-          throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${(error as Error).message}`);
-        }
+        const producer = await produce(member, payload as RequestOf<'producer.create'>);
         try {
           const room = this.roomFor(member);
           const { transport: pipe, pipeId } = await this.pipeOf(room);
@@ -353,31 +316,15 @@ export class EdgeSide {
         return { producerId: producer.id };
       }
       case 'consumer.create': {
-        const transport = [...member.transports.values()].filter((t) => t.appData.direction === 'recv').at(-1);
-        if (!transport) throw new SignalingError('INVALID_STATE', 'create a receive transport first');
+        // Before anything is piped in: a member with nowhere to receive it gets the error, not a pipe.
+        receiveTransport(member);
         const room = this.roomFor(member);
-        const producerId = payload.producerId as string;
-        const caps = payload.rtpCapabilities as types.RtpCapabilities;
-        const { participantId } = await this.pipedIn(room, producerId);
-        const router = await room.router;
-        if (!router.canConsume({ producerId, rtpCapabilities: caps })) throw new SignalingError('BAD_REQUEST', 'these capabilities cannot receive this producer');
-        const consumer = await transport.consume({ producerId, rtpCapabilities: caps, paused: true });
-        if (this.members.get(member.socketId) !== member) {
-          consumer.close();
-          throw new SignalingError('NOT_IN_ROOM', 'no longer in the room');
-        }
-        member.consumers.set(consumer.id, consumer);
-        const forget = () => member.consumers.delete(consumer.id);
-        consumer.on('transportclose', forget);
-        consumer.on('producerclose', forget);
-        return { consumerId: consumer.id, producerId, participantId, kind: 'audio', rtpParameters: consumer.rtpParameters };
+        const request = payload as RequestOf<'consumer.create'>;
+        const { participantId } = await this.pipedIn(room, request.producerId);
+        return consume(member, await room.router, request, participantId, () => this.members.get(member.socketId) === member);
       }
-      case 'consumer.resume': {
-        const consumer = member.consumers.get(payload.consumerId as string);
-        if (!consumer) throw new SignalingError('NOT_FOUND', 'no such consumer');
-        await consumer.resume();
-        return {};
-      }
+      case 'consumer.resume':
+        return resumeConsumer(member, payload as RequestOf<'consumer.resume'>);
       default:
         throw new SignalingError('UNKNOWN_MESSAGE', `not an edge request: ${type}`);
     }

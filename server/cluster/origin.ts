@@ -8,6 +8,8 @@ import type { RelayConfig } from '../config.ts';
 import { canProduce } from '../../protocol/stage.ts';
 import type { Participant } from '../rooms/participant.ts';
 import type { Room } from '../rooms/room.ts';
+import type { Handlers } from '../rooms/handler.ts';
+import { requestHandlers } from '../rooms/requests.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { RelayBus } from './bus.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
@@ -57,6 +59,7 @@ export class OriginSide {
   private readonly io: SocketServer;
   private readonly bus: RelayBus;
   private readonly service: RoomService;
+  private readonly handlers: Handlers;
   private readonly config: RelayConfig;
   private readonly touched: (roomId: string) => void;
 
@@ -64,6 +67,7 @@ export class OriginSide {
     this.io = io;
     this.bus = bus;
     this.service = service;
+    this.handlers = requestHandlers(service);
     this.config = config;
     this.touched = touched;
     bus.handle('client.request', (from, body) => this.request(from, parse(clientRequest, body, 'client.request')));
@@ -118,7 +122,7 @@ export class OriginSide {
     const proxy = this.proxyFor(from, socketId);
     // One request at a time per member, as for a socket of this relay.
     const run = proxy.queue.then(async () => {
-      const handler = this.service.handlers[type as RequestType] as (s: Session, p: unknown) => unknown;
+      const handler = this.handlers[type as RequestType] as (s: Session, p: unknown) => unknown;
       try {
         const data = await handler(proxy.session, parsed.data);
         return { data, then: this.collectAfterReply(proxy.session) };

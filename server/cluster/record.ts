@@ -1,7 +1,7 @@
 // What the room directory in Redis holds for a room: the relay's own view of it, opaque blobs and ids only.
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Announcement, Role, RoomId, SealedTitle } from '../../protocol/messages.ts';
+import { resumeHash } from '../rooms/participant.ts';
 import type { Room } from '../rooms/room.ts';
 
 const memberRecord = z.object({
@@ -18,7 +18,6 @@ const memberRecord = z.object({
    */
   resumeHash: z.string().max(64),
 });
-export type MemberRecord = z.infer<typeof memberRecord>;
 
 /** Parsed when a relay takes a room over: Redis is shared, and a malformed record must not make a broken room. */
 export const roomRecordSchema = z.object({
@@ -33,8 +32,6 @@ export const roomRecordSchema = z.object({
   formerIds: z.array(RoomId),
 });
 export type RoomRecord = z.infer<typeof roomRecordSchema>;
-
-export const resumeHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
 /** The room as its origin relay holds it, minus mediasoup objects, sockets and tokens. */
 export function roomRecord(room: Room, origin: string): RoomRecord {

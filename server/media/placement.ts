@@ -1,8 +1,7 @@
 // Where media lives on this relay: the worker and router of each room, of each receive transport and consumer, the fan-out routers and the producers piped into them, and each worker's load.
 import type { types } from 'mediasoup';
-import type { Participant } from '../rooms/participant.ts';
-import type { Room } from '../rooms/room.ts';
 import { MEDIA_CODECS } from './codecs.ts';
+import type { MemberMedia, RoomMedia } from './media-state.ts';
 import type { WorkerPool } from './worker-pool.ts';
 
 /** The first worker with the fewest participants counted on it. */
@@ -73,7 +72,7 @@ export class MediaPlacement {
   }
 
   /** Where a member's send transport goes: always the room's own router, which every fan-out router pipes from. */
-  sendTarget(room: Room): MediaTarget {
+  sendTarget(room: RoomMedia): MediaTarget {
     return { router: room.router, worker: room.worker, webRtcServer: this.webRtcServerOf(room.worker) };
   }
 
@@ -81,7 +80,7 @@ export class MediaPlacement {
    * Where a member's receive transport goes: the room's router until it carries listenersPerRouter receivers, then
    * the least-loaded worker, through a fan-out router there that every producer of the room is piped into.
    */
-  async receiveTarget(room: Room): Promise<MediaTarget> {
+  async receiveTarget(room: RoomMedia): Promise<MediaTarget> {
     const worker = receiveWorker({
       roomWorker: room.worker,
       receiversOnRoomRouter: receiversOn(room, room.router),
@@ -108,28 +107,28 @@ export class MediaPlacement {
   }
 
   /** A member's receive transport was made on `target`: its consumers go there, and its load is counted there. */
-  receiving(p: Participant, target: MediaTarget): void {
+  receiving(p: MemberMedia, target: MediaTarget): void {
     p.recvRouter = target.router;
     this.moveLoad(p, target.worker);
   }
 
   /** The router a member's consumers are made on: that of its newest receive transport. */
-  consumeRouter(room: Room, p: Participant): types.Router {
+  consumeRouter(room: RoomMedia, p: MemberMedia): types.Router {
     return p.recvRouter ?? room.router;
   }
 
   /** A member entered the room (or was restored into it): until it receives elsewhere, its load is on the room's worker. */
-  entered(room: Room, p: Participant): void {
+  entered(room: RoomMedia, p: MemberMedia): void {
     this.moveLoad(p, room.worker);
   }
 
   /** A member left: its load is counted nowhere. */
-  left(p: Participant): void {
+  left(p: MemberMedia): void {
     this.moveLoad(p, null);
   }
 
   /** Listeners on fan-out routers hear a new producer only once it is piped there: resolves once it is. */
-  async producerAdded(room: Room, producer: types.Producer): Promise<void> {
+  async producerAdded(room: RoomMedia, producer: types.Producer): Promise<void> {
     await Promise.all(
       [...room.fanout.values()].map(async ({ router, piped }) => {
         const r = await router.catch(() => null);
@@ -139,14 +138,14 @@ export class MediaPlacement {
   }
 
   /** What a room lost with a dead worker; a dead fan-out router is forgotten at once. */
-  workerDied(room: Room, dead: types.Worker): MediaLoss<Participant> {
+  workerDied<M extends MemberMedia>(room: RoomMedia<M>, dead: types.Worker): MediaLoss<M> {
     const loss = mediaLost(dead, { worker: room.worker, fanoutOn: (w) => room.fanout.has(w), members: room.members.values() });
     if (loss && !loss.whole) room.fanout.delete(dead);
     return loss;
   }
 
   /** A member's receive media died with a fan-out router: it receives on the room's worker again, once it asks. */
-  receiveLost(room: Room, p: Participant): void {
+  receiveLost(room: RoomMedia, p: MemberMedia): void {
     p.closeMedia();
     this.moveLoad(p, room.worker);
   }
@@ -156,7 +155,7 @@ export class MediaPlacement {
    * the fan-out routers elsewhere (they hold producers piped from it) go too. The room gets a new router on
    * `fresh` unless it closed meanwhile (false). Throws when that router cannot be made.
    */
-  async rehome(room: Room, fresh: types.Worker, stillOpen: () => boolean): Promise<boolean> {
+  async rehome(room: RoomMedia, fresh: types.Worker, stillOpen: () => boolean): Promise<boolean> {
     room.closeFanout();
     for (const p of room.members.values()) {
       p.closeMedia();
@@ -173,14 +172,14 @@ export class MediaPlacement {
   }
 
   /** Counts a member's load on the worker its media terminates on (null: on none, it left). */
-  private moveLoad(p: Participant, worker: types.Worker | null): void {
+  private moveLoad(p: MemberMedia, worker: types.Worker | null): void {
     if (p.loadWorker) this.pool.addLoad(p.loadWorker, -1);
     p.loadWorker = worker;
     if (worker) this.pool.addLoad(worker, 1);
   }
 
   /** Pipes a producer of the room's router into a fan-out router, once; a producer closed meanwhile is skipped. */
-  private async pipeInto(room: Room, router: types.Router, piped: Set<string>, producerId: string): Promise<void> {
+  private async pipeInto(room: RoomMedia, router: types.Router, piped: Set<string>, producerId: string): Promise<void> {
     if (piped.has(producerId)) return;
     piped.add(producerId);
     try {
@@ -192,7 +191,7 @@ export class MediaPlacement {
 }
 
 /** How many members receive through a router: what decides when the room spreads to another worker. */
-function receiversOn(room: Room, router: types.Router): number {
+function receiversOn(room: RoomMedia, router: types.Router): number {
   let n = 0;
   for (const m of room.members.values()) if (m.recvRouter === router) n++;
   return n;

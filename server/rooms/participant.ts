@@ -1,14 +1,10 @@
 // One member of a room on the relay: its role and stage state, its socket, and its mediasoup transports.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { types } from 'mediasoup';
 import type { EventOf, EventType, ParticipantSnapshot, Role } from '../../protocol/messages.ts';
 import type { StageMember } from '../../protocol/stage.ts';
-
-export interface OutboundSocket {
-  readonly id: string;
-  emit(event: string, payload: unknown): unknown;
-  disconnect?(close?: boolean): unknown;
-}
+import type { MemberMedia } from '../media/media-state.ts';
+import type { OutboundSocket, Session } from '../signaling/session.ts';
 
 /**
  * What a member in its disconnect grace may miss before resuming is pointless: past this it could not catch up
@@ -16,16 +12,12 @@ export interface OutboundSocket {
  */
 export const OUTBOX_LIMITS = { events: 1_000, bytes: 4 * 1024 * 1024 } as const;
 
-/** The connection state a participant belongs to; cleared when the participant is removed. */
-export interface SessionLink {
-  socket: OutboundSocket;
-  participant: Participant | null;
-  room: unknown;
-}
-
 export const newId = (bytes = 12): string => randomBytes(bytes).toString('base64url');
 
-export class Participant implements StageMember {
+/** How a member's resume token is kept where tokens must not be (the cluster's directory): the member's own token finds it. */
+export const resumeHash = (token: string): string => createHash('sha256').update(token).digest('base64url');
+
+export class Participant implements StageMember, MemberMedia {
   readonly participantId: string;
   /** Replaced by the member's own token when it resumes into a room taken over from a dead relay (cluster mode). */
   resumeToken = newId(24);
@@ -39,7 +31,8 @@ export class Participant implements StageMember {
   muted = false;
   invitedBy: string | null = null;
   socket: OutboundSocket | null;
-  session: SessionLink | null = null;
+  /** The connection this participant belongs to; cleared when the participant is removed. */
+  session: Session<Participant> | null = null;
   graceTimer: ReturnType<typeof setTimeout> | null = null;
   /** The page said it is going away: if it does not come back within the away grace, it left. */
   away = false;

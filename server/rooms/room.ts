@@ -1,6 +1,7 @@
 // A room on the relay: members (stage and audience) and lobby in memory, its mediasoup router, and fan-out of events to members.
 import type { types } from 'mediasoup';
 import type { EventOf, EventType, LobbyEntry, ParticipantSnapshot, RoomSnapshot } from '../../protocol/messages.ts';
+import type { FanoutRouter, RoomMedia } from '../media/media-state.ts';
 import type { Participant } from './participant.ts';
 import { isModerating, isOnStage } from '../../protocol/stage.ts';
 import { Throttle } from './throttle.ts';
@@ -24,13 +25,7 @@ export function audienceCountIntervalMs(members: number): number {
  */
 export type Multicast = (socketIds: string[], event: string, payload: unknown) => void;
 
-export interface FanoutRouter {
-  router: Promise<types.Router>;
-  /** Producer ids piped in (or being piped): each producer is piped once per fan-out router. */
-  piped: Set<string>;
-}
-
-export class Room {
+export class Room implements RoomMedia<Participant> {
   id: string;
   sealedTitle: string;
   locked = false;

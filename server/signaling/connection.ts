@@ -4,13 +4,17 @@ import type { Socket } from 'socket.io';
 import { describeIssue, SignalingError } from '../../protocol/errors.ts';
 import { requests, type Ack, type RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
-import type { RelayMetrics } from '../metrics.ts';
-import type { RoomService, Session } from '../rooms/room-service.ts';
 import { TokenBucket } from './rate-limit.ts';
+import type { Session } from './session.ts';
 
 export type MessageObserver = (event: string, payload: unknown) => void;
 
-/** Where a validated request goes: the room service itself, or in cluster mode the relay that holds its room. */
+/** Counts each request by its result: the composition root passes its Prometheus counter. */
+interface MessageCounter {
+  inc(labels: { result: string }): void;
+}
+
+/** Where a validated request goes: the room service itself (rooms/requests.ts), or in cluster mode the relay that holds its room. */
 export interface Dispatcher {
   dispatch(session: Session, type: RequestType, payload: unknown): unknown;
   disconnected(session: Session): void;
@@ -18,13 +22,9 @@ export interface Dispatcher {
 
 export function attachConnection(
   socket: Socket,
-  deps: { service: RoomService; config: RelayConfig; log: Logger; metrics: RelayMetrics; observe?: MessageObserver; dispatcher?: Dispatcher },
+  deps: { config: RelayConfig; log: Logger; metrics: { messages: MessageCounter }; observe?: MessageObserver; dispatcher: Dispatcher },
 ): void {
-  const { service, config, log, metrics, observe } = deps;
-  const dispatcher: Dispatcher = deps.dispatcher ?? {
-    dispatch: (session, type, payload) => (service.handlers[type] as (s: Session, p: unknown) => unknown)(session, payload),
-    disconnected: (session) => service.disconnected(session),
-  };
+  const { config, log, metrics, observe, dispatcher } = deps;
   const session: Session = { socket, participant: null, room: null, roomCreations: [], afterReply: null };
   const bucket = new TokenBucket(config.messagesPerSecond, config.messageBurst);
   // Requests of one connection run one at a time, in order: no interleaving of join, produce and leave.

@@ -191,7 +191,7 @@ describe('room secret and relay events in the page', () => {
 
   it('a pasted link of another server or a damaged one is refused on the home page, and nothing is opened', async () => {
     const page = await openPage(browser, relay.url);
-    await page.getByTestId('paste-link').fill('https://elsewhere.example/r/AAAAAAAAAAAAAAAAAAAAAA#' + 'A'.repeat(43));
+    await page.getByTestId('paste-link').fill(`https://elsewhere.example/r/AAAAAAAAAAAAAAAAAAAAAA#${'A'.repeat(43)}`);
     await page.getByTestId('open-link').click();
     await expect.poll(() => page.getByTestId('paste-link-error').textContent().catch(() => null)).toMatch(/damaged|another server/);
     const { page: host, link } = await createRoom(browser, relay.url, 'Elsewhere', 'Host');

@@ -8,10 +8,6 @@ export function rtpPayload(packet: Uint8Array): Uint8Array {
   return packet.subarray(offset, end);
 }
 
-export function rtpSsrc(packet: Uint8Array): number {
-  return new DataView(packet.buffer, packet.byteOffset, packet.byteLength).getUint32(8);
-}
-
 /** The sequence number and media timestamp (48 kHz for Opus): frame rate and gaps in media time, with no clock. */
 export function rtpClock(packet: Uint8Array): { sequence: number; timestamp: number } {
   const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);

@@ -180,7 +180,7 @@ describe('a room with a few hundred listeners', () => {
       // Between pages: some leave, some arrive.
       if (n < going.length / 10) {
         churn.push(...going.slice(n * 10, n * 10 + 10).map((l) => l.client.req('room.leave', {})));
-        churn.push(joinListeners(room, 3, `Churn${n}-`).then((j) => (arrived.push(...j), j)));
+        churn.push(joinListeners(room, 3, `Churn${n}-`).then((j) => { arrived.push(...j); return j; }));
       }
       page = await first.client.req('audience.page', { after, limit: 25 });
     }

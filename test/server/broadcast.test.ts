@@ -1,6 +1,7 @@
 import type { types } from 'mediasoup';
 import { describe, expect, it } from 'vitest';
-import { Participant, type OutboundSocket } from '../../server/rooms/participant.ts';
+import { Participant } from '../../server/rooms/participant.ts';
+import type { OutboundSocket } from '../../server/signaling/session.ts';
 import { Room } from '../../server/rooms/room.ts';
 
 function socket(id: string, log: string[]): OutboundSocket {

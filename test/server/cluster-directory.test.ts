@@ -6,7 +6,7 @@ import { connectRedis, type RedisClient } from '../../server/cluster/redis.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 
 let redis: TestRedis;
-let clients: RedisClient[] = [];
+const clients: RedisClient[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();

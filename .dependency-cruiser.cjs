@@ -1,0 +1,94 @@
+// Dependency rules (issue #26, "One direction through the code"): checked by `npm run lint`, failing on an upward import or a cycle.
+// dependency-cruiser rather than eslint-plugin-boundaries: it reads the imports itself (type-only ones too), so the rules need no ESLint.
+//
+// The relay, top to bottom (docs/architecture.md, "Folders and the way they depend"):
+//   server/index.ts, main.ts, metrics.ts, http/  the composition root: builds everything below
+//   server/cluster/    routes requests between relays (cluster mode)
+//   server/rooms/      the effect of each request on rooms, members, stage and keys
+//   server/media/      where media lives: workers, routers, transports (mediasoup)
+//   server/signaling/  one connection: validation, rate limits, the session and dispatcher types
+//   server/config.ts, protocol/, crypto/  shared by everything above
+// The client: ui/ → session/ → media/, crypto/, protocol/; i18n/ is the UI's.
+
+/**
+ * Known violations in the client, each allowed for its one pair of files and to be removed by the client half of issue #26
+ * (the session core/shell split). No other exceptions.
+ */
+const clientExceptions = {
+  'client-session-not-ui': [
+    // session/room-session.ts takes RoomActions from ui/ (client half of #26).
+    { from: '^client/src/session/room-session[.]ts$', to: '^client/src/ui/actions[.]ts$' },
+    // session/view.ts names the i18n Lang (client half of #26).
+    { from: '^client/src/session/view[.]ts$', to: '^client/src/i18n/i18n[.]ts$' },
+  ],
+  'client-media-not-session': [
+    // media/ marks the join's steps on session/join-timeline.ts (client half of #26).
+    { from: '^client/src/media/(e2ee|media-session)[.]ts$', to: '^client/src/session/join-timeline[.]ts$' },
+  ],
+  'client-ui-through-session': [
+    // The UI reaches past the session into media/ (client half of #26).
+    { from: '^client/src/ui/app[.]tsx$', to: '^client/src/media/e2ee[.]ts$' },
+    { from: '^client/src/ui/media-status[.]tsx$', to: '^client/src/media/media-health[.]ts$' },
+  ],
+};
+
+const upward = (name, comment, fromPath, toPath) => ({ name, comment, severity: 'error', from: { path: fromPath }, to: { path: toPath } });
+
+/** A rule as is for every other file, and for each excepted file the same rule minus its one allowed target. */
+function withExceptions(rule) {
+  const exceptions = clientExceptions[rule.name] ?? [];
+  if (exceptions.length === 0) return [rule];
+  return [
+    { ...rule, from: { ...rule.from, pathNot: exceptions.map((e) => e.from) } },
+    ...exceptions.map((e) => ({ ...rule, from: { path: e.from }, to: { ...rule.to, pathNot: e.to } })),
+  ];
+}
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'A cycle, type-only ones included, means two modules are one: split them or move the shared part down.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    upward('relay-root-only', 'Only the composition root imports index.ts, main.ts or metrics.ts.', '^server/(cluster|rooms|media|signaling|http)/|^server/config[.]ts$', '^server/(index|main|metrics)[.]ts$'),
+    upward('cluster-not-http', 'cluster/ is below the composition root.', '^server/cluster/', '^server/http/'),
+    upward('rooms-not-up', 'rooms/ knows nothing of the cluster or the composition root.', '^server/rooms/', '^server/(cluster|http)/'),
+    upward('media-not-up', 'media/ places media and knows nothing of rooms, cluster or connections: the room media state it keeps is its own type.', '^server/media/', '^server/(rooms|cluster|signaling|http)/'),
+    upward('signaling-not-up', 'signaling/ is one connection: it dispatches to an interface and imports no handler.', '^server/signaling/', '^server/(rooms|cluster|media|http)/'),
+    upward('config-at-bottom', 'config.ts is read by everything above and imports only protocol/.', '^server/config[.]ts$', '^server/(?!config[.]ts$)'),
+    upward('shared-not-up', 'crypto/ and protocol/ are isomorphic: neither the relay nor the page.', '^(crypto|protocol)/', '^(server|client)/'),
+    upward('protocol-not-crypto', 'protocol/ holds wire schemas and pure rules, and needs no keys.', '^protocol/', '^crypto/'),
+    upward('client-not-server', 'The page never imports the relay.', '^client/', '^server/'),
+    upward('server-not-client', 'The relay never imports the page.', '^server/', '^client/'),
+    {
+      name: 'client-session-not-ui',
+      comment: 'session/ drives the room; the UI renders what it publishes.',
+      severity: 'error',
+      from: { path: '^client/src/session/' },
+      to: { path: '^client/src/(ui|i18n)/' },
+    },
+    {
+      name: 'client-media-not-session',
+      comment: 'media/ is driven by the session and never calls it.',
+      severity: 'error',
+      from: { path: '^client/src/media/' },
+      to: { path: '^client/src/(session|ui|i18n)/' },
+    },
+    {
+      name: 'client-ui-through-session',
+      comment: 'The UI reaches media through the session.',
+      severity: 'error',
+      from: { path: '^client/src/(ui|i18n)/' },
+      to: { path: '^client/src/media/' },
+    },
+  ].flatMap(withExceptions),
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(node_modules|client/dist|client/dist-test|bench/results)' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: { extensions: ['.ts', '.tsx', '.js', '.mjs'] },
+  },
+};
