@@ -118,6 +118,7 @@ describe('Membership: keys follow the signed stage', () => {
     const sneaky = createCommit({
       distributor: mod.identity,
       roomId: mod.m.keys.roomId,
+      linkKey: mod.m.keys.linkKey,
       epoch: base.epoch + 1,
       kind: 'ratchet',
       previous: base.hash,
@@ -154,6 +155,7 @@ describe('Membership: keys follow the signed stage', () => {
       createCommit({
         distributor,
         roomId: host.m.keys.roomId,
+        linkKey: host.m.keys.linkKey,
         epoch: base.epoch + 1,
         kind: 'ratchet',
         previous: base.hash,
@@ -176,6 +178,7 @@ describe('Membership: keys follow the signed stage', () => {
       createCommit({
         distributor: host.identity,
         roomId: host.m.keys.roomId,
+        linkKey: host.m.keys.linkKey,
         epoch: base.epoch + 1,
         kind: 'ratchet',
         previous,
@@ -202,6 +205,7 @@ describe('Membership: keys follow the signed stage', () => {
       createCommit({
         distributor: host.identity,
         roomId: host.m.keys.roomId,
+        linkKey: host.m.keys.linkKey,
         epoch,
         kind: 'fresh',
         previous: host.m.current!.hash,
@@ -220,6 +224,7 @@ describe('Membership: keys follow the signed stage', () => {
     const far = createCommit({
       distributor: host.identity,
       roomId: host.m.keys.roomId,
+      linkKey: host.m.keys.linkKey,
       epoch: EPOCH_LIMITS.maxFirst + 1,
       kind: 'fresh',
       previous: host.m.current!.hash,
@@ -504,6 +509,7 @@ describe('Membership: removals are room state, not one member\'s memory', () => 
       createCommit({
         distributor: distributor.identity,
         roomId: keys.roomId,
+        linkKey: keys.linkKey,
         epoch: on.epoch + 1,
         kind,
         previous: on.hash,

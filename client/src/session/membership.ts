@@ -274,6 +274,7 @@ export class Membership {
       package: pkg,
       pairwiseKeyWith: (distributor) => this.pairKey(distributor, this.me),
       roomId: this.keys.roomId,
+      linkKey: this.keys.linkKey,
       // A member with no epoch yet takes its first from any verified member; the stage's host names the fingerprint
       // and the epoch code shows whether it shares keys with the room.
       signKeyOf: (id) => (current === null || id === current.distributor || id === expected ? this.signKeyOf(id) : null),
@@ -362,6 +363,7 @@ export class Membership {
     const created = createCommit({
       distributor: this.identity,
       roomId: this.keys.roomId,
+      linkKey: this.keys.linkKey,
       epoch,
       kind,
       previous: current?.hash ?? NO_PREVIOUS_COMMIT,
