@@ -159,15 +159,21 @@ function hashMembers(memberKeyIds: Iterable<string>): { hash: Uint8Array; count:
  * The symmetric key between a distributor and one member, from one X25519 step that either side can do (the
  * distributor with its secret key and the member's public key, or the other way round). Every later package to that
  * member costs one XChaCha20-Poly1305 of 32 bytes. Null for a public key of small order.
+ *
+ * `kemSecret`: the X-Wing shared secret of the member's encapsulation to the distributor (crypto/kem.ts). With it the
+ * key is hybrid, under a label of its own: a package then opens only for someone who breaks X25519 and ML-KEM-768.
  */
-export function pairwiseKey(options: { roomId: string; mySecretKey: Uint8Array; theirPublicKey: Uint8Array; distributor: string; member: string }): Uint8Array | null {
+export function pairwiseKey(options: { roomId: string; mySecretKey: Uint8Array; theirPublicKey: Uint8Array; distributor: string; member: string; kemSecret?: Uint8Array }): Uint8Array | null {
   let shared: Uint8Array;
   try {
     shared = sodium.crypto_scalarmult(options.mySecretKey, options.theirPublicKey);
   } catch {
     return null;
   }
-  return deriveLabelled(shared, 'pairwise-key', 32, concat(utf8.encode(options.roomId), fromHex(options.distributor), fromHex(options.member)));
+  const context = concat(utf8.encode(options.roomId), fromHex(options.distributor), fromHex(options.member));
+  if (!options.kemSecret) return deriveLabelled(shared, 'pairwise-key', 32, context);
+  if (options.kemSecret.length !== 32) return null;
+  return deriveLabelled(concat(shared, options.kemSecret), 'pairwise-key-hybrid', 32, context);
 }
 
 /** Keyed by the old link's L too: a rotated secret never follows from C alone, so S' is as sealed as S was. */
