@@ -277,7 +277,7 @@ describe('Membership: keys follow the signed stage', () => {
     const blob = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: poisoned, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Zero' }) });
     expect(host.m.verify('p-zero', blob)).toBeNull();
     // …and even one that slipped through is skipped by the commit, which still goes to everyone else.
-    const bad: VerifiedMember = { participantId: 'p-zero', memberKeyId: poisoned.memberKeyId, boxPublicKey: new Uint8Array(32), signPublicKey: poisoned.signPublicKey, name: 'Zero' };
+    const bad: VerifiedMember = { participantId: 'p-zero', memberKeyId: poisoned.memberKeyId, boxPublicKey: new Uint8Array(32), signPublicKey: poisoned.signPublicKey, name: 'Zero', kemPublicKey: null };
     const issued = host.m.issueFresh([v(host, host), bad, v(by.Alice!, host)]);
     expect(issued.skipped).toEqual([poisoned.memberKeyId]);
     expect(issued.members!).not.toContain(poisoned.memberKeyId);
