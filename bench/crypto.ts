@@ -114,6 +114,7 @@ export interface CommitRow {
 export async function commitBench(quick: boolean): Promise<CommitRow[]> {
   await initCrypto();
   const roomId = 'B'.repeat(22);
+  const linkKey = new Uint8Array(32).fill(7);
   const distributor = generateIdentity();
   const rows: CommitRow[] = [];
   for (const n of quick ? [10, 100, 1000] : [10, 100, 1000, 10_000]) {
@@ -128,7 +129,7 @@ export async function commitBench(quick: boolean): Promise<CommitRow[]> {
     );
     const build = (cached: boolean, kind: 'fresh' | 'ratchet' = 'fresh', previous: Uint8Array = NO_PREVIOUS_COMMIT, commitSecret = generateCommitSecret()) =>
       createCommit({
-        distributor, roomId, epoch: kind === 'fresh' ? 2 : 3, kind, previous, locked: false, members: ids, stage, commitSecret,
+        distributor, roomId, linkKey, epoch: kind === 'fresh' ? 2 : 3, kind, previous, locked: false, members: ids, stage, commitSecret,
         packageFor: kind === 'fresh' ? members : [],
         ...(cached ? { pairwiseKeyOf: (r: { memberKeyId: string }) => pairwise.get(r.memberKeyId) ?? null } : {}),
       });
@@ -141,10 +142,10 @@ export async function commitBench(quick: boolean): Promise<CommitRow[]> {
     const signKeyOf = (id: string) => (id === distributor.memberKeyId ? distributor.signPublicKey : null);
     const pairwiseKeyWith = (id: string) => pairwiseKey({ roomId, mySecretKey: me.boxSecretKey, theirPublicKey: distributor.boxPublicKey, distributor: id, member: me.memberKeyId });
     const opens = quick ? 50 : 500;
-    const openMs = timeLoop(opens, () => openCommit({ blob: created.blob, package: pkg, roomId, signKeyOf, pairwiseKeyWith, me, current: null })) / 1000;
+    const openMs = timeLoop(opens, () => openCommit({ blob: created.blob, package: pkg, roomId, linkKey, signKeyOf, pairwiseKeyWith, me, current: null })) / 1000;
     const ratchet = build(true, 'ratchet', created.hash, ratchetCommitSecret(created.epochSecret));
     const current = { epochSecret: created.epochSecret, hash: created.hash };
-    const openRatchetMs = timeLoop(opens, () => openCommit({ blob: ratchet.blob, package: null, roomId, signKeyOf, pairwiseKeyWith, me, current })) / 1000;
+    const openRatchetMs = timeLoop(opens, () => openCommit({ blob: ratchet.blob, package: null, roomId, linkKey, signKeyOf, pairwiseKeyWith, me, current })) / 1000;
     rows.push({
       members: n,
       headerBytes: created.blob.length,

@@ -6,6 +6,7 @@ import { runClusterBench } from './cluster.ts';
 import { runCryptoBench } from './crypto.ts';
 import { runFrameCostBench } from './frame-cost.ts';
 import { runJoinBench } from './join.ts';
+import { runPqBench } from './pq.ts';
 import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
@@ -20,6 +21,7 @@ for (const [name, run] of [
   ['frame-cost', () => runFrameCostBench({ quick })],
   ['join', () => runJoinBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],
+  ['pq', () => runPqBench({ quick })],
   ['signaling', () => runSignalingBench({ quick })],
   ['bigroom', () => runBigRoomBench({ quick })],
   ['capacity', () => runCapacityBench({ quick })],

@@ -85,9 +85,12 @@ export function ratchetCommitSecret(epochSecret: Uint8Array): Uint8Array {
 /**
  * The epoch secret is bound to the whole signed header (stage, sender indexes, member-list hash, distributor, previous
  * transcript): two groups shown different commits derive different keys, so a fork means silence, never a shared key.
+ * The link's epoch key L (deriveRoomKeys) is keyed in beside C: whoever never held the link learns nothing of any
+ * epoch from recorded traffic, even with every package opened (docs/protocol.md §5, the link is a key).
  */
-export function deriveEpochSecret(commitSecret: Uint8Array, commitHash: Uint8Array): Uint8Array {
-  return deriveLabelled(commitSecret, 'epoch-secret', EPOCH_SECRET_BYTES, commitHash);
+export function deriveEpochSecret(commitSecret: Uint8Array, commitHash: Uint8Array, linkKey: Uint8Array): Uint8Array {
+  if (linkKey.length !== 32) throw new RangeError('a link epoch key is 32 bytes');
+  return deriveLabelled(concat(commitSecret, linkKey), 'epoch-secret', EPOCH_SECRET_BYTES, commitHash);
 }
 
 /** The SFrame base key of one sender in one epoch. */
@@ -156,19 +159,26 @@ function hashMembers(memberKeyIds: Iterable<string>): { hash: Uint8Array; count:
  * The symmetric key between a distributor and one member, from one X25519 step that either side can do (the
  * distributor with its secret key and the member's public key, or the other way round). Every later package to that
  * member costs one XChaCha20-Poly1305 of 32 bytes. Null for a public key of small order.
+ *
+ * `kemSecret`: the X-Wing shared secret of the member's encapsulation to the distributor (crypto/kem.ts). With it the
+ * key is hybrid, under a label of its own: a package then opens only for someone who breaks X25519 and ML-KEM-768.
  */
-export function pairwiseKey(options: { roomId: string; mySecretKey: Uint8Array; theirPublicKey: Uint8Array; distributor: string; member: string }): Uint8Array | null {
+export function pairwiseKey(options: { roomId: string; mySecretKey: Uint8Array; theirPublicKey: Uint8Array; distributor: string; member: string; kemSecret?: Uint8Array }): Uint8Array | null {
   let shared: Uint8Array;
   try {
     shared = sodium.crypto_scalarmult(options.mySecretKey, options.theirPublicKey);
   } catch {
     return null;
   }
-  return deriveLabelled(shared, 'pairwise-key', 32, concat(utf8.encode(options.roomId), fromHex(options.distributor), fromHex(options.member)));
+  const context = concat(utf8.encode(options.roomId), fromHex(options.distributor), fromHex(options.member));
+  if (!options.kemSecret) return deriveLabelled(shared, 'pairwise-key', 32, context);
+  if (options.kemSecret.length !== 32) return null;
+  return deriveLabelled(concat(shared, options.kemSecret), 'pairwise-key-hybrid', 32, context);
 }
 
-function rotationKey(commitSecret: Uint8Array): Uint8Array {
-  return deriveLabelled(commitSecret, 'room-rotation', 32);
+/** Keyed by the old link's L too: a rotated secret never follows from C alone, so S' is as sealed as S was. */
+function rotationKey(commitSecret: Uint8Array, linkKey: Uint8Array): Uint8Array {
+  return deriveLabelled(concat(commitSecret, linkKey), 'room-rotation', 32);
 }
 
 function transcript(roomId: string, body: Uint8Array): Uint8Array {
@@ -234,6 +244,8 @@ export function sealPackage(options: { key: Uint8Array; hash: Uint8Array; member
 export function createCommit(options: {
   distributor: Identity;
   roomId: string;
+  /** The link's epoch key (RoomKeys.linkKey) of the room this commit is made in. */
+  linkKey: Uint8Array;
   epoch: number;
   kind: CommitKind;
   previous: Uint8Array;
@@ -287,7 +299,7 @@ export function createCommit(options: {
   if (options.newRoomSecret) {
     newRoomSecret = options.newRoomSecret;
     const nonce = randomBytes(24);
-    parts.push(Uint8Array.of(1), nonce, xchacha20poly1305(rotationKey(options.commitSecret), nonce).encrypt(newRoomSecret));
+    parts.push(Uint8Array.of(1), nonce, xchacha20poly1305(rotationKey(options.commitSecret, options.linkKey), nonce).encrypt(newRoomSecret));
   } else parts.push(Uint8Array.of(0));
   const body = concat(...parts);
   const t = transcript(roomId, body);
@@ -319,7 +331,7 @@ export function createCommit(options: {
     memberCount,
     stage: onStage,
     removed,
-    epochSecret: deriveEpochSecret(options.commitSecret, hash),
+    epochSecret: deriveEpochSecret(options.commitSecret, hash, options.linkKey),
     newRoomSecret,
   };
 }
@@ -439,6 +451,8 @@ export function openCommit(options: {
   /** This member's package from the same commit, if the relay delivered one. */
   package: string | null;
   roomId: string;
+  /** The link's epoch key (RoomKeys.linkKey): without it no epoch secret follows, whatever else is known. */
+  linkKey: Uint8Array;
   signKeyOf: (memberKeyId: string) => Uint8Array | null;
   /** The pairwise key with the distributor the header names (see pairwiseKey), or null when it cannot be made. */
   pairwiseKeyWith: (distributor: string) => Uint8Array | null;
@@ -469,12 +483,12 @@ export function openCommit(options: {
   let newRoomSecret: Uint8Array | null = null;
   if (rotation) {
     try {
-      newRoomSecret = xchacha20poly1305(rotationKey(commitSecret), rotation.subarray(0, 24)).decrypt(rotation.subarray(24));
+      newRoomSecret = xchacha20poly1305(rotationKey(commitSecret, options.linkKey), rotation.subarray(0, 24)).decrypt(rotation.subarray(24));
     } catch {
       throw new CommitError('rotated room secret does not authenticate');
     }
   }
-  return { ...header, epochSecret: deriveEpochSecret(commitSecret, header.hash), newRoomSecret };
+  return { ...header, epochSecret: deriveEpochSecret(commitSecret, header.hash, options.linkKey), newRoomSecret };
 }
 
 export function generateCommitSecret(): Uint8Array {

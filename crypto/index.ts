@@ -6,6 +6,7 @@ export * from './epoch.ts';
 export * from './errors.ts';
 export * from './fingerprint.ts';
 export * from './identity.ts';
+export * from './kem.ts';
 export * from './kid.ts';
 export * from './metadata.ts';
 export * from './room-message.ts';

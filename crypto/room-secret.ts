@@ -13,6 +13,8 @@ export interface RoomKeys {
   authKey: Uint8Array;
   /** Encrypts display names, the room title and other free text. */
   metaKey: Uint8Array;
+  /** L, keyed into every epoch secret: recorded traffic stays sealed to whoever never held the link. */
+  linkKey: Uint8Array;
 }
 
 export function generateRoomSecret(): Uint8Array {
@@ -43,6 +45,7 @@ export function deriveRoomKeys(secret: Uint8Array): RoomKeys {
     roomId: toBase64url(deriveLabelled(secret, 'room-id', 16)),
     authKey: deriveLabelled(secret, 'auth-key', 32),
     metaKey: deriveLabelled(secret, 'meta-key', 32),
+    linkKey: deriveLabelled(secret, 'link-epoch-key', 32),
   };
 }
 

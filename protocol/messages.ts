@@ -15,6 +15,8 @@ export const LIMITS = {
   commit: 65_536,
   /** Per-recipient packages in one request: the distributor splits larger rooms over several. */
   packagesPerMessage: 1_000,
+  /** KEM offers in one `key.kem`: one per stage member, whom a newcomer offers to at once. */
+  kemOffersPerMessage: 64,
   /** A signed stage decision, with an invitation inside an acceptance: about 400 characters. */
   decision: 1_024,
   /** A distributor's signed epoch confirmation: 185 characters. */
@@ -46,6 +48,8 @@ export const Commit = Blob(LIMITS.commit);
 /** A commit secret under the pairwise key of distributor and recipient (crypto/epoch.ts): 80 bytes, 107 characters. */
 export const Package = z.string().regex(/^[A-Za-z0-9_-]{107}$/, 'a key package is 107 base64url characters');
 const KeyPackage = z.strictObject({ to: Id, package: Package });
+/** A member's signed X-Wing ciphertext to a stage member's KEM key (crypto/kem.ts): 1,184 bytes, 1,579 characters. */
+export const KemOffer = z.string().regex(/^[A-Za-z0-9_-]{1579}$/, 'a KEM offer is 1,579 base64url characters');
 /** SFrame KIDs carry the epoch in 48 bits (docs/protocol.md §7). */
 export const Epoch = z.number().int().min(1).max(2 ** 48 - 1);
 const Seq = z.number().int().nonnegative();
@@ -181,6 +185,11 @@ export const requests = {
   'lobby.admit': { request: z.strictObject({ participantId: Id, decision: Decision }), reply: Ok },
   /** A sender asks the distributor to confirm its epoch is current; both routed to one member of the same room. */
   'epoch.challenge': { request: z.strictObject({ to: Id, nonce: Nonce }), reply: Ok },
+  /**
+   * A member's KEM offers, each forwarded to its `to` alone, and only to members on stage: whoever may distribute holds
+   * a hybrid pairwise key with every member before any hand-over (docs/protocol.md §5).
+   */
+  'key.kem': { request: z.strictObject({ offers: z.array(z.strictObject({ to: Id, offer: KemOffer })).min(1).max(LIMITS.kemOffersPerMessage) }), reply: Ok },
   /** A member that lost its epoch (a reload) or missed a commit asks the distributor for it again. */
   'key.resend': { request: z.strictObject({ to: Id }), reply: Ok },
   'epoch.confirm': { request: z.strictObject({ to: Id, confirmation: Blob(LIMITS.confirmation) }), reply: Ok },
@@ -222,6 +231,7 @@ export const events = {
   'stage.decision': z.object({ by: Id, decision: Decision }),
   'epoch.challenge': z.object({ from: Id, nonce: Nonce }),
   'key.resend': z.object({ from: Id }),
+  'key.kem': z.object({ from: Id, offer: KemOffer }),
   'epoch.confirm': z.object({ from: Id, confirmation: Blob(LIMITS.confirmation) }),
   'lobby.updated': z.object({ lobby: z.array(LobbyEntry) }),
   'lobby.admitted': JoinResult,

@@ -39,6 +39,16 @@ export function keyHandlers(this: RoomService) {
       return {};
     },
 
+    /** Each offer goes to its stage member alone; one to a listener (or nobody) is dropped, the rest still go. */
+    'key.kem': (session, { offers }) => {
+      const { room, me } = this.member(session);
+      for (const { to, offer } of offers) {
+        const target = room.members.get(to);
+        if (target && target !== me && target.role !== 'listener') target.send('key.kem', { from: me.participantId, offer });
+      }
+      return {};
+    },
+
     'key.resend': (session, { to }) => {
       const { room, me } = this.member(session);
       this.other(room, to).send('key.resend', { from: me.participantId });

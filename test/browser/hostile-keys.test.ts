@@ -211,7 +211,7 @@ describe('a member whose public key cannot be sealed to', () => {
     const pairwiseKeyWith = (distributor: string) =>
       pairwiseKey({ roomId: keys.roomId, mySecretKey: poisoned.boxSecretKey, theirPublicKey: hostMember.boxPublicKey, distributor, member: poisoned.memberKeyId });
     for (const blob of commits) {
-      expect(() => openCommit({ blob, package: null, roomId: keys.roomId, signKeyOf: () => hostMember.signPublicKey, pairwiseKeyWith, me: poisoned, current: null })).toThrow(CommitNoKeyError);
+      expect(() => openCommit({ blob, package: null, roomId: keys.roomId, linkKey: keys.linkKey, signKeyOf: () => hostMember.signPublicKey, pairwiseKeyWith, me: poisoned, current: null })).toThrow(CommitNoKeyError);
     }
     client.close();
     for (const p of [host, stays, leaves]) await p.close();

@@ -106,7 +106,7 @@ describe('what the relay sees', () => {
     // The relay handed it no package, and the headers are genuine (the host's signature verifies) but open to nothing.
     expect(impostor.received.filter((r) => r.event === 'key.package' || r.event === 'key.packages' || (r.event === 'key.commit' && (r.payload as EventOf<'key.commit'>).package))).toEqual([]);
     for (const commit of commits) {
-      expect(() => openCommit({ blob: commit, package: null, roomId, signKeyOf: hostKeyOf, pairwiseKeyWith: () => null, me: impostorIdentity, current: null })).toThrow(CommitNoKeyError);
+      expect(() => openCommit({ blob: commit, package: null, roomId, linkKey: impostorKeys.linkKey, signKeyOf: hostKeyOf, pairwiseKeyWith: () => null, me: impostorIdentity, current: null })).toThrow(CommitNoKeyError);
     }
     expect(await epochOf(friend)).not.toBeNull();
     impostor.close();

@@ -250,6 +250,7 @@ function lockedOut(r: Person, room: Latest): void {
       blob: latest.blob,
       package: null,
       roomId: room.keys.roomId,
+      linkKey: room.keys.linkKey,
       signKeyOf: (id) => (id === d.id ? d.identity.signPublicKey : null),
       pairwiseKeyWith: (id) => pairwiseKey({ roomId: room.keys.roomId, mySecretKey: r.identity.boxSecretKey, theirPublicKey: d.identity.boxPublicKey, distributor: id, member: r.id }),
       me: r.identity,

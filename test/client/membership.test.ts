@@ -118,6 +118,7 @@ describe('Membership: keys follow the signed stage', () => {
     const sneaky = createCommit({
       distributor: mod.identity,
       roomId: mod.m.keys.roomId,
+      linkKey: mod.m.keys.linkKey,
       epoch: base.epoch + 1,
       kind: 'ratchet',
       previous: base.hash,
@@ -154,6 +155,7 @@ describe('Membership: keys follow the signed stage', () => {
       createCommit({
         distributor,
         roomId: host.m.keys.roomId,
+        linkKey: host.m.keys.linkKey,
         epoch: base.epoch + 1,
         kind: 'ratchet',
         previous: base.hash,
@@ -176,6 +178,7 @@ describe('Membership: keys follow the signed stage', () => {
       createCommit({
         distributor: host.identity,
         roomId: host.m.keys.roomId,
+        linkKey: host.m.keys.linkKey,
         epoch: base.epoch + 1,
         kind: 'ratchet',
         previous,
@@ -202,6 +205,7 @@ describe('Membership: keys follow the signed stage', () => {
       createCommit({
         distributor: host.identity,
         roomId: host.m.keys.roomId,
+        linkKey: host.m.keys.linkKey,
         epoch,
         kind: 'fresh',
         previous: host.m.current!.hash,
@@ -220,6 +224,7 @@ describe('Membership: keys follow the signed stage', () => {
     const far = createCommit({
       distributor: host.identity,
       roomId: host.m.keys.roomId,
+      linkKey: host.m.keys.linkKey,
       epoch: EPOCH_LIMITS.maxFirst + 1,
       kind: 'fresh',
       previous: host.m.current!.hash,
@@ -272,7 +277,7 @@ describe('Membership: keys follow the signed stage', () => {
     const blob = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: poisoned, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Zero' }) });
     expect(host.m.verify('p-zero', blob)).toBeNull();
     // …and even one that slipped through is skipped by the commit, which still goes to everyone else.
-    const bad: VerifiedMember = { participantId: 'p-zero', memberKeyId: poisoned.memberKeyId, boxPublicKey: new Uint8Array(32), signPublicKey: poisoned.signPublicKey, name: 'Zero' };
+    const bad: VerifiedMember = { participantId: 'p-zero', memberKeyId: poisoned.memberKeyId, boxPublicKey: new Uint8Array(32), signPublicKey: poisoned.signPublicKey, name: 'Zero', kemPublicKey: null };
     const issued = host.m.issueFresh([v(host, host), bad, v(by.Alice!, host)]);
     expect(issued.skipped).toEqual([poisoned.memberKeyId]);
     expect(issued.members!).not.toContain(poisoned.memberKeyId);
@@ -550,6 +555,7 @@ describe('Membership: removals are room state, not one member\'s memory', () => 
       createCommit({
         distributor: distributor.identity,
         roomId: keys.roomId,
+        linkKey: keys.linkKey,
         epoch: on.epoch + 1,
         kind,
         previous: on.hash,

@@ -202,7 +202,7 @@ describe('epoch commits', () => {
   };
   const packageOf = (created: CreatedCommit, me: Identity) => created.packages.find((p) => p.memberKeyId === me.memberKeyId)?.package ?? null;
   const open = (blob: string, pkg: string | null, me: Identity, current: { epochSecret: Uint8Array; hash: Uint8Array } | null = null, roomId = room.roomId) =>
-    openCommit({ blob, package: pkg, roomId, signKeyOf: keysOf(host, a), pairwiseKeyWith: pairwiseWith(me, roomId), me, current });
+    openCommit({ blob, package: pkg, roomId, linkKey: room.linkKey, signKeyOf: keysOf(host, a), pairwiseKeyWith: pairwiseWith(me, roomId), me, current });
   /** What the relay hands a member: the header, and its own package if the commit has one. */
   const openFor = (created: CreatedCommit, me: Identity, current: { epochSecret: Uint8Array; hash: Uint8Array } | null = null) => open(created.blob, packageOf(created, me), me, current);
   const holding = (commit: CreatedCommit) => ({ epochSecret: commit.epochSecret, hash: commit.hash });
@@ -210,6 +210,7 @@ describe('epoch commits', () => {
     createCommit({
       distributor: host,
       roomId: room.roomId,
+      linkKey: room.linkKey,
       epoch: 1,
       kind: 'fresh',
       previous: NO_PREVIOUS_COMMIT,
@@ -225,6 +226,7 @@ describe('epoch commits', () => {
     createCommit({
       distributor: host,
       roomId: room.roomId,
+      linkKey: room.linkKey,
       epoch: before.epoch + 1,
       kind: 'ratchet',
       previous: before.hash,
@@ -255,7 +257,7 @@ describe('epoch commits', () => {
     expect(created.skipped).toEqual([]);
     expect(created.packages.map((p) => p.memberKeyId)).toEqual(idsOf(a, b));
     expect(created.packages.map((p) => fromBase64url(p.package).length)).toEqual([PACKAGE_BYTES, PACKAGE_BYTES]);
-    expect(created.epochSecret).toEqual(deriveEpochSecret(commitSecret, created.hash));
+    expect(created.epochSecret).toEqual(deriveEpochSecret(commitSecret, created.hash, room.linkKey));
     expect(created.epochSecret).not.toEqual(commitSecret);
     expect(created).toMatchObject({ memberCount: 3, membersHash: membersHash(idsOf(host, a, b)) });
     expect(peekCommit(created.blob)).toEqual({ epoch: 1, kind: 'fresh', distributor: host.memberKeyId });
@@ -361,7 +363,7 @@ describe('epoch commits', () => {
     expect(() => open(created.blob, pkg, c, null, 'y'.repeat(22))).toThrow(/does not open/);
     expect(() => open(created.blob, null, a, holding(first), 'y'.repeat(22))).toThrow(/not signed/);
     const as = (signKeyOf: (id: string) => Uint8Array | null, pkgOf: Identity | null) =>
-      openCommit({ blob: created.blob, package: pkgOf ? packageOf(created, pkgOf) : null, roomId: room.roomId, signKeyOf, pairwiseKeyWith: pairwiseWith(pkgOf ?? a, room.roomId), me: pkgOf ?? a, current: pkgOf ? null : holding(first) });
+      openCommit({ blob: created.blob, package: pkgOf ? packageOf(created, pkgOf) : null, roomId: room.roomId, linkKey: room.linkKey, signKeyOf, pairwiseKeyWith: pairwiseWith(pkgOf ?? a, room.roomId), me: pkgOf ?? a, current: pkgOf ? null : holding(first) });
     expect(() => as(() => b.signPublicKey, null)).toThrow(/not signed/);
     // Whom the member lets distribute is its policy, with a package or without.
     expect(() => as(() => null, c)).toThrow(/may distribute/);
@@ -413,7 +415,7 @@ describe('epoch commits', () => {
     const forged = ratchet(first, { distributor: a, members: idsOf(host, a, b, c), packageFor: [c] });
     const byHost = ratchet(first, { members: idsOf(host, a, b, c), packageFor: [c] });
     const onlyHost = (id: string) => (id === host.memberKeyId ? host.signPublicKey : null);
-    const openAs = (blob: string, pkg: string | null) => openCommit({ blob, package: pkg, roomId: room.roomId, signKeyOf: onlyHost, pairwiseKeyWith: pairwiseWith(c, room.roomId), me: c, current: null });
+    const openAs = (blob: string, pkg: string | null) => openCommit({ blob, package: pkg, roomId: room.roomId, linkKey: room.linkKey, signKeyOf: onlyHost, pairwiseKeyWith: pairwiseWith(c, room.roomId), me: c, current: null });
     expect(() => openAs(forged.blob, packageOf(forged, c))).toThrow(/may distribute/);
     // a's package paired with the host's header, or the host's package with a's header: neither opens.
     expect(() => openAs(byHost.blob, packageOf(forged, c))).toThrow(/does not open/);
@@ -447,10 +449,10 @@ describe('epoch commits', () => {
     expect(() => open(later.blob, forC, c)).toThrow(/does not open/);
     expect(openFor(later, c).epochSecret).toEqual(later.epochSecret);
     // Without a pairwise key (a distributor whose box key c cannot use), a package cannot be opened at all.
-    expect(() => openCommit({ blob: created.blob, package: forC, roomId: room.roomId, signKeyOf: keysOf(host), pairwiseKeyWith: () => null, me: c, current: null })).toThrow(/no pairwise key/);
+    expect(() => openCommit({ blob: created.blob, package: forC, roomId: room.roomId, linkKey: room.linkKey, signKeyOf: keysOf(host), pairwiseKeyWith: () => null, me: c, current: null })).toThrow(/no pairwise key/);
     // Another member's pairwise key with the distributor does not open c's package.
     const withAsKey = (distributor: string) => pairwiseWith(a, room.roomId)(distributor);
-    expect(() => openCommit({ blob: created.blob, package: forC, roomId: room.roomId, signKeyOf: keysOf(host), pairwiseKeyWith: withAsKey, me: c, current: null })).toThrow(/does not open/);
+    expect(() => openCommit({ blob: created.blob, package: forC, roomId: room.roomId, linkKey: room.linkKey, signKeyOf: keysOf(host), pairwiseKeyWith: withAsKey, me: c, current: null })).toThrow(/does not open/);
   });
 
   it('the pairwise key is the same from either side, and tied to the room, the distributor and the member', () => {
@@ -582,7 +584,7 @@ describe('epoch commits', () => {
     const s = generateCommitSecret();
     expect(deriveSenderBaseKey(s, 0, 4)).not.toEqual(deriveSenderBaseKey(s, 1, 4));
     expect(deriveSenderBaseKey(s, 0, 4)).not.toEqual(deriveSenderBaseKey(s, 0, 1));
-    expect(deriveSenderBaseKey(s, 0, 4)).not.toEqual(deriveSenderBaseKey(deriveEpochSecret(s, NO_PREVIOUS_COMMIT), 0, 4));
+    expect(deriveSenderBaseKey(s, 0, 4)).not.toEqual(deriveSenderBaseKey(deriveEpochSecret(s, NO_PREVIOUS_COMMIT, s), 0, 4));
     fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.integer({ min: 0, max: 65535 }), (epoch, senderIndex) => {
       expect(parseKid(makeKid(epoch, senderIndex))).toEqual({ epoch, senderIndex });
     }));

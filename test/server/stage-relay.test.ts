@@ -224,3 +224,23 @@ describe('roles at the relay', () => {
     for (const c of [host, guest, ...others]) c.close();
   });
 });
+
+describe('KEM offers at the relay', () => {
+  it('forwards each offer to its stage member alone; one addressed to a listener or to the sender is dropped', async () => {
+    const { room, host, guest, guestId } = await setup();
+    const other = await connect(relay);
+    const joined = await other.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Other') });
+    const hostId = [...relay.rooms.get(room.keys.roomId)!.members.values()].find((m) => m.role === 'host')!.participantId;
+    const offer = (c: string) => c.repeat(1579);
+    const arrived = host.next('key.kem');
+    await guest.req('key.kem', { offers: [{ to: hostId, offer: offer('A') }, { to: joined.participantId, offer: offer('B') }, { to: guestId, offer: offer('C') }] });
+    expect(await arrived).toEqual({ from: guestId, offer: offer('A') });
+    // A round trip on each socket: whatever the relay queued before has arrived.
+    await other.req('room.peek', { roomId: room.keys.roomId });
+    await guest.req('room.peek', { roomId: room.keys.roomId });
+    expect(other.received.filter((r) => r.event === 'key.kem')).toEqual([]);
+    expect(guest.received.filter((r) => r.event === 'key.kem')).toEqual([]);
+    expect(host.received.filter((r) => r.event === 'key.kem')).toHaveLength(1);
+    for (const c of [host, guest, other]) c.close();
+  });
+});

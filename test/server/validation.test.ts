@@ -45,6 +45,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'lobby.admit': { participantId: ID, decision: BLOB },
   'epoch.challenge': { to: ID, nonce: NONCE },
   'key.resend': { to: ID },
+  'key.kem': { offers: [{ to: ID, offer: 'K'.repeat(1579) }] },
   'epoch.confirm': { to: ID, confirmation: BLOB },
   'lobby.decline': { participantId: ID },
   'audience.page': { after: 3, limit: 50 },

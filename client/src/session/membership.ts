@@ -1,15 +1,19 @@
 // The room's membership and key rules in one member's hands: who is verified, who distributes, which commits and stage decisions count.
 import {
+  createAnnouncement,
   createCommit,
+  createKemOffer,
   createConfirmation,
   createDecision,
   epochCode,
   equalBytes,
   lineageCode,
   generateCommitSecret,
+  generateKemKeyPair,
   MAX_REMOVED,
   NO_PREVIOUS_COMMIT,
   openCommit,
+  openKemOffer,
   openMetadata,
   pairwiseKey,
   ratchetCommitSecret,
@@ -20,6 +24,7 @@ import {
   type Decision,
   type DecisionAction,
   type Identity,
+  type KemKeyPair,
   type RoomKeys,
   type RosterEntry,
   type RosterRole,
@@ -34,6 +39,8 @@ export interface VerifiedMember {
   boxPublicKey: Uint8Array;
   signPublicKey: Uint8Array;
   name: string;
+  /** A stage member's X-Wing key, which every member encapsulates to; null for whoever published none. */
+  kemPublicKey: Uint8Array | null;
 }
 
 export interface EpochState {
@@ -143,6 +150,15 @@ export class Membership {
    * key string is built per lookup, and a fresh epoch looks up every member's.
    */
   private readonly pairKeys = new Map<string, Map<string, Uint8Array>>();
+  /**
+   * X-Wing shared secrets for hybrid pairwise keys, by distributor then member: made by the member's offer to the
+   * distributor's KEM key, kept by both. Only these and X25519 together key a package to or from a KEM-publishing member.
+   */
+  private readonly kemSecrets = new Map<string, Map<string, Uint8Array>>();
+  /** This page's KEM key pair: made with the page, published only in announcements made with `kem` (stage members). */
+  readonly kem: KemKeyPair = generateKemKeyPair();
+  /** Whether this member's current announcement carries its KEM key: then it seals only under hybrid keys. */
+  private publishedKem = false;
   /** The lowest sender index a ratchet may give a newcomer: no index is issued twice in one lineage. */
   private nextIndex = 0;
   private epochFloor = 0;
@@ -165,6 +181,8 @@ export class Membership {
   set keys(keys: RoomKeys) {
     this.roomKeys = keys;
     this.pairKeys.clear();
+    // Offers are signed for one room id: members offer again under the new one.
+    this.kemSecrets.clear();
   }
 
   get me(): string {
@@ -178,6 +196,16 @@ export class Membership {
   forgetVerified(): void {
     this.known.clear();
     this.pairKeys.clear();
+    this.kemSecrets.clear();
+  }
+
+  /**
+   * This member's announcement; `kem`: with its KEM key, as a stage member's must be (it may distribute). From then on
+   * it seals only under hybrid keys, whatever announcement of it the relay shows others: no downgrade to X25519 alone.
+   */
+  announce(sealedProfile: string, kem: boolean): string {
+    this.publishedKem ||= kem;
+    return createAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, identity: this.identity, sealedProfile, ...(kem ? { kemPublicKey: this.kem.publicKey } : {}) });
   }
 
   /** Checks an announcement against this room's authKey; null when it was not made with this link. */
@@ -188,7 +216,10 @@ export class Membership {
       // by an insider cannot take over another member's packages and signatures.
       const first = this.known.get(v.memberKeyId);
       if (first && !(equalBytes(first.signPublicKey, v.signPublicKey) && equalBytes(first.boxPublicKey, v.boxPublicKey))) return null;
-      const member = { participantId, memberKeyId: v.memberKeyId, boxPublicKey: v.boxPublicKey, signPublicKey: v.signPublicKey, name: profileName(this.keys, v.sealedProfile) };
+      // A KEM key once seen stays: an older announcement without it, replayed by the relay, does not take it away.
+      if (first?.kemPublicKey && !v.kemPublicKey) return null;
+      if (first?.kemPublicKey && !equalBytes(first.kemPublicKey, v.kemPublicKey!)) this.forgetKem(v.memberKeyId, this.me);
+      const member = { participantId, memberKeyId: v.memberKeyId, boxPublicKey: v.boxPublicKey, signPublicKey: v.signPublicKey, name: profileName(this.keys, v.sealedProfile), kemPublicKey: v.kemPublicKey };
       this.known.set(member.memberKeyId, member);
       return member;
     } catch {
@@ -205,19 +236,60 @@ export class Membership {
     return this.current.stage.find((m) => m.memberKeyId === memberKeyId)?.role ?? 'listener';
   }
 
-  /** The symmetric key between a distributor and a member (either side computes it once, then reuses it). */
+  /**
+   * The symmetric key between a distributor and a member (either side computes it once, then reuses it). Hybrid
+   * whenever the distributor published a KEM key (this member, or the one whose announcement says so): then without
+   * the member's offer there is no key at all, and that member is skipped until its offer arrives.
+   */
   private pairKey(distributor: string, member: string, theirPublicKey?: Uint8Array): Uint8Array | null {
     let ofDistributor = this.pairKeys.get(distributor);
     const cached = ofDistributor?.get(member);
     if (cached) return cached;
     const other = distributor === this.me ? member : distributor;
     const theirs = theirPublicKey ?? this.known.get(other)?.boxPublicKey;
-    const key = theirs ? pairwiseKey({ roomId: this.keys.roomId, mySecretKey: this.identity.boxSecretKey, theirPublicKey: theirs, distributor, member }) : null;
+    const hybrid = distributor === this.me ? this.publishedKem : this.known.get(distributor)?.kemPublicKey != null;
+    const kemSecret = this.kemSecrets.get(distributor)?.get(member);
+    if (hybrid && !kemSecret) return null;
+    const key = theirs ? pairwiseKey({ roomId: this.keys.roomId, mySecretKey: this.identity.boxSecretKey, theirPublicKey: theirs, distributor, member, ...(hybrid ? { kemSecret } : {}) }) : null;
     // Keys are cached only when they could be made: a member whose announcement arrives later gets its key then.
     if (!key) return null;
     if (!ofDistributor) this.pairKeys.set(distributor, (ofDistributor = new Map()));
     ofDistributor.set(member, key);
     return key;
+  }
+
+  private forgetKem(distributor: string, member: string): void {
+    this.kemSecrets.get(distributor)?.delete(member);
+    this.pairKeys.get(distributor)?.delete(member);
+  }
+
+  private keepKem(distributor: string, member: string, secret: Uint8Array): void {
+    let ofDistributor = this.kemSecrets.get(distributor);
+    if (!ofDistributor) this.kemSecrets.set(distributor, (ofDistributor = new Map()));
+    ofDistributor.set(member, secret);
+    this.pairKeys.get(distributor)?.delete(member);
+  }
+
+  /**
+   * This member's offer to a verified member that published a KEM key (a stage member, who may distribute to it): sent
+   * to it alone (`key.kem`). Null when there is nothing to offer or its key cannot be used (the page reports it).
+   */
+  offerTo(member: VerifiedMember): string | null {
+    if (!member.kemPublicKey || member.memberKeyId === this.me) return null;
+    const made = createKemOffer({ roomId: this.keys.roomId, from: this.identity, to: member.memberKeyId, toKemPublicKey: member.kemPublicKey });
+    if (!made) return null;
+    this.keepKem(member.memberKeyId, this.me, made.sharedSecret);
+    return made.offer;
+  }
+
+  /** A verified member's offer to this member's KEM key: false when it does not verify or decapsulate (counted). */
+  takeOffer(from: string, offer: string): boolean {
+    const sender = this.known.get(from);
+    if (!sender || from === this.me) return false;
+    const secret = openKemOffer({ roomId: this.keys.roomId, offer, from, fromSignPublicKey: sender.signPublicKey, me: this.identity, kem: this.kem });
+    if (!secret) return false;
+    this.keepKem(this.me, from, secret);
+    return true;
   }
 
   /**
@@ -277,6 +349,7 @@ export class Membership {
       package: pkg,
       pairwiseKeyWith: (distributor) => this.pairKey(distributor, this.me),
       roomId: this.keys.roomId,
+      linkKey: this.keys.linkKey,
       // A member with no epoch yet takes its first from any verified member; the stage's host names the fingerprint
       // and the epoch code shows whether it shares keys with the room.
       signKeyOf: (id) => (current === null || id === current.distributor || id === expected ? this.signKeyOf(id) : null),
@@ -365,6 +438,7 @@ export class Membership {
     const created = createCommit({
       distributor: this.identity,
       roomId: this.keys.roomId,
+      linkKey: this.keys.linkKey,
       epoch,
       kind,
       previous: current?.hash ?? NO_PREVIOUS_COMMIT,
