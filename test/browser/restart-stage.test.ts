@@ -7,6 +7,9 @@ import { startTestRelay } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
 import { createRoom, dropConnection, epochCode, epochOf, expectHears, joinRoom, myId, roleShown, roomIdOf } from './pages.ts';
 
+const rejectedDecisions = (page: Page) =>
+  page.evaluate(() => (window as unknown as { teahouse: { rejected(): { decisions: number } } }).teahouse.rejected().decisions);
+
 let hostBrowser: Browser;
 let speakerBrowser: Browser;
 let quietBrowser: Browser;
@@ -103,7 +106,7 @@ describe('stage state across a relay restart', () => {
     for (const page of pages) await page.close();
   }, 240_000);
 
-  it('a hostile relay cannot seat a returning speaker with an invitation it held back from before: the person is asked', async () => {
+  it('a hostile relay cannot seat a returning speaker with an invitation it held back from before: it is refused, not asked', async () => {
     const { relay: r, adversary } = await startHostileRelay({ disconnectGraceMs: 3_000 });
     relays.push(r);
     const { page: host, link } = await createRoom(hostBrowser, r.url, 'Withheld', 'Host');
@@ -130,9 +133,13 @@ describe('stage state across a relay restart', () => {
     await expect.poll(async () => (await epochOf(speaker)) !== null && (await epochOf(speaker)) === (await epochOf(host)), { timeout: 30_000 }).toBe(true);
     await expect.poll(() => roleShown(host, newSpeakerId).catch(() => null)).toBe('listener');
 
-    // The held-back invitation is genuine and not yet answered, but older than the speaker's return: it is a question.
+    // The held-back invitation is genuine and not yet answered, but older than the speaker's return: it was signed under
+    // a commit the member no longer holds (decisions are bound to their commit, protocol §6), so it is refused and counted,
+    // never taken as a seat and not even asked about.
+    const refusedBefore = (await rejectedDecisions(speaker)) ?? 0;
     adversary.inject(newSpeakerId, 'stage.invited', withheld);
-    await expect.poll(() => speaker.getByTestId('accept-invite').count()).toBe(1);
+    await expect.poll(() => rejectedDecisions(speaker)).toBe(refusedBefore + 1);
+    expect(await speaker.getByTestId('accept-invite').count()).toBe(0);
     expect(await roleShown(speaker, newSpeakerId)).toBe('listener');
     const seat = r.rooms.get(await roomIdOf(host))?.members.get(newSpeakerId);
     expect(seat?.role).toBe('listener');
