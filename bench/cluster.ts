@@ -9,6 +9,7 @@ import { askChild } from './load/child.ts';
 import type { RelayCommand, RelayReply } from './load/cluster-relay.ts';
 import type { GroupResult } from './load/messages.ts';
 import type { LoadPlan, LoadReport } from './load/signaling-clients.ts';
+import { runRelayTraffic } from './relay-traffic.ts';
 import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 const SPEAKER_SSRC = 0x5eaca7;
@@ -240,9 +241,10 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
     const b = media.filter((r) => r.run === 'B: two relays' && r.listeners === n);
     return a.map((ra, round) => ({ listeners: n, round: round + 1, held: ra.held && b[round]!.held, totalBOverA: total(b[round]!) / total(ra), busiestAOverB: busiest(ra) / busiest(b[round]!) }));
   });
+  const traffic = await runRelayTraffic(opts.quick ? 20 : 60);
   const [one, three] = joins;
   const joinsPerSecond = (r: JoinRun) => r.report.answered / (r.report.totalMs / 1000);
-  writeJson('cluster', { quick: opts.quick, limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS }, timing, rounds, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins });
+  writeJson('cluster', { quick: opts.quick, limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS }, timing, rounds, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins, traffic });
   await writePng('cluster', barChartSvg('Cluster: relay CPU (Node + mediasoup worker) per 1,000 listeners of one speaker', [
     ...sizes.map((n) => ({
       label: `${n} listeners`,
@@ -285,6 +287,15 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
         'Relay CPU (Node and worker) counts the clients\' whole run: connects, the host\'s room.create, the joins, their fan-out and the disconnects; per relay, the room\'s origin first.',
         ...joins.map((r) => `failures (${r.relays} relays): ${Object.entries(r.report.failures).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none'}`),
       ].filter(Boolean),
+    },
+    {
+      title: 'Cluster relay-to-relay traffic: Redis bytes (in + out) per join through an edge and per commit to every member, one room over R relays',
+      columns: ['relays', 'members', 'bytes per join', 'bytes per commit'],
+      rows: traffic.map((r) => [r.relays, r.members, r.bytesPerJoin, r.bytesPerCommit]),
+      notes: [
+        'Measured at Redis (INFO stats), so whatever the relays send each other, directory writes included: with one relay that is all there is (the room\'s record rewritten after each request).',
+        'Addressed messaging keeps the figures flat in R: a message for one relay is read by it alone, and an event crosses once per relay with members to get it.',
+      ],
     },
   ];
 }

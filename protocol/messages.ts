@@ -24,6 +24,11 @@ export const LIMITS = {
   /** Listeners per `audience.page`: about 100 KB at most. */
   audiencePage: 200,
   /**
+   * Members per page of `room.members`: about 100 KB, and under 2 MB even with every announcement at its bound, so no
+   * page comes near a disconnected member's 4 MiB outbox (server/rooms/participant.ts).
+   */
+  membersPage: 200,
+  /**
    * The schema's bound on a room message; the relay then forwards only the fixed sizes of ROOM_MESSAGE_CHARS and
    * answers anything larger with MESSAGE_TOO_LARGE.
    */
@@ -216,8 +221,15 @@ export const events = {
   'peer.joined': z.object({ participant: ParticipantSnapshot }),
   'peer.updated': z.object({ participant: ParticipantSnapshot }),
   'peer.left': z.object({ participantId: Id, reason: z.enum(['left', 'kicked', 'disconnected']) }),
-  /** Every member, once, to a member that just moved onto the stage: it may have to distribute keys to any of them. */
-  'room.members': z.object({ participants: z.array(ParticipantSnapshot) }),
+  /**
+   * Every member, once, to a member that just moved onto the stage (or resumed on it in a room too big for its join
+   * reply): it may have to distribute keys to any of them. In pages of at most LIMITS.membersPage, sent back to back:
+   * page `index` of `of`. A list without `page` is whole.
+   */
+  'room.members': z.object({
+    participants: z.array(ParticipantSnapshot).max(LIMITS.membersPage),
+    page: z.object({ index: z.number().int().nonnegative(), of: z.number().int().positive() }).optional(),
+  }),
   /** The number of listeners, at most once a second per room (less often above 2,000 members); the last change always follows. */
   'room.audience': z.object({ count: z.number().int().nonnegative() }),
   'producer.added': z.object({ producerId: Id, participantId: Id }),

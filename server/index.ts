@@ -74,7 +74,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   // Late-bound: the socket.io server is made below, and nothing is broadcast before it exists.
   let io: SocketServer | undefined;
   const placement = new MediaPlacement(pool, config.listenersPerRouter);
-  service = new RoomService(config, placement, (socketIds, event, payload) => io?.to(socketIds).emit(event, payload), now);
+  // In cluster mode members of a room may be on other relays: the cluster sends to each relay once.
+  let cluster: Cluster | null = null;
+  service = new RoomService(config, placement, (socketIds, event, payload) => (cluster ? cluster.multicast(socketIds, event, payload) : io?.to(socketIds).emit(event, payload)), now);
   let clusterStats: ClusterStats | null = null;
   const metrics = createMetrics(service, () => pool, () => clusterStats);
   const app = createApp({
@@ -90,7 +92,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     cors: { origin: false },
     ...(redis ? { adapter: createAdapter(redis, { streamName: 'teahouse:events', channelPrefix: 'teahouse:sio' }) } : {}),
   });
-  const cluster = redis ? new Cluster(io, redis, service, placement, config, log, now ?? Date.now) : null;
+  cluster = redis ? new Cluster(io, redis, service, placement, config, log, now ?? Date.now) : null;
   clusterStats = cluster?.stats() ?? null;
   const dispatcher = cluster ?? localDispatcher(service);
   io.on('connection', (socket) => attachConnection(socket, { config, log, metrics, observe: onClientMessage, dispatcher }));

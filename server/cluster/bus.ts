@@ -1,10 +1,18 @@
-// Requests and replies between relays, addressed by relay id, carried by the socket.io Redis adapter's stream.
-import type { Server as SocketServer } from 'socket.io';
+// Requests, replies and notices between relays, addressed by relay id: each relay reads only its own channel and stream.
 import { z } from 'zod';
 import { ERROR_CODES, SignalingError } from '../../protocol/errors.ts';
+import type { RedisClient } from './redis.ts';
 
-const EVENT = 'teahouse:relay';
 const TIMEOUT_MS = 5_000;
+/** Entries a relay's inbox keeps (trimmed approximately): far more than a relay reads behind, even in a Redis hiccup. */
+const INBOX_LENGTH = 10_000;
+/** Entries read at once: a burst of events for one relay costs one round trip per this many. */
+const READ_COUNT = 256;
+/** A blocked read returns this often even when nothing came, so that a stopping relay's reader ends. */
+const BLOCK_MS = 1_000;
+
+export const inboxKey = (relayId: string): string => `teahouse:inbox:${relayId}`;
+const channelOf = (relayId: string): string => `teahouse:bus:${relayId}`;
 
 const message = z.union([
   z.object({ to: z.string(), from: z.string(), id: z.number().int(), op: z.string().max(64), body: z.unknown() }),
@@ -29,24 +37,70 @@ export class RelayUnavailableError extends SignalingError {
   }
 }
 
+/** Messages and bytes this relay wrote to other relays' inboxes and read from its own (metrics, the cluster bench). */
+export interface BusTraffic {
+  sent: number;
+  sentBytes: number;
+  received: number;
+  receivedBytes: number;
+}
+
 /**
- * Relay-to-relay requests ride the adapter's server-side emits (Redis pub/sub in the streams adapter), room events
- * its stream: the two are not ordered with each other, so a reply carries in itself the events that must follow it.
+ * Every relay has a channel and an inbox of its own, which only it reads (docs/architecture.md, "Why a channel and a
+ * stream per relay"), so a message for one relay costs one write and one read whatever the cluster's size.
+ * Requests and replies go over its Redis pub/sub channel: nothing of them is stored (a forwarded join's reply holds
+ * a resume token), and one that finds no subscriber fails at once. Notices, and room events for its members, go into
+ * its inbox, a Redis stream it reads from its last offset: a dropped connection to Redis loses no commit still in
+ * the stream, and what one relay tells another arrives in the order told. Replies and events take different paths, so
+ * a forwarded reply carries the events that must follow it (origin.ts). Writes never create an inbox (NOMKSTREAM):
+ * a gone relay's, once expired, takes nothing more.
  */
 export class RelayBus {
   private nextId = 1;
   private readonly pending = new Map<number, { to: string; resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private readonly handlers = new Map<string, BusHandler>();
+  private readonly reader: RedisClient;
+  private readonly subscriber: RedisClient;
+  private lastId = '0';
+  private reading: Promise<void> | null = null;
+  private closed = false;
+  readonly traffic: BusTraffic = { sent: 0, sentBytes: 0, received: 0, receivedBytes: 0 };
 
-  private readonly io: SocketServer;
+  private readonly redis: RedisClient;
   readonly relayId: string;
+  private readonly inboxTtlMs: number;
   private readonly onInternalError: (op: string, error: Error) => void;
 
-  constructor(io: SocketServer, relayId: string, onInternalError: (op: string, error: Error) => void) {
-    this.io = io;
+  constructor(redis: RedisClient, relayId: string, inboxTtlMs: number, onInternalError: (op: string, error: Error) => void) {
+    this.redis = redis;
     this.relayId = relayId;
+    this.inboxTtlMs = inboxTtlMs;
     this.onInternalError = onInternalError;
-    io.on(EVENT, (raw: unknown) => this.receive(raw));
+    // Blocking reads hold a connection: the inbox has one of its own.
+    this.reader = redis.duplicate();
+    this.reader.on('error', () => undefined);
+    this.subscriber = redis.duplicate();
+    this.subscriber.on('error', () => undefined);
+  }
+
+  /** Makes this relay's inbox and starts reading it: before the directory names this relay to anyone. */
+  async start(): Promise<void> {
+    await this.reader.connect();
+    await this.subscriber.connect();
+    await this.subscriber.subscribe(channelOf(this.relayId), (text) => this.arrived(text));
+    // Read from the entry that makes the inbox: nothing sent to it can come before.
+    this.lastId = await this.refresh();
+    this.reading = this.read();
+  }
+
+  /**
+   * Keeps the inbox alive (every heartbeat): made again if Redis lost it in a restart, and set to expire, like the
+   * relay's directory entry, a few beats after a relay that stopped refreshing it.
+   */
+  async refresh(): Promise<string> {
+    const key = inboxKey(this.relayId);
+    const [id] = await this.redis.multi().xAdd(key, '*', { beat: '' }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: INBOX_LENGTH } }).pExpire(key, this.inboxTtlMs).exec();
+    return String(id);
   }
 
   handle(op: string, handler: BusHandler): void {
@@ -62,13 +116,13 @@ export class RelayBus {
       }, TIMEOUT_MS);
       timer.unref();
       this.pending.set(id, { to, resolve: resolve as (v: unknown) => void, reject, timer });
-      this.io.serverSideEmit(EVENT, { to, from: this.relayId, id, op, body });
+      this.publish(to, { to, from: this.relayId, id, op, body });
     });
   }
 
-  /** A notice that needs no answer (a producer closed, a pipe is no longer needed). */
+  /** A notice that needs no answer (a producer closed, a pipe is no longer needed, events for members there). */
   tell(to: string, op: string, body: unknown): void {
-    this.io.serverSideEmit(EVENT, { to, from: this.relayId, id: 0, op, body });
+    this.send(to, { to, from: this.relayId, id: 0, op, body });
   }
 
   /** A relay died: requests waiting for its answer fail now rather than at their timeout. */
@@ -81,13 +135,81 @@ export class RelayBus {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    this.closed = true;
     for (const { reject, timer } of this.pending.values()) {
       clearTimeout(timer);
       reject(new RelayUnavailableError());
     }
     this.pending.clear();
-    this.io.removeAllListeners(EVENT);
+    this.handlers.clear();
+    await this.redis.del(inboxKey(this.relayId)).catch(() => undefined);
+    this.reader.destroy();
+    this.subscriber.destroy();
+    await this.reading;
+  }
+
+  private count(text: string): void {
+    this.traffic.sent++;
+    this.traffic.sentBytes += text.length;
+  }
+
+  private publish(to: string, msg: { to: string; from: string; id: number; op?: string; body?: unknown; reply?: unknown }): void {
+    const text = JSON.stringify(msg);
+    this.count(text);
+    // A request nobody hears (that relay is gone) fails at once; a reply nobody hears is the other relay's timeout.
+    const id = msg.op === undefined ? 0 : msg.id;
+    this.redis.publish(channelOf(to), text).then(
+      (heard) => heard === 0 && id !== 0 && this.fail(id),
+      () => id !== 0 && this.fail(id),
+    );
+  }
+
+  private send(to: string, msg: { to: string; from: string; id: number; op: string; body: unknown }): void {
+    const text = JSON.stringify(msg);
+    this.count(text);
+    this.redis.xAddNoMkStream(inboxKey(to), '*', { m: text }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: INBOX_LENGTH } }).catch(() => undefined);
+  }
+
+  private fail(id: number): void {
+    const waiting = this.pending.get(id);
+    if (!waiting) return;
+    this.pending.delete(id);
+    clearTimeout(waiting.timer);
+    waiting.reject(new RelayUnavailableError());
+  }
+
+  private async read(): Promise<void> {
+    const key = inboxKey(this.relayId);
+    while (!this.closed) {
+      let reply: unknown;
+      try {
+        reply = await this.reader.sendCommand(['XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(BLOCK_MS), 'STREAMS', key, this.lastId]);
+      } catch {
+        // Redis away: the client reconnects; reading resumes after the last entry read, so nothing still kept is lost.
+        if (!this.closed) await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const entries = (reply as [string, [string, string[]][]][] | null)?.[0]?.[1] ?? [];
+      for (const [entryId, fields] of entries) {
+        this.lastId = entryId;
+        const i = fields.indexOf('m');
+        if (i < 0 || i % 2 !== 0) continue;
+        this.arrived(fields[i + 1] ?? '');
+      }
+    }
+  }
+
+  private arrived(text: string): void {
+    this.traffic.received++;
+    this.traffic.receivedBytes += text.length;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return;
+    }
+    this.receive(raw);
   }
 
   private receive(raw: unknown): void {
@@ -104,7 +226,7 @@ export class RelayBus {
       return;
     }
     const answer = (reply: { ok: true; data: unknown } | { ok: false; error: { code: string; message: string } }) => {
-      if (msg.id !== 0) this.io.serverSideEmit(EVENT, { to: msg.from, from: this.relayId, id: msg.id, reply });
+      if (msg.id !== 0) this.publish(msg.from, { to: msg.from, from: this.relayId, id: msg.id, reply });
     };
     const handler = this.handlers.get(msg.op);
     if (!handler) return answer({ ok: false, error: { code: 'UNKNOWN_MESSAGE', message: `unknown relay request "${msg.op}"` } });

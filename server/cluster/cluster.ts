@@ -2,6 +2,7 @@
 import type { types } from 'mediasoup';
 import type { Logger } from 'pino';
 import type { Server as SocketServer } from 'socket.io';
+import { z } from 'zod';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { JoinResult, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
@@ -11,12 +12,14 @@ import type { Handlers } from '../rooms/handler.ts';
 import { requestHandlers } from '../rooms/requests.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { Dispatcher } from '../signaling/connection.ts';
-import { RelayBus, RelayUnavailableError } from './bus.ts';
+import { RelayBus, RelayUnavailableError, type BusTraffic } from './bus.ts';
 import { RoomDirectory } from './directory.ts';
 import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
 import { roomRecord, type RoomRecord } from './record.ts';
 import type { RedisClient } from './redis.ts';
+
+const relayedEvents = z.object({ socketIds: z.array(z.string().max(64)), event: z.string().max(64), payload: z.unknown() });
 
 export interface ClusterStats {
   relayId: string;
@@ -35,6 +38,8 @@ export interface ClusterStats {
   speakerProducers: () => types.Producer[];
   /** Rooms this relay took over from relays that died. */
   roomsTaken: () => number;
+  /** Messages and bytes to and from other relays' inboxes. */
+  busTraffic: () => BusTraffic;
 }
 
 export class Cluster implements Dispatcher {
@@ -69,11 +74,38 @@ export class Cluster implements Dispatcher {
     this.placement = placement;
     this.config = config;
     this.log = log;
-    this.bus = new RelayBus(io, this.relayId, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
+    // The inbox lives as long as the relay's directory entry: a dead relay's goes with it.
+    this.bus = new RelayBus(redis, this.relayId, config.clusterHeartbeatMs * 3, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
     // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.
     this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
-    this.origin = new OriginSide(io, this.bus, service, config, (roomId) => this.touched(roomId));
+    this.origin = new OriginSide(this.bus, service, config, (roomId) => this.touched(roomId));
     this.edge = new EdgeSide(this.bus, placement, config, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
+    // Events from a room's origin for members connected here: only to sockets that are its members through this relay.
+    this.bus.handle('events', (from, body) => {
+      const { socketIds, event, payload } = relayedEvents.parse(body);
+      const ours = socketIds.filter((id) => this.edge.memberOf(id)?.origin === from);
+      if (ours.length > 0) this.io.local.to(ours).emit(event, payload);
+    });
+    this.bus.handle('socket.disconnect', (from, body) => {
+      const { socketId } = z.object({ socketId: z.string() }).parse(body);
+      if (this.edge.memberOf(socketId)?.origin === from) this.releaseSocket(socketId);
+    });
+  }
+
+  /**
+   * The room service's multicast in cluster mode: sockets here at once, and for each other relay with members among
+   * them one message naming its sockets, so that an event crosses Redis once per relay that has members to get it.
+   */
+  multicast(socketIds: string[], event: string, payload: unknown): void {
+    const local: string[] = [];
+    const byRelay = new Map<string, string[]>();
+    for (const id of socketIds) {
+      const relay = this.origin.relayOf(id);
+      if (relay === undefined) local.push(id);
+      else byRelay.set(relay, [...(byRelay.get(relay) ?? []), id]);
+    }
+    if (local.length > 0) this.io.local.to(local).emit(event, payload);
+    for (const [relay, ids] of byRelay) this.bus.tell(relay, 'events', { socketIds: ids, event, payload });
   }
 
   stats(): ClusterStats {
@@ -89,10 +121,12 @@ export class Cluster implements Dispatcher {
       pipedProducers: () => Promise.all(this.edge.inspect().producers),
       speakerProducers: () => this.edge.inspect().speakers,
       roomsTaken: () => this.roomsTaken,
+      busTraffic: () => ({ ...this.bus.traffic }),
     };
   }
 
   async start(): Promise<void> {
+    await this.bus.start();
     await this.heartbeat();
     this.timer = setInterval(() => void this.heartbeat().catch((error: Error) => this.log.warn({ err: error.name }, 'cluster heartbeat failed')), this.config.clusterHeartbeatMs);
     this.timer.unref();
@@ -310,6 +344,7 @@ export class Cluster implements Dispatcher {
   /** Refreshes every entry of this relay, drops closed or rotated rooms, and checks that its peers still live. */
   private async heartbeat(): Promise<void> {
     const started = performance.now();
+    await this.bus.refresh();
     const { records, former } = this.allRecords();
     await this.sync(records, former, [...this.published].filter((id) => !records.has(id) && !former.includes(id)));
     this.latency = (performance.now() - started) / 1000;
@@ -353,7 +388,7 @@ export class Cluster implements Dispatcher {
     await this.sync(records, former, []).catch((error: Error) => this.log.warn({ err: error.name }, 'last directory write failed'));
     this.edge.close();
     this.origin.close();
-    this.bus.close();
+    await this.bus.close();
     await this.directory.leave().catch(() => undefined);
   }
 }

@@ -1,6 +1,5 @@
 // The origin side of a cluster room: requests of members connected to other relays, and the pipes those relays pull media through.
 import type { types } from 'mediasoup';
-import type { Server as SocketServer } from 'socket.io';
 import { z } from 'zod';
 import { describeIssue, SignalingError } from '../../protocol/errors.ts';
 import { requests, type RequestType } from '../../protocol/messages.ts';
@@ -39,7 +38,7 @@ export interface ForwardedReply {
   then: { event: string; payload: unknown }[];
 }
 
-/** A member connected to another relay, as the room service sees it: its socket is reached through the adapter. */
+/** A member connected to another relay, as the room service sees it: its socket is reached through that relay's inbox. */
 interface ProxySession {
   relay: string;
   session: Session;
@@ -54,17 +53,17 @@ interface OriginPipe {
 
 export class OriginSide {
   private readonly proxies = new Map<string, ProxySession>();
+  /** Socket ids of remote members, to the relay each is connected to. */
+  private readonly relays = new Map<string, string>();
   readonly pipes = new Map<string, OriginPipe>();
 
-  private readonly io: SocketServer;
   private readonly bus: RelayBus;
   private readonly service: RoomService;
   private readonly handlers: Handlers;
   private readonly config: RelayConfig;
   private readonly touched: (roomId: string) => void;
 
-  constructor(io: SocketServer, bus: RelayBus, service: RoomService, config: RelayConfig, touched: (roomId: string) => void) {
-    this.io = io;
+  constructor(bus: RelayBus, service: RoomService, config: RelayConfig, touched: (roomId: string) => void) {
     this.bus = bus;
     this.service = service;
     this.handlers = requestHandlers(service);
@@ -79,6 +78,16 @@ export class OriginSide {
     bus.handle('pipe.produce', (from, body) => this.produce(from, parse(pipeProduce, body, 'pipe.produce')));
   }
 
+  /** The relay a remote member's socket is connected to (the room service multicasts by socket id). */
+  relayOf(socketId: string): string | undefined {
+    return this.relays.get(socketId);
+  }
+
+  private unproxy(key: string, socketId: string): void {
+    this.proxies.delete(key);
+    this.relays.delete(socketId);
+  }
+
   /** How many members of this relay's rooms are connected through other relays. */
   get remoteMembers(): number {
     return this.proxies.size;
@@ -88,11 +97,14 @@ export class OriginSide {
     const key = `${relay}/${socketId}`;
     let proxy = this.proxies.get(key);
     if (proxy) return proxy;
-    const io = this.io;
     const bus = this.bus;
     let participant: Participant | null = null;
     const session: Session = {
-      socket: { id: socketId, emit: (event, payload) => io.to(socketId).emit(event, payload), disconnect: () => io.in(socketId).disconnectSockets(true) },
+      socket: {
+        id: socketId,
+        emit: (event, payload) => bus.tell(relay, 'events', { socketIds: [socketId], event, payload }),
+        disconnect: () => bus.tell(relay, 'socket.disconnect', { socketId }),
+      },
       // The room service detaches a member from its session when it leaves, is removed or resumes elsewhere: the
       // member's relay then drops its media for that socket.
       get participant() {
@@ -108,6 +120,7 @@ export class OriginSide {
     };
     proxy = { relay, session, queue: Promise.resolve() };
     this.proxies.set(key, proxy);
+    this.relays.set(socketId, relay);
     return proxy;
   }
 
@@ -155,14 +168,14 @@ export class OriginSide {
   private forget(relay: string, socketId: string): void {
     const key = `${relay}/${socketId}`;
     const proxy = this.proxies.get(key);
-    if (proxy && !proxy.session.participant) this.proxies.delete(key);
+    if (proxy && !proxy.session.participant) this.unproxy(key, socketId);
   }
 
   /** A socket on another relay closed: its member gets the disconnect grace, as if it were connected here. */
   private gone(relay: string, socketId: string): void {
     const proxy = this.proxies.get(`${relay}/${socketId}`);
     if (!proxy) return;
-    this.proxies.delete(`${relay}/${socketId}`);
+    this.unproxy(`${relay}/${socketId}`, socketId);
     proxy.queue = proxy.queue.then(() => this.service.disconnected(proxy.session));
   }
 
@@ -268,5 +281,6 @@ export class OriginSide {
     for (const pipe of this.pipes.values()) pipe.transport.close();
     this.pipes.clear();
     this.proxies.clear();
+    this.relays.clear();
   }
 }

@@ -59,6 +59,8 @@ export class Participant implements StageMember, MemberMedia {
   private outboxBytes = 0;
   /** Set when the outbox overflowed: the member can no longer resume as itself. */
   outboxOverflowed = false;
+  /** The room's member list came while its socket was gone: it is sent afresh on resuming, not kept in the outbox. */
+  membersOwed = false;
 
   send<T extends EventType>(event: T, payload: EventOf<T>): void {
     if (this.socket) {

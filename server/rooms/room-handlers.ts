@@ -65,7 +65,12 @@ export function roomHandlers(this: RoomService) {
         // participant") and its transports would count against the new page's four.
         if (newPage) this.dropMedia(room, previous);
         // What it missed follows the reply, in order: commits, joins, leaves, even a link rotation.
-        session.afterReply = () => previous.flushOutbox();
+        session.afterReply = () => {
+          previous.flushOutbox();
+          // The list its reply could not hold, or one that came while it was away: in pages, after what it missed.
+          if (room.stage.has(previous) && (previous.membersOwed || !room.listsEveryone(previous))) this.sendMembers(room, previous);
+          previous.membersOwed = false;
+        };
         return this.joinResult(room, previous);
       }
       this.checkRoomId(roomId);

@@ -159,7 +159,17 @@ export class RoomService {
     const moved = room.restage(p);
     room.sendAbout(p, 'peer.updated', { participant: p.snapshot() }, { everyone: moved });
     // On stage it may have to distribute keys, to members whose announcements it verifies itself: it gets them all.
-    if (moved && room.stage.has(p)) p.send('room.members', { participants: [...room.members.values()].map((m) => m.snapshot()) });
+    if (moved && room.stage.has(p)) this.sendMembers(room, p);
+  }
+
+  /**
+   * The whole list, page by page, to a member on stage. One in its disconnect grace is owed it instead, and gets it,
+   * as of then, when it resumes: 10,000 members are about 5 MB, more than its outbox holds.
+   */
+  sendMembers(room: Room, p: Participant): void {
+    p.membersOwed = !p.socket;
+    if (p.membersOwed) return;
+    for (const page of room.memberPages()) p.send('room.members', page);
   }
 
   /**

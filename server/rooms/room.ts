@@ -1,6 +1,6 @@
 // A room on the relay: members (stage and audience) and lobby in memory, its mediasoup router, and fan-out of events to members.
 import type { types } from 'mediasoup';
-import type { EventOf, EventType, LobbyEntry, ParticipantSnapshot, RoomSnapshot } from '../../protocol/messages.ts';
+import { LIMITS, type EventOf, type EventType, type LobbyEntry, type ParticipantSnapshot, type RoomSnapshot } from '../../protocol/messages.ts';
 import type { FanoutRouter, RoomMedia } from '../media/media-state.ts';
 import type { Participant } from './participant.ts';
 import { isModerating, isOnStage } from '../../protocol/stage.ts';
@@ -92,7 +92,7 @@ export class Room implements RoomMedia<Participant> {
    * distribute keys to any of them, after verifying their announcements itself).
    */
   snapshot(forParticipant: Participant): RoomSnapshot {
-    const shown = this.stage.has(forParticipant) ? this.members.values() : new Set([...this.stage, forParticipant]);
+    const shown = this.listsEveryone(forParticipant) ? this.members.values() : new Set([...this.stage, forParticipant]);
     return {
       roomId: this.id,
       sealedTitle: this.sealedTitle,
@@ -101,6 +101,21 @@ export class Room implements RoomMedia<Participant> {
       audienceCount: this.audience.length,
       lobby: isModerating(forParticipant.role) ? this.lobbyEntries() : [],
     };
+  }
+
+  /** Whether a member's join reply lists everyone: on stage, in a room small enough for one page. */
+  listsEveryone(p: Participant): boolean {
+    return this.stage.has(p) && this.members.size <= LIMITS.membersPage;
+  }
+
+  /** Every member, in pages of at most LIMITS.membersPage (`room.members`). */
+  memberPages(): EventOf<'room.members'>[] {
+    const all = [...this.members.values()];
+    const of = Math.max(1, Math.ceil(all.length / LIMITS.membersPage));
+    return Array.from({ length: of }, (_, index) => ({
+      participants: all.slice(index * LIMITS.membersPage, (index + 1) * LIMITS.membersPage).map((m) => m.snapshot()),
+      page: { index, of },
+    }));
   }
 
   get audienceSize(): number {

@@ -1,6 +1,6 @@
 // Audience at scale: listeners are not told about each other, the count is throttled, and paging lists each listener once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ParticipantSnapshot } from '../../protocol/messages.ts';
+import type { EventOf, ParticipantSnapshot } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { AUDIENCE_COUNT_INTERVAL_MS } from '../../server/rooms/room.ts';
 import { announce, connect, DECISION, newRoom, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
@@ -95,8 +95,13 @@ describe('a room with a few hundred listeners', () => {
     await expect.poll(() => relay.rooms.get(room.keys.roomId)!.members.size).toBe(LISTENERS + 3);
   });
 
-  it('the member moved onto the stage gets every member once, to verify whoever it may have to key', async () => {
-    const { participants } = await speakerMembers;
+  it('the member moved onto the stage gets every member once, in pages, to verify whoever it may have to key', async () => {
+    await speakerMembers;
+    // 302 members: two pages of room.members, back to back.
+    const pages = () => speaker.client.received.filter((r) => r.event === 'room.members').map((r) => r.payload as EventOf<'room.members'>);
+    await expect.poll(() => pages().length).toBe(2);
+    expect(pages().map((p) => p.page)).toEqual([{ index: 0, of: 2 }, { index: 1, of: 2 }]);
+    const participants = pages().flatMap((p) => p.participants);
     const ids = new Set(participants.map((p) => p.participantId));
     expect(ids.size).toBe(participants.length);
     for (const id of [hostId, speaker.id, first.id, ...listeners.map((l) => l.id)]) expect(ids.has(id)).toBe(true);

@@ -1,6 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisUnreachableError, startRelay, type Relay } from '../../server/index.ts';
 import { startClusterRelay } from '../helpers/cluster.ts';
@@ -25,6 +26,12 @@ afterAll(async () => {
   await Promise.allSettled([a?.close(), b?.close()]);
   await redis?.stop();
 });
+
+async function redisClient() {
+  const client = createClient({ url: redis.url });
+  await client.connect();
+  return client;
+}
 
 async function member(relay: Relay): Promise<TestClient> {
   const c = await connect(relay);
@@ -227,6 +234,35 @@ describe('one room over two relays', () => {
     expect(own.closed).toBe(true);
   });
 
+  it('relay-to-relay messages are addressed: a third relay reads none of the room’s traffic, and an event for three members on B crosses Redis once', async () => {
+    const c = await startClusterRelay(redis.url);
+    const monitor = spawn('redis-cli', ['-p', String(redis.port), '-a', 'cluster-test-password', '--no-auth-warning', 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let traffic = '';
+    monitor.stdout.on('data', (chunk: Buffer) => (traffic += chunk.toString()));
+    try {
+      await expect.poll(() => traffic).toContain('OK');
+      const { room, host, guest } = await roomOverTwoRelays();
+      const guests = [guest];
+      for (const name of ['Carol', 'Dan']) {
+        const g = await member(b);
+        await g.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, name) });
+        guests.push(g);
+      }
+      const updated = guests.map((g) => g.next('room.updated'));
+      await host.req('room.lock', { locked: true, decision: DECISION });
+      for (const u of await Promise.all(updated)) expect(u).toEqual({ locked: true });
+      const writes = traffic.split('\n').filter((line) => line.includes('room.updated'));
+      expect(writes).toHaveLength(1);
+      expect(writes[0]).toContain(`teahouse:inbox:${b.cluster!.relayId}`);
+      for (const g of guests) expect(writes[0]).toContain(g.socket.id);
+      expect(c.cluster!.busTraffic().received).toBe(0);
+      expect(traffic.split('\n').filter((line) => line.includes(`teahouse:inbox:${c.cluster!.relayId}`) && line.includes('NOMKSTREAM'))).toEqual([]);
+    } finally {
+      monitor.kill();
+      await c.close();
+    }
+  });
+
   it('Redis holds ids, opaque blobs, counts and expiries only: no names, titles, keys or resume tokens', async () => {
     const { room, created, joined } = await roomOverTwoRelays('Secret title');
     await expect.poll(async () => (await redis.command('EXISTS', `teahouse:room:${room.keys.roomId}`)).trim()).toBe('1');
@@ -272,19 +308,27 @@ describe('one room over two relays', () => {
 });
 
 describe('bad input between relays', () => {
-  /** Sends a relay request to A as if from a relay "probe" (through B's adapter) and reads A's reply. */
+  /** Publishes a relay request on A's channel as if from a relay "probe" and reads A's reply on the probe's channel. */
   async function ask(op: string, body: unknown): Promise<unknown> {
-    const id = Math.floor(Math.random() * 1e9);
-    const reply = new Promise((resolve) => {
-      const listener = (msg: { to: string; id: number; reply: unknown }) => {
-        if (msg.to !== 'probe' || msg.id !== id) return;
-        b.io.off('teahouse:relay', listener);
-        resolve(msg.reply);
-      };
-      b.io.on('teahouse:relay', listener);
-    });
-    b.io.serverSideEmit('teahouse:relay', { to: a.cluster!.relayId, from: 'probe', id, op, body });
-    return reply;
+    const probe = await redisClient();
+    const listener = probe.duplicate();
+    await listener.connect();
+    try {
+      const id = Math.floor(Math.random() * 1e9);
+      const reply = new Promise((resolve) =>
+        listener.subscribe('teahouse:bus:probe', (text) => {
+          const msg = JSON.parse(text) as { id: number; reply: unknown };
+          if (msg.id === id) resolve(msg.reply);
+        }),
+      );
+      // Subscribed before asking: a reply published to nobody is lost.
+      await expect.poll(async () => Number((await probe.pubSubNumSub('teahouse:bus:probe'))['teahouse:bus:probe'])).toBe(1);
+      await probe.publish(`teahouse:bus:${a.cluster!.relayId}`, JSON.stringify({ to: a.cluster!.relayId, from: 'probe', id, op, body }));
+      return await reply;
+    } finally {
+      listener.destroy();
+      probe.destroy();
+    }
   }
 
   it('a relay refuses pipe and client requests for rooms, pipes or ops it does not know, and goes on serving', async () => {
@@ -297,7 +341,11 @@ describe('bad input between relays', () => {
     expect(await ask('client.request', { socketId: 'x', type: 'room.create', payload: {} })).toMatchObject({ ok: false, error: { code: 'UNKNOWN_MESSAGE' } });
     expect(await ask('client.request', { socketId: 'x', type: 'hand.raise', payload: {} })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
     expect(await ask('relay.takeOver', {})).toMatchObject({ ok: false, error: { code: 'UNKNOWN_MESSAGE' } });
-    b.io.serverSideEmit('teahouse:relay', 'not even an object');
+    const raw = await redisClient();
+    await raw.publish(`teahouse:bus:${a.cluster!.relayId}`, '"not even an object"');
+    await raw.publish(`teahouse:bus:${a.cluster!.relayId}`, 'not even JSON');
+    await raw.xAdd(`teahouse:inbox:${a.cluster!.relayId}`, '*', { m: 'not even JSON' });
+    raw.destroy();
     expect((await fetch(`${a.url}/healthz`)).status).toBe(200);
     const { guest } = await roomOverTwoRelays();
     expect(await guest.req('hand.raise', {})).toEqual({});

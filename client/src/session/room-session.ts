@@ -41,6 +41,7 @@ import { markJoin } from './join-timeline.ts';
 import { KeyBatch } from './key-batch.ts';
 import { takeMemberLock, type MemberLock } from './member-lock.ts';
 import { SenderFloor } from './sender-floor.ts';
+import { MemberPages } from './member-pages.ts';
 import { Slices } from './slices.ts';
 import { addressPackages } from './key-delivery.ts';
 import { acceptsRestoredInvite, planRebuild, raisesHandAgain, REBUILD, rebuildStep, retryDelayMs, rolesToRestore, type RestoredRole } from './rebuild.ts';
@@ -89,6 +90,8 @@ export class RoomSession implements RoomActions {
    * announcement would hold the page for seconds in a room of 10,000. 100 a task keeps each task near 30 ms.
    */
   private readonly verifying = new Slices(100);
+  /** Pages of `room.members` until the last is in. */
+  private readonly memberPages = new MemberPages();
   /** Who left while a list was being verified: the list is older than their leave. */
   private readonly leftWhileVerifying = new Set<string>();
   /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
@@ -406,7 +409,10 @@ export class RoomSession implements RoomActions {
     on('peer.joined', ({ participant }) => this.onPeerJoined(participant));
     on('peer.updated', ({ participant }) => this.onPeerUpdated(participant));
     on('peer.left', ({ participantId }) => this.onPeerLeft(participantId));
-    on('room.members', ({ participants }) => this.onRoomMembers(participants));
+    on('room.members', (page) => {
+      const participants = this.memberPages.add(page);
+      if (participants) this.onRoomMembers(participants);
+    });
     on('room.audience', ({ count }) => this.update({ audienceCount: count }));
     on('producer.added', ({ producerId, participantId }) => void this.consume(producerId, participantId));
     on('producer.removed', ({ producerId, participantId }) => {
