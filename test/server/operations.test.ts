@@ -92,7 +92,7 @@ describe('Redis health in cluster mode', () => {
 describe('one log format', () => {
   it('every line is JSON with the relay id and the version', async () => {
     const log = capture();
-    const relay = await startTestRelay({ logLevel: 'debug', logDestination: log });
+    const relay = await startTestRelay({ logLevel: 'debug', logDestination: log, announcedIp: '127.0.0.1' });
     const client = await connect(relay);
     await expect(client.req('room.join', { roomId: 'r'.repeat(22), announcement: 'x' })).rejects.toBeDefined();
     client.close();
