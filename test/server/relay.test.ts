@@ -73,6 +73,20 @@ describe('what the public port never shows', () => {
   });
 });
 
+describe('the source (AGPL section 13)', () => {
+  it('/source serves the running checkout as a tar.gz, or redirects to SOURCE_URL', async () => {
+    const res = await fetch(`${relay.url}/source`);
+    expect(res.status).toBe(200);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect([bytes[0], bytes[1]]).toEqual([0x1f, 0x8b]);
+    const elsewhere = await startTestRelay({ sourceUrl: 'https://example.org/teahouse.tar.gz' });
+    const moved = await fetch(`${elsewhere.url}/source`, { redirect: 'manual' });
+    expect(moved.status).toBe(302);
+    expect(moved.headers.get('location')).toBe('https://example.org/teahouse.tar.gz');
+    await elsewhere.close();
+  });
+});
+
 describe('rooms', () => {
   it('create, peek, join, see each other, and vanish when empty', async () => {
     const { room, host, joined } = await hostRoom('Evening tea');
