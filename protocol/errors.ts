@@ -18,6 +18,7 @@ export const ERROR_CODES = [
   'IDENTITY_BANNED',
   'NOT_FOUND',
   'INVALID_STATE',
+  'RELAY_DRAINING',
   'INTERNAL',
 ] as const;
 

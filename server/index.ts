@@ -2,18 +2,22 @@
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
 import { Server as SocketServer } from 'socket.io';
-import { plainHttpOnNetwork, resolveConfig, type RelayConfig } from './config.ts';
-import { createApp } from './http/app.ts';
+import { checkLocalAddresses, plainHttpOnNetwork, resolveConfig, type RelayConfig } from './config.ts';
+import { createApp, type Readiness } from './http/app.ts';
+import { createMetricsServer } from './http/metrics-server.ts';
 import { loadTlsFiles } from './http/tls.ts';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import { Cluster, type ClusterStats } from './cluster/cluster.ts';
 import { connectRedis, type RedisClient } from './cluster/redis.ts';
-import { isWildcard, rtcListenIp, webRtcServerListenInfos } from './media/listen.ts';
+import { isWildcard, rtcAnnouncedAddress, rtcListenIp, webRtcServerListenInfos } from './media/listen.ts';
 import { MediaPlacement } from './media/placement.ts';
 import { WorkerPool } from './media/worker-pool.ts';
+import { createLog } from './log.ts';
 import { createMetrics } from './metrics.ts';
+import { newId } from './rooms/participant.ts';
 import { localDispatcher } from './rooms/requests.ts';
 import { RoomService } from './rooms/room-service.ts';
 import { attachConnection, type MessageObserver } from './signaling/connection.ts';
@@ -25,12 +29,21 @@ export interface RelayOptions extends Partial<RelayConfig> {
   logDestination?: { write(line: string): void };
   /** The clock TURN credentials are minted by (Date.now): tests hand out credentials that have already expired. */
   now?: () => number;
+  /** No mediasoup worker could be started within WORKER_RECOVERY_MS: `npm start` exits non-zero here. */
+  onUnrecoverable?: () => void;
+  /** Start-up warnings found before the log existed (misspelt variables): written as the first lines. */
+  warnings?: string[];
 }
 
 export interface Relay {
   url: string;
   port: number;
+  /** http://METRICS_HOST:port: Prometheus metrics, on their own listener. */
+  metricsUrl: string;
   config: RelayConfig;
+  log: Logger;
+  /** What /readyz answers: false while no worker is live, Redis is unreachable (cluster mode) or the relay drains. */
+  readiness(): Readiness;
   /** Read-only inspection for tests and benchmarks: rooms, their members, producers and mediasoup routers. */
   rooms: RoomService['rooms'];
   workers: () => WorkerPool['workers'];
@@ -45,6 +58,11 @@ export interface Relay {
    * and their rooms go on. A bad file throws TlsFileError and the old certificate stays in use.
    */
   reloadTls(): void;
+  /**
+   * SIGTERM: unready and refusing new rooms and members at once; in cluster mode for DRAIN_MS, so load balancers
+   * stop sending newcomers here, then its rooms are handed over (close()).
+   */
+  drain(): Promise<void>;
   /** Tells clients the relay is going away, then closes sockets, workers and the port. */
   close(): Promise<void>;
 }
@@ -54,15 +72,24 @@ export { MediaPortError, WorkerBinaryMissingError } from './media/worker-pool.ts
 export { TlsFileError } from './http/tls.ts';
 export { RedisUnreachableError } from './cluster/redis.ts';
 
+/** METRICS_PORT taken or not allowed: a start-up error (exit 2) like the public port's. */
+export class MetricsPortError extends Error {
+  override name = 'MetricsPortError';
+}
+
 export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
-  const { onClientMessage, logDestination, now, ...rest } = options;
+  const { onClientMessage, logDestination, now, onUnrecoverable, warnings, ...rest } = options;
   const config = resolveConfig(rest);
+  checkLocalAddresses(config, Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
   // Before anything starts: a bad certificate is an error at start, never a relay without its HTTPS.
   const tls = config.tlsCert !== null && config.tlsKey !== null ? loadTlsFiles(config.tlsCert, config.tlsKey) : null;
-  // Structured logs go to stdout and carry counts and codes only: never addresses, room ids or payloads.
-  const log = logDestination ? pino({ level: config.logLevel, base: undefined }, logDestination) : pino({ level: config.logLevel, base: undefined });
+  // A relay alone names itself; a cluster relay takes its cluster id once the cluster exists.
+  let relayId = newId(9);
+  const log = createLog(config.logLevel, () => relayId, logDestination);
+  for (const warning of warnings ?? []) log.warn(warning);
+  if (tls && tls.validTo.getTime() < Date.now()) log.warn({ validTo: tls.validTo.toISOString() }, 'TLS certificate has expired: browsers will refuse it; renew it and send SIGHUP');
   // Before the workers start: a Redis that cannot be reached is an error at start, not a relay alone by mistake.
-  const redis: RedisClient | null = config.redisUrl ? await connectRedis(config.redisUrl) : null;
+  const redis: RedisClient | null = config.redisUrl ? await connectRedis(config.redisUrl, log) : null;
   let service: RoomService | undefined;
   const pool = await WorkerPool.create(
     config.workers,
@@ -79,10 +106,21 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   service = new RoomService(config, placement, (socketIds, event, payload) => (cluster ? cluster.multicast(socketIds, event, payload) : io?.to(socketIds).emit(event, payload)), now);
   let clusterStats: ClusterStats | null = null;
   const metrics = createMetrics(service, () => pool, () => clusterStats);
+  let draining = false;
+  const readiness = (): Readiness => {
+    const reasons: string[] = [];
+    if (pool.liveCount === 0) reasons.push('no live media worker');
+    if (redis && !redis.isReady) reasons.push('Redis unreachable');
+    if (draining) reasons.push('draining');
+    return { ready: reasons.length === 0, reasons };
+  };
+  pool.recovery = { boundMs: config.workerRecoveryMs, onUnrecoverable: () => onUnrecoverable?.() };
+  const logError = (what: string) => (error: Error) => log.error({ err: error.name }, what);
   const app = createApp({
     clientDir: config.clientDir,
-    registry: metrics.registry,
-    health: () => ({ rooms: service.rooms.size, workers: pool.workers.length }),
+    readiness,
+    sourceUrl: config.sourceUrl,
+    onError: logError('HTTP request failed'),
     trustProxy: config.trustProxy,
   });
   const http = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
@@ -94,8 +132,9 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   });
   cluster = redis ? new Cluster(io, redis, service, placement, config, log, now ?? Date.now) : null;
   clusterStats = cluster?.stats() ?? null;
+  if (cluster) relayId = cluster.relayId;
   const dispatcher = cluster ?? localDispatcher(service);
-  io.on('connection', (socket) => attachConnection(socket, { config, log, metrics, observe: onClientMessage, dispatcher }));
+  io.on('connection', (socket) => attachConnection(socket, { config, log, metrics, observe: onClientMessage, dispatcher, draining: () => draining }));
   await cluster?.start();
 
   await new Promise<void>((resolve, reject) => {
@@ -103,10 +142,28 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
     http.listen(config.port, config.host, () => resolve());
   });
   const port = (http.address() as AddressInfo).port;
+  const metricsHttp = createMetricsServer(metrics.registry, logError('metrics collection failed'));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      metricsHttp.once('error', reject);
+      metricsHttp.listen(config.metricsPort, config.metricsHost, () => resolve());
+    });
+  } catch (error) {
+    io.close();
+    await cluster?.close();
+    await pool.close();
+    redis?.destroy();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new MetricsPortError(`cannot listen for metrics on ${config.metricsHost}:${config.metricsPort} (${code}): set METRICS_PORT to a free port`);
+  }
+  const metricsPort = (metricsHttp.address() as AddressInfo).port;
   const local = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
   const hostForUrl = local.includes(':') ? `[${local}]` : local;
   const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
-  log.info({ port, workers: config.workers, tls: tls !== null, rtcPorts: config.rtcPorts, turn: config.turnUrls !== null }, 'relay listening');
+  log.info({ port, metricsPort, workers: config.workers, tls: tls !== null, rtcPorts: config.rtcPorts, turn: config.turnUrls !== null, cluster: cluster !== null }, 'relay listening');
+  // The operator's own media settings, so that "connected but no audio" can be checked against the log. Only when
+  // set: the defaults are loopback, where the tests' clients are too, and a client's address never goes in a line.
+  if (config.announcedIp || config.rtcListenIp) log.info({ listenIp: rtcListenIp(config), announcedIp: rtcAnnouncedAddress(config) }, 'media addresses');
   if (tls) log.info({ validTo: tls.validTo.toISOString() }, 'TLS certificate loaded');
   if (plainHttpOnNetwork(config)) {
     log.warn('plain HTTP on a network address: browsers allow the microphone only over HTTPS; set TLS_CERT and TLS_KEY, or TRUST_PROXY behind an HTTPS proxy');
@@ -116,10 +173,45 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   }
 
   let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      draining = true;
+      pool.shutDown();
+      // This relay's own sockets only: with the cluster adapter io.emit would reach every relay's.
+      io.local.emit('relay.shuttingDown', {});
+      await cluster?.close();
+      for (const room of [...service.rooms.values()]) room.close();
+      service.rooms.clear();
+      // io.close() closes the HTTP server too, and its callback waits for every open connection to end: the pages'
+      // keep-alive connections are cut first, so that an open page cannot hold the shutdown.
+      const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
+      http.closeAllConnections();
+      await ioClosed;
+      await pool.close();
+      metricsHttp.closeAllConnections();
+      await new Promise((resolve) => metricsHttp.close(resolve));
+      redis?.destroy();
+      log.info('relay closed');
+    })();
+    return closing;
+  };
+
+  /** SIGTERM: see Relay.drain. */
+  const drain = async (): Promise<void> => {
+    if (!draining) log.info({ drainMs: cluster ? config.drainMs : 0 }, 'draining: not ready, refusing new rooms and members');
+    draining = true;
+    // Alone, nobody can take the rooms over: waiting would only delay the restart.
+    if (cluster && !closing) await new Promise((resolve) => setTimeout(resolve, config.drainMs));
+    await close();
+  };
+
   return {
     url,
     port,
+    metricsUrl: `http://${config.metricsHost.includes(':') ? `[${config.metricsHost}]` : config.metricsHost}:${metricsPort}`,
     config,
+    log,
+    readiness,
     rooms: service.rooms,
     workers: () => pool.workers,
     webRtcServers: () => pool.workers.map((w) => pool.webRtcServerOf(w)),
@@ -131,24 +223,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
       http.setSecureContext({ cert: fresh.cert, key: fresh.key });
       log.info({ validTo: fresh.validTo.toISOString() }, 'TLS certificate reloaded');
     },
-    close() {
-      closing ??= (async () => {
-        pool.shutDown();
-        // This relay's own sockets only: with the cluster adapter io.emit would reach every relay's.
-        io.local.emit('relay.shuttingDown', {});
-        await cluster?.close();
-        for (const room of [...service.rooms.values()]) room.close();
-        service.rooms.clear();
-        // io.close() closes the HTTP server too, and its callback waits for every open connection to end: the pages'
-        // keep-alive connections are cut first, so that an open page cannot hold the shutdown.
-        const ioClosed = new Promise<void>((resolve) => io.close(() => resolve()));
-        http.closeAllConnections();
-        await ioClosed;
-        await pool.close();
-        redis?.destroy();
-        log.info('relay closed');
-      })();
-      return closing;
-    },
+    drain,
+    close,
   };
 }

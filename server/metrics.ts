@@ -1,6 +1,7 @@
 // Prometheus metrics: counts of rooms, participants, transports, producers, consumers and worker usage; no per-room or per-person labels.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ClusterStats } from './cluster/cluster.ts';
+import { VERSION } from './log.ts';
 import type { WorkerPool } from './media/worker-pool.ts';
 import type { RoomService } from './rooms/room-service.ts';
 
@@ -41,26 +42,31 @@ export function createMetrics(service: RoomService, pool: () => WorkerPool, clus
   new Gauge({ name: 'teahouse_transports', help: 'WebRTC transports', registers: [registry], collect() { this.set(count((m) => m.transports.size)); } });
   new Gauge({ name: 'teahouse_producers', help: 'Audio producers', registers: [registry], collect() { this.set(count((m) => m.producers.size)); } });
   new Gauge({ name: 'teahouse_consumers', help: 'Audio consumers', registers: [registry], collect() { this.set(count((m) => m.consumers.size)); } });
-  new Gauge({
-    name: 'teahouse_worker_cpu_seconds',
+  new Gauge({ name: 'teahouse_build_info', help: 'The running version (always 1)', labelNames: ['version'], registers: [registry] }).set({ version: VERSION }, 1);
+  // A counter, so rate() works; it starts again from 0 when a dead worker is replaced, which Prometheus reads as a reset.
+  new Counter({
+    name: 'teahouse_worker_cpu_seconds_total',
     help: 'CPU time used by each mediasoup worker (user + system)',
     labelNames: ['worker'],
     registers: [registry],
     async collect() {
-      const workers = pool().workers;
-      await Promise.all(workers.map(async (w, i) => {
+      const workers = pool().workers.filter((w) => !w.died && !w.closed);
+      const used = await Promise.all(workers.map(async (w) => {
         const u = await w.getResourceUsage();
-        this.set({ worker: String(i) }, (u.ru_utime + u.ru_stime) / 1000);
+        return (u.ru_utime + u.ru_stime) / 1000;
       }));
+      this.reset();
+      for (const [i, seconds] of used.entries()) this.inc({ worker: String(i) }, seconds);
     },
   });
+  new Gauge({ name: 'teahouse_live_workers', help: 'mediasoup workers alive now (0: the relay is not ready)', registers: [registry], collect() { this.set(pool().liveCount); } });
   new Gauge({
     name: 'teahouse_worker_max_rss_bytes',
     help: 'Peak resident memory of each mediasoup worker',
     labelNames: ['worker'],
     registers: [registry],
     async collect() {
-      const workers = pool().workers;
+      const workers = pool().workers.filter((w) => !w.died && !w.closed);
       await Promise.all(workers.map(async (w, i) => this.set({ worker: String(i) }, (await w.getResourceUsage()).ru_maxrss * 1024)));
     },
   });

@@ -1,9 +1,10 @@
-// The HTTP side: security headers on every response (HSTS on HTTPS), /healthz, /metrics, and the client app with SPA fallback.
+// The public HTTP side: security headers on every response (HSTS on HTTPS), liveness and readiness, the source link, and the client app with SPA fallback.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express from 'express';
 import helmet from 'helmet';
-import type { Registry } from 'prom-client';
 
 export const CONTENT_SECURITY_POLICY = {
   defaultSrc: ["'self'"],
@@ -20,19 +21,32 @@ export const CONTENT_SECURITY_POLICY = {
   formAction: ["'self'"],
 };
 
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
 /** One year, this host only: subdomains may be other services of the operator's that are not ready for HTTPS. */
 export const HSTS = 'max-age=31536000';
 
+/** Whether the relay should be sent new connections, and if not, why (reasons name a cause, never a count). */
+export interface Readiness {
+  ready: boolean;
+  reasons: string[];
+}
+
 export interface AppOptions {
   clientDir: string;
-  registry: Registry;
-  health: () => Record<string, unknown>;
+  readiness: () => Readiness;
+  /** SOURCE_URL: where "Source" leads; null serves `git archive HEAD` of the running checkout. */
+  sourceUrl?: string | null;
+  /** Requests that fail inside the app: logged by name, answered without a stack. */
+  onError?: (error: Error) => void;
   /** Proxies whose X-Forwarded-Proto is believed; by default none, so a client cannot claim HTTPS it does not have. */
   trustProxy?: string | null;
 }
 
 export function createApp(options: AppOptions): express.Express {
   const app = express();
+  // Whatever NODE_ENV says: development mode puts stack traces, with install paths, in error pages.
+  app.set('env', 'production');
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', options.trustProxy ?? false);
@@ -54,12 +68,32 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', ...options.health() });
+  // Public, so they say nothing but the verdict: no room, member or worker counts (those are on the metrics address).
+  // /livez: the process answers (a supervisor restarts it if not); /readyz: it should get new connections.
+  const live = (_req: express.Request, res: express.Response) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ status: 'ok' });
+  };
+  app.get('/livez', live);
+  app.get('/healthz', live);
+  app.get('/readyz', (_req, res) => {
+    const { ready, reasons } = options.readiness();
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(ready ? 200 : 503).json(ready ? { status: 'ready' } : { status: 'not ready', reasons });
   });
-  app.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', options.registry.contentType);
-    res.send(await options.registry.metrics());
+  // AGPL §13: every user of the page is offered the source of what runs here.
+  app.get('/source', (_req, res) => {
+    if (options.sourceUrl) return res.redirect(302, options.sourceUrl);
+    const git = spawn('git', ['archive', '--format=tar.gz', '--prefix=teahouse/', 'HEAD'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+    const chunks: Buffer[] = [];
+    git.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const unavailable = () => res.headersSent || res.status(503).type('text/plain').send('The source is not available here: ask the operator for it.\n');
+    git.once('error', unavailable);
+    git.once('close', (code) => {
+      if (code !== 0) return unavailable();
+      res.setHeader('Content-Disposition', 'attachment; filename="teahouse-source.tar.gz"');
+      res.type('application/gzip').send(Buffer.concat(chunks));
+    });
   });
 
   const index = join(options.clientDir, 'index.html');
@@ -76,6 +110,13 @@ export function createApp(options: AppOptions): express.Express {
   });
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('Not found\n');
+  });
+  // Express's own handler would print the error (with install paths) to stderr and, outside production, the page.
+  app.use((error: Error & { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
+    if (status === 500) options.onError?.(error);
+    if (res.headersSent) return res.end();
+    res.status(status).type('text/plain').send(status === 500 ? 'Internal error\n' : 'Bad request\n');
   });
   return app;
 }

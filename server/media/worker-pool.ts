@@ -26,10 +26,22 @@ interface Slot {
 /** Where worker `index` serves WebRTC, the same on a replacement; null: no WebRtcServer. */
 export type WebRtcServerPlan = (index: number) => types.TransportListenInfo[] | null;
 
+/** What the pool does when it has no live worker: how long it keeps trying, and whom it tells when that runs out. */
+export interface Recovery {
+  boundMs: number;
+  onUnrecoverable: () => void;
+}
+
+/** A failed replacement is tried again this often, until one starts or the recovery bound runs out. */
+const RETRY_MS = 1_000;
+
 export class WorkerPool {
   private slots: Slot[] = [];
   private closed = false;
   private readonly replacing = new Set<Promise<void>>();
+  /** Set while no worker is live: fires `recovery.onUnrecoverable` unless a replacement starts first. */
+  private noWorkerTimer: NodeJS.Timeout | null = null;
+  recovery: Recovery | null = null;
 
   private readonly settings: types.WorkerSettings;
   private readonly log: Logger;
@@ -69,9 +81,14 @@ export class WorkerPool {
     return this.slots.map((s) => s.worker);
   }
 
-  /** Each worker with the participants counted on it, in pool order: what media/placement.ts chooses from. */
+  /** Workers that can take routers now: a dead one awaiting its replacement is not one. */
+  get liveCount(): number {
+    return this.slots.filter((s) => !s.worker.died && !s.worker.closed).length;
+  }
+
+  /** Each live worker with the participants counted on it, in pool order: what media/placement.ts chooses from. */
   loads(): { worker: types.Worker; load: number }[] {
-    return this.slots.map((s) => ({ worker: s.worker, load: s.load }));
+    return this.slots.filter((s) => !s.worker.died && !s.worker.closed).map((s) => ({ worker: s.worker, load: s.load }));
   }
 
   addLoad(worker: types.Worker, delta: number): void {
@@ -94,6 +111,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.noWorkerTimer) clearTimeout(this.noWorkerTimer);
     await Promise.all(this.replacing);
     const exits = this.slots.map((s) => waitForExit(s.worker));
     for (const s of this.slots) s.worker.close();
@@ -124,23 +142,40 @@ export class WorkerPool {
     if (this.closed) return;
     const slot = this.slots.find((s) => s.worker === dead);
     if (!slot) return;
-    this.log.error({ pid: dead.pid }, 'mediasoup worker died; starting a replacement');
-    try {
-      // The same index, so the same media port: the firewall rules and the announced candidates stay true.
-      const fresh = await this.spawn(this.slots.indexOf(slot));
-      // close() may have run while it started: it must not outlive the pool.
-      if (this.closed) {
-        const exited = waitForExit(fresh.worker);
-        fresh.worker.close();
-        await exited;
+    const index = this.slots.indexOf(slot);
+    this.log.error({ worker: index, live: this.liveCount }, 'mediasoup worker died; starting a replacement');
+    if (this.liveCount === 0 && this.recovery && !this.noWorkerTimer) {
+      const { boundMs, onUnrecoverable } = this.recovery;
+      this.noWorkerTimer = setTimeout(() => {
+        this.log.fatal({ boundMs }, 'no mediasoup worker could be started within WORKER_RECOVERY_MS; giving up so that the supervisor restarts the relay');
+        onUnrecoverable();
+      }, boundMs);
+    }
+    for (;;) {
+      try {
+        // The same index, so the same media port: the firewall rules and the announced candidates stay true.
+        const fresh = await this.spawn(index);
+        // close() may have run while it started: it must not outlive the pool.
+        if (this.closed) {
+          const exited = waitForExit(fresh.worker);
+          fresh.worker.close();
+          await exited;
+          return;
+        }
+        slot.worker = fresh.worker;
+        slot.server = fresh.server;
+        slot.load = 0;
+        if (this.noWorkerTimer) clearTimeout(this.noWorkerTimer);
+        this.noWorkerTimer = null;
+        this.log.info({ worker: index }, 'mediasoup worker replaced');
+        this.onReplaced(dead, slot.worker);
         return;
+      } catch (error) {
+        // The error's name only: a spawn failure's message can carry paths and the worker's command line.
+        this.log.error({ worker: index, err: (error as Error).name }, 'could not start a replacement mediasoup worker; trying again');
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        if (this.closed) return;
       }
-      slot.worker = fresh.worker;
-      slot.server = fresh.server;
-      slot.load = 0;
-      this.onReplaced(dead, slot.worker);
-    } catch (error) {
-      this.log.fatal({ err: error }, 'could not replace a dead mediasoup worker');
     }
   }
 }

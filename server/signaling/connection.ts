@@ -22,9 +22,9 @@ export interface Dispatcher {
 
 export function attachConnection(
   socket: Socket,
-  deps: { config: RelayConfig; log: Logger; metrics: { messages: MessageCounter }; observe?: MessageObserver; dispatcher: Dispatcher },
+  deps: { config: RelayConfig; log: Logger; metrics: { messages: MessageCounter }; observe?: MessageObserver; dispatcher: Dispatcher; draining?: () => boolean },
 ): void {
-  const { config, log, metrics, observe, dispatcher } = deps;
+  const { config, log, metrics, observe, dispatcher, draining } = deps;
   const session: Session = { socket, participant: null, room: null, roomCreations: [], afterReply: null };
   const bucket = new TokenBucket(config.messagesPerSecond, config.messageBurst);
   // Requests of one connection run one at a time, in order: no interleaving of join, produce and leave.
@@ -37,6 +37,8 @@ export function attachConnection(
     observe?.(event, payload);
     const fail = (error: SignalingError) => {
       metrics.messages.inc({ result: error.code });
+      // By code only, so that LOG_LEVEL=debug shows what goes wrong without anything a client sent.
+      log.debug({ code: error.code, type: Object.hasOwn(requests, event) ? event : 'unknown' }, 'request refused');
       const body = { code: error.code, message: error.message };
       if (ack) ack({ ok: false, error: body });
       else socket.emit('error', body);
@@ -47,6 +49,9 @@ export function attachConnection(
     const parsed = requests[type].request.safeParse(payload ?? {});
     if (!parsed.success) return fail(new SignalingError('BAD_REQUEST', `${type}: ${describeIssue(parsed.error)}`));
     if (!ack) return fail(new SignalingError('BAD_REQUEST', `${type} needs an acknowledgement callback`));
+    // A stopping relay takes no new rooms or members; those already here stay until their rooms are handed over.
+    const newcomer = type === 'room.create' || (type === 'room.join' && !session.participant && !(parsed.data as { resumeToken?: string }).resumeToken);
+    if (newcomer && draining?.()) return fail(new SignalingError('RELAY_DRAINING', 'this relay is stopping: reload to reach another'));
     queue = queue.then(async () => {
       try {
         const data = await dispatcher.dispatch(session, type, parsed.data);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { freePort, startHaproxy, testRecipe, type Haproxy } from '../helpers/haproxy.ts';
+import { spawnSync } from 'node:child_process';
+import { freePort, HAPROXY_PATH, startHaproxy, testRecipe, type Haproxy } from '../helpers/haproxy.ts';
 import { announce, connect, newRoom, sealedTitle, startTestRelay } from '../helpers/relay.ts';
 import { httpsGet, makeCertificate, secureOriginArgs, tempDir, type TestCertificate } from '../helpers/tls.ts';
 import { launchChromium } from './chromium.ts';
@@ -45,6 +46,15 @@ afterAll(async () => {
 });
 
 describe('behind HAProxy (docs/haproxy.cfg): TLS ends at the proxy, the relay serves plain HTTP on loopback', () => {
+  it('`haproxy -c` accepts the recipe without a warning', () => {
+    const path = join(dir, 'checked.cfg');
+    writeFileSync(path, testRecipe(ports, join(dir, 'teahouse.pem')));
+    const check = spawnSync(HAPROXY_PATH, ['-c', '-f', path], { encoding: 'utf8' });
+    expect(check.status).toBe(0);
+    expect(check.stdout + check.stderr).not.toMatch(/WARNING|ALERT/);
+  });
+
+
   it('host and listener hear each other on https://teahouse.test through the proxy, signaling over a websocket', async () => {
     const { host, guest } = await hearEachOther(hostBrowser, guestBrowser, `https://${TEST_HOST}:${ports.https}`);
     expect(handshakes.length).toBeGreaterThanOrEqual(2);
@@ -73,7 +83,9 @@ describe('behind HAProxy (docs/haproxy.cfg): TLS ends at the proxy, the relay se
     const page = await httpsGet(ports.https, '/', { ca, servername: TEST_HOST, headers: forged });
     expect(page.status).toBe(200);
     expect(page.headers['strict-transport-security']).toBe('max-age=31536000');
-    expect((await httpsGet(ports.https, '/metrics', { ca, servername: TEST_HOST })).status).toBe(404);
+    for (const path of ['/metrics', '/METRICS', '/Metrics', '/%6detrics', '//metrics']) {
+      expect((await httpsGet(ports.https, path, { ca, servername: TEST_HOST })).status, path).toBe(404);
+    }
     // Port 80 as a browser reaches it by name: sent on to HTTPS, same host and path.
     const redirect = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
       get({ host: '127.0.0.1', port: ports.http, path: '/r/abc', headers: { Host: TEST_HOST } }, (res) => {

@@ -39,10 +39,17 @@ export function testRecipe(ports: { https: number; http: number; relay: number }
   return cfg;
 }
 
+/** The recipe's `backend relay` lines before its `server` line: health checks on /readyz, retries, redispatch. */
+export function recipeBackendLines(): string[] {
+  const cfg = readFileSync(HAPROXY_RECIPE, 'utf8');
+  const backend = cfg.slice(cfg.indexOf('\nbackend relay\n') + '\nbackend relay\n'.length);
+  return backend.slice(0, backend.indexOf('    server relay ')).split('\n').filter((line) => line.trim() !== '' && !line.trim().startsWith('#'));
+}
+
 /**
- * HAProxy round-robin over relays on loopback, websockets passed through, plain HTTP (loopback is a secure context).
- * With `failover`, it checks each relay every 300 ms, so a dead one is out of the rotation within a second, a
- * connection refused meanwhile goes to another relay, and an admin socket at `failover.adminSocket` takes commands.
+ * HAProxy round-robin over relays on loopback, websockets passed through, plain HTTP (loopback is a secure context),
+ * with the recipe's health checks, retries and redispatch as docs/haproxy.cfg has them. With `failover`, an admin
+ * socket at `failover.adminSocket` takes commands.
  */
 export function balancerConfig(options: { port: number; relayPorts: number[]; failover?: { adminSocket: string } }): string {
   const { failover } = options;
@@ -50,7 +57,6 @@ export function balancerConfig(options: { port: number; relayPorts: number[]; fa
     ...(failover ? ['global', `    stats socket ${failover.adminSocket} level admin`] : []),
     'defaults',
     '    mode http',
-    ...(failover ? ['    retries 3', '    option redispatch'] : []),
     '    timeout connect 5s',
     '    timeout client 60s',
     '    timeout server 60s',
@@ -60,7 +66,8 @@ export function balancerConfig(options: { port: number; relayPorts: number[]; fa
     '    default_backend relays',
     'backend relays',
     '    balance roundrobin',
-    ...options.relayPorts.map((p, i) => `    server relay${i} 127.0.0.1:${p}${failover ? ' check inter 300ms fall 1 rise 1' : ''}`),
+    ...recipeBackendLines(),
+    ...options.relayPorts.map((p, i) => `    server relay${i} 127.0.0.1:${p}`),
     '',
   ].join('\n');
 }

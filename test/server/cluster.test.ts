@@ -129,14 +129,14 @@ describe('one room over two relays', () => {
     expect(a.cluster!.pipes()).toBe(1);
     expect(b.cluster!.pipes()).toBe(1);
     // Where members landed and the pipes, as each relay's metrics tell it.
-    const metricsB = await (await fetch(`${b.url}/metrics`)).text();
+    const metricsB = await (await fetch(`${b.metricsUrl}/metrics`)).text();
     const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
     expect(gauge(metricsB, 'teahouse_cluster_edge_members')).toBe(b.cluster!.edgeMembers());
     expect(b.cluster!.edgeMembers()).toBeGreaterThan(0);
     expect(gauge(metricsB, 'teahouse_cluster_pipes')).toBe(1);
     expect(metricsB).toMatch(/^nodejs_eventloop_lag_seconds /m);
     expect(metricsB).toMatch(/^teahouse_cluster_redis_latency_seconds /m);
-    expect(gauge(await (await fetch(`${a.url}/metrics`)).text(), 'teahouse_cluster_remote_members')).toBe(b.cluster!.edgeMembers());
+    expect(gauge(await (await fetch(`${a.metricsUrl}/metrics`)).text(), 'teahouse_cluster_remote_members')).toBe(b.cluster!.edgeMembers());
 
     // What reaches B's router: a PlainTransport there consumes the piped producer and hands RTP to a UDP sink.
     const edgeRouter = await b.cluster!.edgeRouter(room.keys.roomId)!;

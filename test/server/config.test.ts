@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFromEnv, DEFAULTS, plainHttpOnNetwork, resolveConfig } from '../../server/config.ts';
+import { checkLocalAddresses, ConfigError, configFromEnv, DEFAULTS, plainHttpOnNetwork, resolveConfig, unknownVariables } from '../../server/config.ts';
 import { rtcAnnouncedAddress, rtcListenInfos, webRtcServerListenInfos, webRtcTransportListen } from '../../server/media/listen.ts';
 
 describe('configuration from the environment', () => {
@@ -15,17 +15,19 @@ describe('configuration from the environment', () => {
       PORT: '8080', HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2', ANNOUNCED_IP: '203.0.113.7', RTC_PORTS: 'range', RTC_PORT: '3479', RTC_MIN_PORT: '50000', RTC_MAX_PORT: '50100',
       TURN_URL: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', TURN_SECRET: 's3cret', TURN_TTL_SECONDS: '300',
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
-      MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '0', KEY_BATCH_MS: '250', AWAY_GRACE_MS: '1000',
+      MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '2000', KEY_BATCH_MS: '250', AWAY_GRACE_MS: '1000',
       TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
       REDIS_URL: 'redis://teahouse:pw@10.0.0.5:6379', CLUSTER_HEARTBEAT_MS: '1000',
+      METRICS_HOST: '10.0.0.2', METRICS_PORT: '9100', WORKER_RECOVERY_MS: '10000', DRAIN_MS: '8000', SOURCE_URL: 'https://example.org/teahouse.tar.gz',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
       port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcPorts: 'range', rtcPort: 3479, rtcMinPort: 50000, rtcMaxPort: 50100,
       turnUrls: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', turnSecret: 's3cret', turnTtlSeconds: 300,
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
-      messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 0, keyBatchMs: 250, awayGraceMs: 1000,
+      messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 2000, keyBatchMs: 250, awayGraceMs: 1000,
       tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
       redisUrl: 'redis://teahouse:pw@10.0.0.5:6379', clusterHeartbeatMs: 1000,
+      metricsHost: '10.0.0.2', metricsPort: 9100, workerRecoveryMs: 10_000, drainMs: 8000, sourceUrl: 'https://example.org/teahouse.tar.gz',
     });
   });
 
@@ -47,6 +49,60 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443', TURN_SECRET: 'x', TURN_TTL_SECONDS: '5' }))).toThrow(/TURN_TTL_SECONDS/);
     expect(() => resolveConfig(configFromEnv({ REDIS_URL: 'localhost:6379' }))).toThrow(/REDIS_URL/);
     expect(() => resolveConfig(configFromEnv({ CLUSTER_HEARTBEAT_MS: '10' }))).toThrow(/CLUSTER_HEARTBEAT_MS/);
+  });
+
+  it('parses numbers strictly: decimal digits within each variable\'s range, timers within setTimeout\'s', () => {
+    for (const raw of ['0x10', '1e3', ' 16', '16 ', '+16', '16.0']) {
+      expect(() => configFromEnv({ PORT: raw }), raw).toThrow(/^PORT must be a non-negative decimal integer/);
+    }
+    expect(() => resolveConfig(configFromEnv({ DISCONNECT_GRACE_MS: '3000000000' }))).toThrow(/DISCONNECT_GRACE_MS must be between 0 and 2147483647/);
+    expect(() => resolveConfig(configFromEnv({ WORKERS: '100000' }))).toThrow(/WORKERS/);
+    expect(() => resolveConfig(configFromEnv({ MAX_MESSAGE_BYTES: '10' }))).toThrow(/MAX_MESSAGE_BYTES/);
+    expect(() => resolveConfig(configFromEnv({ WORKER_RECOVERY_MS: '0' }))).toThrow(/WORKER_RECOVERY_MS/);
+  });
+
+  it('takes only IP literals for addresses, and only addresses of this machine to listen on', () => {
+    for (const [name, value] of [['HOST', 'localhost'], ['HOST', '127.0.0.256'], ['RTC_LISTEN_IP', 'eth0'], ['ANNOUNCED_IP', '300.1.1.1'], ['METRICS_HOST', 'example.org']]) {
+      expect(() => resolveConfig(configFromEnv({ [name!]: value })), `${name}=${value}`).toThrow(new RegExp(`^${name} must be an IP address`));
+    }
+    expect(resolveConfig(configFromEnv({ ANNOUNCED_IP: '2001:db8::7' })).announcedIp).toBe('2001:db8::7');
+    const local = ['127.0.0.1', '::1', '10.0.0.2'];
+    expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ HOST: '192.0.2.9' })), local)).toThrow(/^HOST 192\.0\.2\.9 is not an address of this machine/);
+    expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ RTC_LISTEN_IP: '192.0.2.9' })), local)).toThrow(/^RTC_LISTEN_IP/);
+    expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2' })), local)).not.toThrow();
+  });
+
+  it('cross-checks: an away grace longer than the disconnect grace, metrics on the public port', () => {
+    expect(() => resolveConfig(configFromEnv({ AWAY_GRACE_MS: '10000', DISCONNECT_GRACE_MS: '5000' }))).toThrow(/^AWAY_GRACE_MS \(10000\) must be at most DISCONNECT_GRACE_MS \(5000\)/);
+    expect(() => resolveConfig(configFromEnv({ PORT: '9464' }))).toThrow(/METRICS_PORT must differ from PORT/);
+    expect(resolveConfig(configFromEnv({ PORT: '0' })).metricsPort).toBe(0);
+    expect(resolveConfig(configFromEnv({})).metricsPort).toBe(9464);
+    expect(() => resolveConfig(configFromEnv({ SOURCE_URL: 'ftp://x' }))).toThrow(/SOURCE_URL/);
+  });
+
+  it('refuses a malformed REDIS_URL without quoting any of it: the password is in there', () => {
+    const password = 'k9/Zq+Vx=Tj3Lm8Pw2RtYb';
+    for (const url of [`redis://:${password}@10.0.0.5:6379`, `redis://teahouse:${password}@10.0.0.5`, `http://:${password}@h:1`, `redis//:${password}@h`]) {
+      let message = '';
+      try {
+        resolveConfig(configFromEnv({ REDIS_URL: url }));
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message, url).toMatch(/^REDIS_URL must be redis:\/\//);
+      for (const part of password.split(/[/+=]/)) expect(message).not.toContain(part);
+    }
+    expect(resolveConfig(configFromEnv({ REDIS_URL: `redis://:${encodeURIComponent(password)}@10.0.0.5:6379` })).redisUrl).toContain('10.0.0.5');
+  });
+
+  it('warns of variables that look meant for the relay but are not read by it', () => {
+    const warnings = unknownVariables({ REDIS_URI: 'x', ANNOUNCE_IP: 'x', TEAHOUSE_PORT: '1', DISCONECT_GRACE_MS: '1', PATH: '/bin', HOME: '/root', TEAHOUSE_CACHE: '/c', PORT: '1', SHELL: 'bash' });
+    expect(warnings).toEqual([
+      'REDIS_URI is not a Teahouse variable: did you mean REDIS_URL?',
+      'ANNOUNCE_IP is not a Teahouse variable: did you mean ANNOUNCED_IP?',
+      'TEAHOUSE_PORT is not a Teahouse variable (see docs/operations.md, "Configuration")',
+      'DISCONECT_GRACE_MS is not a Teahouse variable: did you mean DISCONNECT_GRACE_MS?',
+    ]);
   });
 
   it('serves plain HTTP unless both TLS_CERT and TLS_KEY are set', () => {

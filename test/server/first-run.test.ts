@@ -86,6 +86,45 @@ describe('a first run explains itself in one line', () => {
     expect(result.code).toBe(2);
   });
 
+  it('each nonsense value: one line naming the variable, exit code 2, nothing secret in it', async () => {
+    const password = 'k9/Zq+Vx=Tj3Lm8Pw2RtYb';
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ PORT: '0x10' }, /^teahouse: PORT must be a non-negative decimal integer/],
+      [{ HOST: 'localhost' }, /^teahouse: HOST must be an IP address/],
+      [{ HOST: '192.0.2.77' }, /^teahouse: HOST 192\.0\.2\.77 is not an address of this machine/],
+      [{ RTC_LISTEN_IP: '999.1.1.1' }, /^teahouse: RTC_LISTEN_IP must be an IP address/],
+      [{ ANNOUNCED_IP: '300.1.1.1' }, /^teahouse: ANNOUNCED_IP must be an IP address/],
+      [{ DISCONNECT_GRACE_MS: '3000000000' }, /^teahouse: DISCONNECT_GRACE_MS must be between 0 and 2147483647/],
+      [{ AWAY_GRACE_MS: '9000', DISCONNECT_GRACE_MS: '1000' }, /^teahouse: AWAY_GRACE_MS \(9000\) must be at most DISCONNECT_GRACE_MS/],
+      [{ REDIS_URL: `redis://:${password}@127.0.0.1:6379` }, /^teahouse: REDIS_URL must be redis:\/\//],
+      [{ TLS_CERT: '/nonexistent/cert.pem', TLS_KEY: '/nonexistent/key.pem' }, /^teahouse: TLS_CERT \/nonexistent\/cert\.pem cannot be read: ENOENT/],
+    ];
+    const results = await Promise.all(cases.map(([env]) => start(env)));
+    for (const [i, [env, line]] of cases.entries()) {
+      const result = results[i]!;
+      expect(result.stderr, JSON.stringify(env)).toMatch(new RegExp(`${line.source}[^\n]*\n$`));
+      expect(result.code, JSON.stringify(env)).toBe(2);
+      for (const part of password.split(/[/+=]/)) expect(result.stderr + result.stdout).not.toContain(part);
+    }
+  }, 120_000);
+
+  it('the metrics port in use: one line naming it, exit code 2', async () => {
+    const port = await takePort();
+    const result = await start({ PORT: '0', METRICS_PORT: String(port) });
+    expect(result.stderr).toBe(`teahouse: cannot listen for metrics on 127.0.0.1:${port} (EADDRINUSE): set METRICS_PORT to a free port\n`);
+    expect(result.code).toBe(2);
+  });
+
+  it('npm run config:check: validates without starting, one line either way', async () => {
+    const good = await run(process.execPath, [MAIN, '--check'], { PORT: '8080', REDIS_URL: 'redis://:pw@127.0.0.1:6379', REDIS_URI: 'x' });
+    expect(good.stdout).toBe('teahouse: configuration ok (port 8080, metrics 127.0.0.1:9464, cluster mode)\n');
+    expect(good.stderr).toBe('teahouse: warning: REDIS_URI is not a Teahouse variable: did you mean REDIS_URL?\n');
+    expect(good.code).toBe(0);
+    const bad = await run(process.execPath, [MAIN, '--check'], { PORT: '65536' });
+    expect(bad.stderr).toBe('teahouse: PORT must be between 0 and 65535, got 65536\n');
+    expect(bad.code).toBe(2);
+  });
+
   it('no npm packages yet: one line saying to run setup', async () => {
     const root = freshCheckout();
     const result = await run('bash', [join(root, 'scripts/run.sh'), 'server/main.ts'], { PATH: `${dirname(process.execPath)}:${process.env.PATH}` });

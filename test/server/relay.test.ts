@@ -18,10 +18,10 @@ async function hostRoom(title = 'Tea') {
 }
 
 describe('HTTP', () => {
-  it('serves /healthz with security headers and no X-Powered-By', async () => {
+  it('serves /healthz with security headers and no X-Powered-By, and no counts to the public', async () => {
     const res = await fetch(`${relay.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', workers: 1 });
+    expect(await res.json()).toEqual({ status: 'ok' });
     const csp = res.headers.get('content-security-policy')!;
     expect(csp).toContain("default-src 'self'");
     expect(csp).toContain("frame-ancestors 'none'");
@@ -31,15 +31,59 @@ describe('HTTP', () => {
     expect(res.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
   });
 
-  it('serves Prometheus metrics without room or person labels', async () => {
+  it('serves Prometheus metrics on their own address, without room or person labels', async () => {
     const { host, room } = await hostRoom();
-    const text = await (await fetch(`${relay.url}/metrics`)).text();
+    expect(relay.metricsUrl).not.toBe(relay.url);
+    const text = await (await fetch(`${relay.metricsUrl}/metrics`)).text();
     expect(text).toMatch(/^teahouse_rooms [1-9]/m);
     expect(text).toMatch(/^teahouse_participants\{role="host"\} [1-9]/m);
-    expect(text).toMatch(/^teahouse_worker_cpu_seconds\{worker="0"\}/m);
+    expect(text).toMatch(/^teahouse_worker_cpu_seconds_total\{worker="0"\}/m);
+    expect(text).toMatch(/^teahouse_build_info\{version="\d+\.\d+\.\d+[^"]*"\} 1$/m);
+    expect(text).toMatch(/^teahouse_live_workers 1$/m);
     expect(text).not.toContain(room.keys.roomId);
     await host.req('room.leave', {});
     host.close();
+  });
+});
+
+describe('what the public port never shows', () => {
+  it('no metrics under any spelling a proxy rule might miss', async () => {
+    await hostRoom();
+    for (const path of ['/metrics', '/METRICS', '/Metrics', '/metrics/', '/%6detrics', '//metrics', '/./metrics', '/metrics?x=1']) {
+      const res = await fetch(`${relay.url}${path}`);
+      expect(await res.text(), path).not.toMatch(/teahouse_rooms|process_cpu/);
+    }
+  });
+
+  it('a malformed request gets a one-line error without a stack or a path of this machine', async () => {
+    const res = await fetch(`${relay.url}/r/%`);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toBe('Bad request\n');
+    for (const path of ['/%E0%A4%A', '/r/%ZZ', '/assets/%']) {
+      expect(await (await fetch(`${relay.url}${path}`)).text(), path).toMatch(/^(Bad request|Not found)\n$/);
+    }
+  });
+
+  it('readiness is a verdict only: no counts of rooms, members or workers', async () => {
+    await hostRoom();
+    const res = await fetch(`${relay.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ready' });
+    expect(await (await fetch(`${relay.url}/livez`)).json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('the source (AGPL section 13)', () => {
+  it('/source serves the running checkout as a tar.gz, or redirects to SOURCE_URL', async () => {
+    const res = await fetch(`${relay.url}/source`);
+    expect(res.status).toBe(200);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect([bytes[0], bytes[1]]).toEqual([0x1f, 0x8b]);
+    const elsewhere = await startTestRelay({ sourceUrl: 'https://example.org/teahouse.tar.gz' });
+    const moved = await fetch(`${elsewhere.url}/source`, { redirect: 'manual' });
+    expect(moved.status).toBe(302);
+    expect(moved.headers.get('location')).toBe('https://example.org/teahouse.tar.gz');
+    await elsewhere.close();
   });
 });
 

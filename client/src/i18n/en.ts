@@ -2,6 +2,7 @@
 export const en = {
   appName: 'Teahouse',
   tagline: 'End-to-end encrypted live audio rooms. No accounts, no phone numbers: the relay only ever carries ciphertext.',
+  sourceLink: 'Source code (AGPL-3.0-or-later)',
   language: 'Language',
   createHeading: 'Host a room',
   roomTitleLabel: 'Room title',

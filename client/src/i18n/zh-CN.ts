@@ -4,6 +4,7 @@ import type { Strings } from './en.ts';
 export const zhCN: Strings = {
   appName: '茶馆',
   tagline: '端到端加密的语音房间。无需账号，无需手机号：中继服务器只转发密文。',
+  sourceLink: '源代码（AGPL-3.0-or-later）',
   language: '语言',
   createHeading: '开一个房间',
   roomTitleLabel: '房间标题',

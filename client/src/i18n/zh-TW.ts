@@ -4,6 +4,7 @@ import type { Strings } from './en.ts';
 export const zhTW: Strings = {
   appName: '茶館',
   tagline: '端對端加密的語音房間。無需帳號，無需手機號碼：中繼伺服器只轉發密文。',
+  sourceLink: '原始碼（AGPL-3.0-or-later）',
   language: '語言',
   createHeading: '開一個房間',
   roomTitleLabel: '房間標題',

@@ -154,6 +154,10 @@ export function App() {
         </label>
       </header>
       {body}
+      {/* AGPL §13: every user of the page is offered the source of what this relay runs (/source on the relay). */}
+      <footer class="source">
+        <a href="/source" data-testid="source-link">{t('sourceLink')}</a>
+      </footer>
     </LangContext.Provider>
   );
 }
