@@ -29,7 +29,7 @@ import { capturePlaintext, E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaHealth } from '../media/media-health.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
-import type { RoomActions } from '../ui/actions.ts';
+import type { RoomActions } from './actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
 import { PendingCommits, type Delivery } from './pending-commits.ts';
 import { Outbox } from './outbox.ts';
@@ -37,7 +37,7 @@ import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, ty
 import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
-import { markJoin } from './join-timeline.ts';
+import { markJoin } from '../media/join-timeline.ts';
 import { KeyBatch } from './key-batch.ts';
 import { takeMemberLock, type MemberLock } from './member-lock.ts';
 import { SenderFloor } from './sender-floor.ts';
@@ -59,6 +59,12 @@ type Listener = (view: RoomView) => void;
 
 /** A newcomer's first fingerprint starts when the room is heard, or this long after entering if nobody speaks. */
 const FINGERPRINT_AFTER_JOIN_MS = 1_500;
+
+/**
+ * Endings after which this tab has no use for the room secret. A room not found or lost (a relay restart) keeps it:
+ * the room may come back, and a reload tries again.
+ */
+const FORGET_SECRET_WHEN = new Set<string>(['leftRoom', 'kicked', 'roomEnded', 'linkRevoked', 'lobbyDeclined']);
 
 export class RoomSession implements RoomActions {
   link: string;
@@ -1273,6 +1279,7 @@ export class RoomSession implements RoomActions {
   private end(reason: Extract<Phase, { kind: 'ended' }>['reason']): void {
     // Gone from the room for good: a reload must not try to come back (a relay restart keeps it for the rebuild).
     if (reason !== 'roomLost') forgetMember(this.keys.roomId);
+    if (FORGET_SECRET_WHEN.has(reason)) forgetLinkSecret(this.keys.roomId);
     this.update({ phase: { kind: 'ended', reason } });
     this.teardown();
   }
