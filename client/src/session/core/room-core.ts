@@ -133,11 +133,6 @@ export class RoomCore {
     return this.settle(this.fresh({ newRoomSecret: next }, []));
   }
 
-  /** Installs an epoch this member already holds again (a stage member it now knows the participant of). */
-  reuseEpoch(): Effect[] {
-    return this.agent.current ? this.settle(this.useEpoch(this.agent.current, [])) : [];
-  }
-
   /** A member verified again under the current link: believed again, and keyed if this distributor left it out meanwhile. */
   reverified(member: Member, verified: VerifiedMember, now: number): Effect[] {
     this.now = now;
