@@ -10,39 +10,7 @@
 //   server/config.ts, protocol/, crypto/  shared by everything above
 // The client: ui/ → session/ → media/, crypto/, protocol/; i18n/ is the UI's.
 
-/**
- * Known violations in the client, each allowed for its one pair of files and to be removed by the client half of issue #26
- * (the session core/shell split). No other exceptions.
- */
-const clientExceptions = {
-  'client-session-not-ui': [
-    // session/room-session.ts takes RoomActions from ui/ (client half of #26).
-    { from: '^client/src/session/room-session[.]ts$', to: '^client/src/ui/actions[.]ts$' },
-    // session/view.ts names the i18n Lang (client half of #26).
-    { from: '^client/src/session/view[.]ts$', to: '^client/src/i18n/i18n[.]ts$' },
-  ],
-  'client-media-not-session': [
-    // media/ marks the join's steps on session/join-timeline.ts (client half of #26).
-    { from: '^client/src/media/(e2ee|media-session)[.]ts$', to: '^client/src/session/join-timeline[.]ts$' },
-  ],
-  'client-ui-through-session': [
-    // The UI reaches past the session into media/ (client half of #26).
-    { from: '^client/src/ui/app[.]tsx$', to: '^client/src/media/e2ee[.]ts$' },
-    { from: '^client/src/ui/media-status[.]tsx$', to: '^client/src/media/media-health[.]ts$' },
-  ],
-};
-
 const upward = (name, comment, fromPath, toPath) => ({ name, comment, severity: 'error', from: { path: fromPath }, to: { path: toPath } });
-
-/** A rule as is for every other file, and for each excepted file the same rule minus its one allowed target. */
-function withExceptions(rule) {
-  const exceptions = clientExceptions[rule.name] ?? [];
-  if (exceptions.length === 0) return [rule];
-  return [
-    { ...rule, from: { ...rule.from, pathNot: exceptions.map((e) => e.from) } },
-    ...exceptions.map((e) => ({ ...rule, from: { path: e.from }, to: { ...rule.to, pathNot: e.to } })),
-  ];
-}
 
 module.exports = {
   forbidden: [
@@ -84,7 +52,7 @@ module.exports = {
       from: { path: '^client/src/(ui|i18n)/' },
       to: { path: '^client/src/media/' },
     },
-  ].flatMap(withExceptions),
+  ],
   options: {
     doNotFollow: { path: 'node_modules' },
     exclude: { path: '^(node_modules|client/dist|client/dist-test|bench/results)' },

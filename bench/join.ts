@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { startRelay, type Relay } from '../server/index.ts';
-import { JOIN_MARK_PREFIX, type JoinStep } from '../client/src/session/join-timeline.ts';
+import { JOIN_MARK_PREFIX, type JoinStep } from '../client/src/media/join-timeline.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
 import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
@@ -149,7 +149,7 @@ function breakdownTable(runs: JoinTiming[]): Table {
     columns: ['step', 'runs', 'ms since opening the link', 'ms since the click', 'ms since the step before', '% of click → sound'],
     rows,
     notes: [
-      'Negative "since the click": done while the join screen waited for the click. Page times come from the listener page\'s User Timing marks (client/src/session/join-timeline.ts) and Navigation Timing.',
+      'Negative "since the click": done while the join screen waited for the click. Page times come from the listener page\'s User Timing marks (client/src/media/join-timeline.ts) and Navigation Timing.',
       'ICE and DTLS overlap the consumer creation, and the epoch key can arrive before or after them: a step\'s own time is counted from whichever step came just before it in that run.',
     ],
   };

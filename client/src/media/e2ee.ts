@@ -1,5 +1,5 @@
 // The page side of end-to-end encryption: one Worker holding the keys, attached to every sender and receiver.
-import { markJoin } from '../session/join-timeline.ts';
+import { markJoin } from './join-timeline.ts';
 import type { FromWorker, StatsMessage, ToWorker, TransformOptions } from './e2ee-messages.ts';
 
 type LegacyStreams = { readable: ReadableStream; writable: WritableStream };

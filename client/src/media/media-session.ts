@@ -1,6 +1,6 @@
 // mediasoup-client plumbing: one send and one receive transport, the microphone producer, remote consumers.
 import { Device, type types } from 'mediasoup-client';
-import { markJoin } from '../session/join-timeline.ts';
+import { markJoin } from './join-timeline.ts';
 import { E2eeChannel } from './e2ee.ts';
 import type { TransportState } from './media-health.ts';
 import { assertAllowedExtensions, hardenRouterCapabilities, OPUS_CODEC_OPTIONS, withAllowedExtensions } from './rtp-capabilities.ts';

@@ -13,53 +13,49 @@ import {
   sealMetadata,
   toHex,
   verifyConfirmation,
-  type Decision,
   type DecisionAction,
   type Identity,
   type RoomFingerprint,
   type RoomKeys,
-  type RosterEntry,
-  type RosterRole,
 } from '../../../crypto/index.ts';
 import { onEvent, request } from '../../../protocol/client.ts';
 import { SignalingError } from '../../../protocol/errors.ts';
-import { LIMITS, type EventOf, type EventType, type JoinResult, type ParticipantSnapshot, type ReplyOf, type RequestOf, type RequestType } from '../../../protocol/messages.ts';
+import type { EventOf, EventType, JoinResult, ParticipantSnapshot, ReplyOf, RequestOf, RequestType } from '../../../protocol/messages.ts';
 import { AudioMeter } from '../media/audio-meter.ts';
 import { capturePlaintext, E2eeChannel } from '../media/e2ee.ts';
 import type { StatsMessage } from '../media/e2ee-messages.ts';
 import { MediaHealth } from '../media/media-health.ts';
 import { MediaSession, type MediaSignaling } from '../media/media-session.ts';
-import type { RoomActions } from '../ui/actions.ts';
+import type { RoomActions } from './actions.ts';
 import { EpochFreshness, FRESHNESS } from './freshness.ts';
-import { PendingCommits, type Delivery } from './pending-commits.ts';
 import { Outbox } from './outbox.ts';
-import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership.ts';
+import type { Membership, EpochState, VerifiedMember } from './membership.ts';
+import type { Effect } from './core/effects.ts';
+import type { Input } from './core/inputs.ts';
+import { RoomCore } from './core/room-core.ts';
+import { Roster, type Member } from './core/roster.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
 import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
-import { markJoin } from './join-timeline.ts';
-import { KeyBatch } from './key-batch.ts';
+import { markJoin } from '../media/join-timeline.ts';
 import { takeMemberLock, type MemberLock } from './member-lock.ts';
 import { SenderFloor } from './sender-floor.ts';
 import { MemberPages } from './member-pages.ts';
 import { Slices } from './slices.ts';
-import { addressPackages } from './key-delivery.ts';
-import { acceptsRestoredInvite, planRebuild, raisesHandAgain, REBUILD, rebuildStep, retryDelayMs, rolesToRestore, type RestoredRole } from './rebuild.ts';
+import { planRebuild, REBUILD, rebuildStep, retryDelayMs, rolesToRestore, type RestoredRole } from './rebuild.ts';
 import { RoomLife, RoomLifeError, ROOM_LIFE_LIMITS } from './room-life.ts';
 import type { AudiencePage, MemberView, Phase, Role, RoomView } from './view.ts';
-
-interface Member {
-  snapshot: ParticipantSnapshot;
-  verified: VerifiedMember | null;
-  speaking: boolean;
-  /** Verified under a link since rotated away: named still, but neither keyed nor believed until it re-announces. */
-  stale?: boolean;
-}
 
 type Listener = (view: RoomView) => void;
 
 /** A newcomer's first fingerprint starts when the room is heard, or this long after entering if nobody speaks. */
 const FINGERPRINT_AFTER_JOIN_MS = 1_500;
+
+/**
+ * Endings after which this tab has no use for the room secret. A room not found or lost (a relay restart) keeps it:
+ * the room may come back, and a reload tries again.
+ */
+const FORGET_SECRET_WHEN = new Set<string>(['leftRoom', 'kicked', 'roomEnded', 'linkRevoked', 'lobbyDeclined']);
 
 export class RoomSession implements RoomActions {
   link: string;
@@ -67,7 +63,9 @@ export class RoomSession implements RoomActions {
   private keys: RoomKeys;
   private readonly origin: string;
   private socket: Socket | null = null;
-  private agent: Membership | null = null;
+  /** The keys, commits and stage decisions (core/room-core.ts): there once this member has an identity. */
+  private core: RoomCore | null = null;
+  private readonly roster = new Roster();
   private readonly freshness = new EpochFreshness();
   /** Room messages (each as the call that sends it) waiting for the distributor to confirm this member's epoch. */
   private readonly outbox = new Outbox<() => void>();
@@ -81,10 +79,6 @@ export class RoomSession implements RoomActions {
   private memberLock: MemberLock | null = null;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
   private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0 };
-  /** Commit headers and packages that arrived apart or early, held until they open (pending-commits.ts). */
-  private pending: PendingCommits | null = null;
-  /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
-  private readonly keyBatch = new KeyBatch<VerifiedMember>();
   /**
    * The room's whole list (`room.members`, on moving onto the stage) is verified a slice per task: about 0.3 ms per
    * announcement would hold the page for seconds in a room of 10,000. 100 a task keeps each task near 30 ms.
@@ -97,16 +91,9 @@ export class RoomSession implements RoomActions {
   /** Listeners known only from the announcements their room messages carried, by memberKeyId. */
   private readonly messageSenders = new Map<string, VerifiedMember>();
   private batchTimer: ReturnType<typeof setTimeout> | null = null;
-  private keyBatchMs = 0;
-  /** A verified invitation to speak, kept until the person answers it: the acceptance carries it. */
-  private pendingInvite: string | null = null;
-  /** The host rotates the link when it kicks someone, unless told otherwise (a kicked member keeps the old link). */
-  rotateOnKick = true;
   private myName = '';
-  private me: string | null = null;
   private resumeToken: string | null = null;
   private announcement: string | null = null;
-  private readonly members = new Map<string, Member>();
   private lobbyRaw: { participantId: string; announcement: string }[] = [];
   private e2ee: E2eeChannel | null = null;
   private media: MediaSession | null = null;
@@ -125,13 +112,6 @@ export class RoomSession implements RoomActions {
    * taken off stage since. Nothing the relay says sets this: a role it claims never opens a microphone.
    */
   private micWanted = false;
-  /**
-   * After this member re-created the room: identities that were members before, let straight in from the lobby, and
-   * the seats of the stage it held, given back by its signed decisions as their holders come back (rebuild.ts).
-   */
-  private formerMembers: { keyIds: Set<string>; admitted: Set<string>; until: number; seats: Map<string, RestoredRole>; restored: Set<string> } | null = null;
-  /** Back as a new member (a relay restart, or away past the grace): the signed stage it held before, and its own hand. */
-  private held: { stage: RosterEntry[]; handRaised: boolean; until: number; backAt: number | null } | null = null;
   /** The fingerprint derivation for the current secret and host, shown or still computing. */
   private fingerprintPending: Promise<RoomFingerprint> | null = null;
   /**
@@ -283,7 +263,7 @@ export class RoomSession implements RoomActions {
     if (same && stored.distribution) this.agent!.resumeDistributing(stored.epoch, stored.distribution);
     await this.enter(result);
     if (same && stored.distribution) {
-      this.distributeFresh();
+      this.run(this.core!.distributeFresh());
       this.render();
     } else if (same) this.askForEpoch(result.room.participants.filter((p) => p.role !== 'listener').map((p) => p.participantId));
   }
@@ -330,11 +310,10 @@ export class RoomSession implements RoomActions {
   private async prepare(name: string, identity?: Identity): Promise<void> {
     await initCrypto();
     this.myName = name;
-    this.agent = new Membership(this.keys, identity ?? generateIdentity());
-    this.pending = new PendingCommits(this.agent);
+    this.core = new RoomCore(this.keys, identity ?? generateIdentity(), this.roster, this.rejected);
     // A new identity's lock is free; without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
-    this.memberLock ??= await takeMemberLock(this.agent.me, 0);
-    this.life = this.makeLife(this.agent);
+    this.memberLock ??= await takeMemberLock(this.core.agent.me, 0);
+    this.life = this.makeLife(this.core.agent);
     this.announcement = this.makeAnnouncement();
     this.connect();
   }
@@ -355,7 +334,7 @@ export class RoomSession implements RoomActions {
     const loaded = media.load(result.routerRtpCapabilities as never);
     media.prepareReceive();
     this.me = result.participantId;
-    this.keyBatchMs = result.keyBatchMs;
+    this.core!.keyBatchMs = result.keyBatchMs;
     this.resumeToken = result.resumeToken;
     this.remember();
     // A list still being verified is of the room as it was before this join reply (a rebuilt room, a resume).
@@ -378,7 +357,7 @@ export class RoomSession implements RoomActions {
     this.retryPendingCommits();
     if (!this.e2ee!.supported) this.update({ e2ee: { state: 'error', epoch: null, reason: 'no encoded transform support' } });
     await loaded;
-    if (created) this.distributeFresh(new Map([[this.agent!.me, 'host' as const]]));
+    if (created) this.run(this.core!.distributeFresh(new Map([[this.agent!.me, 'host' as const]])));
     this.freshnessTimer ??= setInterval(() => this.tickFreshness(), FRESHNESS.challengeEveryMs);
     for (const m of this.members.values()) for (const producerId of m.snapshot.producerIds) void this.consume(producerId, m.snapshot.participantId);
     this.render();
@@ -406,7 +385,7 @@ export class RoomSession implements RoomActions {
     // Every event is parsed against its schema first: a malformed one is counted and dropped, never acted on.
     const on = <T extends EventType>(event: T, handler: (payload: EventOf<T>) => void) =>
       onEvent(socket, event, handler, () => this.update({ droppedEvents: this.view.droppedEvents + 1 }));
-    on('peer.joined', ({ participant }) => this.onPeerJoined(participant));
+    on('peer.joined', ({ participant }) => this.step({ kind: 'peer.joined', participant, now: Date.now() }));
     on('peer.updated', ({ participant }) => this.onPeerUpdated(participant));
     on('peer.left', ({ participantId }) => this.onPeerLeft(participantId));
     on('room.members', (page) => {
@@ -419,16 +398,16 @@ export class RoomSession implements RoomActions {
       this.media?.closeConsumer(producerId);
       this.meter?.remove(participantId);
     });
-    on('key.commit', ({ commit, epoch, package: pkg }) => this.onCommit(commit, epoch, pkg ?? null));
-    on('key.package', ({ package: pkg, epoch }) => this.onPackage(pkg, epoch));
-    on('stage.invited', ({ decision }) => this.onInvited(decision));
-    on('stage.decision', ({ decision }) => this.onDecision(decision));
-    on('epoch.challenge', ({ from, nonce }) => this.onChallenge(from, nonce));
-    on('key.resend', ({ from }) => this.onResendRequest(from));
+    on('key.commit', ({ commit, epoch, package: pkg }) => this.step({ kind: 'key.commit', commit, epoch, package: pkg ?? null }));
+    on('key.package', ({ package: pkg, epoch }) => this.step({ kind: 'key.package', package: pkg, epoch }));
+    on('stage.invited', ({ decision }) => this.step({ kind: 'stage.invited', decision, now: Date.now() }));
+    on('stage.decision', ({ decision }) => this.step({ kind: 'stage.decision', decision, now: Date.now() }));
+    on('epoch.challenge', ({ from, nonce }) => this.step({ kind: 'epoch.challenge', from, nonce }));
+    on('key.resend', ({ from }) => this.step({ kind: 'key.resend', from, now: Date.now() }));
     on('epoch.confirm', ({ confirmation }) => this.onConfirmation(confirmation));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
-      this.admitFormerMembers();
+      if (this.core) this.run(this.core.admitFormer(this.lobbyRaw, Date.now()));
       this.render();
     });
     // Only a visitor waiting in the lobby is admitted: in the room, entering again would reset the member list.
@@ -504,7 +483,7 @@ export class RoomSession implements RoomActions {
     if (!recreated) {
       this.micWanted = false;
       // What it held is kept first, and nothing the relay says: the stage its last commit signed, and its own hand.
-      this.held = { stage: this.agent?.current?.stage ?? [], handRaised: this.view.handRaised, until: Date.now() + REBUILD.giveUpMs, backAt: null };
+      if (this.core) this.core.held = { stage: this.agent?.current?.stage ?? [], handRaised: this.view.handRaised, until: Date.now() + REBUILD.giveUpMs, backAt: null };
       this.agent?.restart();
     }
     this.update({ reconnecting: false, micOn: false, invitedBy: null });
@@ -534,7 +513,7 @@ export class RoomSession implements RoomActions {
         const sealedTitle = this.sealTitle(this.view.title ?? '');
         const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle, locked: this.view.locked });
         this.agent!.raiseNextEpoch((this.agent!.current?.epoch ?? 0) + REBUILD.epochLeap);
-        this.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs, seats: rolesToRestore(heldStage, this.agent!.me), restored: new Set() };
+        this.core!.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs, seats: rolesToRestore(heldStage, this.agent!.me), restored: new Set() };
         return await this.rejoined(result, true);
       } catch (error) {
         if (!(error instanceof SignalingError)) throw error;
@@ -548,73 +527,6 @@ export class RoomSession implements RoomActions {
 
   private inRoomOrLobby(): boolean {
     return this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby';
-  }
-
-  /** The host of a re-created room admits, by their verified identity keys, the members it had before the restart. */
-  private admitFormerMembers(): void {
-    const former = this.formerMembers;
-    if (!former || Date.now() > former.until || this.roleOf(this.me!) !== 'host') return;
-    for (const entry of this.lobbyRaw) {
-      const verified = this.agent?.verify(entry.participantId, entry.announcement);
-      // A member kicked before the restart was a member too, but is let back in by nobody.
-      if (!verified || !former.keyIds.has(verified.memberKeyId) || this.agent!.removed.has(verified.memberKeyId) || former.admitted.has(entry.participantId)) continue;
-      former.admitted.add(entry.participantId);
-      this.act('lobby.admit', { participantId: entry.participantId, decision: this.decide('admit', verified.memberKeyId) });
-    }
-  }
-
-  /**
-   * After a rebuild, with keys in the new room: a listener raises its own hand again, and the re-creator gives seats
-   * back. Deferred, so the commit being sent leaves before the commits the seats' decisions make.
-   */
-  private restoreAfterEpoch(): void {
-    const held = this.held;
-    const agent = this.agent;
-    if (held && agent?.current) held.backAt ??= agent.current.epoch;
-    if (held && agent && Date.now() < held.until && raisesHandAgain(held.stage, agent.me, held.handRaised)) {
-      held.handRaised = false;
-      this.act('hand.raise', {});
-    }
-    if (this.formerMembers) queueMicrotask(() => this.restoreSeats());
-  }
-
-  /**
-   * Re-creator: each former moderator and speaker, once keyed in the new room, gets its seat back by this host's signed
-   * decisions (a moderator named again, a speaker invited: its page takes the invitation as its seat), and is muted:
-   * its microphone opens only when it switches it on.
-   */
-  private restoreSeats(): void {
-    const former = this.formerMembers;
-    const agent = this.agent;
-    const keyed = agent?.current?.members;
-    if (!former || !agent || !keyed || Date.now() > former.until || !this.isDistributor() || agent.roleOf(agent.me) !== 'host') return;
-    for (const [key, seat] of former.seats) {
-      const member = this.byKey(key);
-      if (former.restored.has(key) || !member?.verified || !keyed.includes(key) || agent.roleOf(key) !== 'listener') continue;
-      former.restored.add(key);
-      const participantId = member.snapshot.participantId;
-      void (async () => {
-        if (seat === 'speaker') return void (await this.req('stage.invite', { participantId, decision: this.decide('invite', key) }));
-        await this.req('role.setModerator', { participantId, moderator: true, decision: this.decide('set-moderator', key) });
-        await this.req('stage.mute', { participantId, decision: this.decide('mute', key) });
-      })().catch((error) => this.fail(error));
-    }
-  }
-
-  /** Re-creator: a former speaker that took its seat back is muted, as a restored moderator is. */
-  private muteRestored(decision: Decision, effect: DecisionEffect): void {
-    const former = this.formerMembers;
-    if (!former || effect.kind !== 'role' || decision.action !== 'accept' || decision.embedded?.actor !== this.agent!.me || !former.restored.has(effect.target)) return;
-    const member = this.byKey(effect.target);
-    if (member) this.actOn('stage.mute', 'mute', member.snapshot.participantId, effect.target);
-  }
-
-  /** The speaker's seat held before the restart, given back by the re-creator: taken without asking, the microphone closed. */
-  private takeSeatBack(invitation: string): void {
-    const agent = this.agent!;
-    this.held = null;
-    agent.markApplied(agent.check(invitation).decision);
-    this.act('stage.respond', { accept: true, decision: this.decide('accept', agent.me, invitation) });
   }
 
   /** Diagnostics: cuts the relay connection as a network drop would, and keeps it down for holdMs before coming back. */
@@ -655,105 +567,138 @@ export class RoomSession implements RoomActions {
     };
   }
 
-  // ---- membership and keys ----
+  // ---- membership and keys: the core decides, the shell runs what it returns ----
 
-  /** memberKeyIds of the verified members the relay lists as present, and this member. */
-  private present(): Set<string> {
-    const ids = new Set<string>();
-    for (const m of this.members.values()) if (m.verified) ids.add(m.verified.memberKeyId);
-    if (this.agent) ids.add(this.agent.me);
-    return ids;
+  private get agent(): Membership | null {
+    return this.core?.agent ?? null;
+  }
+
+  private get members(): Map<string, Member> {
+    return this.roster.members;
+  }
+
+  private get me(): string | null {
+    return this.roster.me;
+  }
+
+  private set me(participantId: string | null) {
+    this.roster.me = participantId;
   }
 
   private byKey(memberKeyId: string): Member | undefined {
-    for (const m of this.members.values()) if (m.verified?.memberKeyId === memberKeyId) return m;
-    return undefined;
+    return this.roster.byKey(memberKeyId);
   }
 
   private keyOf(participantId: string): string | null {
-    if (participantId === this.me) return this.agent?.me ?? null;
-    return this.members.get(participantId)?.verified?.memberKeyId ?? null;
+    return this.core?.keyOf(participantId) ?? null;
   }
 
-  /** The role the signed stage gives a member (anyone off it is a listener); the relay's claim counts for nothing. */
   private roleOf(participantId: string): Role {
-    const key = this.keyOf(participantId);
-    return (key && this.agent?.roleOf(key)) || 'listener';
+    return this.core?.roleOf(participantId) ?? 'listener';
   }
 
   private isDistributor(): boolean {
-    return this.agent?.current != null && this.agent.isDistributor(this.present());
+    return this.core?.isDistributor() ?? false;
   }
 
   private verifiedMembers(): VerifiedMember[] {
-    return [...this.members.values()].flatMap((m) => (m.verified && !m.stale ? [m.verified] : []));
+    return this.roster.verifiedMembers();
   }
 
-  /** A member's signing key, if its announcement verified under the current link. */
   private trustedSignKey(memberKeyId: string): Uint8Array | null {
-    const m = this.byKey(memberKeyId);
-    return m && !m.stale ? (m.verified?.signPublicKey ?? null) : null;
+    return this.roster.trustedSignKey(memberKeyId);
+  }
+
+  /** A validated relay event (or the batch window) through the core; nothing before this member has an identity. */
+  private step(input: Input): void {
+    if (this.core) this.run(this.core.step(input));
+  }
+
+  /** Signs this member's decision in the core (a distributor applies it at once) and runs what that takes. */
+  private decide(action: DecisionAction, target: string | null, embedded?: string): string {
+    const { blob, effects } = this.core!.decide(action, target, embedded, Date.now());
+    this.run(effects);
+    return blob;
+  }
+
+  /**
+   * Runs the core's effects in their order. Each request leaves (is emitted) when its effect comes; the promise
+   * settles when the commits among them were taken by the relay (a rotation waits for that before moving).
+   */
+  private run(effects: readonly Effect[]): Promise<void> {
+    const commits: Promise<void>[] = [];
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'request':
+          if (effect.errors === 'fail') this.act(effect.type, effect.payload as never);
+          else void this.req(effect.type, effect.payload as never).catch(() => undefined);
+          break;
+        case 'epoch':
+          this.useEpoch(effect.state, effect.senders);
+          break;
+        case 'commit':
+          commits.push(this.sendCommit(effect));
+          break;
+        case 'batch-timer':
+          this.batchTimer = setTimeout(() => {
+            this.batchTimer = null;
+            this.step({ kind: 'batch-timer', now: Date.now() });
+          }, effect.ms);
+          break;
+        case 'notice':
+          this.update({ notice: effect.text });
+          break;
+        case 'mic-pause':
+          this.media?.setMicPaused(true);
+          this.update({ micOn: false });
+          break;
+        case 'rotate':
+          void this.rotate();
+          break;
+        case 'announce-recording':
+          this.announceRecording();
+          break;
+        case 'room-secret':
+          this.pendingSecret = effect.secret;
+          break;
+        case 'restore-seat':
+          this.restoreSeat(effect.participantId, effect.memberKeyId, effect.seat);
+          break;
+        case 'invited':
+          this.update({ invitedBy: effect.by });
+          break;
+        case 'render':
+          this.render();
+          break;
+      }
+    }
+    return Promise.all(commits).then(() => undefined);
   }
 
   /** The header to everyone, each package to its member alone, in messages of at most LIMITS.packagesPerMessage. */
-  private async send(issued: IssuedCommit): Promise<void> {
-    this.useEpoch(issued);
-    if (issued.skipped.length > 0) this.update({ notice: `keys could not be made for ${issued.skipped.length} member(s); they were left out` });
-    // One pass over the members, not one per package: a fresh epoch in a room of 10,000 has 10,000 packages.
-    const participantOf = new Map<string, string>();
-    for (const m of this.members.values()) if (m.verified && !participantOf.has(m.verified.memberKeyId)) participantOf.set(m.verified.memberKeyId, m.snapshot.participantId);
-    const [first, ...rest] = addressPackages(issued.packages, participantOf, LIMITS.packagesPerMessage);
+  private async sendCommit(commit: Extract<Effect, { kind: 'commit' }>): Promise<void> {
+    const [first, ...rest] = commit.packages;
     try {
       // A fresh epoch keys every member it names: the header goes with each package and to nobody else.
-      await this.req('key.commit', { commit: issued.blob, epoch: issued.epoch, packages: first!, ...(issued.kind === 'fresh' ? { withPackages: true as const } : {}) });
-      for (const packages of rest) await this.req('key.packages', { epoch: issued.epoch, packages });
+      await this.req('key.commit', { commit: commit.blob, epoch: commit.epoch, packages: first!, ...(commit.fresh ? { withPackages: true as const } : {}) });
+      for (const packages of rest) await this.req('key.packages', { epoch: commit.epoch, packages });
     } catch (error) {
       this.fail(error);
     }
   }
 
-  private distributeFresh(roles?: ReadonlyMap<string, RosterRole>): void {
-    this.keyBatch.clear();
-    void this.send(this.agent!.issueFresh(this.verifiedMembers(), roles ? { roles } : {}));
-  }
-
-  /**
-   * Leaves and joins within the relay's window (at most MAX_KEY_BATCH_MS) become one commit: one fresh epoch for all
-   * leaves, which also takes in the joins, or one ratchet for all joins (key-batch.ts). A join to a quiet room goes out
-   * at once (a newcomer waits for no window); a kick does not wait either.
-   */
-  private batch(change: { leave: true } | { join: VerifiedMember }): void {
-    const dueInMs = this.keyBatch.add(change, Date.now(), this.keyBatchMs);
-    // A timer still set after a fresh epoch took in its batch is due sooner than a new one would be: it takes this.
-    if (dueInMs === null || this.batchTimer) return;
-    if (dueInMs === 0) return this.commitBatch();
-    this.batchTimer = setTimeout(() => {
-      this.batchTimer = null;
-      this.commitBatch();
-    }, dueInMs);
-  }
-
-  private commitBatch(): void {
-    const due = this.keyBatch.take(Date.now());
-    if (!due || !this.isDistributor()) return;
-    if (due.leaves > 0) this.distributeFresh();
-    // A member it keyed among the joins is a stage member back after a reload: it gets a package for the new epoch.
-    else void this.send(this.agent!.issueRatchet(due.joins, { repackage: due.joins }));
-  }
-
-  private onPeerJoined(participant: ParticipantSnapshot): void {
-    const verified = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
-    this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
-    // Keys go only to a member whose announcement verified, never to one this distributor removed, and in a locked
-    // room only to one a moderator admitted with a signed decision: the relay's word lets nobody in.
-    if (verified && this.isDistributor() && this.agent!.mayAdmit(verified.memberKeyId)) this.batch({ join: verified });
-    else if (verified && this.agent?.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current);
-    this.render();
+  /** Re-creator: a former speaker is invited (its page takes the invitation as its seat); a moderator named, then muted. */
+  private restoreSeat(participantId: string, memberKeyId: string, seat: RestoredRole): void {
+    void (async () => {
+      if (seat === 'speaker') return void (await this.req('stage.invite', { participantId, decision: this.decide('invite', memberKeyId) }));
+      await this.req('role.setModerator', { participantId, moderator: true, decision: this.decide('set-moderator', memberKeyId) });
+      await this.req('stage.mute', { participantId, decision: this.decide('mute', memberKeyId) });
+    })().catch((error) => this.fail(error));
   }
 
   private onPeerUpdated(participant: ParticipantSnapshot): void {
     const member = this.members.get(participant.participantId);
-    if (!member) return this.onStageEntered(participant);
+    if (!member) return void (this.core && this.run(this.core.stageEntered(participant)));
     if (this.forgetsAudience(participant)) return;
     const before = member.snapshot;
     member.snapshot = participant;
@@ -761,7 +706,7 @@ export class RoomSession implements RoomActions {
     // is stale (switchSecret); one that does not verify here (this member missed the rotation) keeps what it had.
     if (before.announcement !== participant.announcement || member.stale) {
       const again = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
-      if (again) this.reverified(member, again);
+      if (again) this.run(this.core!.reverified(member, again, Date.now()));
     }
     if (participant.participantId === this.me) {
       // The relay took this member off stage or muted it: closing the microphone is always safe, so its word is
@@ -773,16 +718,6 @@ export class RoomSession implements RoomActions {
       }
     }
     this.render();
-  }
-
-  /** A member verified again under the current link: believed again, and keyed if this distributor left it out meanwhile. */
-  private reverified(member: Member, verified: VerifiedMember): void {
-    const wasStale = member.stale === true;
-    member.verified = verified;
-    member.stale = false;
-    if (!wasStale) return;
-    if (this.isDistributor() && !this.holdsKeys(verified.memberKeyId) && this.agent!.mayAdmit(verified.memberKeyId)) this.batch({ join: verified });
-    this.retryPendingCommits();
   }
 
   // ---- audience: what a listener is not told (docs/protocol.md §9) ----
@@ -813,25 +748,12 @@ export class RoomSession implements RoomActions {
         if (verified) late.push(verified);
       },
       () => {
-        const missed = this.isDistributor() ? late.filter((m) => !this.holdsKeys(m.memberKeyId) && this.agent!.mayAdmit(m.memberKeyId)) : [];
+        if (this.core) this.run(this.core.lateVerified(late, Date.now()));
         late.length = 0;
-        for (const m of missed) this.batch({ join: m });
         if (!this.verifying.busy) this.leftWhileVerifying.clear();
         this.render();
       },
     );
-  }
-
-  /**
-   * A listener this member was never shown moved onto the stage: it is verified like a joiner, and named in the
-   * senders of the current epoch if the stage lists it. No key is given for it: it holds its keys already.
-   */
-  private onStageEntered(participant: ParticipantSnapshot): void {
-    if (participant.role === 'listener') return;
-    const verified = this.agent?.verify(participant.participantId, participant.announcement) ?? null;
-    this.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
-    if (verified && this.agent?.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current);
-    this.render();
   }
 
   /**
@@ -881,117 +803,16 @@ export class RoomSession implements RoomActions {
     if (this.verifying.busy) this.leftWhileVerifying.add(participantId);
     const key = this.keyOf(participantId);
     if (key) this.life?.forget(key);
-    this.members.delete(participantId);
     this.meter?.remove(participantId);
-    // A leave gets a fresh secret (batched with the window's other leaves): whoever left must not decrypt what is
-    // said next. A member this distributor kicked was left out of a fresh epoch at once and needs none. When the
-    // distributor itself left, the next in the signed hand-over order goes fresh at once.
-    if (key && this.holdsKeys(key) && this.isDistributor()) {
-      if (key === this.agent!.current!.distributor) this.distributeFresh();
-      else this.batch({ leave: true });
+    if (this.core) this.step({ kind: 'peer.left', participantId, now: Date.now() });
+    else {
+      this.members.delete(participantId);
+      this.render();
     }
-    this.render();
-  }
-
-  /** Whether a member may hold the current keys: on this distributor's member list; lacking one (a successor), anyone. */
-  private holdsKeys(memberKeyId: string): boolean {
-    const current = this.agent?.current;
-    if (!current) return false;
-    return current.members ? current.members.includes(memberKeyId) : true;
-  }
-
-  private onCommit(commit: string, epoch: number, packaged: string | null): void {
-    if (this.pending) this.delivered(this.pending.onCommit(commit, epoch, packaged, this.present()));
-  }
-
-  private onPackage(pkg: string, epoch: number): void {
-    if (this.pending) this.delivered(this.pending.onPackage(pkg, epoch, this.present()));
   }
 
   private retryPendingCommits(): void {
-    if (this.pending) this.delivered(this.pending.retry(this.present()));
-  }
-
-  /** Uses each epoch taken, in order, counts what was refused, and asks the distributor for an epoch this member missed. */
-  private delivered(delivery: Delivery): void {
-    this.rejected.commits += delivery.refused;
-    for (const state of delivery.accepted) {
-      if (state.newRoomSecret) this.pendingSecret = state.newRoomSecret;
-      this.useEpoch(state);
-      this.render();
-    }
-    const distributor = delivery.askResendFrom ? this.byKey(delivery.askResendFrom) : undefined;
-    if (distributor) this.askForEpoch([distributor.snapshot.participantId]);
-  }
-
-  /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */
-  private onResendRequest(from: string): void {
-    const known = this.members.get(from);
-    const member = known && !known.stale ? known.verified : null;
-    const again = member && this.isDistributor() ? this.agent!.resend(member) : null;
-    if (again) void this.req('key.commit', { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from, withPackages: true }).catch(() => undefined);
-    // A stage member may have sent under the epoch it lost (a page that came back never sends under it again): it
-    // needs the next one, a ratchet with its package, gathered like a join (one per window however often it asks).
-    if (again && this.agent!.current!.stage.some((m) => m.memberKeyId === member!.memberKeyId)) this.batch({ join: member! });
-    // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
-    if (member && this.agent?.roleOf(this.agent.me) === 'host') this.announceRecording();
-  }
-
-  /** A stage decision the relay passed on: acted on only when its signature and its signer's authority hold. */
-  private onDecision(blob: string): void {
-    if (!this.agent?.current) return;
-    let checked: ReturnType<Membership['check']>;
-    try {
-      checked = this.agent.check(blob);
-    } catch {
-      this.rejected.decisions++;
-      return;
-    }
-    // A kick binds every member, not only the distributor: whoever distributes later keeps the kicked member out.
-    if (checked.effect.kind === 'kick') this.agent.record(checked.effect);
-    if (checked.effect.kind === 'mute' && checked.effect.target === this.agent.me) {
-      this.media?.setMicPaused(true);
-      this.update({ micOn: false });
-    }
-    if (this.isDistributor()) {
-      this.applyDecision(checked.decision, checked.effect);
-      this.muteRestored(checked.decision, checked.effect);
-    } else this.agent.witness(checked.decision, checked.effect);
-  }
-
-  /** Distributor: the decision takes effect for keys now, not when the relay says it happened. */
-  private applyDecision(decision: Decision, effect: DecisionEffect): void {
-    const agent = this.agent!;
-    // An invitation changes nothing until its target answers; the acceptance, which carries it, uses it up.
-    if (effect.kind === 'invite') return;
-    agent.markApplied(decision);
-    agent.record(effect);
-    if (effect.kind === 'role') void this.send(agent.issueRatchet([], { roles: new Map([[effect.target, effect.role]]) }));
-    else if (effect.kind === 'lock') void this.send(agent.issueRatchet([], { locked: effect.locked }));
-    else if (effect.kind === 'kick') {
-      // The host rotates the link too, so the kicked member cannot come back with a new identity.
-      if (this.roleOf(this.me!) === 'host' && this.rotateOnKick) void this.rotate();
-      else this.distributeFresh();
-    }
-  }
-
-  /** Signs this member's decision; when it distributes, applies it before the relay hears of it. */
-  private decide(action: DecisionAction, target: string | null, embedded?: string): string {
-    const blob = this.agent!.decide(action, target, embedded);
-    if (this.isDistributor()) {
-      try {
-        const checked = this.agent!.check(blob);
-        this.applyDecision(checked.decision, checked.effect);
-      } catch (error) {
-        this.update({ notice: (error as Error).message });
-      }
-    }
-    return blob;
-  }
-
-  private onChallenge(from: string, nonce: string): void {
-    const confirmation = this.isDistributor() ? this.agent!.confirm(nonce) : null;
-    if (confirmation) void this.req('epoch.confirm', { to: from, confirmation }).catch(() => undefined);
+    if (this.core) this.run(this.core.retryPending());
   }
 
   private onConfirmation(blob: string): void {
@@ -1069,13 +890,9 @@ export class RoomSession implements RoomActions {
     if (next.state !== e2ee.state || next.reason !== e2ee.reason) this.update({ e2ee: { ...e2ee, ...next } });
   }
 
-  private useEpoch(state: EpochState): void {
+  /** Installs an epoch the core took or made: the Worker's keys, the stored watermark, freshness, room life, the view. */
+  private useEpoch(state: EpochState, senders: Record<string, number>): void {
     if (state.epoch !== this.view.e2ee.epoch) this.remember();
-    const senders: Record<string, number> = {};
-    for (const entry of state.stage) {
-      const participantId = entry.memberKeyId === this.agent?.me ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
-      if (participantId) senders[participantId] = entry.senderIndex;
-    }
     // Written ahead: the stored watermark covers this epoch before a sender for it exists (sender-floor.ts).
     this.e2ee?.setEpoch(state.epoch, state.secret, this.floor.senderIndex(state.epoch, state.myIndex), senders);
     markJoin('epoch-key');
@@ -1088,7 +905,6 @@ export class RoomSession implements RoomActions {
     const handedOver = this.view.lineageCode !== null && this.view.lineageCode !== state.lineage;
     this.update({ lineageCode: state.lineage, ...(handedOver ? { compareLineage: true } : {}) });
     this.checkFreshness();
-    this.restoreAfterEpoch();
   }
 
   /** Someone else distributes now: the page says who, so people can compare who took over (and the epoch code). */
@@ -1279,6 +1095,7 @@ export class RoomSession implements RoomActions {
   private end(reason: Extract<Phase, { kind: 'ended' }>['reason']): void {
     // Gone from the room for good: a reload must not try to come back (a relay restart keeps it for the rebuild).
     if (reason !== 'roomLost') forgetMember(this.keys.roomId);
+    if (FORGET_SECRET_WHEN.has(reason)) forgetLinkSecret(this.keys.roomId);
     this.update({ phase: { kind: 'ended', reason } });
     this.teardown();
   }
@@ -1371,26 +1188,10 @@ export class RoomSession implements RoomActions {
     this.actOn('stage.invite', 'invite', participantId);
   }
 
-  private onInvited(decision: string): void {
-    try {
-      const checked = this.agent!.check(decision);
-      if (checked.effect.kind !== 'invite' || checked.effect.target !== this.agent!.me) throw new Error('not an invitation for this member');
-      const held = this.held;
-      const invitation = { inviter: checked.decision.actor, epoch: checked.decision.epoch };
-      if (held && Date.now() < held.until && acceptsRestoredInvite(held.stage, this.agent!.me, invitation, this.agent!.current!.stage, held.backAt)) {
-        return this.takeSeatBack(decision);
-      }
-      this.pendingInvite = decision;
-      this.update({ invitedBy: this.byKey(checked.decision.actor)?.verified?.name ?? '…' });
-    } catch {
-      this.rejected.decisions++;
-    }
-  }
-
   /** Accepting is the person's own action, so it is what opens the microphone once the relay lets it send. */
   respondInvite(accept: boolean): void {
-    const invitation = this.pendingInvite;
-    this.pendingInvite = null;
+    const invitation = this.core?.pendingInvite ?? null;
+    if (this.core) this.core.pendingInvite = null;
     this.update({ invitedBy: null });
     if (!invitation || !this.agent) return;
     // Answered once: the same invitation replayed by the relay later prompts nobody.
@@ -1460,8 +1261,7 @@ export class RoomSession implements RoomActions {
     try {
       const next = generateRoomSecret();
       const nextKeys = deriveRoomKeys(next);
-      this.keyBatch.clear();
-      await this.send(this.agent!.issueFresh(this.verifiedMembers(), { newRoomSecret: next }));
+      await this.run(this.core!.rotateTo(next));
       const sealedTitle = sealMetadata(nextKeys.metaKey, nextKeys.roomId, 'room-title', this.view.title ?? '');
       await this.req('room.rotate', { newRoomId: nextKeys.roomId, sealedTitle });
       await this.switchSecret(next);

@@ -1,6 +1,7 @@
 // The state the UI renders: a plain snapshot the room session publishes after every change.
-import type { Lang } from '../i18n/i18n.ts';
 import type { MediaStatus } from '../media/media-health.ts';
+
+export type { MediaStatus };
 
 export type Role = 'host' | 'moderator' | 'speaker' | 'listener';
 export type E2eeState = 'encrypted' | 'waiting-for-key' | 'error';
@@ -32,7 +33,8 @@ export interface SpeakerStats {
 
 export interface FingerprintView {
   emoji: string[];
-  names: Record<Lang, string[]>;
+  /** By language code, as crypto/fingerprint.ts names them (the UI's languages). */
+  names: { en: string[]; 'zh-CN': string[]; 'zh-TW': string[] };
   digits: string;
   text: string;
 }

@@ -1,9 +1,9 @@
 // Top level: language, the route (home or a room link), and the room session behind the room screens.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
-import { transformSupport } from '../media/e2ee.ts';
-import { forgetLinkSecret, hideLinkSecret, storedLink } from '../session/link-store.ts';
+import { hideLinkSecret, storedLink } from '../session/link-store.ts';
 import type { RoomSession } from '../session/room-session.ts';
+import { roomsSupported } from '../session/support.ts';
 import type { RoomView } from '../session/view.ts';
 import { Home } from './home.tsx';
 import { LangContext } from './i18n-context.ts';
@@ -12,13 +12,7 @@ import { Join } from './join.tsx';
 import { loadedRoomModules, loadRoomModules, preloadRoomModulesWhenIdle, type RoomModules } from './room-modules.ts';
 
 const LANG_KEY = 'teahouse.lang';
-/** Without an encoded-transform API audio could only travel in the clear: such a browser gets no room at all. */
-const SUPPORTED = typeof RTCPeerConnection !== 'undefined' && transformSupport() !== null;
-/**
- * Endings after which this tab has no use for the room secret. A room not found or lost (a relay restart) keeps it:
- * the room may come back, and a reload tries again.
- */
-const FORGET_SECRET_WHEN = new Set<string>(['leftRoom', 'kicked', 'roomEnded', 'linkRevoked', 'lobbyDeclined']);
+const SUPPORTED = roomsSupported();
 
 /** Plain HTTP other than localhost: the browser withholds the microphone and the crypto, so no session starts. */
 const SECURE = window.isSecureContext;
@@ -78,10 +72,7 @@ export function App() {
   useEffect(() => {
     if (!session) return;
     if (__TEAHOUSE_TEST_BUILD__) (window as unknown as { teahouse: unknown }).teahouse = session.diagnostics();
-    return session.subscribe((v) => {
-      setView(v);
-      if (v.phase.kind === 'ended' && FORGET_SECRET_WHEN.has(v.phase.reason)) forgetLinkSecret(v.roomId);
-    });
+    return session.subscribe(setView);
   }, [session]);
 
   const create = (title: string, name: string) => {

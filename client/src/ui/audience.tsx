@@ -1,7 +1,7 @@
 // The audience: its count, and a scrollable list that renders only the rows loaded so far, a page at a time.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { MemberView, RoomView } from '../session/view.ts';
-import type { RoomActions } from './actions.ts';
+import type { RoomActions } from '../session/actions.ts';
 import { useT } from './i18n-context.ts';
 import { Participant } from './participant.tsx';
 

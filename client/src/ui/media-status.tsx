@@ -1,5 +1,5 @@
 // The media line under the key status: whether audio really flows, why not when known, and a retry.
-import type { MediaStatus as Status } from '../media/media-health.ts';
+import type { MediaStatus as Status } from '../session/view.ts';
 import type { StringKey } from '../i18n/i18n.ts';
 import { useT } from './i18n-context.ts';
 

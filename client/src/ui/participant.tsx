@@ -1,6 +1,6 @@
 // One member's entry: name, role, speaking and mute state, and the controls the viewer's role allows.
 import type { MemberView, Role } from '../session/view.ts';
-import type { RoomActions } from './actions.ts';
+import type { RoomActions } from '../session/actions.ts';
 import { useT } from './i18n-context.ts';
 
 const ROLE_KEY = { host: 'roleHost', moderator: 'roleModerator', speaker: 'roleSpeaker', listener: 'roleListener' } as const;

@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { REACTIONS, ROOM_LIFE_LIMITS } from '../session/room-life.ts';
 import type { RoomView } from '../session/view.ts';
 import type { StringKey } from '../i18n/i18n.ts';
-import type { RoomActions } from './actions.ts';
+import type { RoomActions } from '../session/actions.ts';
 import { useT } from './i18n-context.ts';
 
 const ERROR_KEY: Record<string, StringKey> = {

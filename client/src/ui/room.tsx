@@ -1,6 +1,6 @@
 // The room screen: status, share link, fingerprint, stage and audience, the viewer's own controls.
 import type { RoomView } from '../session/view.ts';
-import type { RoomActions } from './actions.ts';
+import type { RoomActions } from '../session/actions.ts';
 import { Audience } from './audience.tsx';
 import { Fingerprint } from './fingerprint.tsx';
 import { useT } from './i18n-context.ts';

@@ -1,5 +1,5 @@
-// What the room screen can ask of the session; implemented by RoomSession.
-import type { AudiencePage } from '../session/view.ts';
+// What the room screen can ask of the session: the session's public API, implemented by RoomSession.
+import type { AudiencePage } from './view.ts';
 
 export interface RoomActions {
   join(name: string): void;
