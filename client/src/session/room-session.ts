@@ -1031,11 +1031,16 @@ export class RoomSession implements RoomActions {
   private useEpoch(state: EpochState): void {
     if (state.epoch !== this.view.e2ee.epoch) this.remember();
     const senders: Record<string, number> = {};
+    // Each frame must prove the identity key the signed stage names for its sender (by memberKeyId, a hash of it).
+    const signKeys: Record<string, Uint8Array> = {};
     for (const entry of state.stage) {
-      const participantId = entry.memberKeyId === this.agent?.me ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
+      const mine = entry.memberKeyId === this.agent?.me;
+      const participantId = mine ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
       if (participantId) senders[participantId] = entry.senderIndex;
+      const signKey = mine ? this.agent!.identity.signPublicKey : this.trustedSignKey(entry.memberKeyId);
+      if (participantId && signKey) signKeys[participantId] = signKey;
     }
-    this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders);
+    this.e2ee?.setEpoch(state.epoch, state.secret, state.myIndex, senders, signKeys, this.agent?.identity.signSecretKey ?? null);
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
     if (state.epoch !== this.view.e2ee.epoch) this.confirmFailed = false;
@@ -1150,7 +1155,7 @@ export class RoomSession implements RoomActions {
     }
     this.update({
       sent: stats.sent,
-      speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c })),
+      speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c, ...stats.source[participantId] })),
     });
     this.publishMedia();
   }
