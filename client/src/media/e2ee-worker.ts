@@ -19,7 +19,7 @@ interface EncodedFrame {
 
 const keys = new FrameKeys();
 const source = new SourceAuth();
-/** Test builds only: frames to hand to the page before encryption (the privacy test checks them against the wire). */
+/** Test builds only: SFrame plaintexts to hand to the page (the privacy test checks them against the wire). */
 let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;
 // The page is cross-origin isolated (COOP + COEP), so performance.now() here is fine-grained enough to sum per frame.
@@ -38,23 +38,25 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
     // Awaited: the stream hands over the next frame only when this one is enqueued, so frames keep their order.
     async transform(frame, controller) {
       const data = new Uint8Array(frame.data);
-      if (__TEAHOUSE_TEST_BUILD__ && capture) {
-        capture.frames.push(data.slice());
-        if (--capture.remaining === 0) {
-          post({ type: 'plaintext', frames: capture.frames });
-          capture = null;
-        }
-      }
       const started = performance.now();
       // Without its signing key a member sends nothing: every listener would mute an unsigned frame anyway.
       if (!source.canSign) {
         keys.sent.droppedNoKey++;
         return;
       }
-      const out = await keys.encrypt(data, (kid, counter, audio) => source.wrap(kid, counter, audio));
+      let plaintext: Uint8Array | null = null;
+      const out = await keys.encrypt(data, async (kid, counter, audio) => (plaintext = await source.wrap(kid, counter, audio)));
       if (!out) return;
       cost.encryptMs += performance.now() - started;
       cost.encrypted++;
+      // The SFrame plaintext as sent: the encoder's frame and its chunk of signature.
+      if (__TEAHOUSE_TEST_BUILD__ && capture && plaintext) {
+        capture.frames.push(plaintext);
+        if (--capture.remaining === 0) {
+          post({ type: 'plaintext', frames: capture.frames });
+          capture = null;
+        }
+      }
       frame.data = toBuffer(out);
       controller.enqueue(frame);
     },
