@@ -1,5 +1,5 @@
 // Source authentication of audio: a speaker signs each batch of its frames with its Ed25519 identity key and carries
-// the signature, in fixed-size chunks, inside the plaintext of its next batch's frames (docs/protocol.md section 12).
+// the signature, in fixed-size chunks, inside the plaintext of its next batch's frames (docs/protocol.md section 7, "Source authentication").
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bigEndian, concat } from './bytes.ts';
 import { labelBytes } from './kdf.ts';
@@ -75,8 +75,9 @@ export type Verdict = 'verified' | 'unproved' | 'forged';
 
 /** After a forged batch, or a second unproved one this soon after another, the speaker stays muted this long. */
 export const PENALTY_BATCHES = 12;
-/** Two unproved runs at most this many batches apart are treated as an attack, not as loss (4 s). */
-export const UNPROVED_WINDOW_BATCHES = 50;
+/** Three unproved runs starting within this many batches (2 s) are treated as an attack, not as loss. */
+export const UNPROVED_WINDOW_BATCHES = 25;
+const UNPROVED_RUNS = 3;
 
 export interface SourceCounters {
   verified: number;
@@ -108,6 +109,8 @@ export class BatchVerifier {
   /** Verified batches still needed before frames play again. */
   private need = 1;
   private lastUnproved: bigint | null = null;
+  /** The first batch of each recent unproved run. */
+  private runs: bigint[] = [];
   private everVerified = false;
   private readonly verify: Verify;
   private readonly now: () => number;
@@ -159,9 +162,14 @@ export class BatchVerifier {
     }
     if (verdict === 'forged') this.forgedAt = this.now();
     // One lost frame leaves two neighbouring batches unproved (its own and the one whose signature it carried): one run.
-    const last = this.lastUnproved;
-    const repeated = verdict === 'unproved' && this.everVerified && last !== null && batch - last > 1n && batch - last <= BigInt(UNPROVED_WINDOW_BATCHES);
-    if (verdict === 'unproved') this.lastUnproved = batch;
+    let repeated = false;
+    if (verdict === 'unproved') {
+      if (this.everVerified && (this.lastUnproved === null || batch - this.lastUnproved > 1n)) {
+        this.runs = [...this.runs.filter((start) => batch - start < BigInt(UNPROVED_WINDOW_BATCHES)), batch];
+        repeated = this.runs.length >= UNPROVED_RUNS;
+      }
+      this.lastUnproved = batch;
+    }
     this.need = Math.max(this.need, verdict === 'forged' || repeated ? PENALTY_BATCHES : 1);
   }
 

@@ -142,15 +142,18 @@ describe('frame signatures (batch signer and verifier)', () => {
     expect(played).toContain(3 * B + 2);
   });
 
-  it('withheld signature chunks are a failure, and a second run soon after mutes for the penalty', async () => {
-    const frames = await speak(host, kid, 0, 40 * B);
-    // The relay drops one frame of batch 6 and one of batch 12 (each leaves two batches unproved).
-    const { played, v } = await listen(host, frames.filter((f) => f.counter !== BigInt(6 * B) && f.counter !== BigInt(12 * B)));
-    expect(v.counters.unproved).toBe(4);
-    // The first run mutes until one batch verifies (played again from batch 9); the second for the penalty.
+  it('withheld signature chunks are a failure, and a third run within 2 s mutes for the penalty', async () => {
+    const frames = await speak(host, kid, 0, 50 * B);
+    // The relay drops one frame of batches 6, 12 and 18 (each leaves two batches unproved).
+    const withheld = new Set([6 * B, 12 * B, 18 * B].map(BigInt));
+    const { played, v } = await listen(host, frames.filter((f) => !withheld.has(f.counter)));
+    expect(v.counters.unproved).toBe(6);
+    expect(v.forgedAt).toBeNull();
+    // The first two runs mute until one batch verifies (played again from batches 9 and 15); the third for the penalty.
     expect(played).toContain(9 * B);
-    expect(played.filter((c) => c >= 13 * B && c < (13 + PENALTY_BATCHES) * B)).toEqual([]);
-    expect(played).toContain(40 * B - 1);
+    expect(played).toContain(15 * B);
+    expect(played.filter((c) => c >= 19 * B && c < (19 + PENALTY_BATCHES) * B)).toEqual([]);
+    expect(played).toContain(50 * B - 1);
   });
 
   it('the libsodium and WebCrypto Ed25519 paths agree', async () => {

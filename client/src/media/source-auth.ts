@@ -1,5 +1,5 @@
 // Source authentication in the E2EE Worker: this member's batch signer, and one verifier per received speaker stream
-// holding the identity key the signed stage names for that participant (docs/protocol.md section 12).
+// holding the identity key the signed stage names for that participant (docs/protocol.md section 7, "Source authentication").
 import { BatchSigner, BatchVerifier, ed25519Signer, ed25519Verifier, equalBytes, type SourceCounters } from '../../../crypto/index.ts';
 
 export interface SourceStatus extends SourceCounters {
