@@ -13,3 +13,5 @@ export * from './room-message.ts';
 export * from './room-secret.ts';
 export * from './sframe.ts';
 export { initCrypto } from './sodium.ts';
+export * from './frame-signature.ts';
+export * from './ed25519.ts';

@@ -284,4 +284,30 @@ describe('FrameKeys (the E2EE worker state)', () => {
     await keys.setEpoch(4, randomBytes(32), 0, SENDERS);
     expect(keys.currentEpoch).toBe(5);
   });
+
+  it('a sender\'s counter runs on across epochs, and wrap sees the KID and counter its frame goes out under, even when the epoch changes meanwhile', async () => {
+    const alice = new FrameKeys();
+    await alice.setEpoch(1, randomBytes(32), 0, SENDERS);
+    const seen: [bigint, bigint][] = [];
+    const wrap = async (kid: bigint, counter: bigint, frame: Uint8Array) => {
+      seen.push([kid, counter]);
+      return frame;
+    };
+    for (let i = 0; i < 3; i++) await alice.encrypt(Uint8Array.of(i), wrap);
+    // The epoch changes while the fourth frame is being wrapped: it is wrapped again for the new sender.
+    let switched = false;
+    const racing = async (kid: bigint, counter: bigint, frame: Uint8Array) => {
+      seen.push([kid, counter]);
+      if (!switched) {
+        switched = true;
+        await alice.setEpoch(2, randomBytes(32), 0, SENDERS);
+      }
+      return frame;
+    };
+    const out = (await alice.encrypt(Uint8Array.of(3), racing))!;
+    const header = decodeHeader(out);
+    expect(seen.at(-1)).toEqual([header.kid, header.counter]);
+    expect(parseKid(header.kid).epoch).toBe(2);
+    expect(seen.map(([, c]) => c)).toEqual([0n, 1n, 2n, 3n, 3n]);
+  });
 });

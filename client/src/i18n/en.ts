@@ -58,6 +58,7 @@ export const en = {
   mediaTransportDisconnected: 'Audio: the connection to the relay dropped. Nothing arrives until it comes back.',
   mediaNoFrames: 'Audio: nothing has arrived from {names} for a few seconds.',
   mediaRetry: 'Retry audio',
+  forgedAudio: 'Audio claiming to be {name} failed its signature: it is muted',
   unsupportedHeading: 'This browser cannot encrypt audio',
   unsupportedBody: 'Teahouse sends and plays audio only end-to-end encrypted, which needs WebRTC encoded transforms. This browser lacks them, so nothing was sent from this page and no audio will play here.',
   unsupportedBrowsers: 'Open the link in one of these: Chrome, Edge or another Chromium browser (version 86 or later), Firefox 120 or later, or Safari 15.4 or later (on iPhone and iPad every browser uses Safari’s engine: iOS 15.4 or later).',

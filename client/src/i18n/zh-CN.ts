@@ -60,6 +60,7 @@ export const zhCN: Strings = {
   mediaTransportDisconnected: '音频：与中继的连接中断。恢复之前收不到任何音频。',
   mediaNoFrames: '音频：几秒钟内没有收到 {names} 的任何音频。',
   mediaRetry: '重试音频',
+  forgedAudio: '冒充 {name} 的音频未通过签名验证，已静音',
   unsupportedHeading: '此浏览器无法加密音频',
   unsupportedBody: 'Teahouse 只发送和播放端到端加密的音频，这需要 WebRTC 编码变换（encoded transforms）。此浏览器不支持，因此本页面没有发送任何内容，也不会在这里播放音频。',
   unsupportedBrowsers: '请在以下浏览器中打开链接：Chrome、Edge 或其他 Chromium 浏览器（86 或更高版本）、Firefox 120 或更高版本、Safari 15.4 或更高版本（iPhone 和 iPad 上所有浏览器都使用 Safari 引擎：需 iOS 15.4 或更高版本）。',

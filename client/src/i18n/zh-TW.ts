@@ -60,6 +60,7 @@ export const zhTW: Strings = {
   mediaTransportDisconnected: '音訊：與中繼的連線中斷。恢復之前收不到任何音訊。',
   mediaNoFrames: '音訊：幾秒鐘內沒有收到 {names} 的任何音訊。',
   mediaRetry: '重試音訊',
+  forgedAudio: '冒充 {name} 的音訊未通過簽章驗證，已靜音',
   unsupportedHeading: '此瀏覽器無法加密音訊',
   unsupportedBody: 'Teahouse 只傳送和播放端對端加密的音訊，這需要 WebRTC 編碼轉換（encoded transforms）。此瀏覽器不支援，因此本頁面沒有傳送任何內容，也不會在這裡播放音訊。',
   unsupportedBrowsers: '請在以下瀏覽器中開啟連結：Chrome、Edge 或其他 Chromium 瀏覽器（86 或更新版本）、Firefox 120 或更新版本、Safari 15.4 或更新版本（iPhone 和 iPad 上所有瀏覽器都使用 Safari 引擎：需 iOS 15.4 或更新版本）。',

@@ -1,5 +1,6 @@
 // Messages between the page and the E2EE worker, written down once for both sides.
 import type { ReceiveCounters, SendCounters } from './frame-keys.ts';
+import type { SourceStatus } from './source-auth.ts';
 
 export interface SetEpochMessage {
   type: 'set-epoch';
@@ -9,6 +10,10 @@ export interface SetEpochMessage {
   senderIndex: number | null;
   /** Every member of the epoch (this one included): participant id -> its sender index in the epoch. */
   senders: Record<string, number>;
+  /** This member's identity signing key, for its frame signatures; null for members who do not send. */
+  signSecretKey: Uint8Array | null;
+  /** The identity key of each member of the epoch the page has verified, by participant id: frames must prove it. */
+  signKeys: Record<string, Uint8Array>;
 }
 
 /** Whether this member may send: false while it cannot confirm its epoch is current (frames drop, counted). */
@@ -54,6 +59,8 @@ export interface StatsMessage {
   received: Record<string, ReceiveCounters>;
   firstDecryptedAt: number | null;
   cost: FrameCost;
+  /** Frame signatures of each speaker heard: verdicts, and whether it is muted for want of proof. */
+  source: Record<string, SourceStatus>;
 }
 
 export interface PlaintextMessage {

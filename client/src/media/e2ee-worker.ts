@@ -1,6 +1,7 @@
 // The E2EE Worker: SFrame-encrypts outgoing and decrypts incoming encoded Opus frames; keys never leave it.
 import type { FrameCost, FromWorker, ToWorker, TransformOptions } from './e2ee-messages.ts';
 import { FrameKeys, type FrameReceiveStream } from './frame-keys.ts';
+import { SourceAuth } from './source-auth.ts';
 
 /** The parts of the Worker scope this file uses; the DOM library has no RTCTransformEvent for Workers. */
 interface TransformEvent {
@@ -17,7 +18,8 @@ interface EncodedFrame {
 }
 
 const keys = new FrameKeys();
-/** Test builds only: frames to hand to the page before encryption (the privacy test checks them against the wire). */
+const source = new SourceAuth();
+/** Test builds only: SFrame plaintexts to hand to the page (the privacy test checks them against the wire). */
 let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;
 // The page is cross-origin isolated (COOP + COEP), so performance.now() here is fine-grained enough to sum per frame.
@@ -36,18 +38,25 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
     // Awaited: the stream hands over the next frame only when this one is enqueued, so frames keep their order.
     async transform(frame, controller) {
       const data = new Uint8Array(frame.data);
-      if (__TEAHOUSE_TEST_BUILD__ && capture) {
-        capture.frames.push(data.slice());
+      const started = performance.now();
+      // Without its signing key a member sends nothing: every listener would mute an unsigned frame anyway.
+      if (!source.canSign) {
+        keys.sent.droppedNoKey++;
+        return;
+      }
+      let plaintext: Uint8Array | null = null;
+      const out = await keys.encrypt(data, async (kid, counter, audio) => (plaintext = await source.wrap(kid, counter, audio)));
+      if (!out) return;
+      cost.encryptMs += performance.now() - started;
+      cost.encrypted++;
+      // The SFrame plaintext as sent: the encoder's frame and its chunk of signature.
+      if (__TEAHOUSE_TEST_BUILD__ && capture && plaintext) {
+        capture.frames.push(plaintext);
         if (--capture.remaining === 0) {
           post({ type: 'plaintext', frames: capture.frames });
           capture = null;
         }
       }
-      const started = performance.now();
-      const out = await keys.encrypt(data);
-      if (!out) return;
-      cost.encryptMs += performance.now() - started;
-      cost.encrypted++;
       frame.data = toBuffer(out);
       controller.enqueue(frame);
     },
@@ -60,21 +69,28 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
  */
 function receiveTransformer(participantId: string): { stream: TransformStream<EncodedFrame, EncodedFrame>; close(): void } {
   let receiver: FrameReceiveStream<EncodedFrame> | null = null;
+  const gate = source.gate(participantId);
+  // Signature checks are asynchronous: one chain keeps the stream's frames in order through them.
+  let gated: Promise<void> = Promise.resolve();
   /** When the last frame's plaintext was ready, before it went downstream: the cost is SFrame's, not the pipeline's. */
   let decryptedAt = 0;
   const close = () => receiver?.close();
   const stream = new TransformStream<EncodedFrame, EncodedFrame>({
     start(controller) {
-      receiver = keys.openReceiver<EncodedFrame>(participantId, (frame, plain) => {
-        decryptedAt = performance.now();
-        frame.data = toBuffer(plain);
-        firstDecryptedAt ??= performance.timeOrigin + performance.now();
-        try {
-          controller.enqueue(frame);
-        } catch {
-          // The track ended while the frame was held.
-          close();
-        }
+      receiver = keys.openReceiver<EncodedFrame>(participantId, (frame, plain, kid, counter) => {
+        gated = gated.catch(() => undefined).then(async () => {
+          const audio = await gate.accept(kid, counter, plain);
+          decryptedAt = performance.now();
+          if (!audio) return;
+          frame.data = toBuffer(audio);
+          firstDecryptedAt ??= performance.timeOrigin + performance.now();
+          try {
+            controller.enqueue(frame);
+          } catch {
+            // The track ended while the frame was held.
+            close();
+          }
+        });
       });
     },
     async transform(frame) {
@@ -82,7 +98,9 @@ function receiveTransformer(participantId: string): { stream: TransformStream<En
       // sending side, the frame's bytes are read before and written after the timed part.
       const data = new Uint8Array(frame.data);
       const started = performance.now();
-      if ((await receiver!.push(frame, data)) === 'played') {
+      const fate = await receiver!.push(frame, data);
+      await gated;
+      if (fate === 'played') {
         cost.decryptMs += decryptedAt - started;
         cost.decrypted++;
       }
@@ -115,6 +133,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case 'set-epoch':
       // Not awaited: the held frames it releases are enqueued by their streams.
+      source.setKeys(message.signSecretKey, message.signKeys);
       void keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.senders);
       break;
     case 'send-allowed':
@@ -128,7 +147,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
 
 setInterval(() => {
   keys.tick();
-  post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt, cost: { ...cost } });
+  void source.status().then((status) => post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt, cost: { ...cost }, source: status }));
 }, 250);
 
 // Loaded and ready for keys and frames: the join timeline marks when (join-timeline.ts).

@@ -34,9 +34,12 @@ export class E2eeChannel {
     return this.mode !== null;
   }
 
-  /** `senders`: every member of the epoch, me included, by participant id -> sender index in that epoch. */
-  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, senders: Record<string, number>): void {
-    this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex, senders });
+  /**
+   * `senders`: every member of the epoch, me included, by participant id -> sender index in that epoch; `signKeys`:
+   * their verified identity keys, by participant id; `signSecretKey`: mine, with which my frames are signed.
+   */
+  setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, senders: Record<string, number>, signKeys: Record<string, Uint8Array>, signSecretKey: Uint8Array | null): void {
+    this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex, senders, signKeys, signSecretKey });
   }
 
   /** False while this member cannot confirm that its epoch is current: the worker drops every outgoing frame. */

@@ -45,7 +45,10 @@ interface EpochKeys {
   replacedAt: number | null;
 }
 
-type Opened = { kind: 'plain'; plain: Uint8Array } | { kind: 'hold'; epoch: number } | { kind: 'drop' };
+type Opened = { kind: 'plain'; plain: Uint8Array; kid: bigint; counter: bigint } | { kind: 'hold'; epoch: number } | { kind: 'drop' };
+
+/** Takes each decrypted frame of a stream, in order, with the KID and counter it came under. */
+export type Deliver<T> = (item: T, plain: Uint8Array, kid: bigint, counter: bigint) => void;
 
 /** What became of a pushed frame: played now, held for its epoch, or dropped (and counted). */
 export type FrameFate = 'played' | 'held' | 'dropped';
@@ -94,10 +97,12 @@ export class FrameKeys {
     if (previous) previous.replacedAt = now;
     this.epochs.set(epoch, { secret: epochSecret, senders: new Map(Object.entries(senders)), replacedAt: null });
     this.newest = epoch;
+    // The counter runs on from the epoch before: frame signatures are batched by counter across epochs (source-auth).
+    const startCounter = this.sender?.nextCounter ?? 0n;
     this.sender =
       senderIndex === null
         ? null
-        : new SframeSender({ kid: makeKid(epoch, senderIndex), baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE });
+        : new SframeSender({ kid: makeKid(epoch, senderIndex), baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE, startCounter });
     // The key goes into WebCrypto now rather than on the epoch's first frame; a failure shows on that frame.
     this.sender?.ready().catch(() => undefined);
     this.prune(now);
@@ -109,9 +114,12 @@ export class FrameKeys {
     this.sendAllowed = allowed;
   }
 
-  /** The SFrame ciphertext of an outgoing frame, or null (frame dropped and counted), by the key current when called. */
-  async encrypt(frame: Uint8Array): Promise<Uint8Array | null> {
-    const sender = this.sender;
+  /**
+   * The SFrame ciphertext of an outgoing frame, or null (frame dropped and counted), by the key current when called.
+   * `wrap` makes the plaintext from the frame, the KID and the counter it will go out under (the frame signature).
+   */
+  async encrypt(frame: Uint8Array, wrap?: (kid: bigint, counter: bigint, frame: Uint8Array) => Promise<Uint8Array>): Promise<Uint8Array | null> {
+    let sender = this.sender;
     if (!sender) {
       this.sent.droppedNoKey++;
       return null;
@@ -120,13 +128,21 @@ export class FrameKeys {
       this.sent.droppedStale++;
       return null;
     }
-    const out = await sender.encrypt(frame);
+    let plaintext = frame;
+    if (wrap) {
+      // Wrapped again if the epoch changed meanwhile, so that the KID and counter wrapped are those the frame gets.
+      do {
+        sender = this.sender ?? sender;
+        plaintext = await wrap(sender.kid, sender.nextCounter, frame);
+      } while (this.sender !== null && this.sender !== sender);
+    }
+    const out = await sender.encrypt(plaintext);
     this.sent.encrypted++;
     return out;
   }
 
   /** A receive stream for the track of `participantId`; `deliver` gets each authenticated frame, in order. */
-  openReceiver<T>(participantId: string, deliver: (item: T, plain: Uint8Array) => void): FrameReceiveStream<T> {
+  openReceiver<T>(participantId: string, deliver: Deliver<T>): FrameReceiveStream<T> {
     const stream = new HoldingStream<T>(this, this.counters(participantId), participantId, deliver);
     this.streams.add(stream as HoldingStream<unknown>);
     return {
@@ -149,7 +165,7 @@ export class FrameKeys {
   /** Decides the fate of one received frame: its plaintext, held for a newer epoch, or dropped (and counted). */
   async open(participantId: string, data: Uint8Array, counters: ReceiveCounters): Promise<Opened> {
     try {
-      const { kid } = decodeHeader(data);
+      const { kid, counter } = decodeHeader(data);
       const { epoch, senderIndex } = parseKid(kid);
       if (epoch > this.newest) return { kind: 'hold', epoch };
       const keys = this.epochs.get(epoch);
@@ -166,7 +182,7 @@ export class FrameKeys {
       }
       const plain = await this.receiver.decrypt(data);
       counters.decrypted++;
-      return { kind: 'plain', plain };
+      return { kind: 'plain', plain, kid, counter };
     } catch (error) {
       return countDrop(counters, error instanceof SframeError ? error.code : 'INTERNAL');
     }
@@ -222,9 +238,9 @@ class HoldingStream<T> {
   private readonly keys: FrameKeys;
   private readonly counters: ReceiveCounters;
   private readonly participantId: string;
-  private readonly deliver: (item: T, plain: Uint8Array) => void;
+  private readonly deliver: Deliver<T>;
 
-  constructor(keys: FrameKeys, counters: ReceiveCounters, participantId: string, deliver: (item: T, plain: Uint8Array) => void) {
+  constructor(keys: FrameKeys, counters: ReceiveCounters, participantId: string, deliver: Deliver<T>) {
     this.keys = keys;
     this.counters = counters;
     this.participantId = participantId;
@@ -257,7 +273,7 @@ class HoldingStream<T> {
     await this.releaseDue();
     const opened = await this.keys.open(this.participantId, data, this.counters);
     if (opened.kind === 'plain') {
-      this.deliver(item, opened.plain);
+      this.deliver(item, opened.plain, opened.kid, opened.counter);
       return 'played';
     }
     if (opened.kind === 'drop') return 'dropped';
@@ -275,7 +291,7 @@ class HoldingStream<T> {
     this.held = this.held.filter((frame) => frame.epoch > newest);
     for (const frame of due) {
       const opened = await this.keys.open(this.participantId, frame.data, this.counters);
-      if (opened.kind === 'plain') this.deliver(frame.item, opened.plain);
+      if (opened.kind === 'plain') this.deliver(frame.item, opened.plain, opened.kid, opened.counter);
       else this.counters.heldDropped++;
     }
   }

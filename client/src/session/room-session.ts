@@ -893,8 +893,17 @@ export class RoomSession implements RoomActions {
   /** Installs an epoch the core took or made: the Worker's keys, the stored watermark, freshness, room life, the view. */
   private useEpoch(state: EpochState, senders: Record<string, number>): void {
     if (state.epoch !== this.view.e2ee.epoch) this.remember();
+    // Each frame must prove the identity key the signed stage names for its sender (by memberKeyId, a hash of it).
+    const signKeys: Record<string, Uint8Array> = {};
+    for (const entry of state.stage) {
+      const mine = entry.memberKeyId === this.agent?.me;
+      const participantId = mine ? this.me : this.byKey(entry.memberKeyId)?.snapshot.participantId;
+      const signKey = mine ? this.agent!.identity.signPublicKey : this.trustedSignKey(entry.memberKeyId);
+      if (participantId && signKey) signKeys[participantId] = signKey;
+    }
     // Written ahead: the stored watermark covers this epoch before a sender for it exists (sender-floor.ts).
-    this.e2ee?.setEpoch(state.epoch, state.secret, this.floor.senderIndex(state.epoch, state.myIndex), senders);
+    const myIndex = this.floor.senderIndex(state.epoch, state.myIndex);
+    this.e2ee?.setEpoch(state.epoch, state.secret, myIndex, senders, signKeys, this.agent?.identity.signSecretKey ?? null);
     markJoin('epoch-key');
     this.freshness.setEpoch(state.epoch, state.hash);
     if (state.epoch !== this.view.e2ee.epoch) this.confirmFailed = false;
@@ -1008,7 +1017,7 @@ export class RoomSession implements RoomActions {
     }
     this.update({
       sent: stats.sent,
-      speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c })),
+      speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: this.nameOf(participantId), ...c, ...stats.source[participantId] })),
     });
     this.publishMedia();
   }

@@ -29,6 +29,12 @@ export interface SpeakerStats {
   decrypted: number;
   dropped: number;
   lastError: string | null;
+  /** Batches of this speaker's frames whose signature failed (source authentication). */
+  forged?: number;
+  /** Its frames do not play for want of proof. */
+  sourceMuted?: boolean;
+  /** When a batch of its frames last failed its signature (performance.timeOrigin + now). */
+  forgedAt?: number | null;
 }
 
 export interface FingerprintView {

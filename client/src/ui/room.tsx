@@ -5,6 +5,7 @@ import { Audience } from './audience.tsx';
 import { Fingerprint } from './fingerprint.tsx';
 import { useT } from './i18n-context.ts';
 import { MediaStatus } from './media-status.tsx';
+import { ForgedAudio } from './forged-audio.tsx';
 import { Participant } from './participant.tsx';
 import { ChatPanel, RecordingIndicator, SoundControls } from './room-life.tsx';
 import { Share } from './share.tsx';
@@ -33,6 +34,7 @@ export function Room(props: { view: RoomView; actions: RoomActions }) {
           <span aria-hidden="true">{view.e2ee.state === 'encrypted' ? '🔒' : view.e2ee.state === 'error' ? '⚠️' : '⏳'}</span> {e2eeText}
         </p>
         <MediaStatus status={view.media} names={(id) => view.members.find((m) => m.participantId === id)?.name ?? null} onRetry={() => actions.retryMedia()} />
+        <ForgedAudio speakers={view.speakers} />
         {view.reconnecting && <p class="warning" data-testid="reconnecting" role="status">{t('reconnecting')}</p>}
         <RecordingIndicator view={view} />
       </header>

@@ -1,0 +1,189 @@
+// Source authentication of audio: a speaker signs each batch of its frames with its Ed25519 identity key and carries
+// the signature, in fixed-size chunks, inside the plaintext of its next batch's frames (docs/protocol.md section 7, "Source authentication").
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bigEndian, concat } from './bytes.ts';
+import { labelBytes } from './kdf.ts';
+
+/** Frames per signed batch (20 ms Opus frames: 80 ms). Chosen for the 200 ms bound on forged audio, see the spec. */
+export const FRAME_SIG_BATCH = 4;
+/** Bytes of signature every frame carries at the end of its SFrame plaintext: 64 / FRAME_SIG_BATCH. */
+export const FRAME_SIG_CHUNK = 64 / FRAME_SIG_BATCH;
+const DIGEST = 32;
+const LABEL = labelBytes('frame-signature');
+
+export type Sign = (message: Uint8Array) => Promise<Uint8Array>;
+export type Verify = (signature: Uint8Array, message: Uint8Array) => Promise<boolean>;
+
+/** The batch a SFrame counter falls in; counters run on across a sender's epochs, so batches do too. */
+export function batchOf(counter: bigint): bigint {
+  return counter / BigInt(FRAME_SIG_BATCH);
+}
+
+/** One frame's place in its batch: H(KID, CTR, audio), binding the epoch and sender index the KID encodes. */
+export function frameDigest(kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
+  return sha256(concat(bigEndian(kid, 8), bigEndian(counter, 8), audio));
+}
+
+/** What is signed for a batch: the label, the batch number, and each slot's digest (zeros for a counter never sent). */
+export function batchMessage(batch: bigint, slots: readonly (Uint8Array | null)[]): Uint8Array {
+  const out = new Uint8Array(LABEL.length + 8 + FRAME_SIG_BATCH * (1 + DIGEST));
+  out.set(LABEL);
+  out.set(bigEndian(batch, 8), LABEL.length);
+  for (let i = 0; i < FRAME_SIG_BATCH; i++) {
+    const at = LABEL.length + 8 + i * (1 + DIGEST);
+    const slot = slots[i];
+    if (!slot) continue;
+    out[at] = 1;
+    out.set(slot, at + 1);
+  }
+  return out;
+}
+
+/**
+ * The sending side: `wrap` turns each outgoing Opus frame into its SFrame plaintext, the frame followed by the chunk of
+ * the previous batch's signature at its position. The signer signs a batch when the first frame of the next one comes.
+ * Calling `wrap` again for the same counter replaces that slot (the frame before was never sent).
+ */
+export class BatchSigner {
+  private batch = -1n;
+  private slots: (Uint8Array | null)[] = [];
+  private signed: { batch: bigint; signature: Uint8Array } | null = null;
+  private readonly sign: Sign;
+
+  constructor(sign: Sign) {
+    this.sign = sign;
+  }
+
+  async wrap(kid: bigint, counter: bigint, audio: Uint8Array): Promise<Uint8Array> {
+    const batch = batchOf(counter);
+    if (batch !== this.batch) {
+      if (this.batch >= 0n) this.signed = { batch: this.batch, signature: await this.sign(batchMessage(this.batch, this.slots)) };
+      this.batch = batch;
+      this.slots = new Array<Uint8Array | null>(FRAME_SIG_BATCH).fill(null);
+    }
+    const position = Number(counter % BigInt(FRAME_SIG_BATCH));
+    this.slots[position] = frameDigest(kid, counter, audio);
+    const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK);
+    out.set(audio);
+    // Zeros when the batch before was not this signer's (the stream's first batch): the receiver will not play it.
+    if (this.signed && this.signed.batch === batch - 1n) out.set(this.signed.signature.subarray(position * FRAME_SIG_CHUNK, (position + 1) * FRAME_SIG_CHUNK), audio.length);
+    return out;
+  }
+}
+
+export type Verdict = 'verified' | 'unproved' | 'forged';
+
+/** After a forged batch, or a second unproved one this soon after another, the speaker stays muted this long. */
+export const PENALTY_BATCHES = 12;
+/** Three unproved runs starting within this many batches (2 s) are treated as an attack, not as loss. */
+export const UNPROVED_WINDOW_BATCHES = 25;
+const UNPROVED_RUNS = 3;
+
+export interface SourceCounters {
+  verified: number;
+  unproved: number;
+  forged: number;
+  /** Frames not played because their speaker was muted for want of proof. */
+  muted: number;
+}
+
+interface BatchState {
+  slots: (Uint8Array | null)[];
+  /** The chunks of the previous batch's signature this batch carries. */
+  chunks: (Uint8Array | null)[];
+  verdict: Verdict | null;
+}
+
+/**
+ * The receiving side, one per speaker's stream. Frames play at once while the speaker is proved; a batch's verdict
+ * comes when its signature is complete (in the next batch) or, at the latest, when a frame two batches later arrives.
+ * A forged or unproved verdict mutes the speaker until enough later batches verify. It starts muted: nothing plays
+ * before a first batch of this stream verified. Frames must come one at a time (await each accept).
+ */
+export class BatchVerifier {
+  readonly counters: SourceCounters = { verified: 0, unproved: 0, forged: 0, muted: 0 };
+  /** When the last forged verdict came, by the clock given; null if none. */
+  forgedAt: number | null = null;
+  private readonly batches = new Map<bigint, BatchState>();
+  private highest = -1n;
+  /** Verified batches still needed before frames play again. */
+  private need = 1;
+  private lastUnproved: bigint | null = null;
+  /** The first batch of each recent unproved run. */
+  private runs: bigint[] = [];
+  private everVerified = false;
+  private readonly verify: Verify;
+  private readonly now: () => number;
+
+  constructor(verify: Verify, now: () => number = () => Date.now()) {
+    this.verify = verify;
+    this.now = now;
+  }
+
+  get muted(): boolean {
+    return this.need > 0;
+  }
+
+  /** The audio of a decrypted frame if it may play now, else null (counted). */
+  async accept(kid: bigint, counter: bigint, plain: Uint8Array): Promise<Uint8Array | null> {
+    if (plain.length < FRAME_SIG_CHUNK) return this.refuse();
+    const batch = batchOf(counter);
+    // A frame from a batch already judged or given up on cannot change a verdict, and does not play.
+    if (batch < this.highest - 1n) return this.refuse();
+    const audio = plain.subarray(0, plain.length - FRAME_SIG_CHUNK);
+    const position = Number(counter % BigInt(FRAME_SIG_BATCH));
+    const state = this.state(batch);
+    if (state.verdict !== null || state.slots[position]) return this.refuse();
+    state.slots[position] = frameDigest(kid, counter, audio);
+    state.chunks[position] = plain.slice(plain.length - FRAME_SIG_CHUNK);
+    if (batch > this.highest) this.highest = batch;
+    const previous = this.batches.get(batch - 1n);
+    if (previous && previous.verdict === null && state.chunks.every((c) => c !== null)) await this.judge(batch - 1n, previous, concat(...(state.chunks as Uint8Array[])));
+    // A batch whose signature did not arrive complete while the next batch passed by is unproved.
+    for (const [b, s] of this.batches) if (b <= this.highest - 2n && s.verdict === null) this.decide(b, s, 'unproved');
+    for (const b of [...this.batches.keys()]) if (b < this.highest - 2n) this.batches.delete(b);
+    if (this.muted) return this.refuse();
+    return audio;
+  }
+
+  private async judge(batch: bigint, state: BatchState, signature: Uint8Array): Promise<void> {
+    if (state.slots.some((s) => s === null)) return this.decide(batch, state, 'unproved');
+    const ok = await this.verify(signature, batchMessage(batch, state.slots)).catch(() => false);
+    this.decide(batch, state, ok ? 'verified' : 'forged');
+  }
+
+  private decide(batch: bigint, state: BatchState, verdict: Verdict): void {
+    state.verdict = verdict;
+    this.counters[verdict]++;
+    if (verdict === 'verified') {
+      this.everVerified = true;
+      if (this.need > 0) this.need--;
+      return;
+    }
+    if (verdict === 'forged') this.forgedAt = this.now();
+    // One lost frame leaves two neighbouring batches unproved (its own and the one whose signature it carried): one run.
+    let repeated = false;
+    if (verdict === 'unproved') {
+      if (this.everVerified && (this.lastUnproved === null || batch - this.lastUnproved > 1n)) {
+        this.runs = [...this.runs.filter((start) => batch - start < BigInt(UNPROVED_WINDOW_BATCHES)), batch];
+        repeated = this.runs.length >= UNPROVED_RUNS;
+      }
+      this.lastUnproved = batch;
+    }
+    this.need = Math.max(this.need, verdict === 'forged' || repeated ? PENALTY_BATCHES : 1);
+  }
+
+  private state(batch: bigint): BatchState {
+    let state = this.batches.get(batch);
+    if (!state) {
+      state = { slots: new Array(FRAME_SIG_BATCH).fill(null), chunks: new Array(FRAME_SIG_BATCH).fill(null), verdict: null };
+      this.batches.set(batch, state);
+    }
+    return state;
+  }
+
+  private refuse(): null {
+    this.counters.muted++;
+    return null;
+  }
+}

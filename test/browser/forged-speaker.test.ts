@@ -1,0 +1,145 @@
+// Issue 27: a member colluding with the relay encrypts its own tone under the host's sender index with the real epoch
+// key, and the relay delivers it on the host's track. Listeners (Chromium, and Firefox) never play it as the host and
+// say so; once the relay stops, the real host is heard again.
+import type { Browser, Page } from 'playwright-core';
+import type { Browser as FirefoxBrowser } from 'puppeteer-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Relay } from '../../server/index.ts';
+import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
+import { launchChromium } from './chromium.ts';
+import { launchFirefox } from './firefox.ts';
+import { createRoom, joinRoom, myId, type PageOptions } from './pages.ts';
+import { hears, idOf, joinAs, openTab, type Tab } from './tab.ts';
+
+let relay: Relay;
+let adversary: Adversary;
+let browser: Browser;
+let browser660: Browser;
+const uninstall: (() => void)[] = [];
+
+beforeAll(async () => {
+  ({ relay, adversary } = await startHostileRelay());
+  browser = await launchChromium({ toneHz: 440 });
+  browser660 = await launchChromium({ toneHz: 660 });
+}, 60_000);
+afterEach(() => {
+  for (const off of uninstall.splice(0)) off();
+});
+afterAll(async () => {
+  await browser?.close();
+  await browser660?.close();
+  await relay?.close();
+});
+
+/**
+ * The colluder's page, modified as an attacker would: every epoch it gives its E2EE Worker the sender index of the
+ * participant named in `window.impersonate`, so it encrypts its microphone under that index with the real epoch key.
+ */
+const impersonator: PageOptions = {
+  before: () => {
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
+      const m = message as { type?: string; senderIndex?: number | null; senders?: Record<string, number> };
+      const victim = (window as unknown as { impersonate?: string }).impersonate;
+      if (m?.type === 'set-epoch' && victim && m.senders?.[victim] !== undefined) m.senderIndex = m.senders[victim]!;
+      return (post as (...args: unknown[]) => void).call(this, message, ...rest);
+    } as typeof Worker.prototype.postMessage;
+  },
+};
+
+const row = (page: Page, id: string) => page.locator(`[data-testid="participant"][data-participant="${id}"]`);
+
+type Peak = { teahouse: { spectrumPeak(id: string): { hz: number; db: number } | null } };
+
+/** Samples what the tab plays as `participantId` for `ms`: the frequencies heard above the noise floor. */
+async function heardFor(tab: Tab, participantId: string, ms: number): Promise<number[]> {
+  const heard: number[] = [];
+  for (const end = Date.now() + ms; Date.now() < end; ) {
+    const peak = await tab.evaluate((id) => (window as unknown as Peak).teahouse.spectrumPeak(id), participantId);
+    if (peak && peak.db > -70) heard.push(Math.round(peak.hz));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return heard;
+}
+
+const near = (hz: number, target: number) => Math.abs(hz - target) < 15;
+const forgedShown = (tab: Tab, id: string) => tab.evaluate((i) => document.querySelectorAll(`[data-testid="forged-audio"][data-participant="${i}"]`).length, id);
+
+async function attack(listenerBrowser: { chromium: Browser } | { firefox: FirefoxBrowser }): Promise<void> {
+  const { page: host, link } = await createRoom(browser, relay.url, 'Forged speaker', 'Host');
+  const hostId = await myId(host);
+  const listener = await openTab(listenerBrowser, link);
+  await joinAs(listener, 'Listener');
+  const id = await idOf(listener);
+  await hears(listener, hostId, 440);
+  const hostProducer = producerOf(hostId);
+  expect(hostProducer).not.toBeNull();
+
+  // The relay stops the host's real track to the listener (its frames no longer come), and tells it that the colluder's producer, when it comes,
+  // is the host's (and the colluder has none): the listener's host track carries the colluder's frames.
+  let colluderId = '';
+  let colluderProducer: string | null = null;
+  uninstall.push(
+    adversary.intercept((m) => {
+      if (m.recipient.participantId !== id || m.kind !== 'event' || !colluderId) return undefined;
+      const p = m.payload as { producerId?: string; participantId?: string; participant?: { participantId?: string; producerIds?: string[] } };
+      if (m.event === 'producer.added' && p.participantId === colluderId) {
+        colluderProducer = p.producerId ?? null;
+        return verdict.replace({ ...p, participantId: hostId });
+      }
+      if (p.participant?.participantId === colluderId && p.participant.producerIds?.length) return verdict.replace({ ...p, participant: { ...p.participant, producerIds: [] } });
+      return undefined;
+    }),
+  );
+  adversary.inject(id, 'producer.removed', { producerId: hostProducer!, participantId: hostId });
+  const member = relay.rooms.get(new URL(link).pathname.split('/')[2]!)!.members.get(id)!;
+  for (const consumer of member.consumers.values()) if (consumer.producerId === hostProducer) await consumer.pause();
+
+  // The colluder's page encrypts its 660 Hz tone under the host's sender index with the real epoch key (its joining
+  // starts a new epoch, whose replay window at the listener has seen nothing of the host).
+  const colluder = await joinRoom(browser660, link, 'Colluder', impersonator);
+  colluderId = await myId(colluder);
+  await colluder.evaluate((victim) => ((window as unknown as { impersonate: string }).impersonate = victim), hostId);
+  await row(host, colluderId).getByTestId('invite-to-speak').click();
+  await colluder.getByTestId('accept-invite').click();
+  await expect.poll(() => colluderProducer, { timeout: 20_000 }).not.toBeNull();
+
+  // Its frames carry the colluder's signatures, not the host's: the listener mutes them and names the host.
+  await expect.poll(() => forgedShown(listener, hostId), { timeout: 20_000 }).toBe(1);
+  const heard = await heardFor(listener, hostId, 4_000);
+  expect(heard.filter((hz) => near(hz, 660))).toEqual([]);
+  expect(await forgedShown(listener, hostId)).toBe(1);
+
+  // The relay stops: the forged track goes, the listener's media is reset, and the real host is heard again.
+  for (const undo of uninstall.splice(0)) undo();
+  adversary.inject(id, 'producer.removed', { producerId: colluderProducer!, participantId: hostId });
+  adversary.inject(id, 'room.mediaReset', {});
+  await hears(listener, hostId, 440);
+  for (const p of [host, colluder, listener]) await p.close();
+}
+
+/** The producer the relay announced for a participant to anyone, in an event or in a room list. */
+function producerOf(participantId: string): string | null {
+  let found: string | null = null;
+  const visit = (value: unknown): void => {
+    if (!value || typeof value !== 'object') return;
+    const o = value as { participantId?: string; producerId?: string; producerIds?: string[] };
+    if (o.participantId === participantId) found = o.producerId ?? o.producerIds?.[0] ?? found;
+    for (const child of Object.values(value)) visit(child);
+  };
+  for (const m of adversary.sent()) visit(m.payload);
+  return found;
+}
+
+describe('a member and the relay cannot make a listener hear the member as the host', () => {
+  it('Chromium listener: the colluder\'s tone under the host\'s index, on the host\'s track, never plays', () => attack({ chromium: browser }), 150_000);
+
+  it('Firefox listener: the same', async () => {
+    const firefox = await launchFirefox();
+    try {
+      await attack({ firefox });
+    } finally {
+      await firefox.close();
+    }
+  }, 180_000);
+});
