@@ -27,5 +27,10 @@ export default defineConfig(({ mode }) => ({
       },
     },
   },
-  worker: { format: 'es' },
+  worker: {
+    format: 'es',
+    // The E2EE Worker loads libsodium only where WebCrypto lacks Ed25519 (crypto/ed25519.ts): a chunk of its own, so
+    // the Worker that every room starts stays small.
+    rolldownOptions: { output: { codeSplitting: { groups: [{ name: 'libsodium', test: /node_modules[\\/]libsodium/ }] } } },
+  },
 }));

@@ -1,6 +1,10 @@
 // Source authentication in the E2EE Worker: this member's batch signer, and one verifier per received speaker stream
 // holding the identity key the signed stage names for that participant (docs/protocol.md section 7, "Source authentication").
-import { BatchSigner, BatchVerifier, ed25519Signer, ed25519Verifier, equalBytes, type SourceCounters } from '../../../crypto/index.ts';
+// Not the crypto barrel: this runs in the E2EE Worker, which must not carry libsodium (its WebAssembly) when WebCrypto
+// signs Ed25519 natively; ed25519.ts loads libsodium on demand where it does not.
+import { equalBytes } from '../../../crypto/bytes.ts';
+import { ed25519Signer, ed25519Verifier } from '../../../crypto/ed25519.ts';
+import { BatchSigner, BatchVerifier, type SourceCounters } from '../../../crypto/frame-signature.ts';
 
 export interface SourceStatus extends SourceCounters {
   /** True while the speaker's frames do not play for want of proof. */
