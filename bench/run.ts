@@ -10,6 +10,7 @@ import { runPqBench } from './pq.ts';
 import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
+import { runSoakBench } from './soak.ts';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -27,6 +28,7 @@ for (const [name, run] of [
   ['capacity', () => runCapacityBench({ quick })],
   ['cluster', () => runClusterBench({ quick })],
   ['bundle', () => runBundleBench({ quick })],
+  ['soak', () => runSoakBench({ quick })],
 ] as const) {
   if (only && !only.includes(name)) continue;
   console.log(`\n… ${name}`);

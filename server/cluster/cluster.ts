@@ -54,6 +54,8 @@ export class Cluster implements Dispatcher {
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private latency = 0;
+  /** When the oldest heartbeat not yet through began: during a Redis outage the latency gauge grows from it, not stays at the last good value. */
+  private beatPendingSince: number | null = null;
   /** Peers whose directory entry was missing at this relay's last beat. */
   private readonly missed = new Map<string, number>();
   /** Rooms this relay is taking over from a dead relay: requests that name one wait for the outcome. */
@@ -115,7 +117,7 @@ export class Cluster implements Dispatcher {
       remoteMembers: () => this.origin.remoteMembers,
       edgeMembers: () => this.edge.size,
       pipes: () => this.origin.pipes.size + this.edge.pipeCount,
-      redisLatency: () => this.latency,
+      redisLatency: () => (this.beatPendingSince === null ? this.latency : Math.max(this.latency, (performance.now() - this.beatPendingSince) / 1000)),
       edgeRouter: (roomId) => this.edge.routerOf(roomId),
       pipeTransports: () => [...[...this.origin.pipes.values()].map((p) => p.transport), ...this.edge.inspect().pipes],
       pipedProducers: () => Promise.all(this.edge.inspect().producers),
@@ -344,10 +346,12 @@ export class Cluster implements Dispatcher {
   /** Refreshes every entry of this relay, drops closed or rotated rooms, and checks that its peers still live. */
   private async heartbeat(): Promise<void> {
     const started = performance.now();
+    this.beatPendingSince ??= started;
     await this.bus.refresh();
     const { records, former } = this.allRecords();
     await this.sync(records, former, [...this.published].filter((id) => !records.has(id) && !former.includes(id)));
     this.latency = (performance.now() - started) / 1000;
+    this.beatPendingSince = null;
     const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
     for (const peer of peers) {
       if (await this.directory.isAlive(peer)) {

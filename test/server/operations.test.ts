@@ -52,6 +52,11 @@ describe('a media worker that cannot be replaced', () => {
   });
 });
 
+async function redisLatency(relay: Relay): Promise<number> {
+  const text = await (await fetch(`${relay.metricsUrl}/metrics`)).text();
+  return Number(/^teahouse_cluster_redis_latency_seconds (\S+)$/m.exec(text)?.[1]);
+}
+
 describe('Redis health in cluster mode', () => {
   let redis: TestRedis;
   beforeAll(async () => {
@@ -67,8 +72,11 @@ describe('Redis health in cluster mode', () => {
       await redis.stop();
       await expect.poll(async () => (await readyz(relay)).body, { timeout: 10_000 }).toEqual({ status: 'not ready', reasons: ['Redis unreachable'] });
       await expect.poll(() => log.lines.filter((l) => l.msg === 'Redis unreachable: this relay is not ready until it is back').length).toBe(1);
+      // The latency gauge counts the outage (beats of 200 ms, none through for seconds), not the last good round trip.
+      await expect.poll(() => redisLatency(relay), { timeout: 10_000 }).toBeGreaterThan(1);
       await redis.restart();
       await expect.poll(async () => (await readyz(relay)).status, { timeout: 15_000 }).toBe(200);
+      await expect.poll(() => redisLatency(relay), { timeout: 10_000 }).toBeLessThan(1);
       expect(log.lines.filter((l) => l.msg === 'Redis reachable again')).toHaveLength(1);
       // The password is in REDIS_URL: no line has it.
       expect(JSON.stringify(log.lines)).not.toContain('cluster-test-password');
