@@ -23,6 +23,7 @@ afterEach(() => vi.unstubAllGlobals());
 
 const member = (epoch: number, distribution: StoredMember['distribution'] = null): StoredMember => ({
   identity: generateIdentity(),
+  kem: null,
   name: 'Ann',
   announcement: 'a',
   resumeToken: 't',

@@ -15,7 +15,7 @@ class Page {
   readonly core: RoomCore;
   readonly announcement: string;
   readonly snapshot: ParticipantSnapshot;
-  readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0 };
+  readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0, offers: 0 };
 
   constructor(keys: RoomKeys, name: string, seq: number) {
     const identity = generateIdentity();

@@ -1,5 +1,5 @@
 // Who this tab is in a room (identity keys, name, resume token, last epoch), so that a reload comes back as the same member.
-import { exportIdentity, importIdentity, type Identity, type RosterEntry } from '../../../crypto/index.ts';
+import { exportIdentity, fromBase64url, importIdentity, toBase64url, type Identity, type KemKeyPair, type RosterEntry } from '../../../crypto/index.ts';
 import type { WatermarkWrite } from './sender-floor.ts';
 
 /** What a distributor needs to carry on after a reload: what it last signed, and whom it removed. */
@@ -17,6 +17,8 @@ export interface HeldDistribution {
  */
 export interface StoredMember {
   identity: Identity;
+  /** The KEM key pair a stage member's announcement carries: a reload resumes with that announcement, so with it. */
+  kem: KemKeyPair | null;
   name: string;
   /** The announcement the relay knows this member by: a resume must present exactly it. */
   announcement: string;
@@ -39,7 +41,7 @@ const storageKey = (roomId: string) => `teahouse.member.${roomId}`;
  */
 export function storeMember(roomId: string, member: StoredMember): WatermarkWrite {
   try {
-    sessionStorage.setItem(storageKey(roomId), JSON.stringify({ ...member, identity: exportIdentity(member.identity) }));
+    sessionStorage.setItem(storageKey(roomId), JSON.stringify({ ...member, identity: exportIdentity(member.identity), kem: member.kem && { publicKey: toBase64url(member.kem.publicKey), secretKey: toBase64url(member.kem.secretKey) } }));
     return 'stored';
   } catch {
     return forgetMember(roomId) ? 'forgotten' : 'failed';
@@ -63,9 +65,10 @@ export function storedMember(roomId: string): StoredMember | null {
   try {
     const raw = sessionStorage.getItem(storageKey(roomId));
     if (!raw) return null;
-    const data = JSON.parse(raw) as Omit<StoredMember, 'identity'> & { identity: Record<string, string> };
+    const data = JSON.parse(raw) as Omit<StoredMember, 'identity' | 'kem'> & { identity: Record<string, string>; kem?: { publicKey: string; secretKey: string } | null };
     if (typeof data.name !== 'string' || typeof data.announcement !== 'string' || typeof data.resumeToken !== 'string' || typeof data.participantId !== 'string' || !Number.isSafeInteger(data.epoch)) return null;
-    return { ...data, distribution: isHeld(data.distribution) ? data.distribution : null, identity: importIdentity(data.identity) };
+    const kem = data.kem ? { publicKey: fromBase64url(data.kem.publicKey), secretKey: fromBase64url(data.kem.secretKey) } : null;
+    return { ...data, distribution: isHeld(data.distribution) ? data.distribution : null, identity: importIdentity(data.identity), kem };
   } catch {
     return null;
   }

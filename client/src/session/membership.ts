@@ -155,10 +155,12 @@ export class Membership {
    * distributor's KEM key, kept by both. Only these and X25519 together key a package to or from a KEM-publishing member.
    */
   private readonly kemSecrets = new Map<string, Map<string, Uint8Array>>();
-  /** This page's KEM key pair: made with the page, published only in announcements made with `kem` (stage members). */
-  readonly kem: KemKeyPair = generateKemKeyPair();
+  /** This member's KEM key pair: kept with its identity across a reload, published only in announcements made with `kem` (stage members). */
+  readonly kem: KemKeyPair;
   /** Whether this member's current announcement carries its KEM key: then it seals only under hybrid keys. */
   private publishedKem = false;
+  /** Packages this member sealed as a distributor, by kind of pairwise key (test diagnostics show hybrid keys in force). */
+  readonly sealed = { hybrid: 0, classical: 0 };
   /** The lowest sender index a ratchet may give a newcomer: no index is issued twice in one lineage. */
   private nextIndex = 0;
   private epochFloor = 0;
@@ -168,9 +170,10 @@ export class Membership {
   /** A distributor back after a reload, before its first epoch: the stage and lock it held, from its own storage. */
   private heldBack: HeldDistribution | null = null;
 
-  constructor(keys: RoomKeys, identity: Identity) {
+  constructor(keys: RoomKeys, identity: Identity, kem: KemKeyPair = generateKemKeyPair()) {
     this.roomKeys = keys;
     this.identity = identity;
+    this.kem = kem;
   }
 
   get keys(): RoomKeys {
@@ -206,6 +209,21 @@ export class Membership {
   announce(sealedProfile: string, kem: boolean): string {
     this.publishedKem ||= kem;
     return createAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, identity: this.identity, sealedProfile, ...(kem ? { kemPublicKey: this.kem.publicKey } : {}) });
+  }
+
+  /** Whether this member's announcements carry its KEM key (it was on stage): its re-announcements must too. */
+  get publishesKem(): boolean {
+    return this.publishedKem;
+  }
+
+  /** Whether this member owes a verified member an offer: it published a KEM key this member holds no offer to. */
+  owesOffer(member: VerifiedMember): boolean {
+    return member.kemPublicKey !== null && member.memberKeyId !== this.me && !this.kemSecrets.get(member.memberKeyId)?.has(this.me);
+  }
+
+  /** Whether this member, distributing, can key a member only once its offer arrives: it seals only under hybrid keys. */
+  awaitsOffer(memberKeyId: string): boolean {
+    return this.publishedKem && !this.kemSecrets.get(this.me)?.has(memberKeyId);
   }
 
   /** Checks an announcement against this room's authKey; null when it was not made with this link. */
@@ -452,6 +470,7 @@ export class Membership {
       ...(newRoomSecret ? { newRoomSecret } : {}),
     });
     const left = new Set(created.skipped);
+    this.sealed[this.publishedKem ? 'hybrid' : 'classical'] += created.packages.length;
     const state = this.adopt({ ...created, secret: created.epochSecret, members: members.filter((id) => !left.has(id)) });
     this.issued = { epoch, blob: created.blob, commitSecret: created.commitSecret };
     return { ...state, blob: created.blob, packages: created.packages, skipped: created.skipped };
@@ -529,6 +548,7 @@ export class Membership {
     if (!current || !issued || issued.epoch !== current.epoch || !current.members?.includes(member.memberKeyId)) return null;
     const key = this.pairKey(this.me, member.memberKeyId, member.boxPublicKey);
     if (!key) return null;
+    this.sealed[this.publishedKem ? 'hybrid' : 'classical']++;
     return { blob: issued.blob, epoch: current.epoch, package: sealPackage({ key, hash: current.hash, memberKeyId: member.memberKeyId, commitSecret: issued.commitSecret }) };
   }
 

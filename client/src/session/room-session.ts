@@ -2,7 +2,6 @@
 import { io, type Socket } from 'socket.io-client';
 import {
   buildRoomLink,
-  createAnnouncement,
   deriveRoomKeys,
   generateIdentity,
   generateRoomSecret,
@@ -15,6 +14,7 @@ import {
   verifyConfirmation,
   type DecisionAction,
   type Identity,
+  type KemKeyPair,
   type RoomFingerprint,
   type RoomKeys,
 } from '../../../crypto/index.ts';
@@ -78,7 +78,7 @@ export class RoomSession implements RoomActions {
   /** Held while this page is this member in the room: a duplicated tab finds it taken and joins as a new member. */
   private memberLock: MemberLock | null = null;
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */
-  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0 };
+  private readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0, offers: 0 };
   /**
    * The room's whole list (`room.members`, on moving onto the stage) is verified a slice per task: about 0.3 ms per
    * announcement would hold the page for seconds in a room of 10,000. 100 a task keeps each task near 30 ms.
@@ -204,6 +204,7 @@ export class RoomSession implements RoomActions {
       frameCost: () => (this.stats ? { ...this.stats.cost, crossOriginIsolated } : null),
       dropConnection: (holdMs = 0) => this.dropConnection(holdMs),
       rejected: () => ({ ...this.rejected }),
+      sealedPackages: () => (this.agent ? { ...this.agent.sealed } : null),
       recordedFile: async () => (this.recording ? { type: this.recording.type, bytes: toHex(new Uint8Array(await this.recording.arrayBuffer())) } : null),
     };
   }
@@ -248,7 +249,7 @@ export class RoomSession implements RoomActions {
   private async comeBack(stored: StoredMember): Promise<void> {
     // The page before this one may have sent under any epoch up to the one it stored: this one never does.
     this.floor = new SenderFloor(stored.epoch);
-    await this.prepare(stored.name, stored.identity);
+    await this.prepare(stored.name, stored.identity, stored.kem ?? undefined);
     this.announcement = stored.announcement;
     this.agent!.resumeAbove(stored.epoch - 1);
     this.meterOrCreate().resume();
@@ -280,6 +281,8 @@ export class RoomSession implements RoomActions {
     try {
       await this.prepare(name);
       this.micWanted = true;
+      // The host distributes: its announcement carries its KEM key, which every joiner offers to.
+      this.announcement = this.makeAnnouncement(true);
       const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle: this.sealTitle(title) });
       await this.enter(result, true);
     } catch (error) {
@@ -307,10 +310,10 @@ export class RoomSession implements RoomActions {
   }
 
   /** `identity`: the one kept for this tab (a reload); otherwise a new one, made only once libsodium is ready. */
-  private async prepare(name: string, identity?: Identity): Promise<void> {
+  private async prepare(name: string, identity?: Identity, kem?: KemKeyPair): Promise<void> {
     await initCrypto();
     this.myName = name;
-    this.core = new RoomCore(this.keys, identity ?? generateIdentity(), this.roster, this.rejected);
+    this.core = new RoomCore(this.keys, identity ?? generateIdentity(), this.roster, this.rejected, kem);
     // A new identity's lock is free; without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
     this.memberLock ??= await takeMemberLock(this.core.agent.me, 0);
     this.life = this.makeLife(this.core.agent);
@@ -322,9 +325,10 @@ export class RoomSession implements RoomActions {
     return sealMetadata(this.keys.metaKey, this.keys.roomId, 'room-title', title);
   }
 
-  private makeAnnouncement(): string {
+  /** `kem`: with this member's KEM key, as a stage member's (who may distribute) must be; listeners' stay small. */
+  private makeAnnouncement(kem = false): string {
     const sealedProfile = sealMetadata(this.keys.metaKey, this.keys.roomId, 'profile', { name: this.myName });
-    return createAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, identity: this.agent!.identity, sealedProfile });
+    return this.agent!.announce(sealedProfile, kem);
   }
 
   /** `created`: this member made the room (or re-created it), so it is the host and issues the first epoch. */
@@ -341,6 +345,8 @@ export class RoomSession implements RoomActions {
     this.verifying.cancel();
     this.members.clear();
     for (const p of result.room.participants) this.members.set(p.participantId, { snapshot: p, verified: this.agent!.verify(p.participantId, p.announcement), speaking: false });
+    // Offers first: a distributor keys this member only once its offer is in, and a resend asked below needs it.
+    this.run(this.core!.offerAll());
     this.lobbyRaw = result.room.lobby;
     this.update({
       phase: { kind: 'room' },
@@ -404,6 +410,7 @@ export class RoomSession implements RoomActions {
     on('stage.decision', ({ decision }) => this.step({ kind: 'stage.decision', decision, now: Date.now() }));
     on('epoch.challenge', ({ from, nonce }) => this.step({ kind: 'epoch.challenge', from, nonce }));
     on('key.resend', ({ from }) => this.step({ kind: 'key.resend', from, now: Date.now() }));
+    on('key.kem', ({ from, offer }) => this.step({ kind: 'key.kem', from, offer, now: Date.now() }));
     on('epoch.confirm', ({ confirmation }) => this.onConfirmation(confirmation));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
@@ -511,6 +518,8 @@ export class RoomSession implements RoomActions {
         if (step.kind === 'join') return await this.rejoined(await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement! }));
         // A locked room stays locked: strangers with the link wait in the lobby, former members are let back in.
         const sealedTitle = this.sealTitle(this.view.title ?? '');
+        // The re-creator distributes: its KEM key goes in the announcement the new room starts from.
+        this.announcement = this.makeAnnouncement(true);
         const result = await this.req('room.create', { roomId: this.keys.roomId, announcement: this.announcement!, sealedTitle, locked: this.view.locked });
         this.agent!.raiseNextEpoch((this.agent!.current?.epoch ?? 0) + REBUILD.epochLeap);
         this.core!.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs, seats: rolesToRestore(heldStage, this.agent!.me), restored: new Set() };
@@ -666,6 +675,9 @@ export class RoomSession implements RoomActions {
           break;
         case 'invited':
           this.update({ invitedBy: effect.by });
+          break;
+        case 'reannounce-kem':
+          this.reannounce(true);
           break;
         case 'render':
           this.render();
@@ -1097,7 +1109,7 @@ export class RoomSession implements RoomActions {
     const current = this.agent.current;
     const epoch = current?.epoch ?? 0;
     const distribution = current?.distributor === this.agent.me ? { stage: current.stage, locked: current.locked, removed: [...this.agent.removed] } : null;
-    const write = storeMember(this.keys.roomId, { identity: this.agent.identity, name: this.myName, announcement: this.announcement!, resumeToken: this.resumeToken, participantId: this.me, epoch, distribution });
+    const write = storeMember(this.keys.roomId, { identity: this.agent.identity, kem: this.agent.kem, name: this.myName, announcement: this.announcement!, resumeToken: this.resumeToken, participantId: this.me, epoch, distribution });
     this.floor.recorded(epoch, write);
   }
 
@@ -1292,11 +1304,18 @@ export class RoomSession implements RoomActions {
     for (const m of this.members.values()) if (m.verified) m.stale = true;
     this.link = buildRoomLink(this.origin, next);
     hideLinkSecret(this.link);
-    this.announcement = this.makeAnnouncement();
+    this.announcement = this.makeAnnouncement(this.agent!.publishesKem);
     this.update({ roomId: this.keys.roomId, link: this.link });
     this.remember();
     this.refreshFingerprint();
     await this.req('member.reannounce', { announcement: this.announcement });
+  }
+
+  /** Announces again under the same identity (with the KEM key once on stage), stored for a reload to resume with. */
+  private reannounce(kem: boolean): void {
+    this.announcement = this.makeAnnouncement(kem);
+    this.remember();
+    void this.req('member.reannounce', { announcement: this.announcement }).catch(() => undefined);
   }
 
   endRoom(): void {

@@ -26,6 +26,8 @@ export type Effect =
   | { kind: 'room-secret'; secret: Uint8Array }
   /** Re-creator: give a former member its seat back (a flow of requests, each decision signed when it is sent). */
   | { kind: 'restore-seat'; participantId: string; memberKeyId: string; seat: RestoredRole }
+  /** This member is on the signed stage: announce again, with its KEM key, so every member offers to it. */
+  | { kind: 'reannounce-kem' }
   /** Show an invitation to speak from this inviter (its verified name, or null). */
   | { kind: 'invited'; by: string | null }
   /** The members or what is known of them changed: project the view again. */

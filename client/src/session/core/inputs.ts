@@ -12,6 +12,8 @@ export type Input =
   | { kind: 'stage.decision'; decision: string; now: number }
   | { kind: 'stage.invited'; decision: string; now: number }
   | { kind: 'key.resend'; from: string; now: number }
+  /** A member's KEM offer to this (stage) member, from the relay's participant id. */
+  | { kind: 'key.kem'; from: string; offer: string; now: number }
   | { kind: 'epoch.challenge'; from: string; nonce: string }
   | { kind: 'batch-timer'; now: number };
 
@@ -22,6 +24,8 @@ export interface Rejected {
   confirmations: number;
   messages: number;
   relayEvents: number;
+  /** KEM offers that named no verified member, or did not verify or decapsulate. */
+  offers: number;
 }
 
 /**

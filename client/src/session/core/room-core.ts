@@ -1,6 +1,6 @@
 // The room's keys, commits and stage decisions in one member's hands: one input at a time in, the effects to run out.
 // No I/O here (no socket, DOM, media or timers): session/room-session.ts runs the effects, in order.
-import type { Decision, DecisionAction, Identity, RoomKeys, RosterRole } from '../../../../crypto/index.ts';
+import type { Decision, DecisionAction, Identity, KemKeyPair, RoomKeys, RosterRole } from '../../../../crypto/index.ts';
 import { LIMITS, type ParticipantSnapshot } from '../../../../protocol/messages.ts';
 import { KeyBatch } from '../key-batch.ts';
 import { addressPackages } from '../key-delivery.ts';
@@ -19,6 +19,13 @@ export class RoomCore {
   /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
   private readonly keyBatch = new KeyBatch<VerifiedMember>();
   private batchTimerSet = false;
+  /**
+   * Newcomers this distributor, sealing only under hybrid keys, cannot key before their KEM offer: each waits for it
+   * at most one batch window (the offer follows the join reply), then goes into a commit that skips and reports it.
+   */
+  private readonly awaitingOffer = new Map<string, { member: VerifiedMember; until: number }>();
+  /** The KEM re-announcement was asked of the shell once this member was on the signed stage. */
+  private kemAnnounceAsked = false;
   keyBatchMs = 0;
   /** The host rotates the link when it kicks someone, unless told otherwise (a kicked member keeps the old link). */
   rotateOnKick = true;
@@ -35,10 +42,10 @@ export class RoomCore {
   readonly roster: Roster;
   readonly rejected: Rejected;
 
-  constructor(keys: RoomKeys, identity: Identity, roster: Roster, rejected: Rejected) {
+  constructor(keys: RoomKeys, identity: Identity, roster: Roster, rejected: Rejected, kem?: KemKeyPair) {
     this.roster = roster;
     this.rejected = rejected;
-    this.agent = new Membership(keys, identity);
+    this.agent = new Membership(keys, identity, kem);
     this.pending = new PendingCommits(this.agent);
   }
 
@@ -97,6 +104,9 @@ export class RoomCore {
       case 'key.resend':
         this.resendRequest(input.from, out);
         break;
+      case 'key.kem':
+        this.offerTaken(input.from, input.offer, out);
+        break;
       case 'epoch.challenge': {
         const confirmation = this.isDistributor() ? this.agent.confirm(input.nonce) : null;
         if (confirmation) out.push({ kind: 'request', type: 'epoch.confirm', payload: { to: input.from, confirmation }, errors: 'ignore' });
@@ -104,7 +114,7 @@ export class RoomCore {
       }
       case 'batch-timer':
         this.batchTimerSet = false;
-        this.commitBatch(out);
+        this.stopAwaiting(out);
         break;
     }
     return this.settle(out);
@@ -133,15 +143,19 @@ export class RoomCore {
     return this.settle(this.fresh({ newRoomSecret: next }, []));
   }
 
-  /** A member verified again under the current link: believed again, and keyed if this distributor left it out meanwhile. */
+  /**
+   * A member verified again (a new announcement): offered to if it published a new KEM key (it came onto the stage, or
+   * re-announced under a rotated link); believed again, and keyed if this distributor left it out meanwhile.
+   */
   reverified(member: Member, verified: VerifiedMember, now: number): Effect[] {
     this.now = now;
     const wasStale = member.stale === true;
     member.verified = verified;
     member.stale = false;
-    if (!wasStale) return [];
     const out: Effect[] = [];
-    if (this.isDistributor() && !this.holdsKeys(verified.memberKeyId) && this.agent.mayAdmit(verified.memberKeyId)) this.batch({ join: verified }, out);
+    this.offer([verified], out);
+    if (!wasStale) return this.settle(out);
+    if (this.isDistributor() && !this.holdsKeys(verified.memberKeyId) && this.agent.mayAdmit(verified.memberKeyId)) this.admit(verified, out);
     this.delivered(this.pending.retry(this.present()), out);
     return this.settle(out);
   }
@@ -150,8 +164,9 @@ export class RoomCore {
   lateVerified(late: readonly VerifiedMember[], now: number): Effect[] {
     this.now = now;
     const out: Effect[] = [];
+    this.offer(late, out);
     const missed = this.isDistributor() ? late.filter((m) => !this.holdsKeys(m.memberKeyId) && this.agent.mayAdmit(m.memberKeyId)) : [];
-    for (const m of missed) this.batch({ join: m }, out);
+    for (const m of missed) this.admit(m, out);
     return this.settle(out);
   }
 
@@ -164,9 +179,15 @@ export class RoomCore {
     const out: Effect[] = [];
     const verified = this.agent.verify(participant.participantId, participant.announcement);
     this.roster.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
+    if (verified) this.offer([verified], out);
     if (verified && this.agent.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current, out);
     out.push({ kind: 'render' });
     return this.settle(out);
+  }
+
+  /** On entering (a join, a resume, a re-created room): an offer to every verified member that published a KEM key. */
+  offerAll(): Effect[] {
+    return this.offer(this.roster.verifiedMembers(), []);
   }
 
   /** The host of a re-created room admits, by their verified identity keys, the members it had before the restart. */
@@ -188,12 +209,72 @@ export class RoomCore {
 
   // ---- keys ----
 
+  /**
+   * This member's KEM offers to the members given that published a KEM key it holds none to (stage members, who may
+   * distribute to it): one `key.kem` per LIMITS.kemOffersPerMessage, each offer to its member alone.
+   */
+  private offer(members: readonly VerifiedMember[], out: Effect[]): Effect[] {
+    const offers: { to: string; offer: string }[] = [];
+    for (const m of members) {
+      const offer = this.agent.owesOffer(m) ? this.agent.offerTo(m) : null;
+      if (offer) offers.push({ to: m.participantId, offer });
+    }
+    for (let i = 0; i < offers.length; i += LIMITS.kemOffersPerMessage) {
+      out.push({ kind: 'request', type: 'key.kem', payload: { offers: offers.slice(i, i + LIMITS.kemOffersPerMessage) }, errors: 'ignore' });
+    }
+    return out;
+  }
+
+  /**
+   * A member's offer to this member's KEM key. A distributor keys the newcomer that waited for it, or the member a
+   * commit skipped for lack of it (a ratchet carrying its package). An offer that fails is counted, nothing more.
+   */
+  private offerTaken(from: string, offer: string, out: Effect[]): void {
+    const known = this.roster.members.get(from);
+    const member = known && !known.stale ? known.verified : null;
+    if (!member || !this.agent.takeOffer(member.memberKeyId, offer)) {
+      this.rejected.offers++;
+      return;
+    }
+    const waited = this.awaitingOffer.delete(member.memberKeyId);
+    if (!this.isDistributor() || !this.agent.mayAdmit(member.memberKeyId)) return;
+    if (waited || !this.holdsKeys(member.memberKeyId)) this.batch({ join: member }, out);
+  }
+
+  /** A member to key: at once (batched) when its pairwise key can be made, or once its offer comes (awaitingOffer). */
+  private admit(member: VerifiedMember, out: Effect[]): void {
+    if (!this.agent.awaitsOffer(member.memberKeyId)) return this.batch({ join: member }, out);
+    this.awaitingOffer.set(member.memberKeyId, { member, until: this.now + this.keyBatchMs });
+    this.armTimer(this.keyBatchMs, out);
+  }
+
+  private armTimer(ms: number, out: Effect[]): void {
+    if (this.batchTimerSet) return;
+    this.batchTimerSet = true;
+    out.push({ kind: 'batch-timer', ms });
+  }
+
+  /** The batch window closed: newcomers whose offer did not come within theirs are committed with the batch (skipped). */
+  private stopAwaiting(out: Effect[]): void {
+    let next = Infinity;
+    for (const [id, w] of this.awaitingOffer) {
+      if (w.until > this.now) next = Math.min(next, w.until);
+      else {
+        this.awaitingOffer.delete(id);
+        this.keyBatch.add({ join: w.member }, this.now, this.keyBatchMs);
+      }
+    }
+    this.commitBatch(out);
+    if (next !== Infinity) this.armTimer(next - this.now, out);
+  }
+
   private peerJoined(participant: ParticipantSnapshot, out: Effect[]): void {
     const verified = this.agent.verify(participant.participantId, participant.announcement);
     this.roster.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
+    if (verified) this.offer([verified], out);
     // Keys go only to a member whose announcement verified, never to one this distributor removed, and in a locked
     // room only to one a moderator admitted with a signed decision: the relay's word lets nobody in.
-    if (verified && this.isDistributor() && this.agent.mayAdmit(verified.memberKeyId)) this.batch({ join: verified }, out);
+    if (verified && this.isDistributor() && this.agent.mayAdmit(verified.memberKeyId)) this.admit(verified, out);
     else if (verified && this.agent.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current, out);
     out.push({ kind: 'render' });
   }
@@ -201,6 +282,7 @@ export class RoomCore {
   private peerLeft(participantId: string, out: Effect[]): void {
     const key = this.keyOf(participantId);
     this.roster.members.delete(participantId);
+    if (key) this.awaitingOffer.delete(key);
     // A leave gets a fresh secret (batched with the window's other leaves): whoever left must not decrypt what is
     // said next. A member this distributor kicked was left out of a fresh epoch at once and needs none. When the
     // distributor itself left, the next in the signed hand-over order goes fresh at once.
@@ -218,11 +300,11 @@ export class RoomCore {
    */
   private batch(change: { leave: true } | { join: VerifiedMember }, out: Effect[]): void {
     const dueInMs = this.keyBatch.add(change, this.now, this.keyBatchMs);
-    // A timer still set after a fresh epoch took in its batch is due sooner than a new one would be: it takes this.
-    if (dueInMs === null || this.batchTimerSet) return;
+    // Due now goes now, even while a timer for newcomers awaiting their offer is set.
     if (dueInMs === 0) return this.commitBatch(out);
-    this.batchTimerSet = true;
-    out.push({ kind: 'batch-timer', ms: dueInMs });
+    // A timer still set after a fresh epoch took in its batch is due sooner than a new one would be: it takes this.
+    if (dueInMs === null) return;
+    this.armTimer(dueInMs, out);
   }
 
   private commitBatch(out: Effect[]): void {
@@ -235,7 +317,9 @@ export class RoomCore {
 
   private fresh(options: { roles?: ReadonlyMap<string, RosterRole>; newRoomSecret?: Uint8Array }, out: Effect[]): Effect[] {
     this.keyBatch.clear();
-    this.send(this.agent.issueFresh(this.roster.verifiedMembers(), options), out);
+    // Newcomers still within their wait for an offer are neither keyed nor reported yet: their offer or window decides.
+    const members = this.roster.verifiedMembers().filter((m) => !this.awaitingOffer.has(m.memberKeyId));
+    this.send(this.agent.issueFresh(members, options), out);
     return out;
   }
 
@@ -267,6 +351,11 @@ export class RoomCore {
       if (participantId) senders[participantId] = entry.senderIndex;
     }
     out.push({ kind: 'epoch', state, senders });
+    // On the signed stage this member may distribute: every member must be able to offer to its KEM key.
+    if (state.myIndex !== null && !this.agent.publishesKem && !this.kemAnnounceAsked) {
+      this.kemAnnounceAsked = true;
+      out.push({ kind: 'reannounce-kem' });
+    }
     this.restoreAfterEpoch(out);
     return out;
   }
