@@ -17,12 +17,12 @@ class Page {
   readonly core: RoomCore;
   readonly rejected = { commits: 0, decisions: 0, confirmations: 0, messages: 0, relayEvents: 0, offers: 0 };
   snapshot: ParticipantSnapshot;
+  readonly keys: RoomKeys;
+  readonly name: string;
 
-  constructor(
-    readonly keys: RoomKeys,
-    readonly name: string,
-    kem: boolean,
-  ) {
+  constructor(keys: RoomKeys, name: string, kem: boolean) {
+    this.keys = keys;
+    this.name = name;
     this.core = new RoomCore(keys, generateIdentity(), new Roster(), this.rejected);
     this.core.roster.me = `p-${name}`;
     this.core.keyBatchMs = WINDOW;
