@@ -31,6 +31,8 @@ export interface ClusterStats {
   redisLatency: () => number;
   /** The router a room held by another relay has here while members here receive it (tests inspect the pipe). */
   edgeRouter: (roomId: string) => Promise<types.Router> | undefined;
+  /** Its fan-out routers here on other workers, by worker, once the edge router carries LISTENERS_PER_ROUTER receivers. */
+  edgeFanout: (roomId: string) => Map<types.Worker, Promise<types.Router>>;
   /** Pipe transports at both ends (origin and edge), and producers piped in here. */
   pipeTransports: () => types.PipeTransport[];
   pipedProducers: () => Promise<(types.Producer | null)[]>;
@@ -119,6 +121,7 @@ export class Cluster implements Dispatcher {
       pipes: () => this.origin.pipes.size + this.edge.pipeCount,
       redisLatency: () => (this.beatPendingSince === null ? this.latency : Math.max(this.latency, (performance.now() - this.beatPendingSince) / 1000)),
       edgeRouter: (roomId) => this.edge.routerOf(roomId),
+      edgeFanout: (roomId) => this.edge.fanoutOf(roomId),
       pipeTransports: () => [...[...this.origin.pipes.values()].map((p) => p.transport), ...this.edge.inspect().pipes],
       pipedProducers: () => Promise.all(this.edge.inspect().producers),
       speakerProducers: () => this.edge.inspect().speakers,

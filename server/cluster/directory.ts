@@ -1,6 +1,6 @@
 // The room directory in Redis: which relay holds each room's origin, the room's record and each relay's load, all expiring.
 import type { RedisClient } from './redis.ts';
-import { roomRecordSchema, type RelayLoad, type RoomRecord } from './record.ts';
+import { fieldDelta, recordFields, recordFromFields, type RelayLoad, type RoomRecord } from './record.ts';
 
 const PREFIX = 'teahouse:';
 const originKey = (roomId: string) => `${PREFIX}origin:${roomId}`;
@@ -9,7 +9,10 @@ const relayKey = (relayId: string) => `${PREFIX}relay:${relayId}`;
 
 /**
  * publish, in one step: KEYS[1] is this relay's load entry, then the origin entry of each former id, then the origin
- * and record entries of each room; ARGV: relay id, room ttl, relay ttl, load, the number of former ids, the records.
+ * and record entries of each room; ARGV: relay id, room ttl, relay ttl, load, the number of former ids, then per room
+ * 'full' or 'delta', the number of fields set and of fields deleted, the fields and values set, the fields deleted.
+ * A delta to a record that is not there (expired, or Redis lost it) is not applied: the room is returned as missing,
+ * and written in full.
  */
 const PUBLISH = `
 local me, px = ARGV[1], ARGV[2]
@@ -19,18 +22,35 @@ local function hold(key)
   redis.call('SET', key, me, 'PX', px)
   return true
 end
-local lost = {}
+local function chunked(cmd, key, first, count, width)
+  for j = 0, count - 1, 500 do
+    local n = math.min(500, count - j)
+    redis.call(cmd, key, unpack(ARGV, first + j * width, first + (j + n) * width - 1))
+  end
+end
+local lost, missing = {}, {}
 local former = tonumber(ARGV[5])
 for i = 2, former + 1 do
   if not hold(KEYS[i]) then table.insert(lost, KEYS[i]) end
 end
-local record = 6
+local a = 6
 for i = former + 2, #KEYS, 2 do
-  if hold(KEYS[i]) then redis.call('SET', KEYS[i + 1], ARGV[record], 'PX', px) else table.insert(lost, KEYS[i]) end
-  record = record + 1
+  local full, nset, ndel = ARGV[a] == 'full', tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  a = a + 3
+  if not hold(KEYS[i]) then
+    table.insert(lost, KEYS[i])
+  elseif not full and redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    table.insert(missing, KEYS[i])
+  else
+    if full then redis.call('DEL', KEYS[i + 1]) end
+    chunked('HSET', KEYS[i + 1], a, nset, 2)
+    chunked('HDEL', KEYS[i + 1], a + 2 * nset, ndel, 1)
+    redis.call('PEXPIRE', KEYS[i + 1], px)
+  end
+  a = a + 2 * nset + ndel
 end
 redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
-return lost
+return {lost, missing}
 `;
 
 /** A room whose origin relay died, as the relay that takes it over gets it. */
@@ -49,6 +69,8 @@ export class RoomDirectory {
   private readonly relayId: string;
   private readonly ttlMs: number;
   private readonly roomTtlMs: number;
+  /** Each room's record as this relay last wrote it, field by field: the next write sends only what changed. */
+  private readonly written = new Map<string, Map<string, string>>();
 
   constructor(redis: RedisClient, relayId: string, ttlMs: number, roomTtlMs: number) {
     this.redis = redis;
@@ -72,16 +94,10 @@ export class RoomDirectory {
 
   /** A room whose origin relay is dead but whose record is still here: one that can be taken over. */
   async orphan(roomId: string): Promise<Orphan | null> {
-    const [holder, raw] = await Promise.all([this.redis.get(originKey(roomId)), this.redis.get(roomKey(roomId))]);
-    if (holder === null || raw === null || holder === this.relayId || (await this.isAlive(holder))) return null;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw);
-    } catch {
-      return null;
-    }
-    const record = roomRecordSchema.safeParse(parsed);
-    return record.success ? { deadRelay: holder, record: record.data } : null;
+    const [holder, fields] = await Promise.all([this.redis.get(originKey(roomId)), this.redis.hGetAll(roomKey(roomId))]);
+    if (holder === null || holder === this.relayId || (await this.isAlive(holder))) return null;
+    const record = recordFromFields(fields);
+    return record ? { deadRelay: holder, record } : null;
   }
 
   /**
@@ -104,6 +120,7 @@ export class RoomDirectory {
 
   /** Drops a room this relay held (closed, or its creation failed); never another relay's entry. */
   async release(roomId: string): Promise<void> {
+    this.written.delete(roomId);
     if ((await this.originOf(roomId)) !== this.relayId) return;
     await this.redis.del([originKey(roomId), roomKey(roomId)]);
   }
@@ -116,12 +133,34 @@ export class RoomDirectory {
    * one room. Returns the room ids it no longer holds.
    */
   async publish(rooms: Map<string, RoomRecord>, formerIds: string[], load: RelayLoad): Promise<string[]> {
+    const fields = new Map([...rooms].map(([roomId, record]) => [roomId, recordFields(record)]));
+    const { lost, missing } = await this.write(fields, formerIds, load);
+    // Expired or lost by Redis while this relay held the room: written whole, at once.
+    if (missing.length > 0) {
+      for (const roomId of missing) this.written.delete(roomId);
+      lost.push(...(await this.write(new Map(missing.map((roomId) => [roomId, fields.get(roomId)!])), [], load)).lost);
+    }
+    return lost;
+  }
+
+  private async write(rooms: Map<string, Map<string, string>>, formerIds: string[], load: RelayLoad): Promise<{ lost: string[]; missing: string[] }> {
     const records = [...rooms];
-    const lost = (await this.redis.eval(PUBLISH, {
+    const args = records.flatMap(([roomId, after]) => {
+      const before = this.written.get(roomId);
+      const { set, del } = fieldDelta(before ?? new Map(), after);
+      return [before ? 'delta' : 'full', String(set.length), String(del.length), ...set.flat(), ...del];
+    });
+    const [lost, missing] = (await this.redis.eval(PUBLISH, {
       keys: [relayKey(this.relayId), ...formerIds.map(originKey), ...records.flatMap(([roomId]) => [originKey(roomId), roomKey(roomId)])],
-      arguments: [this.relayId, String(this.roomTtlMs), String(this.ttlMs), JSON.stringify(load), String(formerIds.length), ...records.map(([, record]) => JSON.stringify(record))],
-    })) as string[];
-    return lost.map((key) => key.slice(originKey('').length));
+      arguments: [this.relayId, String(this.roomTtlMs), String(this.ttlMs), JSON.stringify(load), String(formerIds.length), ...args],
+    })) as [string[], string[]];
+    const roomIdOf = (key: string) => key.slice(originKey('').length);
+    const skipped = new Set([...lost, ...missing].map(roomIdOf));
+    for (const [roomId, after] of records) {
+      if (skipped.has(roomId)) this.written.delete(roomId);
+      else this.written.set(roomId, after);
+    }
+    return { lost: lost.map(roomIdOf), missing: missing.map(roomIdOf) };
   }
 
   async isAlive(relayId: string): Promise<boolean> {

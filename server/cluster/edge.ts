@@ -32,6 +32,16 @@ export interface EdgeMember extends MediaEndpoint {
   roomId: string;
   origin: string;
   participantId: string;
+  /** Where its newest receive transport is: a fan-out router of its edge room, or null for the room's own router. */
+  recvOn: EdgeFanout | null;
+  /** The worker its receive transport (most of its cost) is counted on. */
+  loadWorker: types.Worker | null;
+}
+
+/** An edge room's router on another worker, as the origin spreads a room: each producer piped in from the room's own router once. */
+interface EdgeFanout {
+  router: Promise<types.Router>;
+  piped: Map<string, Promise<void>>;
 }
 
 /**
@@ -47,6 +57,8 @@ interface EdgeRoom {
   /** The pipe once it is connected, for inspection. */
   connected: types.PipeTransport | null;
   producers: Map<string, Promise<{ producer: types.Producer; participantId: string }>>;
+  /** Routers on other workers once this one carries LISTENERS_PER_ROUTER receivers. */
+  fanout: Map<types.Worker, EdgeFanout>;
   /** Members here with a transport on this router: the edge room lives while there is one. */
   receivers: Set<EdgeMember>;
 }
@@ -110,6 +122,11 @@ export class EdgeSide {
     return this.rooms.get(roomId)?.router;
   }
 
+  /** A remote room's fan-out routers here, by worker (inspection for tests). */
+  fanoutOf(roomId: string): Map<types.Worker, Promise<types.Router>> {
+    return new Map([...(this.rooms.get(roomId)?.fanout ?? new Map<types.Worker, EdgeFanout>())].map(([w, f]) => [w, f.router]));
+  }
+
   /** The relays whose rooms this one serves members of: the ones whose death it must notice. */
   origins(): Set<string> {
     const out = new Set<string>();
@@ -118,7 +135,7 @@ export class EdgeSide {
   }
 
   join(socketId: string, roomId: string, origin: string, participantId: string): EdgeMember {
-    const member: EdgeMember = { socketId, roomId, origin, participantId, transports: new Map(), consumers: new Map(), producers: new Map() };
+    const member: EdgeMember = { socketId, roomId, origin, participantId, recvOn: null, loadWorker: null, transports: new Map(), consumers: new Map(), producers: new Map() };
     this.members.set(socketId, member);
     return member;
   }
@@ -132,6 +149,9 @@ export class EdgeSide {
     member.transports.clear();
     member.consumers.clear();
     member.producers.clear();
+    this.placement.edgeLoad(member.loadWorker, null);
+    member.loadWorker = null;
+    member.recvOn = null;
     const room = this.rooms.get(member.roomId);
     if (room?.receivers.delete(member) && room.receivers.size === 0) this.closeRoom(room);
     return member;
@@ -141,6 +161,7 @@ export class EdgeSide {
     this.rooms.delete(room.roomId);
     const pipe = room.pipe;
     room.router.then((r) => r.close()).catch(() => undefined);
+    for (const f of room.fanout.values()) f.router.then((r) => r.close()).catch(() => undefined);
     pipe?.then(({ pipeId }) => this.bus.tell(room.origin, 'pipe.close', { pipeId })).catch(() => undefined);
   }
 
@@ -148,7 +169,7 @@ export class EdgeSide {
     let room = this.rooms.get(member.roomId);
     if (!room) {
       const { worker, router } = this.placement.edgeRouter();
-      room = { roomId: member.roomId, origin: member.origin, worker, router, pipe: null, connected: null, producers: new Map(), receivers: new Set() };
+      room = { roomId: member.roomId, origin: member.origin, worker, router, pipe: null, connected: null, producers: new Map(), fanout: new Map(), receivers: new Set() };
       room.router.catch(() => undefined);
       this.rooms.set(member.roomId, room);
     }
@@ -199,6 +220,43 @@ export class EdgeSide {
       entry.catch(() => room.producers.delete(producerId));
     }
     return entry;
+  }
+
+  /** The room's fan-out router on `worker`, made once. */
+  private fanoutOn(room: EdgeRoom, worker: types.Worker): EdgeFanout {
+    let fanout = room.fanout.get(worker);
+    if (!fanout) {
+      const made: EdgeFanout = { router: this.placement.routerOn(worker).router, piped: new Map() };
+      room.fanout.set(worker, made);
+      made.router.catch(() => {
+        if (room.fanout.get(worker) === made) room.fanout.delete(worker);
+      });
+      fanout = made;
+    }
+    return fanout;
+  }
+
+  /**
+   * A producer on the room's own router (piped in from the origin, or a speaker's here) piped on to a fan-out
+   * router, once; mediasoup closes, pauses and resumes the copy with it.
+   */
+  private async fannedOut(room: EdgeRoom, fanout: EdgeFanout, producerId: string): Promise<types.Router> {
+    let piped = fanout.piped.get(producerId);
+    if (!piped) {
+      const made = (async () => {
+        const { pipeProducer } = await (await room.router).pipeToRouter({ producerId, router: await fanout.router });
+        pipeProducer?.observer.once('close', () => {
+          if (fanout.piped.get(producerId) === made) fanout.piped.delete(producerId);
+        });
+      })();
+      made.catch(() => {
+        if (fanout.piped.get(producerId) === made) fanout.piped.delete(producerId);
+      });
+      fanout.piped.set(producerId, made);
+      piped = made;
+    }
+    await piped;
+    return fanout.router;
   }
 
   private withProducer(from: string, body: unknown, act: (p: types.Producer) => unknown): void {
@@ -279,10 +337,19 @@ export class EdgeSide {
         if (direction === 'send') await this.bus.request(member.origin, 'member.canProduce', { socketId: member.socketId });
         const place = async () => {
           const room = this.roomFor(member);
-          return { room, router: await room.router, webRtcServer: this.placement.webRtcServerOf(room.worker) };
+          // A microphone goes on the room's own router, where the pipe to the origin is; listeners spread by load.
+          const onHome = [...room.receivers].filter((m) => m.loadWorker !== null && m.recvOn === null).length;
+          const worker = direction === 'send' ? room.worker : this.placement.edgeReceiveWorker(room.worker, onHome);
+          const fanout = worker === room.worker ? null : this.fanoutOn(room, worker);
+          return { room, worker, fanout, router: await (fanout?.router ?? room.router), webRtcServer: this.placement.webRtcServerOf(worker) };
         };
         const { target, reply } = await createTransport(this.config, member, direction, place, () => this.members.get(member.socketId) === member);
         target.room.receivers.add(member);
+        if (direction === 'recv') {
+          member.recvOn = target.fanout;
+          this.placement.edgeLoad(member.loadWorker, target.worker);
+          member.loadWorker = target.worker;
+        }
         return reply;
       }
       case 'transport.connect':
@@ -321,7 +388,8 @@ export class EdgeSide {
         const room = this.roomFor(member);
         const request = payload as RequestOf<'consumer.create'>;
         const { participantId } = await this.pipedIn(room, request.producerId);
-        return consume(member, await room.router, request, participantId, () => this.members.get(member.socketId) === member);
+        const router = member.recvOn ? await this.fannedOut(room, member.recvOn, request.producerId) : await room.router;
+        return consume(member, router, request, participantId, () => this.members.get(member.socketId) === member);
       }
       case 'consumer.resume':
         return resumeConsumer(member, payload as RequestOf<'consumer.resume'>);

@@ -61,3 +61,42 @@ export interface RelayLoad {
   edgeMembers: number;
   pipes: number;
 }
+
+/** The hash field of the room itself (everything but its members); each member is `m:<participantId>`. */
+const META = 'meta';
+const MEMBER = 'm:';
+
+/**
+ * A record as the fields of its Redis hash: one for the room, one per member, so that a write after a join or a
+ * commit sends the fields that changed rather than the whole room (~330 bytes per member).
+ */
+export function recordFields(record: RoomRecord): Map<string, string> {
+  const { members, ...meta } = record;
+  const fields = new Map<string, string>([[META, JSON.stringify(meta)]]);
+  for (const m of members) fields.set(MEMBER + m.participantId, JSON.stringify(m));
+  return fields;
+}
+
+/** What turns the hash written as `before` into `after`: the fields new or changed, and the fields gone. */
+export function fieldDelta(before: ReadonlyMap<string, string>, after: ReadonlyMap<string, string>): { set: [string, string][]; del: string[] } {
+  return {
+    set: [...after].filter(([field, value]) => before.get(field) !== value),
+    del: [...before.keys()].filter((field) => !after.has(field)),
+  };
+}
+
+/** The record a hash holds, members in the order they joined; null when it is malformed (Redis is shared). */
+export function recordFromFields(fields: Record<string, string>): RoomRecord | null {
+  const meta = fields[META];
+  if (meta === undefined) return null;
+  try {
+    const members = Object.entries(fields)
+      .filter(([field]) => field.startsWith(MEMBER))
+      .map(([, value]) => JSON.parse(value) as { joinedSeq: number });
+    members.sort((x, y) => x.joinedSeq - y.joinedSeq);
+    const parsed = roomRecordSchema.safeParse({ ...(JSON.parse(meta) as object), members });
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -63,12 +63,30 @@ export class MediaPlacement {
   }
 
   /**
-   * A router on the least-loaded worker for a room whose origin is another relay (cluster mode), its listeners'
-   * receive transports on it. Not counted as load here: those listeners are members of the origin's room.
+   * A router on the least-loaded worker for a room whose origin is another relay (cluster mode): where the pipe from
+   * the origin lands, and its first listeners' receive transports.
    */
   edgeRouter(): { worker: types.Worker; router: Promise<types.Router> } {
-    const worker = this.leastLoaded();
+    return this.routerOn(this.leastLoaded());
+  }
+
+  /** A fresh router on `worker`: an edge room's fan-out router there. */
+  routerOn(worker: types.Worker): { worker: types.Worker; router: Promise<types.Router> } {
     return { worker, router: worker.createRouter({ mediaCodecs: MEDIA_CODECS }) };
+  }
+
+  /**
+   * Where an edge member's receive transport goes: as on the origin, the edge room's own worker until its router
+   * carries listenersPerRouter receivers, then the least-loaded worker.
+   */
+  edgeReceiveWorker(roomWorker: types.Worker, receiversOnRoomRouter: number): types.Worker {
+    return receiveWorker({ roomWorker, receiversOnRoomRouter, listenersPerRouter: this.listenersPerRouter, leastLoaded: () => this.leastLoaded() });
+  }
+
+  /** An edge member's receive transport is counted on its worker (null: on none, it left), so edges spread by load too. */
+  edgeLoad(from: types.Worker | null, to: types.Worker | null): void {
+    if (from) this.pool.addLoad(from, -1);
+    if (to) this.pool.addLoad(to, 1);
   }
 
   /** Where a member's send transport goes: always the room's own router, which every fan-out router pipes from. */

@@ -270,11 +270,13 @@ describe('one room over two relays', () => {
     const stored: string[] = [];
     for (const key of keys) {
       const type = (await redis.command('TYPE', key)).trim();
-      if (type === 'string') {
-        stored.push(await redis.command('GET', key));
-        // Every directory entry expires: a dead relay leaves nothing behind.
-        expect(Number((await redis.command('PTTL', key)).trim())).toBeGreaterThan(0);
-      } else stored.push(await redis.command('XRANGE', key, '-', '+'));
+      if (type === 'stream') {
+        stored.push(await redis.command('XRANGE', key, '-', '+'));
+        continue;
+      }
+      stored.push(await redis.command(type === 'hash' ? 'HGETALL' : 'GET', key));
+      // Every directory entry expires: a dead relay leaves nothing behind.
+      expect(Number((await redis.command('PTTL', key)).trim())).toBeGreaterThan(0);
     }
     const everything = stored.join('\n');
     expect(everything).toContain(created.participantId);
@@ -284,8 +286,11 @@ describe('one room over two relays', () => {
       expect(everything).not.toContain(Buffer.from(key).toString('base64url'));
       expect(everything).not.toContain(Buffer.from(key).toString('base64'));
     }
-    const record = JSON.parse(await redis.command('GET', `teahouse:room:${room.keys.roomId}`)) as Record<string, unknown>;
-    expect(Object.keys(record).sort()).toEqual(['banned', 'formerIds', 'lobby', 'locked', 'members', 'origin', 'sealedTitle']);
+    // The record is a hash: the room's field, and one per member.
+    const fields = (await redis.command('HKEYS', `teahouse:room:${room.keys.roomId}`)).trim().split('\n').sort();
+    expect(fields).toEqual(['meta', `m:${created.participantId}`, `m:${joined.participantId}`].sort());
+    const record = JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'meta')) as Record<string, unknown>;
+    expect(Object.keys(record).sort()).toEqual(['banned', 'formerIds', 'lobby', 'locked', 'origin', 'sealedTitle']);
     expect(record.origin).toBe(a.cluster!.relayId);
   });
 
