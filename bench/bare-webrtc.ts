@@ -1,0 +1,77 @@
+// A bare WebRTC room for the benchmarks to compare against: mediasoup-client pages through the relay's own mediasoup
+// worker, with no E2EE, keys, membership or hold; signaling is a Playwright binding (one call, one round trip).
+import { fileURLToPath } from 'node:url';
+import type { types } from 'mediasoup';
+import type { Browser, Page } from 'playwright-core';
+import { build } from 'rolldown';
+import { MEDIA_CODECS } from '../server/media/codecs.ts';
+import type { Relay } from '../server/index.ts';
+
+let bundle: Promise<string> | null = null;
+
+/** bench/bare/page.ts as one classic script, built once per run. */
+function pageScript(): Promise<string> {
+  bundle ??= build({
+    input: fileURLToPath(new URL('./bare/page.ts', import.meta.url)),
+    write: false,
+    output: { format: 'iife' },
+    logLevel: 'silent',
+  }).then((out) => out.output[0].code);
+  return bundle;
+}
+
+export interface BareRoom {
+  /** A page with the Device loaded (as Teahouse's join screen has it): `bare.listen()` is the click. */
+  open(browser: Browser): Promise<Page>;
+  close(): void;
+}
+
+/** One router on the relay's first worker; the first page to call `bare.speak()` is the speaker everyone consumes. */
+export async function bareRoom(relay: Relay): Promise<BareRoom> {
+  const router = await relay.workers()[0]!.createRouter({ mediaCodecs: MEDIA_CODECS });
+  let producer: types.Producer | null = null;
+  const transports = new Map<string, types.WebRtcTransport>();
+  const consumers = new Map<string, types.Consumer>();
+  const createTransport = async () => {
+    const t = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }], enableUdp: true });
+    transports.set(t.id, t);
+    return { id: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters };
+  };
+  const signal = async (method: string, data: any): Promise<unknown> => {
+    switch (method) {
+      case 'capabilities':
+        return router.rtpCapabilities;
+      case 'transport':
+        return createTransport();
+      case 'connect':
+        return void (await transports.get(data.id)!.connect({ dtlsParameters: data.dtlsParameters }));
+      case 'produce':
+        producer = await transports.get(data.id)!.produce({ kind: 'audio', rtpParameters: data.rtpParameters });
+        return { id: producer.id };
+      case 'listen': {
+        const transport = await createTransport();
+        const consumer = await transports.get(transport.id)!.consume({ producerId: producer!.id, rtpCapabilities: data.rtpCapabilities, paused: true });
+        consumers.set(consumer.id, consumer);
+        return { transport, consumer: { id: consumer.id, producerId: producer!.id, rtpParameters: consumer.rtpParameters } };
+      }
+      case 'resume':
+        return void (await consumers.get(data.id)!.resume());
+      default:
+        throw new Error(`unknown bare signal ${method}`);
+    }
+  };
+  return {
+    async open(browser) {
+      const page = await (await browser.newContext()).newPage();
+      await page.exposeFunction('bareSignal', signal);
+      // Loopback HTTP is a secure context (getUserMedia works); the relay never sees this request.
+      const url = `${relay.url}/bare-webrtc`;
+      await page.route(url, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>bare</title>' }));
+      await page.goto(url);
+      await page.addScriptTag({ content: await pageScript() });
+      await page.evaluate(() => (window as any).bare.load());
+      return page;
+    },
+    close: () => router.close(),
+  };
+}
