@@ -5,6 +5,7 @@ import { transformSupport } from '../media/e2ee.ts';
 import { forgetLinkSecret, hideLinkSecret, storedLink } from '../session/link-store.ts';
 import type { RoomSession } from '../session/room-session.ts';
 import type { RoomView } from '../session/view.ts';
+import { registerAppShell, useManifestFor } from './app-shell.ts';
 import { Home } from './home.tsx';
 import { LangContext } from './i18n-context.ts';
 import { InsecureOrigin } from './insecure-origin.tsx';
@@ -48,6 +49,7 @@ export function App() {
   useEffect(() => {
     document.documentElement.lang = lang;
     localStorage.setItem(LANG_KEY, lang);
+    useManifestFor(lang);
   }, [lang]);
 
   /** Opens the room of a link opened whole, reloaded, or pasted into the home page. */
@@ -66,6 +68,7 @@ export function App() {
   };
 
   useEffect(() => {
+    if (SECURE) registerAppShell();
     if (!SECURE || !SUPPORTED) return;
     if (!location.pathname.startsWith('/r/')) return preloadRoomModulesWhenIdle();
     reloadOnNewFragment();
