@@ -162,7 +162,10 @@ export class MediaSession {
   prepareReceive(prepared?: PreparedReceive): void {
     if (prepared && !this.recvTransport) {
       for (const c of prepared.consumers) this.prepared.set(c.producerId, c);
-      const pending = this.loaded().then(() => this.buildTransport('recv', prepared.transport, prepared.iceServers));
+      // Built in this same task when the Device is loaded (the usual case): the consumes that follow find it at once.
+      const pending = this.device.loaded
+        ? new Promise<types.Transport>((resolve) => resolve(this.buildTransport('recv', prepared.transport, prepared.iceServers)))
+        : this.loaded().then(() => this.buildTransport('recv', prepared.transport, prepared.iceServers));
       this.recvTransport = pending;
       pending.catch(() => {
         if (this.recvTransport === pending) this.recvTransport = null;
