@@ -21,8 +21,8 @@ function pageScript(): Promise<string> {
 }
 
 export interface BareRoom {
-  /** A page with the Device loaded (as Teahouse's join screen has it): `bare.listen()` is the click. */
-  open(browser: Browser): Promise<Page>;
+  /** A page with the Device loaded (as Teahouse's join screen has it): `bare.listen()` is the click. `before`: an init script. */
+  open(browser: Browser, before?: () => void): Promise<Page>;
   close(): void;
 }
 
@@ -61,8 +61,10 @@ export async function bareRoom(relay: Relay): Promise<BareRoom> {
     }
   };
   return {
-    async open(browser) {
-      const page = await (await browser.newContext()).newPage();
+    async open(browser, before) {
+      const context = await browser.newContext();
+      if (before) await context.addInitScript(before);
+      const page = await context.newPage();
       await page.exposeFunction('bareSignal', signal);
       // Loopback HTTP is a secure context (getUserMedia works); the relay never sees this request.
       const url = `${relay.url}/bare-webrtc`;

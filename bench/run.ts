@@ -6,6 +6,7 @@ import { runClusterBench } from './cluster.ts';
 import { runCryptoBench } from './crypto.ts';
 import { runFrameCostBench } from './frame-cost.ts';
 import { runJoinBench } from './join.ts';
+import { runMouthToEarBench } from './mouth-to-ear.ts';
 import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
@@ -19,6 +20,7 @@ for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
   ['frame-cost', () => runFrameCostBench({ quick })],
   ['join', () => runJoinBench({ quick })],
+  ['mouth-to-ear', () => runMouthToEarBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],
   ['signaling', () => runSignalingBench({ quick })],
   ['bigroom', () => runBigRoomBench({ quick })],
