@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
 import { transformSupport } from '../media/e2ee.ts';
 import { forgetLinkSecret, hideLinkSecret, storedLink } from '../session/link-store.ts';
+import { LockScreen, lockScreenPlan } from '../session/lock-screen.ts';
 import type { RoomSession } from '../session/room-session.ts';
 import type { RoomView } from '../session/view.ts';
 import { registerAppShell, useManifestFor } from './app-shell.ts';
@@ -86,6 +87,10 @@ export function App() {
       if (v.phase.kind === 'ended' && FORGET_SECRET_WHEN.has(v.phase.reason)) forgetLinkSecret(v.roomId);
     });
   }, [session]);
+
+  const lockScreen = useMemo(() => session && new LockScreen({ toggleMic: () => session.toggleMic(), leave: () => session.leave() }), [session]);
+  useEffect(() => () => lockScreen?.close(), [lockScreen]);
+  useEffect(() => lockScreen?.apply(lockScreenPlan(view, translate(lang, 'untitledRoom'))), [lockScreen, view, lang]);
 
   const create = (title: string, name: string) => {
     setCreating(true);
