@@ -117,6 +117,8 @@ export class MediaSession {
    * asked for twice (in the join reply and in the room's list, or by a producer.added) is consumed once.
    */
   consume(producerId: string, participantId: string): Promise<MediaStreamTrack> {
+    const consumed = this.consumers.get(producerId);
+    if (consumed && !consumed.closed) return Promise.resolve(consumed.track);
     const pending = this.consuming.get(producerId) ?? this.consumeOnce(producerId, participantId);
     this.consuming.set(producerId, pending);
     const forget = () => {
