@@ -83,10 +83,19 @@ export function roomHandlers(this: RoomService) {
       }
       this.admitMember(room, p);
       const result = this.joinResult(room, p);
+      if (!receive) return result;
       // The receive side made now saves the newcomer two round trips before it hears anyone. Made after the
       // admission, so a member's allowance and placement apply as to any transport; the snapshot is taken before it.
-      // Capabilities that cannot receive the room (or a member gone meanwhile) leave it out: the client asks as before.
-      if (receive) result.receive = await prepareReceive.call(this, room, p, receive.rtpCapabilities).catch(() => undefined);
+      // Meanwhile what the room sends this member waits in its outbox and follows the reply, as for a resume: the
+      // page never gets an event of the room before its join reply. Capabilities that cannot receive the room (or a
+      // member gone meanwhile) leave `receive` out: the client asks as before.
+      p.socket = null;
+      try {
+        result.receive = await prepareReceive.call(this, room, p, receive.rtpCapabilities).catch(() => undefined);
+      } finally {
+        p.socket = session.socket;
+        session.afterReply = () => p.flushOutbox();
+      }
       return result;
     },
 
