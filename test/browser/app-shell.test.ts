@@ -53,8 +53,10 @@ describe('the installable app', () => {
     const names: Record<string, string> = {};
     for (const lang of ['en', 'zh-CN', 'zh-TW']) {
       await page.getByTestId('language').selectOption(lang);
-      const manifest = (await cdp.send('Page.getAppManifest')) as { url: string; errors: unknown[]; data: string };
-      expect(manifest.url).toContain(`/manifest.${lang}.webmanifest`);
+      // The link follows the language once the page has re-rendered.
+      const read = () => cdp.send('Page.getAppManifest') as Promise<{ url: string; errors: unknown[]; data: string }>;
+      await expect.poll(async () => (await read()).url, { timeout: 10_000 }).toContain(`/manifest.${lang}.webmanifest`);
+      const manifest = await read();
       expect(manifest.errors).toEqual([]);
       names[lang] = JSON.parse(manifest.data).short_name;
     }
