@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import type { types } from 'mediasoup';
 import type { Browser, Page } from 'playwright-core';
-import { build } from 'rolldown';
+import { build } from 'vite';
 import { MEDIA_CODECS } from '../server/media/codecs.ts';
 import type { Relay } from '../server/index.ts';
 
@@ -12,11 +12,14 @@ let bundle: Promise<string> | null = null;
 /** bench/bare/page.ts as one classic script, built once per run. */
 function pageScript(): Promise<string> {
   bundle ??= build({
-    input: fileURLToPath(new URL('./bare/page.ts', import.meta.url)),
-    write: false,
-    output: { format: 'iife' },
+    configFile: false,
     logLevel: 'silent',
-  }).then((out) => out.output[0].code);
+    build: { write: false, minify: false, lib: { entry: fileURLToPath(new URL('./bare/page.ts', import.meta.url)), formats: ['iife'], name: 'barePage' } },
+  }).then((out) => {
+    const [first] = Array.isArray(out) ? out : [out];
+    if (!first || !('output' in first)) throw new Error('the bare page did not build');
+    return first.output[0].code;
+  });
   return bundle;
 }
 
