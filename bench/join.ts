@@ -6,6 +6,7 @@ import { startRelay, type Relay } from '../server/index.ts';
 import { JOIN_MARK_PREFIX, type JoinStep } from '../client/src/media/join-timeline.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
+import { bareRoom } from './bare-webrtc.ts';
 import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 /** Twenty pages loading at once in one Chromium on two cores take a while: generous, since this measures, not tests. */
@@ -125,6 +126,22 @@ async function timeJoin(page: Page, hostId: string, pollMs: number): Promise<Joi
   };
 }
 
+/** The same click → 440 Hz heard, on a bare WebRTC page (bench/bare/page.ts) through the same relay. */
+async function timeBareJoin(page: Page, pollMs: number): Promise<number | null> {
+  return page.evaluate(({ timeoutMs, pollMs }) => new Promise<number | null>((resolve) => {
+    const bare = (window as unknown as { bare: { listen(): Promise<void>; spectrumPeak(): { hz: number; db: number } | null } }).bare;
+    const click = performance.now();
+    const deadline = click + timeoutMs;
+    const poll = () => {
+      const peak = bare.spectrumPeak();
+      if (peak && peak.db > -70 && Math.abs(peak.hz - 440) < 15) return resolve(performance.now() - click);
+      if (performance.now() > deadline) return resolve(null);
+      setTimeout(poll, pollMs);
+    };
+    void bare.listen().then(poll, () => resolve(null));
+  }), { timeoutMs: PAGE_TIMEOUT_MS, pollMs });
+}
+
 /**
  * Per step, medians over the runs: the time since opening the link, since the click, and since the step before it
  * (the latest earlier step in BREAKDOWN, per run). A step's share of click → sound is its own time over the total,
@@ -162,12 +179,20 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
   const listenerBrowser = await launchChromium();
   try {
     const { link, hostId } = await createHost(hostBrowser, relay.url);
+    const bare = await bareRoom(relay);
+    await (await bare.open(hostBrowser)).evaluate(() => (window as unknown as { bare: { speak(): Promise<void> } }).bare.speak());
     const single: (JoinTiming | null)[] = [];
+    const bareSingle: (number | null)[] = [];
+    // Teahouse and bare WebRTC take turns, so both see the same machine load.
     for (let i = 0; i < (opts.quick ? 3 : 10); i++) {
       const page = await openJoinPage(listenerBrowser, link, `Solo ${i}`);
       single.push(await timeJoin(page, hostId, 10));
       await page.context().close();
+      const barePage = await bare.open(listenerBrowser);
+      bareSingle.push(await timeBareJoin(barePage, 10));
+      await barePage.context().close();
     }
+    bare.close();
     // The crowd's pages are opened first: twenty renderer processes starting at once on two cores take tens of
     // seconds before any page exists (even a blank one), which would measure Chromium, not joining.
     const crowdSize = opts.quick ? 5 : 20;
@@ -197,7 +222,11 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
       ];
     };
     const breakdown = breakdownTable(single.filter((x) => x !== null));
-    writeJson('join', { quick: opts.quick, single, crowd, crowdOpenMs, crowdCpu, breakdown: breakdown.rows });
+    const heardBare = bareSingle.filter((x) => x !== null);
+    const bareMedian = heardBare.length > 0 ? median(heardBare) : null;
+    const teahouseClick = single.filter((x) => x !== null).map((x) => x.clickToSoundMs);
+    const ratio = bareMedian && teahouseClick.length > 0 ? median(teahouseClick) / bareMedian : null;
+    writeJson('join', { quick: opts.quick, single, bareSingle, crowd, crowdOpenMs, crowdCpu, breakdown: breakdown.rows });
     await writePng('join', barChartSvg('Joining: to the first decrypted sound', [
       { label: 'one listener at a time, open link → sound', unit: 'ms', values: single.flatMap((x, i) => (x ? [{ name: `run ${i + 1}`, value: x.loadToSoundMs }] : [])) },
       { label: `${crowdSize} listeners clicking join at once, click → sound`, unit: 'ms', values: crowd.flatMap((x, i) => (x ? [{ name: `listener ${i + 1}`, value: x.clickToSoundMs }] : [])) },
@@ -205,8 +234,13 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
     return [{
       title: 'Joining: page load → first decrypted 440 Hz heard (headless Chromium, relay on loopback)',
       columns: ['case', 'heard', 'load→sound median ms', 'worst ms', 'click→sound median ms', 'worst ms'],
-      rows: [row('one listener at a time', single, true), row(`${crowdSize} listeners clicking join at once`, crowd, false)],
+      rows: [
+        row('one listener at a time', single, true),
+        ['bare WebRTC (no E2EE), one at a time', `${heardBare.length} of ${bareSingle.length}`, null, null, bareMedian, heardBare.length > 0 ? Math.max(...heardBare) : null],
+        row(`${crowdSize} listeners clicking join at once`, crowd, false),
+      ],
       notes: [
+        `Click → sound, Teahouse over bare WebRTC at the median: ${ratio === null ? 'n/a' : `${ratio.toFixed(2)}×`} (same run, turns taken). Bare WebRTC: mediasoup-client through the same relay's worker, its Device loaded before the click, one request bringing the receive transport and the consumer (bench/bare-webrtc.ts).`,
         `One Chromium process hosts all listeners, sharing 2 cores with the host browser and the relay; "heard": pages that heard 440 Hz within ${PAGE_TIMEOUT_MS / 1000} s.`,
         `The crowd's ${crowdSize} pages were opened beforehand (${(crowdOpenMs / 1000).toFixed(1)} s for all: renderer start-up on this machine), then all clicked join together.`,
         `During the crowd's ${crowdCpu.wallSeconds.toFixed(0)} s: Chromium used ${crowdCpu.chromiumSeconds.toFixed(0)} CPU-seconds, the relay (with its mediasoup worker and this benchmark's Playwright client) ${crowdCpu.relayAndBenchSeconds.toFixed(1)}.`,

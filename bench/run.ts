@@ -7,6 +7,7 @@ import { runCryptoBench } from './crypto.ts';
 import { runFrameCostBench } from './frame-cost.ts';
 import { runJoinBench } from './join.ts';
 import { runPqBench } from './pq.ts';
+import { runMouthToEarBench } from './mouth-to-ear.ts';
 import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
@@ -21,6 +22,7 @@ for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
   ['frame-cost', () => runFrameCostBench({ quick })],
   ['join', () => runJoinBench({ quick })],
+  ['mouth-to-ear', () => runMouthToEarBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],
   ['pq', () => runPqBench({ quick })],
   ['signaling', () => runSignalingBench({ quick })],

@@ -101,6 +101,19 @@ export type RoomSnapshot = z.infer<typeof RoomSnapshot>;
 /** The longest window a member accepts for gathering joins and leaves into one commit: what a leaver may still hear. */
 export const MAX_KEY_BATCH_MS = 2_000;
 
+/** A TURN server with a member's short-lived credential (coturn `use-auth-secret`), as RTCIceServer takes it. */
+export const TurnIceServer = z.object({
+  urls: z.array(z.string().max(256).regex(/^turns?:/, 'a TURN URL starts with turn: or turns:')).min(1).max(4),
+  username: z.string().max(128),
+  credential: z.string().max(128),
+});
+export type TurnIceServer = z.infer<typeof TurnIceServer>;
+
+/** A transport as transport.create answers it. */
+const TransportInfo = z.object({ transportId: Id, iceParameters: Json, iceCandidates: z.array(Json), dtlsParameters: Json });
+/** A paused consumer as consumer.create answers it. */
+const ConsumerInfo = z.object({ consumerId: Id, producerId: Id, participantId: Id, kind: z.literal('audio'), rtpParameters: Json });
+
 export const JoinResult = z.object({
   participantId: Id,
   resumeToken: z.string().max(64),
@@ -109,16 +122,14 @@ export const JoinResult = z.object({
   routerRtpCapabilities: Json,
   /** The relay's batching window for commits; a relay cannot stretch it past MAX_KEY_BATCH_MS. */
   keyBatchMs: z.number().int().min(0).max(MAX_KEY_BATCH_MS),
+  /**
+   * Asked for with room.join's `receive`: the receive transport, TURN servers and a paused consumer of each producer,
+   * made with the join (one per producer: a stage of a few dozen at most), so hearing the room takes no further round
+   * trip before ICE. Absent (a resume, a lobby, a cluster edge): the client asks for each.
+   */
+  receive: z.object({ transport: TransportInfo, iceServers: z.array(TurnIceServer).max(2), consumers: z.array(ConsumerInfo).max(256) }).optional(),
 });
 export type JoinResult = z.infer<typeof JoinResult>;
-
-/** A TURN server with a member's short-lived credential (coturn `use-auth-secret`), as RTCIceServer takes it. */
-export const TurnIceServer = z.object({
-  urls: z.array(z.string().max(256).regex(/^turns?:/, 'a TURN URL starts with turn: or turns:')).min(1).max(4),
-  username: z.string().max(128),
-  credential: z.string().max(128),
-});
-export type TurnIceServer = z.infer<typeof TurnIceServer>;
 
 const Empty = z.strictObject({});
 const Ok = z.object({});
@@ -138,7 +149,14 @@ export const requests = {
      * `newPage`: a resume from a page that was loaded again (a reload), not a reconnect of the same page: its media is
      * new, so the relay closes the old page's producers, consumers and transports.
      */
-    request: z.strictObject({ roomId: RoomId, announcement: Announcement, resumeToken: z.string().max(64).optional(), newPage: z.literal(true).optional() }),
+    request: z.strictObject({
+      roomId: RoomId,
+      announcement: Announcement,
+      resumeToken: z.string().max(64).optional(),
+      newPage: z.literal(true).optional(),
+      /** A first join from a page whose Device is loaded: its receive capabilities, for the reply's `receive`. */
+      receive: z.strictObject({ rtpCapabilities: RtpCapabilities }).optional(),
+    }),
     reply: z.union([JoinResult, z.object({ lobby: z.literal(true), participantId: Id })]),
   },
   'room.leave': { request: Empty, reply: Ok },
@@ -149,7 +167,7 @@ export const requests = {
   'room.rotate': { request: z.strictObject({ newRoomId: RoomId, sealedTitle: SealedTitle }), reply: Ok },
   'transport.create': {
     request: z.strictObject({ direction: z.enum(['send', 'recv']) }),
-    reply: z.object({ transportId: Id, iceParameters: Json, iceCandidates: z.array(Json), dtlsParameters: Json }),
+    reply: TransportInfo,
   },
   /** Fresh TURN credentials for this member's transports; an empty list when the relay has no TURN server. */
   'turn.credentials': { request: Empty, reply: z.object({ iceServers: z.array(TurnIceServer).max(2) }) },
@@ -161,7 +179,7 @@ export const requests = {
   'producer.close': { request: z.strictObject({ producerId: Id }), reply: Ok },
   'consumer.create': {
     request: z.strictObject({ producerId: Id, rtpCapabilities: RtpCapabilities }),
-    reply: z.object({ consumerId: Id, producerId: Id, participantId: Id, kind: z.literal('audio'), rtpParameters: Json }),
+    reply: ConsumerInfo,
   },
   'consumer.resume': { request: z.strictObject({ consumerId: Id }), reply: Ok },
   'key.commit': {

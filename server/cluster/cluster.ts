@@ -179,7 +179,9 @@ export class Cluster implements Dispatcher {
     // Registered before the request: the origin may tell of a release (a lobby declined) before its reply arrives.
     const member = this.edge.join(socketId, roomId, origin, '');
     try {
-      const reply = (await this.forward(session, origin, 'room.join', payload)) as JoinResult | { lobby: true; participantId: string };
+      // This member's media lives on this edge, not at the origin: its receive side is asked for here, after the join.
+      const { receive: _edgeMedia, ...join } = payload as { receive?: unknown };
+      const reply = (await this.forward(session, origin, 'room.join', join)) as JoinResult | { lobby: true; participantId: string };
       member.participantId = reply.participantId;
       return reply;
     } catch (error) {

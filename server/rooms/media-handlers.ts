@@ -3,8 +3,28 @@ import { SignalingError } from '../../protocol/errors.ts';
 import * as stage from '../../protocol/stage.ts';
 import { connectTransport, consume, createTransport, produce, restartIce, resumeConsumer } from '../media/endpoint.ts';
 import { turnIceServers } from '../media/turn.ts';
+import type { JoinResult } from '../../protocol/messages.ts';
 import type { Handlers } from './handler.ts';
+import type { Participant } from './participant.ts';
+import type { Room } from './room.ts';
 import type { RoomService } from './room-service.ts';
+
+/**
+ * What room.join's `receive` asks for, made for a member just admitted: its receive transport, TURN servers and a
+ * paused consumer of every producer in the room, as transport.create, turn.credentials and consumer.create make them.
+ */
+export async function prepareReceive(this: RoomService, room: Room, me: Participant, rtpCapabilities: Record<string, unknown>): Promise<NonNullable<JoinResult['receive']>> {
+  const { target, reply: transport } = await createTransport(this.config, me, 'recv', () => this.placement.receiveTarget(room), () => this.stillMember(room, me));
+  this.placement.receiving(me, target);
+  const consumers = [];
+  for (const owner of room.members.values()) {
+    if (owner === me) continue;
+    for (const producerId of owner.producers.keys()) {
+      consumers.push(await consume(me, this.placement.consumeRouter(room, me), { producerId, rtpCapabilities }, owner.participantId, () => this.stillMember(room, me)));
+    }
+  }
+  return { transport, iceServers: turnIceServers(this.config, this.now()), consumers };
+}
 
 /** Requests about a member's media; bound to the room service (`this`), whose helpers they share. */
 export function mediaHandlers(this: RoomService) {

@@ -5,6 +5,7 @@ import * as stage from '../../protocol/stage.ts';
 import { clientRtpCapabilities } from '../media/codecs.ts';
 import { TokenBucket } from '../signaling/rate-limit.ts';
 import type { Handlers } from './handler.ts';
+import { prepareReceive } from './media-handlers.ts';
 import { Participant } from './participant.ts';
 import { Room } from './room.ts';
 import type { RoomService } from './room-service.ts';
@@ -49,7 +50,7 @@ export function roomHandlers(this: RoomService) {
       return this.joinResult(room, host);
     },
 
-    'room.join': (session, { roomId, announcement, resumeToken, newPage }) => {
+    'room.join': async (session, { roomId, announcement, resumeToken, newPage, receive }) => {
       if (session.participant) throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
       const resumed = resumeToken ? this.resumeTarget(resumeToken, roomId, announcement) : null;
       if (resumed?.p.outboxOverflowed) {
@@ -86,7 +87,21 @@ export function roomHandlers(this: RoomService) {
         return { lobby: true as const, participantId: p.participantId };
       }
       this.admitMember(room, p);
-      return this.joinResult(room, p);
+      const result = this.joinResult(room, p);
+      if (!receive) return result;
+      // The receive side made now saves the newcomer two round trips before it hears anyone. Made after the
+      // admission, so a member's allowance and placement apply as to any transport; the snapshot is taken before it.
+      // Meanwhile what the room sends this member waits in its outbox and follows the reply, as for a resume: the
+      // page never gets an event of the room before its join reply. Capabilities that cannot receive the room (or a
+      // member gone meanwhile) leave `receive` out: the client asks as before.
+      p.socket = null;
+      try {
+        result.receive = await prepareReceive.call(this, room, p, receive.rtpCapabilities).catch(() => undefined);
+      } finally {
+        p.socket = session.socket;
+        session.afterReply = () => p.flushOutbox();
+      }
+      return result;
     },
 
     'room.away': (session) => {

@@ -62,6 +62,8 @@ export interface ChromiumOptions {
   args?: string[];
   /** A HOME of its own, e.g. with an NSS database that trusts a test CA (test/helpers/coturn.ts). */
   home?: string;
+  /** Hidden pages throttled as in a person's browser (a phone's tab in the background), not kept at full speed. */
+  throttleHidden?: boolean;
 }
 
 function chromiumArgs(options: ChromiumOptions): string[] {
@@ -78,9 +80,7 @@ function chromiumArgs(options: ChromiumOptions): string[] {
     '--autoplay-policy=no-user-gesture-required',
     // Many pages in one headless browser count as hidden windows: without these, their timers and renderers are
     // throttled to a crawl and a crowd of listeners measures Chromium's backgrounding instead of Teahouse.
-    '--disable-background-timer-throttling',
-    '--disable-renderer-backgrounding',
-    '--disable-backgrounding-occluded-windows',
+    ...(options.throttleHidden ? [] : ['--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows']),
   ];
   const wav = options.wav ?? (options.toneHz !== undefined ? toneWav(options.toneHz) : undefined);
   if (wav !== undefined) args.push(`--use-file-for-fake-audio-capture=${wav}`);

@@ -9,7 +9,10 @@ import { startTestRelay } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
 import { createRoom, expectHears, myId } from './pages.ts';
 
-const PHONE = { width: 390, height: 844 };
+const PHONES = [
+  { width: 390, height: 844 },
+  { width: 360, height: 740 },
+];
 const SCALE = 2;
 
 let relay: Relay;
@@ -43,8 +46,8 @@ function pngSize(png: Buffer): { width: number; height: number } {
   return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
 }
 
-describe('a phone-sized screen', () => {
-  it('the room page fits 390 px in portrait, every touch target is at least 44 px, and the full-page screenshot is no wider than the phone', async () => {
+describe.each(PHONES)('a phone-sized screen, $width × $height', (PHONE) => {
+  it('the room page fits the phone in portrait, every touch target is at least 44 px, the room\'s own buttons are within the screen, and the full-page screenshot is no wider than the phone', async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Tea on the go, with a rather long title that has to wrap', 'Host with a long name');
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: SCALE, isMobile: true, hasTouch: true });
     const page = await context.newPage();
@@ -63,15 +66,25 @@ describe('a phone-sized screen', () => {
     await expect.poll(() => page.getByTestId('mic-toggle').isVisible(), { timeout: 20_000 }).toBe(true);
     await page.getByTestId('e2ee-stats').locator('summary').tap();
 
+    // Microphone and leave stay within reach whatever is scrolled: inside the viewport, at its lower half (the thumb's).
+    for (const id of ['mic-toggle', 'leave-room']) {
+      const box = (await page.getByTestId(id).boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(PHONE.width);
+      expect(box.y).toBeGreaterThan(PHONE.height / 2);
+      expect(box.y + box.height).toBeLessThanOrEqual(PHONE.height);
+    }
     const overflow = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
     expect(overflow.scroll).toBeLessThanOrEqual(overflow.client);
+    // A page wider than the screen makes a phone browser widen its layout viewport (innerWidth) to fit, not scroll.
+    expect(await page.evaluate(() => innerWidth)).toBe(PHONE.width);
     const small = (await targets(page)).filter((t) => Math.min(t.width, t.height) < 44);
     expect(small).toEqual([]);
 
     const shot = await page.screenshot({ fullPage: true });
     const dir = join(tmpdir(), 'teahouse-screens');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'room-390x844.png'), shot);
+    writeFileSync(join(dir, `room-${PHONE.width}x${PHONE.height}.png`), shot);
     const size = pngSize(shot);
     expect(size.width).toBe(PHONE.width * SCALE);
     expect(size.height).toBeGreaterThanOrEqual(PHONE.height * SCALE);

@@ -142,6 +142,31 @@ describe('rooms', () => {
     guest.close();
   });
 
+  it('room.join with `receive` carries the receive transport and a paused consumer of each producer', async () => {
+    const { room, host } = await hostRoom();
+    const send = await host.req('transport.create', { direction: 'send' });
+    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const caps = (relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities) as unknown as Record<string, unknown>;
+    const guest = await connect(relay);
+    const g = await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest'), receive: { rtpCapabilities: caps } });
+    if ('lobby' in g) throw new Error('unexpected lobby');
+    expect(g.receive!.consumers).toEqual([expect.objectContaining({ producerId, participantId: g.room.participants.find((p) => p.role === 'host')!.participantId })]);
+    const member = relay.rooms.get(room.keys.roomId)!.members.get(g.participantId)!;
+    expect([...member.transports.keys()]).toEqual([g.receive!.transport.transportId]);
+    expect(member.consumers.get(g.receive!.consumers[0]!.consumerId)!.paused).toBe(true);
+    // The transport is the member's own: it connects and its consumer resumes like any other.
+    await guest.req('consumer.resume', { consumerId: g.receive!.consumers[0]!.consumerId });
+    expect(member.consumers.get(g.receive!.consumers[0]!.consumerId)!.paused).toBe(false);
+    // Capabilities that cannot receive the room leave `receive` out; the join itself stands.
+    const other = await connect(relay);
+    const o = await other.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Other'), receive: { rtpCapabilities: {} } });
+    if ('lobby' in o) throw new Error('unexpected lobby');
+    expect(o.receive).toBeUndefined();
+    host.close();
+    guest.close();
+    other.close();
+  });
+
   it('RTP flows through a room router over a PlainTransport pair on loopback', async () => {
     const { room, host } = await hostRoom();
     const router = relay.rooms.get(room.keys.roomId)!.router;

@@ -26,6 +26,16 @@ export interface MediaSignaling {
   iceServers(): Promise<RTCIceServer[]>;
 }
 
+type TransportInfo = Awaited<ReturnType<MediaSignaling['createTransport']>>;
+type ConsumerInfo = Awaited<ReturnType<MediaSignaling['consume']>>;
+
+/** The receive side the relay made with the join (room.join's `receive`). */
+export interface PreparedReceive {
+  transport: TransportInfo;
+  iceServers: RTCIceServer[];
+  consumers: (ConsumerInfo & { participantId: string })[];
+}
+
 /**
  * How long a transport may try to connect before the member is told the network blocks it: ICE over UDP, TCP and
  * TURN all settle in a few seconds on any network that lets one of them through.
@@ -97,10 +107,37 @@ export class MediaSession {
     return [...this.consumers.values()].filter((c) => !c.closed).map((c) => (c.appData as { participantId: string }).participantId);
   }
 
-  /** Consumes a remote producer; frames reach the page only through the decrypting receive transform. */
-  async consume(producerId: string, participantId: string): Promise<MediaStreamTrack> {
+  /** The Device's receive capabilities once loaded (for room.join's `receive`); null before. */
+  recvCapabilities(): types.RtpCapabilities | null {
+    return this.device.loaded ? this.device.recvRtpCapabilities : null;
+  }
+
+  /**
+   * Consumes a remote producer; frames reach the page only through the decrypting receive transform. A producer
+   * asked for twice (in the join reply and in the room's list, or by a producer.added) is consumed once.
+   */
+  consume(producerId: string, participantId: string): Promise<MediaStreamTrack> {
+    const consumed = this.consumers.get(producerId);
+    if (consumed && !consumed.closed) return Promise.resolve(consumed.track);
+    const pending = this.consuming.get(producerId) ?? this.consumeOnce(producerId, participantId);
+    this.consuming.set(producerId, pending);
+    const forget = () => {
+      if (this.consuming.get(producerId) === pending) this.consuming.delete(producerId);
+    };
+    pending.then(forget, forget);
+    return pending;
+  }
+
+  private readonly consuming = new Map<string, Promise<MediaStreamTrack>>();
+
+  /** Consumers the relay made with the join reply, by producer id, not yet taken up. */
+  private readonly prepared = new Map<string, ConsumerInfo>();
+
+  private async consumeOnce(producerId: string, participantId: string): Promise<MediaStreamTrack> {
     const transport = await this.transport('recv');
-    const info = await this.signaling.consume(producerId, this.device.recvRtpCapabilities);
+    const ready = this.prepared.get(producerId);
+    this.prepared.delete(producerId);
+    const info = ready ?? (await this.signaling.consume(producerId, this.device.recvRtpCapabilities));
     // Resumed at once rather than after the local set-up: nothing flows before this transport's DTLS is up anyway,
     // and the request's round trip then overlaps ICE instead of following it.
     const resumed = this.signaling.resumeConsumer(info.consumerId);
@@ -120,8 +157,22 @@ export class MediaSession {
     return consumer.track;
   }
 
-  /** Starts making the receive transport now (on joining), so that the first consume finds it ready. */
-  prepareReceive(): void {
+  /**
+   * Starts making the receive transport now (on joining), so that the first consume finds it ready; from what the
+   * join reply carries when it has it (no request at all), with the consumers it made.
+   */
+  prepareReceive(prepared?: PreparedReceive): void {
+    if (prepared && !this.recvTransport) {
+      for (const c of prepared.consumers) this.prepared.set(c.producerId, c);
+      // Built in this same task when the Device is loaded (the usual case): the consumes that follow find it at once.
+      const pending = this.device.loaded
+        ? new Promise<types.Transport>((resolve) => resolve(this.buildTransport('recv', prepared.transport, prepared.iceServers)))
+        : this.loaded().then(() => this.buildTransport('recv', prepared.transport, prepared.iceServers));
+      this.recvTransport = pending;
+      pending.catch(() => {
+        if (this.recvTransport === pending) this.recvTransport = null;
+      });
+    }
     this.transport('recv').catch(() => undefined);
   }
 
@@ -227,6 +278,8 @@ export class MediaSession {
     this.producer = null;
     for (const consumer of this.consumers.values()) consumer.close();
     this.consumers.clear();
+    this.prepared.clear();
+    this.consuming.clear();
     for (const pending of [this.sendTransport, this.recvTransport]) void pending?.then((t) => t.close(), () => undefined);
     this.sendTransport = null;
     this.recvTransport = null;
@@ -253,6 +306,10 @@ export class MediaSession {
   private async createTransport(direction: 'send' | 'recv'): Promise<types.Transport> {
     // The requests go out at once; the Device (loaded from the join screen or the join reply) is needed only after.
     const [info, iceServers] = await Promise.all([this.signaling.createTransport(direction), this.signaling.iceServers(), this.loaded()]);
+    return this.buildTransport(direction, info, iceServers);
+  }
+
+  private buildTransport(direction: 'send' | 'recv', info: TransportInfo, iceServers: RTCIceServer[]): types.Transport {
     const options = {
       id: info.transportId,
       iceParameters: info.iceParameters,
@@ -275,11 +332,16 @@ export class MediaSession {
       if (watchdog) clearTimeout(watchdog);
       watchdog = null;
     };
-    transport.on('connect', ({ dtlsParameters }, done, fail) => {
+    transport.on('connect', ({ dtlsParameters }, done) => {
       watchdog = setTimeout(() => {
         if (!transport.closed) this.setBlocked(transport.id, true);
       }, CONNECT_WATCHDOG_MS);
-      this.signaling.connectTransport(transport.id, dtlsParameters).then(done, fail);
+      // Told done at once: the browser then starts ICE while the request travels, and the relay has its DTLS
+      // parameters long before the handshake's first flight (one ICE round trip later). A refusal means no media.
+      this.signaling.connectTransport(transport.id, dtlsParameters).catch(() => {
+        if (!transport.closed) this.setBlocked(transport.id, true);
+      });
+      done();
     });
     transport.on('connectionstatechange', (state) => {
       if (state === 'connected') {

@@ -297,7 +297,10 @@ export class RoomSession implements RoomActions {
     void (async () => {
       try {
         await this.prepare(name);
-        const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement! });
+        // A Device loaded on the join screen lets the relay make the receive side with the join itself.
+        const rtpCapabilities = this.media?.recvCapabilities();
+        const receive = rtpCapabilities ? { receive: { rtpCapabilities: rtpCapabilities as never } } : {};
+        const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement!, ...receive });
         markJoin('join-answered');
         if ('lobby' in result) {
           this.me = result.participantId;
@@ -336,8 +339,10 @@ export class RoomSession implements RoomActions {
     // The receive transport's requests go out before anything else: the first consume then finds it (nearly) ready.
     const media = this.mediaOrCreate();
     const loaded = media.load(result.routerRtpCapabilities as never);
-    media.prepareReceive();
+    media.prepareReceive(result.receive as never);
     this.me = result.participantId;
+    // Consumers the join reply made are taken up before the room renders: ICE and DTLS then run meanwhile.
+    for (const c of result.receive?.consumers ?? []) void this.consume(c.producerId, c.participantId);
     this.core!.keyBatchMs = result.keyBatchMs;
     this.resumeToken = result.resumeToken;
     this.remember();

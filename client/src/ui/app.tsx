@@ -2,9 +2,11 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
 import { hideLinkSecret, storedLink } from '../session/link-store.ts';
+import { LockScreen, lockScreenPlan } from '../session/lock-screen.ts';
 import type { RoomSession } from '../session/room-session.ts';
 import { roomsSupported } from '../session/support.ts';
 import type { RoomView } from '../session/view.ts';
+import { registerAppShell, useManifestFor } from './app-shell.ts';
 import { Home } from './home.tsx';
 import { LangContext } from './i18n-context.ts';
 import { InsecureOrigin } from './insecure-origin.tsx';
@@ -42,6 +44,7 @@ export function App() {
   useEffect(() => {
     document.documentElement.lang = lang;
     localStorage.setItem(LANG_KEY, lang);
+    useManifestFor(lang);
   }, [lang]);
 
   /** Opens the room of a link opened whole, reloaded, or pasted into the home page. */
@@ -60,6 +63,7 @@ export function App() {
   };
 
   useEffect(() => {
+    if (SECURE) registerAppShell();
     if (!SECURE || !SUPPORTED) return;
     if (!location.pathname.startsWith('/r/')) return preloadRoomModulesWhenIdle();
     reloadOnNewFragment();
@@ -74,6 +78,10 @@ export function App() {
     if (__TEAHOUSE_TEST_BUILD__) (window as unknown as { teahouse: unknown }).teahouse = session.diagnostics();
     return session.subscribe(setView);
   }, [session]);
+
+  const lockScreen = useMemo(() => session && new LockScreen({ toggleMic: () => session.toggleMic(), leave: () => session.leave() }), [session]);
+  useEffect(() => () => lockScreen?.close(), [lockScreen]);
+  useEffect(() => lockScreen?.apply(lockScreenPlan(view, translate(lang, 'untitledRoom'))), [lockScreen, view, lang]);
 
   const create = (title: string, name: string) => {
     setCreating(true);
