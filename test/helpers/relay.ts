@@ -31,8 +31,9 @@ export function fakePackage(tag: string): string {
 export const TEST_CLIENT_DIR = fileURLToPath(new URL('../../client/dist-test', import.meta.url));
 
 export async function startTestRelay(options: RelayOptions = {}): Promise<Relay> {
-  // rtcPort 0: each worker's single media port is any free one, so relays of tests running side by side never collide.
-  return startRelay({ port: 0, rtcPort: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, clientDir: TEST_CLIENT_DIR, ...options });
+  // rtcPort and metricsPort 0: any free ones, so relays of tests running side by side never collide (a test that
+  // restarts a relay on the same public port would otherwise take the default metrics port).
+  return startRelay({ port: 0, rtcPort: 0, metricsPort: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', disconnectGraceMs: 0, clientDir: TEST_CLIENT_DIR, ...options });
 }
 
 export interface TestClient {

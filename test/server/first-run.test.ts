@@ -30,7 +30,7 @@ function run(command: string, args: string[], env: Record<string, string>, until
 
 /** `npm start` as node runs it, alone on this machine: any free media port, one worker, no logs. */
 function start(env: Record<string, string>, until?: RegExp): Promise<Run> {
-  return run(process.execPath, [MAIN], { PORT: '0', RTC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'silent', ...env }, until);
+  return run(process.execPath, [MAIN], { PORT: '0', RTC_PORT: '0', METRICS_PORT: '0', WORKERS: '1', LOG_LEVEL: 'silent', ...env }, until);
 }
 
 /** A copy of scripts/ in an otherwise empty checkout: a fresh clone before `npm run setup`. */

@@ -77,9 +77,40 @@ export function storedMember(roomId: string): StoredMember | null {
 /** False when the entry could not be removed (storage refused even that). */
 export function forgetMember(roomId: string): boolean {
   try {
+    sessionStorage.removeItem(kemKey(roomId));
     sessionStorage.removeItem(storageKey(roomId));
     return true;
   } catch {
     return false;
   }
 }
+
+const kemKey = (roomId: string) => `teahouse.kem.${roomId}`;
+
+/**
+ * The X-Wing secrets of the offers this member took (as a stage member who may distribute), by the offering member's
+ * key id: kept beside the member so that a reloaded stage member still holds a hybrid pairwise key with every member,
+ * who will not offer to the same KEM key again. No more exposed than the KEM secret key stored with the identity.
+ * Kept apart from the member, which is written at every epoch: this grows with the room and changes only with offers.
+ */
+export function storeKemSecrets(roomId: string, secrets: Iterable<[string, Uint8Array]>): void {
+  try {
+    const out: Record<string, string> = {};
+    for (const [memberKeyId, secret] of secrets) out[memberKeyId] = toBase64url(secret);
+    sessionStorage.setItem(kemKey(roomId), JSON.stringify(out));
+  } catch {
+    // Storage refused: after a reload the members it lost are skipped until they offer again (a rejoin).
+  }
+}
+
+export function storedKemSecrets(roomId: string): [string, Uint8Array][] {
+  try {
+    const raw = sessionStorage.getItem(kemKey(roomId));
+    if (!raw) return [];
+    const data = JSON.parse(raw) as Record<string, unknown>;
+    return Object.entries(data).flatMap(([id, secret]) => (/^[0-9a-f]{16}$/.test(id) && typeof secret === 'string' ? [[id, fromBase64url(secret)] as [string, Uint8Array]] : []));
+  } catch {
+    return [];
+  }
+}
+

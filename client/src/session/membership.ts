@@ -211,6 +211,19 @@ export class Membership {
     return createAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, identity: this.identity, sealedProfile, ...(kem ? { kemPublicKey: this.kem.publicKey } : {}) });
   }
 
+  /**
+   * A page back from a reload presents the announcement it stored (a resume must show the same one): if that carried
+   * this member's KEM key, members pair with it under hybrid keys, so it must seal under them as before.
+   */
+  resumeAnnouncement(announcement: string): void {
+    try {
+      const v = verifyAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, blob: announcement });
+      if (v.memberKeyId === this.me && v.kemPublicKey && equalBytes(v.kemPublicKey, this.kem.publicKey)) this.publishedKem = true;
+    } catch {
+      // Not this room's announcement: the relay will not resume it either.
+    }
+  }
+
   /** Whether this member's announcements carry its KEM key (it was on stage): its re-announcements must too. */
   get publishesKem(): boolean {
     return this.publishedKem;
@@ -279,6 +292,16 @@ export class Membership {
   private forgetKem(distributor: string, member: string): void {
     this.kemSecrets.get(distributor)?.delete(member);
     this.pairKeys.get(distributor)?.delete(member);
+  }
+
+  /** The secrets of the offers this member took, by offering member: what a reload must keep (member-store.ts). */
+  takenOffers(): Iterable<[string, Uint8Array]> {
+    return this.kemSecrets.get(this.me)?.entries() ?? [];
+  }
+
+  /** Offers taken by the page before a reload, under the same KEM key: their members will not offer again. */
+  restoreTakenOffers(secrets: Iterable<[string, Uint8Array]>): void {
+    for (const [member, secret] of secrets) if (member !== this.me && secret.length === 32) this.keepKem(this.me, member, secret);
   }
 
   private keepKem(distributor: string, member: string, secret: Uint8Array): void {

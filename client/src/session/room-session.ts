@@ -35,7 +35,7 @@ import type { Input } from './core/inputs.ts';
 import { RoomCore } from './core/room-core.ts';
 import { Roster, type Member } from './core/roster.ts';
 import { cachedFingerprint } from './fingerprint-cache.ts';
-import { forgetMember, storeMember, storedMember, type StoredMember } from './member-store.ts';
+import { forgetMember, storedKemSecrets, storeKemSecrets, storeMember, storedMember, type StoredMember } from './member-store.ts';
 import { forgetLinkSecret, hideLinkSecret } from './link-store.ts';
 import { markJoin } from '../media/join-timeline.ts';
 import { takeMemberLock, type MemberLock } from './member-lock.ts';
@@ -129,6 +129,7 @@ export class RoomSession implements RoomActions {
   private life: RoomLife | null = null;
   private lifeTimer: ReturnType<typeof setTimeout> | null = null;
   private announceTimer: ReturnType<typeof setTimeout> | null = null;
+  private offersTimer: ReturnType<typeof setTimeout> | null = null;
   private recorder: { stop(): Promise<Blob> } | null = null;
 
   private constructor(origin: string, secret: Uint8Array) {
@@ -250,7 +251,10 @@ export class RoomSession implements RoomActions {
     // The page before this one may have sent under any epoch up to the one it stored: this one never does.
     this.floor = new SenderFloor(stored.epoch);
     await this.prepare(stored.name, stored.identity, stored.kem ?? undefined);
+    // Members offered to this KEM key once and will not again: a distributor back from a reload keys them with these.
+    if (stored.kem) this.agent!.restoreTakenOffers(storedKemSecrets(this.keys.roomId));
     this.announcement = stored.announcement;
+    this.agent!.resumeAnnouncement(stored.announcement);
     this.agent!.resumeAbove(stored.epoch - 1);
     this.meterOrCreate().resume();
     const result = await this.req('room.join', { roomId: this.keys.roomId, announcement: this.announcement!, resumeToken: stored.resumeToken, newPage: true });
@@ -415,7 +419,10 @@ export class RoomSession implements RoomActions {
     on('stage.decision', ({ decision }) => this.step({ kind: 'stage.decision', decision, now: Date.now() }));
     on('epoch.challenge', ({ from, nonce }) => this.step({ kind: 'epoch.challenge', from, nonce }));
     on('key.resend', ({ from }) => this.step({ kind: 'key.resend', from, now: Date.now() }));
-    on('key.kem', ({ from, offer }) => this.step({ kind: 'key.kem', from, offer, now: Date.now() }));
+    on('key.kem', ({ from, offer }) => {
+      this.step({ kind: 'key.kem', from, offer, now: Date.now() });
+      this.keepOffersSoon();
+    });
     on('epoch.confirm', ({ confirmation }) => this.onConfirmation(confirmation));
     on('lobby.updated', ({ lobby }) => {
       this.lobbyRaw = lobby;
@@ -454,6 +461,8 @@ export class RoomSession implements RoomActions {
     // relay it is going away: it is kept only for the short away grace, within which a reload comes back as itself.
     addEventListener('pagehide', () => {
       if (this.view.phase.kind === 'room' || this.view.phase.kind === 'lobby') socket.emit('room.away', {}, () => undefined);
+      // Offers taken within the last second are not written yet: a reload must not lose them.
+      if (this.offersTimer && this.agent) storeKemSecrets(this.keys.roomId, this.agent.takenOffers());
     });
   }
 
@@ -1108,6 +1117,15 @@ export class RoomSession implements RoomActions {
     for (const listener of this.listeners) listener(this.view);
   }
 
+  /** Offers come in bursts (a join, a new stage member): what was taken is written at most once a second. */
+  private keepOffersSoon(): void {
+    if (this.offersTimer) return;
+    this.offersTimer = setTimeout(() => {
+      this.offersTimer = null;
+      if (this.agent && this.inRoomOrLobby()) storeKemSecrets(this.keys.roomId, this.agent.takenOffers());
+    }, 1_000);
+  }
+
   /** Keeps who this tab is in the room, so that a reload comes back as the same member. */
   private remember(): void {
     if (!this.agent || !this.me || !this.resumeToken) return;
@@ -1153,6 +1171,7 @@ export class RoomSession implements RoomActions {
     this.life?.clear();
     if (this.lifeTimer) clearTimeout(this.lifeTimer);
     if (this.announceTimer) clearTimeout(this.announceTimer);
+    if (this.offersTimer) clearTimeout(this.offersTimer);
     this.socket?.disconnect();
     this.socket = null;
     this.memberLock?.release();
