@@ -2,9 +2,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf } from '../../protocol/messages.ts';
-import { parseRoomLink } from '../../crypto/index.ts';
+import { generateIdentity, parseRoomLink } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
-import { announce, connect, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { announce, connect, offerToStage, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
 import type { Diagnostics } from './pages.ts';
 import { createRoom, epochOf, expectHears, joinRoom, myId } from './pages.ts';
@@ -26,7 +26,7 @@ afterAll(async () => {
   await relay?.close();
 });
 
-/** Members that join with valid announcements and then only listen to signaling; they run no key logic. */
+/** Members that join with valid announcements, offer to the host's KEM key, and then only listen to signaling. */
 async function simulate(room: TestRoom, n: number): Promise<string[]> {
   const ids: string[] = [];
   // A few at a time: the host's page verifies each announcement and keys each newcomer as it arrives.
@@ -35,8 +35,10 @@ async function simulate(room: TestRoom, n: number): Promise<string[]> {
       Array.from({ length: Math.min(20, n - start) }, async (_, i) => {
         const client = await connect(relay);
         simulated.push(client);
-        const reply = await client.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, `Sim ${start + i}`) });
+        const identity = generateIdentity();
+        const reply = await client.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, `Sim ${start + i}`, identity) });
         if ('lobby' in reply) throw new Error('unexpected lobby');
+        await offerToStage(client, room, identity, reply.room.participants);
         return reply.participantId;
       }),
     );

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BatchSigner,
   BatchVerifier,
@@ -13,7 +13,8 @@ import {
   type Identity,
 } from '../../crypto/index.ts';
 
-beforeAll(() => initCrypto());
+// The describe blocks make identities as they are collected, before any hook would run.
+await initCrypto();
 
 const B = FRAME_SIG_BATCH;
 const audioOf = (counter: number, tone = 1) => Uint8Array.from({ length: 80 }, (_, i) => (counter * 7 + i * tone) & 0xff);

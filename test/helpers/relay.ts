@@ -1,7 +1,7 @@
 // Test helpers: a loopback relay serving the test build of the client, and socket.io clients with typed requests and event waits.
 import { fileURLToPath } from 'node:url';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { createAnnouncement, deriveRoomKeys, generateIdentity, generateRoomSecret, initCrypto, sealMetadata, type Identity, type RoomKeys } from '../../crypto/index.ts';
+import { createAnnouncement, createKemOffer, deriveRoomKeys, generateIdentity, generateRoomSecret, initCrypto, sealMetadata, verifyAnnouncement, type Identity, type RoomKeys } from '../../crypto/index.ts';
 import { request } from '../../protocol/client.ts';
 import type { EventOf, EventType, ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
 import { startRelay, type Relay, type RelayOptions } from '../../server/index.ts';
@@ -86,6 +86,21 @@ export async function newRoom(): Promise<TestRoom> {
 export function announce(room: TestRoom, name: string, identity: Identity = generateIdentity()): string {
   const sealedProfile = sealMetadata(room.keys.metaKey, room.keys.roomId, 'profile', { name });
   return createAnnouncement({ roomId: room.keys.roomId, authKey: room.keys.authKey, identity, sealedProfile });
+}
+
+/**
+ * What a page does on entering: a KEM offer to every stage member whose announcement carries a KEM key, so that a
+ * distributor sealing under hybrid keys can key this simulated member (docs/protocol.md §5, hybrid pairwise keys).
+ */
+export async function offerToStage(client: TestClient, room: TestRoom, identity: Identity, participants: readonly { participantId: string; role: string; announcement: string }[]): Promise<void> {
+  const offers: { to: string; offer: string }[] = [];
+  for (const p of participants) {
+    if (p.role === 'listener') continue;
+    const v = verifyAnnouncement({ roomId: room.keys.roomId, authKey: room.keys.authKey, blob: p.announcement });
+    const made = v.kemPublicKey ? createKemOffer({ roomId: room.keys.roomId, from: identity, to: v.memberKeyId, toKemPublicKey: v.kemPublicKey }) : null;
+    if (made) offers.push({ to: p.participantId, offer: made.offer });
+  }
+  if (offers.length > 0) await client.req('key.kem', { offers });
 }
 
 export function sealedTitle(room: TestRoom, title: string): string {
