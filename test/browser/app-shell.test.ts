@@ -62,7 +62,7 @@ describe('the installable app', () => {
     }
     expect(names).toEqual({ en: 'Teahouse', 'zh-CN': '茶馆', 'zh-TW': '茶館' });
     await persistent.close();
-    rmSync(profile, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }, 120_000);
 });
 

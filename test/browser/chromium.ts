@@ -112,6 +112,14 @@ export async function launchChromiumWithPrefs(prefs: Record<string, unknown>, op
   mkdirSync(join(profile, 'Default'));
   writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify(prefs));
   const context = await chromium.launchPersistentContext(profile, { executablePath: installedChromium(), args: chromiumArgs(options), env: chromiumEnv(options) });
-  context.on('close', () => rmSync(profile, { recursive: true, force: true }));
+  // Chromium may still be writing into the profile as the context closes: retried, and never thrown from the handler
+  // (an exception there is an unhandled error that fails the whole run).
+  context.on('close', () => {
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    } catch {
+      // A temporary directory left behind.
+    }
+  });
   return context;
 }

@@ -184,7 +184,7 @@ describe('room secret and relay events in the page', () => {
       // restore) before any script could run: the limit docs/threat-model.md states.
       expect(holding(opened, secret)).toContain(join('Default', 'History'));
     } finally {
-      for (const profile of profiles) rmSync(profile, { recursive: true, force: true });
+      for (const profile of profiles) rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
       await host.close();
     }
   }, 120_000);
