@@ -118,8 +118,9 @@ describe('room secret and relay events in the page', () => {
 
     await guest.reload();
     for (const url of await historyUrls(guest)) expect(url).not.toContain(secretOf(link));
-    // The tab comes back into the room by itself (the member it was is kept in the tab: protocol §5).
-    await expect.poll(() => guest.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null)).toBe('encrypted');
+    // The tab comes back into the room by itself (the member it was is kept in the tab: protocol §5). On a busy machine
+    // the old document lets the member's lock go only seconds later (member-lock.ts waits up to 15 s for it).
+    await expect.poll(() => guest.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 40_000 }).toBe('encrypted');
     await expect.poll(() => guest.getByTestId('room-title').textContent()).toBe('Hidden');
     await expectHears(guest, hostId, 440);
 
@@ -169,7 +170,7 @@ describe('room secret and relay events in the page', () => {
       expect(await page.evaluate(() => location.href)).toBe(`${relay.url}/r/${roomId}`);
       // A reload finds the room from the tab's storage, still without the secret in any address.
       await page.reload();
-      await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null)).toBe('encrypted');
+      await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 40_000 }).toBe('encrypted');
       await pasting.close();
 
       const opening = await launchChromiumInProfile(profiles[1], { toneHz: 660 });

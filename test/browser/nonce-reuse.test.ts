@@ -143,7 +143,7 @@ describe('a (KID, CTR) pair is sent at most once', () => {
       if (sessionStorage.length === 0) for (const [k, v] of entries) sessionStorage.setItem(k, v);
     }, copied);
     await duplicate.goto(speaker.url());
-    await expect.poll(() => duplicate.getByTestId('join-name').isVisible().catch(() => false), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => duplicate.getByTestId('join-name').isVisible().catch(() => false), { timeout: 30_000 }).toBe(true);
     await duplicate.getByTestId('join-name').fill('Copy');
     await duplicate.getByTestId('join-room').click();
     await expect.poll(() => e2eeState(duplicate), { timeout: 20_000 }).toBe('encrypted');

@@ -226,7 +226,11 @@ export class RoomSession implements RoomActions {
       if (stored) {
         this.update({ phase: { kind: 'busy', message: 'joining' } });
         this.memberLock = await takeMemberLock(stored.identity.memberKeyId);
-        if (this.memberLock) return await this.comeBack(stored);
+        // Read again under the lock: the page before this one may have raised its watermark while it was going away.
+        const current = this.memberLock ? storedMember(this.keys.roomId) : null;
+        if (current) return await this.comeBack(current);
+        this.memberLock?.release();
+        this.memberLock = null;
         // Only this tab's copy: what it holds is the other page's, whose watermark moves on without this copy.
         forgetMember(this.keys.roomId);
       }
