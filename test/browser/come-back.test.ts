@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
+import { startTestRelay } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
 import { createRoom, e2eeState, epochCode, epochOf, expectHears, joinRoom, myId, roleShown, roomIdOf } from './pages.ts';
 
@@ -54,6 +55,27 @@ describe('a reload in the same tab', () => {
     // It asked the distributor for the epoch it had lost, and got it from the host alone.
     expect(adversary.received(id).some((m) => m.event === 'key.resend')).toBe(true);
     for (const p of [host, listener]) await p.close();
+  }, 120_000);
+
+  it('past the grace, comes back as a new participant of the same member and is keyed again under its new offer', async () => {
+    // No grace and no batch window: the old page is removed at once, the leave's fresh epoch goes out before the new
+    // page joins, and the host keys the new page at once, under the offer the old page made (its secret died with it).
+    const graceless = await startTestRelay({ disconnectGraceMs: 0, keyBatchMs: 0 });
+    try {
+      const { page: host, link } = await createRoom(browser, graceless.url, 'Past the grace', 'Host');
+      const hostId = await myId(host);
+      const listener = await joinRoom(browser, link, 'Listener');
+      const before = await myId(listener);
+      await expectHears(listener, hostId, 440);
+      await listener.reload();
+      await expect.poll(() => e2eeState(listener), { timeout: 30_000 }).toBe('encrypted');
+      expect(await myId(listener)).not.toBe(before);
+      await expectHears(listener, hostId, 440);
+      expect(await epochCode(listener)).toBe(await epochCode(host));
+      for (const p of [host, listener]) await p.close();
+    } finally {
+      await graceless.close();
+    }
   }, 120_000);
 
   it('keeps a speaker on stage with its microphone closed until the person switches it on', async () => {

@@ -38,12 +38,12 @@ describe('hybrid pairwise keys in Membership', () => {
     expect(verified(host, a).kemPublicKey).toBeNull();
     // Listeners publish no KEM key: nobody offers to them.
     expect(host.m.offerTo(verified(host, a))).toBeNull();
-    expect(host.m.takeOffer(a.id, a.m.offerTo(verified(a, host))!)).toBe(true);
+    expect(host.m.takeOffer(a.id, a.m.offerTo(verified(a, host))!)).toBe('taken');
     const issued = host.m.issueFresh([verified(host, host), verified(host, a), verified(host, b)]);
     expect(issued.skipped).toEqual([b.id]);
     expect(a.m.accept(issued.blob, pkgOf(issued, a), ids(host, a)).secret).toEqual(issued.secret);
     // b's offer arrives: the next commit keys it too.
-    expect(host.m.takeOffer(b.id, b.m.offerTo(verified(b, host))!)).toBe(true);
+    expect(host.m.takeOffer(b.id, b.m.offerTo(verified(b, host))!)).toBe('taken');
     const next = host.m.issueFresh([verified(host, host), verified(host, a), verified(host, b)]);
     expect(next.skipped).toEqual([]);
     expect(b.m.accept(next.blob, pkgOf(next, b), ids(host, a, b)).secret).toEqual(next.secret);
@@ -68,16 +68,16 @@ describe('hybrid pairwise keys in Membership', () => {
     const { host, a, b } = room();
     const offer = a.m.offerTo(verified(a, host))!;
     // a's offer presented as b's: the signature is a's.
-    expect(host.m.takeOffer(b.id, offer)).toBe(false);
+    expect(host.m.takeOffer(b.id, offer)).toBeNull();
     // An offer made by someone who is not a verified member of the room (the relay itself) verifies under no key.
     const outsider = person(deriveRoomKeys(generateRoomSecret()), 'Outsider', false);
-    expect(host.m.takeOffer(outsider.id, offer)).toBe(false);
+    expect(host.m.takeOffer(outsider.id, offer)).toBeNull();
     // Altered, truncated, or not base64url.
     const bytes = Buffer.from(offer, 'base64url');
     bytes[10]! ^= 1;
-    expect(host.m.takeOffer(a.id, toBase64url(bytes))).toBe(false);
-    expect(host.m.takeOffer(a.id, offer.slice(0, -4))).toBe(false);
-    expect(host.m.takeOffer(a.id, '!!')).toBe(false);
+    expect(host.m.takeOffer(a.id, toBase64url(bytes))).toBeNull();
+    expect(host.m.takeOffer(a.id, offer.slice(0, -4))).toBeNull();
+    expect(host.m.takeOffer(a.id, '!!')).toBeNull();
     // None of these keyed a or b.
     const issued = host.m.issueFresh([verified(host, host), verified(host, a), verified(host, b)]);
     expect(issued.skipped.sort()).toEqual([a.id, b.id].sort());

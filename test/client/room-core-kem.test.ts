@@ -20,10 +20,11 @@ class Page {
   readonly keys: RoomKeys;
   readonly name: string;
 
-  constructor(keys: RoomKeys, name: string, kem: boolean) {
+  /** `before`: the page this one replaces in the same tab (a reload), whose identity and KEM key it keeps. */
+  constructor(keys: RoomKeys, name: string, kem: boolean, before?: Page) {
     this.keys = keys;
     this.name = name;
-    this.core = new RoomCore(keys, generateIdentity(), new Roster(), this.rejected);
+    this.core = new RoomCore(keys, before?.core.agent.identity ?? generateIdentity(), new Roster(), this.rejected, before?.core.agent.kem);
     this.core.roster.me = `p-${name}`;
     this.core.keyBatchMs = WINDOW;
     this.snapshot = { participantId: `p-${name}`, role: kem ? 'host' : 'listener', announcement: this.announce(kem), joinedSeq: 1, handRaisedSeq: null, muted: false, producerIds: [] };
@@ -87,6 +88,29 @@ describe('room core: KEM offers for hybrid pairwise keys', () => {
     const [keying] = commitsOf(host.core.step({ kind: 'key.kem', from: listener.snapshot.participantId, offer: offers[0]!.offer, now: 5_000 }));
     listener.core.step({ kind: 'key.commit', commit: keying!.blob, epoch: keying!.epoch, package: packageFor(keying!, listener) });
     expect(listener.core.agent.current!.secret).toEqual(host.core.agent.current!.secret);
+  });
+
+  it('a reload that came back as a new participant offers again: an epoch sealed under the old page\'s offer is sent again under the new one', () => {
+    const { host, listener, offers } = room();
+    const [first] = commitsOf(host.core.step({ kind: 'key.kem', from: listener.snapshot.participantId, offer: offers[0]!.offer, now: 1_050 }));
+    listener.core.step({ kind: 'key.commit', commit: first!.blob, epoch: first!.epoch, package: packageFor(first!, listener) });
+    // The old page is gone past its grace; its new page (the same member, from the tab's storage) joins before the
+    // leave's fresh epoch, which therefore seals to the member under the old page's offer.
+    host.core.step({ kind: 'peer.left', participantId: listener.snapshot.participantId, now: 2_000 });
+    const reloaded = new Page(listener.keys, 'listener-again', false, listener);
+    host.core.step({ kind: 'peer.joined', participant: reloaded.snapshot, now: 2_100 });
+    const [fresh] = commitsOf(host.core.step({ kind: 'batch-timer', now: 2_000 + WINDOW }));
+    const newOffers = offersIn(reloaded.core.step({ kind: 'peer.joined', participant: host.snapshot, now: 2_100 }));
+    reloaded.core.step({ kind: 'key.commit', commit: fresh!.blob, epoch: fresh!.epoch, package: packageFor(fresh!, reloaded) });
+    expect(reloaded.core.agent.current).toBeNull();
+    const again = host.core.step({ kind: 'key.kem', from: reloaded.snapshot.participantId, offer: newOffers[0]!.offer, now: 2_700 });
+    const resent = again.flatMap((e) => (e.kind === 'request' && e.type === 'key.commit' ? [e.payload as { commit: string; epoch: number; packages: { to: string; package: string }[]; to: string }] : []));
+    expect(resent.map((r) => r.to)).toEqual([reloaded.snapshot.participantId]);
+    reloaded.core.step({ kind: 'key.commit', commit: resent[0]!.commit, epoch: resent[0]!.epoch, package: resent[0]!.packages[0]!.package });
+    expect(reloaded.core.agent.current!.secret).toEqual(host.core.agent.current!.secret);
+    // The same offer again (a relay replaying it) changes no key and sends nothing.
+    const replayed = host.core.step({ kind: 'key.kem', from: reloaded.snapshot.participantId, offer: newOffers[0]!.offer, now: 2_800 });
+    expect(replayed.filter((e) => e.kind === 'request' || e.kind === 'commit')).toEqual([]);
   });
 
   it('an offer the relay forges, or names from someone unverified, is counted and keys nobody', () => {

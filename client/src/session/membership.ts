@@ -323,14 +323,20 @@ export class Membership {
     return made.offer;
   }
 
-  /** A verified member's offer to this member's KEM key: false when it does not verify or decapsulate (counted). */
-  takeOffer(from: string, offer: string): boolean {
+  /**
+   * A verified member's offer to this member's KEM key: null when it does not verify or decapsulate (counted);
+   * 'replaced' when it replaces a different offer from that member (a new page of the same member, which lost the old
+   * secret, so keys sealed under it no longer open there).
+   */
+  takeOffer(from: string, offer: string): 'taken' | 'replaced' | null {
     const sender = this.known.get(from);
-    if (!sender || from === this.me) return false;
+    if (!sender || from === this.me) return null;
     const secret = openKemOffer({ roomId: this.keys.roomId, offer, from, fromSignPublicKey: sender.signPublicKey, me: this.identity, kem: this.kem });
-    if (!secret) return false;
+    if (!secret) return null;
+    const before = this.kemSecrets.get(this.me)?.get(from);
+    if (before && equalBytes(before, secret)) return 'taken';
     this.keepKem(this.me, from, secret);
-    return true;
+    return before ? 'replaced' : 'taken';
   }
 
   /**

@@ -232,13 +232,17 @@ export class RoomCore {
   private offerTaken(from: string, offer: string, out: Effect[]): void {
     const known = this.roster.members.get(from);
     const member = known && !known.stale ? known.verified : null;
-    if (!member || !this.agent.takeOffer(member.memberKeyId, offer)) {
+    const taken = member ? this.agent.takeOffer(member.memberKeyId, offer) : null;
+    if (!member || !taken) {
       this.rejected.offers++;
       return;
     }
     const waited = this.awaitingOffer.delete(member.memberKeyId);
     if (!this.isDistributor() || !this.agent.mayAdmit(member.memberKeyId)) return;
     if (waited || !this.holdsKeys(member.memberKeyId)) this.batch({ join: member }, out);
+    // A new page of a member this distributor keyed (a reload that came back as a new participant): what it sealed
+    // to the old page's offer does not open here, so the current epoch goes again under the new one.
+    else if (taken === 'replaced') this.resendTo(member, from, out);
   }
 
   /** A member to key: at once (batched) when its pairwise key can be made, or once its offer comes (awaitingOffer). */
@@ -364,13 +368,19 @@ export class RoomCore {
   private resendRequest(from: string, out: Effect[]): void {
     const known = this.roster.members.get(from);
     const member = known && !known.stale ? known.verified : null;
-    const again = member && this.isDistributor() ? this.agent.resend(member) : null;
-    if (again) out.push({ kind: 'request', type: 'key.commit', payload: { commit: again.blob, epoch: again.epoch, packages: [{ to: from, package: again.package }], to: from, withPackages: true }, errors: 'ignore' });
-    // A stage member may have sent under the epoch it lost (a page that came back never sends under it again): it
-    // needs the next one, a ratchet with its package, gathered like a join (one per window however often it asks).
-    if (again && this.agent.current!.stage.some((m) => m.memberKeyId === member!.memberKeyId)) this.batch({ join: member! }, out);
+    if (member && this.isDistributor()) this.resendTo(member, from, out);
     // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
     if (member && this.agent.roleOf(this.agent.me) === 'host') out.push({ kind: 'announce-recording' });
+  }
+
+  /** The current epoch again, to a member this distributor keyed, under the pairwise key it holds now. */
+  private resendTo(member: VerifiedMember, participantId: string, out: Effect[]): void {
+    const again = this.agent.resend(member);
+    if (!again) return;
+    out.push({ kind: 'request', type: 'key.commit', payload: { commit: again.blob, epoch: again.epoch, packages: [{ to: participantId, package: again.package }], to: participantId, withPackages: true }, errors: 'ignore' });
+    // A stage member may have sent under the epoch it lost (a page that came back never sends under it again): it
+    // needs the next one, a ratchet with its package, gathered like a join (one per window however often it asks).
+    if (this.agent.current!.stage.some((m) => m.memberKeyId === member.memberKeyId)) this.batch({ join: member }, out);
   }
 
   // ---- stage decisions ----
