@@ -17,6 +17,8 @@ export function createMetrics(service: RoomService, pool: () => WorkerPool, clus
   const count = (pick: (p: { transports: Map<string, unknown>; producers: Map<string, unknown>; consumers: Map<string, unknown> }) => number) => {
     let n = 0;
     for (const room of service.rooms.values()) for (const m of room.members.values()) n += pick(m);
+    // A member connected here to a room held by another relay has its media here, not at the room's origin.
+    for (const m of cluster()?.edgeMedia() ?? []) n += pick(m);
     return n;
   };
   new Gauge({ name: 'teahouse_rooms', help: 'Open rooms', registers: [registry], collect() { this.set(service.rooms.size); } });

@@ -26,6 +26,8 @@ export interface ClusterStats {
   roomsHeld: () => number;
   remoteMembers: () => number;
   edgeMembers: () => number;
+  /** Members connected here to rooms held elsewhere, whose transports, producers and consumers live on this relay. */
+  edgeMedia: () => Iterable<{ transports: Map<string, unknown>; producers: Map<string, unknown>; consumers: Map<string, unknown> }>;
   pipes: () => number;
   /** The last heartbeat's round trip to Redis, in seconds. */
   redisLatency: () => number;
@@ -118,6 +120,7 @@ export class Cluster implements Dispatcher {
       roomsHeld: () => this.service.rooms.size,
       remoteMembers: () => this.origin.remoteMembers,
       edgeMembers: () => this.edge.size,
+      edgeMedia: () => this.edge.allMembers(),
       pipes: () => this.origin.pipes.size + this.edge.pipeCount,
       redisLatency: () => (this.beatPendingSince === null ? this.latency : Math.max(this.latency, (performance.now() - this.beatPendingSince) / 1000)),
       edgeRouter: (roomId) => this.edge.routerOf(roomId),

@@ -101,6 +101,11 @@ export class EdgeSide {
     return this.members.size;
   }
 
+  /** Members here with their transports, producers and consumers: this relay's metrics count them with its own rooms'. */
+  allMembers(): Iterable<EdgeMember> {
+    return this.members.values();
+  }
+
   get pipeCount(): number {
     let n = 0;
     for (const room of this.rooms.values()) if (room.pipe) n++;

@@ -134,6 +134,10 @@ describe('one room over two relays', () => {
     expect(gauge(metricsB, 'teahouse_cluster_edge_members')).toBe(b.cluster!.edgeMembers());
     expect(b.cluster!.edgeMembers()).toBeGreaterThan(0);
     expect(gauge(metricsB, 'teahouse_cluster_pipes')).toBe(1);
+    // B holds no room: the guest's receive transport and consumer live here and are counted here, not at the origin.
+    expect(b.rooms.size).toBe(0);
+    expect(gauge(metricsB, 'teahouse_transports')).toBeGreaterThanOrEqual(1);
+    expect(gauge(metricsB, 'teahouse_consumers')).toBe(1);
     expect(metricsB).toMatch(/^nodejs_eventloop_lag_seconds /m);
     expect(metricsB).toMatch(/^teahouse_cluster_redis_latency_seconds /m);
     expect(gauge(await (await fetch(`${a.metricsUrl}/metrics`)).text(), 'teahouse_cluster_remote_members')).toBe(b.cluster!.edgeMembers());
