@@ -54,7 +54,7 @@ function runHook(args: string[], env: Record<string, string>, relayPid?: number)
   const bin = join(dir, 'bin');
   const log = join(dir, 'systemctl.log');
   mkdirSync(bin, { recursive: true });
-  writeFileSync(join(bin, 'systemctl'), '#!/bin/sh\necho "$*" >> "$SYSTEMCTL_LOG"\nif [ "$2" = teahouse ] && [ -n "${RELAY_PID:-}" ]; then kill -HUP "$RELAY_PID"; fi\n');
+  writeFileSync(join(bin, 'systemctl'), '#!/bin/sh\necho "$*" >> "$SYSTEMCTL_LOG"\nif [ "$2" = teahouse ] && [ -n "$RELAY_PID" ]; then kill -HUP "$RELAY_PID"; fi\n');
   chmodSync(join(bin, 'systemctl'), 0o755);
   rmSync(log, { force: true });
   const result = spawnSync(testHook(), args, {
