@@ -139,7 +139,7 @@ describe('docs/certbot-deploy-hook', () => {
       const { relay } = paths();
       const main = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
       child = spawn(process.execPath, [main], {
-        env: { ...process.env, PORT: '0', WORKERS: '1', LOG_LEVEL: 'info', CLIENT_DIR: TEST_CLIENT_DIR, TLS_CERT: join(relay, 'fullchain.pem'), TLS_KEY: join(relay, 'privkey.pem') },
+        env: { ...process.env, PORT: '0', RTC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'info', CLIENT_DIR: TEST_CLIENT_DIR, TLS_CERT: join(relay, 'fullchain.pem'), TLS_KEY: join(relay, 'privkey.pem') },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
