@@ -2,7 +2,7 @@
 // Members only record when a commit's header and their own package reach them; opening it is timed afterwards, one by one, as each member's own
 // device would do it in parallel (one Node thread opening 1,000 commits in a row would measure this process instead).
 import { io, type Socket } from 'socket.io-client';
-import { CommitNoKeyError, createAnnouncement, fromHex, generateIdentity, initCrypto, deriveRoomKeys, sealMetadata, toHex, type Identity, type RoomKeys } from '../../crypto/index.ts';
+import { CommitNoKeyError, fromHex, generateIdentity, initCrypto, deriveRoomKeys, sealMetadata, toHex, type RoomKeys } from '../../crypto/index.ts';
 import { Membership, type IssuedCommit, type VerifiedMember } from '../../client/src/session/membership.ts';
 import { request } from '../../protocol/client.ts';
 import { LIMITS, type EventOf } from '../../protocol/messages.ts';
@@ -12,10 +12,19 @@ export interface RekeyCommand {
   url: string;
   roomSecretHex: string;
   members: number;
+  /**
+   * The host publishes a KEM key and every member offers to it before the first epoch, as pages do: pairwise keys are
+   * then hybrid (X25519 and X-Wing, docs/protocol.md §5). False: X25519 alone, as before issue 28.
+   */
+  hybrid: boolean;
 }
 
 export interface RekeyResult {
   members: number;
+  hybrid: boolean;
+  /** Member: encapsulating its offer to the host's KEM key; host: taking it (decapsulating). Medians, 0 when not hybrid. */
+  offerMs: number;
+  takeOfferMs: number;
   /** Host: from the leave reaching it to its commit built (header and every package). */
   buildMs: number;
   /** The signed header every member receives, base64url characters. */
@@ -57,9 +66,6 @@ interface Member {
   keyBatchMs: number;
 }
 
-function makeAnnouncement(keys: RoomKeys, identity: Identity, name: string): string {
-  return createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name }) });
-}
 
 async function connect(url: string): Promise<Socket> {
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
@@ -70,11 +76,12 @@ async function connect(url: string): Promise<Socket> {
   return socket;
 }
 
-async function newMember(url: string, keys: RoomKeys, name: string, host: boolean): Promise<Member> {
-  const identity = generateIdentity();
-  const announcement = makeAnnouncement(keys, identity, name);
+/** `kem`: the announcement carries the member's KEM key, as a stage member's does. */
+async function newMember(url: string, keys: RoomKeys, name: string, host: boolean, kem = false): Promise<Member> {
+  const membership = new Membership(keys, generateIdentity());
+  const announcement = membership.announce(sealMetadata(keys.metaKey, keys.roomId, 'profile', { name }), kem);
   const socket = await connect(url);
-  const member: Member = { socket, membership: new Membership(keys, identity), participantId: '', announcement, headers: [], packages: [], keyBatchMs: 0 };
+  const member: Member = { socket, membership, participantId: '', announcement, headers: [], packages: [], keyBatchMs: 0 };
   const bytes = (payload: unknown) => JSON.stringify(payload).length;
   // A header that comes with this member's package (a fresh epoch) is counted once, as one event.
   socket.on('key.commit', (p: EventOf<'key.commit'>) => {
@@ -127,10 +134,10 @@ function delivered(m: Member, epoch: number): { header: Received<string>; pkg: R
   return header && pkg ? { header, pkg } : null;
 }
 
-async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand): Promise<RekeyResult> {
+async function measureRekey({ url, roomSecretHex, members: size, hybrid }: RekeyCommand): Promise<RekeyResult> {
   await initCrypto();
   const keys = deriveRoomKeys(fromHex(roomSecretHex));
-  const host = await newMember(url, keys, 'Host', true);
+  const host = await newMember(url, keys, 'Host', true, hybrid);
   const others: Member[] = [];
   for (let i = 1; i < size; i += 50) {
     others.push(...(await Promise.all(Array.from({ length: Math.min(50, size - i) }, (_, j) => newMember(url, keys, `Member ${i + j}`, false)))));
@@ -140,7 +147,24 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
   // Members verify the host's announcement, as the browser does from the join reply, and count it present: the
   // distributor whose commits they follow. Each verifying all N announcements is the join's cost, not the rekey's.
   const present = new Set([host.membership.me]);
-  for (const m of others) if (!m.membership.verify(host.participantId, host.announcement)) throw new Error('host announcement did not verify');
+  const offerTimes: number[] = [];
+  const takeTimes: number[] = [];
+  for (const [i, m] of others.entries()) {
+    const seen = m.membership.verify(host.participantId, host.announcement);
+    if (!seen) throw new Error('host announcement did not verify');
+    if (!hybrid) continue;
+    // Offers come from as many devices; this one process lets its sockets breathe between them (pings, the relay's).
+    if (i % 50 === 0) await sleep(0);
+    // The offer each newcomer makes to the distributor's KEM key (key.kem), and the distributor taking it: join-time
+    // costs, one each per member, none of them in the rekey below.
+    let t = performance.now();
+    const offer = m.membership.offerTo(seen);
+    offerTimes.push(performance.now() - t);
+    verify(m);
+    t = performance.now();
+    if (!offer || !host.membership.takeOffer(m.membership.me, offer)) throw new Error('a KEM offer was not taken');
+    takeTimes.push(performance.now() - t);
+  }
 
   // Epoch 1 for everyone, as the host issues it when the room starts: itself on stage as its host.
   const first = host.membership.issueFresh([verify(host), ...others.map(verify)], { roles: new Map([[host.membership.me, 'host']]) });
@@ -199,8 +223,12 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
   }
   leaverLocked &&= !rekey.packages.some((p) => p.memberKeyId === leaver.membership.me) && toHex(leaverSecret) !== toHex(rekey.secret);
   for (const m of [host, leaver, ...others]) m.socket.disconnect();
+  const sealed = host.membership.sealed;
   return {
     members: size,
+    hybrid,
+    offerMs: offerTimes.length > 0 ? median(offerTimes) : 0,
+    takeOfferMs: takeTimes.length > 0 ? median(takeTimes) : 0,
     buildMs,
     headerBytes: rekey.blob.length,
     packageBytes: rekey.packages[0]!.package.length,
@@ -212,7 +240,8 @@ async function measureRekey({ url, roomSecretHex, members: size }: RekeyCommand)
     medianOpenMs: median(opens),
     lastReadyMs: Math.max(...ready),
     medianReadyMs: median(ready),
-    agreed: secrets.size === 1 && secrets.has(toHex(host.membership.current!.secret)) && leaverLocked,
+    // Every package the host sealed was under the kind of pairwise key asked for.
+    agreed: secrets.size === 1 && secrets.has(toHex(host.membership.current!.secret)) && leaverLocked && (hybrid ? sealed.classical === 0 : sealed.hybrid === 0),
   };
 }
 
