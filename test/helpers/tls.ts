@@ -1,7 +1,7 @@
 // Test certificates: a self-signed one per run (openssl CLI), and the SPKI hash Chromium is told to trust it by.
 import { execFileSync } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,25 @@ export function makeCertificate(dir: string, hostname: string, name = 'server'):
   const certDer = Buffer.from(readFileSync(certPath, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64');
   const fingerprint256 = createHash('sha256').update(certDer).digest('hex').toUpperCase().match(/../g)!.join(':');
   return { certPath, keyPath, spki: createHash('sha256').update(spkiDer).digest('base64'), fingerprint256 };
+}
+
+/**
+ * A P-256 self-signed certificate for `hostname` that expired on 2020-01-02 (valid one day from 2020-01-01), written
+ * into `dir` as `expired.crt` and `expired.key`: `openssl ca` is the one command of OpenSSL 3.0 that takes dates.
+ */
+export function makeExpiredCertificate(dir: string, hostname: string): { certPath: string; keyPath: string } {
+  const file = (name: string) => join(dir, name);
+  writeFileSync(file('index.txt'), '');
+  writeFileSync(file('serial'), '01\n');
+  writeFileSync(file('ca.cnf'), [
+    '[ca]', 'default_ca = expired', '[expired]', `database = ${file('index.txt')}`, `serial = ${file('serial')}`,
+    `new_certs_dir = ${dir}`, 'default_md = sha256', 'policy = any', 'unique_subject = no', '[any]', 'commonName = supplied', '',
+  ].join('\n'));
+  const keyPath = file('expired.key');
+  const certPath = file('expired.crt');
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${hostname}`, '-keyout', keyPath, '-out', file('expired.csr')], { stdio: 'pipe' });
+  execFileSync('openssl', ['ca', '-batch', '-config', file('ca.cnf'), '-selfsign', '-keyfile', keyPath, '-in', file('expired.csr'), '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-out', certPath], { stdio: 'pipe' });
+  return { certPath, keyPath };
 }
 
 /** Chromium flags that resolve `*.test` to loopback and trust the given certificates' keys for this browser only. */

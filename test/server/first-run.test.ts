@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/tls.ts';
+import { makeExpiredCertificate, tempDir } from '../helpers/tls.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'server/main.ts');
@@ -123,6 +123,25 @@ describe('a first run explains itself in one line', () => {
     const bad = await run(process.execPath, [MAIN, '--check'], { PORT: '65536' });
     expect(bad.stderr).toBe('teahouse: PORT must be between 0 and 65535, got 65536\n');
     expect(bad.code).toBe(2);
+  });
+
+  it('an expired certificate: config:check and a start each warn once with its date, and neither refuses it', async () => {
+    const dir = tempDir('expired');
+    try {
+      const { certPath, keyPath } = makeExpiredCertificate(dir, 'teahouse.test');
+      const tls = { TLS_CERT: certPath, TLS_KEY: keyPath, PORT: '8443' };
+      const checked = await run(process.execPath, [MAIN, '--check'], tls);
+      expect(checked.stderr).toBe('teahouse: warning: the TLS certificate expired on 2020-01-02T00:00:00.000Z\n');
+      expect(checked.stdout).toBe('teahouse: configuration ok (port 8443, metrics 127.0.0.1:9464, alone, TLS until 2020-01-02T00:00:00.000Z)\n');
+      expect(checked.code).toBe(0);
+      // A start is not refused (a renewal and SIGHUP fix it without a restart); its log says why browsers will refuse it.
+      const started = await start({ ...tls, PORT: '0', LOG_LEVEL: 'info' }, /"msg":"TLS certificate has expired/);
+      // pino's level 40 is warn.
+      const warning = started.stdout.split('\n').find((line) => line.includes('TLS certificate has expired'))!;
+      expect(JSON.parse(warning)).toMatchObject({ level: 40, validTo: '2020-01-02T00:00:00.000Z' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('no npm packages yet: one line saying to run setup', async () => {
