@@ -1,0 +1,40 @@
+// The view a session publishes before anything happened: checking the room, no keys, nobody in it.
+import type { RoomView } from '../view.ts';
+
+export function initialView(roomId: string, link: string): RoomView {
+  return {
+    phase: { kind: 'busy', message: 'checkingRoom' },
+    roomId,
+    link,
+    title: null,
+    fingerprint: null,
+    fingerprintVerified: false,
+    fingerprintChanged: false,
+    e2ee: { state: 'waiting-for-key', epoch: null, reason: null },
+    epochCode: null,
+    distributorChanged: null,
+    lineageCode: null,
+    compareLineage: false,
+    fingerprintNoHost: false,
+    me: null,
+    myRole: null,
+    micOn: false,
+    micError: false,
+    handRaised: false,
+    invitedBy: null,
+    members: [],
+    audienceCount: 0,
+    audienceKnown: false,
+    lobby: [],
+    locked: false,
+    reconnecting: false,
+    networkBlocked: false,
+    notice: null,
+    sent: { encrypted: 0, droppedNoKey: 0, droppedStale: 0 },
+    speakers: [],
+    media: { state: 'idle', reason: null, silent: [] },
+    droppedEvents: 0,
+    recordingFile: null,
+    life: { messages: [], pinned: null, reactions: [], recording: null, recordingHere: false, error: null, pushToTalk: false, talking: true, processing: true, volumes: {} },
+  };
+}
