@@ -11,6 +11,8 @@ export interface SourceStatus extends SourceCounters {
   sourceMuted: boolean;
   /** When a batch last failed its signature (performance.timeOrigin + now), or null. */
   forgedAt: number | null;
+  /** Test builds only: the SFrame counters of its frames last played, oldest first. */
+  played?: number[];
 }
 
 /** A receive stream's gate: each decrypted frame's audio if it may play, else null; frames one at a time, in order. */
