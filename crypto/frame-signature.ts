@@ -13,6 +13,8 @@ const LABEL = labelBytes('frame-signature');
 
 export type Sign = (message: Uint8Array) => Promise<Uint8Array>;
 export type Verify = (signature: Uint8Array, message: Uint8Array) => Promise<boolean>;
+/** A batch's check: null while there is no key to tell by yet (the batch is then unproved, not forged). */
+export type BatchCheck = (signature: Uint8Array, message: Uint8Array) => Promise<boolean | null>;
 
 /** The batch a SFrame counter falls in; counters run on across a sender's epochs, so batches do too. */
 export function batchOf(counter: bigint): bigint {
@@ -112,10 +114,10 @@ export class BatchVerifier {
   /** The first batch of each recent unproved run. */
   private runs: bigint[] = [];
   private everVerified = false;
-  private readonly verify: Verify;
+  private readonly verify: BatchCheck;
   private readonly now: () => number;
 
-  constructor(verify: Verify, now: () => number = () => Date.now()) {
+  constructor(verify: BatchCheck, now: () => number = () => Date.now()) {
     this.verify = verify;
     this.now = now;
   }
@@ -149,7 +151,14 @@ export class BatchVerifier {
   private async judge(batch: bigint, state: BatchState, signature: Uint8Array): Promise<void> {
     if (state.slots.some((s) => s === null)) return this.decide(batch, state, 'unproved');
     const ok = await this.verify(signature, batchMessage(batch, state.slots)).catch(() => false);
-    this.decide(batch, state, ok ? 'verified' : 'forged');
+    this.decide(batch, state, ok === null ? 'unproved' : ok ? 'verified' : 'forged');
+  }
+
+  /** Proof that something of this stream was forged outside any batch (its key's certificate): as a forged batch. */
+  forged(): void {
+    this.counters.forged++;
+    this.forgedAt = this.now();
+    this.need = Math.max(this.need, PENALTY_BATCHES);
   }
 
   private decide(batch: bigint, state: BatchState, verdict: Verdict): void {

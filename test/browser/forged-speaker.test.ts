@@ -6,7 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, FRAME_SIG_BATCH, FRAME_SIG_CHUNK, fromHex, parseKid, SframeReceiver, SframeSender } from '../../crypto/index.ts';
+import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, FRAME_SIG_BATCH, FRAME_TRAILER, fromHex, parseKid, SframeReceiver, SframeSender } from '../../crypto/index.ts';
 import { spliceRtp, startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
 import { launchFirefox } from './firefox.ts';
@@ -145,7 +145,7 @@ const SPLICE_SPAN = 150;
 /**
  * The second case: the relay, holding the epoch keys the colluder gives it, re-sends the host's real stream to the
  * listener and replaces single frames of it by the colluder's tone, encrypted under the host's KID at the counter of
- * the frame it replaces and carrying that frame's own chunk of signature, so that only the audio differs.
+ * the frame it replaces and carrying that frame's own chunk of signature and slice of certificate, so that only the audio differs.
  */
 async function splice(): Promise<void> {
   const { page: host, link } = await createRoom(browser, relay.url, 'Spliced speaker', 'Host');
@@ -154,7 +154,7 @@ async function splice(): Promise<void> {
   const colluderId = await idOf(colluder);
   await row(host, colluderId).getByTestId('invite-to-speak').click();
   await colluder.click('[data-testid="accept-invite"]');
-  const tone = (await capturePlaintextIn(colluder, 50)).map((hex) => fromHex(hex).slice(0, -FRAME_SIG_CHUNK));
+  const tone = (await capturePlaintextIn(colluder, 50)).map((hex) => fromHex(hex).slice(0, -FRAME_TRAILER));
   const listener = await openTab({ chromium: browser }, link);
   await joinAs(listener, 'Listener');
   const id = await idOf(listener);
@@ -189,7 +189,7 @@ async function splice(): Promise<void> {
       receivers.set(kid, receiver);
     }
     const real = await receiver.decrypt(frame);
-    const plain = new Uint8Array([...tone[forged.length % tone.length]!, ...real.subarray(real.length - FRAME_SIG_CHUNK)]);
+    const plain = new Uint8Array([...tone[forged.length % tone.length]!, ...real.subarray(real.length - FRAME_TRAILER)]);
     forged.push(Number(counter));
     return new SframeSender({ kid, baseKey, startCounter: counter }).encrypt(plain);
   });

@@ -42,7 +42,7 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
     async transform(frame, controller) {
       const data = new Uint8Array(frame.data);
       const started = performance.now();
-      // Without its signing key a member sends nothing: every listener would mute an unsigned frame anyway.
+      // Without its certified stream key a member sends nothing: every listener would mute an unsigned frame anyway.
       if (!source.canSign) {
         keys.sent.droppedNoKey++;
         return;
@@ -142,7 +142,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case 'set-epoch':
       // Not awaited: the held frames it releases are enqueued by their streams.
-      source.setKeys(message.signSecretKey, message.signKeys);
+      source.setKeys(message.streamCertificate, message.signKeys);
       void keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.senders);
       break;
     case 'send-allowed':
@@ -164,3 +164,4 @@ setInterval(() => {
 
 // Loaded and ready for keys and frames: the join timeline marks when (join-timeline.ts).
 post({ type: 'ready' });
+void source.streamPublicKey.then((publicKey) => post({ type: 'stream-key', publicKey }));
