@@ -10,6 +10,10 @@ export const FRAME_SIG_BATCH = 4;
 export const FRAME_SIG_CHUNK = 64 / FRAME_SIG_BATCH;
 const DIGEST = 32;
 const LABEL = labelBytes('frame-signature');
+const BATCH = BigInt(FRAME_SIG_BATCH);
+/** KID and CTR of the frame being digested, written in place: no allocation per frame (frames are digested one at a time). */
+const digestHead = new Uint8Array(16);
+const digestHeadView = new DataView(digestHead.buffer);
 
 export type Sign = (message: Uint8Array) => Promise<Uint8Array>;
 export type Verify = (signature: Uint8Array, message: Uint8Array) => Promise<boolean>;
@@ -18,12 +22,14 @@ export type BatchCheck = (signature: Uint8Array, message: Uint8Array) => Promise
 
 /** The batch a SFrame counter falls in; counters run on across a sender's epochs, so batches do too. */
 export function batchOf(counter: bigint): bigint {
-  return counter / BigInt(FRAME_SIG_BATCH);
+  return counter / BATCH;
 }
 
-/** One frame's place in its batch: H(KID, CTR, audio), binding the epoch and sender index the KID encodes. */
+/** One frame's place in its batch: H(u64 KID, u64 CTR, audio), binding the epoch and sender index the KID encodes. */
 export function frameDigest(kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
-  return sha256(concat(bigEndian(kid, 8), bigEndian(counter, 8), audio));
+  digestHeadView.setBigUint64(0, kid);
+  digestHeadView.setBigUint64(8, counter);
+  return sha256.create().update(digestHead).update(audio).digest();
 }
 
 /** What is signed for a batch: the label, the batch number, and each slot's digest (zeros for a counter never sent). */
@@ -51,9 +57,12 @@ export class BatchSigner {
   private slots: (Uint8Array | null)[] = [];
   private signed: { batch: bigint; signature: Uint8Array } | null = null;
   private readonly sign: Sign;
+  private readonly reserve: number;
 
-  constructor(sign: Sign) {
+  /** `reserve`: bytes left free after the chunk, for the caller to fill (the certificate slice), so a frame is copied once. */
+  constructor(sign: Sign, reserve = 0) {
     this.sign = sign;
+    this.reserve = reserve;
   }
 
   async wrap(kid: bigint, counter: bigint, audio: Uint8Array): Promise<Uint8Array> {
@@ -63,9 +72,9 @@ export class BatchSigner {
       this.batch = batch;
       this.slots = new Array<Uint8Array | null>(FRAME_SIG_BATCH).fill(null);
     }
-    const position = Number(counter % BigInt(FRAME_SIG_BATCH));
+    const position = Number(counter % BATCH);
     this.slots[position] = frameDigest(kid, counter, audio);
-    const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK);
+    const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK + this.reserve);
     out.set(audio);
     // Zeros when the batch before was not this signer's (the stream's first batch): the receiver will not play it.
     if (this.signed && this.signed.batch === batch - 1n) out.set(this.signed.signature.subarray(position * FRAME_SIG_CHUNK, (position + 1) * FRAME_SIG_CHUNK), audio.length);
@@ -133,7 +142,7 @@ export class BatchVerifier {
     // A frame from a batch already judged or given up on cannot change a verdict, and does not play.
     if (batch < this.highest - 1n) return this.refuse();
     const audio = plain.subarray(0, plain.length - FRAME_SIG_CHUNK);
-    const position = Number(counter % BigInt(FRAME_SIG_BATCH));
+    const position = Number(counter % BATCH);
     const state = this.state(batch);
     if (state.verdict !== null || state.slots[position]) return this.refuse();
     state.slots[position] = frameDigest(kid, counter, audio);

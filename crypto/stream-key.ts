@@ -1,7 +1,7 @@
 // Stream keys for frame signatures: a speaker's E2EE Worker signs batches with a key of its own, certified by the identity
 // key, and every frame carries a slice of that certificate (docs/protocol.md section 7, "Source authentication").
 import { concat } from './bytes.ts';
-import { type BatchSigner, type BatchVerifier, FRAME_SIG_CHUNK, type Verify } from './frame-signature.ts';
+import { BatchSigner, type BatchVerifier, FRAME_SIG_CHUNK, type Sign, type Verify } from './frame-signature.ts';
 import { labelBytes } from './kdf.ts';
 
 /** The certificate: the stream's Ed25519 public key, then the identity key's signature over it (32 + 64 bytes). */
@@ -13,6 +13,7 @@ export const STREAM_CERT_FRAMES = STREAM_CERT_BYTES / STREAM_CERT_CHUNK;
 /** Everything a frame carries after its Opus bytes: its chunk of signature and its slice of certificate. */
 export const FRAME_TRAILER = FRAME_SIG_CHUNK + STREAM_CERT_CHUNK;
 const LABEL = labelBytes('frame-stream-key');
+const CERT_FRAMES = BigInt(STREAM_CERT_FRAMES);
 
 /** What the identity key signs: the label and the stream's public key (identity keys are drawn per room, per member). */
 export function streamKeyMessage(streamPublicKey: Uint8Array): Uint8Array {
@@ -24,23 +25,21 @@ export async function certifyStreamKey(identitySign: (message: Uint8Array) => Pr
   return concat(streamPublicKey, await identitySign(streamKeyMessage(streamPublicKey)));
 }
 
-/** The sending side: the batch signer's plaintext (signed by the stream key), then this frame's slice of certificate. */
+/** The sending side: the batch signer's plaintext (signed by the stream key `sign`), then this frame's slice of certificate. */
 export class CertifiedSigner {
   private readonly signer: BatchSigner;
   readonly certificate: Uint8Array;
 
-  constructor(signer: BatchSigner, certificate: Uint8Array) {
+  constructor(sign: Sign, certificate: Uint8Array) {
     if (certificate.length !== STREAM_CERT_BYTES) throw new RangeError('a stream certificate is 96 bytes');
-    this.signer = signer;
+    this.signer = new BatchSigner(sign, STREAM_CERT_CHUNK);
     this.certificate = certificate;
   }
 
   async wrap(kid: bigint, counter: bigint, audio: Uint8Array): Promise<Uint8Array> {
-    const signed = await this.signer.wrap(kid, counter, audio);
-    const out = new Uint8Array(signed.length + STREAM_CERT_CHUNK);
-    out.set(signed);
-    const slice = Number(counter % BigInt(STREAM_CERT_FRAMES)) * STREAM_CERT_CHUNK;
-    out.set(this.certificate.subarray(slice, slice + STREAM_CERT_CHUNK), signed.length);
+    const out = await this.signer.wrap(kid, counter, audio);
+    const slice = Number(counter % CERT_FRAMES) * STREAM_CERT_CHUNK;
+    out.set(this.certificate.subarray(slice, slice + STREAM_CERT_CHUNK), out.length - STREAM_CERT_CHUNK);
     return out;
   }
 }
@@ -78,7 +77,7 @@ export class CertifiedVerifier {
   }
 
   private async gather(counter: bigint, slice: Uint8Array): Promise<void> {
-    this.slices[Number(counter % BigInt(STREAM_CERT_FRAMES))] = slice.slice();
+    this.slices[Number(counter % CERT_FRAMES)] = slice.slice();
     if (this.slices.some((s) => s === null)) return;
     const certificate = concat(...(this.slices as Uint8Array[]));
     this.slices = new Array(STREAM_CERT_FRAMES).fill(null);

@@ -2,7 +2,6 @@
 // certified, gathered from the frames themselves; other members' certificates, forged ones and uncertified keys never play.
 import { describe, expect, it } from 'vitest';
 import {
-  BatchSigner,
   BatchVerifier,
   certifyStreamKey,
   CertifiedSigner,
@@ -31,7 +30,7 @@ type Stream = Awaited<ReturnType<typeof ed25519StreamKey>>;
 async function sender(certifier: Identity, stream?: Stream): Promise<{ stream: Stream; signer: CertifiedSigner }> {
   const s = stream ?? (await ed25519StreamKey());
   const certificate = await certifyStreamKey(await ed25519Signer(certifier.signSecretKey), s.publicKey);
-  return { stream: s, signer: new CertifiedSigner(new BatchSigner(s.sign), certificate) };
+  return { stream: s, signer: new CertifiedSigner(s.sign, certificate) };
 }
 
 /** A listener's verifier for a speaker whose identity key the stage names as `identity`. */
@@ -84,7 +83,7 @@ describe('certified stream keys (frame signatures without the identity key in th
     const stream = await ed25519StreamKey();
     const certificate = await certifyStreamKey(await ed25519Signer(host.signSecretKey), stream.publicKey);
     certificate[40]! ^= 1;
-    const signer = new CertifiedSigner(new BatchSigner(stream.sign), certificate);
+    const signer = new CertifiedSigner(stream.sign, certificate);
     const v = await listener(host);
     expect(await run(signer, v, 0, 3 * STREAM_CERT_FRAMES)).toEqual([]);
     // One forgery found per certificate cycle, each a penalty.
@@ -96,7 +95,7 @@ describe('certified stream keys (frame signatures without the identity key in th
     const { signer: honest } = await sender(host);
     const other = await ed25519StreamKey();
     // A colluder carries the host's real certificate slices but signs batches with a key of its own.
-    const forger = new CertifiedSigner(new BatchSigner(other.sign), honest.certificate);
+    const forger = new CertifiedSigner(other.sign, honest.certificate);
     const v = await listener(host);
     expect(await run(forger, v, 0, 3 * STREAM_CERT_FRAMES)).toEqual([]);
     expect(v.certifiedKey).not.toBeNull();
@@ -107,7 +106,7 @@ describe('certified stream keys (frame signatures without the identity key in th
   it('a certificate of the speaker\'s earlier stream (a previous page, its key gone) does not prove the new stream\'s batches', async () => {
     const { signer: before } = await sender(host);
     const { stream: now } = await sender(host);
-    const replayed = new CertifiedSigner(new BatchSigner(now.sign), before.certificate);
+    const replayed = new CertifiedSigner(now.sign, before.certificate);
     const v = await listener(host);
     expect(await run(replayed, v, 0, 3 * STREAM_CERT_FRAMES)).toEqual([]);
     expect(v.batches.counters.forged).toBeGreaterThan(0);

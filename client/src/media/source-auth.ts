@@ -5,7 +5,7 @@
 // signs Ed25519 natively; ed25519.ts loads libsodium on demand where it does not.
 import { equalBytes } from '../../../crypto/bytes.ts';
 import { ed25519StreamKey, ed25519Verifier } from '../../../crypto/ed25519.ts';
-import { BatchSigner, BatchVerifier, type SourceCounters } from '../../../crypto/frame-signature.ts';
+import { BatchVerifier, type SourceCounters } from '../../../crypto/frame-signature.ts';
 import { CertifiedSigner, CertifiedVerifier } from '../../../crypto/stream-key.ts';
 
 export interface SourceStatus extends SourceCounters {
@@ -46,7 +46,7 @@ export class SourceAuth {
   setKeys(certificate: Uint8Array | null, signKeys: Record<string, Uint8Array>): void {
     if (certificate && !(this.signer && equalBytes(this.signer.certificate, certificate))) {
       void this.stream.then((k) => {
-        if (equalBytes(k.publicKey, certificate.subarray(0, 32))) this.signer = new CertifiedSigner(new BatchSigner(k.sign), certificate);
+        if (equalBytes(k.publicKey, certificate.subarray(0, 32))) this.signer = new CertifiedSigner(k.sign, certificate);
       });
     }
     for (const [participantId, key] of Object.entries(signKeys)) this.keys.set(participantId, key);
