@@ -6,7 +6,21 @@ import type { Browser, Page } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, FRAME_SIG_BATCH, FRAME_TRAILER, fromHex, parseKid, SframeReceiver, SframeSender } from '../../crypto/index.ts';
+import {
+  decodeHeader,
+  DEFAULT_CIPHER_SUITE,
+  deriveSenderBaseKey,
+  ed25519Verifier,
+  FRAME_SIG_BATCH,
+  FRAME_TRAILER,
+  fromBase64url,
+  fromHex,
+  parseKid,
+  SframeReceiver,
+  SframeSender,
+  streamKeyMessage,
+  toHex,
+} from '../../crypto/index.ts';
 import { spliceRtp, startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
 import { launchFirefox } from './firefox.ts';
@@ -228,7 +242,67 @@ async function splice(): Promise<void> {
   await colluder.close();
 }
 
+/** The host's page, recording every byte array it posts to a Worker (hex), and every key of its set-epoch messages. */
+const recorder: PageOptions = {
+  before: () => {
+    const w = window as unknown as { posted: string[]; epochFields: string[] };
+    w.posted = [];
+    w.epochFields = [];
+    const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    const scan = (value: unknown): void => {
+      if (value instanceof Uint8Array) w.posted.push(hex(value));
+      else if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) for (const child of Object.values(value)) scan(child);
+    };
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
+      const m = message as { type?: string };
+      if (m?.type === 'set-epoch') w.epochFields.push(...Object.keys(m));
+      scan(message);
+      return (post as (...args: unknown[]) => void).call(this, message, ...rest);
+    } as typeof Worker.prototype.postMessage;
+  },
+};
+
+/** The identity keys the page keeps for this tab (member-store.ts), base64url. */
+const storedIdentity = (page: Page) =>
+  page.evaluate(() => {
+    for (let i = 0; i < sessionStorage.length; i++) {
+      const value = sessionStorage.getItem(sessionStorage.key(i)!);
+      try {
+        const identity = (JSON.parse(value ?? '') as { identity?: { signPublicKey?: string; signSecretKey?: string } }).identity;
+        if (identity?.signSecretKey && identity.signPublicKey) return { publicKey: identity.signPublicKey, secretKey: identity.signSecretKey };
+      } catch {
+        // Not a stored member.
+      }
+    }
+    return null;
+  });
+
 describe('a member and the relay cannot make a listener hear the member as the host', () => {
+  it('the identity secret never enters the E2EE Worker: the host\'s frames are signed by a stream key its identity certified', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Stream key', 'Host', recorder);
+    const hostId = await myId(host);
+    const listener = await openTab({ chromium: browser }, link);
+    await joinAs(listener, 'Listener');
+    await hears(listener, hostId, 440);
+    await expect.poll(() => storedIdentity(host), { timeout: 10_000 }).not.toBeNull();
+    const identity = (await storedIdentity(host))!;
+    const seed = toHex(fromBase64url(identity.secretKey).subarray(0, 32));
+    const posted: string[] = await host.evaluate(() => (window as unknown as { posted: string[] }).posted);
+    const fields: string[] = await host.evaluate(() => (window as unknown as { epochFields: string[] }).epochFields);
+    expect(posted.length).toBeGreaterThan(0);
+    expect(posted.filter((hex) => hex.includes(seed))).toEqual([]);
+    expect(fields).toContain('streamCertificate');
+    expect(fields).not.toContain('signSecretKey');
+    // What the Worker got instead: certificates, each the identity's signature over the Worker's stream key.
+    const verify = await ed25519Verifier(fromBase64url(identity.publicKey));
+    const certificates = posted.filter((hex) => hex.length === 2 * 96).map(fromHex);
+    expect(certificates.length).toBeGreaterThan(0);
+    for (const c of certificates) expect(await verify(c.subarray(32), streamKeyMessage(c.subarray(0, 32)))).toBe(true);
+    await listener.close();
+    await host.close();
+  }, 90_000);
+
   it('Chromium listener: the colluder\'s tone under the host\'s index, on the host\'s track, never plays', () => attack({ chromium: browser }), 150_000);
 
   it('Chromium listener: single forged frames spliced into the host\'s real stream play within the bound, then the host is muted until the splicing stops', () => splice(), 150_000);
