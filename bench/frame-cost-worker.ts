@@ -1,8 +1,10 @@
 // Runs inside a Chromium Worker (bundled by bench/frame-cost.ts): SFrame's default suite per frame, engine by engine.
 import { gcm } from '@noble/ciphers/aes.js';
 import { bigEndian, concat } from '../crypto/bytes.ts';
-import { ed25519Signer, ed25519Verifier } from '../crypto/ed25519.ts';
-import { BatchSigner, BatchVerifier } from '../crypto/frame-signature.ts';
+import { ed25519StreamKey, ed25519Verifier } from '../crypto/ed25519.ts';
+import { BatchVerifier, type Sign, type Verify } from '../crypto/frame-signature.ts';
+import { initCrypto, sodium } from '../crypto/sodium.ts';
+import { certifyStreamKey, CertifiedSigner, CertifiedVerifier, FRAME_TRAILER } from '../crypto/stream-key.ts';
 import {
   DEFAULT_CIPHER_SUITE,
   decodeHeader,
@@ -87,36 +89,62 @@ const sframeContexts: Engine = {
   },
 };
 
-/**
- * What the transform runs with source authentication: the frame signed in batches (one Ed25519 signature per four
- * frames, WebCrypto where the browser has it) and SFrame over frame and chunk; the receiver decrypts and verifies.
- */
-const signedContexts: Engine = {
-  name: 'SframeSender/Receiver + frame signatures (Ed25519 per 4 frames)',
-  async: true,
-  async start() {
-    const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const jwk = await crypto.subtle.exportKey('jwk', pair.privateKey);
-    const b64 = (t: string) => Uint8Array.from(atob(t.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-    // libsodium's form of the secret key, as identities keep it: seed, then public key.
-    const secret = concat(b64(jwk.d!), b64(jwk.x!));
-    const signer = new BatchSigner(await ed25519Signer(secret));
-    const verifier = new BatchVerifier(await ed25519Verifier(secret.subarray(32)));
-    const sender = new SframeSender({ kid: KID, baseKey: BASE_KEY });
-    await sender.ready();
-    const receiver = new SframeReceiver();
-    receiver.addKey(KID, BASE_KEY);
-    return {
-      encrypt: async () => sender.encrypt(await signer.wrap(KID, sender.nextCounter, plainBytes)),
-      async decrypt(frame) {
-        const plain = await receiver.decrypt(frame);
-        // The first batches play nothing (no proof yet): the check below wants the audio, so it is returned whatever.
-        await verifier.accept(KID, decodeHeader(frame).counter, plain);
-        return plain.subarray(0, plainBytes.length);
-      },
-    };
+/** An Ed25519 implementation for the signed engines: a fresh stream key and an identity, and verifiers of keys. */
+interface Ed25519 {
+  streamKey(): Promise<{ publicKey: Uint8Array; sign: Sign }>;
+  verifier(publicKey: Uint8Array): Promise<Verify>;
+}
+
+const webCryptoEd25519: Ed25519 = { streamKey: ed25519StreamKey, verifier: ed25519Verifier };
+
+const sodiumEd25519: Ed25519 = {
+  async streamKey() {
+    await initCrypto();
+    const pair = sodium.crypto_sign_keypair();
+    return { publicKey: pair.publicKey, sign: (message) => Promise.resolve(sodium.crypto_sign_detached(message, pair.privateKey)) };
+  },
+  async verifier(publicKey) {
+    await initCrypto();
+    return (signature, message) => Promise.resolve(sodium.crypto_sign_verify_detached(signature, message, publicKey));
   },
 };
+
+/** No signature at all (zeros, always valid): what the batching, digests and certificate bookkeeping cost alone. */
+const noEd25519: Ed25519 = {
+  streamKey: () => Promise.resolve({ publicKey: new Uint8Array(32).fill(9), sign: () => Promise.resolve(new Uint8Array(64)) }),
+  verifier: () => Promise.resolve(() => Promise.resolve(true)),
+};
+
+/**
+ * What the transform runs with source authentication: the frame signed in batches (one Ed25519 signature per four
+ * frames, by a stream key the identity certified), SFrame over frame, chunk and certificate slice; the receiver
+ * decrypts, gathers the certificate and verifies.
+ */
+function signedContexts(name: string, ed: Ed25519): Engine {
+  return {
+    name,
+    async: true,
+    async start() {
+      const identity = await ed.streamKey();
+      const stream = await ed.streamKey();
+      const signer = new CertifiedSigner(stream.sign, await certifyStreamKey(identity.sign, stream.publicKey));
+      const verifier = new CertifiedVerifier(await ed.verifier(identity.publicKey), ed.verifier, (check) => new BatchVerifier(check));
+      const sender = new SframeSender({ kid: KID, baseKey: BASE_KEY });
+      await sender.ready();
+      const receiver = new SframeReceiver();
+      receiver.addKey(KID, BASE_KEY);
+      return {
+        encrypt: async () => sender.encrypt(await signer.wrap(KID, sender.nextCounter, plainBytes)),
+        async decrypt(frame) {
+          const plain = await receiver.decrypt(frame);
+          // The first batches play nothing (no proof yet): the check below wants the audio, so it is returned whatever.
+          await verifier.accept(KID, decodeHeader(frame).counter, plain);
+          return plain.subarray(0, plain.length - FRAME_TRAILER);
+        },
+      };
+    },
+  };
+}
 
 /**
  * Bare WebCrypto AES-GCM with the key imported once, without the contexts' header, nonce and replay bookkeeping; each
@@ -147,7 +175,14 @@ const webCrypto: Engine = {
   },
 };
 
-const ENGINES = [nobleOneShot, webCrypto, sframeContexts, signedContexts];
+const ENGINES = [
+  nobleOneShot,
+  webCrypto,
+  sframeContexts,
+  signedContexts('SframeSender/Receiver + frame signatures, WebCrypto Ed25519 (now)', webCryptoEd25519),
+  signedContexts('SframeSender/Receiver + frame signatures, libsodium Ed25519', sodiumEd25519),
+  signedContexts('SframeSender/Receiver + frame signatures, no Ed25519 (bookkeeping alone)', noEd25519),
+];
 let plainBytes = new Uint8Array(0);
 let evictor = new Uint8Array(0);
 let evictSum = 0;

@@ -46,3 +46,18 @@ export async function ed25519Verifier(publicKey: Uint8Array): Promise<Verify> {
     }
   };
 }
+
+/**
+ * A fresh Ed25519 key pair for one sending stream: its public key, and a signer whose secret never leaves this context
+ * (a non-extractable WebCrypto key where the platform has Ed25519, libsodium's key in this context's memory otherwise).
+ */
+export async function ed25519StreamKey(): Promise<{ publicKey: Uint8Array; sign: Sign }> {
+  if (await nativeEd25519()) {
+    const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+    const publicKey = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+    return { publicKey, sign: async (message) => new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, pair.privateKey, message as BufferSource)) };
+  }
+  const sodium = await sodiumLoaded();
+  const pair = sodium.crypto_sign_keypair();
+  return { publicKey: pair.publicKey, sign: (message) => Promise.resolve(sodium.crypto_sign_detached(message, pair.privateKey)) };
+}

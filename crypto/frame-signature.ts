@@ -10,18 +10,26 @@ export const FRAME_SIG_BATCH = 4;
 export const FRAME_SIG_CHUNK = 64 / FRAME_SIG_BATCH;
 const DIGEST = 32;
 const LABEL = labelBytes('frame-signature');
+const BATCH = BigInt(FRAME_SIG_BATCH);
+/** KID and CTR of the frame being digested, written in place: no allocation per frame (frames are digested one at a time). */
+const digestHead = new Uint8Array(16);
+const digestHeadView = new DataView(digestHead.buffer);
 
 export type Sign = (message: Uint8Array) => Promise<Uint8Array>;
 export type Verify = (signature: Uint8Array, message: Uint8Array) => Promise<boolean>;
+/** A batch's check: null while there is no key to tell by yet (the batch is then unproved, not forged). */
+export type BatchCheck = (signature: Uint8Array, message: Uint8Array) => Promise<boolean | null>;
 
 /** The batch a SFrame counter falls in; counters run on across a sender's epochs, so batches do too. */
 export function batchOf(counter: bigint): bigint {
-  return counter / BigInt(FRAME_SIG_BATCH);
+  return counter / BATCH;
 }
 
-/** One frame's place in its batch: H(KID, CTR, audio), binding the epoch and sender index the KID encodes. */
+/** One frame's place in its batch: H(u64 KID, u64 CTR, audio), binding the epoch and sender index the KID encodes. */
 export function frameDigest(kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
-  return sha256(concat(bigEndian(kid, 8), bigEndian(counter, 8), audio));
+  digestHeadView.setBigUint64(0, kid);
+  digestHeadView.setBigUint64(8, counter);
+  return sha256.create().update(digestHead).update(audio).digest();
 }
 
 /** What is signed for a batch: the label, the batch number, and each slot's digest (zeros for a counter never sent). */
@@ -49,9 +57,12 @@ export class BatchSigner {
   private slots: (Uint8Array | null)[] = [];
   private signed: { batch: bigint; signature: Uint8Array } | null = null;
   private readonly sign: Sign;
+  private readonly reserve: number;
 
-  constructor(sign: Sign) {
+  /** `reserve`: bytes left free after the chunk, for the caller to fill (the certificate slice), so a frame is copied once. */
+  constructor(sign: Sign, reserve = 0) {
     this.sign = sign;
+    this.reserve = reserve;
   }
 
   async wrap(kid: bigint, counter: bigint, audio: Uint8Array): Promise<Uint8Array> {
@@ -61,9 +72,9 @@ export class BatchSigner {
       this.batch = batch;
       this.slots = new Array<Uint8Array | null>(FRAME_SIG_BATCH).fill(null);
     }
-    const position = Number(counter % BigInt(FRAME_SIG_BATCH));
+    const position = Number(counter % BATCH);
     this.slots[position] = frameDigest(kid, counter, audio);
-    const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK);
+    const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK + this.reserve);
     out.set(audio);
     // Zeros when the batch before was not this signer's (the stream's first batch): the receiver will not play it.
     if (this.signed && this.signed.batch === batch - 1n) out.set(this.signed.signature.subarray(position * FRAME_SIG_CHUNK, (position + 1) * FRAME_SIG_CHUNK), audio.length);
@@ -112,10 +123,10 @@ export class BatchVerifier {
   /** The first batch of each recent unproved run. */
   private runs: bigint[] = [];
   private everVerified = false;
-  private readonly verify: Verify;
+  private readonly verify: BatchCheck;
   private readonly now: () => number;
 
-  constructor(verify: Verify, now: () => number = () => Date.now()) {
+  constructor(verify: BatchCheck, now: () => number = () => Date.now()) {
     this.verify = verify;
     this.now = now;
   }
@@ -131,7 +142,7 @@ export class BatchVerifier {
     // A frame from a batch already judged or given up on cannot change a verdict, and does not play.
     if (batch < this.highest - 1n) return this.refuse();
     const audio = plain.subarray(0, plain.length - FRAME_SIG_CHUNK);
-    const position = Number(counter % BigInt(FRAME_SIG_BATCH));
+    const position = Number(counter % BATCH);
     const state = this.state(batch);
     if (state.verdict !== null || state.slots[position]) return this.refuse();
     state.slots[position] = frameDigest(kid, counter, audio);
@@ -149,7 +160,14 @@ export class BatchVerifier {
   private async judge(batch: bigint, state: BatchState, signature: Uint8Array): Promise<void> {
     if (state.slots.some((s) => s === null)) return this.decide(batch, state, 'unproved');
     const ok = await this.verify(signature, batchMessage(batch, state.slots)).catch(() => false);
-    this.decide(batch, state, ok ? 'verified' : 'forged');
+    this.decide(batch, state, ok === null ? 'unproved' : ok ? 'verified' : 'forged');
+  }
+
+  /** Proof that something of this stream was forged outside any batch (its key's certificate): as a forged batch. */
+  forged(): void {
+    this.counters.forged++;
+    this.forgedAt = this.now();
+    this.need = Math.max(this.need, PENALTY_BATCHES);
   }
 
   private decide(batch: bigint, state: BatchState, verdict: Verdict): void {

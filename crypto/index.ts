@@ -15,3 +15,4 @@ export * from './sframe.ts';
 export { initCrypto } from './sodium.ts';
 export * from './frame-signature.ts';
 export * from './ed25519.ts';
+export * from './stream-key.ts';

@@ -1,15 +1,31 @@
 // Issue 27: a member colluding with the relay encrypts its own tone under the host's sender index with the real epoch
-// key, and the relay delivers it on the host's track. Listeners (Chromium, and Firefox) never play it as the host and
-// say so; once the relay stops, the real host is heard again.
+// key, and the relay delivers it on the host's track, or splices single such frames into the host's real stream.
+// Listeners (Chromium, and Firefox) never play it as the host beyond the stated bound and say so; once the relay
+// stops, the real host is heard again.
 import type { Browser, Page } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
+import {
+  decodeHeader,
+  DEFAULT_CIPHER_SUITE,
+  deriveSenderBaseKey,
+  ed25519Verifier,
+  FRAME_SIG_BATCH,
+  FRAME_TRAILER,
+  fromBase64url,
+  fromHex,
+  parseKid,
+  SframeReceiver,
+  SframeSender,
+  streamKeyMessage,
+  toHex,
+} from '../../crypto/index.ts';
+import { spliceRtp, startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
 import { launchFirefox } from './firefox.ts';
 import { createRoom, joinRoom, myId, type PageOptions } from './pages.ts';
-import { hears, idOf, joinAs, openTab, type Tab } from './tab.ts';
+import { capturePlaintextIn, chromiumTab, epochKeyIn, hears, idOf, joinAs, openTab, type Tab } from './tab.ts';
 
 let relay: Relay;
 let adversary: Adversary;
@@ -131,8 +147,165 @@ function producerOf(participantId: string): string | null {
   return found;
 }
 
+/** The SFrame counters of the frames the tab last played from a participant (the E2EE Worker's record, test builds). */
+const playedBy = (tab: Tab, id: string) =>
+  tab.evaluate((i) => (window as unknown as { teahouse: { view(): { speakers: { participantId: string; played?: number[] }[] } } }).teahouse.view().speakers.find((s) => s.participantId === i)?.played ?? [], id);
+
+/** One spliced frame every this many of the host's: never two in one batch, and a forged batch at least every third. */
+const SPLICE_EVERY = 10;
+/** The relay splices over this many of the host's counters (3 s), then passes its stream untouched again. */
+const SPLICE_SPAN = 150;
+
+/**
+ * The second case: the relay, holding the epoch keys the colluder gives it, re-sends the host's real stream to the
+ * listener and replaces single frames of it by the colluder's tone, encrypted under the host's KID at the counter of
+ * the frame it replaces and carrying that frame's own chunk of signature and slice of certificate, so that only the audio differs.
+ */
+async function splice(): Promise<void> {
+  const { page: host, link } = await createRoom(browser, relay.url, 'Spliced speaker', 'Host');
+  const hostId = await myId(host);
+  const colluder = chromiumTab(await joinRoom(browser660, link, 'Colluder'));
+  const colluderId = await idOf(colluder);
+  await row(host, colluderId).getByTestId('invite-to-speak').click();
+  await colluder.click('[data-testid="accept-invite"]');
+  const tone = (await capturePlaintextIn(colluder, 50)).map((hex) => fromHex(hex).slice(0, -FRAME_TRAILER));
+  const listener = await openTab({ chromium: browser }, link);
+  await joinAs(listener, 'Listener');
+  const id = await idOf(listener);
+  await hears(listener, hostId, 440);
+
+  const room = relay.rooms.get(new URL(link).pathname.split('/')[2]!)!;
+  const hostMember = room.members.get(hostId)!;
+  const [hostProducer] = [...hostMember.producers.keys()];
+  const keys = new Map<number, Uint8Array>();
+  const receivers = new Map<bigint, SframeReceiver>();
+  let fetching = false;
+  let spliceFrom: bigint | null = null;
+  const forged: number[] = [];
+  let passed = -1n;
+  const splicer = await spliceRtp(room.router, hostProducer!, async (frame) => {
+    const { kid, counter } = decodeHeader(frame);
+    passed = counter;
+    const { epoch, senderIndex } = parseKid(kid);
+    const secret = keys.get(epoch);
+    if (!secret && !fetching) {
+      fetching = true;
+      void epochKeyIn(colluder)
+        .then((k) => keys.set(k.epoch, fromHex(k.secret)))
+        .finally(() => (fetching = false));
+    }
+    if (!secret || spliceFrom === null || counter < spliceFrom || counter >= spliceFrom + BigInt(SPLICE_SPAN) || counter % BigInt(SPLICE_EVERY) !== 3n) return frame;
+    const baseKey = deriveSenderBaseKey(secret, senderIndex, DEFAULT_CIPHER_SUITE);
+    let receiver = receivers.get(kid);
+    if (!receiver) {
+      receiver = new SframeReceiver();
+      receiver.addKey(kid, baseKey);
+      receivers.set(kid, receiver);
+    }
+    const real = await receiver.decrypt(frame);
+    const plain = new Uint8Array([...tone[forged.length % tone.length]!, ...real.subarray(real.length - FRAME_TRAILER)]);
+    forged.push(Number(counter));
+    return new SframeSender({ kid, baseKey, startCounter: counter }).encrypt(plain);
+  });
+  hostMember.producers.set(splicer.producer.id, splicer.producer);
+  try {
+    // The listener's host track now carries the relay's copy of the host's stream, untouched so far.
+    const member = room.members.get(id)!;
+    for (const consumer of member.consumers.values()) if (consumer.producerId === hostProducer) await consumer.pause();
+    adversary.inject(id, 'producer.removed', { producerId: hostProducer!, participantId: hostId });
+    adversary.inject(id, 'producer.added', { producerId: splicer.producer.id, participantId: hostId });
+    const switched = Number(passed);
+    await expect.poll(() => playedBy(listener, hostId).then((p) => p.some((c) => c > switched)), { timeout: 20_000 }).toBe(true);
+    await hears(listener, hostId, 440);
+    await expect.poll(() => keys.size, { timeout: 10_000 }).toBeGreaterThan(0);
+
+    spliceFrom = passed + 20n;
+    await expect.poll(() => passed >= spliceFrom! + BigInt(SPLICE_SPAN), { timeout: 30_000 }).toBe(true);
+    // What the listener played of the host from the first spliced frame on, while the relay spliced: at most the
+    // stated bound (the rest of the forged frame's batch and the next batch: 7 frames, 140 ms), then nothing.
+    const during = (await playedBy(listener, hostId)).filter((c) => c >= forged[0]! && c < Number(spliceFrom) + SPLICE_SPAN);
+    expect(forged.length).toBeGreaterThanOrEqual(SPLICE_SPAN / SPLICE_EVERY - 1);
+    expect(during.length).toBeLessThanOrEqual(2 * FRAME_SIG_BATCH - 1);
+    expect(during.filter((c) => forged.includes(c)).length).toBeLessThanOrEqual(1);
+    expect(await forgedShown(listener, hostId)).toBe(1);
+
+    // The relay stops splicing: the host's real frames verify again and the listener plays and hears the host.
+    const end = Number(spliceFrom) + SPLICE_SPAN;
+    await expect.poll(() => playedBy(listener, hostId).then((p) => p.filter((c) => c >= end).length), { timeout: 20_000 }).toBeGreaterThan(FRAME_SIG_BATCH);
+    await hears(listener, hostId, 440);
+  } finally {
+    hostMember.producers.delete(splicer.producer.id);
+    splicer.close();
+  }
+  await listener.close();
+  await host.close();
+  await colluder.close();
+}
+
+/** The host's page, recording every byte array it posts to a Worker (hex), and every key of its set-epoch messages. */
+const recorder: PageOptions = {
+  before: () => {
+    const w = window as unknown as { posted: string[]; epochFields: string[] };
+    w.posted = [];
+    w.epochFields = [];
+    const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    const scan = (value: unknown): void => {
+      if (value instanceof Uint8Array) w.posted.push(hex(value));
+      else if (value && typeof value === 'object' && !ArrayBuffer.isView(value)) for (const child of Object.values(value)) scan(child);
+    };
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, message: unknown, ...rest: unknown[]) {
+      const m = message as { type?: string };
+      if (m?.type === 'set-epoch') w.epochFields.push(...Object.keys(m));
+      scan(message);
+      return (post as (...args: unknown[]) => void).call(this, message, ...rest);
+    } as typeof Worker.prototype.postMessage;
+  },
+};
+
+/** The identity keys the page keeps for this tab (member-store.ts), base64url. */
+const storedIdentity = (page: Page) =>
+  page.evaluate(() => {
+    for (let i = 0; i < sessionStorage.length; i++) {
+      const value = sessionStorage.getItem(sessionStorage.key(i)!);
+      try {
+        const identity = (JSON.parse(value ?? '') as { identity?: { signPublicKey?: string; signSecretKey?: string } }).identity;
+        if (identity?.signSecretKey && identity.signPublicKey) return { publicKey: identity.signPublicKey, secretKey: identity.signSecretKey };
+      } catch {
+        // Not a stored member.
+      }
+    }
+    return null;
+  });
+
 describe('a member and the relay cannot make a listener hear the member as the host', () => {
+  it('the identity secret never enters the E2EE Worker: the host\'s frames are signed by a stream key its identity certified', async () => {
+    const { page: host, link } = await createRoom(browser, relay.url, 'Stream key', 'Host', recorder);
+    const hostId = await myId(host);
+    const listener = await openTab({ chromium: browser }, link);
+    await joinAs(listener, 'Listener');
+    await hears(listener, hostId, 440);
+    await expect.poll(() => storedIdentity(host), { timeout: 10_000 }).not.toBeNull();
+    const identity = (await storedIdentity(host))!;
+    const seed = toHex(fromBase64url(identity.secretKey).subarray(0, 32));
+    const posted: string[] = await host.evaluate(() => (window as unknown as { posted: string[] }).posted);
+    const fields: string[] = await host.evaluate(() => (window as unknown as { epochFields: string[] }).epochFields);
+    expect(posted.length).toBeGreaterThan(0);
+    expect(posted.filter((hex) => hex.includes(seed))).toEqual([]);
+    expect(fields).toContain('streamCertificate');
+    expect(fields).not.toContain('signSecretKey');
+    // What the Worker got instead: certificates, each the identity's signature over the Worker's stream key.
+    const verify = await ed25519Verifier(fromBase64url(identity.publicKey));
+    const certificates = posted.filter((hex) => hex.length === 2 * 96).map(fromHex);
+    expect(certificates.length).toBeGreaterThan(0);
+    for (const c of certificates) expect(await verify(c.subarray(32), streamKeyMessage(c.subarray(0, 32)))).toBe(true);
+    await listener.close();
+    await host.close();
+  }, 90_000);
+
   it('Chromium listener: the colluder\'s tone under the host\'s index, on the host\'s track, never plays', () => attack({ chromium: browser }), 150_000);
+
+  it('Chromium listener: single forged frames spliced into the host\'s real stream play within the bound, then the host is muted until the splicing stops', () => splice(), 150_000);
 
   it('Firefox listener: the same', async () => {
     const firefox = await launchFirefox();

@@ -1,5 +1,6 @@
 // Test fixture: the real relay with an adversary on what it sends to each connection (drop, delay, duplicate, replace, inject, replay, split) and a recorder of what it receives.
 import { createRequire } from 'node:module';
+import type { types } from 'mediasoup';
 import type { Relay, RelayOptions } from '../../server/index.ts';
 import { startTestRelay } from './relay.ts';
 
@@ -331,4 +332,41 @@ export async function startHostileRelay(options: RelayOptions = {}): Promise<Hos
     recipients: () => [...hooked.values()].map((h) => h.recipient),
   };
   return { relay, adversary };
+}
+
+/** A relay that rewrites media: a producer of its own re-sending another producer's RTP, each payload edited on the way. */
+export interface RtpSplice {
+  /** Consumable like the tapped one; the test decides whom it is announced as. */
+  producer: types.Producer;
+  close(): void;
+}
+
+/** Where an RTP packet's payload starts and ends (after CSRCs and a header extension, before padding). */
+function payloadBounds(packet: Buffer): { start: number; end: number } {
+  let start = 12 + 4 * (packet[0]! & 0x0f);
+  if (packet[0]! & 0x10) start += 4 + 4 * packet.readUInt16BE(start + 2);
+  const end = packet[0]! & 0x20 ? packet.length - packet[packet.length - 1]! : packet.length;
+  return { start, end };
+}
+
+/**
+ * Taps `producerId` on `router` through a DirectTransport, as the relay's operator could, and sends each packet on
+ * through a new producer with its payload (the SFrame frame) replaced by what `edit` returns. Packets keep their order,
+ * RTP sequence numbers and timestamps, so a spliced stream looks to a receiver like the real one.
+ */
+export async function spliceRtp(router: types.Router, producerId: string, edit: (payload: Uint8Array) => Promise<Uint8Array>): Promise<RtpSplice> {
+  const transport = await router.createDirectTransport();
+  const tap = await transport.consume({ producerId, rtpCapabilities: router.rtpCapabilities });
+  const producer = await transport.produce({ kind: 'audio', rtpParameters: tap.rtpParameters });
+  let chain: Promise<void> = Promise.resolve();
+  tap.on('rtp', (packet: Buffer) => {
+    chain = chain.then(async () => {
+      const { start, end } = payloadBounds(packet);
+      const header = Buffer.from(packet.subarray(0, start));
+      header[0] = header[0]! & ~0x20;
+      const payload = await edit(new Uint8Array(packet.subarray(start, end)));
+      if (!producer.closed) producer.send(Buffer.concat([header, payload]));
+    }).catch(() => undefined); // a failed edit loses that packet, as the network could
+  });
+  return { producer, close: () => transport.close() };
 }

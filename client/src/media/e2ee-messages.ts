@@ -10,8 +10,8 @@ export interface SetEpochMessage {
   senderIndex: number | null;
   /** Every member of the epoch (this one included): participant id -> its sender index in the epoch. */
   senders: Record<string, number>;
-  /** This member's identity signing key, for its frame signatures; null for members who do not send. */
-  signSecretKey: Uint8Array | null;
+  /** The identity key's certificate of the Worker's stream key (stream-key.ts), with which frames are signed; null for members who do not send. */
+  streamCertificate: Uint8Array | null;
   /** The identity key of each member of the epoch the page has verified, by participant id: frames must prove it. */
   signKeys: Record<string, Uint8Array>;
 }
@@ -73,4 +73,10 @@ export interface ReadyMessage {
   type: 'ready';
 }
 
-export type FromWorker = StatsMessage | PlaintextMessage | ReadyMessage;
+/** The Worker's stream key for frame signatures, for the page to certify with the identity key; null if none could be made. */
+export interface StreamKeyMessage {
+  type: 'stream-key';
+  publicKey: Uint8Array | null;
+}
+
+export type FromWorker = StatsMessage | PlaintextMessage | ReadyMessage | StreamKeyMessage;

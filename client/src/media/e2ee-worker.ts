@@ -22,6 +22,9 @@ const source = new SourceAuth();
 /** Test builds only: SFrame plaintexts to hand to the page (the privacy test checks them against the wire). */
 let capture: { remaining: number; frames: Uint8Array[] } | null = null;
 let firstDecryptedAt: number | null = null;
+/** Test builds only: the SFrame counters of the frames last played, per speaker (the splice test checks its bound). */
+const played = new Map<string, number[]>();
+const PLAYED_KEPT = 512;
 // The page is cross-origin isolated (COOP + COEP), so performance.now() here is fine-grained enough to sum per frame.
 const cost: FrameCost = { encryptMs: 0, encrypted: 0, decryptMs: 0, decrypted: 0 };
 
@@ -39,7 +42,7 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
     async transform(frame, controller) {
       const data = new Uint8Array(frame.data);
       const started = performance.now();
-      // Without its signing key a member sends nothing: every listener would mute an unsigned frame anyway.
+      // Without its certified stream key a member sends nothing: every listener would mute an unsigned frame anyway.
       if (!source.canSign) {
         keys.sent.droppedNoKey++;
         return;
@@ -82,6 +85,12 @@ function receiveTransformer(participantId: string): { stream: TransformStream<En
           const audio = await gate.accept(kid, counter, plain);
           decryptedAt = performance.now();
           if (!audio) return;
+          if (__TEAHOUSE_TEST_BUILD__) {
+            const list = played.get(participantId) ?? [];
+            played.set(participantId, list);
+            list.push(Number(counter));
+            if (list.length > PLAYED_KEPT) list.shift();
+          }
           frame.data = toBuffer(audio);
           firstDecryptedAt ??= performance.timeOrigin + performance.now();
           try {
@@ -133,7 +142,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case 'set-epoch':
       // Not awaited: the held frames it releases are enqueued by their streams.
-      source.setKeys(message.signSecretKey, message.signKeys);
+      source.setKeys(message.streamCertificate, message.signKeys);
       void keys.setEpoch(message.epoch, message.epochSecret, message.senderIndex, message.senders);
       break;
     case 'send-allowed':
@@ -147,8 +156,12 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
 
 setInterval(() => {
   keys.tick();
-  void source.status().then((status) => post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt, cost: { ...cost }, source: status }));
+  void source.status().then((status) => {
+    if (__TEAHOUSE_TEST_BUILD__) for (const [participantId, counters] of played) if (status[participantId]) status[participantId].played = counters;
+    post({ type: 'stats', sent: { ...keys.sent }, received: Object.fromEntries(keys.received), firstDecryptedAt, cost: { ...cost }, source: status });
+  });
 }, 250);
 
 // Loaded and ready for keys and frames: the join timeline marks when (join-timeline.ts).
 post({ type: 'ready' });
+void source.streamPublicKey.then((publicKey) => post({ type: 'stream-key', publicKey }));

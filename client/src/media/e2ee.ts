@@ -1,4 +1,6 @@
 // The page side of end-to-end encryption: one Worker holding the keys, attached to every sender and receiver.
+import { ed25519Signer } from '../../../crypto/ed25519.ts';
+import { certifyStreamKey } from '../../../crypto/stream-key.ts';
 import { markJoin } from './join-timeline.ts';
 import type { FromWorker, StatsMessage, ToWorker, TransformOptions } from './e2ee-messages.ts';
 
@@ -17,11 +19,19 @@ export class E2eeChannel {
   /** Read by capturePlaintext (test builds) only; nothing else talks to the worker behind this class. */
   readonly worker = new Worker(new URL('./e2ee-worker.ts', import.meta.url), { type: 'module', name: 'teahouse-e2ee' });
   private readonly mode = transformSupport();
+  /** The Worker's stream key, which the page certifies with the identity key (the Worker never holds the latter). */
+  private readonly streamKey: Promise<Uint8Array | null>;
+  private certified: { secretKey: Uint8Array; certificate: Promise<Uint8Array | null> } | null = null;
+  /** Messages that wait for a certificate keep their order with those that do not. */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(onStats: (stats: StatsMessage) => void) {
+    let gotStreamKey: (key: Uint8Array | null) => void = () => undefined;
+    this.streamKey = new Promise((resolve) => (gotStreamKey = resolve));
     this.worker.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.type === 'stats') onStats(event.data);
       else if (event.data.type === 'ready') markJoin('worker-ready');
+      else if (event.data.type === 'stream-key') gotStreamKey(event.data.publicKey);
     };
   }
 
@@ -36,15 +46,17 @@ export class E2eeChannel {
 
   /**
    * `senders`: every member of the epoch, me included, by participant id -> sender index in that epoch; `signKeys`:
-   * their verified identity keys, by participant id; `signSecretKey`: mine, with which my frames are signed.
+   * their verified identity keys, by participant id; `signSecretKey`: mine, which certifies the Worker's stream key
+   * here in the page (it does not go to the Worker).
    */
   setEpoch(epoch: number, epochSecret: Uint8Array, senderIndex: number | null, senders: Record<string, number>, signKeys: Record<string, Uint8Array>, signSecretKey: Uint8Array | null): void {
-    this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex, senders, signKeys, signSecretKey });
+    const certificate = signSecretKey ? this.certify(signSecretKey) : Promise.resolve(null);
+    this.inOrder(async () => this.post({ type: 'set-epoch', epoch, epochSecret, senderIndex, senders, signKeys, streamCertificate: await certificate }));
   }
 
   /** False while this member cannot confirm that its epoch is current: the worker drops every outgoing frame. */
   setSendAllowed(allowed: boolean): void {
-    this.post({ type: 'send-allowed', allowed });
+    this.inOrder(async () => this.post({ type: 'send-allowed', allowed }));
   }
 
   attachSender(sender: RTCRtpSender): void {
@@ -68,6 +80,19 @@ export class E2eeChannel {
     } else {
       throw new Error('no encoded transform support');
     }
+  }
+
+  /** Made once per identity: the Worker's stream key lives as long as the Worker. Null (nothing sent) if it fails. */
+  private certify(secretKey: Uint8Array): Promise<Uint8Array | null> {
+    if (this.certified?.secretKey !== secretKey) {
+      const certificate = this.streamKey.then(async (publicKey) => (publicKey ? certifyStreamKey(await ed25519Signer(secretKey), publicKey) : null)).catch(() => null);
+      this.certified = { secretKey, certificate };
+    }
+    return this.certified.certificate;
+  }
+
+  private inOrder(step: () => Promise<void>): void {
+    this.queue = this.queue.then(step).catch(() => undefined);
   }
 
   private post(message: ToWorker): void {
