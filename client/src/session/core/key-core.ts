@@ -64,6 +64,11 @@ export abstract class KeyCore {
     return this.agent.current != null && this.agent.isDistributor(this.present());
   }
 
+  /** Whether a commit waits for this member's package: a relay withholding it leaves the member on its epoch, silent. */
+  get awaitingPackage(): boolean {
+    return this.pending.waiting;
+  }
+
   /** Whether a member may hold the current keys: on this distributor's member list; lacking one (a successor), anyone. */
   holdsKeys(memberKeyId: string): boolean {
     const current = this.agent.current;
