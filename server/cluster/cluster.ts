@@ -16,7 +16,7 @@ import { RelayBus, RelayUnavailableError, type BusTraffic } from './bus.ts';
 import { RoomDirectory } from './directory.ts';
 import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
-import { roomRecord, type RoomRecord } from './record.ts';
+import { RecordWriter } from './records.ts';
 import type { RedisClient } from './redis.ts';
 
 const relayedEvents = z.object({ socketIds: z.array(z.string().max(64)), event: z.string().max(64), payload: z.unknown() });
@@ -52,10 +52,7 @@ export class Cluster implements Dispatcher {
   readonly directory: RoomDirectory;
   readonly origin: OriginSide;
   readonly edge: EdgeSide;
-  private readonly published = new Set<string>();
-  private readonly dirty = new Set<string>();
-  private closing = false;
-  private flushing: Promise<void> | null = null;
+  private readonly records: RecordWriter;
   private timer: NodeJS.Timeout | null = null;
   private latency = 0;
   /** When the oldest heartbeat not yet through began: during a Redis outage the latency gauge grows from it, not stays at the last good value. */
@@ -84,6 +81,7 @@ export class Cluster implements Dispatcher {
     this.bus = new RelayBus(redis, this.relayId, config.clusterHeartbeatMs * 3, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
     // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.
     this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
+    this.records = new RecordWriter(this.directory, service, this.relayId, log, () => ({ edgeMembers: this.edge.size, pipes: this.origin.pipes.size + this.edge.pipeCount }));
     this.origin = new OriginSide(this.bus, service, config, (roomId) => this.touched(roomId));
     this.edge = new EdgeSide(this.bus, placement, config, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
     // Events from a room's origin for members connected here: only to sockets that are its members through this relay.
@@ -301,54 +299,7 @@ export class Cluster implements Dispatcher {
 
   /** A room changed: its record in the directory follows within a round trip. */
   private touched(roomId: string): void {
-    // A stopping relay's rooms close under it: their records stay as last written, for the relays taking them over.
-    if (this.closing) return;
-    this.dirty.add(roomId);
-    this.scheduleFlush();
-  }
-
-  /**
-   * One write at a time; a room that changed while one was under way is written right after it, not at the next
-   * beat (a member who joined just before the relay died would otherwise be missing from the record taken over).
-   */
-  private scheduleFlush(): void {
-    this.flushing ??= Promise.resolve()
-      .then(() => this.flush())
-      .catch((error: Error) => this.log.warn({ err: error.name }, 'directory write failed; the next beat writes again'))
-      .finally(() => {
-        this.flushing = null;
-        if (this.dirty.size > 0 && !this.closing) this.scheduleFlush();
-      });
-  }
-
-  private async flush(): Promise<void> {
-    const ids = [...this.dirty];
-    this.dirty.clear();
-    const records = new Map<string, RoomRecord>();
-    const former: string[] = [];
-    for (const id of ids) {
-      const room = this.service.rooms.get(id);
-      if (!room) continue;
-      records.set(id, roomRecord(room, this.relayId));
-      former.push(...room.formerIds);
-    }
-    await this.sync(records, former, ids.filter((id) => !records.has(id) && !former.includes(id)));
-  }
-
-  private async sync(records: Map<string, RoomRecord>, former: string[], gone: string[]): Promise<void> {
-    for (const id of [...records.keys(), ...former]) this.published.add(id);
-    const lost = await this.directory.publish(records, former, {
-      rooms: this.service.rooms.size,
-      members: [...this.service.rooms.values()].reduce((n, r) => n + r.members.size, 0),
-      edgeMembers: this.edge.size,
-      pipes: this.origin.pipes.size + this.edge.pipeCount,
-    });
-    // Taken for dead and taken over meanwhile: the directory keeps naming the new origin, where newcomers go.
-    if (lost.length > 0) this.log.warn({ rooms: lost.length }, 'rooms taken over by another relay while this one was thought dead');
-    for (const id of gone) {
-      this.published.delete(id);
-      await this.directory.release(id);
-    }
+    this.records.touched(roomId);
   }
 
   /** Refreshes every entry of this relay, drops closed or rotated rooms, and checks that its peers still live. */
@@ -356,8 +307,7 @@ export class Cluster implements Dispatcher {
     const started = performance.now();
     this.beatPendingSince ??= started;
     await this.bus.refresh();
-    const { records, former } = this.allRecords();
-    await this.sync(records, former, [...this.published].filter((id) => !records.has(id) && !former.includes(id)));
+    await this.records.beat();
     this.latency = (performance.now() - started) / 1000;
     this.beatPendingSince = null;
     const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
@@ -377,27 +327,14 @@ export class Cluster implements Dispatcher {
     for (const peer of this.missed.keys()) if (!peers.has(peer)) this.missed.delete(peer);
   }
 
-  private allRecords(): { records: Map<string, RoomRecord>; former: string[] } {
-    const records = new Map<string, RoomRecord>();
-    const former: string[] = [];
-    for (const [id, room] of this.service.rooms) {
-      records.set(id, roomRecord(room, this.relayId));
-      former.push(...room.formerIds);
-    }
-    return { records, former };
-  }
-
   /**
    * Stopping (SIGTERM): the rooms this relay holds are handed over, not ended. Their records are written once more
    * and this relay's own entry goes at once, so the first relay a returning member reaches takes each room over, as
    * after a death but without waiting for the entries to expire; relays with members there notice at their next beats.
    */
   async close(): Promise<void> {
-    this.closing = true;
     if (this.timer) clearInterval(this.timer);
-    await this.flushing;
-    const { records, former } = this.allRecords();
-    await this.sync(records, former, []).catch((error: Error) => this.log.warn({ err: error.name }, 'last directory write failed'));
+    await this.records.close();
     this.edge.close();
     this.origin.close();
     await this.bus.close();

@@ -1,15 +1,14 @@
-// The edge side of a cluster room: this relay's members of rooms held by another relay, and where their media lives here.
+// The edge side of a cluster room: this relay's members of rooms held by another relay, and their requests answered here (the rooms' media: edge-rooms.ts).
 import type { types } from 'mediasoup';
 import { z } from 'zod';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import { connectTransport, consume, createTransport, produce, receiveTransport, restartIce, resumeConsumer } from '../media/endpoint.ts';
-import type { MediaEndpoint } from '../media/media-state.ts';
 import { turnIceServers } from '../media/turn.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import type { RelayBus } from './bus.ts';
-import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
+import { EdgeRooms, producerRef, type EdgeMember } from './edge-rooms.ts';
 
 /** Requests an edge relay answers itself: the member's media terminates here, whatever relay holds the room. */
 export const EDGE_LOCAL = new Set<RequestType>(['transport.create', 'transport.connect', 'transport.restartIce', 'consumer.create', 'consumer.resume', 'turn.credentials', 'producer.create']);
@@ -17,55 +16,10 @@ export const EDGE_LOCAL = new Set<RequestType>(['transport.create', 'transport.c
 /** Requests the origin decides and this relay then applies to the speaker's own producer here. */
 export const EDGE_PRODUCER = new Set<RequestType>(['producer.pause', 'producer.resume', 'producer.close']);
 
-const pipeOpened = pipeEnd.extend({ pipeId: z.string() });
-const pipedProducer = z.object({
-  participantId: z.string(),
-  kind: z.literal('audio'),
-  rtpParameters: z.record(z.string(), z.unknown()),
-  paused: z.boolean(),
-});
-const producerRef = z.object({ pipeId: z.string(), producerId: z.string() });
-
-/** A member connected here to a room held elsewhere; its producers are its microphone here, piped to the origin. */
-export interface EdgeMember extends MediaEndpoint {
-  socketId: string;
-  roomId: string;
-  origin: string;
-  participantId: string;
-  /** Where its newest receive transport is: a fan-out router of its edge room, or null for the room's own router. */
-  recvOn: EdgeFanout | null;
-  /** The worker its receive transport (most of its cost) is counted on. */
-  loadWorker: types.Worker | null;
-}
-
-/** An edge room's router on another worker, as the origin spreads a room: each producer piped in from the room's own router once. */
-interface EdgeFanout {
-  router: Promise<types.Router>;
-  piped: Map<string, Promise<void>>;
-}
-
-/**
- * A remote room's media on this relay: one router, one SRTP pipe to the origin router, and each producer that a
- * member here consumes piped in once. It exists while a member here receives, and goes with the last one.
- */
-interface EdgeRoom {
-  roomId: string;
-  origin: string;
-  worker: types.Worker;
-  router: Promise<types.Router>;
-  pipe: Promise<{ transport: types.PipeTransport; pipeId: string }> | null;
-  /** The pipe once it is connected, for inspection. */
-  connected: types.PipeTransport | null;
-  producers: Map<string, Promise<{ producer: types.Producer; participantId: string }>>;
-  /** Routers on other workers once this one carries LISTENERS_PER_ROUTER receivers. */
-  fanout: Map<types.Worker, EdgeFanout>;
-  /** Members here with a transport on this router: the edge room lives while there is one. */
-  receivers: Set<EdgeMember>;
-}
-
 export class EdgeSide {
   private readonly members = new Map<string, EdgeMember>();
-  private readonly rooms = new Map<string, EdgeRoom>();
+  /** The remote rooms' media here (edge-rooms.ts). */
+  private readonly rooms: EdgeRooms;
 
   private readonly bus: RelayBus;
   private readonly placement: MediaPlacement;
@@ -79,15 +33,12 @@ export class EdgeSide {
     this.config = config;
     this.now = now;
     this.releaseSocket = releaseSocket;
+    this.rooms = new EdgeRooms(bus, placement, config);
     bus.handle('member.released', (from, body) => {
       const { socketId } = z.object({ socketId: z.string() }).parse(body);
       const member = this.members.get(socketId);
       if (member && member.origin === from) this.releaseSocket(socketId);
     });
-    bus.handle('pipe.closed', (from, body) => this.pipeClosed(from, z.object({ pipeId: z.string() }).parse(body).pipeId));
-    bus.handle('pipe.producerClosed', (from, body) => this.withProducer(from, body, (p) => p.close()));
-    bus.handle('pipe.producerPaused', (from, body) => this.withProducer(from, body, (p) => p.pause()));
-    bus.handle('pipe.producerResumed', (from, body) => this.withProducer(from, body, (p) => p.resume()));
     bus.handle('pipe.sourcePaused', (from, body) => this.withSource(from, body, (p) => p.pause()));
     bus.handle('pipe.sourceResumed', (from, body) => this.withSource(from, body, (p) => p.resume()));
     bus.handle('pipe.sourceClosed', (from, body) => this.withSource(from, body, (p) => p.close()));
@@ -107,29 +58,25 @@ export class EdgeSide {
   }
 
   get pipeCount(): number {
-    let n = 0;
-    for (const room of this.rooms.values()) if (room.pipe) n++;
-    return n;
+    return this.rooms.pipeCount;
   }
 
   /** Connected pipes, the producers piped in through them, and speakers' own producers here (inspection for tests). */
   inspect(): { pipes: types.PipeTransport[]; producers: Promise<types.Producer | null>[]; speakers: types.Producer[] } {
-    const rooms = [...this.rooms.values()];
     return {
       speakers: [...this.members.values()].flatMap((m) => [...m.producers.values()]),
-      pipes: rooms.flatMap((r) => (r.connected && !r.connected.closed ? [r.connected] : [])),
-      producers: rooms.flatMap((r) => [...r.producers.values()].map((p) => p.then((e) => e.producer, () => null))),
+      ...this.rooms.inspect(),
     };
   }
 
   /** The router a remote room's media lives on here, while a member here receives (inspection for tests). */
   routerOf(roomId: string): Promise<types.Router> | undefined {
-    return this.rooms.get(roomId)?.router;
+    return this.rooms.routerOf(roomId);
   }
 
   /** A remote room's fan-out routers here, by worker (inspection for tests). */
   fanoutOf(roomId: string): Map<types.Worker, Promise<types.Router>> {
-    return new Map([...(this.rooms.get(roomId)?.fanout ?? new Map<types.Worker, EdgeFanout>())].map(([w, f]) => [w, f.router]));
+    return this.rooms.fanoutOf(roomId);
   }
 
   /** The relays whose rooms this one serves members of: the ones whose death it must notice. */
@@ -157,123 +104,8 @@ export class EdgeSide {
     this.placement.edgeLoad(member.loadWorker, null);
     member.loadWorker = null;
     member.recvOn = null;
-    const room = this.rooms.get(member.roomId);
-    if (room?.receivers.delete(member) && room.receivers.size === 0) this.closeRoom(room);
+    this.rooms.left(member);
     return member;
-  }
-
-  private closeRoom(room: EdgeRoom): void {
-    this.rooms.delete(room.roomId);
-    const pipe = room.pipe;
-    room.router.then((r) => r.close()).catch(() => undefined);
-    for (const f of room.fanout.values()) f.router.then((r) => r.close()).catch(() => undefined);
-    pipe?.then(({ pipeId }) => this.bus.tell(room.origin, 'pipe.close', { pipeId })).catch(() => undefined);
-  }
-
-  private roomFor(member: EdgeMember): EdgeRoom {
-    let room = this.rooms.get(member.roomId);
-    if (!room) {
-      const { worker, router } = this.placement.edgeRouter();
-      room = { roomId: member.roomId, origin: member.origin, worker, router, pipe: null, connected: null, producers: new Map(), fanout: new Map(), receivers: new Set() };
-      room.router.catch(() => undefined);
-      this.rooms.set(member.roomId, room);
-    }
-    return room;
-  }
-
-  private pipeOf(room: EdgeRoom): Promise<{ transport: types.PipeTransport; pipeId: string }> {
-    room.pipe ??= (async () => {
-      const { transport, end } = await createPipe(await room.router, this.config);
-      try {
-        const remote = pipeOpened.parse(await this.bus.request(room.origin, 'pipe.open', { roomId: room.roomId, ...end }));
-        await connectPipe(transport, remote);
-        room.connected = transport;
-        return { transport, pipeId: remote.pipeId };
-      } catch (error) {
-        transport.close();
-        throw error;
-      }
-    })();
-    room.pipe.catch(() => {
-      if (this.rooms.get(room.roomId) === room) room.pipe = null;
-    });
-    return room.pipe;
-  }
-
-  /** Each producer crosses from the origin once per relay, however many members here consume it. */
-  private pipedIn(room: EdgeRoom, producerId: string): Promise<{ producer: types.Producer; participantId: string }> {
-    // A speaker connected here: its producer is on this router already.
-    for (const m of room.receivers) {
-      const own = m.producers.get(producerId);
-      if (own && !own.closed) return Promise.resolve({ producer: own, participantId: m.participantId });
-    }
-    let entry = room.producers.get(producerId);
-    if (!entry) {
-      entry = (async () => {
-        const { transport, pipeId } = await this.pipeOf(room);
-        const piped = pipedProducer.parse(await this.bus.request(room.origin, 'pipe.consume', { pipeId, producerId }));
-        const producer = await transport.produce({
-          id: producerId,
-          kind: piped.kind,
-          rtpParameters: piped.rtpParameters as unknown as types.RtpParameters,
-          paused: piped.paused,
-        });
-        producer.observer.once('close', () => room.producers.delete(producerId));
-        return { producer, participantId: piped.participantId };
-      })();
-      room.producers.set(producerId, entry);
-      entry.catch(() => room.producers.delete(producerId));
-    }
-    return entry;
-  }
-
-  /** The room's fan-out router on `worker`, made once. */
-  private fanoutOn(room: EdgeRoom, worker: types.Worker): EdgeFanout {
-    let fanout = room.fanout.get(worker);
-    if (!fanout) {
-      const made: EdgeFanout = { router: this.placement.routerOn(worker).router, piped: new Map() };
-      room.fanout.set(worker, made);
-      made.router.catch(() => {
-        if (room.fanout.get(worker) === made) room.fanout.delete(worker);
-      });
-      fanout = made;
-    }
-    return fanout;
-  }
-
-  /**
-   * A producer on the room's own router (piped in from the origin, or a speaker's here) piped on to a fan-out
-   * router, once; mediasoup closes, pauses and resumes the copy with it.
-   */
-  private async fannedOut(room: EdgeRoom, fanout: EdgeFanout, producerId: string): Promise<types.Router> {
-    let piped = fanout.piped.get(producerId);
-    if (!piped) {
-      const made = (async () => {
-        const { pipeProducer } = await (await room.router).pipeToRouter({ producerId, router: await fanout.router });
-        pipeProducer?.observer.once('close', () => {
-          if (fanout.piped.get(producerId) === made) fanout.piped.delete(producerId);
-        });
-      })();
-      made.catch(() => {
-        if (fanout.piped.get(producerId) === made) fanout.piped.delete(producerId);
-      });
-      fanout.piped.set(producerId, made);
-      piped = made;
-    }
-    await piped;
-    return fanout.router;
-  }
-
-  private withProducer(from: string, body: unknown, act: (p: types.Producer) => unknown): void {
-    const { pipeId, producerId } = producerRef.parse(body);
-    for (const room of this.rooms.values()) {
-      if (room.origin !== from) continue;
-      void room.pipe?.then(async (pipe) => {
-        if (pipe.pipeId !== pipeId) return;
-        const entry = await room.producers.get(producerId);
-        if (entry && !entry.producer.closed) await act(entry.producer);
-      }).catch(() => undefined);
-    }
   }
 
   /** A speaker's own producer here, which the origin muted, moved off stage or removed. */
@@ -296,20 +128,6 @@ export class EdgeSide {
     else {
       producer.close();
       member.producers.delete(producerId);
-    }
-  }
-
-  /** The origin's end went: this relay's end and piped producers go too; members consume again on the next producer.added or reset. */
-  private pipeClosed(from: string, pipeId: string): void {
-    for (const room of this.rooms.values()) {
-      if (room.origin !== from) continue;
-      void room.pipe?.then((pipe) => {
-        if (pipe.pipeId !== pipeId) return;
-        pipe.transport.close();
-        room.pipe = null;
-        room.connected = null;
-        room.producers.clear();
-      }).catch(() => undefined);
     }
   }
 
@@ -341,11 +159,11 @@ export class EdgeSide {
         const direction = payload.direction as 'send' | 'recv';
         if (direction === 'send') await this.bus.request(member.origin, 'member.canProduce', { socketId: member.socketId });
         const place = async () => {
-          const room = this.roomFor(member);
+          const room = this.rooms.roomFor(member);
           // A microphone goes on the room's own router, where the pipe to the origin is; listeners spread by load.
           const onHome = [...room.receivers].filter((m) => m.loadWorker !== null && m.recvOn === null).length;
           const worker = direction === 'send' ? room.worker : this.placement.edgeReceiveWorker(room.worker, onHome);
-          const fanout = worker === room.worker ? null : this.fanoutOn(room, worker);
+          const fanout = worker === room.worker ? null : this.rooms.fanoutOn(room, worker);
           return { room, worker, fanout, router: await (fanout?.router ?? room.router), webRtcServer: this.placement.webRtcServerOf(worker) };
         };
         const { target, reply } = await createTransport(this.config, member, direction, place, () => this.members.get(member.socketId) === member);
@@ -364,8 +182,8 @@ export class EdgeSide {
       case 'producer.create': {
         const producer = await produce(member, payload as RequestOf<'producer.create'>);
         try {
-          const room = this.roomFor(member);
-          const { transport: pipe, pipeId } = await this.pipeOf(room);
+          const room = this.rooms.roomFor(member);
+          const { transport: pipe, pipeId } = await this.rooms.pipeOf(room);
           const crossing = await pipe.consume({ producerId: producer.id });
           // The origin checks the role and makes it the member's microphone; only then is it anyone's to hear.
           await this.bus.request(member.origin, 'pipe.produce', {
@@ -390,10 +208,10 @@ export class EdgeSide {
       case 'consumer.create': {
         // Before anything is piped in: a member with nowhere to receive it gets the error, not a pipe.
         receiveTransport(member);
-        const room = this.roomFor(member);
+        const room = this.rooms.roomFor(member);
         const request = payload as RequestOf<'consumer.create'>;
-        const { participantId } = await this.pipedIn(room, request.producerId);
-        const router = member.recvOn ? await this.fannedOut(room, member.recvOn, request.producerId) : await room.router;
+        const { participantId } = await this.rooms.pipedIn(room, request.producerId);
+        const router = member.recvOn ? await this.rooms.fannedOut(room, member.recvOn, request.producerId) : await room.router;
         return consume(member, router, request, participantId, () => this.members.get(member.socketId) === member);
       }
       case 'consumer.resume':
@@ -405,6 +223,6 @@ export class EdgeSide {
 
   close(): void {
     for (const socketId of [...this.members.keys()]) this.drop(socketId);
-    for (const room of [...this.rooms.values()]) this.closeRoom(room);
+    this.rooms.close();
   }
 }

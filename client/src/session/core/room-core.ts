@@ -1,32 +1,16 @@
 // The room's keys, commits and stage decisions in one member's hands: one input at a time in, the effects to run out.
-// No I/O here (no socket, DOM, media or timers): session/room-session.ts runs the effects, in order.
-import type { Decision, DecisionAction, Identity, KemKeyPair, RoomKeys, RosterRole } from '../../../../crypto/index.ts';
-import { LIMITS, type ParticipantSnapshot } from '../../../../protocol/messages.ts';
-import { KeyBatch } from '../key-batch.ts';
-import { addressPackages } from '../key-delivery.ts';
-import { Membership, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from '../membership.ts';
-import { PendingCommits, type Delivery } from '../pending-commits.ts';
+// No I/O here (no socket, DOM, media or timers): session/room-session.ts runs the effects, in order. Keys and commits
+// are its part key-core.ts; here are the inputs, stage decisions and what follows a rebuild.
+import type { Decision, DecisionAction, RosterRole } from '../../../../crypto/index.ts';
+import type { ParticipantSnapshot } from '../../../../protocol/messages.ts';
+import type { DecisionEffect, Membership, VerifiedMember } from '../membership.ts';
 import { acceptsRestoredInvite, raisesHandAgain } from '../rebuild.ts';
-import type { Role } from '../view.ts';
 import type { Effect } from './effects.ts';
-import type { FormerMembers, Held, Input, Rejected } from './inputs.ts';
-import type { Roster, Member } from './roster.ts';
+import type { FormerMembers, Held, Input } from './inputs.ts';
+import { KeyCore } from './key-core.ts';
+import type { Member } from './roster.ts';
 
-export class RoomCore {
-  readonly agent: Membership;
-  /** Commit headers and packages that arrived apart or early, held until they open (pending-commits.ts). */
-  private readonly pending: PendingCommits;
-  /** Joins and leaves gathered for the next commit, and the window the relay announced (bounded by the schema). */
-  private readonly keyBatch = new KeyBatch<VerifiedMember>();
-  private batchTimerSet = false;
-  /**
-   * Newcomers this distributor, sealing only under hybrid keys, cannot key before their KEM offer: each waits for it
-   * at most one batch window (the offer follows the join reply), then goes into a commit that skips and reports it.
-   */
-  private readonly awaitingOffer = new Map<string, { member: VerifiedMember; until: number }>();
-  /** The KEM re-announcement was asked of the shell once this member was on the signed stage. */
-  private kemAnnounceAsked = false;
-  keyBatchMs = 0;
+export class RoomCore extends KeyCore {
   /** The host rotates the link when it kicks someone, unless told otherwise (a kicked member keeps the old link). */
   rotateOnKick = true;
   formerMembers: FormerMembers | null = null;
@@ -35,47 +19,6 @@ export class RoomCore {
   pendingInvite: string | null = null;
   /** An epoch was installed while a re-creator gives seats back: they go after everything the step sends. */
   private seatsDue = false;
-  /** The wall clock of the step under way (rebuild deadlines). */
-  private now = 0;
-
-  /** The members the relay lists: the shell's too, which reads them for media and the view. */
-  readonly roster: Roster;
-  readonly rejected: Rejected;
-
-  constructor(keys: RoomKeys, identity: Identity, roster: Roster, rejected: Rejected, kem?: KemKeyPair) {
-    this.roster = roster;
-    this.rejected = rejected;
-    this.agent = new Membership(keys, identity, kem);
-    this.pending = new PendingCommits(this.agent);
-  }
-
-  // ---- queries ----
-
-  present(): Set<string> {
-    return this.roster.present(this.agent.me);
-  }
-
-  keyOf(participantId: string): string | null {
-    if (participantId === this.roster.me) return this.agent.me;
-    return this.roster.members.get(participantId)?.verified?.memberKeyId ?? null;
-  }
-
-  /** The role the signed stage gives a member (anyone off it is a listener); the relay's claim counts for nothing. */
-  roleOf(participantId: string): Role {
-    const key = this.keyOf(participantId);
-    return (key && this.agent.roleOf(key)) || 'listener';
-  }
-
-  isDistributor(): boolean {
-    return this.agent.current != null && this.agent.isDistributor(this.present());
-  }
-
-  /** Whether a member may hold the current keys: on this distributor's member list; lacking one (a successor), anyone. */
-  holdsKeys(memberKeyId: string): boolean {
-    const current = this.agent.current;
-    if (!current) return false;
-    return current.members ? current.members.includes(memberKeyId) : true;
-  }
 
   // ---- inputs ----
 
@@ -113,8 +56,7 @@ export class RoomCore {
         break;
       }
       case 'batch-timer':
-        this.batchTimerSet = false;
-        this.stopAwaiting(out);
+        this.batchTimerFired(out);
         break;
     }
     return this.settle(out);
@@ -207,182 +149,6 @@ export class RoomCore {
     return this.settle(out);
   }
 
-  // ---- keys ----
-
-  /**
-   * This member's KEM offers to the members given that published a KEM key it holds none to (stage members, who may
-   * distribute to it): one `key.kem` per LIMITS.kemOffersPerMessage, each offer to its member alone.
-   */
-  private offer(members: readonly VerifiedMember[], out: Effect[]): Effect[] {
-    const offers: { to: string; offer: string }[] = [];
-    for (const m of members) {
-      const offer = this.agent.owesOffer(m) ? this.agent.offerTo(m) : null;
-      if (offer) offers.push({ to: m.participantId, offer });
-    }
-    for (let i = 0; i < offers.length; i += LIMITS.kemOffersPerMessage) {
-      out.push({ kind: 'request', type: 'key.kem', payload: { offers: offers.slice(i, i + LIMITS.kemOffersPerMessage) }, errors: 'ignore' });
-    }
-    return out;
-  }
-
-  /**
-   * A member's offer to this member's KEM key. A distributor keys the newcomer that waited for it, or the member a
-   * commit skipped for lack of it (a ratchet carrying its package). An offer that fails is counted, nothing more.
-   */
-  private offerTaken(from: string, offer: string, out: Effect[]): void {
-    const known = this.roster.members.get(from);
-    const member = known && !known.stale ? known.verified : null;
-    const taken = member ? this.agent.takeOffer(member.memberKeyId, offer) : null;
-    if (!member || !taken) {
-      this.rejected.offers++;
-      return;
-    }
-    const waited = this.awaitingOffer.delete(member.memberKeyId);
-    if (!this.isDistributor() || !this.agent.mayAdmit(member.memberKeyId)) return;
-    if (waited || !this.holdsKeys(member.memberKeyId)) this.batch({ join: member }, out);
-    // A new page of a member this distributor keyed (a reload that came back as a new participant): what it sealed
-    // to the old page's offer does not open here, so the current epoch goes again under the new one.
-    else if (taken === 'replaced') this.resendTo(member, from, out);
-  }
-
-  /** A member to key: at once (batched) when its pairwise key can be made, or once its offer comes (awaitingOffer). */
-  private admit(member: VerifiedMember, out: Effect[]): void {
-    if (!this.agent.awaitsOffer(member.memberKeyId)) return this.batch({ join: member }, out);
-    this.awaitingOffer.set(member.memberKeyId, { member, until: this.now + this.keyBatchMs });
-    this.armTimer(this.keyBatchMs, out);
-  }
-
-  private armTimer(ms: number, out: Effect[]): void {
-    if (this.batchTimerSet) return;
-    this.batchTimerSet = true;
-    out.push({ kind: 'batch-timer', ms });
-  }
-
-  /** The batch window closed: newcomers whose offer did not come within theirs are committed with the batch (skipped). */
-  private stopAwaiting(out: Effect[]): void {
-    let next = Infinity;
-    for (const [id, w] of this.awaitingOffer) {
-      if (w.until > this.now) next = Math.min(next, w.until);
-      else {
-        this.awaitingOffer.delete(id);
-        this.keyBatch.add({ join: w.member }, this.now, this.keyBatchMs);
-      }
-    }
-    this.commitBatch(out);
-    if (next !== Infinity) this.armTimer(next - this.now, out);
-  }
-
-  private peerJoined(participant: ParticipantSnapshot, out: Effect[]): void {
-    const verified = this.agent.verify(participant.participantId, participant.announcement);
-    this.roster.members.set(participant.participantId, { snapshot: participant, verified, speaking: false });
-    if (verified) this.offer([verified], out);
-    // Keys go only to a member whose announcement verified, never to one this distributor removed, and in a locked
-    // room only to one a moderator admitted with a signed decision: the relay's word lets nobody in.
-    if (verified && this.isDistributor() && this.agent.mayAdmit(verified.memberKeyId)) this.admit(verified, out);
-    else if (verified && this.agent.current?.stage.some((m) => m.memberKeyId === verified.memberKeyId)) this.useEpoch(this.agent.current, out);
-    out.push({ kind: 'render' });
-  }
-
-  private peerLeft(participantId: string, out: Effect[]): void {
-    const key = this.keyOf(participantId);
-    this.roster.members.delete(participantId);
-    if (key) this.awaitingOffer.delete(key);
-    // A leave gets a fresh secret (batched with the window's other leaves): whoever left must not decrypt what is
-    // said next. A member this distributor kicked was left out of a fresh epoch at once and needs none. When the
-    // distributor itself left, the next in the signed hand-over order goes fresh at once.
-    if (key && this.holdsKeys(key) && this.isDistributor()) {
-      if (key === this.agent.current!.distributor) this.fresh({}, out);
-      else this.batch({ leave: true }, out);
-    }
-    out.push({ kind: 'render' });
-  }
-
-  /**
-   * Leaves and joins within the relay's window (at most MAX_KEY_BATCH_MS) become one commit: one fresh epoch for all
-   * leaves, which also takes in the joins, or one ratchet for all joins (key-batch.ts). A join to a quiet room goes out
-   * at once (a newcomer waits for no window); a kick does not wait either.
-   */
-  private batch(change: { leave: true } | { join: VerifiedMember }, out: Effect[]): void {
-    const dueInMs = this.keyBatch.add(change, this.now, this.keyBatchMs);
-    // Due now goes now, even while a timer for newcomers awaiting their offer is set.
-    if (dueInMs === 0) return this.commitBatch(out);
-    // A timer still set after a fresh epoch took in its batch is due sooner than a new one would be: it takes this.
-    if (dueInMs === null) return;
-    this.armTimer(dueInMs, out);
-  }
-
-  private commitBatch(out: Effect[]): void {
-    const due = this.keyBatch.take(this.now);
-    if (!due || !this.isDistributor()) return;
-    if (due.leaves > 0) this.fresh({}, out);
-    // A member it keyed among the joins is a stage member back after a reload: it gets a package for the new epoch.
-    else this.send(this.agent.issueRatchet(due.joins, { repackage: due.joins }), out);
-  }
-
-  private fresh(options: { roles?: ReadonlyMap<string, RosterRole>; newRoomSecret?: Uint8Array }, out: Effect[]): Effect[] {
-    this.keyBatch.clear();
-    // Newcomers still within their wait for an offer are neither keyed nor reported yet: their offer or window decides.
-    const members = this.roster.verifiedMembers().filter((m) => !this.awaitingOffer.has(m.memberKeyId));
-    this.send(this.agent.issueFresh(members, options), out);
-    return out;
-  }
-
-  /** The epoch is used here first; then the header to everyone and each package to its member alone. */
-  private send(issued: IssuedCommit, out: Effect[]): void {
-    this.useEpoch(issued, out);
-    if (issued.skipped.length > 0) out.push({ kind: 'notice', text: `keys could not be made for ${issued.skipped.length} member(s); they were left out` });
-    const packages = addressPackages(issued.packages, this.roster.participantsByKey(), LIMITS.packagesPerMessage);
-    out.push({ kind: 'commit', epoch: issued.epoch, blob: issued.blob, fresh: issued.kind === 'fresh', packages });
-  }
-
-  /** Uses each epoch taken, in order, counts what was refused, and asks the distributor for an epoch this member missed. */
-  private delivered(delivery: Delivery, out: Effect[]): Effect[] {
-    this.rejected.commits += delivery.refused;
-    for (const state of delivery.accepted) {
-      if (state.newRoomSecret) out.push({ kind: 'room-secret', secret: state.newRoomSecret });
-      this.useEpoch(state, out);
-      out.push({ kind: 'render' });
-    }
-    const distributor = delivery.askResendFrom ? this.roster.byKey(delivery.askResendFrom) : undefined;
-    if (distributor && distributor.snapshot.participantId !== this.roster.me) out.push({ kind: 'request', type: 'key.resend', payload: { to: distributor.snapshot.participantId }, errors: 'ignore' });
-    return out;
-  }
-
-  private useEpoch(state: EpochState, out: Effect[]): Effect[] {
-    const senders: Record<string, number> = {};
-    for (const entry of state.stage) {
-      const participantId = entry.memberKeyId === this.agent.me ? this.roster.me : this.roster.byKey(entry.memberKeyId)?.snapshot.participantId;
-      if (participantId) senders[participantId] = entry.senderIndex;
-    }
-    out.push({ kind: 'epoch', state, senders });
-    // On the signed stage this member may distribute: every member must be able to offer to its KEM key.
-    if (state.myIndex !== null && !this.agent.publishesKem && !this.kemAnnounceAsked) {
-      this.kemAnnounceAsked = true;
-      out.push({ kind: 'reannounce-kem' });
-    }
-    this.restoreAfterEpoch(out);
-    return out;
-  }
-
-  /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */
-  private resendRequest(from: string, out: Effect[]): void {
-    const known = this.roster.members.get(from);
-    const member = known && !known.stale ? known.verified : null;
-    if (member && this.isDistributor()) this.resendTo(member, from, out);
-    // A member back after a reload keeps the epoch and so gets no commit-time notice: it waits for this one to play audio.
-    if (member && this.agent.roleOf(this.agent.me) === 'host') out.push({ kind: 'announce-recording' });
-  }
-
-  /** The current epoch again, to a member this distributor keyed, under the pairwise key it holds now. */
-  private resendTo(member: VerifiedMember, participantId: string, out: Effect[]): void {
-    const again = this.agent.resend(member);
-    if (!again) return;
-    out.push({ kind: 'request', type: 'key.commit', payload: { commit: again.blob, epoch: again.epoch, packages: [{ to: participantId, package: again.package }], to: participantId, withPackages: true }, errors: 'ignore' });
-    // A stage member may have sent under the epoch it lost (a page that came back never sends under it again): it
-    // needs the next one, a ratchet with its package, gathered like a join (one per window however often it asks).
-    if (this.agent.current!.stage.some((m) => m.memberKeyId === member.memberKeyId)) this.batch({ join: member }, out);
-  }
-
   // ---- stage decisions ----
 
   /** A stage decision the relay passed on: acted on only when its signature and its signer's authority hold. */
@@ -463,7 +229,7 @@ export class RoomCore {
    * With keys in the new room: a listener raises its own hand again, and the re-creator gives seats back, after
    * everything this step sends (the commit being sent leaves before the commits the seats' decisions make).
    */
-  private restoreAfterEpoch(out: Effect[]): void {
+  protected afterEpoch(out: Effect[]): void {
     const held = this.held;
     if (held && this.agent.current) held.backAt ??= this.agent.current.epoch;
     if (held && this.now < held.until && raisesHandAgain(held.stage, this.agent.me, held.handRaised)) {
