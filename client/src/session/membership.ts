@@ -1,21 +1,16 @@
 // The room's membership and key rules in one member's hands: who is verified, who distributes, which commits and stage decisions count.
-// The facade over its parts: pair-keys.ts (pairwise keys, KEM offers), commit-rules.ts (what a commit must keep),
-// commit-plans.ts (what a distributor's next commit holds), stage-check.ts (decisions), membership-types.ts.
+// The facade over its parts: announcements.ts (checked under the link), pair-keys.ts (pairwise keys, KEM offers),
+// commit-rules.ts (what a commit must keep), commit-plans.ts (what a distributor's next commit holds), commit-issuer.ts
+// (making and resending it), stage-check.ts (decisions), membership-types.ts.
 import {
   createAnnouncement,
-  createCommit,
   createConfirmation,
   createDecision,
   epochCode,
-  equalBytes,
   lineageCode,
-  generateCommitSecret,
   generateKemKeyPair,
   NO_PREVIOUS_COMMIT,
   openCommit,
-  ratchetCommitSecret,
-  sealPackage,
-  verifyAnnouncement,
   type CommitKind,
   type Decision,
   type DecisionAction,
@@ -24,10 +19,12 @@ import {
   type RoomKeys,
   type RosterRole,
 } from '../../../crypto/index.ts';
+import { announcedKem, checkAnnouncement } from './announcements.ts';
+import { CommitIssuer, type Issuing } from './commit-issuer.ts';
 import { freshPlan, ratchetPlan, type CommitPlan, type Distributing } from './commit-plans.ts';
 import { checkCommit, follows } from './commit-rules.ts';
 import type { HeldDistribution } from './member-store.ts';
-import { EPOCH_LIMITS, handOverOrder, profileName, type AcceptedCommit, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership-types.ts';
+import { EPOCH_LIMITS, handOverOrder, type AcceptedCommit, type DecisionEffect, type EpochState, type IssuedCommit, type VerifiedMember } from './membership-types.ts';
 import { PairKeys } from './pair-keys.ts';
 import { checkDecision } from './stage-check.ts';
 
@@ -57,9 +54,8 @@ export class Membership {
   private readonly pairs: PairKeys;
   /** The lowest sender index a ratchet may give a newcomer: no index is issued twice in one lineage. */
   private nextIndex = 0;
-  private epochFloor = 0;
-  /** The header and commit secret of the epoch this member made, to hand a member who lost them its package again. */
-  private issued: { epoch: number; blob: string; commitSecret: Uint8Array } | null = null;
+  /** The commits this member makes as a distributor (commit-issuer.ts). */
+  private readonly issuer = new CommitIssuer();
   private firstEpochFloor = 0;
   /** A distributor back after a reload, before its first epoch: the stage and lock it held, from its own storage. */
   private heldBack: HeldDistribution | null = null;
@@ -118,12 +114,7 @@ export class Membership {
    * this member's KEM key, members pair with it under hybrid keys, so it must seal under them as before.
    */
   resumeAnnouncement(announcement: string): void {
-    try {
-      const v = verifyAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, blob: announcement });
-      if (v.memberKeyId === this.me && v.kemPublicKey && equalBytes(v.kemPublicKey, this.kem.publicKey)) this.pairs.published = true;
-    } catch {
-      // Not this room's announcement: the relay will not resume it either.
-    }
+    if (announcedKem(this.keys, announcement, this.me, this.kem)) this.pairs.published = true;
   }
 
   /** Whether this member's announcements carry its KEM key (it was on stage): its re-announcements must too. */
@@ -143,21 +134,9 @@ export class Membership {
 
   /** Checks an announcement against this room's authKey; null when it was not made with this link. */
   verify(participantId: string, announcement: string): VerifiedMember | null {
-    try {
-      const v = verifyAnnouncement({ roomId: this.keys.roomId, authKey: this.keys.authKey, blob: announcement });
-      // Ids are 64 bits of the signing key: the first keys verified under an id keep it, so a colliding identity made
-      // by an insider cannot take over another member's packages and signatures.
-      const first = this.known.get(v.memberKeyId);
-      if (first && !(equalBytes(first.signPublicKey, v.signPublicKey) && equalBytes(first.boxPublicKey, v.boxPublicKey))) return null;
-      // A KEM key once seen stays: an older announcement without it, replayed by the relay, does not take it away.
-      if (first?.kemPublicKey && !v.kemPublicKey) return null;
-      if (first?.kemPublicKey && !equalBytes(first.kemPublicKey, v.kemPublicKey!)) this.pairs.forget(v.memberKeyId, this.me);
-      const member = { participantId, memberKeyId: v.memberKeyId, boxPublicKey: v.boxPublicKey, signPublicKey: v.signPublicKey, name: profileName(this.keys, v.sealedProfile), kemPublicKey: v.kemPublicKey };
-      this.known.set(member.memberKeyId, member);
-      return member;
-    } catch {
-      return null;
-    }
+    const member = checkAnnouncement(this.keys, participantId, announcement, (id) => this.known.get(id), (id) => this.pairs.forget(id, this.me));
+    if (member) this.known.set(member.memberKeyId, member);
+    return member;
   }
 
   private signKeyOf = (memberKeyId: string): Uint8Array | null =>
@@ -229,7 +208,7 @@ export class Membership {
 
   /** Makes the next commit carry at least this epoch (a room re-created after a relay restart leaps ahead). */
   raiseNextEpoch(atLeast: number): void {
-    this.epochFloor = Math.max(this.epochFloor, atLeast);
+    this.issuer.raiseNextEpoch(atLeast);
   }
 
   // ---- following commits ----
@@ -281,29 +260,15 @@ export class Membership {
     return { me: this.me, current: this.current, removed: this.removed, admitted: this.admitted, nextIndex: this.nextIndex, roleOf: (id) => this.roleOf(id), mayAdmit: (id) => this.mayAdmit(id) };
   }
 
-  private commit(kind: CommitKind, { members, stage, recipients, locked }: CommitPlan, newRoomSecret?: Uint8Array): IssuedCommit {
-    const current = this.current;
-    const epoch = kind === 'ratchet' ? current!.epoch + 1 : Math.max((current?.epoch ?? 0) + 1, this.epochFloor);
-    const created = createCommit({
-      distributor: this.identity,
-      roomId: this.keys.roomId,
-      linkKey: this.keys.linkKey,
-      epoch,
-      kind,
-      previous: current?.hash ?? NO_PREVIOUS_COMMIT,
-      locked,
-      members,
-      stage,
-      commitSecret: kind === 'ratchet' ? ratchetCommitSecret(current!.secret) : generateCommitSecret(),
-      packageFor: recipients.filter((r) => r.memberKeyId !== this.me),
-      removed: [...this.removed],
-      pairwiseKeyOf: (r) => this.pairs.keyOf(this.me, r.memberKeyId, r.boxPublicKey),
-      ...(newRoomSecret ? { newRoomSecret } : {}),
-    });
+  /** What making a commit reads of this member's state (commit-issuer.ts). */
+  private issuing(): Issuing {
+    return { identity: this.identity, keys: this.keys, current: this.current, removed: this.removed, pairs: this.pairs };
+  }
+
+  private commit(kind: CommitKind, plan: CommitPlan, newRoomSecret?: Uint8Array): IssuedCommit {
+    const created = this.issuer.make(this.issuing(), kind, plan, newRoomSecret);
     const left = new Set(created.skipped);
-    this.pairs.countSealed(created.packages.length);
-    const state = this.adopt({ ...created, secret: created.epochSecret, members: members.filter((id) => !left.has(id)) });
-    this.issued = { epoch, blob: created.blob, commitSecret: created.commitSecret };
+    const state = this.adopt({ ...created, secret: created.epochSecret, members: plan.members.filter((id) => !left.has(id)) });
     return { ...state, blob: created.blob, packages: created.packages, skipped: created.skipped };
   }
 
@@ -339,18 +304,9 @@ export class Membership {
     return this.commit('ratchet', ratchetPlan(this.distributing(), newcomers, changes));
   }
 
-  /**
-   * The current epoch again, for a member this distributor keyed that lost it (a reload) or missed a commit: the
-   * header, and a fresh package for that member alone. Null for anyone it did not key: the relay asks for nothing.
-   */
+  /** The current epoch again, for a member this distributor keyed that lost it or missed a commit (CommitIssuer.resend). */
   resend(member: VerifiedMember): { blob: string; epoch: number; package: string } | null {
-    const current = this.current;
-    const issued = this.issued;
-    if (!current || !issued || issued.epoch !== current.epoch || !current.members?.includes(member.memberKeyId)) return null;
-    const key = this.pairs.keyOf(this.me, member.memberKeyId, member.boxPublicKey);
-    if (!key) return null;
-    this.pairs.countSealed(1);
-    return { blob: issued.blob, epoch: current.epoch, package: sealPackage({ key, hash: current.hash, memberKeyId: member.memberKeyId, commitSecret: issued.commitSecret }) };
+    return this.issuer.resend(this.issuing(), member);
   }
 
   /** A member back after a reload holds no epoch; it still refuses any epoch below the one it held before. */
