@@ -7,7 +7,7 @@ import { RoomCore } from '../../client/src/session/core/room-core.ts';
 import type { Connection } from '../../client/src/session/shell/connection.ts';
 import { run } from '../../client/src/session/shell/effects.ts';
 import { resume } from '../../client/src/session/shell/rejoin.ts';
-import { SessionState } from '../../client/src/session/shell/state.ts';
+import { becomeMember, SessionState } from '../../client/src/session/shell/state.ts';
 import { toggleMic } from '../../client/src/session/shell/user-actions.ts';
 import type { RoomView } from '../../client/src/session/view.ts';
 
@@ -45,8 +45,10 @@ function session(): { s: SessionState; relay: FakeRelay; views: RoomView[] } {
 describe('the shell runs the core effects in their order', () => {
   it('a commit sends its header with the first packages, each further message only once the relay took the one before, and requests after it leave in order', async () => {
     const { s, relay } = session();
+    // Only a member runs the core's effects: one is made for the type, and these effects do not read it.
+    const member = becomeMember(s, new RoomCore(s.keys, generateIdentity(), s.roster, s.rejected));
     const packages = [[{ to: 'p-b', package: 'pb' }], [{ to: 'p-c', package: 'pc' }], [{ to: 'p-d', package: 'pd' }]];
-    const done = run(s, [
+    const done = run(member, [
       { kind: 'request', type: 'key.resend', payload: { to: 'p-x' }, errors: 'ignore' },
       { kind: 'commit', epoch: 3, blob: 'header', fresh: false, packages },
       { kind: 'request', type: 'hand.lower', payload: {}, errors: 'ignore' },

@@ -10,16 +10,16 @@ import { announceRecording } from './life.ts';
 import { pauseMic } from './media.ts';
 import { render } from './projection.ts';
 import { switchSecret } from './rotation.ts';
-import type { SessionState } from './state.ts';
+import { isMember, type MemberSession, type SessionState } from './state.ts';
 
 /** A validated relay event (or the batch window) through the core; nothing before this member has an identity. */
 export function step(s: SessionState, input: Input): void {
-  if (s.core) run(s, s.core.step(input));
+  if (isMember(s)) run(s, s.core.step(input));
 }
 
 /** Signs this member's decision in the core (a distributor applies it at once) and runs what that takes. */
-export function decide(s: SessionState, action: DecisionAction, target: string | null, embedded?: string): string {
-  const { blob, effects } = s.core!.decide(action, target, embedded, Date.now());
+export function decide(s: MemberSession, action: DecisionAction, target: string | null, embedded?: string): string {
+  const { blob, effects } = s.core.decide(action, target, embedded, Date.now());
   run(s, effects);
   return blob;
 }
@@ -28,7 +28,7 @@ export function decide(s: SessionState, action: DecisionAction, target: string |
  * Runs the core's effects in their order. Each request leaves (is emitted) when its effect comes; the promise
  * settles when the commits among them were taken by the relay (a rotation waits for that before moving).
  */
-export function run(s: SessionState, effects: readonly Effect[]): Promise<void> {
+export function run(s: MemberSession, effects: readonly Effect[]): Promise<void> {
   const commits: Promise<void>[] = [];
   for (const effect of effects) {
     switch (effect.kind) {
@@ -81,7 +81,7 @@ export function run(s: SessionState, effects: readonly Effect[]): Promise<void> 
 }
 
 /** The header to everyone, each package to its member alone, in messages of at most LIMITS.packagesPerMessage. */
-async function sendCommit(s: SessionState, commit: Extract<Effect, { kind: 'commit' }>): Promise<void> {
+async function sendCommit(s: MemberSession, commit: Extract<Effect, { kind: 'commit' }>): Promise<void> {
   const [first, ...rest] = commit.packages;
   try {
     // A fresh epoch keys every member it names: the header goes with each package and to nobody else.
@@ -93,7 +93,7 @@ async function sendCommit(s: SessionState, commit: Extract<Effect, { kind: 'comm
 }
 
 /** Re-creator: a former speaker is invited (its page takes the invitation as its seat); a moderator named, then muted. */
-function restoreSeat(s: SessionState, participantId: string, memberKeyId: string, seat: RestoredRole): void {
+function restoreSeat(s: MemberSession, participantId: string, memberKeyId: string, seat: RestoredRole): void {
   void (async () => {
     if (seat === 'speaker') return void (await s.req('stage.invite', { participantId, decision: decide(s, 'invite', memberKeyId) }));
     await s.req('role.setModerator', { participantId, moderator: true, decision: decide(s, 'set-moderator', memberKeyId) });
@@ -102,11 +102,11 @@ function restoreSeat(s: SessionState, participantId: string, memberKeyId: string
 }
 
 /** A fresh epoch carrying a new room secret, sealed to everyone this distributor still admits, then the move. */
-export async function rotate(s: SessionState): Promise<void> {
+export async function rotate(s: MemberSession): Promise<void> {
   try {
     const next = generateRoomSecret();
     const nextKeys = deriveRoomKeys(next);
-    await run(s, s.core!.rotateTo(next));
+    await run(s, s.core.rotateTo(next));
     const sealedTitle = sealMetadata(nextKeys.metaKey, nextKeys.roomId, 'room-title', s.title ?? '');
     await s.req('room.rotate', { newRoomId: nextKeys.roomId, sealedTitle });
     await switchSecret(s, next);

@@ -14,7 +14,7 @@ import { deferFirstFingerprint, refreshFingerprint } from './fingerprint.ts';
 import { makeLife } from './life.ts';
 import { consume, mediaOrCreate, meterOrCreate, startWantedMic } from './media.ts';
 import { openTitle, render } from './projection.ts';
-import type { SessionState } from './state.ts';
+import { becomeMember, type MemberSession, type SessionState } from './state.ts';
 import { remember } from './storage.ts';
 
 export async function peek(s: SessionState): Promise<void> {
@@ -65,8 +65,8 @@ export async function peek(s: SessionState): Promise<void> {
 async function comeBack(s: SessionState, stored: StoredMember): Promise<void> {
   // The page before this one may have sent under any epoch up to the one it stored: this one never does.
   s.floor = new SenderFloor(stored.epoch);
-  await prepare(s, stored.name, stored.identity, stored.kem ?? undefined);
-  const agent = s.agent!;
+  const m = await prepare(s, stored.name, stored.identity, stored.kem ?? undefined);
+  const agent = m.core.agent;
   // Members offered to this KEM key once and will not again: a distributor back from a reload keys them with these.
   if (stored.kem) agent.restoreTakenOffers(storedKemSecrets(s.keys.roomId));
   s.announcement = stored.announcement;
@@ -82,9 +82,9 @@ async function comeBack(s: SessionState, stored: StoredMember): Promise<void> {
   // Back as the distributor: nobody else would answer its request for an epoch. It goes on with a fresh one above
   // every epoch it made, with the stage it held.
   if (same && stored.distribution) agent.resumeDistributing(stored.epoch, stored.distribution);
-  await enter(s, result);
+  await enter(m, result);
   if (same && stored.distribution) {
-    run(s, s.core!.distributeFresh());
+    run(m, m.core.distributeFresh());
     render(s);
   } else if (same)
     askForEpoch(
@@ -103,12 +103,12 @@ export async function create(s: SessionState, title: string, name: string): Prom
   meterOrCreate(s).resume();
   s.setPhase({ kind: 'busy', message: 'creating' });
   try {
-    await prepare(s, name);
+    const m = await prepare(s, name);
     s.micWanted = true;
     // The host distributes: its announcement carries its KEM key, which every joiner offers to.
-    s.announcement = makeAnnouncement(s, true);
+    s.announcement = makeAnnouncement(m, true);
     const result = await s.req('room.create', { roomId: s.keys.roomId, announcement: s.announcement!, sealedTitle: sealTitle(s, title) });
-    await enter(s, result, true);
+    await enter(m, result, true);
   } catch (error) {
     fail(s, error);
   }
@@ -120,7 +120,7 @@ export function join(s: SessionState, name: string): void {
   s.setPhase({ kind: 'busy', message: 'joining' });
   void (async () => {
     try {
-      await prepare(s, name);
+      const m = await prepare(s, name);
       // A Device loaded on the join screen lets the relay make the receive side with the join itself.
       const rtpCapabilities = s.media?.recvCapabilities();
       const receive = rtpCapabilities ? { receive: { rtpCapabilities: rtpCapabilities as never } } : {};
@@ -129,7 +129,7 @@ export function join(s: SessionState, name: string): void {
       if ('lobby' in result) {
         s.me = result.participantId;
         s.setPhase({ kind: 'lobby' });
-      } else await enter(s, result);
+      } else await enter(m, result);
     } catch (error) {
       fail(s, error);
     }
@@ -137,19 +137,20 @@ export function join(s: SessionState, name: string): void {
 }
 
 /** `identity`: the one kept for this tab (a reload); otherwise a new one, made only once libsodium is ready. */
-async function prepare(s: SessionState, name: string, identity?: Identity, kem?: KemKeyPair): Promise<void> {
+async function prepare(s: SessionState, name: string, identity?: Identity, kem?: KemKeyPair): Promise<MemberSession> {
   await initCrypto();
   s.myName = name;
-  s.core = new RoomCore(s.keys, identity ?? generateIdentity(), s.roster, s.rejected, kem);
+  const m = becomeMember(s, new RoomCore(s.keys, identity ?? generateIdentity(), s.roster, s.rejected, kem));
   // A new identity's lock is free; without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
-  s.memberLock ??= await takeMemberLock(s.core.agent.me, 0);
-  s.life = makeLife(s, s.core.agent);
-  s.announcement = makeAnnouncement(s);
+  s.memberLock ??= await takeMemberLock(m.core.agent.me, 0);
+  s.life = makeLife(s, m.core.agent);
+  s.announcement = makeAnnouncement(m);
   s.connection.connect();
+  return m;
 }
 
 /** `created`: this member made the room (or re-created it), so it is the host and issues the first epoch. */
-export async function enter(s: SessionState, result: JoinResult, created = false): Promise<void> {
+export async function enter(s: MemberSession, result: JoinResult, created = false): Promise<void> {
   // The receive transport's requests go out before anything else: the first consume then finds it (nearly) ready.
   const media = mediaOrCreate(s);
   const loaded = media.load(result.routerRtpCapabilities as never);
@@ -157,15 +158,15 @@ export async function enter(s: SessionState, result: JoinResult, created = false
   s.me = result.participantId;
   // Consumers the join reply made are taken up before the room renders: ICE and DTLS then run meanwhile.
   for (const c of result.receive?.consumers ?? []) void consume(s, c.producerId, c.participantId);
-  s.core!.keyBatchMs = result.keyBatchMs;
+  s.core.keyBatchMs = result.keyBatchMs;
   s.resumeToken = result.resumeToken;
   remember(s);
   // A list still being verified is of the room as it was before this join reply (a rebuilt room, a resume).
   s.verifying.cancel();
   s.members.clear();
-  for (const p of result.room.participants) s.members.set(p.participantId, { snapshot: p, verified: s.agent!.verify(p.participantId, p.announcement), speaking: false });
+  for (const p of result.room.participants) s.members.set(p.participantId, { snapshot: p, verified: s.core.agent.verify(p.participantId, p.announcement), speaking: false });
   // Offers first: a distributor keys this member only once its offer is in, and a resend asked below needs it.
-  run(s, s.core!.offerAll());
+  run(s, s.core.offerAll());
   s.lobbyRaw = result.room.lobby;
   s.phase = { kind: 'room' };
   s.title = openTitle(s, result.room.sealedTitle);
@@ -173,10 +174,10 @@ export async function enter(s: SessionState, result: JoinResult, created = false
   s.update({ phase: s.phase, title: s.title, locked: s.locked, me: result.participantId, audienceCount: result.room.audienceCount });
   if (!created) deferFirstFingerprint(s);
   refreshFingerprint(s);
-  if (s.core) run(s, s.core.retryPending());
+  run(s, s.core.retryPending());
   if (!s.e2eeChannel!.supported) s.setE2ee({ state: 'error', epoch: null, reason: 'no encoded transform support' });
   await loaded;
-  if (created) run(s, s.core!.distributeFresh(new Map([[s.agent!.me, 'host' as const]])));
+  if (created) run(s, s.core.distributeFresh(new Map([[s.core.agent.me, 'host' as const]])));
   watchFreshness(s);
   for (const m of s.members.values()) for (const producerId of m.snapshot.producerIds) void consume(s, producerId, m.snapshot.participantId);
   render(s);

@@ -4,25 +4,25 @@ import { markJoin } from '../../media/join-timeline.ts';
 import type { EpochState } from '../membership.ts';
 import { lifeEpoch, renderLife } from './life.ts';
 import { challenge, checkFreshness } from './send-gate.ts';
-import type { SessionState } from './state.ts';
+import type { MemberSession, SessionState } from './state.ts';
 import { remember } from './storage.ts';
 
 /** Installs an epoch the core took or made: the Worker's keys, the stored watermark, freshness, room life, the view. */
-export function useEpoch(s: SessionState, state: EpochState, senders: Record<string, number>): void {
-  const agent = s.agent;
+export function useEpoch(s: MemberSession, state: EpochState, senders: Record<string, number>): void {
+  const agent = s.core.agent;
   const newEpoch = state.epoch !== s.e2ee.epoch;
   if (newEpoch) remember(s);
   // Each frame must prove the identity key the signed stage names for its sender (by memberKeyId, a hash of it).
   const signKeys: Record<string, Uint8Array> = {};
   for (const entry of state.stage) {
-    const mine = entry.memberKeyId === agent?.me;
+    const mine = entry.memberKeyId === agent.me;
     const participantId = mine ? s.me : s.byKey(entry.memberKeyId)?.snapshot.participantId;
-    const signKey = mine ? agent!.identity.signPublicKey : s.trustedSignKey(entry.memberKeyId);
+    const signKey = mine ? agent.identity.signPublicKey : s.trustedSignKey(entry.memberKeyId);
     if (participantId && signKey) signKeys[participantId] = signKey;
   }
   // Written ahead: the stored watermark covers this epoch before a sender for it exists (sender-floor.ts).
   const myIndex = s.floor.senderIndex(state.epoch, state.myIndex);
-  s.e2eeChannel?.setEpoch(state.epoch, state.secret, myIndex, senders, signKeys, agent?.identity.signSecretKey ?? null);
+  s.e2eeChannel?.setEpoch(state.epoch, state.secret, myIndex, senders, signKeys, agent.identity.signSecretKey);
   markJoin('epoch-key');
   s.freshness.setEpoch(state.epoch, state.hash);
   if (newEpoch) s.confirmFailed = false;

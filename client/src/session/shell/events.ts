@@ -14,7 +14,7 @@ import { render } from './projection.ts';
 import { resume } from './rejoin.ts';
 import { switchSecret } from './rotation.ts';
 import { onConfirmation } from './send-gate.ts';
-import type { SessionState } from './state.ts';
+import { isMember, type SessionState } from './state.ts';
 import { keepOffersNow, keepOffersSoon } from './storage.ts';
 
 export function wireEvents(s: SessionState, socket: Socket): void {
@@ -50,12 +50,12 @@ export function wireEvents(s: SessionState, socket: Socket): void {
   on('epoch.confirm', ({ confirmation }) => onConfirmation(s, confirmation));
   on('lobby.updated', ({ lobby }) => {
     s.lobbyRaw = lobby;
-    if (s.core) run(s, s.core.admitFormer(s.lobbyRaw, Date.now()));
+    if (isMember(s)) run(s, s.core.admitFormer(s.lobbyRaw, Date.now()));
     render(s);
   });
   // Only a visitor waiting in the lobby is admitted: in the room, entering again would reset the member list.
   on('lobby.admitted', (result) => {
-    if (s.phase.kind === 'lobby') void enter(s, result).catch((e) => fail(s, e));
+    if (s.phase.kind === 'lobby' && isMember(s)) void enter(s, result).catch((e) => fail(s, e));
     else s.rejected.relayEvents++;
   });
   on('lobby.declined', () => end(s, 'lobbyDeclined'));
@@ -68,7 +68,7 @@ export function wireEvents(s: SessionState, socket: Socket): void {
   on('room.rotated', ({ newRoomId }) => {
     const next = s.pendingSecret;
     // Only a move to the room id of a secret the distributor sealed to us: the relay's word alone changes nothing.
-    if (next && deriveRoomKeys(next).roomId === newRoomId) void switchSecret(s, next);
+    if (next && isMember(s) && deriveRoomKeys(next).roomId === newRoomId) void switchSecret(s, next);
     else s.rejected.relayEvents++;
   });
   on('room.mediaReset', () => void resetMedia(s));

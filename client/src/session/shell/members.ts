@@ -5,19 +5,19 @@ import type { AudiencePage, MemberView } from '../view.ts';
 import { run, step } from './effects.ts';
 import { closeMic, pauseMic } from './media.ts';
 import { render } from './projection.ts';
-import type { SessionState } from './state.ts';
+import { isMember, type SessionState } from './state.ts';
 
 export function onPeerUpdated(s: SessionState, participant: ParticipantSnapshot): void {
   const member = s.members.get(participant.participantId);
-  if (!member) return void (s.core && run(s, s.core.stageEntered(participant)));
+  if (!member) return void (isMember(s) && run(s, s.core.stageEntered(participant)));
   if (forgetsAudience(s, participant)) return;
   const before = member.snapshot;
   member.snapshot = participant;
   // A re-announcement after a link rotation verifies under the new keys. Until then, one verified under the old link
   // is stale (switchSecret); one that does not verify here (this member missed the rotation) keeps what it had.
-  if (before.announcement !== participant.announcement || member.stale) {
-    const again = s.agent?.verify(participant.participantId, participant.announcement) ?? null;
-    if (again) run(s, s.core!.reverified(member, again, Date.now()));
+  if ((before.announcement !== participant.announcement || member.stale) && isMember(s)) {
+    const again = s.core.agent.verify(participant.participantId, participant.announcement);
+    if (again) run(s, s.core.reverified(member, again, Date.now()));
   }
   if (participant.participantId === s.me) {
     // The relay took this member off stage or muted it: closing the microphone is always safe, so its word is
@@ -65,7 +65,7 @@ export function onRoomMembers(s: SessionState, participants: ParticipantSnapshot
       if (verified) late.push(verified);
     },
     () => {
-      if (s.core) run(s, s.core.lateVerified(late, Date.now()));
+      if (isMember(s)) run(s, s.core.lateVerified(late, Date.now()));
       late.length = 0;
       if (!s.verifying.busy) s.leftWhileVerifying.clear();
       render(s);

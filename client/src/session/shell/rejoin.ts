@@ -6,11 +6,11 @@ import { makeAnnouncement, sealTitle } from './announce.ts';
 import { end, fail } from './ending.ts';
 import { enter } from './entering.ts';
 import { resetMedia } from './media.ts';
-import type { SessionState } from './state.ts';
+import { isMember, type MemberSession, type SessionState } from './state.ts';
 
 /** A lobby visitor is back too: the relay dropped it from the lobby with its connection, so it queues again. */
 export async function resume(s: SessionState): Promise<void> {
-  if (!s.inRoomOrLobby() || !s.announcement || s.rejoining) return;
+  if (!s.inRoomOrLobby() || !isMember(s) || !s.announcement || s.rejoining) return;
   s.rejoining = true;
   try {
     try {
@@ -28,7 +28,7 @@ export async function resume(s: SessionState): Promise<void> {
 }
 
 /** Back in the room: as the same member (only ICE restarts), or as a new one whose old media is gone with it. */
-async function rejoined(s: SessionState, result: ReplyOf<'room.join'>, recreated = false): Promise<void> {
+async function rejoined(s: MemberSession, result: ReplyOf<'room.join'>, recreated = false): Promise<void> {
   if (result.participantId === s.me && !('lobby' in result)) {
     s.update({ reconnecting: false });
     const resets = s.mediaResets;
@@ -47,8 +47,8 @@ async function rejoined(s: SessionState, result: ReplyOf<'room.join'>, recreated
     s.micWanted = false;
     // What it held is kept first, and nothing the relay says: the stage its last commit signed, and its own hand.
     const handRaised = (s.me ? s.members.get(s.me)?.snapshot.handRaisedSeq : null) != null;
-    if (s.core) s.core.held = { stage: s.agent?.current?.stage ?? [], handRaised, until: Date.now() + REBUILD.giveUpMs, backAt: null };
-    s.agent?.restart();
+    s.core.held = { stage: s.core.agent.current?.stage ?? [], handRaised, until: Date.now() + REBUILD.giveUpMs, backAt: null };
+    s.core.agent.restart();
   }
   s.setMicOn(false, { reconnecting: false, invitedBy: null });
   if ('lobby' in result) {
@@ -61,8 +61,8 @@ async function rejoined(s: SessionState, result: ReplyOf<'room.join'>, recreated
  * The relay restarted and forgot the room: the member whose turn it is (docs/protocol.md §5) re-creates it under the
  * same room id and identity and distributes a fresh epoch; everyone else rejoins as a new member.
  */
-async function rebuild(s: SessionState): Promise<void> {
-  const agent = s.agent!;
+async function rebuild(s: MemberSession): Promise<void> {
+  const agent = s.core.agent;
   const plan = planRebuild(agent.handOver(), agent.me);
   const former = new Set(s.roster.verifiedMembers().map((m) => m.memberKeyId));
   const started = Date.now();
@@ -80,7 +80,7 @@ async function rebuild(s: SessionState): Promise<void> {
       s.announcement = makeAnnouncement(s, true);
       const result = await s.req('room.create', { roomId: s.keys.roomId, announcement: s.announcement!, sealedTitle, locked: s.locked });
       agent.raiseNextEpoch((agent.current?.epoch ?? 0) + REBUILD.epochLeap);
-      s.core!.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs, seats: rolesToRestore(heldStage, agent.me), restored: new Set() };
+      s.core.formerMembers = { keyIds: former, admitted: new Set(), until: Date.now() + REBUILD.giveUpMs, seats: rolesToRestore(heldStage, agent.me), restored: new Set() };
       return await rejoined(s, result, true);
     } catch (error) {
       if (!(error instanceof SignalingError)) throw error;

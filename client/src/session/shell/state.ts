@@ -23,13 +23,26 @@ import { initialView } from './initial-view.ts';
 
 type Listener = (view: RoomView) => void;
 
+/** The session once this member has an identity (entering.ts prepare): the type, not a check, says its core is there. */
+export type MemberSession = SessionState & { readonly core: RoomCore };
+
+/** Whether this page is a member yet: only a member holds keys, signs decisions and runs the core's effects. */
+export function isMember(s: SessionState): s is MemberSession {
+  return s.core !== null;
+}
+
+/** The session becomes a member, with the core of its identity. */
+export function becomeMember(s: SessionState, core: RoomCore): MemberSession {
+  return Object.assign(s, { core });
+}
+
 export class SessionState {
   readonly origin: string;
   secret: Uint8Array;
   keys: RoomKeys;
   link: string;
   connection!: Connection;
-  /** The keys, commits and stage decisions (core/room-core.ts): there once this member has an identity. */
+  /** The keys, commits and stage decisions (core/room-core.ts): there once this member has an identity (MemberSession). */
   core: RoomCore | null = null;
   readonly roster = new Roster();
   /** Messages from the relay refused because a signature, an authority or the key schedule did not hold. */

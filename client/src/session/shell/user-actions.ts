@@ -4,7 +4,7 @@ import type { RequestOf } from '../../../../protocol/messages.ts';
 import { decide, rotate } from './effects.ts';
 import { act, end, fail } from './ending.ts';
 import { closeMic, startMic, unmuteAtRelay } from './media.ts';
-import type { SessionState } from './state.ts';
+import { isMember, type SessionState } from './state.ts';
 
 export function leave(s: SessionState): void {
   const left = s.connection.leave();
@@ -32,7 +32,7 @@ export function actOn<T extends 'stage.invite' | 'stage.moveToAudience' | 'stage
   participantId: string,
   memberKeyId: string | null = s.keyOf(participantId),
 ): void {
-  if (!s.agent?.current || !memberKeyId) return s.update({ notice: 'that member is not verified yet' });
+  if (!isMember(s) || !s.core.agent.current || !memberKeyId) return s.update({ notice: 'that member is not verified yet' });
   act(s, type, { participantId, decision: decide(s, action, memberKeyId) } as RequestOf<T>);
 }
 
@@ -41,8 +41,8 @@ export function respondInvite(s: SessionState, accept: boolean): void {
   const invitation = s.core?.pendingInvite ?? null;
   if (s.core) s.core.pendingInvite = null;
   s.update({ invitedBy: null });
-  const agent = s.agent;
-  if (!invitation || !agent) return;
+  if (!invitation || !isMember(s)) return;
+  const agent = s.core.agent;
   // Answered once: the same invitation replayed by the relay later prompts nobody.
   try {
     agent.markApplied(agent.check(invitation).decision);
@@ -62,19 +62,19 @@ export function respondInvite(s: SessionState, accept: boolean): void {
 }
 
 export function leaveStage(s: SessionState): void {
-  if (!s.agent) return;
+  if (!isMember(s)) return;
   closeMic(s);
-  act(s, 'stage.leave', { decision: decide(s, 'leave-stage', s.agent.me) });
+  act(s, 'stage.leave', { decision: decide(s, 'leave-stage', s.core.agent.me) });
 }
 
 export function setModerator(s: SessionState, participantId: string, moderator: boolean): void {
   const key = s.keyOf(participantId);
-  if (!s.agent?.current || !key) return;
+  if (!isMember(s) || !s.core.agent.current || !key) return;
   act(s, 'role.setModerator', { participantId, moderator, decision: decide(s, moderator ? 'set-moderator' : 'unset-moderator', key) });
 }
 
 export function lock(s: SessionState, locked: boolean): void {
-  if (!s.agent?.current) return;
+  if (!isMember(s) || !s.core.agent.current) return;
   act(s, 'room.lock', { locked, decision: decide(s, locked ? 'lock' : 'unlock', null) });
 }
 
@@ -86,5 +86,5 @@ export function admit(s: SessionState, participantId: string): void {
 
 /** Host: a new room secret for a leaked link. Members get it sealed in a fresh commit; the old link stops working. */
 export function rotateLink(s: SessionState): void {
-  if (s.isDistributor()) void rotate(s);
+  if (isMember(s) && s.isDistributor()) void rotate(s);
 }
