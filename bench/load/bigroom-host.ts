@@ -49,7 +49,7 @@ function add(member: VerifiedMember): void {
 
 const cpuMs = (used: NodeJS.CpuUsage) => (used.user + used.system) / 1000;
 
-/** The browser's rule (KeyBatch, as room-session.ts uses it): one fresh epoch for a window's leaves, one ratchet for its joins. */
+/** The browser's rule (KeyBatch, as the room core uses it in core/key-core.ts): one fresh epoch for a window's leaves, one ratchet for its joins. */
 function flush(): void {
   timer = null;
   const due = keyBatch.take(Date.now());

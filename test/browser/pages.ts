@@ -26,7 +26,7 @@ export async function openPage(browser: Browser | BrowserContext, url: string, o
   await options.context?.(context);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
-  // What the page itself reports as an error (RoomSession.fail logs there): a test that times out then says why.
+  // What the page itself reports as an error (the session's fail, shell/ending.ts, logs there): a test that times out then says why.
   page.on('console', (m) => m.type() === 'error' && console.error('console error:', m.text()));
   await page.goto(url);
   return page;

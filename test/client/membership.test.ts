@@ -516,7 +516,7 @@ describe('Membership: removals are room state, not one member\'s memory', () => 
     const troll = by.Troll!;
     const listener = by.Listener!;
     const kick = host.m.decide('kick', troll.id);
-    // The speaker is no distributor, yet it records the kick it verified (room-session's onDecision).
+    // The speaker is no distributor, yet it records the kick it verified (RoomCore's stage decision input).
     speaker.m.record(speaker.m.check(kick).effect);
     expect([...speaker.m.removed]).toEqual([troll.id]);
     // The relay withholds the host's fresh commit from the speaker, then says the host left.

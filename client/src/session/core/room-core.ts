@@ -1,6 +1,6 @@
 // The room's keys, commits and stage decisions in one member's hands: one input at a time in, the effects to run out.
-// No I/O here (no socket, DOM, media or timers): session/room-session.ts runs the effects, in order. Keys and commits
-// are its part key-core.ts; here are the inputs, stage decisions and what follows a rebuild.
+// No I/O here (no socket, DOM, media or timers): the shell runs the effects, in order (session/shell/effects.ts).
+// Keys and commits are its part key-core.ts; here are the inputs, stage decisions and what follows a rebuild.
 import type { Decision, DecisionAction, RosterRole } from '../../../../crypto/index.ts';
 import type { ParticipantSnapshot } from '../../../../protocol/messages.ts';
 import type { DecisionEffect, Membership, VerifiedMember } from '../membership.ts';
