@@ -8,7 +8,8 @@
 //   server/media/      where media lives: workers, routers, transports (mediasoup)
 //   server/signaling/  one connection: validation, rate limits, the session and dispatcher types
 //   server/config.ts, protocol/, crypto/  shared by everything above
-// The client: ui/ → session/ → media/, crypto/, protocol/; i18n/ is the UI's.
+// The client: ui/ → session/ → media/, crypto/, protocol/; i18n/ is the UI's. Within session/: room-session.ts →
+// shell/ → core/ → the pure modules beside them (membership.ts, key-batch.ts, …) → crypto/, protocol/.
 
 const upward = (name, comment, fromPath, toPath) => ({ name, comment, severity: 'error', from: { path: fromPath }, to: { path: toPath } });
 
@@ -37,6 +38,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^client/src/session/' },
       to: { path: '^client/src/(ui|i18n)/' },
+    },
+    {
+      name: 'client-core-pure',
+      comment: 'core/ takes one input at a time and returns effects: no shell, media, UI, socket or mediasoup (the DOM and timers: biome.jsonc).',
+      severity: 'error',
+      from: { path: '^client/src/session/core/' },
+      to: { path: ['^client/src/session/(shell/|room-session[.]ts$)', '^client/src/(media|ui|i18n)/', '(^|/)node_modules/(socket[.]io-client|engine[.]io-client|mediasoup-client|preact)/'] },
+    },
+    {
+      name: 'client-session-parts-below-core',
+      comment: 'The pure modules of session/ are the core\'s parts: they import neither the core nor the shell.',
+      severity: 'error',
+      from: { path: '^client/src/session/[^/]+$', pathNot: '^client/src/session/room-session[.]ts$' },
+      to: { path: '^client/src/session/(shell|core)/' },
     },
     {
       name: 'client-media-not-session',
