@@ -49,6 +49,8 @@ export interface RelayConfig {
   redisUrl: string | null;
   /** How often a cluster relay refreshes its directory entries; they expire after three missed beats. */
   clusterHeartbeatMs: number;
+  /** Cluster mode: relays one relay pipes a room's media on to (its children in the room's tree, docs/architecture.md). */
+  pipeChildren: number;
   /** Prometheus metrics listen on their own address, never the public port: loopback by default. */
   metricsHost: string;
   /** 0: any free port (the default when `port` is 0, so tests side by side never collide). */
@@ -92,6 +94,7 @@ export const DEFAULTS: RelayConfig = {
   trustProxy: null,
   redisUrl: null,
   clusterHeartbeatMs: 2_000,
+  pipeChildren: 16,
   metricsHost: '127.0.0.1',
   metricsPort: 9464,
   workerRecoveryMs: 30_000,
@@ -130,6 +133,7 @@ const ENV: Record<string, keyof RelayConfig> = {
   TRUST_PROXY: 'trustProxy',
   REDIS_URL: 'redisUrl',
   CLUSTER_HEARTBEAT_MS: 'clusterHeartbeatMs',
+  PIPE_CHILDREN: 'pipeChildren',
   METRICS_HOST: 'metricsHost',
   METRICS_PORT: 'metricsPort',
   WORKER_RECOVERY_MS: 'workerRecoveryMs',
@@ -166,6 +170,7 @@ const RANGES: Partial<Record<keyof RelayConfig, [number, number]>> = {
   keyBatchMs: [0, MAX_KEY_BATCH_MS],
   awayGraceMs: [0, MAX_TIMER_MS],
   clusterHeartbeatMs: [100, 60_000],
+  pipeChildren: [1, 10_000],
   metricsPort: [0, 65535],
   workerRecoveryMs: [1_000, MAX_TIMER_MS],
   drainMs: [0, 600_000],

@@ -5,7 +5,7 @@ import { fieldDelta, recordFields, recordFromFields, type RelayLoad, type RoomRe
 const PREFIX = 'teahouse:';
 const originKey = (roomId: string) => `${PREFIX}origin:${roomId}`;
 const roomKey = (roomId: string) => `${PREFIX}room:${roomId}`;
-const relayKey = (relayId: string) => `${PREFIX}relay:${relayId}`;
+export const relayKey = (relayId: string): string => `${PREFIX}relay:${relayId}`;
 
 /**
  * publish, in one step: KEYS[1] is this relay's load entry, then the origin entry of each former id, then the origin
