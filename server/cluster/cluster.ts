@@ -18,6 +18,7 @@ import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
 import { RecordWriter } from './records.ts';
 import type { RedisClient } from './redis.ts';
+import { MediaTree } from './tree.ts';
 
 const relayedEvents = z.object({ socketIds: z.array(z.string().max(64)), event: z.string().max(64), payload: z.unknown() });
 
@@ -38,6 +39,10 @@ export interface ClusterStats {
   /** Pipe transports at both ends (origin and edge), and producers piped in here. */
   pipeTransports: () => types.PipeTransport[];
   pipedProducers: () => Promise<(types.Producer | null)[]>;
+  /** The relay a room held elsewhere takes its media from here: its origin, or another edge (tree.ts). */
+  treeParent: (roomId: string) => string | null;
+  /** The child relays this one pipes rooms held elsewhere on to, one entry per pipe. */
+  feeds: () => string[];
   /** Microphones of speakers connected here to rooms held elsewhere (the origin has a piped copy of each). */
   speakerProducers: () => types.Producer[];
   /** Rooms this relay took over from relays that died. */
@@ -53,6 +58,7 @@ export class Cluster implements Dispatcher {
   readonly origin: OriginSide;
   readonly edge: EdgeSide;
   private readonly records: RecordWriter;
+  private readonly tree: MediaTree;
   private timer: NodeJS.Timeout | null = null;
   private latency = 0;
   /** When the oldest heartbeat not yet through began: during a Redis outage the latency gauge grows from it, not stays at the last good value. */
@@ -83,7 +89,8 @@ export class Cluster implements Dispatcher {
     this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
     this.records = new RecordWriter(this.directory, service, this.relayId, log, () => ({ edgeMembers: this.edge.size, pipes: this.origin.pipes.size + this.edge.pipeCount }));
     this.origin = new OriginSide(this.bus, service, config, (roomId) => this.touched(roomId));
-    this.edge = new EdgeSide(this.bus, placement, config, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
+    this.tree = new MediaTree(redis, this.relayId, config.pipeChildren, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
+    this.edge = new EdgeSide(this.bus, placement, config, this.tree, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
     // Events from a room's origin for members connected here: only to sockets that are its members through this relay.
     this.bus.handle('events', (from, body) => {
       const { socketIds, event, payload } = relayedEvents.parse(body);
@@ -124,6 +131,8 @@ export class Cluster implements Dispatcher {
       edgeRouter: (roomId) => this.edge.routerOf(roomId),
       edgeFanout: (roomId) => this.edge.fanoutOf(roomId),
       pipeTransports: () => [...[...this.origin.pipes.values()].map((p) => p.transport), ...this.edge.inspect().pipes],
+      treeParent: (roomId) => this.edge.parentOf(roomId),
+      feeds: () => this.edge.inspect().feeds.map((f) => f.relay),
       pipedProducers: () => Promise.all(this.edge.inspect().producers),
       speakerProducers: () => this.edge.inspect().speakers,
       roomsTaken: () => this.roomsTaken,
@@ -308,6 +317,7 @@ export class Cluster implements Dispatcher {
     this.beatPendingSince ??= started;
     await this.bus.refresh();
     await this.records.beat();
+    await this.tree.refresh(this.edge.places());
     this.latency = (performance.now() - started) / 1000;
     this.beatPendingSince = null;
     const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
@@ -323,6 +333,7 @@ export class Cluster implements Dispatcher {
       this.missed.delete(peer);
       this.origin.relayDied(peer);
       await this.originDied(peer);
+      this.edge.relayDied(peer);
     }
     for (const peer of this.missed.keys()) if (!peers.has(peer)) this.missed.delete(peer);
   }

@@ -1,4 +1,4 @@
-// The media of rooms held by other relays, on this edge relay: each room's router, its pipe to the origin, the producers piped in, its fan-out.
+// The media of rooms held by other relays, on this edge relay: each room's router, its pipe from a parent in the room's tree, the producers piped in, its fan-out.
 import type { types } from 'mediasoup';
 import { z } from 'zod';
 import type { RelayConfig } from '../config.ts';
@@ -6,6 +6,8 @@ import type { MediaEndpoint } from '../media/media-state.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import type { RelayBus } from './bus.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
+import { SplicedProducer } from './splice.ts';
+import type { MediaTree } from './tree.ts';
 
 const pipeOpened = pipeEnd.extend({ pipeId: z.string() });
 const pipedProducer = z.object({
@@ -14,7 +16,7 @@ const pipedProducer = z.object({
   rtpParameters: z.record(z.string(), z.unknown()),
   paused: z.boolean(),
 });
-/** A producer named by an origin: piped in through one pipe, or a speaker's own here. */
+/** A producer named by a parent (the origin or another edge): piped in through one pipe, or a speaker's own here. */
 export const producerRef = z.object({ pipeId: z.string(), producerId: z.string() });
 
 /** A member connected here to a room held elsewhere; its producers are its microphone here, piped to the origin. */
@@ -35,19 +37,31 @@ export interface EdgeFanout {
   piped: Map<string, Promise<void>>;
 }
 
+type Pipe = { transport: types.PipeTransport; pipeId: string };
+
 /**
- * A remote room's media on this relay: one router, one SRTP pipe to the origin router, and each producer that a
- * member here consumes piped in once. It exists while a member here receives, and goes with the last one.
+ * A remote room's media on this relay: one router, one SRTP pipe from its parent in the room's tree (the origin, or
+ * an edge that has room for a child: tree.ts), and each producer that a member or a child relay here consumes piped
+ * in once, kept on a producer of its own that outlives the pipe (splice.ts). It exists while a member here receives,
+ * and goes with the last one.
  */
-interface EdgeRoom {
+export interface EdgeRoom {
   roomId: string;
   origin: string;
   worker: types.Worker;
   router: Promise<types.Router>;
-  pipe: Promise<{ transport: types.PipeTransport; pipeId: string }> | null;
+  /** Where the piped-in producers live: a DirectTransport on the router, fed from whichever pipe is current. */
+  direct: Promise<types.DirectTransport>;
+  /** The relay the pipe comes from, once chosen. */
+  parent: string | null;
+  /** Relays that let this one go: not chosen again at once, though the directory may still list them. */
+  avoid: Set<string>;
+  pipe: Promise<Pipe> | null;
   /** The pipe once it is connected, for inspection. */
   connected: types.PipeTransport | null;
-  producers: Map<string, Promise<{ producer: types.Producer; participantId: string }>>;
+  /** A pipe to the origin for speakers here, when the parent is another edge (speakers' producers go to the origin). */
+  up: Promise<Pipe> | null;
+  producers: Map<string, Promise<{ spliced: SplicedProducer; participantId: string }>>;
   /** Routers on other workers once this one carries LISTENERS_PER_ROUTER receivers. */
   fanout: Map<types.Worker, EdgeFanout>;
   /** Members here with a transport on this router: the edge room lives while there is one. */
@@ -59,11 +73,13 @@ export class EdgeRooms {
   private readonly bus: RelayBus;
   private readonly placement: MediaPlacement;
   private readonly config: RelayConfig;
+  private readonly tree: MediaTree;
 
-  constructor(bus: RelayBus, placement: MediaPlacement, config: RelayConfig) {
+  constructor(bus: RelayBus, placement: MediaPlacement, config: RelayConfig, tree: MediaTree) {
     this.bus = bus;
     this.placement = placement;
     this.config = config;
+    this.tree = tree;
     bus.handle('pipe.closed', (from, body) => this.pipeClosed(from, z.object({ pipeId: z.string() }).parse(body).pipeId));
     bus.handle('pipe.producerClosed', (from, body) => this.withProducer(from, body, (p) => p.close()));
     bus.handle('pipe.producerPaused', (from, body) => this.withProducer(from, body, (p) => p.pause()));
@@ -72,7 +88,7 @@ export class EdgeRooms {
 
   get pipeCount(): number {
     let n = 0;
-    for (const room of this.rooms.values()) if (room.pipe) n++;
+    for (const room of this.rooms.values()) n += (room.pipe ? 1 : 0) + (room.up ? 1 : 0);
     return n;
   }
 
@@ -81,8 +97,23 @@ export class EdgeRooms {
     const rooms = [...this.rooms.values()];
     return {
       pipes: rooms.flatMap((r) => (r.connected && !r.connected.closed ? [r.connected] : [])),
-      producers: rooms.flatMap((r) => [...r.producers.values()].map((p) => p.then((e) => e.producer, () => null))),
+      producers: rooms.flatMap((r) => [...r.producers.values()].map((p) => p.then((e) => e.spliced.producer, () => null))),
     };
+  }
+
+  /** The relay a remote room's media comes from here (inspection for tests). */
+  parentOf(roomId: string): string | null {
+    return this.rooms.get(roomId)?.parent ?? null;
+  }
+
+  /** A remote room's media here, for a child relay's pipe (feeds.ts). */
+  room(roomId: string): EdgeRoom | undefined {
+    return this.rooms.get(roomId);
+  }
+
+  /** Where this relay is in each room's tree: its directory entries, written again at each beat. */
+  places(): [roomId: string, parent: string][] {
+    return [...this.rooms.values()].flatMap((r) => (r.parent && r.connected ? [[r.roomId, r.parent] as [string, string]] : []));
   }
 
   /** The router a remote room's media lives on here, while a member here receives (inspection for tests). */
@@ -103,34 +134,43 @@ export class EdgeRooms {
 
   private closeRoom(room: EdgeRoom): void {
     this.rooms.delete(room.roomId);
-    const pipe = room.pipe;
+    const { pipe, up, parent } = room;
+    // Its children find it gone from the tree when they choose again, after the router's close lets them go.
+    if (parent) this.tree.detach(room.roomId).catch(() => undefined);
     room.router.then((r) => r.close()).catch(() => undefined);
     for (const f of room.fanout.values()) f.router.then((r) => r.close()).catch(() => undefined);
-    pipe?.then(({ pipeId }) => this.bus.tell(room.origin, 'pipe.close', { pipeId })).catch(() => undefined);
+    pipe?.then(({ pipeId }) => parent && this.bus.tell(parent, opOf(room, parent, 'close'), { pipeId })).catch(() => undefined);
+    up?.then(({ pipeId }) => this.bus.tell(room.origin, 'pipe.close', { pipeId })).catch(() => undefined);
   }
 
   roomFor(member: EdgeMember): EdgeRoom {
     let room = this.rooms.get(member.roomId);
     if (!room) {
       const { worker, router } = this.placement.edgeRouter();
-      room = { roomId: member.roomId, origin: member.origin, worker, router, pipe: null, connected: null, producers: new Map(), fanout: new Map(), receivers: new Set() };
+      const direct = router.then((r) => r.createDirectTransport());
+      room = { roomId: member.roomId, origin: member.origin, worker, router, direct, parent: null, avoid: new Set(), pipe: null, connected: null, up: null, producers: new Map(), fanout: new Map(), receivers: new Set() };
       room.router.catch(() => undefined);
+      room.direct.catch(() => undefined);
       this.rooms.set(member.roomId, room);
     }
     return room;
   }
 
-  pipeOf(room: EdgeRoom): Promise<{ transport: types.PipeTransport; pipeId: string }> {
+  /** The pipe from the room's parent: chosen in the directory, then opened there; a parent that refuses is avoided and another chosen. */
+  pipeOf(room: EdgeRoom): Promise<Pipe> {
     room.pipe ??= (async () => {
-      const { transport, end } = await createPipe(await room.router, this.config);
-      try {
-        const remote = pipeOpened.parse(await this.bus.request(room.origin, 'pipe.open', { roomId: room.roomId, ...end }));
-        await connectPipe(transport, remote);
-        room.connected = transport;
-        return { transport, pipeId: remote.pipeId };
-      } catch (error) {
-        transport.close();
-        throw error;
+      for (;;) {
+        const parent = await this.tree.attach(room.roomId, room.origin, room.avoid);
+        if (this.rooms.get(room.roomId) !== room) throw new Error('edge room closed');
+        room.parent = parent;
+        try {
+          const pipe = await this.openPipe(room, parent);
+          room.connected = pipe.transport;
+          return pipe;
+        } catch (error) {
+          if (parent === room.origin) throw error;
+          room.avoid.add(parent);
+        }
       }
     })();
     room.pipe.catch(() => {
@@ -139,7 +179,41 @@ export class EdgeRooms {
     return room.pipe;
   }
 
-  /** Each producer crosses from the origin once per relay, however many members here consume it. */
+  /** The pipe a speaker here sends to the origin through: the parent's when that is the origin, else one of its own. */
+  async upPipeOf(room: EdgeRoom): Promise<Pipe> {
+    const pipe = await this.pipeOf(room);
+    if (room.parent === room.origin) return pipe;
+    room.up ??= this.openPipe(room, room.origin);
+    room.up.catch(() => {
+      if (this.rooms.get(room.roomId) === room) room.up = null;
+    });
+    return room.up;
+  }
+
+  private async openPipe(room: EdgeRoom, relay: string): Promise<Pipe> {
+    const { transport, end } = await createPipe(await room.router, this.config);
+    try {
+      const remote = pipeOpened.parse(await this.bus.request(relay, opOf(room, relay, 'open'), { roomId: room.roomId, ...end }));
+      await connectPipe(transport, remote);
+      return { transport, pipeId: remote.pipeId };
+    } catch (error) {
+      transport.close();
+      throw error;
+    }
+  }
+
+  /** A consumer on the room's DirectTransport of the producer piped in through the current pipe from the parent. */
+  private async source(room: EdgeRoom, producerId: string): Promise<{ consumer: types.Consumer; piped: z.infer<typeof pipedProducer> }> {
+    const { transport, pipeId } = await this.pipeOf(room);
+    const parent = room.parent as string;
+    const piped = pipedProducer.parse(await this.bus.request(parent, opOf(room, parent, 'consume'), { pipeId, producerId }));
+    const ingress = await transport.produce({ kind: piped.kind, rtpParameters: piped.rtpParameters as unknown as types.RtpParameters, paused: piped.paused });
+    const consumer = await (await room.direct).consume({ producerId: ingress.id, rtpCapabilities: (await room.router).rtpCapabilities });
+    consumer.observer.once('close', () => ingress.close());
+    return { consumer, piped };
+  }
+
+  /** Each producer crosses into this relay once, however many members and child relays here consume it. */
   pipedIn(room: EdgeRoom, producerId: string): Promise<{ producer: types.Producer; participantId: string }> {
     // A speaker connected here: its producer is on this router already.
     for (const m of room.receivers) {
@@ -148,22 +222,21 @@ export class EdgeRooms {
     }
     let entry = room.producers.get(producerId);
     if (!entry) {
-      entry = (async () => {
-        const { transport, pipeId } = await this.pipeOf(room);
-        const piped = pipedProducer.parse(await this.bus.request(room.origin, 'pipe.consume', { pipeId, producerId }));
-        const producer = await transport.produce({
-          id: producerId,
-          kind: piped.kind,
-          rtpParameters: piped.rtpParameters as unknown as types.RtpParameters,
-          paused: piped.paused,
+      const made = (async () => {
+        const { consumer, piped } = await this.source(room, producerId);
+        const spliced = await SplicedProducer.make(await room.direct, producerId, consumer, piped.paused);
+        spliced.producer.observer.once('close', () => {
+          if (room.producers.get(producerId) === made) room.producers.delete(producerId);
         });
-        producer.observer.once('close', () => room.producers.delete(producerId));
-        return { producer, participantId: piped.participantId };
+        return { spliced, participantId: piped.participantId };
       })();
-      room.producers.set(producerId, entry);
-      entry.catch(() => room.producers.delete(producerId));
+      made.catch(() => {
+        if (room.producers.get(producerId) === made) room.producers.delete(producerId);
+      });
+      room.producers.set(producerId, made);
+      entry = made;
     }
-    return entry;
+    return entry.then(({ spliced, participantId }) => ({ producer: spliced.producer, participantId }));
   }
 
   /** The room's fan-out router on `worker`, made once. */
@@ -206,30 +279,66 @@ export class EdgeRooms {
   private withProducer(from: string, body: unknown, act: (p: types.Producer) => unknown): void {
     const { pipeId, producerId } = producerRef.parse(body);
     for (const room of this.rooms.values()) {
-      if (room.origin !== from) continue;
+      if (room.parent !== from) continue;
       void room.pipe?.then(async (pipe) => {
         if (pipe.pipeId !== pipeId) return;
         const entry = await room.producers.get(producerId);
-        if (entry && !entry.producer.closed) await act(entry.producer);
+        if (entry && !entry.spliced.producer.closed) await act(entry.spliced.producer);
       }).catch(() => undefined);
     }
   }
 
-  /** The origin's end went: this relay's end and piped producers go too; members consume again on the next producer.added or reset. */
+  /** The parent's end went (it left the room, or the origin's router went): this relay takes the room from another parent. */
   private pipeClosed(from: string, pipeId: string): void {
     for (const room of this.rooms.values()) {
-      if (room.origin !== from) continue;
-      void room.pipe?.then((pipe) => {
-        if (pipe.pipeId !== pipeId) return;
-        pipe.transport.close();
-        room.pipe = null;
-        room.connected = null;
-        room.producers.clear();
+      void room.up?.then((up) => {
+        if (from !== room.origin || up.pipeId !== pipeId) return;
+        up.transport.close();
+        room.up = null;
       }).catch(() => undefined);
+      if (room.parent !== from) continue;
+      void room.pipe?.then((pipe) => {
+        if (pipe.pipeId === pipeId) this.reattach(room, from);
+      }).catch(() => undefined);
+    }
+  }
+
+  /** A parent relay died: each room it fed here takes its media from another (a dead origin's rooms move instead: cluster.ts). */
+  parentDied(relay: string): void {
+    for (const room of this.rooms.values()) if (room.parent === relay && room.origin !== relay) this.reattach(room, relay);
+  }
+
+  /**
+   * The pipe from `gone` is no more: a new parent is chosen and every producer piped in again from it, into the same
+   * producers here, so the listeners' consumers and child relays' pipes carry on. A producer the new parent does not
+   * have (it closed meanwhile), or a room no parent can feed, goes silent: its producer here closes.
+   */
+  private reattach(room: EdgeRoom, gone: string): void {
+    room.connected?.close();
+    room.connected = null;
+    room.pipe = null;
+    if (gone !== room.origin) room.avoid.add(gone);
+    for (const [producerId, entry] of room.producers) {
+      void (async () => {
+        const { spliced } = await entry;
+        if (spliced.producer.closed) return;
+        try {
+          const { consumer, piped } = await this.source(room, producerId);
+          spliced.feed(consumer);
+          await (piped.paused ? spliced.producer.pause() : spliced.producer.resume());
+        } catch {
+          spliced.producer.close();
+        }
+      })().catch(() => undefined);
     }
   }
 
   close(): void {
     for (const room of [...this.rooms.values()]) this.closeRoom(room);
   }
+}
+
+/** The op a request to `relay` takes: the origin answers pipe.*, an edge parent feed.* (feeds.ts). */
+function opOf(room: EdgeRoom, relay: string, op: 'open' | 'consume' | 'close'): string {
+  return `${relay === room.origin ? 'pipe' : 'feed'}.${op}`;
 }

@@ -9,6 +9,8 @@ import { turnIceServers } from '../media/turn.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import type { RelayBus } from './bus.ts';
 import { EdgeRooms, producerRef, type EdgeMember } from './edge-rooms.ts';
+import { Feeds } from './feeds.ts';
+import type { MediaTree } from './tree.ts';
 
 /** Requests an edge relay answers itself: the member's media terminates here, whatever relay holds the room. */
 export const EDGE_LOCAL = new Set<RequestType>(['transport.create', 'transport.connect', 'transport.restartIce', 'consumer.create', 'consumer.resume', 'turn.credentials', 'producer.create']);
@@ -20,6 +22,8 @@ export class EdgeSide {
   private readonly members = new Map<string, EdgeMember>();
   /** The remote rooms' media here (edge-rooms.ts). */
   private readonly rooms: EdgeRooms;
+  /** Pipes from here to child relays of those rooms (feeds.ts). */
+  private readonly feeds: Feeds;
 
   private readonly bus: RelayBus;
   private readonly placement: MediaPlacement;
@@ -27,13 +31,14 @@ export class EdgeSide {
   private readonly now: () => number;
   private readonly releaseSocket: (socketId: string, comeBack?: boolean) => void;
 
-  constructor(bus: RelayBus, placement: MediaPlacement, config: RelayConfig, now: () => number, releaseSocket: (socketId: string, comeBack?: boolean) => void) {
+  constructor(bus: RelayBus, placement: MediaPlacement, config: RelayConfig, tree: MediaTree, now: () => number, releaseSocket: (socketId: string, comeBack?: boolean) => void) {
     this.bus = bus;
     this.placement = placement;
     this.config = config;
     this.now = now;
     this.releaseSocket = releaseSocket;
-    this.rooms = new EdgeRooms(bus, placement, config);
+    this.rooms = new EdgeRooms(bus, placement, config, tree);
+    this.feeds = new Feeds(bus, this.rooms, config);
     bus.handle('member.released', (from, body) => {
       const { socketId } = z.object({ socketId: z.string() }).parse(body);
       const member = this.members.get(socketId);
@@ -57,16 +62,28 @@ export class EdgeSide {
     return this.members.values();
   }
 
+  /** Pipes from parents (and to the origin for speakers here), and pipes to child relays. */
   get pipeCount(): number {
-    return this.rooms.pipeCount;
+    return this.rooms.pipeCount + this.feeds.feeds.size;
   }
 
-  /** Connected pipes, the producers piped in through them, and speakers' own producers here (inspection for tests). */
-  inspect(): { pipes: types.PipeTransport[]; producers: Promise<types.Producer | null>[]; speakers: types.Producer[] } {
+  /** Connected pipes from parents, the producers piped in through them, speakers' own producers here, and pipes to children (inspection for tests). */
+  inspect(): { pipes: types.PipeTransport[]; producers: Promise<types.Producer | null>[]; speakers: types.Producer[]; feeds: { relay: string; transport: types.PipeTransport }[] } {
     return {
       speakers: [...this.members.values()].flatMap((m) => [...m.producers.values()]),
+      feeds: [...this.feeds.feeds.values()],
       ...this.rooms.inspect(),
     };
+  }
+
+  /** The relay a remote room's media comes from here (inspection for tests). */
+  parentOf(roomId: string): string | null {
+    return this.rooms.parentOf(roomId);
+  }
+
+  /** Where this relay is in each room's tree (tree.ts), written again at each beat. */
+  places(): [roomId: string, parent: string][] {
+    return this.rooms.places();
   }
 
   /** The router a remote room's media lives on here, while a member here receives (inspection for tests). */
@@ -79,11 +96,18 @@ export class EdgeSide {
     return this.rooms.fanoutOf(roomId);
   }
 
-  /** The relays whose rooms this one serves members of: the ones whose death it must notice. */
+  /** The relays whose rooms this one serves members of, feeds media to or takes it from: the ones whose death it must notice. */
   origins(): Set<string> {
-    const out = new Set<string>();
+    const out = new Set<string>(this.feeds.peers());
     for (const m of this.members.values()) out.add(m.origin);
+    for (const [, parent] of this.rooms.places()) out.add(parent);
     return out;
+  }
+
+  /** A relay died: the pipes it fed from here go, and the rooms it fed here take their media from another parent. */
+  relayDied(relay: string): void {
+    this.feeds.relayDied(relay);
+    this.rooms.parentDied(relay);
   }
 
   join(socketId: string, roomId: string, origin: string, participantId: string): EdgeMember {
@@ -183,7 +207,7 @@ export class EdgeSide {
         const producer = await produce(member, payload as RequestOf<'producer.create'>);
         try {
           const room = this.rooms.roomFor(member);
-          const { transport: pipe, pipeId } = await this.rooms.pipeOf(room);
+          const { transport: pipe, pipeId } = await this.rooms.upPipeOf(room);
           const crossing = await pipe.consume({ producerId: producer.id });
           // The origin checks the role and makes it the member's microphone; only then is it anyone's to hear.
           await this.bus.request(member.origin, 'pipe.produce', {
