@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { spawnClusterRelay, startClusterRelay, type RelayProcess } from '../helpers/cluster.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
-import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, type TestClient } from '../helpers/relay.ts';
+import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, type TestClient } from '../helpers/relay.ts';
 import { rtpPayload } from '../helpers/rtp.ts';
 
 let redis: TestRedis;
@@ -69,7 +69,7 @@ async function hostOnA() {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   };
-  return { room, roomId, created, producer, caps: state.router.rtpCapabilities as unknown as Record<string, unknown>, speak };
+  return { room, roomId, host, created, producer, caps: state.router.rtpCapabilities as unknown as Record<string, unknown>, speak };
 }
 
 /** A listener on `relay` consuming the host, as a page does. */
@@ -81,7 +81,7 @@ async function listen(relay: { url: string }, room: Awaited<ReturnType<typeof ho
   const consumer = await listener.req('consumer.create', { producerId: room.producer.id, rtpCapabilities: room.caps });
   expect(consumer).toMatchObject({ producerId: room.producer.id, participantId: room.created.participantId });
   await listener.req('consumer.resume', { consumerId: consumer.consumerId });
-  return { listener, consumerId: consumer.consumerId };
+  return { listener, participantId: joined.participantId, consumerId: consumer.consumerId };
 }
 
 /** What reaches C's router for its listeners: a PlainTransport there consumes the host like a listener and hands the RTP to a UDP sink. */
@@ -182,4 +182,37 @@ describe('a room’s media tree with one child per relay', () => {
     expect(stillConsuming(onC.consumerId)).toBe(true);
     expect(c.cluster!.pipes()).toBe(cPipes + 1);
   }, 30_000);
+
+  it('a speaker on C, under B, sends through a pipe of its own to the origin: the host on A and a listener on B hear it, and the origin’s mute reaches it', async () => {
+    const b = await startClusterRelay(redis.url, { pipeChildren: 1 });
+    extra.push(b);
+    const room = await hostOnA();
+    const onB = await listen(b, room, 'On B');
+    const onC = await listen(c, room, 'Speaker on C');
+    expect(c.cluster!.treeParent(room.roomId)).toBe(b.cluster!.relayId);
+    const cPipes = c.cluster!.pipes();
+
+    const invited = onC.listener.next('stage.invited');
+    await room.host.req('stage.invite', { participantId: onC.participantId, decision: DECISION });
+    await invited;
+    await onC.listener.req('stage.respond', { accept: true, decision: DECISION });
+    const send = await onC.listener.req('transport.create', { direction: 'send' });
+    const added = room.host.next('producer.added');
+    const { producerId } = await onC.listener.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    expect(await added).toEqual({ producerId, participantId: onC.participantId });
+    // Its pipe up goes to the origin, beside the one from B: the origin adopts the copy as the speaker's microphone.
+    expect(c.cluster!.pipes()).toBe(cPipes + 1);
+    const atOrigin = a.rooms.get(room.roomId)!.members.get(onC.participantId)!.producers.get(producerId)!;
+    expect(atOrigin).toBeDefined();
+    await room.host.req('transport.create', { direction: 'recv' });
+    expect(await room.host.req('consumer.create', { producerId, rtpCapabilities: room.caps })).toMatchObject({ producerId, participantId: onC.participantId });
+    // B takes it from A, as any producer of the room.
+    expect(await onB.listener.req('consumer.create', { producerId, rtpCapabilities: room.caps })).toMatchObject({ producerId, participantId: onC.participantId });
+    expect((await b.cluster!.pipedProducers()).map((p) => p?.id)).toContain(producerId);
+
+    const own = c.cluster!.speakerProducers().find((p) => p.id === producerId)!;
+    await room.host.req('stage.mute', { participantId: onC.participantId, decision: DECISION });
+    await expect.poll(() => atOrigin.paused).toBe(true);
+    await expect.poll(() => own.paused).toBe(true);
+  });
 });
