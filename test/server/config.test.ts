@@ -17,7 +17,7 @@ describe('configuration from the environment', () => {
       WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
       MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '2000', KEY_BATCH_MS: '250', AWAY_GRACE_MS: '1000',
       TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
-      REDIS_URL: 'redis://teahouse:pw@10.0.0.5:6379', CLUSTER_HEARTBEAT_MS: '1000',
+      REDIS_URL: 'redis://teahouse:pw@10.0.0.5:6379', CLUSTER_HEARTBEAT_MS: '1000', PIPE_CHILDREN: '3',
       METRICS_HOST: '10.0.0.2', METRICS_PORT: '9100', WORKER_RECOVERY_MS: '10000', DRAIN_MS: '8000', SOURCE_URL: 'https://example.org/teahouse.tar.gz',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
@@ -26,7 +26,7 @@ describe('configuration from the environment', () => {
       workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
       messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 2000, keyBatchMs: 250, awayGraceMs: 1000,
       tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
-      redisUrl: 'redis://teahouse:pw@10.0.0.5:6379', clusterHeartbeatMs: 1000,
+      redisUrl: 'redis://teahouse:pw@10.0.0.5:6379', clusterHeartbeatMs: 1000, pipeChildren: 3,
       metricsHost: '10.0.0.2', metricsPort: 9100, workerRecoveryMs: 10_000, drainMs: 8000, sourceUrl: 'https://example.org/teahouse.tar.gz',
     });
   });
