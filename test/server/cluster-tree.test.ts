@@ -105,7 +105,10 @@ async function hearsOnC(room: Awaited<ReturnType<typeof hostOnA>>, tap: { got: B
       return heard().length;
     })
     .toBeGreaterThanOrEqual(18);
-  for (const packet of heard()) expect([...new Set(rtpPayload(packet))]).toEqual([fill]);
+  for (const packet of heard()) {
+    expect(rtpPayload(packet).length).toBe(40);
+    expect([...new Set(rtpPayload(packet))]).toEqual([fill]);
+  }
 }
 
 /** C's listener still has the consumer it made before B went: it hears again without asking for anything. */
