@@ -207,7 +207,9 @@ export class EdgeRooms {
     const { transport, pipeId } = await this.pipeOf(room);
     const parent = room.parent as string;
     const piped = pipedProducer.parse(await this.bus.request(parent, opOf(room, parent, 'consume'), { pipeId, producerId }));
-    const ingress = await transport.produce({ kind: piped.kind, rtpParameters: piped.rtpParameters as unknown as types.RtpParameters, paused: piped.paused });
+    // Never paused itself: the parent's pipe consumer sends nothing while the producer is paused, and a mute or an
+    // unmute is applied to the spliced producer, which the consumers here follow.
+    const ingress = await transport.produce({ kind: piped.kind, rtpParameters: piped.rtpParameters as unknown as types.RtpParameters, paused: false });
     const consumer = await (await room.direct).consume({ producerId: ingress.id, rtpCapabilities: (await room.router).rtpCapabilities });
     consumer.observer.once('close', () => ingress.close());
     return { consumer, piped };

@@ -169,8 +169,14 @@ describe('a room’s media tree with one child per relay', () => {
     const aPipes = a.cluster!.pipes();
     const cPipes = c.cluster!.pipes();
     const room = await hostOnA();
+    // The host is muted while the tree is made: its unmute must reach C through both pipes, not only the flag.
+    await room.producer.pause();
     await listen(b, room, 'On B');
     const onC = await listen(c, room, 'On C');
+    const [copy] = (await c.cluster!.pipedProducers()).filter((p) => p?.id === room.producer.id);
+    expect(copy!.paused).toBe(true);
+    await room.producer.resume();
+    await expect.poll(() => copy!.paused).toBe(false);
     const placed = await tree(room.roomId);
     const bId = Object.keys(placed).find((relay) => relay !== c.cluster!.relayId)!;
     expect(placed).toEqual({ [bId]: a.cluster!.relayId, [c.cluster!.relayId]: bId });
