@@ -1,6 +1,7 @@
 // The media of rooms held by other relays, on this edge relay: each room's router, its pipe to the origin, the producers piped in, its fan-out.
 import type { types } from 'mediasoup';
 import { z } from 'zod';
+import { StreamCertificate } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import type { MediaEndpoint } from '../media/media-state.ts';
 import type { MediaPlacement } from '../media/placement.ts';
@@ -13,6 +14,7 @@ const pipedProducer = z.object({
   kind: z.literal('audio'),
   rtpParameters: z.record(z.string(), z.unknown()),
   paused: z.boolean(),
+  streamCertificate: StreamCertificate.optional(),
 });
 /** A producer named by an origin: piped in through one pipe, or a speaker's own here. */
 export const producerRef = z.object({ pipeId: z.string(), producerId: z.string() });
@@ -156,6 +158,7 @@ export class EdgeRooms {
           kind: piped.kind,
           rtpParameters: piped.rtpParameters as unknown as types.RtpParameters,
           paused: piped.paused,
+          appData: { streamCertificate: piped.streamCertificate },
         });
         producer.observer.once('close', () => room.producers.delete(producerId));
         return { producer, participantId: piped.participantId };
