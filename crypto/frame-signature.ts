@@ -105,10 +105,12 @@ interface BatchState {
 /**
  * The receiving side, one per speaker's stream. Frames play at once while the speaker is proved; a batch's verdict
  * comes when its signature is complete (in the next batch) or, at the latest, when a frame two batches later arrives.
- * A forged or unproved verdict mutes the speaker until enough later batches verify. `start` 'muted': nothing plays
- * before a first batch of this stream verified. 'open' (the key is certified before the first frame): frames play
- * from the first batch heard from its first frame, so every frame played belongs to a batch that will be judged, and
- * the bound on forged audio holds from the start. Frames must come one at a time (await each accept).
+ * A forged or unproved verdict mutes the speaker until enough later batches verify. `needAtStart`: verified batches
+ * needed before anything plays (a speaker's earlier stream passes on what it still owed, see `owed`). With 0 (the key
+ * certified before the first frame, nothing owed), frames play from the first batch heard from its first frame, so
+ * every frame played belongs to a batch that will be judged and the bound on forged audio holds from the start; an
+ * unproved batch before any verified one then costs the penalty, so that a relay offering stream after stream gets
+ * no more unwarned windows than mid-stream. Frames must come one at a time (await each accept).
  */
 export class BatchVerifier {
   readonly counters: SourceCounters = { verified: 0, unproved: 0, forged: 0, muted: 0 };
@@ -122,17 +124,22 @@ export class BatchVerifier {
   /** The first batch of each recent unproved run. */
   private runs: bigint[] = [];
   private everVerified = false;
-  /** 'open' only: the first batch whose frames may play (set by the first frame); earlier ones were heard in part. */
+  /** Open starts only: the first batch whose frames may play (set by the first frame); earlier ones were heard in part. */
   private opening: bigint | null = null;
   private readonly open: boolean;
   private readonly verify: BatchCheck;
   private readonly now: () => number;
 
-  constructor(verify: BatchCheck, now: () => number = () => Date.now(), start: 'muted' | 'open' = 'muted') {
+  constructor(verify: BatchCheck, now: () => number = () => Date.now(), needAtStart = 1) {
     this.verify = verify;
     this.now = now;
-    this.open = start === 'open';
-    this.need = this.open ? 0 : 1;
+    this.open = needAtStart === 0;
+    this.need = needAtStart;
+  }
+
+  /** What a next stream of the same speaker must verify before it plays: what this one still owes. */
+  get owed(): number {
+    return this.need;
   }
 
   get muted(): boolean {
@@ -195,6 +202,8 @@ export class BatchVerifier {
         this.runs = [...this.runs.filter((start) => batch - start < BigInt(UNPROVED_WINDOW_BATCHES)), batch];
         repeated = this.runs.length >= UNPROVED_RUNS;
       }
+      // An open start whose frames played before any proof: not proving them is treated as an attack, not as loss.
+      if (this.open && !this.everVerified) repeated = true;
       this.lastUnproved = batch;
     }
     this.need = Math.max(this.need, verdict === 'forged' || repeated ? PENALTY_BATCHES : 1);

@@ -28,14 +28,15 @@ async function certifiedKey(identity: Verify, certificate: Uint8Array, load: (pu
 
 /**
  * The verifier of one received stream, made before its first frame plays, from the certificate its producer came with
- * and the identity key the signed stage names for its participant. Under a certificate that identity signed, frames
- * play from the first batch heard whole and batches are checked under the certified key (a forged one mutes within the
- * bound). Without a certificate (withheld) nothing plays; one that fails (another member's, corrupted) counts as a
- * forgery, shown to the member, and nothing plays. `load` turns a certified public key into a verifier.
+ * and the identity key the signed stage names for its participant. Under a certificate that identity signed, batches
+ * are checked under the certified key, and frames play from the first batch heard whole unless the speaker's earlier
+ * stream still owed verified batches (`needAtStart`). Without a certificate (withheld) nothing plays; one that fails
+ * (another member's, corrupted) counts as a forgery, shown to the member, and nothing plays. `load` turns a certified
+ * public key into a verifier.
  */
-export async function certifiedVerifier(identity: Verify, certificate: Uint8Array | null, load: (publicKey: Uint8Array) => Promise<Verify>, now?: () => number): Promise<BatchVerifier> {
+export async function certifiedVerifier(identity: Verify, certificate: Uint8Array | null, load: (publicKey: Uint8Array) => Promise<Verify>, now?: () => number, needAtStart = 0): Promise<BatchVerifier> {
   const key = certificate ? await certifiedKey(identity, certificate, load) : null;
-  if (key) return new BatchVerifier(key, now, 'open');
+  if (key) return new BatchVerifier(key, now, needAtStart);
   const silent = new BatchVerifier(() => Promise.resolve(null), now);
   if (certificate) silent.forged();
   return silent;

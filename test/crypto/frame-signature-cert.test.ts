@@ -128,15 +128,37 @@ describe('certified stream keys, the certificate by signaling', () => {
     expect(v.counters.forged).toBeGreaterThan(0);
   });
 
-  it('a chunk withheld from the start leaves the first batch unproved before the third batch plays: at most 7 frames, then silence until a batch verifies', async () => {
+  it('a chunk withheld from the start: at most 7 frames play, then nothing until the penalty\'s batches verify', async () => {
     const { certificate, signer } = await sender(host);
     const v = await listener(host, certificate);
-    const played = await run(signer, v, 0, 10 * B, new Set([2 * B - 1]));
+    const played = await run(signer, v, 0, (4 + PENALTY_BATCHES) * B, new Set([2 * B - 1]));
     expect(played.filter((c) => c < 3 * B)).toEqual(range(0, 2 * B - 1));
     expect(v.counters.forged).toBe(0);
-    // Batches 0 and 1 unproved; batch 2 verifies with the last frame of batch 3, which plays again.
-    expect(played).not.toContain(3 * B);
-    expect(played).toContain(4 * B - 1);
+    expect(v.forgedAt).toBeNull();
+    // Unproved before anything was proved is the penalty (12 batches verified) rather than one batch, as a forgery.
+    expect(played.filter((c) => c >= 2 * B && c < (2 + PENALTY_BATCHES) * B)).toEqual([]);
+    expect(played.at(-1)).toBe((4 + PENALTY_BATCHES) * B - 1);
+  });
+
+  it('a new stream of the same speaker starts from what the one before still owed: a relay re-offering the stream gets no fresh window', async () => {
+    const { certificate, signer } = await sender(host);
+    const colluder = await sender(eve);
+    const identity = await ed25519Verifier(host.signPublicKey);
+    // The relay plays the colluder's frames on a consumer of the host under the host's real certificate: 7 frames, then the penalty.
+    const first = await certifiedVerifier(identity, certificate, ed25519Verifier);
+    expect((await run(colluder.signer, first, 0, 4 * B)).length).toBeLessThanOrEqual(2 * B - 1);
+    expect(first.owed).toBe(PENALTY_BATCHES);
+    // Then offers a new consumer with the colluder's frames again: the new stream owes the penalty, nothing plays.
+    const second = await certifiedVerifier(identity, certificate, ed25519Verifier, undefined, first.owed);
+    expect(await run(colluder.signer, second, 4 * B, 12 * B)).toEqual([]);
+    // The host's real frames on a next consumer play once the penalty's batches verified, and the stream after it
+    // (nothing owed) plays from its first frame.
+    const third = await certifiedVerifier(identity, certificate, ed25519Verifier, undefined, second.owed);
+    const honest = await run(signer, third, 12 * B, (16 + PENALTY_BATCHES) * B);
+    expect(honest[0]).toBe((13 + PENALTY_BATCHES) * B - 1);
+    expect(third.owed).toBe(0);
+    const fourth = await certifiedVerifier(identity, certificate, ed25519Verifier, undefined, third.owed);
+    expect((await run(signer, fourth, (16 + PENALTY_BATCHES) * B, (18 + PENALTY_BATCHES) * B))[0]).toBe((16 + PENALTY_BATCHES) * B);
   });
 
   it('a forged batch after the stream verified mutes for the penalty and names the forgery; honest frames then play again', async () => {

@@ -69,22 +69,20 @@ export class SourceAuth {
    */
   gate(participantId: string, certificate: Uint8Array | null): SourceGate {
     let made: { key: Uint8Array; verifier: Promise<BatchVerifier> } | null = null;
-    // A participant's key does not change under the same id (membership keeps the first keys verified): a different
-    // one starts a new verifier. Made at once when the key is known, so the certificate is checked before the first frame.
-    const verifier = (): Promise<BatchVerifier> | null => {
-      const key = this.keys.get(participantId);
-      if (!key) return null;
-      if (!made || !equalBytes(made.key, key)) {
-        made = { key, verifier: ed25519Verifier(key).then((identity) => certifiedVerifier(identity, certificate, ed25519Verifier, this.now)) };
-        this.verifiers.set(participantId, made.verifier);
-      }
-      return made.verifier;
-    };
-    verifier();
     return {
       accept: async (kid, counter, plain) => {
-        const v = verifier();
-        return v ? (await v).accept(kid, counter, plain) : null;
+        const key = this.keys.get(participantId);
+        if (!key) return null;
+        // A participant's key does not change under the same id (membership keeps the first keys verified): a
+        // different one starts a new verifier. Made at the stream's first frame, so that it starts from what the
+        // speaker's stream before it still owed then: a relay offering a new stream does not wipe a penalty.
+        if (!made || !equalBytes(made.key, key)) {
+          const before = this.verifiers.get(participantId);
+          const verifier = Promise.all([ed25519Verifier(key), before?.then((v) => v.owed) ?? 0]).then(([identity, owed]) => certifiedVerifier(identity, certificate, ed25519Verifier, this.now, owed));
+          made = { key, verifier };
+          this.verifiers.set(participantId, verifier);
+        }
+        return (await made.verifier).accept(kid, counter, plain);
       },
     };
   }
