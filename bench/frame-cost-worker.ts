@@ -2,9 +2,9 @@
 import { gcm } from '@noble/ciphers/aes.js';
 import { bigEndian, concat } from '../crypto/bytes.ts';
 import { ed25519StreamKey, ed25519Verifier } from '../crypto/ed25519.ts';
-import { BatchVerifier, type Sign, type Verify } from '../crypto/frame-signature.ts';
+import { BatchSigner, FRAME_SIG_CHUNK, type Sign, type Verify } from '../crypto/frame-signature.ts';
 import { initCrypto, sodium } from '../crypto/sodium.ts';
-import { certifyStreamKey, CertifiedSigner, CertifiedVerifier, FRAME_TRAILER } from '../crypto/stream-key.ts';
+import { certifiedVerifier, certifyStreamKey } from '../crypto/stream-key.ts';
 import {
   DEFAULT_CIPHER_SUITE,
   decodeHeader,
@@ -109,7 +109,7 @@ const sodiumEd25519: Ed25519 = {
   },
 };
 
-/** No signature at all (zeros, always valid): what the batching, digests and certificate bookkeeping cost alone. */
+/** No signature at all (zeros, always valid): what the batching and digests cost alone. */
 const noEd25519: Ed25519 = {
   streamKey: () => Promise.resolve({ publicKey: new Uint8Array(32).fill(9), sign: () => Promise.resolve(new Uint8Array(64)) }),
   verifier: () => Promise.resolve(() => Promise.resolve(true)),
@@ -117,8 +117,8 @@ const noEd25519: Ed25519 = {
 
 /**
  * What the transform runs with source authentication: the frame signed in batches (one Ed25519 signature per four
- * frames, by a stream key the identity certified), SFrame over frame, chunk and certificate slice; the receiver
- * decrypts, gathers the certificate and verifies.
+ * frames, by a stream key the identity certified), SFrame over frame and chunk; the receiver, given the certificate
+ * (by signaling) before the first frame, decrypts and verifies.
  */
 function signedContexts(name: string, ed: Ed25519): Engine {
   return {
@@ -127,8 +127,8 @@ function signedContexts(name: string, ed: Ed25519): Engine {
     async start() {
       const identity = await ed.streamKey();
       const stream = await ed.streamKey();
-      const signer = new CertifiedSigner(stream.sign, await certifyStreamKey(identity.sign, stream.publicKey));
-      const verifier = new CertifiedVerifier(await ed.verifier(identity.publicKey), ed.verifier, (check) => new BatchVerifier(check));
+      const signer = new BatchSigner(stream.sign);
+      const verifier = await certifiedVerifier(await ed.verifier(identity.publicKey), await certifyStreamKey(identity.sign, stream.publicKey), ed.verifier);
       const sender = new SframeSender({ kid: KID, baseKey: BASE_KEY });
       await sender.ready();
       const receiver = new SframeReceiver();
@@ -137,9 +137,9 @@ function signedContexts(name: string, ed: Ed25519): Engine {
         encrypt: async () => sender.encrypt(await signer.wrap(KID, sender.nextCounter, plainBytes)),
         async decrypt(frame) {
           const plain = await receiver.decrypt(frame);
-          // The first batches play nothing (no proof yet): the check below wants the audio, so it is returned whatever.
+          // A muted frame plays nothing: the check below wants the audio, so it is returned whatever.
           await verifier.accept(KID, decodeHeader(frame).counter, plain);
-          return plain.subarray(0, plain.length - FRAME_TRAILER);
+          return plain.subarray(0, plain.length - FRAME_SIG_CHUNK);
         },
       };
     },

@@ -1,4 +1,4 @@
-// Source authentication of audio: a speaker signs each batch of its frames with its Ed25519 identity key and carries
+// Source authentication of audio: a speaker signs each batch of its frames with its certified stream key and carries
 // the signature, in fixed-size chunks, inside the plaintext of its next batch's frames (docs/protocol.md section 7, "Source authentication").
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bigEndian, concat } from './bytes.ts';
@@ -57,12 +57,9 @@ export class BatchSigner {
   private slots: (Uint8Array | null)[] = [];
   private signed: { batch: bigint; signature: Uint8Array } | null = null;
   private readonly sign: Sign;
-  private readonly reserve: number;
 
-  /** `reserve`: bytes left free after the chunk, for the caller to fill (the certificate slice), so a frame is copied once. */
-  constructor(sign: Sign, reserve = 0) {
+  constructor(sign: Sign) {
     this.sign = sign;
-    this.reserve = reserve;
   }
 
   async wrap(kid: bigint, counter: bigint, audio: Uint8Array): Promise<Uint8Array> {
@@ -74,7 +71,7 @@ export class BatchSigner {
     }
     const position = Number(counter % BATCH);
     this.slots[position] = frameDigest(kid, counter, audio);
-    const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK + this.reserve);
+    const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK);
     out.set(audio);
     // Zeros when the batch before was not this signer's (the stream's first batch): the receiver will not play it.
     if (this.signed && this.signed.batch === batch - 1n) out.set(this.signed.signature.subarray(position * FRAME_SIG_CHUNK, (position + 1) * FRAME_SIG_CHUNK), audio.length);
@@ -108,8 +105,12 @@ interface BatchState {
 /**
  * The receiving side, one per speaker's stream. Frames play at once while the speaker is proved; a batch's verdict
  * comes when its signature is complete (in the next batch) or, at the latest, when a frame two batches later arrives.
- * A forged or unproved verdict mutes the speaker until enough later batches verify. It starts muted: nothing plays
- * before a first batch of this stream verified. Frames must come one at a time (await each accept).
+ * A forged or unproved verdict mutes the speaker until enough later batches verify. `needAtStart`: verified batches
+ * needed before anything plays (a speaker's earlier stream passes on what it still owed, see `owed`). With 0 (the key
+ * certified before the first frame, nothing owed), frames play from the first batch heard from its first frame, so
+ * every frame played belongs to a batch that will be judged and the bound on forged audio holds from the start; an
+ * unproved batch before any verified one then costs the penalty, so that a relay offering stream after stream gets
+ * no more unwarned windows than mid-stream. Frames must come one at a time (await each accept).
  */
 export class BatchVerifier {
   readonly counters: SourceCounters = { verified: 0, unproved: 0, forged: 0, muted: 0 };
@@ -118,17 +119,27 @@ export class BatchVerifier {
   private readonly batches = new Map<bigint, BatchState>();
   private highest = -1n;
   /** Verified batches still needed before frames play again. */
-  private need = 1;
+  private need: number;
   private lastUnproved: bigint | null = null;
   /** The first batch of each recent unproved run. */
   private runs: bigint[] = [];
   private everVerified = false;
+  /** Open starts only: the first batch whose frames may play (set by the first frame); earlier ones were heard in part. */
+  private opening: bigint | null = null;
+  private readonly open: boolean;
   private readonly verify: BatchCheck;
   private readonly now: () => number;
 
-  constructor(verify: BatchCheck, now: () => number = () => Date.now()) {
+  constructor(verify: BatchCheck, now: () => number = () => Date.now(), needAtStart = 1) {
     this.verify = verify;
     this.now = now;
+    this.open = needAtStart === 0;
+    this.need = needAtStart;
+  }
+
+  /** What a next stream of the same speaker must verify before it plays: what this one still owes. */
+  get owed(): number {
+    return this.need;
   }
 
   get muted(): boolean {
@@ -141,8 +152,13 @@ export class BatchVerifier {
     const batch = batchOf(counter);
     // A frame from a batch already judged or given up on cannot change a verdict, and does not play.
     if (batch < this.highest - 1n) return this.refuse();
-    const audio = plain.subarray(0, plain.length - FRAME_SIG_CHUNK);
     const position = Number(counter % BATCH);
+    // A batch joined part-way can never be checked (its signature covers frames not heard): none of it plays.
+    if (this.open) {
+      this.opening ??= position === 0 ? batch : batch + 1n;
+      if (batch < this.opening) return this.refuse();
+    }
+    const audio = plain.subarray(0, plain.length - FRAME_SIG_CHUNK);
     const state = this.state(batch);
     if (state.verdict !== null || state.slots[position]) return this.refuse();
     state.slots[position] = frameDigest(kid, counter, audio);
@@ -186,6 +202,8 @@ export class BatchVerifier {
         this.runs = [...this.runs.filter((start) => batch - start < BigInt(UNPROVED_WINDOW_BATCHES)), batch];
         repeated = this.runs.length >= UNPROVED_RUNS;
       }
+      // An open start whose frames played before any proof: not proving them is treated as an attack, not as loss.
+      if (this.open && !this.everVerified) repeated = true;
       this.lastUnproved = batch;
     }
     this.need = Math.max(this.need, verdict === 'forged' || repeated ? PENALTY_BATCHES : 1);

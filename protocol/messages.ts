@@ -53,6 +53,11 @@ export const Commit = Blob(LIMITS.commit);
 /** A commit secret under the pairwise key of distributor and recipient (crypto/epoch.ts): 80 bytes, 107 characters. */
 export const Package = z.string().regex(/^[A-Za-z0-9_-]{107}$/, 'a key package is 107 base64url characters');
 const KeyPackage = z.strictObject({ to: Id, package: Package });
+/**
+ * A speaker's stream certificate (crypto/stream-key.ts, 96 bytes): given with its producer and passed on unchanged
+ * wherever a listener learns of that producer. The relay can check only its size; listeners check its signature.
+ */
+export const StreamCertificate = z.string().regex(/^[A-Za-z0-9_-]{128}$/, 'a stream certificate is 128 base64url characters');
 /** A member's signed X-Wing ciphertext to a stage member's KEM key (crypto/kem.ts): 1,184 bytes, 1,579 characters. */
 export const KemOffer = z.string().regex(/^[A-Za-z0-9_-]{1579}$/, 'a KEM offer is 1,579 base64url characters');
 /** SFrame KIDs carry the epoch in 48 bits (docs/protocol.md §7). */
@@ -111,8 +116,8 @@ export type TurnIceServer = z.infer<typeof TurnIceServer>;
 
 /** A transport as transport.create answers it. */
 const TransportInfo = z.object({ transportId: Id, iceParameters: Json, iceCandidates: z.array(Json), dtlsParameters: Json });
-/** A paused consumer as consumer.create answers it. */
-const ConsumerInfo = z.object({ consumerId: Id, producerId: Id, participantId: Id, kind: z.literal('audio'), rtpParameters: Json });
+/** A paused consumer as consumer.create answers it; without the producer's certificate, the page plays nothing of it. */
+const ConsumerInfo = z.object({ consumerId: Id, producerId: Id, participantId: Id, kind: z.literal('audio'), rtpParameters: Json, streamCertificate: StreamCertificate.optional() });
 
 export const JoinResult = z.object({
   participantId: Id,
@@ -173,7 +178,10 @@ export const requests = {
   'turn.credentials': { request: Empty, reply: z.object({ iceServers: z.array(TurnIceServer).max(2) }) },
   'transport.connect': { request: z.strictObject({ transportId: Id, dtlsParameters: DtlsParameters }), reply: Ok },
   'transport.restartIce': { request: z.strictObject({ transportId: Id }), reply: z.object({ iceParameters: Json }) },
-  'producer.create': { request: z.strictObject({ transportId: Id, kind: z.literal('audio'), rtpParameters: RtpParameters }), reply: z.object({ producerId: Id }) },
+  'producer.create': {
+    request: z.strictObject({ transportId: Id, kind: z.literal('audio'), rtpParameters: RtpParameters, streamCertificate: StreamCertificate }),
+    reply: z.object({ producerId: Id }),
+  },
   'producer.pause': { request: z.strictObject({ producerId: Id }), reply: Ok },
   'producer.resume': { request: z.strictObject({ producerId: Id }), reply: Ok },
   'producer.close': { request: z.strictObject({ producerId: Id }), reply: Ok },
@@ -250,7 +258,7 @@ export const events = {
   }),
   /** The number of listeners, at most once a second per room (less often above 2,000 members); the last change always follows. */
   'room.audience': z.object({ count: z.number().int().nonnegative() }),
-  'producer.added': z.object({ producerId: Id, participantId: Id }),
+  'producer.added': z.object({ producerId: Id, participantId: Id, streamCertificate: StreamCertificate.optional() }),
   'producer.removed': z.object({ producerId: Id, participantId: Id }),
   /** A commit's header; with `package` when the member has one in it (sent to that member alone). */
   'key.commit': z.object({ from: Id, commit: Commit, epoch: Epoch, package: Package.optional() }),

@@ -1,6 +1,7 @@
 // The media of rooms held by other relays, on this edge relay: each room's router, its pipe from a parent in the room's tree, the producers piped in, its fan-out.
 import type { types } from 'mediasoup';
 import { z } from 'zod';
+import { StreamCertificate } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import type { MediaEndpoint } from '../media/media-state.ts';
 import type { MediaPlacement } from '../media/placement.ts';
@@ -15,6 +16,7 @@ const pipedProducer = z.object({
   kind: z.literal('audio'),
   rtpParameters: z.record(z.string(), z.unknown()),
   paused: z.boolean(),
+  streamCertificate: StreamCertificate.optional(),
 });
 /** A producer named by a parent (the origin or another edge): piped in through one pipe, or a speaker's own here. */
 export const producerRef = z.object({ pipeId: z.string(), producerId: z.string() });
@@ -226,7 +228,7 @@ export class EdgeRooms {
     if (!entry) {
       const made = (async () => {
         const { consumer, piped } = await this.source(room, producerId);
-        const spliced = await SplicedProducer.make(await room.direct, producerId, consumer, piped.paused);
+        const spliced = await SplicedProducer.make(await room.direct, producerId, consumer, piped.paused, piped.streamCertificate);
         spliced.producer.observer.once('close', () => {
           if (room.producers.get(producerId) === made) room.producers.delete(producerId);
         });

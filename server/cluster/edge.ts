@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { SignalingError } from '../../protocol/errors.ts';
 import type { ReplyOf, RequestOf, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
-import { connectTransport, consume, createTransport, produce, receiveTransport, restartIce, resumeConsumer } from '../media/endpoint.ts';
+import { certificateOf, connectTransport, consume, createTransport, produce, receiveTransport, restartIce, resumeConsumer } from '../media/endpoint.ts';
 import { turnIceServers } from '../media/turn.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import type { RelayBus } from './bus.ts';
@@ -216,6 +216,7 @@ export class EdgeSide {
             producerId: producer.id,
             rtpParameters: crossing.rtpParameters,
             paused: crossing.producerPaused,
+            streamCertificate: certificateOf(producer),
           });
         } catch (error) {
           producer.close();
@@ -234,9 +235,9 @@ export class EdgeSide {
         receiveTransport(member);
         const room = this.rooms.roomFor(member);
         const request = payload as RequestOf<'consumer.create'>;
-        const { participantId } = await this.rooms.pipedIn(room, request.producerId);
+        const { producer, participantId } = await this.rooms.pipedIn(room, request.producerId);
         const router = member.recvOn ? await this.rooms.fannedOut(room, member.recvOn, request.producerId) : await room.router;
-        return consume(member, router, request, participantId, () => this.members.get(member.socketId) === member);
+        return consume(member, router, request, participantId, certificateOf(producer), () => this.members.get(member.socketId) === member);
       }
       case 'consumer.resume':
         return resumeConsumer(member, payload as RequestOf<'consumer.resume'>);

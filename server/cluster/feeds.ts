@@ -3,6 +3,7 @@ import type { types } from 'mediasoup';
 import { z } from 'zod';
 import { describeIssue, SignalingError } from '../../protocol/errors.ts';
 import type { RelayConfig } from '../config.ts';
+import { certificateOf } from '../media/endpoint.ts';
 import type { RelayBus } from './bus.ts';
 import type { EdgeRooms } from './edge-rooms.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
@@ -74,7 +75,8 @@ export class Feeds {
     consumer.on('producerclose', tell('pipe.producerClosed'));
     consumer.on('producerpause', tell('pipe.producerPaused'));
     consumer.on('producerresume', tell('pipe.producerResumed'));
-    return { participantId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, paused: consumer.producerPaused };
+    // The speaker's stream certificate goes down the tree unchanged, as the origin answers pipe.consume.
+    return { participantId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, paused: consumer.producerPaused, streamCertificate: certificateOf(producer) };
   }
 
   private closeFeed(from: string, pipeId: string): void {

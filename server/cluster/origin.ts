@@ -2,7 +2,7 @@
 import type { types } from 'mediasoup';
 import { z } from 'zod';
 import { describeIssue, SignalingError } from '../../protocol/errors.ts';
-import { requests, type RequestType } from '../../protocol/messages.ts';
+import { requests, StreamCertificate, type RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import { canProduce } from '../../protocol/stage.ts';
 import type { Participant } from '../rooms/participant.ts';
@@ -11,6 +11,7 @@ import type { Handlers } from '../rooms/handler.ts';
 import { requestHandlers } from '../rooms/requests.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { RelayBus } from './bus.ts';
+import { certificateOf } from '../media/endpoint.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
 
 const clientRequest = z.object({ socketId: z.string().max(64), type: z.string().max(64), payload: z.unknown() });
@@ -24,6 +25,7 @@ const pipeProduce = z.object({
   producerId: z.string().max(64),
   rtpParameters: z.record(z.string(), z.unknown()),
   paused: z.boolean(),
+  streamCertificate: StreamCertificate,
 });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
@@ -226,7 +228,7 @@ export class OriginSide {
     consumer.on('producerclose', tell('pipe.producerClosed'));
     consumer.on('producerpause', tell('pipe.producerPaused'));
     consumer.on('producerresume', tell('pipe.producerResumed'));
-    return { participantId: owner.participantId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, paused: consumer.producerPaused };
+    return { participantId: owner.participantId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, paused: consumer.producerPaused, streamCertificate: certificateOf(owner.producers.get(producerId)) };
   }
 
   private speaker(from: string, socketId: string): { session: Session; participant: Participant } {
@@ -259,6 +261,7 @@ export class OriginSide {
       kind: 'audio',
       rtpParameters: body.rtpParameters as unknown as types.RtpParameters,
       paused: body.paused,
+      appData: { streamCertificate: body.streamCertificate },
     });
     // A mute, a move to the audience or a kick acts on this copy: the edge applies it to the speaker's own producer.
     const tell = (op: string) => () => this.bus.tell(from, op, { pipeId: body.pipeId, producerId: producer.id });

@@ -42,9 +42,12 @@ export class SplicedProducer {
     this.ssrc = ssrc;
   }
 
-  /** Made from its first source, a consumer on `direct` of a producer piped in from a parent. */
-  static async make(direct: types.DirectTransport, id: string, source: types.Consumer, paused: boolean): Promise<SplicedProducer> {
-    const producer = await direct.produce({ id, kind: source.kind, rtpParameters: source.rtpParameters, paused });
+  /**
+   * Made from its first source, a consumer on `direct` of a producer piped in from a parent. `streamCertificate`: the
+   * speaker's, as the origin keeps it, handed on unchanged to the consumers and child relays here.
+   */
+  static async make(direct: types.DirectTransport, id: string, source: types.Consumer, paused: boolean, streamCertificate?: string): Promise<SplicedProducer> {
+    const producer = await direct.produce({ id, kind: source.kind, rtpParameters: source.rtpParameters, paused, appData: { streamCertificate } });
     const spliced = new SplicedProducer(producer, source.rtpParameters.encodings?.[0]?.ssrc ?? 0);
     spliced.feed(source);
     producer.observer.once('close', () => spliced.source?.close());

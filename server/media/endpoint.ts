@@ -69,17 +69,23 @@ export async function restartIce(endpoint: MediaEndpoint, { transportId }: Reque
  * Makes the member's one microphone on its send transport, without the audio-level header extension (clients refuse
  * it anyway). Who may send, and who hears it, the caller decides: the room service, or the origin through a pipe.
  */
-export async function produce(endpoint: MediaEndpoint, { transportId, rtpParameters }: RequestOf<'producer.create'>): Promise<types.Producer> {
+export async function produce(endpoint: MediaEndpoint, { transportId, rtpParameters, streamCertificate }: RequestOf<'producer.create'>): Promise<types.Producer> {
   const transport = endpoint.transports.get(transportId);
   if (!transport || transport.appData.direction !== 'send') throw new SignalingError('NOT_FOUND', 'no such send transport');
   if (endpoint.producers.size >= 1) throw new SignalingError('INVALID_STATE', 'one microphone per participant');
   const params = rtpParameters as unknown as types.RtpParameters;
   params.headerExtensions = (params.headerExtensions ?? []).filter((e) => e.uri !== 'urn:ietf:params:rtp-hdrext:ssrc-audio-level');
   try {
-    return await transport.produce({ kind: 'audio', rtpParameters: params });
+    return await transport.produce({ kind: 'audio', rtpParameters: params, appData: { streamCertificate } });
   } catch (error) {
     throw new SignalingError('BAD_REQUEST', `rtpParameters refused: ${(error as Error).message}`);
   }
+}
+
+/** The stream certificate a producer was made with (kept in its appData, here or at the origin), passed on unread. */
+export function certificateOf(producer: types.Producer | undefined): string | undefined {
+  const certificate = producer?.appData.streamCertificate;
+  return typeof certificate === 'string' ? certificate : undefined;
 }
 
 /** The member's newest receive transport: the one on the router its consumers go on. */
@@ -89,12 +95,16 @@ export function receiveTransport(endpoint: MediaEndpoint): types.WebRtcTransport
   return transport;
 }
 
-/** A paused consumer of `producerId` (owned by `participantId`) on `router`, for the member's newest receive transport. */
+/**
+ * A paused consumer of `producerId` (owned by `participantId`, certified by `streamCertificate`) on `router`, for the
+ * member's newest receive transport.
+ */
 export async function consume(
   endpoint: MediaEndpoint,
   router: types.Router,
   { producerId, rtpCapabilities }: RequestOf<'consumer.create'>,
   participantId: string,
+  streamCertificate: string | undefined,
   stillThere: () => boolean,
 ): Promise<ReplyOf<'consumer.create'>> {
   const caps = rtpCapabilities as unknown as types.RtpCapabilities;
@@ -108,7 +118,7 @@ export async function consume(
   const forget = () => endpoint.consumers.delete(consumer.id);
   consumer.on('transportclose', forget);
   consumer.on('producerclose', forget);
-  return { consumerId: consumer.id, producerId, participantId, kind: 'audio' as const, rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown> };
+  return { consumerId: consumer.id, producerId, participantId, kind: 'audio' as const, rtpParameters: consumer.rtpParameters as unknown as Record<string, unknown>, streamCertificate };
 }
 
 export async function resumeConsumer(endpoint: MediaEndpoint, { consumerId }: RequestOf<'consumer.resume'>): Promise<ReplyOf<'consumer.resume'>> {

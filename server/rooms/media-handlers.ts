@@ -1,7 +1,7 @@
 // Media handlers: a member's transports, microphone and consumers on this relay, placed by media/placement.ts, made by media/endpoint.ts.
 import { SignalingError } from '../../protocol/errors.ts';
 import * as stage from '../../protocol/stage.ts';
-import { connectTransport, consume, createTransport, produce, restartIce, resumeConsumer } from '../media/endpoint.ts';
+import { certificateOf, connectTransport, consume, createTransport, produce, restartIce, resumeConsumer } from '../media/endpoint.ts';
 import { turnIceServers } from '../media/turn.ts';
 import type { JoinResult } from '../../protocol/messages.ts';
 import type { Handlers } from './handler.ts';
@@ -19,8 +19,8 @@ export async function prepareReceive(this: RoomService, room: Room, me: Particip
   const consumers = [];
   for (const owner of room.members.values()) {
     if (owner === me) continue;
-    for (const producerId of owner.producers.keys()) {
-      consumers.push(await consume(me, this.placement.consumeRouter(room, me), { producerId, rtpCapabilities }, owner.participantId, () => this.stillMember(room, me)));
+    for (const [producerId, producer] of owner.producers) {
+      consumers.push(await consume(me, this.placement.consumeRouter(room, me), { producerId, rtpCapabilities }, owner.participantId, certificateOf(producer), () => this.stillMember(room, me)));
     }
   }
   return { transport, iceServers: turnIceServers(this.config, this.now()), consumers };
@@ -87,7 +87,8 @@ export function mediaHandlers(this: RoomService) {
       const { room, me } = this.member(session);
       const owner = [...room.members.values()].find((m) => m.producers.has(payload.producerId));
       if (!owner) throw new SignalingError('NOT_FOUND', 'no such producer in this room');
-      return consume(me, this.placement.consumeRouter(room, me), payload, owner.participantId, () => this.stillMember(room, me));
+      const certificate = certificateOf(owner.producers.get(payload.producerId));
+      return consume(me, this.placement.consumeRouter(room, me), payload, owner.participantId, certificate, () => this.stillMember(room, me));
     },
 
     'consumer.resume': (session, payload) => resumeConsumer(this.member(session).me, payload),

@@ -5,6 +5,7 @@ import { SignalingError } from '../../protocol/errors.ts';
 import type { JoinResult, Role } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import { clientRtpCapabilities } from '../media/codecs.ts';
+import { certificateOf } from '../media/endpoint.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import type { TokenBucket } from '../signaling/rate-limit.ts';
 import type { Session as Connection } from '../signaling/session.ts';
@@ -187,7 +188,7 @@ export class RoomService {
     if (me.muted) await producer.pause();
     // Listeners on fan-out routers hear it only once it is piped there: announce it after.
     await this.placement.producerAdded(room, producer);
-    room.broadcast('producer.added', { producerId: producer.id, participantId: me.participantId }, me);
+    room.broadcast('producer.added', { producerId: producer.id, participantId: me.participantId, streamCertificate: certificateOf(producer) }, me);
     this.updated(room, me);
   }
 

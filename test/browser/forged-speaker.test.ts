@@ -12,7 +12,7 @@ import {
   deriveSenderBaseKey,
   ed25519Verifier,
   FRAME_SIG_BATCH,
-  FRAME_TRAILER,
+  FRAME_SIG_CHUNK,
   fromBase64url,
   fromHex,
   parseKid,
@@ -159,7 +159,8 @@ const SPLICE_SPAN = 150;
 /**
  * The second case: the relay, holding the epoch keys the colluder gives it, re-sends the host's real stream to the
  * listener and replaces single frames of it by the colluder's tone, encrypted under the host's KID at the counter of
- * the frame it replaces and carrying that frame's own chunk of signature and slice of certificate, so that only the audio differs.
+ * the frame it replaces and carrying that frame's own chunk of signature, so that only the audio differs; it hands its
+ * copy of the stream out with the host's real certificate.
  */
 async function splice(): Promise<void> {
   const { page: host, link } = await createRoom(browser, relay.url, 'Spliced speaker', 'Host');
@@ -168,7 +169,7 @@ async function splice(): Promise<void> {
   const colluderId = await idOf(colluder);
   await row(host, colluderId).getByTestId('invite-to-speak').click();
   await colluder.click('[data-testid="accept-invite"]');
-  const tone = (await capturePlaintextIn(colluder, 50)).map((hex) => fromHex(hex).slice(0, -FRAME_TRAILER));
+  const tone = (await capturePlaintextIn(colluder, 50)).map((hex) => fromHex(hex).slice(0, -FRAME_SIG_CHUNK));
   const listener = await openTab({ chromium: browser }, link);
   await joinAs(listener, 'Listener');
   const id = await idOf(listener);
@@ -203,17 +204,18 @@ async function splice(): Promise<void> {
       receivers.set(kid, receiver);
     }
     const real = await receiver.decrypt(frame);
-    const plain = new Uint8Array([...tone[forged.length % tone.length]!, ...real.subarray(real.length - FRAME_TRAILER)]);
+    const plain = new Uint8Array([...tone[forged.length % tone.length]!, ...real.subarray(real.length - FRAME_SIG_CHUNK)]);
     forged.push(Number(counter));
     return new SframeSender({ kid, baseKey, startCounter: counter }).encrypt(plain);
   });
+  splicer.producer.appData.streamCertificate = hostMember.producers.get(hostProducer!)!.appData.streamCertificate;
   hostMember.producers.set(splicer.producer.id, splicer.producer);
   try {
     // The listener's host track now carries the relay's copy of the host's stream, untouched so far.
     const member = room.members.get(id)!;
     for (const consumer of member.consumers.values()) if (consumer.producerId === hostProducer) await consumer.pause();
     adversary.inject(id, 'producer.removed', { producerId: hostProducer!, participantId: hostId });
-    adversary.inject(id, 'producer.added', { producerId: splicer.producer.id, participantId: hostId });
+    adversary.inject(id, 'producer.added', { producerId: splicer.producer.id, participantId: hostId, streamCertificate: splicer.producer.appData.streamCertificate });
     const switched = Number(passed);
     await expect.poll(() => playedBy(listener, hostId).then((p) => p.some((c) => c > switched)), { timeout: 20_000 }).toBe(true);
     await hears(listener, hostId, 440);

@@ -15,6 +15,9 @@ export const OPUS_RTP_PARAMETERS = {
   rtcp: { cname: 'test', reducedSize: true },
 };
 
+/** A stand-in for a speaker's stream certificate (128 base64url characters): the relay passes it on unread. */
+export const STREAM_CERTIFICATE = 'c3RyZWFtLWNlcnRpZmljYXRl'.padEnd(128, '_');
+
 /** A stand-in for a signed stage decision: the relay passes decisions on unread, so its tests need none real. */
 export const DECISION = 'c2lnbmVkLWRlY2lzaW9u';
 

@@ -3,7 +3,7 @@ import type { Relay } from '../../server/index.ts';
 import { spawnClusterRelay, startClusterRelay, TEST_HEARTBEAT_MS, type RelayProcess } from '../helpers/cluster.ts';
 import { alive } from '../helpers/process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
-import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, type TestClient } from '../helpers/relay.ts';
+import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, type TestClient } from '../helpers/relay.ts';
 
 /** Long enough for a page to reconnect to another relay; what a member whose relay died has to come back as itself. */
 const GRACE_MS = 4_000;
@@ -43,7 +43,7 @@ describe('a relay’s death and a Redis restart', () => {
     const host = await member(a);
     await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'T') });
     const send = await host.req('transport.create', { direction: 'send' });
-    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
     const caps = a.rooms.get(room.keys.roomId)!.router.rtpCapabilities as unknown as Record<string, unknown>;
 
     const announcement = announce(room, 'Listener');
@@ -93,7 +93,7 @@ describe('a relay’s death and a Redis restart', () => {
     const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
     const caps = created.routerRtpCapabilities;
     const send = await host.req('transport.create', { direction: 'send' });
-    const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
 
     // Listeners on A (hearing the host through a pipe), on C, and on the origin itself.
     const joinAs = async (relay: { url: string }, name: string) => {
@@ -142,7 +142,7 @@ describe('a relay’s death and a Redis restart', () => {
     // Its media died with the relay: the first thing it is told after the reply is to make new transports.
     await expect.poll(() => hostBack.received[0]?.event).toBe('room.mediaReset');
     const send2 = await hostBack.req('transport.create', { direction: 'send' });
-    const { producerId: after } = await hostBack.req('producer.create', { transportId: send2.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const { producerId: after } = await hostBack.req('producer.create', { transportId: send2.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
 
     // The listener from A comes back through the third relay and hears the new microphone, piped from the new origin.
     const aBack = await member(third);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { spawnClusterRelay, startClusterRelay, type RelayProcess } from '../helpers/cluster.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
-import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, type TestClient } from '../helpers/relay.ts';
+import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, type TestClient } from '../helpers/relay.ts';
 import { rtpPayload } from '../helpers/rtp.ts';
 
 let redis: TestRedis;
@@ -51,7 +51,7 @@ async function hostOnA() {
   const created = await host.req('room.create', { roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Tree') });
   const state = a.rooms.get(roomId)!;
   const input = await state.router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
-  const producer = await input.produce({ kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+  const producer = await input.produce({ kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, appData: { streamCertificate: STREAM_CERTIFICATE } });
   state.members.get(created.participantId)!.producers.set(producer.id, producer);
   const source = await udp();
   let seq = 0;
@@ -79,7 +79,8 @@ async function listen(relay: { url: string }, room: Awaited<ReturnType<typeof ho
   if ('lobby' in joined) throw new Error('unexpected lobby');
   await listener.req('transport.create', { direction: 'recv' });
   const consumer = await listener.req('consumer.create', { producerId: room.producer.id, rtpCapabilities: room.caps });
-  expect(consumer).toMatchObject({ producerId: room.producer.id, participantId: room.created.participantId });
+  // The speaker's stream certificate reaches a listener unchanged on any level of the tree.
+  expect(consumer).toMatchObject({ producerId: room.producer.id, participantId: room.created.participantId, streamCertificate: STREAM_CERTIFICATE });
   await listener.req('consumer.resume', { consumerId: consumer.consumerId });
   return { listener, participantId: joined.participantId, consumerId: consumer.consumerId };
 }
@@ -207,16 +208,16 @@ describe('a room’s media tree with one child per relay', () => {
     await onC.listener.req('stage.respond', { accept: true, decision: DECISION });
     const send = await onC.listener.req('transport.create', { direction: 'send' });
     const added = room.host.next('producer.added');
-    const { producerId } = await onC.listener.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
-    expect(await added).toEqual({ producerId, participantId: onC.participantId });
+    const { producerId } = await onC.listener.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+    expect(await added).toEqual({ producerId, participantId: onC.participantId, streamCertificate: STREAM_CERTIFICATE });
     // Its pipe up goes to the origin, beside the one from B: the origin adopts the copy as the speaker's microphone.
     expect(c.cluster!.pipes()).toBe(cPipes + 1);
     const atOrigin = a.rooms.get(room.roomId)!.members.get(onC.participantId)!.producers.get(producerId)!;
     expect(atOrigin).toBeDefined();
     await room.host.req('transport.create', { direction: 'recv' });
-    expect(await room.host.req('consumer.create', { producerId, rtpCapabilities: room.caps })).toMatchObject({ producerId, participantId: onC.participantId });
+    expect(await room.host.req('consumer.create', { producerId, rtpCapabilities: room.caps })).toMatchObject({ producerId, participantId: onC.participantId, streamCertificate: STREAM_CERTIFICATE });
     // B takes it from A, as any producer of the room.
-    expect(await onB.listener.req('consumer.create', { producerId, rtpCapabilities: room.caps })).toMatchObject({ producerId, participantId: onC.participantId });
+    expect(await onB.listener.req('consumer.create', { producerId, rtpCapabilities: room.caps })).toMatchObject({ producerId, participantId: onC.participantId, streamCertificate: STREAM_CERTIFICATE });
     expect((await b.cluster!.pipedProducers()).map((p) => p?.id)).toContain(producerId);
 
     const own = c.cluster!.speakerProducers().find((p) => p.id === producerId)!;

@@ -7,7 +7,7 @@ import { RedisUnreachableError, startRelay, type Relay } from '../../server/inde
 import { startClusterRelay } from '../helpers/cluster.ts';
 import { freePort } from '../helpers/haproxy.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
-import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, type TestClient } from '../helpers/relay.ts';
+import { announce, connect, DECISION, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, type TestClient } from '../helpers/relay.ts';
 import { rtpPayload } from '../helpers/rtp.ts';
 
 let redis: TestRedis;
@@ -118,13 +118,14 @@ describe('one room over two relays', () => {
     const origin = a.rooms.get(room.keys.roomId)!;
     // The speaker's producer: RTP into A's room router over a PlainTransport, owned by the host as producer.create would.
     const input = await origin.router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: true, comedia: true });
-    const producer = await input.produce({ kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const producer = await input.produce({ kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, appData: { streamCertificate: STREAM_CERTIFICATE } });
     origin.members.get(created.participantId)!.producers.set(producer.id, producer);
 
     await guest.req('transport.create', { direction: 'recv' });
     const caps = origin.router.rtpCapabilities as unknown as Record<string, unknown>;
     const consumer = await guest.req('consumer.create', { producerId: producer.id, rtpCapabilities: caps });
-    expect(consumer).toMatchObject({ producerId: producer.id, participantId: created.participantId, kind: 'audio' });
+    // The certificate crosses the pipe with the producer, unchanged.
+    expect(consumer).toMatchObject({ producerId: producer.id, participantId: created.participantId, kind: 'audio', streamCertificate: STREAM_CERTIFICATE });
     await guest.req('consumer.resume', { consumerId: consumer.consumerId });
     expect(a.cluster!.pipes()).toBe(1);
     expect(b.cluster!.pipes()).toBe(1);
@@ -211,18 +212,18 @@ describe('one room over two relays', () => {
 
     const send = await guest.req('transport.create', { direction: 'send' });
     const added = host.next('producer.added');
-    const { producerId } = await guest.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
-    expect(await added).toEqual({ producerId, participantId: joined.participantId });
+    const { producerId } = await guest.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+    expect(await added).toEqual({ producerId, participantId: joined.participantId, streamCertificate: STREAM_CERTIFICATE });
     // At the origin it is the speaker's microphone, in the room's router, so the host (on A) consumes it.
     expect(origin.members.get(joined.participantId)!.producers.has(producerId)).toBe(true);
     await host.req('transport.create', { direction: 'recv' });
     const caps = origin.router.rtpCapabilities as unknown as Record<string, unknown>;
-    expect(await host.req('consumer.create', { producerId, rtpCapabilities: caps })).toMatchObject({ producerId, participantId: joined.participantId });
+    expect(await host.req('consumer.create', { producerId, rtpCapabilities: caps })).toMatchObject({ producerId, participantId: joined.participantId, streamCertificate: STREAM_CERTIFICATE });
     // A second member on B hears it from B's own router, not through a round trip to A.
     const neighbour = await member(b);
     await neighbour.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Neighbour') });
     await neighbour.req('transport.create', { direction: 'recv' });
-    expect(await neighbour.req('consumer.create', { producerId, rtpCapabilities: caps })).toMatchObject({ producerId, participantId: joined.participantId });
+    expect(await neighbour.req('consumer.create', { producerId, rtpCapabilities: caps })).toMatchObject({ producerId, participantId: joined.participantId, streamCertificate: STREAM_CERTIFICATE });
 
     // The host mutes the speaker: the origin's copy pauses and so does the speaker's own producer on B.
     const own = b.cluster!.speakerProducers().find((p) => p.id === producerId)!;

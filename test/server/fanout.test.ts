@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient } from '../helpers/relay.ts';
+import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, startTestRelay, type TestClient } from '../helpers/relay.ts';
 
 let relay: Relay | undefined;
 const clients: TestClient[] = [];
@@ -18,7 +18,7 @@ async function spreadingRoom() {
   clients.push(host);
   await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'Big') });
   const send = await host.req('transport.create', { direction: 'send' });
-  const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+  const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
   const state = relay.rooms.get(room.keys.roomId)!;
   const caps = state.router.rtpCapabilities as unknown as Record<string, unknown>;
   const listeners: { client: TestClient; id: string }[] = [];
@@ -61,7 +61,7 @@ describe('one room over several workers', () => {
     await host.req('producer.close', { producerId });
     await expect.poll(() => fourth!.consumers.size).toBe(0);
     const announced = listeners[3]!.client.next('producer.added');
-    const again = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const again = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
     expect((await announced).producerId).toBe(again.producerId);
     expect(fanoutRouter.canConsume({ producerId: again.producerId, rtpCapabilities: state.router.rtpCapabilities })).toBe(true);
     expect(await listeners[3]!.client.req('consumer.create', { producerId: again.producerId, rtpCapabilities: caps })).toMatchObject({ producerId: again.producerId });

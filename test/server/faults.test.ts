@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { alive } from '../helpers/process.ts';
-import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay } from '../helpers/relay.ts';
+import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, startTestRelay } from '../helpers/relay.ts';
 
 describe('a mediasoup worker dies', () => {
   it('is replaced; its rooms get new routers, members are told to re-create transports, and nobody leaves', async () => {
@@ -16,7 +16,7 @@ describe('a mediasoup worker dies', () => {
     const joined = await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest') });
     if ('lobby' in joined) throw new Error('unexpected lobby');
     const send = await host.req('transport.create', { direction: 'send' });
-    await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
     await guest.req('transport.create', { direction: 'recv' });
     const state = relay.rooms.get(room.keys.roomId)!;
     const oldRouter = state.router;
@@ -38,7 +38,7 @@ describe('a mediasoup worker dies', () => {
     // Media works again on the new router.
     const send2 = await host.req('transport.create', { direction: 'send' });
     const added = guest.next('producer.added');
-    const { producerId } = await host.req('producer.create', { transportId: send2.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const { producerId } = await host.req('producer.create', { transportId: send2.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
     await added;
     await guest.req('transport.create', { direction: 'recv' });
     const consumer = await guest.req('consumer.create', { producerId, rtpCapabilities: state.router.rtpCapabilities as unknown as Record<string, unknown> });

@@ -2,7 +2,7 @@ import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { rtpPayload } from '../helpers/rtp.ts';
-import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay } from '../helpers/relay.ts';
+import { announce, connect, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, startTestRelay } from '../helpers/relay.ts';
 
 let relay: Relay;
 beforeAll(async () => {
@@ -128,13 +128,14 @@ describe('rooms', () => {
     const guest = await connect(relay);
     await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest') });
     const added = guest.next('producer.added');
-    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
-    expect(await added).toMatchObject({ producerId, participantId: expect.any(String) });
+    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+    // The speaker's stream certificate goes with its producer, unchanged, wherever a listener learns of it.
+    expect(await added).toMatchObject({ producerId, participantId: expect.any(String), streamCertificate: STREAM_CERTIFICATE });
     await expect(guest.req('consumer.create', { producerId, rtpCapabilities: {} })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await guest.req('transport.create', { direction: 'recv' });
     const caps = (relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities) as unknown as Record<string, unknown>;
     const consumer = await guest.req('consumer.create', { producerId, rtpCapabilities: caps });
-    expect(consumer).toMatchObject({ producerId, kind: 'audio' });
+    expect(consumer).toMatchObject({ producerId, kind: 'audio', streamCertificate: STREAM_CERTIFICATE });
     await guest.req('consumer.resume', { consumerId: consumer.consumerId });
     const member = [...relay.rooms.get(room.keys.roomId)!.members.values()].find((m) => m.consumers.size === 1)!;
     expect(member.consumers.get(consumer.consumerId)!.paused).toBe(false);
@@ -145,12 +146,12 @@ describe('rooms', () => {
   it('room.join with `receive` carries the receive transport and a paused consumer of each producer', async () => {
     const { room, host } = await hostRoom();
     const send = await host.req('transport.create', { direction: 'send' });
-    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
     const caps = (relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities) as unknown as Record<string, unknown>;
     const guest = await connect(relay);
     const g = await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest'), receive: { rtpCapabilities: caps } });
     if ('lobby' in g) throw new Error('unexpected lobby');
-    expect(g.receive!.consumers).toEqual([expect.objectContaining({ producerId, participantId: g.room.participants.find((p) => p.role === 'host')!.participantId })]);
+    expect(g.receive!.consumers).toEqual([expect.objectContaining({ producerId, participantId: g.room.participants.find((p) => p.role === 'host')!.participantId, streamCertificate: STREAM_CERTIFICATE })]);
     const member = relay.rooms.get(room.keys.roomId)!.members.get(g.participantId)!;
     expect([...member.transports.keys()]).toEqual([g.receive!.transport.transportId]);
     expect(member.consumers.get(g.receive!.consumers[0]!.consumerId)!.paused).toBe(true);

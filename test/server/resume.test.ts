@@ -3,7 +3,7 @@ import { generateIdentity } from '../../crypto/index.ts';
 import { LIMITS } from '../../protocol/messages.ts';
 import type { Relay } from '../../server/index.ts';
 import { OUTBOX_LIMITS } from '../../server/rooms/participant.ts';
-import { announce, connect, DECISION, fakePackage, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
+import { announce, connect, DECISION, fakePackage, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
 
 let relay: Relay;
 let hasty: Relay;
@@ -160,7 +160,7 @@ describe('a page loaded again resumes with new media', () => {
   async function producing(s: Setup): Promise<string> {
     const send = await s.host.req('transport.create', { direction: 'send' });
     const added = s.guest.next('producer.added');
-    const { producerId } = await s.host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const { producerId } = await s.host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
     await added;
     return producerId;
   }
@@ -180,7 +180,7 @@ describe('a page loaded again resumes with new media', () => {
     expect(host.transports.size).toBe(0);
     // The new page's microphone is accepted: one producer per participant, the old one gone.
     const send = await back.req('transport.create', { direction: 'send' });
-    await expect(back.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS })).resolves.toMatchObject({ producerId: expect.any(String) });
+    await expect(back.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE })).resolves.toMatchObject({ producerId: expect.any(String) });
     for (const c of [s.guest, back]) c.close();
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import { announce, connect, fakePackage, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, startTestRelay, type TestClient, type TestRoom, DECISION } from '../helpers/relay.ts';
+import { announce, connect, fakePackage, newRoom, OPUS_RTP_PARAMETERS, STREAM_CERTIFICATE, sealedTitle, startTestRelay, type TestClient, type TestRoom, DECISION } from '../helpers/relay.ts';
 
 let relay: Relay;
 beforeAll(async () => {
@@ -22,7 +22,7 @@ describe('roles at the relay', () => {
     const { host, guest } = await setup();
     await expect(guest.req('transport.create', { direction: 'send' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
     const recv = await guest.req('transport.create', { direction: 'recv' });
-    await expect(guest.req('producer.create', { transportId: recv.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(guest.req('producer.create', { transportId: recv.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE })).rejects.toMatchObject({ code: 'FORBIDDEN' });
     host.close();
     guest.close();
   });
@@ -35,7 +35,7 @@ describe('roles at the relay', () => {
     await expect(guest.req('transport.create', { direction: 'send' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
     await guest.req('stage.respond', { accept: true, decision: DECISION });
     const send = await guest.req('transport.create', { direction: 'send' });
-    const { producerId } = await guest.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS });
+    const { producerId } = await guest.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
     const member = relay.rooms.get(room.keys.roomId)!.members.get(guestId)!;
     const producer = member.producers.get(producerId)!;
 

@@ -9,6 +9,8 @@ const BLOB = 'QUJD';
 const NONCE = '0123456789abcdef'.repeat(2);
 /** A key package: 80 bytes of base64url (crypto/epoch.ts PACKAGE_BYTES). */
 const PACKAGE = 'P'.repeat(107);
+/** A stream certificate: 96 bytes of base64url (crypto/stream-key.ts STREAM_CERT_BYTES). */
+const CERTIFICATE = 'C'.repeat(128);
 
 /** One valid payload per message type: each mutation below breaks exactly one thing about it. */
 const VALID: Record<RequestType, Record<string, unknown>> = {
@@ -24,7 +26,7 @@ const VALID: Record<RequestType, Record<string, unknown>> = {
   'turn.credentials': {},
   'transport.connect': { transportId: ID, dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AA' }] } },
   'transport.restartIce': { transportId: ID },
-  'producer.create': { transportId: ID, kind: 'audio', rtpParameters: { codecs: [] } },
+  'producer.create': { transportId: ID, kind: 'audio', rtpParameters: { codecs: [] }, streamCertificate: CERTIFICATE },
   'producer.pause': { producerId: ID },
   'producer.resume': { producerId: ID },
   'producer.close': { producerId: ID },
@@ -155,6 +157,27 @@ describe('other malformed traffic', () => {
     for (const withPackages of [false, 'yes', 1]) {
       expect(await client.raw('key.commit', { commit: BLOB, epoch: 2, packages: [], withPackages }), String(withPackages)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('withPackages') } });
     }
+    client.close();
+  });
+
+  it('a producer\'s stream certificate is refused unless it is 128 base64url characters (96 bytes)', async () => {
+    const client = await connect(relay);
+    const produce = { transportId: ID, kind: 'audio', rtpParameters: { codecs: [] } };
+    const bad: [string, unknown][] = [
+      ['a short certificate', CERTIFICATE.slice(1)],
+      ['a long certificate', `${CERTIFICATE}C`],
+      ['padding', `${CERTIFICATE.slice(2)}==`],
+      ['a character outside base64url', `${CERTIFICATE.slice(1)}/`],
+      ['bytes as a list', Array.from({ length: 96 }, () => 1)],
+      ['null', null],
+    ];
+    for (const [name, streamCertificate] of bad) {
+      const reply = (await client.raw('producer.create', { ...produce, streamCertificate })) as { ok: boolean; error: { code: string; message: string } };
+      expect(reply, name).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('streamCertificate') } });
+    }
+    expect(await client.raw('producer.create', produce)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('streamCertificate') } });
+    // Well-formed: refused for not being in a room, not for its shape.
+    expect(await client.raw('producer.create', { ...produce, streamCertificate: CERTIFICATE })).toMatchObject({ ok: false, error: { code: 'NOT_IN_ROOM' } });
     client.close();
   });
 

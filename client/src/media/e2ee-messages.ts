@@ -43,6 +43,8 @@ export interface TransformOptions {
   side: 'send' | 'recv';
   /** The remote participant whose track a receiver carries: its frames must bear that participant's sender index. */
   participantId?: string;
+  /** The certificate of the stream key a receiver's frames must be signed by, as the relay gave it with the producer. */
+  streamCertificate?: Uint8Array | null;
 }
 
 /** Time spent inside SFrame by the transform, cumulative: what encryption costs per frame in this browser. */

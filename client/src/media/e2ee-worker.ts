@@ -70,9 +70,9 @@ function sendTransformer(): TransformStream<EncodedFrame, EncodedFrame> {
  * Frames of an epoch whose commit is still on its way wait in FrameKeys and are enqueued when it arrives, ahead of any
  * frame that came after them (FrameKeys handles a stream's frames one at a time).
  */
-function receiveTransformer(participantId: string): { stream: TransformStream<EncodedFrame, EncodedFrame>; close(): void } {
+function receiveTransformer(participantId: string, certificate: Uint8Array | null): { stream: TransformStream<EncodedFrame, EncodedFrame>; close(): void } {
   let receiver: FrameReceiveStream<EncodedFrame> | null = null;
-  const gate = source.gate(participantId);
+  const gate = source.gate(participantId, certificate);
   // Signature checks are asynchronous: one chain keeps the stream's frames in order through them.
   let gated: Promise<void> = Promise.resolve();
   /** When the last frame's plaintext was ready, before it went downstream: the cost is SFrame's, not the pipeline's. */
@@ -124,7 +124,7 @@ function pipe(readable: ReadableStream, writable: WritableStream, options: Trans
     readable.pipeThrough(sendTransformer()).pipeTo(writable).catch(() => undefined);
     return;
   }
-  const { stream, close } = receiveTransformer(options.participantId ?? 'unknown');
+  const { stream, close } = receiveTransformer(options.participantId ?? 'unknown', options.streamCertificate ?? null);
   readable.pipeThrough(stream).pipeTo(writable).catch(close);
 }
 

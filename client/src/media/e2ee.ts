@@ -63,8 +63,9 @@ export class E2eeChannel {
     this.attach(sender, { side: 'send' });
   }
 
-  attachReceiver(receiver: RTCRtpReceiver, participantId: string): void {
-    this.attach(receiver, { side: 'recv', participantId });
+  /** `streamCertificate`: what the relay gave with the producer (null if nothing); the Worker checks it before any frame plays. */
+  attachReceiver(receiver: RTCRtpReceiver, participantId: string, streamCertificate: Uint8Array | null): void {
+    this.attach(receiver, { side: 'recv', participantId, streamCertificate });
   }
 
   close(): void {
@@ -82,8 +83,11 @@ export class E2eeChannel {
     }
   }
 
-  /** Made once per identity: the Worker's stream key lives as long as the Worker. Null (nothing sent) if it fails. */
-  private certify(secretKey: Uint8Array): Promise<Uint8Array | null> {
+  /**
+   * The certificate of the Worker's stream key under the identity whose secret is `secretKey`, which the producer is
+   * made with. Made once per identity: the Worker's stream key lives as long as the Worker. Null (nothing sent) if it fails.
+   */
+  certify(secretKey: Uint8Array): Promise<Uint8Array | null> {
     if (this.certified?.secretKey !== secretKey) {
       const certificate = this.streamKey.then(async (publicKey) => (publicKey ? certifyStreamKey(await ed25519Signer(secretKey), publicKey) : null)).catch(() => null);
       this.certified = { secretKey, certificate };

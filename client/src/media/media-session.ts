@@ -1,5 +1,6 @@
 // mediasoup-client plumbing: one send and one receive transport, the microphone producer, remote consumers.
 import { Device, type types } from 'mediasoup-client';
+import { fromBase64url } from '../../../crypto/bytes.ts';
 import { markJoin } from './join-timeline.ts';
 import { E2eeChannel } from './e2ee.ts';
 import type { TransportState } from './media-health.ts';
@@ -19,6 +20,8 @@ export interface MediaSignaling {
     consumerId: string;
     producerId: string;
     rtpParameters: types.RtpParameters;
+    /** The producer's stream certificate as the relay gave it (base64url), if it did. */
+    streamCertificate?: string;
   }>;
   resumeConsumer(consumerId: string): Promise<void>;
   restartIce(transportId: string): Promise<types.IceParameters>;
@@ -148,7 +151,7 @@ export class MediaSession {
       kind: 'audio',
       rtpParameters: withAllowedExtensions(info.rtpParameters),
       appData: { participantId },
-      onRtpReceiver: (receiver) => this.e2ee.attachReceiver(receiver, participantId),
+      onRtpReceiver: (receiver) => this.e2ee.attachReceiver(receiver, participantId, info.streamCertificate ? fromBase64url(info.streamCertificate) : null),
     });
     this.consumers.set(producerId, consumer);
     consumer.on('transportclose', () => this.consumers.delete(producerId));

@@ -5,8 +5,8 @@
 // signs Ed25519 natively; ed25519.ts loads libsodium on demand where it does not.
 import { equalBytes } from '../../../crypto/bytes.ts';
 import { ed25519StreamKey, ed25519Verifier } from '../../../crypto/ed25519.ts';
-import { BatchVerifier, type SourceCounters } from '../../../crypto/frame-signature.ts';
-import { CertifiedSigner, CertifiedVerifier } from '../../../crypto/stream-key.ts';
+import { BatchSigner, type BatchVerifier, type SourceCounters } from '../../../crypto/frame-signature.ts';
+import { certifiedVerifier } from '../../../crypto/stream-key.ts';
 
 export interface SourceStatus extends SourceCounters {
   /** True while the speaker's frames do not play for want of proof. */
@@ -25,9 +25,9 @@ export interface SourceGate {
 export class SourceAuth {
   /** This Worker's stream key, made once: every frame it sends is signed by it, whatever the epoch. */
   private readonly stream = ed25519StreamKey();
-  private signer: CertifiedSigner | null = null;
+  private signer: { certificate: Uint8Array; batches: BatchSigner } | null = null;
   private readonly keys = new Map<string, Uint8Array>();
-  private readonly verifiers = new Map<string, Promise<CertifiedVerifier>>();
+  private readonly verifiers = new Map<string, Promise<BatchVerifier>>();
   private readonly now: () => number;
 
   constructor(now: () => number = () => performance.timeOrigin + performance.now()) {
@@ -46,16 +46,16 @@ export class SourceAuth {
   setKeys(certificate: Uint8Array | null, signKeys: Record<string, Uint8Array>): void {
     if (certificate && !(this.signer && equalBytes(this.signer.certificate, certificate))) {
       void this.stream.then((k) => {
-        if (equalBytes(k.publicKey, certificate.subarray(0, 32))) this.signer = new CertifiedSigner(k.sign, certificate);
+        if (equalBytes(k.publicKey, certificate.subarray(0, 32))) this.signer = { certificate, batches: new BatchSigner(k.sign) };
       });
     }
     for (const [participantId, key] of Object.entries(signKeys)) this.keys.set(participantId, key);
   }
 
-  /** The plaintext of an outgoing frame: it, its chunk of signature, its slice of certificate. Without a certified key, throws (fail closed). */
+  /** The plaintext of an outgoing frame: it and its chunk of signature. Without a certified key, throws (fail closed). */
   async wrap(kid: bigint, counter: bigint, frame: Uint8Array): Promise<Uint8Array> {
     if (!this.signer) throw new Error('no certified stream key');
-    return this.signer.wrap(kid, counter, frame);
+    return this.signer.batches.wrap(kid, counter, frame);
   }
 
   get canSign(): boolean {
@@ -64,19 +64,23 @@ export class SourceAuth {
 
   /**
    * The gate of one receive stream from `participantId` (a reloaded speaker's new producer is a new stream, whose
-   * counters start again): nothing plays while no key is known for the participant or its frames are not proved.
+   * counters start again), with the certificate its producer came with (null if the relay gave none): nothing plays
+   * while no key is known for the participant or its frames are not proved.
    */
-  gate(participantId: string): SourceGate {
-    let made: { key: Uint8Array; verifier: Promise<CertifiedVerifier> } | null = null;
+  gate(participantId: string, certificate: Uint8Array | null): SourceGate {
+    let made: { key: Uint8Array; verifier: Promise<BatchVerifier> } | null = null;
     return {
       accept: async (kid, counter, plain) => {
         const key = this.keys.get(participantId);
         if (!key) return null;
         // A participant's key does not change under the same id (membership keeps the first keys verified): a
-        // different one starts a new verifier, muted until it proves a batch.
+        // different one starts a new verifier. Made at the stream's first frame, so that it starts from what the
+        // speaker's stream before it still owed then: a relay offering a new stream does not wipe a penalty.
         if (!made || !equalBytes(made.key, key)) {
-          made = { key, verifier: ed25519Verifier(key).then((identity) => new CertifiedVerifier(identity, ed25519Verifier, (check) => new BatchVerifier(check, this.now))) };
-          this.verifiers.set(participantId, made.verifier);
+          const before = this.verifiers.get(participantId);
+          const verifier = Promise.all([ed25519Verifier(key), before?.then((v) => v.owed) ?? 0]).then(([identity, owed]) => certifiedVerifier(identity, certificate, ed25519Verifier, this.now, owed));
+          made = { key, verifier };
+          this.verifiers.set(participantId, verifier);
         }
         return (await made.verifier).accept(kid, counter, plain);
       },
@@ -87,7 +91,7 @@ export class SourceAuth {
   async status(): Promise<Record<string, SourceStatus>> {
     const out: Record<string, SourceStatus> = {};
     for (const [participantId, verifier] of this.verifiers) {
-      const v = (await verifier).batches;
+      const v = await verifier;
       out[participantId] = { ...v.counters, sourceMuted: v.muted, forgedAt: v.forgedAt };
     }
     return out;

@@ -1,4 +1,5 @@
 // This member's media: the E2EE Worker, transports, microphone, the remote tracks it plays, and whether audio flows.
+import { toBase64url } from '../../../../crypto/bytes.ts';
 import { SignalingError } from '../../../../protocol/errors.ts';
 import { AudioMeter } from '../../media/audio-meter.ts';
 import { E2eeChannel } from '../../media/e2ee.ts';
@@ -31,7 +32,13 @@ function mediaSignaling(s: SessionState): MediaSignaling {
     connectTransport: async (transportId, dtlsParameters) => {
       await s.req('transport.connect', { transportId, dtlsParameters: dtlsParameters as never });
     },
-    produce: async (transportId, rtpParameters) => (await s.req('producer.create', { transportId, kind: 'audio', rtpParameters: rtpParameters as never })).producerId,
+    // Made with the certificate of the Worker's stream key: listeners check it before the first frame plays.
+    produce: async (transportId, rtpParameters) => {
+      const secretKey = s.agent?.identity.signSecretKey;
+      const certificate = secretKey ? await s.e2eeChannel?.certify(secretKey) : null;
+      if (!certificate) throw new Error('no certified stream key');
+      return (await s.req('producer.create', { transportId, kind: 'audio', rtpParameters: rtpParameters as never, streamCertificate: toBase64url(certificate) })).producerId;
+    },
     consume: async (producerId, rtpCapabilities) => (await s.req('consumer.create', { producerId, rtpCapabilities: rtpCapabilities as never })) as never,
     resumeConsumer: async (consumerId) => {
       await s.req('consumer.resume', { consumerId });
