@@ -98,7 +98,7 @@ describe('certificate renewal under `npm start`', () => {
     copyFileSync(first.keyPath, `${live}.key`);
     const main = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
     child = spawn(process.execPath, [main], {
-      env: { ...process.env, PORT: '0', WORKERS: '1', LOG_LEVEL: 'info', CLIENT_DIR: TEST_CLIENT_DIR, DISCONNECT_GRACE_MS: '0', TLS_CERT: `${live}.crt`, TLS_KEY: `${live}.key` },
+      env: { ...process.env, PORT: '0', RTC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'info', CLIENT_DIR: TEST_CLIENT_DIR, DISCONNECT_GRACE_MS: '0', TLS_CERT: `${live}.crt`, TLS_KEY: `${live}.key` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -62,18 +62,21 @@ describe('npm start', () => {
   it('SIGTERM tells connected clients and the process exits cleanly', async () => {
     const main = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
     const child = spawn(process.execPath, [main], {
-      env: { ...process.env, PORT: '0', WORKERS: '1', LOG_LEVEL: 'silent' },
+      // Any free media port (RTC_PORT=0): the default 40000 may be another relay's while files run side by side.
+      env: { ...process.env, PORT: '0', RTC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'silent' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
+      let err = '';
       child.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString();
         const found = /open (http:\/\/\S+?)\/ in a browser/.exec(out);
         if (found) resolve(found[1]!);
       });
-      child.once('exit', () => reject(new Error(`relay exited before listening: ${out}`)));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.once('exit', () => reject(new Error(`relay exited before listening: ${out}${err}`)));
     });
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });

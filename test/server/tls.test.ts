@@ -111,7 +111,7 @@ describe('npm start with TLS', () => {
   it('a bad certificate file is a clear message and a non-zero exit, before anything listens', async () => {
     const main = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
     const child = spawn(process.execPath, [main], {
-      env: { ...process.env, PORT: '0', WORKERS: '1', TLS_CERT: join(dir, 'absent.crt'), TLS_KEY: first.keyPath },
+      env: { ...process.env, PORT: '0', RTC_PORT: '0', WORKERS: '1', TLS_CERT: join(dir, 'absent.crt'), TLS_KEY: first.keyPath },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
