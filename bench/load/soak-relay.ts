@@ -15,6 +15,8 @@ export type SoakCommand =
 export interface SoakSample {
   rssMb: number;
   heapUsedMb: number;
+  /** Memory outside V8's heap that V8 knows of (Buffers, ArrayBuffers): where an RSS that grows with a flat heap would show. */
+  externalMb: number;
   /** Event-loop delay since the previous sample, mean and 99th percentile. */
   lagMeanMs: number;
   lagP99Ms: number;
@@ -72,6 +74,7 @@ async function sample(): Promise<SoakSample> {
   const result: SoakSample = {
     rssMb: memory.rss / MB,
     heapUsedMb: memory.heapUsed / MB,
+    externalMb: memory.external / MB,
     lagMeanMs: lag.mean / 1e6,
     lagP99Ms: lag.percentile(99) / 1e6,
     handles: process.getActiveResourcesInfo().length,
