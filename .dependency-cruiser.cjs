@@ -48,7 +48,7 @@ module.exports = {
     },
     {
       name: 'client-session-parts-below-core',
-      comment: 'The pure modules of session/ are the core\'s parts: they import neither the core nor the shell.',
+      comment: "The pure modules of session/ are the core's parts: they import neither the core nor the shell.",
       severity: 'error',
       from: { path: '^client/src/session/[^/]+$', pathNot: '^client/src/session/room-session[.]ts$' },
       to: { path: '^client/src/session/(shell|core)/' },

@@ -200,7 +200,9 @@ async function measureLeaves(room: BigRoom, size: number, leavers: number): Prom
     leaversLockedOut: locked.every((l) => l.locked === l.leavers && (l.leavers === 0 || l.checkedAgainstHeader)),
     agreed,
   };
-  console.log(`  ${leavers} leave(s) of ${size}: half hold the fresh epoch ${row.halfHoldMs.toFixed(0)} ms and all ${row.allHoldMs.toFixed(0)} ms after the window closed (CPU: distributor ${row.distributorCpuMs.toFixed(0)} ms, its main thread ${row.distributorMainThreadMs.toFixed(0)} ms, relay ${row.relayCpuMs.toFixed(0)} ms, members ${row.membersCpuMs.toFixed(0)} ms)`);
+  console.log(
+    `  ${leavers} leave(s) of ${size}: half hold the fresh epoch ${row.halfHoldMs.toFixed(0)} ms and all ${row.allHoldMs.toFixed(0)} ms after the window closed (CPU: distributor ${row.distributorCpuMs.toFixed(0)} ms, its main thread ${row.distributorMainThreadMs.toFixed(0)} ms, relay ${row.relayCpuMs.toFixed(0)} ms, members ${row.membersCpuMs.toFixed(0)} ms)`,
+  );
   return row;
 }
 
@@ -239,32 +241,82 @@ export async function runBigRoomBench(opts: { quick: boolean; sizes?: number[]; 
     );
   }
   writeJson('bigroom', { quick: opts.quick, joins, leaves, churn });
-  await writePng('bigroom', barChartSvg('A batch of leaves: window closed → every remaining member holds the fresh epoch', [
-    { label: 'all hold it', unit: 'ms', values: leaves.map((r) => ({ name: `${r.leavers} of ${r.members.toLocaleString('en-US')}`, value: r.allHoldMs })) },
-    { label: 'distributor CPU', unit: 'ms', values: leaves.map((r) => ({ name: `${r.leavers} of ${r.members.toLocaleString('en-US')}`, value: r.distributorCpuMs })) },
-  ]));
-  const failures = (f: Record<string, number>) => Object.entries(f).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none';
+  await writePng(
+    'bigroom',
+    barChartSvg('A batch of leaves: window closed → every remaining member holds the fresh epoch', [
+      { label: 'all hold it', unit: 'ms', values: leaves.map((r) => ({ name: `${r.leavers} of ${r.members.toLocaleString('en-US')}`, value: r.allHoldMs })) },
+      { label: 'distributor CPU', unit: 'ms', values: leaves.map((r) => ({ name: `${r.leavers} of ${r.members.toLocaleString('en-US')}`, value: r.distributorCpuMs })) },
+    ]),
+  );
+  const failures = (f: Record<string, number>) =>
+    Object.entries(f)
+      .map(([code, n]) => `${code} ×${n}`)
+      .join(', ') || 'none';
   return [
     {
       title: 'Big room, joins: members join one room at a steady rate (relay: 1 worker on loopback; members in 2 processes, the distributor in a third)',
       columns: ['members', 'joins/s', 'answered', 'failures', 'ack median ms', 'ack p99 ms', 'seconds', 'relay CPU s', 'members CPU s', 'relay CPU ms/member', 'relay heap KB/member', 'relay RSS KB/member', 'one epoch'],
-      rows: joins.map((r) => [r.members, r.perSecond, r.answered, failures(r.failures), r.ackMedianMs, r.ackP99Ms, r.seconds, r.relayCpuSeconds, r.membersCpuSeconds, r.relayCpuMsPerMember, r.relayHeapKbPerMember, r.relayRssKbPerMember, r.agreed ? 'yes' : 'NO']),
+      rows: joins.map((r) => [
+        r.members,
+        r.perSecond,
+        r.answered,
+        failures(r.failures),
+        r.ackMedianMs,
+        r.ackP99Ms,
+        r.seconds,
+        r.relayCpuSeconds,
+        r.membersCpuSeconds,
+        r.relayCpuMsPerMember,
+        r.relayHeapKbPerMember,
+        r.relayRssKbPerMember,
+        r.agreed ? 'yes' : 'NO',
+      ]),
       notes: [
-        'Every member runs the browser\'s Membership: it verifies the host, opens each ratchet header, and its own package when it joins.',
+        "Every member runs the browser's Membership: it verifies the host, opens each ratchet header, and its own package when it joins.",
         'seconds: from the first join to every member holding the epoch; relay and members CPU over that time. Relay, members and distributor share 2 cores: when their CPU nears 2 × seconds, acknowledgements wait for the machine, not the relay.',
-        'one epoch: after the joins, every member holds the distributor\'s epoch with the same secret and epoch code.',
+        "one epoch: after the joins, every member holds the distributor's epoch with the same secret and epoch code.",
       ],
     },
     {
       title: 'Big room, a batch of leaves in one window: the fresh epoch for everyone who stays',
-      columns: ['members', 'leavers', 'half hold it ms', 'all hold it ms', 'distributor CPU ms', 'its main thread ms', 'relay CPU ms', 'members CPU ms', 'header B', 'bytes/member median', 'bytes/member max', 'relay sent total KB', 'leavers locked out', 'one epoch'],
-      rows: leaves.map((r) => [r.members, r.leavers, r.halfHoldMs, r.allHoldMs, r.distributorCpuMs, r.distributorMainThreadMs, r.relayCpuMs, r.membersCpuMs, r.headerBytes, r.bytesPerMemberMedian, r.bytesPerMemberMax, r.relayBytesTotal / 1024, r.leaversLockedOut ? 'yes' : 'NO', r.agreed ? 'yes' : 'NO']),
+      columns: [
+        'members',
+        'leavers',
+        'half hold it ms',
+        'all hold it ms',
+        'distributor CPU ms',
+        'its main thread ms',
+        'relay CPU ms',
+        'members CPU ms',
+        'header B',
+        'bytes/member median',
+        'bytes/member max',
+        'relay sent total KB',
+        'leavers locked out',
+        'one epoch',
+      ],
+      rows: leaves.map((r) => [
+        r.members,
+        r.leavers,
+        r.halfHoldMs,
+        r.allHoldMs,
+        r.distributorCpuMs,
+        r.distributorMainThreadMs,
+        r.relayCpuMs,
+        r.membersCpuMs,
+        r.headerBytes,
+        r.bytesPerMemberMedian,
+        r.bytesPerMemberMax,
+        r.relayBytesTotal / 1024,
+        r.leaversLockedOut ? 'yes' : 'NO',
+        r.agreed ? 'yes' : 'NO',
+      ]),
       notes: [
         'all hold it: from the distributor closing its batch window (wall clock, one machine) to the last remaining member accepting the fresh epoch; half: to the median member.',
-        'distributor CPU: its process from the window closing until the relay acknowledged the last package message, V8\'s garbage-collection threads included; its main thread: that thread\'s own CPU over the same span (what would hold up a page).',
-        'relay and members CPU: their processes\' CPU from the leaves until every member held the fresh epoch (settling included); the members are simulated on the same two cores.',
+        "distributor CPU: its process from the window closing until the relay acknowledged the last package message, V8's garbage-collection threads included; its main thread: that thread's own CPU over the same span (what would hold up a page).",
+        "relay and members CPU: their processes' CPU from the leaves until every member held the fresh epoch (settling included); the members are simulated on the same two cores.",
         'bytes/member: what each remaining member received over its socket from the leaves to the fresh epoch (header, own package, and any other event).',
-        'leavers locked out: each leaver, given the new header as a modified client would take it, cannot open it (no package), and its last secret is not the room\'s.',
+        "leavers locked out: each leaver, given the new header as a modified client would take it, cannot open it (no package), and its last secret is not the room's.",
       ],
     },
     {
@@ -276,7 +328,11 @@ export async function runBigRoomBench(opts: { quick: boolean; sizes?: number[]; 
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const sizes = process.argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length).split(',').map(Number);
+  const sizes = process.argv
+    .find((a) => a.startsWith('--sizes='))
+    ?.slice('--sizes='.length)
+    .split(',')
+    .map(Number);
   const withSlowJoins = !process.argv.includes('--no-slow-joins');
   for (const table of await runBigRoomBench({ quick: process.argv.includes('--quick'), withSlowJoins, ...(sizes ? { sizes } : {}) })) console.log(renderTable(table));
 }

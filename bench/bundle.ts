@@ -115,17 +115,20 @@ async function timeHomePage(browser: Browser, url: string, profile: Profile): Pr
     await page.getByTestId('create-title').fill('Bench');
     await page.getByTestId('create-name').fill('Host');
     const [clickToRoomMs] = await Promise.all([
-      page.evaluate(() => new Promise<number>((resolve) => {
-        let click = 0;
-        document.querySelector('[data-testid="create-room"]')!.addEventListener('click', () => (click = performance.now()), { once: true });
-        const observer = new MutationObserver(() => {
-          if (click && document.querySelector('[data-testid="e2ee-status"]')) {
-            observer.disconnect();
-            resolve(performance.now() - click);
-          }
-        });
-        observer.observe(document, { subtree: true, childList: true });
-      })),
+      page.evaluate(
+        () =>
+          new Promise<number>((resolve) => {
+            let click = 0;
+            document.querySelector('[data-testid="create-room"]')!.addEventListener('click', () => (click = performance.now()), { once: true });
+            const observer = new MutationObserver(() => {
+              if (click && document.querySelector('[data-testid="e2ee-status"]')) {
+                observer.disconnect();
+                resolve(performance.now() - click);
+              }
+            });
+            observer.observe(document, { subtree: true, childList: true });
+          }),
+      ),
       page.getByTestId('create-room').click(),
     ]);
     return {
@@ -170,10 +173,17 @@ export async function runBundleBench(opts: { quick: boolean; clientDir?: string;
 
     const label = opts.label ?? 'this tree';
     writeJson('bundle', { label, sizes, first: { raw: sum(first, 'raw'), gzip: sum(first, 'gzip'), brotli: sum(first, 'brotli') }, timings });
-    await writePng('bundle', barChartSvg(`Scripts of the production build (${label})`, [
-      { label: 'gzip (first: fetched before the page runs)', unit: 'KB', values: sizes.map((s) => ({ name: `${s.file} (${s.loaded})`, value: kb(s.gzip) })) },
-      ...PROFILES.map((p) => ({ label: `home page, ${p.name}: median from navigation`, unit: 'ms', values: (['createReadyMs', 'interactiveMs', 'clickToRoomMs'] as const).map((key) => ({ name: key, value: median(timings[p.name]!.map((t) => t[key])) })) })),
-    ]));
+    await writePng(
+      'bundle',
+      barChartSvg(`Scripts of the production build (${label})`, [
+        { label: 'gzip (first: fetched before the page runs)', unit: 'KB', values: sizes.map((s) => ({ name: `${s.file} (${s.loaded})`, value: kb(s.gzip) })) },
+        ...PROFILES.map((p) => ({
+          label: `home page, ${p.name}: median from navigation`,
+          unit: 'ms',
+          values: (['createReadyMs', 'interactiveMs', 'clickToRoomMs'] as const).map((key) => ({ name: key, value: median(timings[p.name]!.map((t) => t[key])) })),
+        })),
+      ]),
+    );
     const m = (list: HomeTiming[], key: keyof HomeTiming) => median(list.map((t) => t[key]));
     return [
       {

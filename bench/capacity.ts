@@ -164,7 +164,9 @@ async function runTarget(target: Target, load: LoadProcess, ports: number[], ste
     const held = result.lossPct <= LOSS_LIMIT_PCT && result.p99Ms !== null && result.p99Ms <= P99_LIMIT_MS;
     const step: CapacityStep = { target: target.name, listeners: n, ...result, workerCpuPct, cpuPer1000Pct: (totalCpu * 1000) / n, held };
     results.push(step);
-    console.log(`  ${target.name}: ${n} listeners, loss ${result.lossPct.toFixed(3)}%, p99 ${result.p99Ms?.toFixed(1) ?? '–'} ms, worker CPU ${workerCpuPct.map((c) => c.toFixed(0)).join('+')}%, load process ${result.loadCpuPct.toFixed(0)}%`);
+    console.log(
+      `  ${target.name}: ${n} listeners, loss ${result.lossPct.toFixed(3)}%, p99 ${result.p99Ms?.toFixed(1) ?? '–'} ms, worker CPU ${workerCpuPct.map((c) => c.toFixed(0)).join('+')}%, load process ${result.loadCpuPct.toFixed(0)}%`,
+    );
     if (!held) break;
   }
   return results;
@@ -196,11 +198,17 @@ export async function runCapacityBench(opts: { quick: boolean }): Promise<Table[
   const [teahouse, bare, piped] = targets as [string, string, string];
   const cpuAt = (name: string, n: number) => all.find((s) => s.target === name && s.listeners === n)?.workerCpuPct.reduce((a, b) => a + b, 0);
   writeJson('capacity', { quick: opts.quick, limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS }, timing, steps: all });
-  await writePng('capacity', barChartSvg('Relay capacity: worker CPU per 1,000 SRTP listeners of one speaker', targets.map((name) => ({
-    label: name,
-    unit: '% of a core',
-    values: all.filter((s) => s.target === name).map((s) => ({ name: `${s.listeners} listeners${s.held ? '' : ' (failed)'}`, value: s.cpuPer1000Pct })),
-  }))));
+  await writePng(
+    'capacity',
+    barChartSvg(
+      'Relay capacity: worker CPU per 1,000 SRTP listeners of one speaker',
+      targets.map((name) => ({
+        label: name,
+        unit: '% of a core',
+        values: all.filter((s) => s.target === name).map((s) => ({ name: `${s.listeners} listeners${s.held ? '' : ' (failed)'}`, value: s.cpuPer1000Pct })),
+      })),
+    ),
+  );
 
   const tables: Table[] = [
     {

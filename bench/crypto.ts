@@ -67,8 +67,14 @@ export async function frameBench(quick: boolean): Promise<FrameRow[]> {
       let next = 0;
       const decryptUs = await timeAsync(iterations, () => receiver.decrypt(frames[next++]!));
       rows.push({
-        suite: suite.name, bytes, implementation: 'WebCrypto (async)', encryptUs, decryptUs,
-        encryptFps: 1e6 / encryptUs, decryptFps: 1e6 / decryptUs, overheadBytes: frames[0]!.length - bytes,
+        suite: suite.name,
+        bytes,
+        implementation: 'WebCrypto (async)',
+        encryptUs,
+        decryptUs,
+        encryptFps: 1e6 / encryptUs,
+        decryptFps: 1e6 / decryptUs,
+        overheadBytes: frames[0]!.length - bytes,
       });
     }
   }
@@ -86,8 +92,14 @@ export async function frameBench(quick: boolean): Promise<FrameRow[]> {
     const encryptUs = timeLoop(iterations, (i) => (cts[i] = gcm(material.key, nonce(i), header).encrypt(plain)));
     const decryptUs = timeLoop(iterations, (i) => gcm(material.key, nonce(i), header).decrypt(cts[i]!));
     rows.push({
-      suite: 'AES_128_GCM_SHA256_128', bytes, implementation: 'noble gcm() per frame (sync)', encryptUs, decryptUs,
-      encryptFps: 1e6 / encryptUs, decryptFps: 1e6 / decryptUs, overheadBytes: header.length + cts[0]!.length - bytes,
+      suite: 'AES_128_GCM_SHA256_128',
+      bytes,
+      implementation: 'noble gcm() per frame (sync)',
+      encryptUs,
+      decryptUs,
+      encryptFps: 1e6 / encryptUs,
+      decryptFps: 1e6 / decryptUs,
+      overheadBytes: header.length + cts[0]!.length - bytes,
     });
   }
   return rows;
@@ -119,17 +131,21 @@ export async function commitBench(quick: boolean): Promise<CommitRow[]> {
   const rows: CommitRow[] = [];
   for (const n of quick ? [10, 100, 1000] : [10, 100, 1000, 10_000]) {
     const members: Identity[] = Array.from({ length: n }, () => generateIdentity());
-    const stage: RosterEntry[] = [
-      { memberKeyId: distributor.memberKeyId, senderIndex: 0, role: 'host' },
-      ...members.slice(0, 4).map((m, i): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex: i + 1, role: 'speaker' })),
-    ];
+    const stage: RosterEntry[] = [{ memberKeyId: distributor.memberKeyId, senderIndex: 0, role: 'host' }, ...members.slice(0, 4).map((m, i): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex: i + 1, role: 'speaker' }))];
     const ids = [distributor.memberKeyId, ...members.map((m) => m.memberKeyId)];
-    const pairwise = new Map(
-      members.map((m) => [m.memberKeyId, pairwiseKey({ roomId, mySecretKey: distributor.boxSecretKey, theirPublicKey: m.boxPublicKey, distributor: distributor.memberKeyId, member: m.memberKeyId })]),
-    );
+    const pairwise = new Map(members.map((m) => [m.memberKeyId, pairwiseKey({ roomId, mySecretKey: distributor.boxSecretKey, theirPublicKey: m.boxPublicKey, distributor: distributor.memberKeyId, member: m.memberKeyId })]));
     const build = (cached: boolean, kind: 'fresh' | 'ratchet' = 'fresh', previous: Uint8Array = NO_PREVIOUS_COMMIT, commitSecret = generateCommitSecret()) =>
       createCommit({
-        distributor, roomId, linkKey, epoch: kind === 'fresh' ? 2 : 3, kind, previous, locked: false, members: ids, stage, commitSecret,
+        distributor,
+        roomId,
+        linkKey,
+        epoch: kind === 'fresh' ? 2 : 3,
+        kind,
+        previous,
+        locked: false,
+        members: ids,
+        stage,
+        commitSecret,
         packageFor: kind === 'fresh' ? members : [],
         ...(cached ? { pairwiseKeyOf: (r: { memberKeyId: string }) => pairwise.get(r.memberKeyId) ?? null } : {}),
       });
@@ -189,7 +205,11 @@ export async function runCryptoBench(opts: { quick: boolean }): Promise<Table[]>
   const ratio = gcm('noble gcm() per frame (sync)', 120).encryptUs / gcm('WebCrypto (async)', 120).encryptUs;
   writeJson('crypto', { quick: opts.quick, node: process.version, frames, commits, fingerprint, webcryptoOverNobleEncrypt120: ratio });
   const svg = barChartSvg(`Teahouse crypto (Node ${process.version})`, [
-    { label: 'SFrame encrypt, 120-byte frame', unit: 'µs per frame', values: frames.filter((r) => r.bytes === 120).map((r) => ({ name: `${r.suite} ${r.implementation === 'WebCrypto (async)' ? '' : '(noble gcm() per frame)'}`.trim(), value: r.encryptUs })) },
+    {
+      label: 'SFrame encrypt, 120-byte frame',
+      unit: 'µs per frame',
+      values: frames.filter((r) => r.bytes === 120).map((r) => ({ name: `${r.suite} ${r.implementation === 'WebCrypto (async)' ? '' : '(noble gcm() per frame)'}`.trim(), value: r.encryptUs })),
+    },
     { label: 'Fresh epoch commit', unit: 'ms to build', values: commits.map((c) => ({ name: `${c.members} members`, value: c.buildMs })) },
   ]);
   await writePng('crypto', svg);
@@ -198,7 +218,10 @@ export async function runCryptoBench(opts: { quick: boolean }): Promise<Table[]>
       title: 'SFrame per frame (Node, one core)',
       columns: ['suite', 'impl', 'bytes', 'enc µs', 'dec µs', 'enc fps', 'dec fps', '+bytes', '% of 20 ms'],
       rows: frames.map((r) => [r.suite, r.implementation, r.bytes, r.encryptUs, r.decryptUs, Math.round(r.encryptFps), Math.round(r.decryptFps), r.overheadBytes, (100 * (r.encryptUs + r.decryptUs)) / FRAME_BUDGET_US]),
-      notes: [`noble gcm() per frame / WebCrypto encrypt time, 120-byte AES-GCM frame, same run: ${ratio.toFixed(2)}×`, `overhead at 32 kbit/s Opus (50 frames/s): ${gcm('WebCrypto (async)', 120).overheadBytes} bytes × 50 × 8 = ${(gcm('WebCrypto (async)', 120).overheadBytes * 400) / 1000} kbit/s`],
+      notes: [
+        `noble gcm() per frame / WebCrypto encrypt time, 120-byte AES-GCM frame, same run: ${ratio.toFixed(2)}×`,
+        `overhead at 32 kbit/s Opus (50 frames/s): ${gcm('WebCrypto (async)', 120).overheadBytes} bytes × 50 × 8 = ${(gcm('WebCrypto (async)', 120).overheadBytes * 400) / 1000} kbit/s`,
+      ],
     },
     {
       title: 'Epoch commits v3 (fresh: one signed header for all, one package per member under its pairwise key with the distributor)',

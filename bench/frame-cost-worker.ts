@@ -5,16 +5,7 @@ import { ed25519StreamKey, ed25519Verifier } from '../crypto/ed25519.ts';
 import { BatchSigner, FRAME_SIG_CHUNK, type Sign, type Verify } from '../crypto/frame-signature.ts';
 import { initCrypto, sodium } from '../crypto/sodium.ts';
 import { certifiedVerifier, certifyStreamKey } from '../crypto/stream-key.ts';
-import {
-  DEFAULT_CIPHER_SUITE,
-  decodeHeader,
-  deriveKeySalt,
-  encodeHeader,
-  headerLength,
-  SframeReceiver,
-  SframeSender,
-  writeHeader,
-} from '../crypto/sframe.ts';
+import { DEFAULT_CIPHER_SUITE, decodeHeader, deriveKeySalt, encodeHeader, headerLength, SframeReceiver, SframeSender, writeHeader } from '../crypto/sframe.ts';
 
 export interface EngineResult {
   engine: string;

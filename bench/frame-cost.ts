@@ -29,8 +29,7 @@ export interface TransformCost {
   isolated: boolean;
 }
 
-const frameCost = (page: Page) =>
-  page.evaluate(() => (window as unknown as { teahouse: { frameCost(): FrameCostSample | null } }).teahouse.frameCost());
+const frameCost = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { frameCost(): FrameCostSample | null } }).teahouse.frameCost());
 
 /** SFrame cost per frame inside the page's E2EE Worker, summed by the real RTCRtpScriptTransform over a window. */
 export async function measureFrameCost(browser: Browser, hostPage: Page, link: string, windowMs: number): Promise<TransformCost> {
@@ -136,36 +135,32 @@ export async function runFrameCostBench(opts: { quick: boolean }): Promise<Table
     writeJson('frame-cost', { quick: opts.quick, request, worker, transform });
     const row = (e: WorkerEngineCost): (string | number)[] => {
       const before = worker.engines.find((b) => b.cache === e.cache)!;
-      return [
-      e.engine,
-      e.cache,
-      e.encryptUs,
-      e.decryptUs,
-      (e.encryptUs + e.decryptUs) / (before.encryptUs + before.decryptUs),
-      (100 * Math.max(e.encryptUs, e.decryptUs)) / FRAME_BUDGET_US,
-      ];
+      return [e.engine, e.cache, e.encryptUs, e.decryptUs, (e.encryptUs + e.decryptUs) / (before.encryptUs + before.decryptUs), (100 * Math.max(e.encryptUs, e.decryptUs)) / FRAME_BUDGET_US];
     };
-    return [{
-      title: `SFrame AES_128_GCM_SHA256_128 in a Chromium Worker: ${OPUS_FRAME_BYTES}-byte frames, engines side by side`,
-      columns: ['engine', 'caches', 'encrypt µs', 'decrypt µs', '× before', '% of 20 ms'],
-      rows: worker.engines.map(row),
-      notes: [
-        `Median of ${request.rounds} rounds of ${request.frames} frames each way, the engines taking turns; page ${worker.isolated ? '' : 'NOT '}cross-origin isolated.`,
-        `Load average when it ended: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores (other jobs share them; the slowest tenth of the timings is left out).`,
-        `warm: frames back to back, timed 20 at a time; cold: ${request.evictBytes >> 20} MiB written before each frame (as the renderer's other work does between two frames 20 ms apart), each frame timed alone as the transform does.`,
-        '"before": a noble gcm() per frame, as the transform did; "now": SframeSender/SframeReceiver, WebCrypto AES-GCM with the key imported once per KID (replay window included).',
-        'WebCrypto: each frame awaited before the next, as the async transform does (header, nonce and frame assembly included).',
-        '"+ frame signatures": the transform\'s source authentication (a certified stream key, one Ed25519 signature and verification per 4 frames, a SHA-256 per frame), with WebCrypto\'s Ed25519, libsodium\'s, or none (zeros, always valid: the bookkeeping alone).',
-      ],
-    }, {
-      title: 'SFrame through the real RTCRtpScriptTransform (E2EE Worker of a host and a listener, default suite)',
-      columns: ['side', 'µs per frame', '% of 20 ms', 'frames'],
-      rows: [
-        ['encrypt (host, sending)', transform.encryptUs, (100 * transform.encryptUs) / FRAME_BUDGET_US, transform.frames],
-        ['decrypt (listener, receiving)', transform.decryptUs, (100 * transform.decryptUs) / FRAME_BUDGET_US, transform.frames],
-      ],
-      notes: [`Summed with performance.now() around each frame in the Worker; the pages are ${transform.isolated ? '' : 'NOT '}cross-origin isolated, so timers are ${transform.isolated ? 'fine-grained (5 µs)' : 'coarse (100 µs)'}.`],
-    }];
+    return [
+      {
+        title: `SFrame AES_128_GCM_SHA256_128 in a Chromium Worker: ${OPUS_FRAME_BYTES}-byte frames, engines side by side`,
+        columns: ['engine', 'caches', 'encrypt µs', 'decrypt µs', '× before', '% of 20 ms'],
+        rows: worker.engines.map(row),
+        notes: [
+          `Median of ${request.rounds} rounds of ${request.frames} frames each way, the engines taking turns; page ${worker.isolated ? '' : 'NOT '}cross-origin isolated.`,
+          `Load average when it ended: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores (other jobs share them; the slowest tenth of the timings is left out).`,
+          `warm: frames back to back, timed 20 at a time; cold: ${request.evictBytes >> 20} MiB written before each frame (as the renderer's other work does between two frames 20 ms apart), each frame timed alone as the transform does.`,
+          '"before": a noble gcm() per frame, as the transform did; "now": SframeSender/SframeReceiver, WebCrypto AES-GCM with the key imported once per KID (replay window included).',
+          'WebCrypto: each frame awaited before the next, as the async transform does (header, nonce and frame assembly included).',
+          "\"+ frame signatures\": the transform's source authentication (a certified stream key, one Ed25519 signature and verification per 4 frames, a SHA-256 per frame), with WebCrypto's Ed25519, libsodium's, or none (zeros, always valid: the bookkeeping alone).",
+        ],
+      },
+      {
+        title: 'SFrame through the real RTCRtpScriptTransform (E2EE Worker of a host and a listener, default suite)',
+        columns: ['side', 'µs per frame', '% of 20 ms', 'frames'],
+        rows: [
+          ['encrypt (host, sending)', transform.encryptUs, (100 * transform.encryptUs) / FRAME_BUDGET_US, transform.frames],
+          ['decrypt (listener, receiving)', transform.decryptUs, (100 * transform.decryptUs) / FRAME_BUDGET_US, transform.frames],
+        ],
+        notes: [`Summed with performance.now() around each frame in the Worker; the pages are ${transform.isolated ? '' : 'NOT '}cross-origin isolated, so timers are ${transform.isolated ? 'fine-grained (5 µs)' : 'coarse (100 µs)'}.`],
+      },
+    ];
   } finally {
     await listenerBrowser.close();
     await browser.close();

@@ -91,55 +91,65 @@ async function openJoinPage(browser: Browser, link: string, name: string): Promi
  */
 async function timeJoin(page: Page, hostId: string, pollMs: number): Promise<JoinTiming | null> {
   const result = await Promise.all([
-    page.evaluate(({ id, timeoutMs, prefix, pollMs }) => new Promise<{ click: number; sound: number; marks: Record<string, number> } | null>((resolve) => {
-      let click = 0;
-      document.querySelector('[data-testid="join-room"]')!.addEventListener('click', () => (click = performance.now()), { once: true });
-      const deadline = performance.now() + timeoutMs;
-      const poll = () => {
-        const t = (window as unknown as { teahouse?: { spectrumPeak(id: string): { hz: number; db: number } | null } }).teahouse;
-        const peak = t?.spectrumPeak(id);
-        if (peak && peak.db > -70 && Math.abs(peak.hz - 440) < 15) {
-          const sound = performance.now();
-          const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
-          const marks: Record<string, number> = { html: nav?.responseEnd ?? 0, 'scripts-run': nav?.domContentLoadedEventEnd ?? 0 };
-          // The Worker's first decrypted frame is reported every 250 ms: wait for its mark before reading them all.
-          const read = () => {
-            for (const m of performance.getEntriesByType('mark')) if (m.name.startsWith(prefix)) marks[m.name.slice(prefix.length)] = m.startTime;
-            if (!('first-decrypt' in marks) && performance.now() - sound < 1_000) return setTimeout(read, 50);
-            resolve({ click, sound, marks });
+    page.evaluate(
+      ({ id, timeoutMs, prefix, pollMs }) =>
+        new Promise<{ click: number; sound: number; marks: Record<string, number> } | null>((resolve) => {
+          let click = 0;
+          document.querySelector('[data-testid="join-room"]')!.addEventListener('click', () => (click = performance.now()), { once: true });
+          const deadline = performance.now() + timeoutMs;
+          const poll = () => {
+            const t = (window as unknown as { teahouse?: { spectrumPeak(id: string): { hz: number; db: number } | null } }).teahouse;
+            const peak = t?.spectrumPeak(id);
+            if (peak && peak.db > -70 && Math.abs(peak.hz - 440) < 15) {
+              const sound = performance.now();
+              const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+              const marks: Record<string, number> = { html: nav?.responseEnd ?? 0, 'scripts-run': nav?.domContentLoadedEventEnd ?? 0 };
+              // The Worker's first decrypted frame is reported every 250 ms: wait for its mark before reading them all.
+              const read = () => {
+                for (const m of performance.getEntriesByType('mark')) if (m.name.startsWith(prefix)) marks[m.name.slice(prefix.length)] = m.startTime;
+                if (!('first-decrypt' in marks) && performance.now() - sound < 1_000) return setTimeout(read, 50);
+                resolve({ click, sound, marks });
+              };
+              return read();
+            }
+            if (performance.now() > deadline) return resolve(null);
+            // A crowd polls every 50 ms: twenty pages polling the analyser faster would load the very CPU they are timing.
+            setTimeout(poll, pollMs);
           };
-          return read();
-        }
-        if (performance.now() > deadline) return resolve(null);
-        // A crowd polls every 50 ms: twenty pages polling the analyser faster would load the very CPU they are timing.
-        setTimeout(poll, pollMs);
-      };
-      poll();
-    }), { id: hostId, timeoutMs: PAGE_TIMEOUT_MS, prefix: JOIN_MARK_PREFIX, pollMs }),
+          poll();
+        }),
+      { id: hostId, timeoutMs: PAGE_TIMEOUT_MS, prefix: JOIN_MARK_PREFIX, pollMs },
+    ),
     page.getByTestId('join-room').click({ timeout: PAGE_TIMEOUT_MS }),
   ]);
   const timing = result[0];
-  return timing && {
-    loadToSoundMs: timing.sound,
-    clickToSoundMs: timing.sound - timing.click,
-    steps: { ...(timing.marks as Partial<Record<BreakdownStep, number>>), 'join-click': timing.click, 'first-sound': timing.sound },
-  };
+  return (
+    timing && {
+      loadToSoundMs: timing.sound,
+      clickToSoundMs: timing.sound - timing.click,
+      steps: { ...(timing.marks as Partial<Record<BreakdownStep, number>>), 'join-click': timing.click, 'first-sound': timing.sound },
+    }
+  );
 }
 
 /** The same click → 440 Hz heard, on a bare WebRTC page (bench/bare/page.ts) through the same relay. */
 async function timeBareJoin(page: Page, pollMs: number): Promise<number | null> {
-  return page.evaluate(({ timeoutMs, pollMs }) => new Promise<number | null>((resolve) => {
-    const bare = (window as unknown as { bare: { listen(): Promise<void>; spectrumPeak(): { hz: number; db: number } | null } }).bare;
-    const click = performance.now();
-    const deadline = click + timeoutMs;
-    const poll = () => {
-      const peak = bare.spectrumPeak();
-      if (peak && peak.db > -70 && Math.abs(peak.hz - 440) < 15) return resolve(performance.now() - click);
-      if (performance.now() > deadline) return resolve(null);
-      setTimeout(poll, pollMs);
-    };
-    void bare.listen().then(poll, () => resolve(null));
-  }), { timeoutMs: PAGE_TIMEOUT_MS, pollMs });
+  return page.evaluate(
+    ({ timeoutMs, pollMs }) =>
+      new Promise<number | null>((resolve) => {
+        const bare = (window as unknown as { bare: { listen(): Promise<void>; spectrumPeak(): { hz: number; db: number } | null } }).bare;
+        const click = performance.now();
+        const deadline = click + timeoutMs;
+        const poll = () => {
+          const peak = bare.spectrumPeak();
+          if (peak && peak.db > -70 && Math.abs(peak.hz - 440) < 15) return resolve(performance.now() - click);
+          if (performance.now() > deadline) return resolve(null);
+          setTimeout(poll, pollMs);
+        };
+        void bare.listen().then(poll, () => resolve(null));
+      }),
+    { timeoutMs: PAGE_TIMEOUT_MS, pollMs },
+  );
 }
 
 /**
@@ -154,7 +164,9 @@ function breakdownTable(runs: JoinTiming[]): Table {
     const sinceLoad = reached.map((r) => r.steps[step]!);
     const sinceClick = reached.map((r) => r.steps[step]! - r.steps['join-click']!);
     const own = reached.map((r) => {
-      const before = BREAKDOWN.slice(0, index).map((b) => r.steps[b.step]).filter((t): t is number => t !== undefined && t <= r.steps[step]!);
+      const before = BREAKDOWN.slice(0, index)
+        .map((b) => r.steps[b.step])
+        .filter((t): t is number => t !== undefined && t <= r.steps[step]!);
       return r.steps[step]! - Math.max(0, ...before);
     });
     const afterClick = median(sinceClick) > 0;
@@ -167,7 +179,7 @@ function breakdownTable(runs: JoinTiming[]): Table {
     rows,
     notes: [
       'Negative "since the click": done while the join screen waited for the click. Page times come from the listener page\'s User Timing marks (client/src/media/join-timeline.ts) and Navigation Timing.',
-      'ICE and DTLS overlap the consumer creation, and the epoch key can arrive before or after them: a step\'s own time is counted from whichever step came just before it in that run.',
+      "ICE and DTLS overlap the consumer creation, and the epoch key can arrive before or after them: a step's own time is counted from whichever step came just before it in that run.",
     ],
   };
 }
@@ -227,25 +239,31 @@ export async function runJoinBench(opts: { quick: boolean }): Promise<Table[]> {
     const teahouseClick = single.filter((x) => x !== null).map((x) => x.clickToSoundMs);
     const ratio = bareMedian && teahouseClick.length > 0 ? median(teahouseClick) / bareMedian : null;
     writeJson('join', { quick: opts.quick, single, bareSingle, crowd, crowdOpenMs, crowdCpu, breakdown: breakdown.rows });
-    await writePng('join', barChartSvg('Joining: to the first decrypted sound', [
-      { label: 'one listener at a time, open link → sound', unit: 'ms', values: single.flatMap((x, i) => (x ? [{ name: `run ${i + 1}`, value: x.loadToSoundMs }] : [])) },
-      { label: `${crowdSize} listeners clicking join at once, click → sound`, unit: 'ms', values: crowd.flatMap((x, i) => (x ? [{ name: `listener ${i + 1}`, value: x.clickToSoundMs }] : [])) },
-    ]));
-    return [{
-      title: 'Joining: page load → first decrypted 440 Hz heard (headless Chromium, relay on loopback)',
-      columns: ['case', 'heard', 'load→sound median ms', 'worst ms', 'click→sound median ms', 'worst ms'],
-      rows: [
-        row('one listener at a time', single, true),
-        ['bare WebRTC (no E2EE), one at a time', `${heardBare.length} of ${bareSingle.length}`, null, null, bareMedian, heardBare.length > 0 ? Math.max(...heardBare) : null],
-        row(`${crowdSize} listeners clicking join at once`, crowd, false),
-      ],
-      notes: [
-        `Click → sound, Teahouse over bare WebRTC at the median: ${ratio === null ? 'n/a' : `${ratio.toFixed(2)}×`} (same run, turns taken). Bare WebRTC: mediasoup-client through the same relay's worker, its Device loaded before the click, one request bringing the receive transport and the consumer (bench/bare-webrtc.ts).`,
-        `One Chromium process hosts all listeners, sharing 2 cores with the host browser and the relay; "heard": pages that heard 440 Hz within ${PAGE_TIMEOUT_MS / 1000} s.`,
-        `The crowd's ${crowdSize} pages were opened beforehand (${(crowdOpenMs / 1000).toFixed(1)} s for all: renderer start-up on this machine), then all clicked join together.`,
-        `During the crowd's ${crowdCpu.wallSeconds.toFixed(0)} s: Chromium used ${crowdCpu.chromiumSeconds.toFixed(0)} CPU-seconds, the relay (with its mediasoup worker and this benchmark's Playwright client) ${crowdCpu.relayAndBenchSeconds.toFixed(1)}.`,
-      ],
-    }, breakdown];
+    await writePng(
+      'join',
+      barChartSvg('Joining: to the first decrypted sound', [
+        { label: 'one listener at a time, open link → sound', unit: 'ms', values: single.flatMap((x, i) => (x ? [{ name: `run ${i + 1}`, value: x.loadToSoundMs }] : [])) },
+        { label: `${crowdSize} listeners clicking join at once, click → sound`, unit: 'ms', values: crowd.flatMap((x, i) => (x ? [{ name: `listener ${i + 1}`, value: x.clickToSoundMs }] : [])) },
+      ]),
+    );
+    return [
+      {
+        title: 'Joining: page load → first decrypted 440 Hz heard (headless Chromium, relay on loopback)',
+        columns: ['case', 'heard', 'load→sound median ms', 'worst ms', 'click→sound median ms', 'worst ms'],
+        rows: [
+          row('one listener at a time', single, true),
+          ['bare WebRTC (no E2EE), one at a time', `${heardBare.length} of ${bareSingle.length}`, null, null, bareMedian, heardBare.length > 0 ? Math.max(...heardBare) : null],
+          row(`${crowdSize} listeners clicking join at once`, crowd, false),
+        ],
+        notes: [
+          `Click → sound, Teahouse over bare WebRTC at the median: ${ratio === null ? 'n/a' : `${ratio.toFixed(2)}×`} (same run, turns taken). Bare WebRTC: mediasoup-client through the same relay's worker, its Device loaded before the click, one request bringing the receive transport and the consumer (bench/bare-webrtc.ts).`,
+          `One Chromium process hosts all listeners, sharing 2 cores with the host browser and the relay; "heard": pages that heard 440 Hz within ${PAGE_TIMEOUT_MS / 1000} s.`,
+          `The crowd's ${crowdSize} pages were opened beforehand (${(crowdOpenMs / 1000).toFixed(1)} s for all: renderer start-up on this machine), then all clicked join together.`,
+          `During the crowd's ${crowdCpu.wallSeconds.toFixed(0)} s: Chromium used ${crowdCpu.chromiumSeconds.toFixed(0)} CPU-seconds, the relay (with its mediasoup worker and this benchmark's Playwright client) ${crowdCpu.relayAndBenchSeconds.toFixed(1)}.`,
+        ],
+      },
+      breakdown,
+    ];
   } finally {
     await listenerBrowser.close();
     await hostBrowser.close();

@@ -93,10 +93,14 @@ async function joinAndHear(browser: Browser, link: string, hostId: string, name:
   await page.getByTestId('join-name').fill(name, { timeout: PAGE_TIMEOUT_MS });
   await page.getByTestId('join-room').click({ timeout: PAGE_TIMEOUT_MS });
   try {
-    await page.waitForFunction((id) => {
-      const peak = (window as unknown as { teahouse?: { spectrumPeak(id: string): { hz: number; db: number } | null } }).teahouse?.spectrumPeak(id);
-      return peak !== null && peak !== undefined && peak.db > -70 && Math.abs(peak.hz - 440) < 15;
-    }, hostId, { timeout: PAGE_TIMEOUT_MS, polling: 250 });
+    await page.waitForFunction(
+      (id) => {
+        const peak = (window as unknown as { teahouse?: { spectrumPeak(id: string): { hz: number; db: number } | null } }).teahouse?.spectrumPeak(id);
+        return peak !== null && peak !== undefined && peak.db > -70 && Math.abs(peak.hz - 440) < 15;
+      },
+      hostId,
+      { timeout: PAGE_TIMEOUT_MS, polling: 250 },
+    );
     return page;
   } catch {
     return null;
@@ -147,7 +151,7 @@ export async function runMediaPortsBench(opts: { quick: boolean }): Promise<Tabl
       title: `Media ports: creating ${transports} WebRTC transports on one worker`,
       columns: ['mode', 'transports', 'median create ms', 'sockets opened by the worker', 'distinct candidate ports'],
       rows: setup.map((s) => [label(s.mode), s.transports, s.medianCreateMs, s.socketsOpened, s.distinctPorts]),
-      notes: ['With a WebRtcServer every transport shares the worker\'s one UDP socket and one TCP listener: two firewall rules per worker instead of a port range.'],
+      notes: ["With a WebRtcServer every transport shares the worker's one UDP socket and one TCP listener: two firewall rules per worker instead of a port range."],
     },
     {
       title: `Media ports: ${listeners} Chromium listeners of one speaking host (real ICE, DTLS-SRTP, SFrame), one worker`,

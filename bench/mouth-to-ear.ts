@@ -158,16 +158,18 @@ export async function runMouthToEarBench(opts: { quick: boolean }): Promise<Tabl
     const row = (label: string, m: Measured) => [label, m.delays.length, m.delays.length ? median(m.delays) : null, m.delays.length ? p95(m.delays) : null, m.jitterBufferMs];
     const added = teahouse.delays.length && plain.delays.length ? median(teahouse.delays) - median(plain.delays) : null;
     writeJson('mouth-to-ear', { quick: opts.quick, burst: BURST, teahouse, bare: plain, encryptMs, decryptMs });
-    return [{
-      title: 'Mouth to ear: a tone burst on the speaker\'s track → heard by a listener (headless Chromium, relay on loopback)',
-      columns: ['case', 'bursts', 'median ms', 'p95 ms', 'listener jitter buffer ms (mean over the window)'],
-      rows: [row('Teahouse (SFrame, hold, E2EE Worker)', teahouse), row('bare WebRTC (no E2EE)', plain)],
-      notes: [
-        `Teahouse adds ${added === null ? 'n/a' : `${added.toFixed(1)} ms`} at the median (the same ${seconds} s for both, after ${WARM_UP_MS / 1000} s of warm-up).`,
-        `Where it could go: SFrame per frame ${encryptMs?.toFixed(3) ?? 'n/a'} ms to encrypt, ${decryptMs?.toFixed(3) ?? 'n/a'} ms to decrypt (inside the Worker); the hold only gates the start (it is released before this window); the jitter buffer is the column above.`,
-        'Onsets are read from each side\'s own analyser (the speaker\'s microphone track before encoding, the listener\'s decoded track), corrected for the polling interval; both sides are on one machine and one clock.',
-      ],
-    }];
+    return [
+      {
+        title: "Mouth to ear: a tone burst on the speaker's track → heard by a listener (headless Chromium, relay on loopback)",
+        columns: ['case', 'bursts', 'median ms', 'p95 ms', 'listener jitter buffer ms (mean over the window)'],
+        rows: [row('Teahouse (SFrame, hold, E2EE Worker)', teahouse), row('bare WebRTC (no E2EE)', plain)],
+        notes: [
+          `Teahouse adds ${added === null ? 'n/a' : `${added.toFixed(1)} ms`} at the median (the same ${seconds} s for both, after ${WARM_UP_MS / 1000} s of warm-up).`,
+          `Where it could go: SFrame per frame ${encryptMs?.toFixed(3) ?? 'n/a'} ms to encrypt, ${decryptMs?.toFixed(3) ?? 'n/a'} ms to decrypt (inside the Worker); the hold only gates the start (it is released before this window); the jitter buffer is the column above.`,
+          "Onsets are read from each side's own analyser (the speaker's microphone track before encoding, the listener's decoded track), corrected for the polling interval; both sides are on one machine and one clock.",
+        ],
+      },
+    ];
   } finally {
     await listenerBrowser.close();
     await speakerBrowser.close();

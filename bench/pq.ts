@@ -1,17 +1,5 @@
 // Post-quantum costs (issue 28): X-Wing per operation, what a join and a stage member pay, a hand-over and a rekey at 10,000.
-import {
-  createCommit,
-  decapsulate,
-  encapsulate,
-  generateCommitSecret,
-  generateIdentity,
-  generateKemKeyPair,
-  initCrypto,
-  NO_PREVIOUS_COMMIT,
-  pairwiseKey,
-  randomBytes,
-  type Identity,
-} from '../crypto/index.ts';
+import { createCommit, decapsulate, encapsulate, generateCommitSecret, generateIdentity, generateKemKeyPair, initCrypto, NO_PREVIOUS_COMMIT, pairwiseKey, randomBytes, type Identity } from '../crypto/index.ts';
 import { sodium } from '../crypto/sodium.ts';
 import { writeJson, type Table } from './report.ts';
 
@@ -81,7 +69,13 @@ export async function runPqBench(opts: { quick: boolean }): Promise<Table[]> {
       const index = new Map(members.map((m, i) => [m.memberKeyId, i]));
       const t0 = performance.now();
       createCommit({
-        distributor, roomId: ids.roomId, linkKey: randomBytes(32), epoch: 2, kind: 'fresh', previous: NO_PREVIOUS_COMMIT, locked: false,
+        distributor,
+        roomId: ids.roomId,
+        linkKey: randomBytes(32),
+        epoch: 2,
+        kind: 'fresh',
+        previous: NO_PREVIOUS_COMMIT,
+        locked: false,
         members: [distributor.memberKeyId, ...members.map((m) => m.memberKeyId)],
         stage: [{ memberKeyId: distributor.memberKeyId, senderIndex: 0, role: 'host' }],
         commitSecret: generateCommitSecret(),
@@ -90,7 +84,8 @@ export async function runPqBench(opts: { quick: boolean }): Promise<Table[]> {
       });
       return performance.now() - t0;
     };
-    const hybridKey = (i: number) => pairwiseKey({ roomId: ids.roomId, mySecretKey: distributor.boxSecretKey, theirPublicKey: members[i]!.boxPublicKey, distributor: distributor.memberKeyId, member: members[i]!.memberKeyId, kemSecret: kemSecrets[i]! });
+    const hybridKey = (i: number) =>
+      pairwiseKey({ roomId: ids.roomId, mySecretKey: distributor.boxSecretKey, theirPublicKey: members[i]!.boxPublicKey, distributor: distributor.memberKeyId, member: members[i]!.memberKeyId, kemSecret: kemSecrets[i]! });
     const classicalKey = (i: number) => pairwiseKey({ roomId: ids.roomId, mySecretKey: distributor.boxSecretKey, theirPublicKey: members[i]!.boxPublicKey, distributor: distributor.memberKeyId, member: members[i]!.memberKeyId });
     const cached = members.map((_, i) => hybridKey(i)!);
     rekey.push({

@@ -14,7 +14,10 @@ import { runSignalingBench } from './signaling.ts';
 import { runSoakBench } from './soak.ts';
 
 const quick = process.argv.includes('--quick');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const started = Date.now();
 const failed: string[] = [];
 console.log(`Teahouse benchmarks (${quick ? 'quick' : 'full'} mode). Numbers are from this machine; compare ratios, not absolutes.`);

@@ -28,29 +28,34 @@ export async function runSignalingBench(opts: { quick: boolean }): Promise<Table
     }
   }
   writeJson('signaling', { quick: opts.quick, reports });
-  const failures = (r: LoadReport) => Object.entries(r.failures).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none';
-  return [{
-    title: `Signaling load: ${clients} socket.io clients join one room (relay with 1 worker on loopback, clients in a child process)`,
-    columns: ['start', 'answered', 'failed', 'ack median ms', 'ack p99 ms', 'ack max ms', 'connect median ms', 'all joined s', 'joins/s', 'peer.joined received', 'room.audience received'],
-    rows: reports.map((r) => [
-      r.startsPerSecond ? `${r.startsPerSecond} per second` : 'all at once',
-      r.answered,
-      r.clients - r.answered,
-      percentile(r.ackMs, 0.5),
-      percentile(r.ackMs, 0.99),
-      percentile(r.ackMs, 1),
-      percentile(r.connectMs, 0.5),
-      r.totalMs / 1000,
-      r.answered / (r.totalMs / 1000),
-      `${r.eventsReceived.toLocaleString('en-US')} of ${r.eventsExpected.toLocaleString('en-US')}`,
-      r.audienceEvents.toLocaleString('en-US'),
-    ]),
-    notes: [
-      'ack: from emitting room.join to its acknowledgement; all joined: from the first connect to the last acknowledgement.',
-      'A listener\'s join goes as peer.joined to the stage only (here the host): N events over a run, where it used to be N(N+1)/2; every member gets the audience count instead, at most once a second.',
-      ...reports.map((r) => `failures (${r.startsPerSecond ? 'spread' : 'all at once'}): ${failures(r)}`),
-    ],
-  }];
+  const failures = (r: LoadReport) =>
+    Object.entries(r.failures)
+      .map(([code, n]) => `${code} ×${n}`)
+      .join(', ') || 'none';
+  return [
+    {
+      title: `Signaling load: ${clients} socket.io clients join one room (relay with 1 worker on loopback, clients in a child process)`,
+      columns: ['start', 'answered', 'failed', 'ack median ms', 'ack p99 ms', 'ack max ms', 'connect median ms', 'all joined s', 'joins/s', 'peer.joined received', 'room.audience received'],
+      rows: reports.map((r) => [
+        r.startsPerSecond ? `${r.startsPerSecond} per second` : 'all at once',
+        r.answered,
+        r.clients - r.answered,
+        percentile(r.ackMs, 0.5),
+        percentile(r.ackMs, 0.99),
+        percentile(r.ackMs, 1),
+        percentile(r.connectMs, 0.5),
+        r.totalMs / 1000,
+        r.answered / (r.totalMs / 1000),
+        `${r.eventsReceived.toLocaleString('en-US')} of ${r.eventsExpected.toLocaleString('en-US')}`,
+        r.audienceEvents.toLocaleString('en-US'),
+      ]),
+      notes: [
+        'ack: from emitting room.join to its acknowledgement; all joined: from the first connect to the last acknowledgement.',
+        "A listener's join goes as peer.joined to the stage only (here the host): N events over a run, where it used to be N(N+1)/2; every member gets the audience count instead, at most once a second.",
+        ...reports.map((r) => `failures (${r.startsPerSecond ? 'spread' : 'all at once'}): ${failures(r)}`),
+      ],
+    },
+  ];
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -211,7 +211,15 @@ export async function runSoakBench({ quick }: { quick: boolean }): Promise<Table
     samples.push({ ...sample, atS: (Date.now() - started) / 1000 });
 
     const steady = samples.filter((s) => s.atS * 1000 >= plan.warmupMs);
-    const slopePerHour = Object.fromEntries(METRICS.map((m) => [m, slope(steady.map((s) => s.atS), steady.map((s) => s[m])) * 3600])) as SoakResult['slopePerHour'];
+    const slopePerHour = Object.fromEntries(
+      METRICS.map((m) => [
+        m,
+        slope(
+          steady.map((s) => s.atS),
+          steady.map((s) => s[m]),
+        ) * 3600,
+      ]),
+    ) as SoakResult['slopePerHour'];
     const before = await relay.ask({ type: 'hears', roomId: room.keys.roomId, producerId: speaker.producerId, participantIds: [] }, 'hears');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const heard = await relay.ask({ type: 'hears', roomId: room.keys.roomId, producerId: speaker.producerId, participantIds: members.map((m) => m.participantId) }, 'hears');
@@ -237,7 +245,7 @@ export async function runSoakBench({ quick }: { quick: boolean }): Promise<Table
         notes: [
           `Churn: ${[...new Set(CHURN)].map((a) => `${actions[a]} ${a}`).join(', ')}; warm-up (first ${plan.warmupMs / 1000} s) is left out of the slopes.`,
           `At the end: ${result.hearing} of ${result.present} members present hold a live consumer of the speaker, whose producer took ${result.speakerPackets} packets in the last second.`,
-          'Memory after a forced GC in the relay process; mediasoup counts from the workers\' own dumps. Full mode: `npm run bench -- --only=soak`.',
+          "Memory after a forced GC in the relay process; mediasoup counts from the workers' own dumps. Full mode: `npm run bench -- --only=soak`.",
         ],
       },
     ];

@@ -116,15 +116,7 @@ export function checkStage(stage: RosterEntry[]): void {
 
 /** The header's bytes as its distributor signs them; `rotation`: the new room secret, sealed (nonce, then ciphertext). */
 export function encodeCommitHeader(h: Omit<CommitHeader, 'hash'> & { rotation: Uint8Array | null }): Uint8Array {
-  const parts: Uint8Array[] = [
-    Uint8Array.of(VERSION, KIND_CODES[h.kind], h.locked ? FLAG_LOCKED : 0),
-    bigEndian(h.epoch, 8),
-    fromHex(h.distributor),
-    h.previous,
-    h.membersHash,
-    bigEndian(h.memberCount, 4),
-    bigEndian(h.stage.length, 4),
-  ];
+  const parts: Uint8Array[] = [Uint8Array.of(VERSION, KIND_CODES[h.kind], h.locked ? FLAG_LOCKED : 0), bigEndian(h.epoch, 8), fromHex(h.distributor), h.previous, h.membersHash, bigEndian(h.memberCount, 4), bigEndian(h.stage.length, 4)];
   for (const m of h.stage) parts.push(fromHex(m.memberKeyId), bigEndian(m.senderIndex, 2), Uint8Array.of(ROLES.indexOf(m.role)));
   parts.push(bigEndian(h.removed.length, 2));
   for (const id of h.removed) parts.push(fromHex(id));

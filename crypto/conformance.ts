@@ -11,9 +11,7 @@ export interface ConformanceResult {
 
 /** JSON.parse that keeps 64-bit integers exact (the vectors use KIDs and counters up to 2^64 - 1). */
 export function parseVectors(text: string): Record<string, Vector[]> {
-  return JSON.parse(text, (_key, value, context?: { source?: string }) =>
-    typeof value === 'number' && context?.source !== undefined && /^-?\d+$/.test(context.source) ? BigInt(context.source) : value,
-  );
+  return JSON.parse(text, (_key, value, context?: { source?: string }) => (typeof value === 'number' && context?.source !== undefined && /^-?\d+$/.test(context.source) ? BigInt(context.source) : value));
 }
 
 const big = (v: unknown): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));

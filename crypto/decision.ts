@@ -9,19 +9,7 @@ import { sodium } from './sodium.ts';
 
 /** 2: the signature binds the commit hash of the epoch the actor held (H(epoch)), not only its number. */
 const VERSION = 2;
-export const DECISION_ACTIONS = [
-  'invite',
-  'accept',
-  'leave-stage',
-  'move-to-audience',
-  'mute',
-  'set-moderator',
-  'unset-moderator',
-  'kick',
-  'admit',
-  'lock',
-  'unlock',
-] as const;
+export const DECISION_ACTIONS = ['invite', 'accept', 'leave-stage', 'move-to-audience', 'mute', 'set-moderator', 'unset-moderator', 'kick', 'admit', 'lock', 'unlock'] as const;
 export type DecisionAction = (typeof DECISION_ACTIONS)[number];
 const NO_TARGET = '0000000000000000';
 const MAX_EMBEDDED = 512;
@@ -81,10 +69,7 @@ export function createDecision(options: {
  * lineage (commitHashOf returns null for an epoch whose commit the caller does not hold). Whether that member had the
  * authority is the caller's rule, not this one's.
  */
-export function verifyDecision(
-  options: { roomId: string; blob: string; signKeyOf: (memberKeyId: string) => Uint8Array | null; commitHashOf: (epoch: number) => Uint8Array | null },
-  depth = 0,
-): Decision {
+export function verifyDecision(options: { roomId: string; blob: string; signKeyOf: (memberKeyId: string) => Uint8Array | null; commitHashOf: (epoch: number) => Uint8Array | null }, depth = 0): Decision {
   let bytes: Uint8Array;
   try {
     bytes = fromBase64url(options.blob);
@@ -139,13 +124,7 @@ function confirmationTranscript(roomId: string, body: Uint8Array): Uint8Array {
 
 /** The distributor's signed answer to a sender's challenge: "when your nonce reached me, my epoch was this commit". */
 export function createConfirmation(options: { roomId: string; distributor: Identity; epoch: number; commitHash: Uint8Array; nonce: string }): string {
-  const body = concat(
-    Uint8Array.of(CONFIRMATION_VERSION),
-    fromHex(options.distributor.memberKeyId),
-    bigEndian(options.epoch, 8),
-    options.commitHash,
-    fromHex(options.nonce),
-  );
+  const body = concat(Uint8Array.of(CONFIRMATION_VERSION), fromHex(options.distributor.memberKeyId), bigEndian(options.epoch, 8), options.commitHash, fromHex(options.nonce));
   return toBase64url(concat(body, sodium.crypto_sign_detached(confirmationTranscript(options.roomId, body), options.distributor.signSecretKey)));
 }
 

@@ -3,7 +3,22 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concat, equalBytes, randomBytes, toBase64url, toBase64urlEach } from './bytes.ts';
-import { checkRemoved, checkStage, COMMIT_HASH_BYTES, encodeCommitHeader, hashMembers, MAX_REMOVED, mayDistribute, readCommitHeader, transcript, verifyCommitHeader, withoutProof, type CommitHeader, type CommitKind, type RosterEntry } from './commit-header.ts';
+import {
+  checkRemoved,
+  checkStage,
+  COMMIT_HASH_BYTES,
+  encodeCommitHeader,
+  hashMembers,
+  MAX_REMOVED,
+  mayDistribute,
+  readCommitHeader,
+  transcript,
+  verifyCommitHeader,
+  withoutProof,
+  type CommitHeader,
+  type CommitKind,
+  type RosterEntry,
+} from './commit-header.ts';
 import { openPackage, PACKAGE_BYTES, packageAad, sealPackageInto } from './commit-package.ts';
 import { deriveEpochSecret, pairwiseKey, ratchetCommitSecret, rotationKey } from './epoch-keys.ts';
 import { CommitError, CommitNoKeyError } from './errors.ts';
@@ -64,9 +79,7 @@ export function createCommit(options: {
   checkStage(stage);
   const removed = (options.removed ?? []).slice(-MAX_REMOVED);
   checkRemoved(removed);
-  const keyOf =
-    options.pairwiseKeyOf ??
-    ((r: CommitRecipient) => pairwiseKey({ roomId, mySecretKey: options.distributor.boxSecretKey, theirPublicKey: r.boxPublicKey, distributor: options.distributor.memberKeyId, member: r.memberKeyId }));
+  const keyOf = options.pairwiseKeyOf ?? ((r: CommitRecipient) => pairwiseKey({ roomId, mySecretKey: options.distributor.boxSecretKey, theirPublicKey: r.boxPublicKey, distributor: options.distributor.memberKeyId, member: r.memberKeyId }));
   const keyed: { memberKeyId: string; key: Uint8Array }[] = [];
   const skipped: string[] = [];
   for (const r of options.packageFor) {

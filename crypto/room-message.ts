@@ -119,20 +119,14 @@ export function roomMessageEpoch(blob: string): number {
  * holds, under the verified key of the member it names (signKeyOf returns null for anyone the caller does not know).
  * Whether that member may send this kind of message (pins, recording notices) is the caller's rule.
  */
-export function openRoomMessage(options: {
-  roomId: string;
-  blob: string;
-  epochSecret: Uint8Array;
-  commitHash: Uint8Array;
-  signKeyOf: (memberKeyId: string) => Uint8Array | null;
-}): RoomMessage {
+export function openRoomMessage(options: { roomId: string; blob: string; epochSecret: Uint8Array; commitHash: Uint8Array; signKeyOf: (memberKeyId: string) => Uint8Array | null }): RoomMessage {
   const bytes = decode(options.blob);
   const epoch = Number(readBigEndian(bytes.subarray(1, 9)));
   let padded: Uint8Array;
   try {
     padded = xchacha20poly1305(roomMessageKey(options.epochSecret), bytes.subarray(9, WIRE_HEAD), aad(options.roomId, epoch, options.commitHash)).decrypt(bytes.subarray(WIRE_HEAD));
   } catch {
-    throw new RoomMessageError('does not authenticate under this epoch\'s key');
+    throw new RoomMessageError("does not authenticate under this epoch's key");
   }
   if (padded[0] !== VERSION) throw new RoomMessageError('unknown body version');
   const kind = ROOM_MESSAGE_KINDS[padded[1]!];

@@ -98,11 +98,9 @@ export class FrameAead {
 
   /** Imports the key into WebCrypto, once; resolves at once afterwards. */
   ready(): Promise<void> {
-    this.importing ??= subtle
-      .importKey('raw', this.rawKey as BufferSource, this.authKey ? 'AES-CTR' : 'AES-GCM', false, ['encrypt', 'decrypt'])
-      .then((key) => {
-        this.key = key;
-      });
+    this.importing ??= subtle.importKey('raw', this.rawKey as BufferSource, this.authKey ? 'AES-CTR' : 'AES-GCM', false, ['encrypt', 'decrypt']).then((key) => {
+      this.key = key;
+    });
     return this.importing;
   }
 

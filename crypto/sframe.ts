@@ -60,23 +60,11 @@ class FrameKey {
 
 // ---- Stateless frame operations (section 4.4.3), used by the conformance runner ----
 
-export function encryptFrame(
-  suiteId: number,
-  material: SframeKeyMaterial,
-  kid: bigint,
-  counter: bigint,
-  plaintext: Uint8Array,
-  metadata: Uint8Array = new Uint8Array(0),
-): Promise<Uint8Array> {
+export function encryptFrame(suiteId: number, material: SframeKeyMaterial, kid: bigint, counter: bigint, plaintext: Uint8Array, metadata: Uint8Array = new Uint8Array(0)): Promise<Uint8Array> {
   return new FrameKey(suiteId, material).seal(kid, counter, plaintext, metadata);
 }
 
-export async function decryptFrame(
-  suiteId: number,
-  material: SframeKeyMaterial,
-  frame: Uint8Array,
-  metadata: Uint8Array = new Uint8Array(0),
-): Promise<{ header: SframeHeader; plaintext: Uint8Array }> {
+export async function decryptFrame(suiteId: number, material: SframeKeyMaterial, frame: Uint8Array, metadata: Uint8Array = new Uint8Array(0)): Promise<{ header: SframeHeader; plaintext: Uint8Array }> {
   const header = decodeHeader(frame);
   return { header, plaintext: await new FrameKey(suiteId, material).open(header, frame, metadata) };
 }

@@ -4,8 +4,17 @@ import { z } from 'zod';
 // ---- Building blocks ----
 
 export const RoomId = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'a room id is 22 base64url characters');
-export const Id = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'ids are base64url');
-const Blob = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'opaque blobs are base64url');
+export const Id = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'ids are base64url');
+const Blob = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[A-Za-z0-9_-]+$/, 'opaque blobs are base64url');
 
 /** Size limits of the opaque blobs; the relay can only check their shape, never their content. */
 export const LIMITS = {
@@ -61,7 +70,11 @@ export const StreamCertificate = z.string().regex(/^[A-Za-z0-9_-]{128}$/, 'a str
 /** A member's signed X-Wing ciphertext to a stage member's KEM key (crypto/kem.ts): 1,184 bytes, 1,579 characters. */
 export const KemOffer = z.string().regex(/^[A-Za-z0-9_-]{1579}$/, 'a KEM offer is 1,579 base64url characters');
 /** SFrame KIDs carry the epoch in 48 bits (docs/protocol.md §7). */
-export const Epoch = z.number().int().min(1).max(2 ** 48 - 1);
+export const Epoch = z
+  .number()
+  .int()
+  .min(1)
+  .max(2 ** 48 - 1);
 const Seq = z.number().int().nonnegative();
 export const SealedTitle = Blob(LIMITS.sealedTitle);
 export const Role = z.enum(['host', 'moderator', 'speaker', 'listener']);
@@ -71,7 +84,10 @@ export type Role = z.infer<typeof Role>;
 const Json = z.record(z.string(), z.unknown());
 const DtlsParameters = z.strictObject({
   role: z.enum(['auto', 'client', 'server']).optional(),
-  fingerprints: z.array(z.strictObject({ algorithm: z.string().max(16), value: z.string().max(128) })).min(1).max(8),
+  fingerprints: z
+    .array(z.strictObject({ algorithm: z.string().max(16), value: z.string().max(128) }))
+    .min(1)
+    .max(8),
 });
 const RtpParameters = Json;
 const RtpCapabilities = Json;
@@ -108,7 +124,15 @@ export const MAX_KEY_BATCH_MS = 2_000;
 
 /** A TURN server with a member's short-lived credential (coturn `use-auth-secret`), as RTCIceServer takes it. */
 export const TurnIceServer = z.object({
-  urls: z.array(z.string().max(256).regex(/^turns?:/, 'a TURN URL starts with turn: or turns:')).min(1).max(4),
+  urls: z
+    .array(
+      z
+        .string()
+        .max(256)
+        .regex(/^turns?:/, 'a TURN URL starts with turn: or turns:'),
+    )
+    .min(1)
+    .max(4),
   username: z.string().max(128),
   credential: z.string().max(128),
 });
@@ -220,7 +244,15 @@ export const requests = {
    * A member's KEM offers, each forwarded to its `to` alone, and only to members on stage: whoever may distribute holds
    * a hybrid pairwise key with every member before any hand-over (docs/protocol.md §5).
    */
-  'key.kem': { request: z.strictObject({ offers: z.array(z.strictObject({ to: Id, offer: KemOffer })).min(1).max(LIMITS.kemOffersPerMessage) }), reply: Ok },
+  'key.kem': {
+    request: z.strictObject({
+      offers: z
+        .array(z.strictObject({ to: Id, offer: KemOffer }))
+        .min(1)
+        .max(LIMITS.kemOffersPerMessage),
+    }),
+    reply: Ok,
+  },
   /** A member that lost its epoch (a reload) or missed a commit asks the distributor for it again. */
   'key.resend': { request: z.strictObject({ to: Id }), reply: Ok },
   'epoch.confirm': { request: z.strictObject({ to: Id, confirmation: Blob(LIMITS.confirmation) }), reply: Ok },

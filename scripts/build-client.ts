@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { installClientBuild } from './client-release.ts';
 
 const clientRoot = fileURLToPath(new URL('../client', import.meta.url));
-const name = new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 17);
+const name = new Date()
+  .toISOString()
+  .replace(/[^0-9]/g, '')
+  .slice(0, 17);
 // Outside builds/ so that a failed build never leaves a half-written directory where releases are kept.
 const staging = join(clientRoot, `.staging-${name}`);
 const vite = fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url));

@@ -294,7 +294,11 @@ function editDistance(a: string, b: string): number {
  */
 export function checkLocalAddresses(config: Pick<RelayConfig, 'host' | 'rtcListenIp' | 'metricsHost'>, local: string[]): void {
   const mine = new Set(local);
-  const named: [string, string | null][] = [['HOST', config.host], ['RTC_LISTEN_IP', config.rtcListenIp], ['METRICS_HOST', config.metricsHost]];
+  const named: [string, string | null][] = [
+    ['HOST', config.host],
+    ['RTC_LISTEN_IP', config.rtcListenIp],
+    ['METRICS_HOST', config.metricsHost],
+  ];
   for (const [name, address] of named) {
     if (address === null || address === '0.0.0.0' || address === '::' || mine.has(address)) continue;
     throw new ConfigError(`${name} ${address} is not an address of this machine (it has ${[...mine].filter((a) => !a.startsWith('fe80')).join(', ')}); use one of them or 0.0.0.0`);
@@ -303,7 +307,10 @@ export function checkLocalAddresses(config: Pick<RelayConfig, 'host' | 'rtcListe
 
 /** TURN_URL may list several URLs (say TLS on 443 and plain TURN on 3478), comma-separated. */
 export function turnUrlList(config: Pick<RelayConfig, 'turnUrls'>): string[] {
-  return (config.turnUrls ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
+  return (config.turnUrls ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
 }
 
 /**

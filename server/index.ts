@@ -48,7 +48,7 @@ export interface Relay {
   rooms: RoomService['rooms'];
   workers: () => WorkerPool['workers'];
   /** Each worker's WebRtcServer (RTC_PORTS=single), or null per worker when transports take ports of their own. */
-  webRtcServers: () => (ReturnType<WorkerPool['webRtcServerOf']>)[];
+  webRtcServers: () => ReturnType<WorkerPool['webRtcServerOf']>[];
   /** The socket.io server, for tests that play a hostile relay by emitting what an honest one never would. */
   io: SocketServer;
   /** Cluster mode (REDIS_URL): this relay's id in the cluster and its counts; null for a relay alone. */
@@ -80,7 +80,10 @@ export class MetricsPortError extends Error {
 export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   const { onClientMessage, logDestination, now, onUnrecoverable, warnings, ...rest } = options;
   const config = resolveConfig(rest);
-  checkLocalAddresses(config, Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+  checkLocalAddresses(
+    config,
+    Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)),
+  );
   // Before anything starts: a bad certificate is an error at start, never a relay without its HTTPS.
   const tls = config.tlsCert !== null && config.tlsKey !== null ? loadTlsFiles(config.tlsCert, config.tlsKey) : null;
   // A relay alone names itself; a cluster relay takes its cluster id once the cluster exists.
@@ -105,7 +108,11 @@ export async function startRelay(options: RelayOptions = {}): Promise<Relay> {
   let cluster: Cluster | null = null;
   service = new RoomService(config, placement, (socketIds, event, payload) => (cluster ? cluster.multicast(socketIds, event, payload) : io?.to(socketIds).emit(event, payload)), now);
   let clusterStats: ClusterStats | null = null;
-  const metrics = createMetrics(service, () => pool, () => clusterStats);
+  const metrics = createMetrics(
+    service,
+    () => pool,
+    () => clusterStats,
+  );
   let draining = false;
   const readiness = (): Readiness => {
     const reasons: string[] = [];

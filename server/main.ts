@@ -9,7 +9,11 @@ import { configFromEnv, ConfigError, MediaPortError, MetricsPortError, RedisUnre
 
 /** Anything that could hold a secret out of a message: URLs (REDIS_URL carries the password) and long opaque tokens. */
 function redact(message: string): string {
-  return message.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, '<url>').replace(/[A-Za-z0-9+/=_-]{32,}/g, '<redacted>').split('\n')[0]!.slice(0, 300);
+  return message
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, '<url>')
+    .replace(/[A-Za-z0-9+/=_-]{32,}/g, '<redacted>')
+    .split('\n')[0]!
+    .slice(0, 300);
 }
 
 /** Every start-up failure: one line on stderr and exit 2, which the systemd unit does not restart (RestartPreventExitStatus=2). */
@@ -23,7 +27,10 @@ const warnings = unknownVariables(process.env);
 if (process.argv.includes('--check')) {
   try {
     const config = resolveConfig(configFromEnv());
-    checkLocalAddresses(config, Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+    checkLocalAddresses(
+      config,
+      Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)),
+    );
     const tls = config.tlsCert !== null && config.tlsKey !== null ? loadTlsFiles(config.tlsCert, config.tlsKey) : null;
     for (const warning of warnings) console.error(`teahouse: warning: ${warning}`);
     if (tls && tls.validTo.getTime() < Date.now()) console.error(`teahouse: warning: the TLS certificate expired on ${tls.validTo.toISOString()}`);
@@ -55,7 +62,10 @@ try {
     log.info({ signal }, drain ? 'draining, then shutting down' : 'telling clients and shutting down');
     const force = setTimeout(() => process.exit(1), (drain && relay.cluster ? relay.config.drainMs : 0) + 5_000);
     force.unref();
-    (drain ? relay.drain() : relay.close()).then(() => process.exit(0), () => process.exit(1));
+    (drain ? relay.drain() : relay.close()).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGINT', () => stop('SIGINT', false));
   process.on('SIGTERM', () => stop('SIGTERM', true));

@@ -21,7 +21,14 @@ export function createMetrics(service: RoomService, pool: () => WorkerPool, clus
     for (const m of cluster()?.edgeMedia() ?? []) n += pick(m);
     return n;
   };
-  new Gauge({ name: 'teahouse_rooms', help: 'Open rooms', registers: [registry], collect() { this.set(service.rooms.size); } });
+  new Gauge({
+    name: 'teahouse_rooms',
+    help: 'Open rooms',
+    registers: [registry],
+    collect() {
+      this.set(service.rooms.size);
+    },
+  });
   new Gauge({
     name: 'teahouse_participants',
     help: 'Participants in rooms, by role',
@@ -41,9 +48,30 @@ export function createMetrics(service: RoomService, pool: () => WorkerPool, clus
       this.set(n);
     },
   });
-  new Gauge({ name: 'teahouse_transports', help: 'WebRTC transports', registers: [registry], collect() { this.set(count((m) => m.transports.size)); } });
-  new Gauge({ name: 'teahouse_producers', help: 'Audio producers', registers: [registry], collect() { this.set(count((m) => m.producers.size)); } });
-  new Gauge({ name: 'teahouse_consumers', help: 'Audio consumers', registers: [registry], collect() { this.set(count((m) => m.consumers.size)); } });
+  new Gauge({
+    name: 'teahouse_transports',
+    help: 'WebRTC transports',
+    registers: [registry],
+    collect() {
+      this.set(count((m) => m.transports.size));
+    },
+  });
+  new Gauge({
+    name: 'teahouse_producers',
+    help: 'Audio producers',
+    registers: [registry],
+    collect() {
+      this.set(count((m) => m.producers.size));
+    },
+  });
+  new Gauge({
+    name: 'teahouse_consumers',
+    help: 'Audio consumers',
+    registers: [registry],
+    collect() {
+      this.set(count((m) => m.consumers.size));
+    },
+  });
   new Gauge({ name: 'teahouse_build_info', help: 'The running version (always 1)', labelNames: ['version'], registers: [registry] }).set({ version: VERSION }, 1);
   // A counter, so rate() works; it starts again from 0 when a dead worker is replaced, which Prometheus reads as a reset.
   new Counter({
@@ -53,15 +81,24 @@ export function createMetrics(service: RoomService, pool: () => WorkerPool, clus
     registers: [registry],
     async collect() {
       const workers = pool().workers.filter((w) => !w.died && !w.closed);
-      const used = await Promise.all(workers.map(async (w) => {
-        const u = await w.getResourceUsage();
-        return (u.ru_utime + u.ru_stime) / 1000;
-      }));
+      const used = await Promise.all(
+        workers.map(async (w) => {
+          const u = await w.getResourceUsage();
+          return (u.ru_utime + u.ru_stime) / 1000;
+        }),
+      );
       this.reset();
       for (const [i, seconds] of used.entries()) this.inc({ worker: String(i) }, seconds);
     },
   });
-  new Gauge({ name: 'teahouse_live_workers', help: 'mediasoup workers alive now (0: the relay is not ready)', registers: [registry], collect() { this.set(pool().liveCount); } });
+  new Gauge({
+    name: 'teahouse_live_workers',
+    help: 'mediasoup workers alive now (0: the relay is not ready)',
+    registers: [registry],
+    collect() {
+      this.set(pool().liveCount);
+    },
+  });
   new Gauge({
     name: 'teahouse_worker_max_rss_bytes',
     help: 'Peak resident memory of each mediasoup worker',
@@ -74,7 +111,15 @@ export function createMetrics(service: RoomService, pool: () => WorkerPool, clus
   });
   // Cluster mode only (REDIS_URL); a relay alone reports them as 0.
   const clusterGauge = (name: string, help: string, read: (c: ClusterStats) => number) =>
-    new Gauge({ name, help, registers: [registry], collect() { const c = cluster(); this.set(c ? read(c) : 0); } });
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const c = cluster();
+        this.set(c ? read(c) : 0);
+      },
+    });
   clusterGauge('teahouse_cluster_pipes', 'Relay-to-relay pipe transports, at the origin or the edge end', (c) => c.pipes());
   clusterGauge('teahouse_cluster_remote_members', "Members of this relay's rooms connected through other relays", (c) => c.remoteMembers());
   clusterGauge('teahouse_cluster_edge_members', 'Members connected here to rooms held by other relays', (c) => c.edgeMembers());

@@ -62,7 +62,17 @@ function flush(): void {
   sending = sending.then(() => sent);
   void sent.then(() => {
     const used = process.cpuUsage(cpu);
-    commits.push({ epoch: issued.epoch, kind: issued.kind, closedAt, cpuMs: cpuMs(used), mainThreadMs: cpuMs(process.threadCpuUsage(thread)), headerBytes: issued.blob.length, packages: issued.packages.length, joins: due.joins.length, leaves: due.leaves });
+    commits.push({
+      epoch: issued.epoch,
+      kind: issued.kind,
+      closedAt,
+      cpuMs: cpuMs(used),
+      mainThreadMs: cpuMs(process.threadCpuUsage(thread)),
+      headerBytes: issued.blob.length,
+      packages: issued.packages.length,
+      joins: due.joins.length,
+      leaves: due.leaves,
+    });
   });
 }
 

@@ -29,9 +29,4 @@ export interface StepResult {
   groups?: GroupResult[];
 }
 
-export type LoadReply =
-  | { type: 'ready' }
-  | { type: 'opened'; ports: number[] }
-  | { type: 'speaking' }
-  | { type: 'window' }
-  | ({ type: 'result' } & StepResult);
+export type LoadReply = { type: 'ready' } | { type: 'opened'; ports: number[] } | { type: 'speaking' } | { type: 'window' } | ({ type: 'result' } & StepResult);

@@ -69,7 +69,19 @@ export async function runLoad(plan: LoadPlan): Promise<LoadReport> {
   if (!created.ok) throw new Error(`the host could not create the room: ${created.error.code}`);
 
   const joinUrls = plan.joinUrls ?? [plan.url];
-  const report: LoadReport = { clients: plan.clients, startsPerSecond: plan.startsPerSecond, ackMs: [], ackMsByRelay: joinUrls.map(() => []), connectMs: [], totalMs: 0, answered: 0, failures: {}, eventsReceived: 0, eventsExpected: 0, audienceEvents: 0 };
+  const report: LoadReport = {
+    clients: plan.clients,
+    startsPerSecond: plan.startsPerSecond,
+    ackMs: [],
+    ackMsByRelay: joinUrls.map(() => []),
+    connectMs: [],
+    totalMs: 0,
+    answered: 0,
+    failures: {},
+    eventsReceived: 0,
+    eventsExpected: 0,
+    audienceEvents: 0,
+  };
   const fail = (code: string) => (report.failures[code] = (report.failures[code] ?? 0) + 1);
   const gapMs = plan.startsPerSecond > 0 ? 1000 / plan.startsPerSecond : 0;
   const started = performance.now();

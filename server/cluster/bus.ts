@@ -20,10 +20,7 @@ const message = z.union([
     to: z.string(),
     from: z.string(),
     id: z.number().int(),
-    reply: z.union([
-      z.object({ ok: z.literal(true), data: z.unknown() }),
-      z.object({ ok: z.literal(false), error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }) }),
-    ]),
+    reply: z.union([z.object({ ok: z.literal(true), data: z.unknown() }), z.object({ ok: z.literal(false), error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }) })]),
   }),
 ]);
 
@@ -99,7 +96,11 @@ export class RelayBus {
    */
   async refresh(): Promise<string> {
     const key = inboxKey(this.relayId);
-    const [id] = await this.redis.multi().xAdd(key, '*', { beat: '' }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: INBOX_LENGTH } }).pExpire(key, this.inboxTtlMs).exec();
+    const [id] = await this.redis
+      .multi()
+      .xAdd(key, '*', { beat: '' }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: INBOX_LENGTH } })
+      .pExpire(key, this.inboxTtlMs)
+      .exec();
     return String(id);
   }
 

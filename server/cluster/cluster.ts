@@ -203,7 +203,10 @@ export class Cluster implements Dispatcher {
   /** Sends a request to the room's origin; the events that must follow its reply go out after the acknowledgement. */
   private async forward(session: Session, origin: string, type: RequestType, payload: unknown): Promise<unknown> {
     const { data, then } = (await this.bus.request(origin, 'client.request', { socketId: session.socket.id, type, payload })) as ForwardedReply;
-    if (then.length > 0) session.afterReply = () => { for (const { event, payload: p } of then) session.socket.emit(event, p); };
+    if (then.length > 0)
+      session.afterReply = () => {
+        for (const { event, payload: p } of then) session.socket.emit(event, p);
+      };
     return data;
   }
 
@@ -287,9 +290,7 @@ export class Cluster implements Dispatcher {
 
   /** A room's origin relay died: this relay takes over the rooms it has members of, then lets those members resume. */
   private async originDied(origin: string): Promise<void> {
-    await Promise.all(
-      [...this.edge.roomsOf(origin)].map((roomId) => this.locate(roomId).catch((error: Error) => this.log.warn({ err: error.name }, 'room takeover failed'))),
-    );
+    await Promise.all([...this.edge.roomsOf(origin)].map((roomId) => this.locate(roomId).catch((error: Error) => this.log.warn({ err: error.name }, 'room takeover failed'))));
     this.edge.originDied(origin);
     // Joins waiting on it (pages that came back here before the death was noticed) go to where the room moved.
     this.bus.abandon(origin);

@@ -105,10 +105,10 @@ export class RoomDirectory {
    * noticed the death at once, exactly one takes the room, and the others find it there.
    */
   async takeOver(roomId: string, deadRelay: string): Promise<boolean> {
-    const swapped = await this.redis.eval(
-      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end",
-      { keys: [originKey(roomId)], arguments: [deadRelay, this.relayId, String(this.roomTtlMs)] },
-    );
+    const swapped = await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end", {
+      keys: [originKey(roomId)],
+      arguments: [deadRelay, this.relayId, String(this.roomTtlMs)],
+    });
     return swapped === 'OK';
   }
 

@@ -99,7 +99,14 @@ export class EdgeRooms {
     const rooms = [...this.rooms.values()];
     return {
       pipes: rooms.flatMap((r) => (r.connected && !r.connected.closed ? [r.connected] : [])),
-      producers: rooms.flatMap((r) => [...r.producers.values()].map((p) => p.then((e) => e.spliced.producer, () => null))),
+      producers: rooms.flatMap((r) =>
+        [...r.producers.values()].map((p) =>
+          p.then(
+            (e) => e.spliced.producer,
+            () => null,
+          ),
+        ),
+      ),
     };
   }
 
@@ -284,26 +291,32 @@ export class EdgeRooms {
     const { pipeId, producerId } = producerRef.parse(body);
     for (const room of this.rooms.values()) {
       if (room.parent !== from) continue;
-      void room.pipe?.then(async (pipe) => {
-        if (pipe.pipeId !== pipeId) return;
-        const entry = await room.producers.get(producerId);
-        if (entry && !entry.spliced.producer.closed) await act(entry.spliced.producer);
-      }).catch(() => undefined);
+      void room.pipe
+        ?.then(async (pipe) => {
+          if (pipe.pipeId !== pipeId) return;
+          const entry = await room.producers.get(producerId);
+          if (entry && !entry.spliced.producer.closed) await act(entry.spliced.producer);
+        })
+        .catch(() => undefined);
     }
   }
 
   /** The parent's end went (it left the room, or the origin's router went): this relay takes the room from another parent. */
   private pipeClosed(from: string, pipeId: string): void {
     for (const room of this.rooms.values()) {
-      void room.up?.then((up) => {
-        if (from !== room.origin || up.pipeId !== pipeId) return;
-        up.transport.close();
-        room.up = null;
-      }).catch(() => undefined);
+      void room.up
+        ?.then((up) => {
+          if (from !== room.origin || up.pipeId !== pipeId) return;
+          up.transport.close();
+          room.up = null;
+        })
+        .catch(() => undefined);
       if (room.parent !== from) continue;
-      void room.pipe?.then((pipe) => {
-        if (pipe.pipeId === pipeId) this.reattach(room, from);
-      }).catch(() => undefined);
+      void room.pipe
+        ?.then((pipe) => {
+          if (pipe.pipeId === pipeId) this.reattach(room, from);
+        })
+        .catch(() => undefined);
     }
   }
 

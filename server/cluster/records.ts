@@ -59,7 +59,11 @@ export class RecordWriter {
       records.set(id, roomRecord(room, this.relayId));
       former.push(...room.formerIds);
     }
-    await this.sync(records, former, ids.filter((id) => !records.has(id) && !former.includes(id)));
+    await this.sync(
+      records,
+      former,
+      ids.filter((id) => !records.has(id) && !former.includes(id)),
+    );
   }
 
   private async sync(records: Map<string, RoomRecord>, former: string[], gone: string[]): Promise<void> {
@@ -90,7 +94,11 @@ export class RecordWriter {
   /** The beat: every entry of this relay refreshed, and those of closed or rotated rooms dropped. */
   async beat(): Promise<void> {
     const { records, former } = this.allRecords();
-    await this.sync(records, former, [...this.published].filter((id) => !records.has(id) && !former.includes(id)));
+    await this.sync(
+      records,
+      former,
+      [...this.published].filter((id) => !records.has(id) && !former.includes(id)),
+    );
   }
 
   /** Stopping: no more writes after the one under way but a last one of every room, kept for the relays taking them over. */

@@ -27,8 +27,7 @@ export async function connectRedis(url: string, log?: Logger): Promise<RedisClie
       url,
       socket: {
         connectTimeout: 5_000,
-        reconnectStrategy: (retries: number, cause: Error) =>
-          connected ? Math.min(100 * 2 ** Math.min(retries, 5), 2_000) : new RedisUnreachableError(`cannot reach Redis at REDIS_URL: ${safe(cause.message)}`),
+        reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(100 * 2 ** Math.min(retries, 5), 2_000) : new RedisUnreachableError(`cannot reach Redis at REDIS_URL: ${safe(cause.message)}`)),
       },
     });
   } catch {

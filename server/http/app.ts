@@ -97,9 +97,16 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   const index = join(options.clientDir, 'index.html');
-  app.use(express.static(options.clientDir, { index: false, fallthrough: true, maxAge: '1h', setHeaders: (res, path) => {
-    if (path.endsWith('.html')) res.setHeader('Cache-Control', 'no-store');
-  } }));
+  app.use(
+    express.static(options.clientDir, {
+      index: false,
+      fallthrough: true,
+      maxAge: '1h',
+      setHeaders: (res, path) => {
+        if (path.endsWith('.html')) res.setHeader('Cache-Control', 'no-store');
+      },
+    }),
+  );
   app.get(['/', '/r/{*rest}'], (_req, res) => {
     if (!existsSync(index)) {
       res.status(503).type('text/plain').send('The Teahouse client is not built. Run "npm run setup" (or "npm run build:client") and reload.\n');
@@ -116,7 +123,10 @@ export function createApp(options: AppOptions): express.Express {
     const status = typeof error.status === 'number' && error.status >= 400 && error.status < 500 ? error.status : 500;
     if (status === 500) options.onError?.(error);
     if (res.headersSent) return res.end();
-    res.status(status).type('text/plain').send(status === 500 ? 'Internal error\n' : 'Bad request\n');
+    res
+      .status(status)
+      .type('text/plain')
+      .send(status === 500 ? 'Internal error\n' : 'Bad request\n');
   });
   return app;
 }

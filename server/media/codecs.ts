@@ -1,9 +1,7 @@
 // The router's media codecs: Opus only. No audio-level header extension is offered (it would leak who speaks in clear).
 import type { types } from 'mediasoup';
 
-export const MEDIA_CODECS: types.RouterRtpCodecCapability[] = [
-  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2, parameters: { usedtx: 0, useinbandfec: 1 } },
-];
+export const MEDIA_CODECS: types.RouterRtpCodecCapability[] = [{ kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2, parameters: { usedtx: 0, useinbandfec: 1 } }];
 
 export const FORBIDDEN_HEADER_EXTENSION = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 

@@ -55,13 +55,7 @@ export class WorkerPool {
     this.plan = plan;
   }
 
-  static async create(
-    count: number,
-    settings: types.WorkerSettings,
-    log: Logger,
-    onReplaced: (dead: types.Worker, fresh: types.Worker) => void,
-    plan: WebRtcServerPlan = () => null,
-  ): Promise<WorkerPool> {
+  static async create(count: number, settings: types.WorkerSettings, log: Logger, onReplaced: (dead: types.Worker, fresh: types.Worker) => void, plan: WebRtcServerPlan = () => null): Promise<WorkerPool> {
     const bin = mediasoup.workerBin;
     if (!existsSync(bin)) {
       throw new WorkerBinaryMissingError(`mediasoup worker binary not found at ${bin}: run "npm run setup" (or set MEDIASOUP_WORKER_BIN)`);

@@ -14,7 +14,13 @@ import type { RoomService } from './room-service.ts';
  * paused consumer of every producer in the room, as transport.create, turn.credentials and consumer.create make them.
  */
 export async function prepareReceive(this: RoomService, room: Room, me: Participant, rtpCapabilities: Record<string, unknown>): Promise<NonNullable<JoinResult['receive']>> {
-  const { target, reply: transport } = await createTransport(this.config, me, 'recv', () => this.placement.receiveTarget(room), () => this.stillMember(room, me));
+  const { target, reply: transport } = await createTransport(
+    this.config,
+    me,
+    'recv',
+    () => this.placement.receiveTarget(room),
+    () => this.stillMember(room, me),
+  );
   this.placement.receiving(me, target);
   const consumers = [];
   for (const owner of room.members.values()) {

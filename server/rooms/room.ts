@@ -193,7 +193,11 @@ export class Room implements RoomMedia<Participant> {
 
   /** To every member but those whose participant ids are in `except`. */
   broadcastBut<T extends EventType>(event: T, payload: EventOf<T>, except: ReadonlySet<string>): void {
-    this.sendTo([...this.members.values()].filter((m) => !except.has(m.participantId)), event, payload);
+    this.sendTo(
+      [...this.members.values()].filter((m) => !except.has(m.participantId)),
+      event,
+      payload,
+    );
   }
 
   /** To the stage (and `also`, when given) but `except`. */

@@ -20,10 +20,7 @@ export interface Dispatcher {
   disconnected(session: Session): void;
 }
 
-export function attachConnection(
-  socket: Socket,
-  deps: { config: RelayConfig; log: Logger; metrics: { messages: MessageCounter }; observe?: MessageObserver; dispatcher: Dispatcher; draining?: () => boolean },
-): void {
+export function attachConnection(socket: Socket, deps: { config: RelayConfig; log: Logger; metrics: { messages: MessageCounter }; observe?: MessageObserver; dispatcher: Dispatcher; draining?: () => boolean }): void {
   const { config, log, metrics, observe, dispatcher, draining } = deps;
   const session: Session = { socket, participant: null, room: null, roomCreations: [], afterReply: null };
   const bucket = new TokenBucket(config.messagesPerSecond, config.messageBurst);

@@ -49,8 +49,7 @@ async function simulate(room: TestRoom, n: number): Promise<string[]> {
 
 const count = (page: Page) => page.getByTestId('audience-count').getAttribute('data-count').then(Number);
 const rows = (page: Page) => page.getByTestId('audience-list').getAttribute('data-rows').then(Number);
-const listedIds = (page: Page) =>
-  page.locator('[data-testid="audience-list"] [data-testid="participant"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-participant')!));
+const listedIds = (page: Page) => page.locator('[data-testid="audience-list"] [data-testid="participant"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-participant')!));
 
 describe('audience at scale', () => {
   it('a listener sees the count, pages the whole list by scrolling, and still hears the host', async () => {
@@ -77,10 +76,13 @@ describe('audience at scale', () => {
     // The rest through the button (a pending scroll may fetch the last page first, taking the button away).
     const more = listener.getByTestId('audience-more');
     await expect
-      .poll(async () => {
-        if ((await more.count()) > 0) await more.click({ timeout: 1_000 }).catch(() => undefined);
-        return { rows: await rows(listener), more: await more.count() };
-      }, { timeout: 30_000 })
+      .poll(
+        async () => {
+          if ((await more.count()) > 0) await more.click({ timeout: 1_000 }).catch(() => undefined);
+          return { rows: await rows(listener), more: await more.count() };
+        },
+        { timeout: 30_000 },
+      )
       .toEqual({ rows: SIMULATED, more: 0 });
     const ids = await listedIds(listener);
     expect(ids.length).toBe(SIMULATED);
@@ -123,11 +125,14 @@ describe('audience at scale', () => {
     const invite = host.locator(`[data-testid="audience-list"] [data-participant="${listenerId}"] [data-testid="invite-to-speak"]`);
     const hostMore = host.getByTestId('audience-more');
     await expect
-      .poll(async () => {
-        if ((await invite.count()) > 0) return true;
-        if ((await hostMore.count()) > 0) await hostMore.click({ timeout: 1_000 }).catch(() => undefined);
-        return false;
-      }, { timeout: 30_000 })
+      .poll(
+        async () => {
+          if ((await invite.count()) > 0) return true;
+          if ((await hostMore.count()) > 0) await hostMore.click({ timeout: 1_000 }).catch(() => undefined);
+          return false;
+        },
+        { timeout: 30_000 },
+      )
       .toBe(true);
     await invite.click();
     await listener.getByTestId('accept-invite').click();

@@ -47,8 +47,7 @@ function setHidden(page: Page, hidden: boolean): Promise<void> {
 }
 
 const wakeLocks = (page: Page) => page.evaluate(() => (window as unknown as { wakeLocks: string[] }).wakeLocks.slice());
-const lockScreen = (page: Page) =>
-  page.evaluate(() => ({ title: navigator.mediaSession.metadata?.title ?? null, artist: navigator.mediaSession.metadata?.artist ?? null }));
+const lockScreen = (page: Page) => page.evaluate(() => ({ title: navigator.mediaSession.metadata?.title ?? null, artist: navigator.mediaSession.metadata?.artist ?? null }));
 const sentFrames = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { view(): { sent: { encrypted: number } } } }).teahouse.view().sent.encrypted);
 
 describe('in the background', () => {

@@ -83,8 +83,16 @@ async function balancer(relayPorts: number[]): Promise<Balancer> {
 }
 
 const fingerprint = (page: Page) => page.getByTestId('fingerprint').textContent();
-const reconnectingShown = (page: Page) => page.getByTestId('reconnecting').count().then((n) => n > 0);
-const noticeShown = (page: Page) => page.getByTestId('room-notice').count().then((n) => n > 0);
+const reconnectingShown = (page: Page) =>
+  page
+    .getByTestId('reconnecting')
+    .count()
+    .then((n) => n > 0);
+const noticeShown = (page: Page) =>
+  page
+    .getByTestId('room-notice')
+    .count()
+    .then((n) => n > 0);
 /** Frames decrypted so far from one speaker, as the page counts them. */
 const decrypted = (page: Page, speakerId: string) =>
   page.evaluate((id) => (window as unknown as { teahouse: { view(): { speakers: { participantId: string; decrypted: number }[] } } }).teahouse.view().speakers.find((s) => s.participantId === id)?.decrypted ?? 0, speakerId);
@@ -95,11 +103,14 @@ const decrypted = (page: Page, speakerId: string) =>
  */
 async function hearsHostNow(page: Page, hostId: string, timeout: number): Promise<void> {
   await expect
-    .poll(async () => {
-      const before = await decrypted(page, hostId);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return (await decrypted(page, hostId)) > before;
-    }, { timeout, interval: 100 })
+    .poll(
+      async () => {
+        const before = await decrypted(page, hostId);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return (await decrypted(page, hostId)) > before;
+      },
+      { timeout, interval: 100 },
+    )
     .toBe(true);
   await expectHears(page, hostId, 440, timeout);
 }

@@ -66,7 +66,7 @@ describe('one room over three relays in Chromium', () => {
     await guest.context().close();
   }, 120_000);
 
-  it('a tap on the edge relay that pipes the host\'s audio to a listener sees only SFrame ciphertext under the room\'s key, never the host\'s plaintext frames', async () => {
+  it("a tap on the edge relay that pipes the host's audio to a listener sees only SFrame ciphertext under the room's key, never the host's plaintext frames", async () => {
     const [a] = relays;
     const { page: host, link } = await createRoom(hostBrowser, a!.url, 'Tapped edge', 'Host');
     const hostId = await myId(host);

@@ -39,7 +39,7 @@ const relayOnly = {
   `) as () => void,
 };
 
-describe('docs/turnserver.conf run as written: TURN over TLS with the relay\'s time-limited credentials', () => {
+describe("docs/turnserver.conf run as written: TURN over TLS with the relay's time-limited credentials", () => {
   let coturn: Coturn;
   let relay: Relay;
   let hostBrowser: Browser;
@@ -80,7 +80,7 @@ describe('docs/turnserver.conf run as written: TURN over TLS with the relay\'s t
     expect(log).not.toContain(secret);
   }, 90_000);
 
-  it('the drop-in\'s start check passes while coturn listens', () => {
+  it("the drop-in's start check passes while coturn listens", () => {
     expect(runCheck(coturn.pid)).toEqual({ status: 0, stderr: '' });
   });
 });

@@ -45,7 +45,11 @@ function consumes(r: Relay, roomId: string, listenerId: string, speakerId: strin
 }
 
 const fingerprint = (page: Page) => page.getByTestId('fingerprint').textContent();
-const reconnectingShown = (page: Page) => page.getByTestId('reconnecting').count().then((n) => n > 0);
+const reconnectingShown = (page: Page) =>
+  page
+    .getByTestId('reconnecting')
+    .count()
+    .then((n) => n > 0);
 
 describe('faults seen from the browser', () => {
   it('the relay restarts: the host re-creates the room, the listener rejoins, with the same fingerprint and a fresh epoch, no reload', async () => {
@@ -137,7 +141,14 @@ describe('faults seen from the browser', () => {
     await relay({ port: first.port, host: '127.0.0.1' });
     await expect.poll(() => reconnectingShown(listener)).toBe(true);
     await expect
-      .poll(() => listener.getByTestId('room-ended').getAttribute('data-reason').catch(() => null), { timeout: 100_000, interval: 1_000 })
+      .poll(
+        () =>
+          listener
+            .getByTestId('room-ended')
+            .getAttribute('data-reason')
+            .catch(() => null),
+        { timeout: 100_000, interval: 1_000 },
+      )
       .toBe('roomLost');
     await listener.close();
   }, 150_000);

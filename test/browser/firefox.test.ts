@@ -8,20 +8,7 @@ import { startTestRelay } from '../helpers/relay.ts';
 import { tapRoom } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
 import { launchFirefox } from './firefox.ts';
-import {
-  capturePlaintextIn,
-  decryptedFrom,
-  epochIn,
-  epochKeyIn,
-  expectMedia,
-  fingerprintIn,
-  hears,
-  hostRoom,
-  idOf,
-  joinAs,
-  openTab,
-  type Tab,
-} from './tab.ts';
+import { capturePlaintextIn, decryptedFrom, epochIn, epochKeyIn, expectMedia, fingerprintIn, hears, hostRoom, idOf, joinAs, openTab, type Tab } from './tab.ts';
 
 let relay: Relay;
 let chromium: ChromiumBrowser;

@@ -6,21 +6,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
-import {
-  decodeHeader,
-  DEFAULT_CIPHER_SUITE,
-  deriveSenderBaseKey,
-  ed25519Verifier,
-  FRAME_SIG_BATCH,
-  FRAME_SIG_CHUNK,
-  fromBase64url,
-  fromHex,
-  parseKid,
-  SframeReceiver,
-  SframeSender,
-  streamKeyMessage,
-  toHex,
-} from '../../crypto/index.ts';
+import { decodeHeader, DEFAULT_CIPHER_SUITE, deriveSenderBaseKey, ed25519Verifier, FRAME_SIG_BATCH, FRAME_SIG_CHUNK, fromBase64url, fromHex, parseKid, SframeReceiver, SframeSender, streamKeyMessage, toHex } from '../../crypto/index.ts';
 import { spliceRtp, startHostileRelay, verdict, type Adversary } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
 import { launchFirefox } from './firefox.ts';
@@ -281,7 +267,7 @@ const storedIdentity = (page: Page) =>
   });
 
 describe('a member and the relay cannot make a listener hear the member as the host', () => {
-  it('the identity secret never enters the E2EE Worker: the host\'s frames are signed by a stream key its identity certified', async () => {
+  it("the identity secret never enters the E2EE Worker: the host's frames are signed by a stream key its identity certified", async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Stream key', 'Host', recorder);
     const hostId = await myId(host);
     const listener = await openTab({ chromium: browser }, link);
@@ -305,9 +291,9 @@ describe('a member and the relay cannot make a listener hear the member as the h
     await host.close();
   }, 90_000);
 
-  it('Chromium listener: the colluder\'s tone under the host\'s index, on the host\'s track, never plays', () => attack({ chromium: browser }), 150_000);
+  it("Chromium listener: the colluder's tone under the host's index, on the host's track, never plays", () => attack({ chromium: browser }), 150_000);
 
-  it('Chromium listener: single forged frames spliced into the host\'s real stream play within the bound, then the host is muted until the splicing stops', () => splice(), 150_000);
+  it("Chromium listener: single forged frames spliced into the host's real stream play within the bound, then the host is muted until the splicing stops", () => splice(), 150_000);
 
   it('Firefox listener: the same', async () => {
     const firefox = await launchFirefox();

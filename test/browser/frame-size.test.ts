@@ -140,8 +140,8 @@ describe('what packet sizes tell the relay', () => {
     const meanHeader = payloads.reduce((sum, p) => sum + decodeHeader(p).length, 0) / payloads.length;
     const meanVbr = control.reduce((a, b) => a + b, 0) / control.length;
     console.log(
-      `frame sizes: CBR+SFrame ${body} B body + ${meanHeader.toFixed(2)} B header = ${((body + meanHeader) * 8 * 50 / 1000).toFixed(1)} kbit/s; ` +
-        `libopus VBR at the same target, mean ${meanVbr.toFixed(1)} B (${(meanVbr * 8 * 50 / 1000).toFixed(1)} kbit/s), min ${Math.min(...control)}, max ${Math.max(...control)}`,
+      `frame sizes: CBR+SFrame ${body} B body + ${meanHeader.toFixed(2)} B header = ${(((body + meanHeader) * 8 * 50) / 1000).toFixed(1)} kbit/s; ` +
+        `libopus VBR at the same target, mean ${meanVbr.toFixed(1)} B (${((meanVbr * 8 * 50) / 1000).toFixed(1)} kbit/s), min ${Math.min(...control)}, max ${Math.max(...control)}`,
     );
     await expectHears(listener, await myId(host), 440);
     await controlPage.close();

@@ -54,7 +54,6 @@ describe('behind HAProxy (docs/haproxy.cfg): TLS ends at the proxy, the relay se
     expect(check.stdout + check.stderr).not.toMatch(/WARNING|ALERT/);
   });
 
-
   it('host and listener hear each other on https://teahouse.test through the proxy, signaling over a websocket', async () => {
     const { host, guest } = await hearEachOther(hostBrowser, guestBrowser, `https://${TEST_HOST}:${ports.https}`);
     expect(handshakes.length).toBeGreaterThanOrEqual(2);
@@ -67,7 +66,7 @@ describe('behind HAProxy (docs/haproxy.cfg): TLS ends at the proxy, the relay se
     await guest.context().close();
   }, 120_000);
 
-  it('nothing about clients reaches the relay or its log: forwarded addresses are dropped, HSTS follows the proxy\'s word', async () => {
+  it("nothing about clients reaches the relay or its log: forwarded addresses are dropped, HSTS follows the proxy's word", async () => {
     const ca = readFileSync(cert.certPath, 'utf8');
     const before = handshakes.length;
     const forged = { 'X-Forwarded-For': FORGED, Forwarded: `for=${FORGED}`, 'X-Real-IP': FORGED };

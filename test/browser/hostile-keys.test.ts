@@ -57,11 +57,7 @@ describe('a relay withholding the commit after a kick', () => {
     const held = await epochKey(troll);
 
     // From now on the speaker is kept in the dark: no commit header or package, no rotation notice, no confirmation reaches it.
-    uninstall.push(
-      adversary.intercept((m) =>
-        m.recipient.participantId === speakerId && ['key.commit', 'key.package', 'room.rotated', 'epoch.confirm', 'stage.decision'].includes(m.event ?? '') ? verdict.drop : undefined,
-      ),
-    );
+    uninstall.push(adversary.intercept((m) => (m.recipient.participantId === speakerId && ['key.commit', 'key.package', 'room.rotated', 'epoch.confirm', 'stage.decision'].includes(m.event ?? '') ? verdict.drop : undefined)));
     const speakerEpoch = await epochOf(speaker);
     await participantRow(host, trollId).getByTestId('kick-participant').click();
     await expect.poll(() => troll.getByTestId('room-ended').getAttribute('data-reason')).toBe('kicked');
@@ -208,8 +204,7 @@ describe('a member whose public key cannot be sealed to', () => {
     // The host left it out of every commit: the relay was given no package for it, so it passed it none.
     expect(client.received.filter((r) => r.event === 'key.package' || (r.event === 'key.commit' && (r.payload as EventOf<'key.commit'>).package))).toEqual([]);
     // Its own secret key with the host's box key makes a pairwise key, but not the one the host would have used.
-    const pairwiseKeyWith = (distributor: string) =>
-      pairwiseKey({ roomId: keys.roomId, mySecretKey: poisoned.boxSecretKey, theirPublicKey: hostMember.boxPublicKey, distributor, member: poisoned.memberKeyId });
+    const pairwiseKeyWith = (distributor: string) => pairwiseKey({ roomId: keys.roomId, mySecretKey: poisoned.boxSecretKey, theirPublicKey: hostMember.boxPublicKey, distributor, member: poisoned.memberKeyId });
     for (const blob of commits) {
       expect(() => openCommit({ blob, package: null, roomId: keys.roomId, linkKey: keys.linkKey, signKeyOf: () => hostMember.signPublicKey, pairwiseKeyWith, me: poisoned, current: null })).toThrow(CommitNoKeyError);
     }

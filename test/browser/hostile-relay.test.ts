@@ -49,8 +49,7 @@ function sending(participantId: string): string[] {
     .filter((m) => (m.event === 'transport.create' && (m.payload as { direction: string }).direction === 'send') || m.event === 'producer.create')
     .map((m) => m.event);
 }
-const recvTransports = (participantId: string) =>
-  adversary.received(participantId).filter((m) => m.event === 'transport.create' && (m.payload as { direction: string }).direction === 'recv').length;
+const recvTransports = (participantId: string) => adversary.received(participantId).filter((m) => m.event === 'transport.create' && (m.payload as { direction: string }).direction === 'recv').length;
 
 /** Tells the page its media was reset, then waits until it re-created its receiving side and hears the host again. */
 async function forgeMediaReset(page: Page, id: string, hostId: string): Promise<void> {
@@ -60,7 +59,7 @@ async function forgeMediaReset(page: Page, id: string, hostId: string): Promise<
   await expectHears(page, hostId, 440);
 }
 
-describe('a relay cannot switch on a listener\'s microphone', () => {
+describe("a relay cannot switch on a listener's microphone", () => {
   it('not by answering the join with a speaker role, nor by a later media reset', async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Forged join', 'Host');
     const hostId = await myId(host);

@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('HTTPS built into the relay', () => {
-  it('on https://teahouse.test (not localhost) with the relay\'s own certificate, host and listener hear each other', async () => {
+  it("on https://teahouse.test (not localhost) with the relay's own certificate, host and listener hear each other", async () => {
     const origin = `https://${TEST_HOST}:${secure.port}`;
     const room = await hearEachOther(hostBrowser, guestBrowser, origin);
     await room.host.context().close();

@@ -26,7 +26,10 @@ let prodDir: string;
 
 /** Every script of a built client, concatenated. */
 function bundle(dir: string): string {
-  return readdirSync(join(dir, 'assets')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, 'assets', f), 'utf8')).join('\n');
+  return readdirSync(join(dir, 'assets'))
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => readFileSync(join(dir, 'assets', f), 'utf8'))
+    .join('\n');
 }
 
 beforeAll(async () => {
@@ -120,16 +123,39 @@ describe('room secret and relay events in the page', () => {
     for (const url of await historyUrls(guest)) expect(url).not.toContain(secretOf(link));
     // The tab comes back into the room by itself (the member it was is kept in the tab: protocol §5). On a busy machine
     // the old document lets the member's lock go only seconds later (member-lock.ts waits up to 15 s for it).
-    await expect.poll(() => guest.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 40_000 }).toBe('encrypted');
+    await expect
+      .poll(
+        () =>
+          guest
+            .getByTestId('e2ee-status')
+            .getAttribute('data-state')
+            .catch(() => null),
+        { timeout: 40_000 },
+      )
+      .toBe('encrypted');
     await expect.poll(() => guest.getByTestId('room-title').textContent()).toBe('Hidden');
     await expectHears(guest, hostId, 440);
 
     // Leaving clears the tab's copy: a reload then asks for the full link.
     await guest.getByTestId('leave-room').click();
-    await expect.poll(() => guest.getByTestId('room-ended').getAttribute('data-reason').catch(() => null)).toBe('leftRoom');
+    await expect
+      .poll(() =>
+        guest
+          .getByTestId('room-ended')
+          .getAttribute('data-reason')
+          .catch(() => null),
+      )
+      .toBe('leftRoom');
     expect(await guest.evaluate(() => sessionStorage.length)).toBe(0);
     await guest.reload();
-    await expect.poll(() => guest.getByTestId('link-error').textContent().catch(() => null)).toMatch(/incomplete/);
+    await expect
+      .poll(() =>
+        guest
+          .getByTestId('link-error')
+          .textContent()
+          .catch(() => null),
+      )
+      .toMatch(/incomplete/);
     for (const page of [host, guest]) await page.close();
   }, 120_000);
 
@@ -137,10 +163,24 @@ describe('room secret and relay events in the page', () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Half', 'Host');
     const path = `${relay.url}/r/${await roomIdOf(host)}`;
     const stranger = await openPage(browser, path);
-    await expect.poll(() => stranger.getByTestId('link-error').textContent().catch(() => null)).toMatch(/link is incomplete/);
+    await expect
+      .poll(() =>
+        stranger
+          .getByTestId('link-error')
+          .textContent()
+          .catch(() => null),
+      )
+      .toMatch(/link is incomplete/);
     // Pasting the full link into the same tab changes only the fragment; the page still reads it and hides it.
     await stranger.goto(link);
-    await expect.poll(() => stranger.getByTestId('room-title').textContent().catch(() => null)).toBe('Half');
+    await expect
+      .poll(() =>
+        stranger
+          .getByTestId('room-title')
+          .textContent()
+          .catch(() => null),
+      )
+      .toBe('Half');
     expect(await stranger.evaluate(() => location.href)).toBe(path);
     for (const url of await historyUrls(stranger)) expect(url).not.toContain(secretOf(link));
     for (const page of [host, stranger]) await page.close();
@@ -153,7 +193,7 @@ describe('room secret and relay events in the page', () => {
       .map((e) => ({ path: join(e.parentPath, e.name).slice(profile.length + 1), bytes: readFileSync(join(e.parentPath, e.name)) }));
   const holding = (files: { path: string; bytes: Buffer }[], text: string) => files.filter((f) => f.bytes.includes(text)).map((f) => f.path);
 
-  it('a link pasted into the home page never reaches the profile\'s history; a link opened by navigating to it does', async () => {
+  it("a link pasted into the home page never reaches the profile's history; a link opened by navigating to it does", async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Profile', 'Host');
     const roomId = await roomIdOf(host);
     const secret = secretOf(link);
@@ -166,11 +206,27 @@ describe('room secret and relay events in the page', () => {
       await page.getByTestId('open-link').click();
       await page.getByTestId('join-name').fill('Pasted');
       await page.getByTestId('join-room').click();
-      await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null)).toBe('encrypted');
+      await expect
+        .poll(() =>
+          page
+            .getByTestId('e2ee-status')
+            .getAttribute('data-state')
+            .catch(() => null),
+        )
+        .toBe('encrypted');
       expect(await page.evaluate(() => location.href)).toBe(`${relay.url}/r/${roomId}`);
       // A reload finds the room from the tab's storage, still without the secret in any address.
       await page.reload();
-      await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 40_000 }).toBe('encrypted');
+      await expect
+        .poll(
+          () =>
+            page
+              .getByTestId('e2ee-status')
+              .getAttribute('data-state')
+              .catch(() => null),
+          { timeout: 40_000 },
+        )
+        .toBe('encrypted');
       await pasting.close();
 
       const opening = await launchChromiumInProfile(profiles[1], { toneHz: 660 });
@@ -194,11 +250,25 @@ describe('room secret and relay events in the page', () => {
     const page = await openPage(browser, relay.url);
     await page.getByTestId('paste-link').fill(`https://elsewhere.example/r/AAAAAAAAAAAAAAAAAAAAAA#${'A'.repeat(43)}`);
     await page.getByTestId('open-link').click();
-    await expect.poll(() => page.getByTestId('paste-link-error').textContent().catch(() => null)).toMatch(/damaged|another server/);
+    await expect
+      .poll(() =>
+        page
+          .getByTestId('paste-link-error')
+          .textContent()
+          .catch(() => null),
+      )
+      .toMatch(/damaged|another server/);
     const { page: host, link } = await createRoom(browser, relay.url, 'Elsewhere', 'Host');
     await page.getByTestId('paste-link').fill(link.replace(relay.url, 'https://elsewhere.example'));
     await page.getByTestId('open-link').click();
-    await expect.poll(() => page.getByTestId('paste-link-error').textContent().catch(() => null)).toMatch(/another server \(https:\/\/elsewhere\.example\)/);
+    await expect
+      .poll(() =>
+        page
+          .getByTestId('paste-link-error')
+          .textContent()
+          .catch(() => null),
+      )
+      .toMatch(/another server \(https:\/\/elsewhere\.example\)/);
     expect(await page.evaluate(() => location.pathname)).toBe('/');
     for (const p of [host, page]) await p.close();
   }, 60_000);

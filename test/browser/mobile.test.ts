@@ -47,7 +47,7 @@ function pngSize(png: Buffer): { width: number; height: number } {
 }
 
 describe.each(PHONES)('a phone-sized screen, $width × $height', (PHONE) => {
-  it('the room page fits the phone in portrait, every touch target is at least 44 px, the room\'s own buttons are within the screen, and the full-page screenshot is no wider than the phone', async () => {
+  it("the room page fits the phone in portrait, every touch target is at least 44 px, the room's own buttons are within the screen, and the full-page screenshot is no wider than the phone", async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Tea on the go, with a rather long title that has to wrap', 'Host with a long name');
     const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: SCALE, isMobile: true, hasTouch: true });
     const page = await context.newPage();

@@ -38,17 +38,19 @@ async function paths(page: Page): Promise<PathReport[]> {
   return page.evaluate(async () => {
     const pcs = (window as unknown as { __peerConnections: RTCPeerConnection[] }).__peerConnections;
     return Promise.all(
-      pcs.filter((pc) => pc.connectionState !== 'closed').map(async (pc) => {
-        const stats = [...(await pc.getStats()).values()] as Record<string, unknown>[];
-        const byId = new Map(stats.map((s) => [s.id as string, s]));
-        const transport = stats.find((s) => s.type === 'transport');
-        const pair = transport?.selectedCandidatePairId ? byId.get(transport.selectedCandidatePairId as string) : undefined;
-        const local = pair ? byId.get(pair.localCandidateId as string) : undefined;
-        return {
-          localCandidates: stats.filter((s) => s.type === 'local-candidate').map((s) => ({ protocol: s.protocol as string, candidateType: s.candidateType as string })),
-          selected: local ? { protocol: local.protocol as string, candidateType: local.candidateType as string, relayProtocol: (local.relayProtocol as string | undefined) ?? null } : null,
-        };
-      }),
+      pcs
+        .filter((pc) => pc.connectionState !== 'closed')
+        .map(async (pc) => {
+          const stats = [...(await pc.getStats()).values()] as Record<string, unknown>[];
+          const byId = new Map(stats.map((s) => [s.id as string, s]));
+          const transport = stats.find((s) => s.type === 'transport');
+          const pair = transport?.selectedCandidatePairId ? byId.get(transport.selectedCandidatePairId as string) : undefined;
+          const local = pair ? byId.get(pair.localCandidateId as string) : undefined;
+          return {
+            localCandidates: stats.filter((s) => s.type === 'local-candidate').map((s) => ({ protocol: s.protocol as string, candidateType: s.candidateType as string })),
+            selected: local ? { protocol: local.protocol as string, candidateType: local.candidateType as string, relayProtocol: (local.relayProtocol as string | undefined) ?? null } : null,
+          };
+        }),
     );
   });
 }

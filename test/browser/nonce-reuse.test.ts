@@ -70,7 +70,7 @@ describe('a (KID, CTR) pair is sent at most once', () => {
     for (const p of [host, speaker]) await p.close();
   }, 150_000);
 
-  it('a relay that withholds a reloaded speaker\'s new epoch gets silence, not the epoch it held sent again; the room goes on', async () => {
+  it("a relay that withholds a reloaded speaker's new epoch gets silence, not the epoch it held sent again; the room goes on", async () => {
     const { host, speaker, speakerId, link } = await roomWithSpeaker('Withheld new epoch');
     const tap = await tapNonces(relay, await roomIdOf(host));
     await expect.poll(() => framesOf(tap, 1), { timeout: 10_000 }).toBeGreaterThan(100);
@@ -143,7 +143,16 @@ describe('a (KID, CTR) pair is sent at most once', () => {
       if (sessionStorage.length === 0) for (const [k, v] of entries) sessionStorage.setItem(k, v);
     }, copied);
     await duplicate.goto(speaker.url());
-    await expect.poll(() => duplicate.getByTestId('join-name').isVisible().catch(() => false), { timeout: 30_000 }).toBe(true);
+    await expect
+      .poll(
+        () =>
+          duplicate
+            .getByTestId('join-name')
+            .isVisible()
+            .catch(() => false),
+        { timeout: 30_000 },
+      )
+      .toBe(true);
     await duplicate.getByTestId('join-name').fill('Copy');
     await duplicate.getByTestId('join-room').click();
     await expect.poll(() => e2eeState(duplicate), { timeout: 20_000 }).toBe('encrypted');

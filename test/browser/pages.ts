@@ -38,7 +38,16 @@ export async function createRoom(browser: Browser, relayUrl: string, title: stri
   await page.getByTestId('create-name').fill(name);
   await page.getByTestId('create-room').click();
   try {
-    await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 20_000 }).toBe('encrypted');
+    await expect
+      .poll(
+        () =>
+          page
+            .getByTestId('e2ee-status')
+            .getAttribute('data-state')
+            .catch(() => null),
+        { timeout: 20_000 },
+      )
+      .toBe('encrypted');
   } catch (error) {
     const state = await page
       .evaluate(() => {
@@ -57,7 +66,16 @@ export async function joinRoom(browser: Browser | BrowserContext, link: string, 
   const page = await openPage(browser, link, options);
   await page.getByTestId('join-name').fill(name);
   await page.getByTestId('join-room').click();
-  await expect.poll(() => page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 20_000 }).toBe('encrypted');
+  await expect
+    .poll(
+      () =>
+        page
+          .getByTestId('e2ee-status')
+          .getAttribute('data-state')
+          .catch(() => null),
+      { timeout: 20_000 },
+    )
+    .toBe('encrypted');
   return page;
 }
 
@@ -73,10 +91,13 @@ export async function peakFrom(page: Page, participantId: string): Promise<{ hz:
 /** Waits until the page hears `hz` (within one FFT bin or two) from the participant. */
 export async function expectHears(page: Page, participantId: string, hz: number, timeout = 20_000): Promise<void> {
   await expect
-    .poll(async () => {
-      const peak = await peakFrom(page, participantId);
-      return peak !== null && peak.db > -70 && Math.abs(peak.hz - hz) < 15;
-    }, { timeout, interval: 250 })
+    .poll(
+      async () => {
+        const peak = await peakFrom(page, participantId);
+        return peak !== null && peak.db > -70 && Math.abs(peak.hz - hz) < 15;
+      },
+      { timeout, interval: 250 },
+    )
     .toBe(true);
 }
 
@@ -86,12 +107,18 @@ export async function epochOf(page: Page): Promise<number | null> {
 
 /** The epoch code the page shows (null while it shows none): equal on pages that share the room's keys. */
 export function epochCode(page: Page): Promise<string | null> {
-  return page.getByTestId('epoch-code').textContent().catch(() => null);
+  return page
+    .getByTestId('epoch-code')
+    .textContent()
+    .catch(() => null);
 }
 
 /** `e2ee-status`'s data-state: 'encrypted', 'waiting-for-key' or 'error' (null before the room shows). */
 export function e2eeState(page: Page): Promise<string | null> {
-  return page.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null);
+  return page
+    .getByTestId('e2ee-status')
+    .getAttribute('data-state')
+    .catch(() => null);
 }
 
 /** The role a page shows for a participant: the signed stage's, never the relay's claim. */

@@ -1,21 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf } from '../../protocol/messages.ts';
-import {
-  CommitNoKeyError,
-  decodeHeader,
-  deriveRoomKeys,
-  fromBase64url,
-  fromHex,
-  generateIdentity,
-  announcementSignKey,
-  generateRoomSecret,
-  memberKeyIdOf,
-  openCommit,
-  parseKid,
-  toBase64url,
-  toHex,
-} from '../../crypto/index.ts';
+import { CommitNoKeyError, decodeHeader, deriveRoomKeys, fromBase64url, fromHex, generateIdentity, announcementSignKey, generateRoomSecret, memberKeyIdOf, openCommit, parseKid, toBase64url, toHex } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
 import { announce, connect, startTestRelay } from '../helpers/relay.ts';
 import { epochKey, expectUndecryptable, tapRoom } from '../helpers/tap.ts';
@@ -41,7 +27,7 @@ function roomIdOf(link: string): string {
 }
 
 describe('what the relay sees', () => {
-  it('only SFrame ciphertext with the room\'s KIDs, never the sender\'s plaintext frames, names, title or secret', async () => {
+  it("only SFrame ciphertext with the room's KIDs, never the sender's plaintext frames, names, title or secret", async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Secret garden', 'Hostess Mei');
     const roomId = roomIdOf(link);
     const listener = await joinRoom(browser, link, 'Listener Wu');

@@ -110,7 +110,7 @@ async function recordedPeaks(page: Page): Promise<{ type: string; seconds: numbe
 }
 
 describe('recording, visible to all', () => {
-  it('every member is shown it within the bound; a newcomer is shown it before it hears anything; the host\'s file plays and holds both speakers\' tones', async () => {
+  it("every member is shown it within the bound; a newcomer is shown it before it hears anything; the host's file plays and holds both speakers' tones", async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Recorded', 'Host');
     const hostId = await myId(host);
     const speaker = await joinRoom(browser660, link, 'Speaker');
@@ -133,9 +133,7 @@ describe('recording, visible to all', () => {
     const held = new Promise<void>((resolve) => (release = resolve));
     const stopHolding = adversary.forEvent('room.message', (_payload, message) => (message.recipient.participantId && !known.has(message.recipient.participantId) ? verdict.delay(held) : undefined));
     const late = await joinRoom(browser, link, 'Late', { before: probe });
-    await expect
-      .poll(() => late.evaluate(() => (window as unknown as { teahouse: { firstDecryptedAt(): number | null } }).teahouse.firstDecryptedAt()), { timeout: 20_000 })
-      .not.toBeNull();
+    await expect.poll(() => late.evaluate(() => (window as unknown as { teahouse: { firstDecryptedAt(): number | null } }).teahouse.firstDecryptedAt()), { timeout: 20_000 }).not.toBeNull();
     for (const id of [hostId, speakerId]) expect((await peakFrom(late, id))?.db ?? -Infinity).toBeLessThan(-90);
     expect(await indicators(late)).toBe(0);
     expect(await probeOf(late)).toEqual({ indicatorAt: null, audibleAt: null, heardAt: null });
@@ -169,7 +167,10 @@ describe('recording, visible to all', () => {
     const file = await recordedPeaks(host);
     expect(file.type).toContain('webm');
     expect(file.seconds).toBeGreaterThan(2);
-    const strongest = file.peaks.slice(0, 2).map((p) => p.hz).sort((a, b) => a - b);
+    const strongest = file.peaks
+      .slice(0, 2)
+      .map((p) => p.hz)
+      .sort((a, b) => a - b);
     expect(strongest[0]).toBeCloseTo(440, -1);
     expect(strongest[1]).toBeCloseTo(660, -1);
     for (const p of file.peaks.slice(0, 2)) expect(p.db - file.floorDb).toBeGreaterThan(30);

@@ -74,15 +74,16 @@ describe('a kick withheld from a speaker who then takes over', () => {
     await expect.poll(() => epochOf(listener)).toBeGreaterThan(held.epoch);
 
     // Then the relay tells the speaker the host left, and shows it nothing of the host from now on.
-    uninstall.push(
-      adversary.intercept((m) => (m.recipient.participantId === speakerId && m.kind === 'event' && subject(m.payload) === hostId ? verdict.drop : undefined)),
-    );
+    uninstall.push(adversary.intercept((m) => (m.recipient.participantId === speakerId && m.kind === 'event' && subject(m.payload) === hostId ? verdict.drop : undefined)));
     adversary.inject(speakerId, 'peer.left', { participantId: hostId, reason: 'left' } satisfies EventOf<'peer.left'>);
 
     // The speaker takes over with a fresh epoch, says so, and keys the troll with nothing, though the relay lists it.
     await expect.poll(() => epochOf(speaker)).toBeGreaterThan(held.epoch);
     await expect.poll(() => speaker.getByTestId('distributor-changed').count()).toBe(1);
-    const commits = adversary.received(speakerId).filter((m) => m.event === 'key.commit').map((m) => m.payload as { commit: string; epoch: number; packages: { to: string; package: string }[] });
+    const commits = adversary
+      .received(speakerId)
+      .filter((m) => m.event === 'key.commit')
+      .map((m) => m.payload as { commit: string; epoch: number; packages: { to: string; package: string }[] });
     expect(commits.length).toBeGreaterThan(0);
     expect(commits.flatMap((c) => c.packages.map((p) => p.to))).not.toContain(trollId);
     // Whatever the relay hands the troll of it, it opens nothing.

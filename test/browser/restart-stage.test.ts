@@ -7,8 +7,7 @@ import { startTestRelay } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
 import { createRoom, dropConnection, epochCode, epochOf, expectHears, joinRoom, myId, roleShown, roomIdOf } from './pages.ts';
 
-const rejectedDecisions = (page: Page) =>
-  page.evaluate(() => (window as unknown as { teahouse: { rejected(): { decisions: number } } }).teahouse.rejected().decisions);
+const rejectedDecisions = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { rejected(): { decisions: number } } }).teahouse.rejected().decisions);
 
 let hostBrowser: Browser;
 let speakerBrowser: Browser;
@@ -36,7 +35,11 @@ afterAll(async () => {
 
 const entry = (page: Page, participantId: string) => page.locator(`[data-testid="participant"][data-participant="${participantId}"]`);
 const micPressed = (page: Page) => page.getByTestId('mic-toggle').getAttribute('aria-pressed');
-const reconnectingShown = (page: Page) => page.getByTestId('reconnecting').count().then((n) => n > 0);
+const reconnectingShown = (page: Page) =>
+  page
+    .getByTestId('reconnecting')
+    .count()
+    .then((n) => n > 0);
 
 describe('stage state across a relay restart', () => {
   it('relay restart in Chromium: roles and hands restored, microphones closed until switched on', async () => {

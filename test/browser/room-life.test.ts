@@ -24,10 +24,11 @@ afterAll(async () => {
 });
 
 const rejected = (page: Page) => page.evaluate(() => (window as unknown as { teahouse: { rejected(): { messages: number } } }).teahouse.rejected());
-const chatTexts = (page: Page) => page.getByTestId('chat-message').evaluateAll((els) => els.map((e) => ({ text: e.querySelector('.chat-text')?.textContent, name: e.querySelector('.chat-name')?.textContent, question: e.getAttribute('data-question') })));
+const chatTexts = (page: Page) =>
+  page.getByTestId('chat-message').evaluateAll((els) => els.map((e) => ({ text: e.querySelector('.chat-text')?.textContent, name: e.querySelector('.chat-name')?.textContent, question: e.getAttribute('data-question') })));
 
 describe('room life, end-to-end encrypted', () => {
-  it('a listener\'s chat message, question and reaction reach the host and another listener decrypted, named; the relay sees only fixed-size ciphertext', async () => {
+  it("a listener's chat message, question and reaction reach the host and another listener decrypted, named; the relay sees only fixed-size ciphertext", async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Tea talk', 'Host');
     const alice = await joinRoom(browser, link, 'Alice');
     const bob = await joinRoom(browser, link, 'Bob');
@@ -42,10 +43,12 @@ describe('room life, end-to-end encrypted', () => {
     await alice.locator('[data-testid="reaction-button"][data-emoji="🎉"]').click();
 
     for (const page of [host, bob]) {
-      await expect.poll(() => chatTexts(page), { timeout: 15_000 }).toEqual([
-        { text: `hello ${secret}`, name: 'Alice', question: null },
-        { text: 'When does the next tasting start?', name: 'Alice', question: 'true' },
-      ]);
+      await expect
+        .poll(() => chatTexts(page), { timeout: 15_000 })
+        .toEqual([
+          { text: `hello ${secret}`, name: 'Alice', question: null },
+          { text: 'When does the next tasting start?', name: 'Alice', question: 'true' },
+        ]);
       // By Alice's row where the page shows one (the host's); a listener, shown no other listeners, sees it float by
       // the audience.
       const where = page === host ? `[data-testid="participant"][data-participant="${aliceId}"] [data-testid="reaction"]` : `[data-testid="audience-reactions"] [data-testid="reaction"][data-participant="${aliceId}"]`;
@@ -55,7 +58,16 @@ describe('room life, end-to-end encrypted', () => {
     // The host pins the question; everyone sees it.
     await host.locator('[data-testid="chat-message"][data-question="true"] [data-testid="pin-message"]').click();
     for (const page of [host, alice, bob]) {
-      await expect.poll(() => page.getByTestId('pinned-message').textContent().catch(() => null), { timeout: 10_000 }).toContain('When does the next tasting start?');
+      await expect
+        .poll(
+          () =>
+            page
+              .getByTestId('pinned-message')
+              .textContent()
+              .catch(() => null),
+          { timeout: 10_000 },
+        )
+        .toContain('When does the next tasting start?');
     }
     // A listener has no pin button, and its page would refuse to pin.
     expect(await alice.getByTestId('pin-message').count()).toBe(0);
@@ -81,18 +93,22 @@ describe('room life, end-to-end encrypted', () => {
     await alice.getByTestId('chat-input').fill('sent before the flood');
     await alice.getByTestId('chat-send').click();
     // Twenty presses at once: past the burst the page refuses before the relay would.
-    await alice.locator('[data-testid="reaction-button"]').first().evaluate((button) => {
-      for (let i = 0; i < 20; i++) (button as HTMLButtonElement).click();
-    });
+    await alice
+      .locator('[data-testid="reaction-button"]')
+      .first()
+      .evaluate((button) => {
+        for (let i = 0; i < 20; i++) (button as HTMLButtonElement).click();
+      });
     await expect.poll(() => alice.getByTestId('chat-error').getAttribute('data-code')).toBe('RATE_LIMITED');
     await expect.poll(() => host.locator(`[data-testid="participant"][data-participant="${aliceId}"] [data-testid="reaction"]`).count(), { timeout: 10_000 }).toBeGreaterThanOrEqual(ROOM_MESSAGE_RATE.burst - 1);
     await expect.poll(() => chatTexts(host), { timeout: 10_000 }).toEqual([{ text: 'sent before the flood', name: 'Alice', question: null }]);
     // Nothing Alice sent was lost: every room message her page gave the relay reached the host, none refused there.
-    const fromAlice = adversary.received((r) => r.participantId === aliceId).filter((m) => m.event === 'room.message').map((m) => (m.payload as { message: string }).message);
+    const fromAlice = adversary
+      .received((r) => r.participantId === aliceId)
+      .filter((m) => m.event === 'room.message')
+      .map((m) => (m.payload as { message: string }).message);
     expect(fromAlice.length).toBeGreaterThanOrEqual(ROOM_MESSAGE_RATE.burst);
-    await expect
-      .poll(() => adversary.sent(hostId).filter((m) => m.event === 'room.message' && (m.payload as { from: string }).from === aliceId).length, { timeout: 10_000 })
-      .toBe(fromAlice.length);
+    await expect.poll(() => adversary.sent(hostId).filter((m) => m.event === 'room.message' && (m.payload as { from: string }).from === aliceId).length, { timeout: 10_000 }).toBe(fromAlice.length);
     expect((await rejected(host)).messages).toBe(0);
     for (const page of [host, alice]) await page.close();
   });
@@ -108,10 +124,15 @@ describe('room life, end-to-end encrypted', () => {
     await expect.poll(() => talking.frames.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(100);
     talking.close();
     await host.getByTestId('push-to-talk-mode').check();
-    await expect.poll(async () => {
-      const peak = await peakFrom(listener, hostId);
-      return peak === null || peak.db < -90;
-    }, { timeout: 15_000 }).toBe(true);
+    await expect
+      .poll(
+        async () => {
+          const peak = await peakFrom(listener, hostId);
+          return peak === null || peak.db < -90;
+        },
+        { timeout: 15_000 },
+      )
+      .toBe(true);
     // Key up: tap again while the listener reads silence.
     const released = await tapRoom(relay, await roomIdOf(host), hostId);
     await expect.poll(() => released.frames.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(150);
@@ -190,11 +211,13 @@ describe('room life, end-to-end encrypted', () => {
     for (const p of [alice, bob]) await expect.poll(() => epochOf(p)).toBe(await epochOf(troll));
     const held = await epochKey(troll);
     // Alice gets no commit, package, rotation or decision from now on; the distributor's answers to her still come.
-    const uninstall = adversary.intercept((m) =>
-      m.recipient.participantId === aliceId && ['key.commit', 'key.package', 'room.rotated', 'stage.decision'].includes(m.event ?? '') ? verdict.drop : undefined,
-    );
+    const uninstall = adversary.intercept((m) => (m.recipient.participantId === aliceId && ['key.commit', 'key.package', 'room.rotated', 'stage.decision'].includes(m.event ?? '') ? verdict.drop : undefined));
     try {
-      const fromAlice = () => adversary.received(aliceId).filter((m) => m.event === 'room.message').map((m) => (m.payload as { message: string }).message);
+      const fromAlice = () =>
+        adversary
+          .received(aliceId)
+          .filter((m) => m.event === 'room.message')
+          .map((m) => (m.payload as { message: string }).message);
       const before = fromAlice().length;
       await host.locator(`[data-testid="participant"][data-participant="${trollId}"] [data-testid="kick-participant"]`).click();
       await expect.poll(() => troll.getByTestId('room-ended').getAttribute('data-reason')).toBe('kicked');
@@ -226,7 +249,7 @@ describe('room life, end-to-end encrypted', () => {
     for (const page of [host, alice, bob, troll]) await page.close();
   });
 
-  it('a relay that attaches another member\'s announcement to a listener\'s message gets it refused, not misnamed', async () => {
+  it("a relay that attaches another member's announcement to a listener's message gets it refused, not misnamed", async () => {
     const { page: host, link } = await createRoom(browser, relay.url, 'Swapped sender', 'Host');
     const alice = await joinRoom(browser, link, 'Alice');
     const aliceId = await myId(alice);
@@ -237,9 +260,7 @@ describe('room life, end-to-end encrypted', () => {
     // Carol's own announcement, as the relay holds it, goes on Alice's message to Bob: it verifies, but names Carol.
     const carolAnnouncement = (adversary.received(carolId).find((m) => m.event === 'room.join')!.payload as { announcement: string }).announcement;
     const uninstall = adversary.intercept((m) =>
-      m.event === 'room.message' && m.recipient.participantId === bobId && (m.payload as { from: string }).from === aliceId
-        ? verdict.replace({ ...(m.payload as object), announcement: carolAnnouncement })
-        : undefined,
+      m.event === 'room.message' && m.recipient.participantId === bobId && (m.payload as { from: string }).from === aliceId ? verdict.replace({ ...(m.payload as object), announcement: carolAnnouncement }) : undefined,
     );
     try {
       const before = (await rejected(bob)).messages;

@@ -65,7 +65,16 @@ describe('moderation in real browsers', () => {
     await expect.poll(() => host.getByTestId('lobby-entry').textContent()).toContain('Visitor Chen');
     expect(await visitor.evaluate(() => (window as unknown as { teahouse: { currentEpochKey(): unknown } }).teahouse.currentEpochKey())).toBeNull();
     await host.getByTestId('lobby-admit').click();
-    await expect.poll(() => visitor.getByTestId('e2ee-status').getAttribute('data-state').catch(() => null), { timeout: 15_000 }).toBe('encrypted');
+    await expect
+      .poll(
+        () =>
+          visitor
+            .getByTestId('e2ee-status')
+            .getAttribute('data-state')
+            .catch(() => null),
+        { timeout: 15_000 },
+      )
+      .toBe('encrypted');
     await expectHears(visitor, hostId, 440);
 
     const declined = await openPage(browser, link);
@@ -122,14 +131,25 @@ describe('moderation in real browsers', () => {
       const stored = await page.evaluate(() => Object.fromEntries(Object.entries(sessionStorage)));
       expect(stored[`teahouse.room-secret.${newRoomId}`]).toBe(newLink.slice(newLink.indexOf('#') + 1));
       // A stage member also keeps the KEM offers it took (teahouse.kem.<room>), under the new room only.
-      expect(Object.keys(stored).filter((k) => k !== `teahouse.kem.${newRoomId}`).sort()).toEqual([`teahouse.member.${newRoomId}`, `teahouse.room-secret.${newRoomId}`]);
+      expect(
+        Object.keys(stored)
+          .filter((k) => k !== `teahouse.kem.${newRoomId}`)
+          .sort(),
+      ).toEqual([`teahouse.member.${newRoomId}`, `teahouse.room-secret.${newRoomId}`]);
       expect(Object.keys(stored).some((k) => k.endsWith(oldRoomId))).toBe(false);
     }
     expect(await listener.getByText(/fingerprint changed/).count()).toBe(1);
     await expectHears(listener, hostId, 440);
 
     const stale = await openPage(browser, oldLink);
-    await expect.poll(() => stale.getByTestId('room-ended').getAttribute('data-reason').catch(() => null)).toBe('linkRevoked');
+    await expect
+      .poll(() =>
+        stale
+          .getByTestId('room-ended')
+          .getAttribute('data-reason')
+          .catch(() => null),
+      )
+      .toBe('linkRevoked');
     const fresh = await joinRoom(browser, newLink, 'Newcomer');
     await expectHears(fresh, hostId, 440);
     // The newcomer verifies the members who re-announced under the new keys: names, not placeholders. A listener is

@@ -106,10 +106,13 @@ export function capturePlaintextIn(tab: Tab, frames: number): Promise<string[]> 
 /** Waits until the tab hears `hz` from the participant, from an analyser on the decrypted remote track. */
 export async function hears(tab: Tab, participantId: string, hz: number, timeout = 30_000): Promise<void> {
   await expect
-    .poll(async () => {
-      const peak = await tab.evaluate((id) => (window as unknown as { teahouse: Diagnostics }).teahouse.spectrumPeak(id), participantId);
-      return peak !== null && peak.db > -70 && Math.abs(peak.hz - hz) < 15;
-    }, { timeout, interval: 250 })
+    .poll(
+      async () => {
+        const peak = await tab.evaluate((id) => (window as unknown as { teahouse: Diagnostics }).teahouse.spectrumPeak(id), participantId);
+        return peak !== null && peak.db > -70 && Math.abs(peak.hz - hz) < 15;
+      },
+      { timeout, interval: 250 },
+    )
     .toBe(true);
 }
 

@@ -1,21 +1,7 @@
 // Property: per-recipient key delivery, through the page's own room core (RoomCore.step with the relay's key.commit, key.package and stage.decision), keeps every present member on the distributor's epoch and every removed member out, through any sequence of joins, leaves, kicks, role changes and hand-overs, and keeps the kicked out under a relay that drops, reorders, replays and hides.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  CommitError,
-  CommitNoKeyError,
-  createAnnouncement,
-  deriveRoomKeys,
-  generateIdentity,
-  generateRoomSecret,
-  initCrypto,
-  openCommit,
-  pairwiseKey,
-  sealMetadata,
-  toHex,
-  type Identity,
-  type RoomKeys,
-} from '../../crypto/index.ts';
+import { CommitError, CommitNoKeyError, createAnnouncement, deriveRoomKeys, generateIdentity, generateRoomSecret, initCrypto, openCommit, pairwiseKey, sealMetadata, toHex, type Identity, type RoomKeys } from '../../crypto/index.ts';
 import type { Effect } from '../../client/src/session/core/effects.ts';
 import { RoomCore } from '../../client/src/session/core/room-core.ts';
 import { Roster, type Member } from '../../client/src/session/core/roster.ts';
@@ -123,9 +109,7 @@ const pick = fc.nat({ max: POOL * 4 });
 /** Steps name people by number; each is read against the room as it is then, and skipped when it makes no sense. */
 const step = fc.oneof(
   // Leaves and joins within one batching window: one fresh epoch if anyone left, else one ratchet.
-  fc
-    .record({ kind: fc.constant('batch' as const), leaves: fc.array(pick, { maxLength: 3 }), joins: fc.array(pick, { maxLength: 3 }), packagesFirst: fc.boolean() })
-    .filter((b) => b.leaves.length + b.joins.length > 0),
+  fc.record({ kind: fc.constant('batch' as const), leaves: fc.array(pick, { maxLength: 3 }), joins: fc.array(pick, { maxLength: 3 }), packagesFirst: fc.boolean() }).filter((b) => b.leaves.length + b.joins.length > 0),
   fc.record({ kind: fc.constant('kick' as const), who: pick, packagesFirst: fc.boolean() }),
   fc.record({ kind: fc.constant('role' as const), who: pick, role: ROLE, packagesFirst: fc.boolean() }),
   // The distributor leaves: the next in hand-over order issues a fresh epoch.
@@ -156,7 +140,13 @@ class Room {
     this.distributor = host;
     for (const p of [host, ...others]) this.admit(p);
     const roles = new Map<string, Role | 'host'>([[host.id, 'host'], ...others.map((p, i): [string, Role] => [p.id, initial[i]!])]);
-    this.latest = this.publish(host.m.issueFresh(this.present.map((p) => this.seenBy(p, host)), { roles }), false);
+    this.latest = this.publish(
+      host.m.issueFresh(
+        this.present.map((p) => this.seenBy(p, host)),
+        { roles },
+      ),
+      false,
+    );
   }
 
   presentIds(): Set<string> {
@@ -329,7 +319,7 @@ function agreed(room: Room): void {
 }
 
 describe('per-recipient delivery, driven through real room cores and an honest in-memory relay', () => {
-  it('keeps every present member on the distributor\'s epoch and secret, and every removed member out', () => {
+  it("keeps every present member on the distributor's epoch and secret, and every removed member out", () => {
     // What the runs went through, to check that the generator reaches what the property is about.
     const seen = { commits: 0, fresh: 0, ratchets: 0, kicks: 0, roles: 0, handovers: 0, lockedOutChecks: 0 };
     fc.assert(
@@ -450,7 +440,10 @@ class HostileRoom implements Latest {
     if (p.m.current) p.m.restart();
     this.verified.set(p, new Map());
     for (const other of [...this.present, p]) {
-      for (const [viewer, seen] of [[other, p], [p, other]] as const) {
+      for (const [viewer, seen] of [
+        [other, p],
+        [p, other],
+      ] as const) {
         const member = viewer.verify(seen);
         if (!member) throw new Error(`${viewer.name} could not verify ${seen.name}`);
         this.verified.get(viewer)!.set(seen, member);
@@ -494,7 +487,11 @@ class HostileRoom implements Latest {
     const d = this.distributor;
     const knew = new Set([...this.kicked].filter(([, k]) => k.knowers.has(d)).map(([p]) => p));
     // The property: nobody who knew of a kick keys the kicked member again, whatever the relay lists.
-    for (const k of knew) expect(issued.packages.map((p) => p.memberKeyId), `${d.name} keyed ${k.name}, kicked`).not.toContain(k.id);
+    for (const k of knew)
+      expect(
+        issued.packages.map((p) => p.memberKeyId),
+        `${d.name} keyed ${k.name}, kicked`,
+      ).not.toContain(k.id);
     this.issued.set(toHex(issued.hash), { epoch: issued.epoch, secret: issued.secret, order: this.issued.size, knew });
     const pkgOf = new Map(issued.packages.map((p) => [p.memberKeyId, p.package]));
     // Present members, and the kicked, whom the relay keeps informed: headers and packages, together or apart.
@@ -572,14 +569,16 @@ class HostileRoom implements Latest {
         // The decision goes to the stage, to each page's core, unless the relay keeps it back.
         const stage = new Set(d.m.current!.stage.map((m) => m.memberKeyId));
         const made: { by: Person; commit: Extract<Effect, { kind: 'commit' }> }[] = [];
-        this.present.filter((p) => p !== d && p !== target && stage.has(p.id)).forEach((p, i) => {
-          if (!h.decisionTo[i % h.decisionTo.length]) return void this.seen.decisionsWithheld++;
-          const refusedBefore = p.rejected.decisions;
-          const held = p.m.current !== null;
-          for (const commit of p.onDecision(blob, this.presentFor(p))) made.push({ by: p, commit });
-          // Verified (a member with no epoch yet, or that never verified the signer, learns nothing): it knows now.
-          if (held && p.rejected.decisions === refusedBefore) knowers.add(p);
-        });
+        this.present
+          .filter((p) => p !== d && p !== target && stage.has(p.id))
+          .forEach((p, i) => {
+            if (!h.decisionTo[i % h.decisionTo.length]) return void this.seen.decisionsWithheld++;
+            const refusedBefore = p.rejected.decisions;
+            const held = p.m.current !== null;
+            for (const commit of p.onDecision(blob, this.presentFor(p))) made.push({ by: p, commit });
+            // Verified (a member with no epoch yet, or that never verified the signer, learns nothing): it knows now.
+            if (held && p.rejected.decisions === refusedBefore) knowers.add(p);
+          });
         this.drop(target);
         this.kicked.set(target, { at: this.issued.size, knowers });
         for (const { by, commit } of made) this.madeAside(by, commit);

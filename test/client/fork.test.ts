@@ -78,7 +78,15 @@ describe('a colluding member forks a newcomer while naming the real host', () =>
     const present = new Set([...room, newcomer].map((p) => p.id));
     for (const a of [...room, newcomer]) for (const b of [...room, newcomer]) a.m.verify(`p-${b.name}`, b.announcement);
     // The real room: Mallory is a speaker (a stage member may key a newcomer's first epoch), Alice a listener.
-    const first = host.m.issueFresh(room.map((p) => v(p, host.m)), { roles: new Map([[host.id, 'host'], [mallory.id, 'speaker']]) });
+    const first = host.m.issueFresh(
+      room.map((p) => v(p, host.m)),
+      {
+        roles: new Map([
+          [host.id, 'host'],
+          [mallory.id, 'speaker'],
+        ]),
+      },
+    );
     host.life.setEpoch(first.epoch, first.secret, first.hash);
     for (const p of [mallory, alice]) take(p, first, present);
     const real = mallory.m.current!;
@@ -86,7 +94,12 @@ describe('a colluding member forks a newcomer while naming the real host', () =>
     // Mallory's own lineage for the newcomer: a fresh commit under the same epoch number, the real host as its host.
     const forger = new Membership(keys, mallory.m.identity);
     forger.raiseNextEpoch(real.epoch);
-    const fork = forger.issueFresh([v(host, forger), v(newcomer, forger)], { roles: new Map([[host.id, 'host'], [mallory.id, 'speaker']]) });
+    const fork = forger.issueFresh([v(host, forger), v(newcomer, forger)], {
+      roles: new Map([
+        [host.id, 'host'],
+        [mallory.id, 'speaker'],
+      ]),
+    });
     take(newcomer, fork, present);
     const forked = newcomer.m.current!;
     expect(forked.epoch).toBe(real.epoch);
@@ -125,7 +138,12 @@ describe('lineage code', () => {
     const everyone = [host, mod, alice];
     for (const a of everyone) for (const b of everyone) a.m.verify(`p-${b.name}`, b.announcement);
     const present = new Set(everyone.map((p) => p.id));
-    const first = host.m.issueFresh([v(host, host.m), v(mod, host.m)], { roles: new Map([[host.id, 'host'], [mod.id, 'moderator']]) });
+    const first = host.m.issueFresh([v(host, host.m), v(mod, host.m)], {
+      roles: new Map([
+        [host.id, 'host'],
+        [mod.id, 'moderator'],
+      ]),
+    });
     take(mod, first, present);
     const joined = host.m.issueRatchet([v(alice, host.m)]);
     for (const p of [mod, alice]) take(p, joined, present);

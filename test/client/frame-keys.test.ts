@@ -23,7 +23,7 @@ const SENDERS = { alice: 0, bob: 1, carol: 2 };
 describe('FrameKeys (the E2EE worker state)', () => {
   it('fails closed: without a key nothing is sent, and an old unknown epoch is not played', async () => {
     const keys = new FrameKeys();
-    expect((await keys.encrypt(Uint8Array.of(1, 2, 3)))).toBeNull();
+    expect(await keys.encrypt(Uint8Array.of(1, 2, 3))).toBeNull();
     expect(keys.sent).toEqual({ encrypted: 0, droppedNoKey: 1, droppedStale: 0 });
     await keys.setEpoch(5, randomBytes(32), 1, SENDERS);
     const old = new FrameKeys();
@@ -59,7 +59,7 @@ describe('FrameKeys (the E2EE worker state)', () => {
     expect(eve.received.get('alice')).toMatchObject({ dropped: 1, lastError: 'SFRAME_AUTH_FAILED' });
   });
 
-  it('binds each track to its participant\'s sender index: another member\'s KID on it is dropped, the real one still plays', async () => {
+  it("binds each track to its participant's sender index: another member's KID on it is dropped, the real one still plays", async () => {
     const secret = randomBytes(32);
     const alice = new FrameKeys();
     const carol = new FrameKeys();
@@ -260,10 +260,10 @@ describe('FrameKeys (the E2EE worker state)', () => {
     const keys = new FrameKeys();
     await keys.setEpoch(1, randomBytes(32), 0, SENDERS);
     keys.setSendAllowed(false);
-    expect((await keys.encrypt(Uint8Array.of(1)))).toBeNull();
-    expect((await keys.encrypt(Uint8Array.of(2)))).toBeNull();
+    expect(await keys.encrypt(Uint8Array.of(1))).toBeNull();
+    expect(await keys.encrypt(Uint8Array.of(2))).toBeNull();
     await keys.setEpoch(2, randomBytes(32), 0, SENDERS);
-    expect((await keys.encrypt(Uint8Array.of(3)))).toBeNull();
+    expect(await keys.encrypt(Uint8Array.of(3))).toBeNull();
     expect(keys.sent).toEqual({ encrypted: 0, droppedNoKey: 0, droppedStale: 3 });
     keys.setSendAllowed(true);
     expect(epochOf((await keys.encrypt(Uint8Array.of(4)))!)).toBe(2);
@@ -274,7 +274,7 @@ describe('FrameKeys (the E2EE worker state)', () => {
     const keys = new FrameKeys();
     await keys.setEpoch(1, randomBytes(32), 0, SENDERS);
     await keys.setEpoch(2, randomBytes(32), null, SENDERS);
-    expect((await keys.encrypt(Uint8Array.of(1)))).toBeNull();
+    expect(await keys.encrypt(Uint8Array.of(1))).toBeNull();
     expect(keys.sent.droppedNoKey).toBe(1);
   });
 
@@ -285,7 +285,7 @@ describe('FrameKeys (the E2EE worker state)', () => {
     expect(keys.currentEpoch).toBe(5);
   });
 
-  it('a sender\'s counter runs on across epochs, and wrap sees the KID and counter its frame goes out under, even when the epoch changes meanwhile', async () => {
+  it("a sender's counter runs on across epochs, and wrap sees the KID and counter its frame goes out under, even when the epoch changes meanwhile", async () => {
     const alice = new FrameKeys();
     await alice.setEpoch(1, randomBytes(32), 0, SENDERS);
     const seen: [bigint, bigint][] = [];

@@ -106,7 +106,7 @@ describe('hybrid pairwise keys in Membership', () => {
     expect(a.m.verify('p-Host', plain)).toBeNull();
   });
 
-  it("the KEM key is signed and MACed with the rest of the announcement: the relay cannot swap in its own", () => {
+  it('the KEM key is signed and MACed with the rest of the announcement: the relay cannot swap in its own', () => {
     const { host, a } = room();
     const bytes = Buffer.from(host.announcement, 'base64url');
     // The KEM key is the announcement's last 1,216 bytes before the signature and MAC.

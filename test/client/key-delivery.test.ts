@@ -4,10 +4,13 @@ import { addressPackages } from '../../client/src/session/key-delivery.ts';
 import { toHex } from '../../crypto/bytes.ts';
 
 describe('addressPackages', () => {
-  it('sends each present member its package once, in order, in full messages of at most perMessage, the header\'s first', () => {
+  it("sends each present member its package once, in order, in full messages of at most perMessage, the header's first", () => {
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.uint8Array({ minLength: 2, maxLength: 2 }).map((b) => toHex(b)), { maxLength: 60 }),
+        fc.uniqueArray(
+          fc.uint8Array({ minLength: 2, maxLength: 2 }).map((b) => toHex(b)),
+          { maxLength: 60 },
+        ),
         fc.func(fc.boolean()),
         fc.integer({ min: 1, max: 7 }),
         (memberKeyIds, present, perMessage) => {

@@ -22,7 +22,7 @@ describe('lockScreenPlan', () => {
     expect(lockScreenPlan({ ...inRoom, phase: { kind: 'ended', reason: 'leftRoom' }, myRole: 'speaker' }, 'Untitled')).toEqual(none);
   });
 
-  it('an untitled room shows the page\'s own word for it', () => {
+  it("an untitled room shows the page's own word for it", () => {
     expect(lockScreenPlan({ ...inRoom, title: null, myRole: 'listener' }, '未命名房间').title).toBe('未命名房间');
   });
 });

@@ -29,7 +29,7 @@ describe('media health', () => {
     expect(h.status(STALL_MS)).toEqual({ state: 'failed', reason: 'no-frames', silent: ['alice'] });
   });
 
-  it('fails when a speaker\'s frames stop for STALL_MS, names the silent one, and recovers when they return', () => {
+  it("fails when a speaker's frames stop for STALL_MS, names the silent one, and recovers when they return", () => {
     const h = new MediaHealth();
     h.transport('recv', 'connected');
     h.expect('alice', 0);

@@ -35,7 +35,14 @@ const member = (epoch: number, distribution: StoredMember['distribution'] = null
 describe('member-store: the write-ahead watermark and what a distributor needs after a reload', () => {
   it('keeps the distributor state (stage in order, lock, removed members) and reads back the same', () => {
     fakeStorage();
-    const distribution = { stage: [{ memberKeyId: 'h', senderIndex: 0, role: 'host' as const }, { memberKeyId: 's', senderIndex: 3, role: 'speaker' as const }], locked: true, removed: ['k'] };
+    const distribution = {
+      stage: [
+        { memberKeyId: 'h', senderIndex: 0, role: 'host' as const },
+        { memberKeyId: 's', senderIndex: 3, role: 'speaker' as const },
+      ],
+      locked: true,
+      removed: ['k'],
+    };
     expect(storeMember('room', member(9, distribution))).toBe('stored');
     expect(storedMember('room')).toMatchObject({ epoch: 9, distribution });
   });

@@ -59,7 +59,10 @@ function started(names: string[], roles: Record<string, 'moderator' | 'speaker'>
   const [host, ...others] = people as [Person, ...Person[]];
   const roleMap = new Map<string, 'host' | 'moderator' | 'speaker'>([[host.id, 'host']]);
   for (const p of others) if (roles[p.name]) roleMap.set(p.id, roles[p.name]!);
-  const first = host.m.issueFresh(people.map((p) => v(p, host)), { roles: roleMap });
+  const first = host.m.issueFresh(
+    people.map((p) => v(p, host)),
+    { roles: roleMap },
+  );
   for (const p of others) deliver(first, p, ids(...people));
   const by = Object.fromEntries(people.map((p) => [p.name, p])) as Record<string, Person>;
   return { keys, people, by, host, first };
@@ -319,7 +322,12 @@ describe('Membership: who a member id names', () => {
     const alice = by.Alice!;
     const mallory = generateIdentity();
     // Signed by Alice's key (so of her id) but carrying another box key: what a colliding 64-bit id would bring.
-    const impostor = createAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, identity: { ...alice.identity, boxPublicKey: mallory.boxPublicKey, boxSecretKey: mallory.boxSecretKey }, sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Alice' }) });
+    const impostor = createAnnouncement({
+      roomId: keys.roomId,
+      authKey: keys.authKey,
+      identity: { ...alice.identity, boxPublicKey: mallory.boxPublicKey, boxSecretKey: mallory.boxSecretKey },
+      sealedProfile: sealMetadata(keys.metaKey, keys.roomId, 'profile', { name: 'Alice' }),
+    });
     expect(host.m.verify('p-Mallory', impostor)).toBeNull();
     // Alice's own keys still verify (a re-announcement), and packages are still sealed to her box key.
     expect(host.m.verify('p-Alice', alice.announcement)).toMatchObject({ memberKeyId: alice.id, boxPublicKey: alice.identity.boxPublicKey });
@@ -509,7 +517,7 @@ describe('Membership: a page that came back gets an epoch it never held', () => 
   });
 });
 
-describe('Membership: removals are room state, not one member\'s memory', () => {
+describe("Membership: removals are room state, not one member's memory", () => {
   it('every member records a verified kick; a successor keys nobody removed and carries the removals on', () => {
     const { by, host } = started(['Host', 'Speaker', 'Troll', 'Listener'], { Speaker: 'speaker' });
     const speaker = by.Speaker!;
@@ -540,7 +548,7 @@ describe('Membership: removals are room state, not one member\'s memory', () => 
     expect(onStage.by.Speaker!.m.expectedDistributor(ids(onStage.by.Mod!, onStage.by.Speaker!))).toBe(onStage.by.Speaker!.id);
   });
 
-  it('a commit that drops a removed member is refused: a ratchet or fresh epoch of the same distributor, or a successor\'s', () => {
+  it("a commit that drops a removed member is refused: a ratchet or fresh epoch of the same distributor, or a successor's", () => {
     const { keys, by, host } = started(['Host', 'Speaker', 'Troll', 'Alice'], { Speaker: 'speaker' });
     const speaker = by.Speaker!;
     const alice = by.Alice!;

@@ -46,10 +46,7 @@ const held: RosterEntry[] = [
   { memberKeyId: 's1', senderIndex: 2, role: 'speaker' },
   { memberKeyId: 's2', senderIndex: 3, role: 'speaker' },
 ];
-const stageOf = (host: string, ...rest: [string, RosterEntry['role']][]): RosterEntry[] => [
-  { memberKeyId: host, senderIndex: 0, role: 'host' },
-  ...rest.map(([memberKeyId, role], i) => ({ memberKeyId, senderIndex: i + 1, role })),
-];
+const stageOf = (host: string, ...rest: [string, RosterEntry['role']][]): RosterEntry[] => [{ memberKeyId: host, senderIndex: 0, role: 'host' }, ...rest.map(([memberKeyId, role], i) => ({ memberKeyId, senderIndex: i + 1, role }))];
 
 describe('what of the stage comes back after a relay restart', () => {
   it('the old host re-creating gives every moderator and speaker its seat back, and nobody else one', () => {

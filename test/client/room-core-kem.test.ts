@@ -90,7 +90,7 @@ describe('room core: KEM offers for hybrid pairwise keys', () => {
     expect(listener.core.agent.current!.secret).toEqual(host.core.agent.current!.secret);
   });
 
-  it('a reload that came back as a new participant offers again: an epoch sealed under the old page\'s offer is sent again under the new one', () => {
+  it("a reload that came back as a new participant offers again: an epoch sealed under the old page's offer is sent again under the new one", () => {
     const { host, listener, offers } = room();
     const [first] = commitsOf(host.core.step({ kind: 'key.kem', from: listener.snapshot.participantId, offer: offers[0]!.offer, now: 1_050 }));
     listener.core.step({ kind: 'key.commit', commit: first!.blob, epoch: first!.epoch, package: packageFor(first!, listener) });

@@ -57,10 +57,11 @@ function room(names: string[], now = 0) {
   for (const joiner of others) {
     // Each joiner is told of everyone present; everyone present is told of the joiner.
     for (const p of pages) if (p !== joiner && p.epoch !== null) joiner.core.step({ kind: 'peer.joined', participant: p.snapshot, now });
-    for (const p of pages) if (p !== joiner && p.epoch !== null) {
-      const [commit] = commitsOf(p.core.step({ kind: 'peer.joined', participant: joiner.snapshot, now }));
-      if (commit) for (const q of pages) if (q !== p && (q.epoch !== null || q === joiner)) deliver(commit, q);
-    }
+    for (const p of pages)
+      if (p !== joiner && p.epoch !== null) {
+        const [commit] = commitsOf(p.core.step({ kind: 'peer.joined', participant: joiner.snapshot, now }));
+        if (commit) for (const q of pages) if (q !== p && (q.epoch !== null || q === joiner)) deliver(commit, q);
+      }
   }
   return { keys, pages, host, first: first! };
 }

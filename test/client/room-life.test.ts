@@ -84,7 +84,7 @@ describe('room life', () => {
     expect(h.messages).toHaveLength(1);
   });
 
-  it('a relay cannot forge a sender: a message signed by another member under a victim\'s name does not open', () => {
+  it("a relay cannot forge a sender: a message signed by another member under a victim's name does not open", () => {
     const { h, secret } = room();
     const forged = sealRoomMessage({ roomId: ROOM, epoch: 5, epochSecret: secret, commitHash: H(secret), sender: { ...other, memberKeyId: host.memberKeyId }, kind: 'pin', payload: Uint8Array.of(1, ...utf8.encode('forged')) });
     const l = member(listener);
@@ -206,7 +206,7 @@ describe('room life', () => {
     expect(code(() => l.reaction('👏'))).toBe('none');
   });
 
-  it('receivers show at most the room\'s rate per sender, however the relay bunches messages', () => {
+  it("receivers show at most the room's rate per sender, however the relay bunches messages", () => {
     const secret = randomBytes(32);
     const { h } = room(5, secret);
     const blobs = Array.from({ length: ROOM_LIFE_LIMITS.receiveBurst + 3 }, (_, i) =>

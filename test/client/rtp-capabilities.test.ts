@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { types } from 'mediasoup-client';
-import {
-  ALLOWED_HEADER_EXTENSIONS,
-  assertAllowedExtensions,
-  hardenRouterCapabilities,
-  HeaderExtensionError,
-  withAllowedExtensions,
-} from '../../client/src/media/rtp-capabilities.ts';
+import { ALLOWED_HEADER_EXTENSIONS, assertAllowedExtensions, hardenRouterCapabilities, HeaderExtensionError, withAllowedExtensions } from '../../client/src/media/rtp-capabilities.ts';
 
 const MID = 'urn:ietf:params:rtp-hdrext:sdes:mid';
 const ABS_SEND_TIME = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time';

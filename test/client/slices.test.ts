@@ -14,7 +14,11 @@ describe('Slices', () => {
     const slices = new Slices(3, tasks.scheduler);
     const seen: number[] = [];
     const after: number[] = [];
-    slices.start([1, 2, 3, 4, 5, 6, 7], (n) => seen.push(n), () => after.push(seen.length));
+    slices.start(
+      [1, 2, 3, 4, 5, 6, 7],
+      (n) => seen.push(n),
+      () => after.push(seen.length),
+    );
     expect(seen).toEqual([1, 2, 3]);
     expect(slices.busy).toBe(true);
     tasks.runNext();
@@ -31,8 +35,16 @@ describe('Slices', () => {
     const slices = new Slices(10, tasks.scheduler);
     const seen: string[] = [];
     let after = 0;
-    slices.start(['a', 'b'], (s) => seen.push(s), () => after++);
-    slices.start([], (s) => seen.push(s), () => after++);
+    slices.start(
+      ['a', 'b'],
+      (s) => seen.push(s),
+      () => after++,
+    );
+    slices.start(
+      [],
+      (s) => seen.push(s),
+      () => after++,
+    );
     expect(seen).toEqual(['a', 'b']);
     expect(after).toBe(2);
     expect(slices.busy).toBe(false);
@@ -43,11 +55,23 @@ describe('Slices', () => {
     const tasks = manualTasks();
     const slices = new Slices(2, tasks.scheduler);
     const seen: string[] = [];
-    slices.start(['a1', 'a2', 'a3', 'a4'], (s) => seen.push(s), () => undefined);
-    slices.start(['b1', 'b2', 'b3'], (s) => seen.push(s), () => undefined);
+    slices.start(
+      ['a1', 'a2', 'a3', 'a4'],
+      (s) => seen.push(s),
+      () => undefined,
+    );
+    slices.start(
+      ['b1', 'b2', 'b3'],
+      (s) => seen.push(s),
+      () => undefined,
+    );
     while (tasks.pending() > 0) tasks.runNext();
     expect(seen).toEqual(['a1', 'a2', 'b1', 'b2', 'b3']);
-    slices.start(['c1', 'c2', 'c3'], (s) => seen.push(s), () => undefined);
+    slices.start(
+      ['c1', 'c2', 'c3'],
+      (s) => seen.push(s),
+      () => undefined,
+    );
     slices.cancel();
     expect(slices.busy).toBe(false);
     while (tasks.pending() > 0) tasks.runNext();

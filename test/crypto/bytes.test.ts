@@ -7,7 +7,7 @@ import { base64urlLength, fromHex, fromHexInto, fromLowercaseHexInto, randomByte
 const nodeBase64url = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64url');
 
 describe('base64url encoding', () => {
-  it('equals Node\'s base64url for every length from 0 to 200, random bytes and all-0xff', () => {
+  it("equals Node's base64url for every length from 0 to 200, random bytes and all-0xff", () => {
     for (let length = 0; length <= 200; length++) {
       for (const bytes of [randomBytes(length), new Uint8Array(length).fill(0xff), new Uint8Array(length)]) {
         const text = toBase64url(bytes);

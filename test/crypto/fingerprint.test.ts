@@ -12,7 +12,10 @@ function expectedText(secret: Uint8Array, hostKey: Uint8Array): string {
   const hash = argon2Sync('argon2id', {
     message: Buffer.concat([secret, hostKey]),
     nonce: utf8.encode('teahouse/v1 fingerprint-argon2id'),
-    memory: 65536, passes: 2, parallelism: 1, tagLength: 32,
+    memory: 65536,
+    passes: 2,
+    parallelism: 1,
+    tagLength: 32,
   });
   const emoji = [...hash.subarray(0, 6)].map((i) => EMOJI_TABLE[i]!.emoji);
   const digits = [0, 1, 2, 3].map((j) => String(hash.readUInt32BE(8 + 4 * j) % 100_000).padStart(5, '0'));
@@ -43,10 +46,7 @@ describe('room fingerprint', () => {
     for (const lang of ['en', 'zh-CN', 'zh-TW'] as const) expect(fp.names[lang]).toHaveLength(6);
     expect(fp.digits).toMatch(/^\d{5} \d{5} \d{5} \d{5}$/);
     expect(fp.text).toBe(`${fp.emoji.join(' ')} ${fp.digits}`);
-    const [otherSecret, otherHost] = await Promise.all([
-      roomFingerprint(generateRoomSecret(), host.signPublicKey),
-      roomFingerprint(s, generateIdentity().signPublicKey),
-    ]);
+    const [otherSecret, otherHost] = await Promise.all([roomFingerprint(generateRoomSecret(), host.signPublicKey), roomFingerprint(s, generateIdentity().signPublicKey)]);
     expect(otherSecret.text).not.toBe(fp.text);
     expect(otherHost.text).not.toBe(fp.text);
   });

@@ -61,7 +61,7 @@ describe('certified stream keys, the certificate by signaling', () => {
   const host = generateIdentity();
   const eve = generateIdentity();
 
-  it('under the speaker\'s certificate a stream plays from its first frame, every frame, with every batch verified', async () => {
+  it("under the speaker's certificate a stream plays from its first frame, every frame, with every batch verified", async () => {
     const { certificate, signer } = await sender(host);
     const v = await listener(host, certificate);
     expect(await run(signer, v, 0, 10 * B)).toEqual(range(0, 10 * B));
@@ -85,7 +85,7 @@ describe('certified stream keys, the certificate by signaling', () => {
     expect(v.forgedAt).toBeNull();
   });
 
-  it('another member\'s certificate (its own stream, or in place of the speaker\'s on the speaker\'s frames) never plays and is a forgery', async () => {
+  it("another member's certificate (its own stream, or in place of the speaker's on the speaker's frames) never plays and is a forgery", async () => {
     const theirs = await sender(eve);
     const mine = await sender(host);
     for (const signer of [theirs.signer, mine.signer]) {
@@ -108,7 +108,7 @@ describe('certified stream keys, the certificate by signaling', () => {
     }
   });
 
-  it('an old page\'s certificate (the speaker\'s identity, a stream key gone with its Worker): at most 7 frames play, then forged and muted', async () => {
+  it("an old page's certificate (the speaker's identity, a stream key gone with its Worker): at most 7 frames play, then forged and muted", async () => {
     const before = await sender(host);
     const now = await sender(host);
     const v = await listener(host, before.certificate);
@@ -119,7 +119,7 @@ describe('certified stream keys, the certificate by signaling', () => {
     expect(v.muted).toBe(true);
   });
 
-  it('a colluder\'s frames under the speaker\'s real certificate: at most 7 frames from the first, then muted for the penalty', async () => {
+  it("a colluder's frames under the speaker's real certificate: at most 7 frames from the first, then muted for the penalty", async () => {
     const { certificate } = await sender(host);
     const colluder = await sender(eve);
     const v = await listener(host, certificate);
@@ -128,7 +128,7 @@ describe('certified stream keys, the certificate by signaling', () => {
     expect(v.counters.forged).toBeGreaterThan(0);
   });
 
-  it('a chunk withheld from the start: at most 7 frames play, then nothing until the penalty\'s batches verify', async () => {
+  it("a chunk withheld from the start: at most 7 frames play, then nothing until the penalty's batches verify", async () => {
     const { certificate, signer } = await sender(host);
     const v = await listener(host, certificate);
     const played = await run(signer, v, 0, (4 + PENALTY_BATCHES) * B, new Set([2 * B - 1]));

@@ -1,17 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BatchSigner,
-  BatchVerifier,
-  ed25519Signer,
-  ed25519Verifier,
-  FRAME_SIG_BATCH,
-  FRAME_SIG_CHUNK,
-  generateIdentity,
-  initCrypto,
-  makeKid,
-  PENALTY_BATCHES,
-  type Identity,
-} from '../../crypto/index.ts';
+import { BatchSigner, BatchVerifier, ed25519Signer, ed25519Verifier, FRAME_SIG_BATCH, FRAME_SIG_CHUNK, generateIdentity, initCrypto, makeKid, PENALTY_BATCHES, type Identity } from '../../crypto/index.ts';
 
 // The describe blocks make identities as they are collected, before any hook would run.
 await initCrypto();
@@ -75,7 +63,10 @@ describe('frame signatures (batch signer and verifier)', () => {
   it('a dropped frame leaves its batches unproved and mutes the speaker until a later batch verifies', async () => {
     const frames = await speak(host, kid, 0, 10 * B);
     const lost = 4 * B + 1;
-    const { played, v } = await listen(host, frames.filter((f) => f.counter !== BigInt(lost)));
+    const { played, v } = await listen(
+      host,
+      frames.filter((f) => f.counter !== BigInt(lost)),
+    );
     expect(v.counters).toMatchObject({ unproved: 2, forged: 0 });
     expect(v.forgedAt).toBeNull();
     // Batches 3 (its signature lost) and 4 (a frame lost) unproved; batch 5 verifies at the end of batch 6.
@@ -97,7 +88,10 @@ describe('frame signatures (batch signer and verifier)', () => {
     const forged = audioOf(at, 2);
     const real = frames[at]!;
     const spliced = { ...real, plain: Uint8Array.from([...forged, ...real.plain.subarray(80)]) };
-    const { played, v } = await listen(host, frames.map((f) => (f === real ? spliced : f)));
+    const { played, v } = await listen(
+      host,
+      frames.map((f) => (f === real ? spliced : f)),
+    );
     expect(v.counters.forged).toBe(1);
     expect(v.forgedAt).not.toBeNull();
     // Judged with the last frame of batch 4, which does not play; nothing after it plays within the penalty.
@@ -147,7 +141,10 @@ describe('frame signatures (batch signer and verifier)', () => {
     const frames = await speak(host, kid, 0, 50 * B);
     // The relay drops one frame of batches 6, 12 and 18 (each leaves two batches unproved).
     const withheld = new Set([6 * B, 12 * B, 18 * B].map(BigInt));
-    const { played, v } = await listen(host, frames.filter((f) => !withheld.has(f.counter)));
+    const { played, v } = await listen(
+      host,
+      frames.filter((f) => !withheld.has(f.counter)),
+    );
     expect(v.counters.unproved).toBe(6);
     expect(v.forgedAt).toBeNull();
     // The first two runs mute until one batch verifies (played again from batches 9 and 15); the third for the penalty.

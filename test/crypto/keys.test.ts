@@ -88,9 +88,11 @@ const SMALL_ORDER_POINTS = [
 
 describe('base64url', () => {
   it('round-trips and is strict', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
-      expect(fromBase64url(toBase64url(b))).toEqual(b);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), (b) => {
+        expect(fromBase64url(toBase64url(b))).toEqual(b);
+      }),
+    );
     expect(() => fromBase64url('ab=')).toThrow();
     expect(() => fromBase64url('a')).toThrow();
     expect(() => fromBase64url('AB')).toThrow(/non-canonical/);
@@ -145,9 +147,11 @@ describe('metadata sealing', () => {
     const sealed = sealMetadata(metaKey, roomId, 'room-title', 'Tea talk');
     expect(() => openMetadata(metaKey, 'x'.repeat(22), 'room-title', sealed)).toThrow(MetadataError);
     expect(() => openMetadata(metaKey, roomId, 'profile', sealed)).toThrow(MetadataError);
-    fc.assert(fc.property(fc.nat(), (p) => {
-      expect(() => openMetadata(metaKey, roomId, 'room-title', flipBit(sealed, p))).toThrow(MetadataError);
-    }));
+    fc.assert(
+      fc.property(fc.nat(), (p) => {
+        expect(() => openMetadata(metaKey, roomId, 'room-title', flipBit(sealed, p))).toThrow(MetadataError);
+      }),
+    );
   });
 });
 
@@ -194,7 +198,10 @@ describe('epoch commits', () => {
   });
   const entry = (m: Identity, senderIndex: number, role: RosterRole = 'speaker'): RosterEntry => ({ memberKeyId: m.memberKeyId, senderIndex, role });
   const idsOf = (...people: Identity[]) => people.map((m) => m.memberKeyId);
-  const keysOf = (...signers: Identity[]) => (memberKeyId: string) => signers.find((m) => m.memberKeyId === memberKeyId)?.signPublicKey ?? null;
+  const keysOf =
+    (...signers: Identity[]) =>
+    (memberKeyId: string) =>
+      signers.find((m) => m.memberKeyId === memberKeyId)?.signPublicKey ?? null;
   /** What a member computes to open its package: one X25519 step with the box key of the distributor the header names. */
   const pairwiseWith = (me: Identity, roomId: string) => (distributor: string) => {
     const them = [host, a, b, c, d].find((m) => m.memberKeyId === distributor);
@@ -363,14 +370,30 @@ describe('epoch commits', () => {
     expect(() => open(created.blob, pkg, c, null, 'y'.repeat(22))).toThrow(/does not open/);
     expect(() => open(created.blob, null, a, holding(first), 'y'.repeat(22))).toThrow(/not signed/);
     const as = (signKeyOf: (id: string) => Uint8Array | null, pkgOf: Identity | null) =>
-      openCommit({ blob: created.blob, package: pkgOf ? packageOf(created, pkgOf) : null, roomId: room.roomId, linkKey: room.linkKey, signKeyOf, pairwiseKeyWith: pairwiseWith(pkgOf ?? a, room.roomId), me: pkgOf ?? a, current: pkgOf ? null : holding(first) });
+      openCommit({
+        blob: created.blob,
+        package: pkgOf ? packageOf(created, pkgOf) : null,
+        roomId: room.roomId,
+        linkKey: room.linkKey,
+        signKeyOf,
+        pairwiseKeyWith: pairwiseWith(pkgOf ?? a, room.roomId),
+        me: pkgOf ?? a,
+        current: pkgOf ? null : holding(first),
+      });
     expect(() => as(() => b.signPublicKey, null)).toThrow(/not signed/);
     // Whom the member lets distribute is its policy, with a package or without.
     expect(() => as(() => null, c)).toThrow(/may distribute/);
     expect(() => as(() => null, null)).toThrow(/may distribute/);
     expect(() => verifyCommitHeader({ blob: created.blob, roomId: room.roomId, signKeyOf: () => b.signPublicKey })).toThrow(/not signed/);
     // The same body signed for another room id is refused in this one by a member it must convince by its signature.
-    expect(() => open(resign(created.blob, () => {}, 'y'.repeat(22)), null, a, holding(first))).toThrow(/not signed/);
+    expect(() =>
+      open(
+        resign(created.blob, () => {}, 'y'.repeat(22)),
+        null,
+        a,
+        holding(first),
+      ),
+    ).toThrow(/not signed/);
     expect(verifyCommitHeader({ blob: created.blob, roomId: room.roomId, signKeyOf: keysOf(host) }).hash).toEqual(created.hash);
     expect(open(created.blob, pkg, c).epochSecret).toEqual(created.epochSecret);
   });
@@ -405,10 +428,17 @@ describe('epoch commits', () => {
     expect(() => open(twice, null, a, holding(first))).toThrow(/listed twice/);
     const full = fresh({ removed: many });
     const fullAt = STAGE_AT + STAGE_ENTRY * full.stage.length;
-    expect(() => open(resign(full.blob, (body) => body.set([0x01, 0x01], fullAt)), null, a, holding(full))).toThrow(/too many/);
+    expect(() =>
+      open(
+        resign(full.blob, (body) => body.set([0x01, 0x01], fullAt)),
+        null,
+        a,
+        holding(full),
+      ),
+    ).toThrow(/too many/);
   });
 
-  it('a package proves only its own distributor\'s header: another member who signs the same body cannot key anyone', () => {
+  it("a package proves only its own distributor's header: another member who signs the same body cannot key anyone", () => {
     const first = fresh();
     // a, a member on the stage, makes the newcomer's header itself: same body but naming a as the distributor, signed
     // by a, with a package under a's own pairwise key with c. It is a's commit, so c opens it only if a may distribute.
@@ -425,7 +455,7 @@ describe('epoch commits', () => {
     expect(openAs(byHost.blob, packageOf(byHost, c)).epochSecret).toEqual(byHost.epochSecret);
   });
 
-  it('a package opens only for its member, only with its own header, and never with another epoch\'s', () => {
+  it("a package opens only for its member, only with its own header, and never with another epoch's", () => {
     const first = fresh();
     const created = ratchet(first, { members: idsOf(host, a, b, c, d), packageFor: [c, d] });
     const forC = packageOf(created, c)!;
@@ -472,12 +502,12 @@ describe('epoch commits', () => {
         fc.uniqueArray(id, { minLength: 1, maxLength: 20 }).chain((members) => fc.tuple(fc.constant(members), fc.shuffledSubarray(members, { minLength: members.length, maxLength: members.length }))),
         id,
         ([members, shuffled], extra) => {
-        expect(membersHash(shuffled)).toEqual(membersHash(members));
-        expect(membersHash([...members, members[0]!])).toEqual(membersHash(members));
-        if (!members.includes(extra)) expect(membersHash([...members, extra])).not.toEqual(membersHash(members));
-        if (members.length > 1) expect(membersHash(members.slice(1))).not.toEqual(membersHash(members));
-        // Its definition: SHA-256 of the label, a zero byte and the sorted members' bytes.
-        expect(membersHash(shuffled)).toEqual(sha256(concat(labelBytes('members'), Uint8Array.of(0), ...[...members].sort().map(fromHex))));
+          expect(membersHash(shuffled)).toEqual(membersHash(members));
+          expect(membersHash([...members, members[0]!])).toEqual(membersHash(members));
+          if (!members.includes(extra)) expect(membersHash([...members, extra])).not.toEqual(membersHash(members));
+          if (members.length > 1) expect(membersHash(members.slice(1))).not.toEqual(membersHash(members));
+          // Its definition: SHA-256 of the label, a zero byte and the sorted members' bytes.
+          expect(membersHash(shuffled)).toEqual(sha256(concat(labelBytes('members'), Uint8Array.of(0), ...[...members].sort().map(fromHex))));
         },
       ),
       { numRuns: 200 },
@@ -486,17 +516,24 @@ describe('epoch commits', () => {
     // Ids that are not 16 lowercase hex digits (uppercase, other lengths, anywhere in the list) sort as text too.
     const definition = (ids: string[]) => sha256(concat(labelBytes('members'), Uint8Array.of(0), ...[...new Set(ids)].sort().map(fromHex)));
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 9 }), fc.boolean()).map(([b, upper]) => (upper ? toHex(b).toUpperCase() : toHex(b))), { maxLength: 20 }), (ids) => {
-        expect(membersHash(ids)).toEqual(definition(ids));
-        expect(membersHash(new Set(ids))).toEqual(definition(ids));
-      }),
+      fc.property(
+        fc.array(
+          fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 9 }), fc.boolean()).map(([b, upper]) => (upper ? toHex(b).toUpperCase() : toHex(b))),
+          { maxLength: 20 },
+        ),
+        (ids) => {
+          expect(membersHash(ids)).toEqual(definition(ids));
+          expect(membersHash(new Set(ids))).toEqual(definition(ids));
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('every package is its member id, its nonce and the commit secret sealed under the pairwise key with the header hash and member id as data', () => {
     const people = [a, b, c, d];
-    const keyOf = (m: { memberKeyId: string }) => pairwiseKey({ roomId: room.roomId, mySecretKey: host.boxSecretKey, theirPublicKey: people.find((p) => p.memberKeyId === m.memberKeyId)!.boxPublicKey, distributor: host.memberKeyId, member: m.memberKeyId })!;
+    const keyOf = (m: { memberKeyId: string }) =>
+      pairwiseKey({ roomId: room.roomId, mySecretKey: host.boxSecretKey, theirPublicKey: people.find((p) => p.memberKeyId === m.memberKeyId)!.boxPublicKey, distributor: host.memberKeyId, member: m.memberKeyId })!;
     const created = fresh({ members: idsOf(host, ...people), packageFor: people });
     expect(created.packages.map((p) => p.memberKeyId)).toEqual(idsOf(...people));
     const nonces = new Set<string>();
@@ -527,14 +564,70 @@ describe('epoch commits', () => {
     const a1 = STAGE_AT + STAGE_ENTRY; // a at index 1, b at index 2
     const b2 = STAGE_AT + 2 * STAGE_ENTRY;
     // The helper itself makes commits that open, and a legal change (b becomes a moderator) still opens.
-    expect(open(resign(created.blob, () => {}), null, a, current).epochSecret).toEqual(created.epochSecret);
-    expect(open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('moderator'))), null, a, current).stage[2]!.role).toBe('moderator');
-    expect(() => open(resign(created.blob, (body) => body.set(body.slice(a1, a1 + 8), b2)), null, a, current)).toThrow(/listed twice/);
-    expect(() => open(resign(created.blob, (body) => body.set(body.slice(a1 + 8, a1 + 10), b2 + 8)), null, a, current)).toThrow(/sender index is given twice/);
-    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('host'))), null, a, current)).toThrow(/more than one host/);
-    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('listener'))), null, a, current)).toThrow(/listener on the stage/);
-    expect(() => open(resign(created.blob, (body) => (body[b2 + 10] = ROLES.length)), null, a, current)).toThrow(/unknown role/);
-    expect(() => open(resign(created.blob, (body) => body.set([0, 0, 0, 2], COUNT_AT)), null, a, current)).toThrow(/fewer members than on stage/);
+    expect(
+      open(
+        resign(created.blob, () => {}),
+        null,
+        a,
+        current,
+      ).epochSecret,
+    ).toEqual(created.epochSecret);
+    expect(
+      open(
+        resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('moderator'))),
+        null,
+        a,
+        current,
+      ).stage[2]!.role,
+    ).toBe('moderator');
+    expect(() =>
+      open(
+        resign(created.blob, (body) => body.set(body.slice(a1, a1 + 8), b2)),
+        null,
+        a,
+        current,
+      ),
+    ).toThrow(/listed twice/);
+    expect(() =>
+      open(
+        resign(created.blob, (body) => body.set(body.slice(a1 + 8, a1 + 10), b2 + 8)),
+        null,
+        a,
+        current,
+      ),
+    ).toThrow(/sender index is given twice/);
+    expect(() =>
+      open(
+        resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('host'))),
+        null,
+        a,
+        current,
+      ),
+    ).toThrow(/more than one host/);
+    expect(() =>
+      open(
+        resign(created.blob, (body) => (body[b2 + 10] = ROLES.indexOf('listener'))),
+        null,
+        a,
+        current,
+      ),
+    ).toThrow(/listener on the stage/);
+    expect(() =>
+      open(
+        resign(created.blob, (body) => (body[b2 + 10] = ROLES.length)),
+        null,
+        a,
+        current,
+      ),
+    ).toThrow(/unknown role/);
+    expect(() =>
+      open(
+        resign(created.blob, (body) => body.set([0, 0, 0, 2], COUNT_AT)),
+        null,
+        a,
+        current,
+      ),
+    ).toThrow(/fewer members than on stage/);
   });
 
   it('skips recipients whose box key is of small order: left out of the members and the stage; the others still open the commit', () => {
@@ -569,7 +662,14 @@ describe('epoch commits', () => {
     const rotation = fromBase64url(first.blob).slice(-64 - 72, -64);
     const transplanted = resign(other.blob, (body) => body.set(rotation, body.length - 72));
     expect(() => open(transplanted, null, a, holding(first))).toThrow(/rotated room secret does not authenticate/);
-    expect(open(resign(other.blob, () => {}), null, a, holding(first)).newRoomSecret).toEqual(other.newRoomSecret);
+    expect(
+      open(
+        resign(other.blob, () => {}),
+        null,
+        a,
+        holding(first),
+      ).newRoomSecret,
+    ).toEqual(other.newRoomSecret);
   });
 
   it('epoch codes read "ddd ddd", alike for the same secret and apart for different ones', () => {
@@ -585,9 +685,11 @@ describe('epoch commits', () => {
     expect(deriveSenderBaseKey(s, 0, 4)).not.toEqual(deriveSenderBaseKey(s, 1, 4));
     expect(deriveSenderBaseKey(s, 0, 4)).not.toEqual(deriveSenderBaseKey(s, 0, 1));
     expect(deriveSenderBaseKey(s, 0, 4)).not.toEqual(deriveSenderBaseKey(deriveEpochSecret(s, NO_PREVIOUS_COMMIT, s), 0, 4));
-    fc.assert(fc.property(fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.integer({ min: 0, max: 65535 }), (epoch, senderIndex) => {
-      expect(parseKid(makeKid(epoch, senderIndex))).toEqual({ epoch, senderIndex });
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.integer({ min: 0, max: 65535 }), (epoch, senderIndex) => {
+        expect(parseKid(makeKid(epoch, senderIndex))).toEqual({ epoch, senderIndex });
+      }),
+    );
     expect(() => makeKid(1, 65536)).toThrow(RangeError);
   });
 });
@@ -598,12 +700,14 @@ describe('stage decisions', () => {
   beforeAll(() => {
     [host, a, c] = [generateIdentity(), generateIdentity(), generateIdentity()];
   });
-  const keysOf = (...signers: Identity[]) => (memberKeyId: string) => signers.find((m) => m.memberKeyId === memberKeyId)?.signPublicKey ?? null;
+  const keysOf =
+    (...signers: Identity[]) =>
+    (memberKeyId: string) =>
+      signers.find((m) => m.memberKeyId === memberKeyId)?.signPublicKey ?? null;
   /** The commit hashes of the verifier's lineage, by epoch. */
   const lineage = new Map([3, 7].map((epoch) => [epoch, generateCommitSecret()]));
   const H = (epoch: number) => lineage.get(epoch)!;
-  const verify = (blob: string, roomId = room.roomId, hashes = lineage) =>
-    verifyDecision({ roomId, blob, signKeyOf: keysOf(host, a), commitHashOf: (epoch) => hashes.get(epoch) ?? null });
+  const verify = (blob: string, roomId = room.roomId, hashes = lineage) => verifyDecision({ roomId, blob, signKeyOf: keysOf(host, a), commitHashOf: (epoch) => hashes.get(epoch) ?? null });
   const invite = (actor: Identity = host, roomId = room.roomId) => createDecision({ roomId, actor, action: 'invite', target: a.memberKeyId, epoch: 3, commitHash: H(3) });
   const accept = (embedded: string) => createDecision({ roomId: room.roomId, actor: a, action: 'accept', target: host.memberKeyId, epoch: 3, commitHash: H(3), embedded });
 
@@ -690,4 +794,3 @@ describe('stage decisions', () => {
     expect(() => check(toBase64url(bytes.subarray(1)))).toThrow(DecisionError);
   });
 });
-

@@ -134,7 +134,13 @@ function mutated(s: JsonSchema, valid: fc.Arbitrary<Record<string, unknown>>): f
   const anyKey = fc.constantFrom(...keys, null);
   const put = (p: Record<string, unknown>, key: string | null, value: unknown) => (key === null ? value : { ...p, [key]: value });
   const options: fc.Arbitrary<unknown>[] = [
-    fc.tuple(valid, fc.string({ minLength: 1, maxLength: 24 }).filter((k) => !keys.includes(k)), fc.jsonValue({ maxDepth: 2 })).map(([p, k, v]) => ({ ...p, [k]: v })),
+    fc
+      .tuple(
+        valid,
+        fc.string({ minLength: 1, maxLength: 24 }).filter((k) => !keys.includes(k)),
+        fc.jsonValue({ maxDepth: 2 }),
+      )
+      .map(([p, k, v]) => ({ ...p, [k]: v })),
     fc.tuple(valid, fc.integer({ min: 200, max: 3_000 }), fc.boolean(), anyKey).map(([p, depth, asArray, key]) => put(p, key, new Huge(asArray ? 'nested arrays' : 'nested objects', depth))),
     fc.tuple(valid, fc.integer({ min: 10_001, max: 100_000 }), anyKey).map(([p, n, key]) => put(p, key, new Huge('array', n))),
     fc.oneof(fc.anything({ maxDepth: 3 }), fc.constant(undefined), fc.constant(null)),

@@ -43,7 +43,10 @@ export function testRecipe(ports: { https: number; http: number; relay: number }
 export function recipeBackendLines(): string[] {
   const cfg = readFileSync(HAPROXY_RECIPE, 'utf8');
   const backend = cfg.slice(cfg.indexOf('\nbackend relay\n') + '\nbackend relay\n'.length);
-  return backend.slice(0, backend.indexOf('    server relay ')).split('\n').filter((line) => line.trim() !== '' && !line.trim().startsWith('#'));
+  return backend
+    .slice(0, backend.indexOf('    server relay '))
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.trim().startsWith('#'));
 }
 
 /**

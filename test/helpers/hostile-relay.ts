@@ -215,9 +215,7 @@ export async function startHostileRelay(options: RelayOptions = {}): Promise<Hos
     const payload = isEvent ? packet.data[1] : packet.data[0];
     if (!isEvent && packet.id !== undefined) h.pending.delete(packet.id);
     h.recipient.participantId = assignedId(kind, name, payload) ?? h.recipient.participantId;
-    const message: Message = isEvent
-      ? { seq: seq++, recipient: h.recipient, kind, event: name, payload, raw: encoded }
-      : { seq: seq++, recipient: h.recipient, kind, request: name, ackId: packet.id, payload, raw: encoded };
+    const message: Message = isEvent ? { seq: seq++, recipient: h.recipient, kind, event: name, payload, raw: encoded } : { seq: seq++, recipient: h.recipient, kind, request: name, ackId: packet.id, payload, raw: encoded };
 
     let current = message;
     let decided: Verdict = verdict.pass;
@@ -231,9 +229,7 @@ export async function startHostileRelay(options: RelayOptions = {}): Promise<Hos
     }
     const replaced = current !== message;
     // A broadcast carries a websocket frame encoded once for all recipients: a rewritten packet must not reuse it.
-    const [bytes, writeOpts] = replaced
-      ? [h.client.encoder.encode({ type: isEvent ? EVENT : ACK, nsp: packet.nsp, id: packet.id, data: isEvent ? [name, current.payload] : [current.payload] }), { preEncoded: true }]
-      : [encoded, opts];
+    const [bytes, writeOpts] = replaced ? [h.client.encoder.encode({ type: isEvent ? EVENT : ACK, nsp: packet.nsp, id: packet.id, data: isEvent ? [name, current.payload] : [current.payload] }), { preEncoded: true }] : [encoded, opts];
     const fate: Fate = { pass: replaced ? 'replaced' : 'passed', drop: 'dropped', delay: 'delayed', duplicate: 'duplicated', replace: 'replaced' }[decided.kind] as Fate;
     log.push({ ...message, fate });
     if (decided.kind === 'drop') return;
@@ -360,13 +356,15 @@ export async function spliceRtp(router: types.Router, producerId: string, edit: 
   const producer = await transport.produce({ kind: 'audio', rtpParameters: tap.rtpParameters });
   let chain: Promise<void> = Promise.resolve();
   tap.on('rtp', (packet: Buffer) => {
-    chain = chain.then(async () => {
-      const { start, end } = payloadBounds(packet);
-      const header = Buffer.from(packet.subarray(0, start));
-      header[0] = header[0]! & ~0x20;
-      const payload = await edit(new Uint8Array(packet.subarray(start, end)));
-      if (!producer.closed) producer.send(Buffer.concat([header, payload]));
-    }).catch(() => undefined); // a failed edit loses that packet, as the network could
+    chain = chain
+      .then(async () => {
+        const { start, end } = payloadBounds(packet);
+        const header = Buffer.from(packet.subarray(0, start));
+        header[0] = header[0]! & ~0x20;
+        const payload = await edit(new Uint8Array(packet.subarray(start, end)));
+        if (!producer.closed) producer.send(Buffer.concat([header, payload]));
+      })
+      .catch(() => undefined); // a failed edit loses that packet, as the network could
   });
   return { producer, close: () => transport.close() };
 }

@@ -36,7 +36,6 @@ export async function epochKey(page: Page): Promise<{ epoch: number; secret: str
   return page.evaluate(() => (window as unknown as { teahouse: { currentEpochKey(): { epoch: number; secret: string; hash: string } } }).teahouse.currentEpochKey());
 }
 
-
 /**
  * Every tapped frame is of `epoch` and fails to decrypt under the epoch secret a departed member held, or under the
  * ratchet step it could compute from it (a real ratchet also binds the commit's hash, so this is the closest guess).

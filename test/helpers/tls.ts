@@ -24,11 +24,11 @@ export function tempDir(prefix: string): string {
 export function makeCertificate(dir: string, hostname: string, name = 'server'): TestCertificate {
   const certPath = join(dir, `${name}.crt`);
   const keyPath = join(dir, `${name}.key`);
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', `/CN=${hostname}`, '-addext', `subjectAltName=DNS:${hostname},IP:127.0.0.1`,
-    '-keyout', keyPath, '-out', certPath,
-  ], { stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${hostname}`, '-addext', `subjectAltName=DNS:${hostname},IP:127.0.0.1`, '-keyout', keyPath, '-out', certPath],
+    { stdio: 'pipe' },
+  );
   const spkiDer = createPublicKey(readFileSync(keyPath)).export({ type: 'spki', format: 'der' });
   const certDer = Buffer.from(readFileSync(certPath, 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64');
   const fingerprint256 = createHash('sha256').update(certDer).digest('hex').toUpperCase().match(/../g)!.join(':');
@@ -43,10 +43,23 @@ export function makeExpiredCertificate(dir: string, hostname: string): { certPat
   const file = (name: string) => join(dir, name);
   writeFileSync(file('index.txt'), '');
   writeFileSync(file('serial'), '01\n');
-  writeFileSync(file('ca.cnf'), [
-    '[ca]', 'default_ca = expired', '[expired]', `database = ${file('index.txt')}`, `serial = ${file('serial')}`,
-    `new_certs_dir = ${dir}`, 'default_md = sha256', 'policy = any', 'unique_subject = no', '[any]', 'commonName = supplied', '',
-  ].join('\n'));
+  writeFileSync(
+    file('ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = expired',
+      '[expired]',
+      `database = ${file('index.txt')}`,
+      `serial = ${file('serial')}`,
+      `new_certs_dir = ${dir}`,
+      'default_md = sha256',
+      'policy = any',
+      'unique_subject = no',
+      '[any]',
+      'commonName = supplied',
+      '',
+    ].join('\n'),
+  );
   const keyPath = file('expired.key');
   const certPath = file('expired.crt');
   execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${hostname}`, '-keyout', keyPath, '-out', file('expired.csr')], { stdio: 'pipe' });
@@ -56,10 +69,7 @@ export function makeExpiredCertificate(dir: string, hostname: string): { certPat
 
 /** Chromium flags that resolve `*.test` to loopback and trust the given certificates' keys for this browser only. */
 export function secureOriginArgs(certificates: TestCertificate[]): string[] {
-  return [
-    '--host-resolver-rules=MAP *.test 127.0.0.1',
-    `--ignore-certificate-errors-spki-list=${certificates.map((c) => c.spki).join(',')}`,
-  ];
+  return ['--host-resolver-rules=MAP *.test 127.0.0.1', `--ignore-certificate-errors-spki-list=${certificates.map((c) => c.spki).join(',')}`];
 }
 
 /** The certificate a brand-new TLS connection to `port` is given (no trust check: only which one it is). */

@@ -34,13 +34,18 @@ type Outcome = { ok: true; data: unknown } | { ok: false; error: MalformedEventE
 /** The relay emits one event; resolves with what onEvent made of it. */
 function deliver(type: EventType, payload: unknown): Promise<Outcome> {
   return new Promise((resolve) => {
-    const stop = onEvent(client, type, (data) => {
-      stop();
-      resolve({ ok: true, data });
-    }, (error) => {
-      stop();
-      resolve({ ok: false, error });
-    });
+    const stop = onEvent(
+      client,
+      type,
+      (data) => {
+        stop();
+        resolve({ ok: true, data });
+      },
+      (error) => {
+        stop();
+        resolve({ ok: false, error });
+      },
+    );
     relaySide.emit(type, payload);
   });
 }
@@ -96,8 +101,18 @@ describe('onEvent: relay events reach the page only when they fit their schema',
   it('stops listening when asked', async () => {
     let calls = 0;
     let witnessed = 0;
-    const witness = onEvent(client, 'room.updated', () => witnessed++, () => witnessed++);
-    const stop = onEvent(client, 'room.updated', () => calls++, () => calls++);
+    const witness = onEvent(
+      client,
+      'room.updated',
+      () => witnessed++,
+      () => witnessed++,
+    );
+    const stop = onEvent(
+      client,
+      'room.updated',
+      () => calls++,
+      () => calls++,
+    );
     stop();
     relaySide.emit('room.updated', { locked: true, decision: 'c2lnbmVkLWRlY2lzaW9u' });
     relaySide.emit('room.updated', 'garbage');

@@ -100,7 +100,10 @@ describe('a room with a few hundred listeners', () => {
     // 302 members: two pages of room.members, back to back.
     const pages = () => speaker.client.received.filter((r) => r.event === 'room.members').map((r) => r.payload as EventOf<'room.members'>);
     await expect.poll(() => pages().length).toBe(2);
-    expect(pages().map((p) => p.page)).toEqual([{ index: 0, of: 2 }, { index: 1, of: 2 }]);
+    expect(pages().map((p) => p.page)).toEqual([
+      { index: 0, of: 2 },
+      { index: 1, of: 2 },
+    ]);
     const participants = pages().flatMap((p) => p.participants);
     const ids = new Set(participants.map((p) => p.participantId));
     expect(ids.size).toBe(participants.length);
@@ -185,7 +188,12 @@ describe('a room with a few hundred listeners', () => {
       // Between pages: some leave, some arrive.
       if (n < going.length / 10) {
         churn.push(...going.slice(n * 10, n * 10 + 10).map((l) => l.client.req('room.leave', {})));
-        churn.push(joinListeners(room, 3, `Churn${n}-`).then((j) => { arrived.push(...j); return j; }));
+        churn.push(
+          joinListeners(room, 3, `Churn${n}-`).then((j) => {
+            arrived.push(...j);
+            return j;
+          }),
+        );
       }
       page = await first.client.req('audience.page', { after, limit: 25 });
     }

@@ -136,9 +136,7 @@ describe('a relay’s death and a Redis restart', () => {
     const resumed = await hostResumed;
     if ('lobby' in resumed) throw new Error('unexpected lobby');
     expect(resumed).toMatchObject({ participantId: created.participantId, role: 'host', room: { roomId } });
-    expect(resumed.room.participants.map((p) => p.participantId).sort()).toEqual(
-      [created.participantId, onA.joined.participantId, onC.joined.participantId, onOrigin.joined.participantId].sort(),
-    );
+    expect(resumed.room.participants.map((p) => p.participantId).sort()).toEqual([created.participantId, onA.joined.participantId, onC.joined.participantId, onOrigin.joined.participantId].sort());
     // Its media died with the relay: the first thing it is told after the reply is to make new transports.
     await expect.poll(() => hostBack.received[0]?.event).toBe('room.mediaReset');
     const send2 = await hostBack.req('transport.create', { direction: 'send' });

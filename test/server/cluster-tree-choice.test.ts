@@ -16,7 +16,13 @@ describe('choosing a parent', () => {
     // The first level is full: the choice goes one level down, never over the bound.
     const full = tree({ B: 'A', C: 'A', D: 'B', E: 'B', F: 'C', G: 'C' });
     expect(chooseParent({ origin: 'A', me: 'X', bound: 2, parents: full, alive: all })).toBe('D');
-    expect(childCounts(full, 'X', all)).toEqual(new Map([['A', 2], ['B', 2], ['C', 2]]));
+    expect(childCounts(full, 'X', all)).toEqual(
+      new Map([
+        ['A', 2],
+        ['B', 2],
+        ['C', 2],
+      ]),
+    );
   });
 
   it('never chooses itself or a relay below it, so a relay choosing again cannot make a cycle', () => {

@@ -12,22 +12,80 @@ describe('configuration from the environment', () => {
 
   it('reads every documented variable', () => {
     const env = {
-      PORT: '8080', HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2', ANNOUNCED_IP: '203.0.113.7', RTC_PORTS: 'range', RTC_PORT: '3479', RTC_MIN_PORT: '50000', RTC_MAX_PORT: '50100',
-      TURN_URL: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', TURN_SECRET: 's3cret', TURN_TTL_SECONDS: '300',
-      WORKERS: '3', CLIENT_DIR: '/srv/teahouse', LOG_LEVEL: 'warn', MAX_ROOMS: '5', MAX_PARTICIPANTS_PER_ROOM: '50', MAX_SPEAKERS: '4', LISTENERS_PER_ROUTER: '7',
-      MESSAGES_PER_SECOND: '10', MESSAGE_BURST: '20', ROOMS_PER_CONNECTION_PER_MINUTE: '2', MAX_MESSAGE_BYTES: '1000000', DISCONNECT_GRACE_MS: '2000', KEY_BATCH_MS: '250', AWAY_GRACE_MS: '1000',
-      TLS_CERT: '/etc/teahouse/tls/fullchain.pem', TLS_KEY: '/etc/teahouse/tls/privkey.pem', TRUST_PROXY: 'loopback, 10.0.0.0/8',
-      REDIS_URL: 'redis://teahouse:pw@10.0.0.5:6379', CLUSTER_HEARTBEAT_MS: '1000', PIPE_CHILDREN: '3',
-      METRICS_HOST: '10.0.0.2', METRICS_PORT: '9100', WORKER_RECOVERY_MS: '10000', DRAIN_MS: '8000', SOURCE_URL: 'https://example.org/teahouse.tar.gz',
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      RTC_LISTEN_IP: '10.0.0.2',
+      ANNOUNCED_IP: '203.0.113.7',
+      RTC_PORTS: 'range',
+      RTC_PORT: '3479',
+      RTC_MIN_PORT: '50000',
+      RTC_MAX_PORT: '50100',
+      TURN_URL: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478',
+      TURN_SECRET: 's3cret',
+      TURN_TTL_SECONDS: '300',
+      WORKERS: '3',
+      CLIENT_DIR: '/srv/teahouse',
+      LOG_LEVEL: 'warn',
+      MAX_ROOMS: '5',
+      MAX_PARTICIPANTS_PER_ROOM: '50',
+      MAX_SPEAKERS: '4',
+      LISTENERS_PER_ROUTER: '7',
+      MESSAGES_PER_SECOND: '10',
+      MESSAGE_BURST: '20',
+      ROOMS_PER_CONNECTION_PER_MINUTE: '2',
+      MAX_MESSAGE_BYTES: '1000000',
+      DISCONNECT_GRACE_MS: '2000',
+      KEY_BATCH_MS: '250',
+      AWAY_GRACE_MS: '1000',
+      TLS_CERT: '/etc/teahouse/tls/fullchain.pem',
+      TLS_KEY: '/etc/teahouse/tls/privkey.pem',
+      TRUST_PROXY: 'loopback, 10.0.0.0/8',
+      REDIS_URL: 'redis://teahouse:pw@10.0.0.5:6379',
+      CLUSTER_HEARTBEAT_MS: '1000',
+      PIPE_CHILDREN: '3',
+      METRICS_HOST: '10.0.0.2',
+      METRICS_PORT: '9100',
+      WORKER_RECOVERY_MS: '10000',
+      DRAIN_MS: '8000',
+      SOURCE_URL: 'https://example.org/teahouse.tar.gz',
     };
     expect(resolveConfig(configFromEnv(env))).toEqual({
-      port: 8080, host: '0.0.0.0', rtcListenIp: '10.0.0.2', announcedIp: '203.0.113.7', rtcPorts: 'range', rtcPort: 3479, rtcMinPort: 50000, rtcMaxPort: 50100,
-      turnUrls: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478', turnSecret: 's3cret', turnTtlSeconds: 300,
-      workers: 3, clientDir: '/srv/teahouse', logLevel: 'warn', maxRooms: 5, maxParticipantsPerRoom: 50, maxSpeakers: 4, listenersPerRouter: 7,
-      messagesPerSecond: 10, messageBurst: 20, roomsPerConnectionPerMinute: 2, maxMessageBytes: 1_000_000, disconnectGraceMs: 2000, keyBatchMs: 250, awayGraceMs: 1000,
-      tlsCert: '/etc/teahouse/tls/fullchain.pem', tlsKey: '/etc/teahouse/tls/privkey.pem', trustProxy: 'loopback, 10.0.0.0/8',
-      redisUrl: 'redis://teahouse:pw@10.0.0.5:6379', clusterHeartbeatMs: 1000, pipeChildren: 3,
-      metricsHost: '10.0.0.2', metricsPort: 9100, workerRecoveryMs: 10_000, drainMs: 8000, sourceUrl: 'https://example.org/teahouse.tar.gz',
+      port: 8080,
+      host: '0.0.0.0',
+      rtcListenIp: '10.0.0.2',
+      announcedIp: '203.0.113.7',
+      rtcPorts: 'range',
+      rtcPort: 3479,
+      rtcMinPort: 50000,
+      rtcMaxPort: 50100,
+      turnUrls: 'turns:turn.example.org:443?transport=tcp, turn:turn.example.org:3478',
+      turnSecret: 's3cret',
+      turnTtlSeconds: 300,
+      workers: 3,
+      clientDir: '/srv/teahouse',
+      logLevel: 'warn',
+      maxRooms: 5,
+      maxParticipantsPerRoom: 50,
+      maxSpeakers: 4,
+      listenersPerRouter: 7,
+      messagesPerSecond: 10,
+      messageBurst: 20,
+      roomsPerConnectionPerMinute: 2,
+      maxMessageBytes: 1_000_000,
+      disconnectGraceMs: 2000,
+      keyBatchMs: 250,
+      awayGraceMs: 1000,
+      tlsCert: '/etc/teahouse/tls/fullchain.pem',
+      tlsKey: '/etc/teahouse/tls/privkey.pem',
+      trustProxy: 'loopback, 10.0.0.0/8',
+      redisUrl: 'redis://teahouse:pw@10.0.0.5:6379',
+      clusterHeartbeatMs: 1000,
+      pipeChildren: 3,
+      metricsHost: '10.0.0.2',
+      metricsPort: 9100,
+      workerRecoveryMs: 10_000,
+      drainMs: 8000,
+      sourceUrl: 'https://example.org/teahouse.tar.gz',
     });
   });
 
@@ -51,7 +109,7 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig(configFromEnv({ CLUSTER_HEARTBEAT_MS: '10' }))).toThrow(/CLUSTER_HEARTBEAT_MS/);
   });
 
-  it('parses numbers strictly: decimal digits within each variable\'s range, timers within setTimeout\'s', () => {
+  it("parses numbers strictly: decimal digits within each variable's range, timers within setTimeout's", () => {
     for (const raw of ['0x10', '1e3', ' 16', '16 ', '+16', '16.0']) {
       expect(() => configFromEnv({ PORT: raw }), raw).toThrow(/^PORT must be a non-negative decimal integer/);
     }
@@ -62,7 +120,13 @@ describe('configuration from the environment', () => {
   });
 
   it('takes only IP literals for addresses, and only addresses of this machine to listen on', () => {
-    for (const [name, value] of [['HOST', 'localhost'], ['HOST', '127.0.0.256'], ['RTC_LISTEN_IP', 'eth0'], ['ANNOUNCED_IP', '300.1.1.1'], ['METRICS_HOST', 'example.org']]) {
+    for (const [name, value] of [
+      ['HOST', 'localhost'],
+      ['HOST', '127.0.0.256'],
+      ['RTC_LISTEN_IP', 'eth0'],
+      ['ANNOUNCED_IP', '300.1.1.1'],
+      ['METRICS_HOST', 'example.org'],
+    ]) {
       expect(() => resolveConfig(configFromEnv({ [name!]: value })), `${name}=${value}`).toThrow(new RegExp(`^${name} must be an IP address`));
     }
     expect(resolveConfig(configFromEnv({ ANNOUNCED_IP: '2001:db8::7' })).announcedIp).toBe('2001:db8::7');
@@ -144,7 +208,10 @@ describe('where media listens and what it announces', () => {
 
   it('behind an HTTPS proxy: HTTP on loopback, media on its own address, announced as the public one', () => {
     const infos = rtcListenInfos({ ...base, host: '127.0.0.1', rtcListenIp: '0.0.0.0', announcedIp: '203.0.113.7' });
-    expect(infos.map((i) => [i.ip, i.announcedAddress])).toEqual([['0.0.0.0', '203.0.113.7'], ['0.0.0.0', '203.0.113.7']]);
+    expect(infos.map((i) => [i.ip, i.announcedAddress])).toEqual([
+      ['0.0.0.0', '203.0.113.7'],
+      ['0.0.0.0', '203.0.113.7'],
+    ]);
   });
 
   it('one UDP and one TCP port per worker by default: RTC_PORT + the worker index, announced like the range', () => {
@@ -152,7 +219,10 @@ describe('where media listens and what it announces', () => {
       { protocol: 'udp', ip: '127.0.0.1', announcedAddress: '127.0.0.1', port: 40000 },
       { protocol: 'tcp', ip: '127.0.0.1', announcedAddress: '127.0.0.1', port: 40000 },
     ]);
-    expect(webRtcServerListenInfos({ ...DEFAULTS, rtcPort: 40000, announcedIp: '203.0.113.7' }, 2).map((i) => [i.port, i.announcedAddress])).toEqual([[40002, '203.0.113.7'], [40002, '203.0.113.7']]);
+    expect(webRtcServerListenInfos({ ...DEFAULTS, rtcPort: 40000, announcedIp: '203.0.113.7' }, 2).map((i) => [i.port, i.announcedAddress])).toEqual([
+      [40002, '203.0.113.7'],
+      [40002, '203.0.113.7'],
+    ]);
     expect(webRtcServerListenInfos({ ...base, rtcPort: 0 }, 1)[0]).toMatchObject({ portRange: { min: 40000, max: 40010 } });
   });
 

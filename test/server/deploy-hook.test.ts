@@ -94,7 +94,7 @@ describe('docs/certbot-deploy-hook', () => {
     expect(haproxyCheck(paths().haproxy)).not.toMatch(/WARNING|ALERT/);
   });
 
-  it('refuses to run without RENEWED_LINEAGE, and leaves another domain\'s renewal alone', () => {
+  it("refuses to run without RENEWED_LINEAGE, and leaves another domain's renewal alone", () => {
     const missing = runHook([], {});
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toMatch(/RENEWED_LINEAGE/);
@@ -123,7 +123,7 @@ describe('docs/certbot-deploy-hook', () => {
     expect(haproxyCheck(p.haproxy)).not.toMatch(/WARNING|ALERT/);
   });
 
-  describe('a relay with built-in TLS on the hook\'s copies', () => {
+  describe("a relay with built-in TLS on the hook's copies", () => {
     let child: ChildProcess | undefined;
     afterAll(async () => {
       if (child && child.exitCode === null) {

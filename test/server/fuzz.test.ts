@@ -26,10 +26,7 @@ function settledHeap(): number {
   return process.memoryUsage().heapUsed;
 }
 
-const AckReply = z.union([
-  z.strictObject({ ok: z.literal(true), data: z.unknown() }),
-  z.strictObject({ ok: z.literal(false), error: z.strictObject({ code: z.enum(ERROR_CODES), message: z.string() }) }),
-]);
+const AckReply = z.union([z.strictObject({ ok: z.literal(true), data: z.unknown() }), z.strictObject({ ok: z.literal(false), error: z.strictObject({ code: z.enum(ERROR_CODES), message: z.string() }) })]);
 const ErrorEvent = z.strictObject({ code: z.enum(ERROR_CODES), message: z.string() });
 
 interface Tally {
@@ -150,11 +147,7 @@ it('answers 10,000 hostile messages with error codes while a room keeps its memb
   /** Bytes that are not socket.io at all, on raw WebSockets: the parser closes those connections. */
   const rawGarbage = async (): Promise<number> => {
     const frames = fc.sample(
-      fc.oneof(
-        fc.uint8Array({ minLength: 1, maxLength: 512 }),
-        fc.string({ maxLength: 200 }),
-        fc.constantFrom('42["room.peek"', '42[1,{}]', '421[null]', '42{}', '451-["room.peek",{"_placeholder":true,"num":9}]', '4', '40garbage', '6'),
-      ),
+      fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 512 }), fc.string({ maxLength: 200 }), fc.constantFrom('42["room.peek"', '42[1,{}]', '421[null]', '42{}', '451-["room.peek",{"_placeholder":true,"num":9}]', '4', '40garbage', '6')),
       { seed: SEED, numRuns: RAW_FRAMES },
     );
     const wsUrl = `${relay.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`;

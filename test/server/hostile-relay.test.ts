@@ -59,7 +59,10 @@ describe('hostile relay fixture', () => {
     expect(ids).toEqual(expect.arrayContaining([host.id, b.id, c.id]));
     const bConnection = adversary.recipients().find((r) => r.participantId === b.id)!.connection;
     expect(bConnection).toBe(b.client.socket.io.engine.id);
-    expect(adversary.received(b.id).map((m) => [m.event, (m.payload as { roomId?: string }).roomId])).toEqual([['room.join', room.keys.roomId], ['stage.respond', undefined]]);
+    expect(adversary.received(b.id).map((m) => [m.event, (m.payload as { roomId?: string }).roomId])).toEqual([
+      ['room.join', room.keys.roomId],
+      ['stage.respond', undefined],
+    ]);
     await c.client.req('hand.raise', {});
     expect(adversary.received(c.id).map((m) => m.event)).toEqual(['room.join', 'hand.raise']);
     expect(adversary.sent(b.id).find((m) => m.kind === 'ack')).toMatchObject({ request: 'room.join', payload: { ok: true, data: { participantId: b.id } }, fate: 'passed' });
@@ -74,7 +77,12 @@ describe('hostile relay fixture', () => {
     await arrived(host.client, 'peer.joined', 3);
     expect(events(b.client, 'peer.updated').filter(about(c.id))).toEqual([]);
     expect(events(host.client, 'peer.updated').filter(about(c.id))).toHaveLength(1);
-    expect(adversary.sent(b.id).filter((m) => m.event === 'peer.updated' && about(c.id)(m)).map((m) => m.fate)).toEqual(['dropped']);
+    expect(
+      adversary
+        .sent(b.id)
+        .filter((m) => m.event === 'peer.updated' && about(c.id)(m))
+        .map((m) => m.fate),
+    ).toEqual(['dropped']);
   });
 
   it('delay: held for one recipient until released, so a later event overtakes it (reorder)', async () => {
@@ -144,7 +152,13 @@ describe('hostile relay fixture', () => {
     const joined = (await d.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'D') })) as JoinResult;
     expect(joined.role).toBe('speaker');
     expect(relay.rooms.get(room.keys.roomId)!.members.get(joined.participantId)!.role).toBe('listener');
-    await expect.poll(() => events(host.client, 'peer.joined').filter(about(joined.participantId)).map((r) => (r.payload as EventOf<'peer.joined'>).participant.role)).toEqual(['listener']);
+    await expect
+      .poll(() =>
+        events(host.client, 'peer.joined')
+          .filter(about(joined.participantId))
+          .map((r) => (r.payload as EventOf<'peer.joined'>).participant.role),
+      )
+      .toEqual(['listener']);
     expect(adversary.sent(joined.participantId).find((m) => m.kind === 'ack')).toMatchObject({ fate: 'replaced', payload: { data: { role: 'listener' } } });
   });
 

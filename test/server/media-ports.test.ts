@@ -38,7 +38,9 @@ async function freePortPair(): Promise<number> {
     });
     if (port >= 65535) continue;
     const next = await new Promise<boolean>((resolve) => {
-      const s = createServer().once('error', () => resolve(false)).listen(port + 1, '127.0.0.1', () => s.close(() => resolve(true)));
+      const s = createServer()
+        .once('error', () => resolve(false))
+        .listen(port + 1, '127.0.0.1', () => s.close(() => resolve(true)));
     });
     if (next) return port;
   }
@@ -77,7 +79,10 @@ describe('one media port per worker (RTC_PORTS=single, the default)', () => {
     const relay = await startTestRelay({ rtcPort: base, workers: 2 });
     try {
       const dumps = await Promise.all(relay.webRtcServers().map((s) => s!.dump()));
-      expect(dumps.map((d) => [d.udpSockets[0]!.port, d.tcpServers[0]!.port])).toEqual([[base, base], [base + 1, base + 1]]);
+      expect(dumps.map((d) => [d.udpSockets[0]!.port, d.tcpServers[0]!.port])).toEqual([
+        [base, base],
+        [base + 1, base + 1],
+      ]);
       await expect(startTestRelay({ rtcPort: base })).rejects.toThrow(MediaPortError);
 
       const [dead] = relay.workers();

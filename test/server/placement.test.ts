@@ -3,8 +3,20 @@ import { leastLoaded, mediaLost, receiveWorker } from '../../server/media/placem
 
 describe('media placement decisions', () => {
   it('chooses the worker with the fewest participants, the first of equals', () => {
-    expect(leastLoaded([{ worker: 'a', load: 3 }, { worker: 'b', load: 1 }, { worker: 'c', load: 2 }])).toBe('b');
-    expect(leastLoaded([{ worker: 'a', load: 2 }, { worker: 'b', load: 1 }, { worker: 'c', load: 1 }])).toBe('b');
+    expect(
+      leastLoaded([
+        { worker: 'a', load: 3 },
+        { worker: 'b', load: 1 },
+        { worker: 'c', load: 2 },
+      ]),
+    ).toBe('b');
+    expect(
+      leastLoaded([
+        { worker: 'a', load: 2 },
+        { worker: 'b', load: 1 },
+        { worker: 'c', load: 1 },
+      ]),
+    ).toBe('b');
     expect(leastLoaded([{ worker: 'a', load: 0 }])).toBe('a');
     expect(() => leastLoaded([])).toThrow(RangeError);
   });

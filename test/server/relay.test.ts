@@ -133,7 +133,7 @@ describe('rooms', () => {
     expect(await added).toMatchObject({ producerId, participantId: expect.any(String), streamCertificate: STREAM_CERTIFICATE });
     await expect(guest.req('consumer.create', { producerId, rtpCapabilities: {} })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await guest.req('transport.create', { direction: 'recv' });
-    const caps = (relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities) as unknown as Record<string, unknown>;
+    const caps = relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities as unknown as Record<string, unknown>;
     const consumer = await guest.req('consumer.create', { producerId, rtpCapabilities: caps });
     expect(consumer).toMatchObject({ producerId, kind: 'audio', streamCertificate: STREAM_CERTIFICATE });
     await guest.req('consumer.resume', { consumerId: consumer.consumerId });
@@ -147,7 +147,7 @@ describe('rooms', () => {
     const { room, host } = await hostRoom();
     const send = await host.req('transport.create', { direction: 'send' });
     const { producerId } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
-    const caps = (relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities) as unknown as Record<string, unknown>;
+    const caps = relay.rooms.get(room.keys.roomId)!.router.rtpCapabilities as unknown as Record<string, unknown>;
     const guest = await connect(relay);
     const g = await guest.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Guest'), receive: { rtpCapabilities: caps } });
     if ('lobby' in g) throw new Error('unexpected lobby');

@@ -78,7 +78,11 @@ describe('a dropped member resumes as itself', () => {
     // Epoch 2's header came with the guest's package; epoch 3's alone, its package in the later message.
     expect(missed().map((r) => r.event)).toEqual(['(reply)', 'key.commit', 'peer.joined', 'key.commit', 'key.package']);
     expect(missed().map((r) => (r.payload as { epoch?: number }).epoch)).toEqual([undefined, 2, undefined, 3, 3]);
-    expect(missed().map((r) => (r.payload as { package?: string }).package).filter(Boolean)).toEqual([fakePackage('guest2'), fakePackage('guest3')]);
+    expect(
+      missed()
+        .map((r) => (r.payload as { package?: string }).package)
+        .filter(Boolean),
+    ).toEqual([fakePackage('guest2'), fakePackage('guest3')]);
 
     // Live again: the next commit and its package go straight to the new connection.
     const live = back.next('key.commit');
@@ -165,7 +169,7 @@ describe('a page loaded again resumes with new media', () => {
     return producerId;
   }
 
-  it('newPage: the old page\'s producer goes (announced as on a leave) and the new page makes its own', async () => {
+  it("newPage: the old page's producer goes (announced as on a leave) and the new page makes its own", async () => {
     const s = await setup();
     const host = relay.rooms.get(s.room.keys.roomId)!.members.values().next().value!;
     const producerId = await producing(s);

@@ -27,7 +27,7 @@ describe('roles at the relay', () => {
     guest.close();
   });
 
-  it('invite needs consent; a demoted speaker\'s producer is closed at once', async () => {
+  it("invite needs consent; a demoted speaker's producer is closed at once", async () => {
     const { room, host, guest, guestId } = await setup();
     const invited = guest.next('stage.invited');
     await host.req('stage.invite', { participantId: guestId, decision: DECISION });
@@ -130,7 +130,13 @@ describe('roles at the relay', () => {
         { to: 'nobody-here', package: fakePackage('nobody') },
       ],
     });
-    await host.req('key.packages', { epoch: 2, packages: [{ to: c.id, package: fakePackage('c') }, { to: visitorId, package: fakePackage('visitor2') }] });
+    await host.req('key.packages', {
+      epoch: 2,
+      packages: [
+        { to: c.id, package: fakePackage('c') },
+        { to: visitorId, package: fakePackage('visitor2') },
+      ],
+    });
     // A marker after both: events reach each socket in order, so whatever the requests above sent has arrived by then.
     const markers = members.map((m) => m.client.next('key.commit'));
     await host.req('key.commit', { commit: 'TUFSS0VS', epoch: 3, packages: [] });
@@ -153,7 +159,13 @@ describe('roles at the relay', () => {
     for (const m of [...members, { client: visitor }, { client: host }]) m.client.received.length = 0;
     await host.req('key.commit', { commit: 'RlJFU0g', epoch: 5, packages: [{ to: guestId, package: fakePackage('guest5') }], withPackages: true });
     await host.req('key.commit', { commit: 'UkFUQ0g', epoch: 6, packages: [] });
-    await host.req('key.packages', { epoch: 5, packages: [{ to: c.id, package: fakePackage('c5') }, { to: visitorId, package: fakePackage('visitor5') }] });
+    await host.req('key.packages', {
+      epoch: 5,
+      packages: [
+        { to: c.id, package: fakePackage('c5') },
+        { to: visitorId, package: fakePackage('visitor5') },
+      ],
+    });
     await host.req('key.packages', { epoch: 6, packages: [{ to: b.id, package: fakePackage('b6') }] });
     const last = members.map((m) => m.client.next('key.commit'));
     await host.req('key.commit', { commit: 'TUFSS0VS', epoch: 7, packages: [] });
@@ -172,7 +184,7 @@ describe('roles at the relay', () => {
     for (const client of [host, visitor, ...members.map((m) => m.client)]) client.close();
   });
 
-  it('a kicked identity is refused for the rest of the room\'s life', async () => {
+  it("a kicked identity is refused for the rest of the room's life", async () => {
     const { room, host, guest, guestId } = await setup();
     const { generateIdentity } = await import('../../crypto/index.ts');
     const identity = generateIdentity();
@@ -233,7 +245,13 @@ describe('KEM offers at the relay', () => {
     const hostId = [...relay.rooms.get(room.keys.roomId)!.members.values()].find((m) => m.role === 'host')!.participantId;
     const offer = (c: string) => c.repeat(1579);
     const arrived = host.next('key.kem');
-    await guest.req('key.kem', { offers: [{ to: hostId, offer: offer('A') }, { to: joined.participantId, offer: offer('B') }, { to: guestId, offer: offer('C') }] });
+    await guest.req('key.kem', {
+      offers: [
+        { to: hostId, offer: offer('A') },
+        { to: joined.participantId, offer: offer('B') },
+        { to: guestId, offer: offer('C') },
+      ],
+    });
     expect(await arrived).toEqual({ from: guestId, offer: offer('A') });
     // A round trip on each socket: whatever the relay queued before has arrived.
     await other.req('room.peek', { roomId: room.keys.roomId });

@@ -148,7 +148,10 @@ describe('every actor against every target', () => {
           if (targetRole === 'listener') target.handRaisedSeq = 7;
           const before = { ...target };
           const expected = CODE[rows[actorRole][column]!]!;
-          expect(code(() => op(actor, target)), `${name}: ${actorRole} on ${targetRole}`).toBe(expected);
+          expect(
+            code(() => op(actor, target)),
+            `${name}: ${actorRole} on ${targetRole}`,
+          ).toBe(expected);
           if (expected === 'OK') expect(target, `${name}: ${actorRole} on ${targetRole}`).toMatchObject(after ?? before);
           else expect(target, `${name}: ${actorRole} on ${targetRole} changed nothing`).toEqual(before);
         });
@@ -162,7 +165,10 @@ describe('every actor against every target', () => {
       for (const [name, { op }] of Object.entries(MATRIX)) {
         const allowed = name.endsWith('Moderator') ? role === 'host' : role === 'host' || role === 'moderator';
         const expected = allowed ? 'INVALID_STATE' : 'FORBIDDEN';
-        expect(code(() => op(self, self)), `${name} by a ${role} on itself`).toBe(expected);
+        expect(
+          code(() => op(self, self)),
+          `${name} by a ${role} on itself`,
+        ).toBe(expected);
       }
     }
   });

@@ -94,8 +94,15 @@ describe('Throttle', () => {
     expect(sent).toEqual([1, 2, 3]);
   });
 
-  it('keeps a room\'s count events at about 2,000 a second or fewer, and at least a second apart', () => {
-    for (const [members, ms] of [[1, 1_000], [2_000, 1_000], [2_001, 2_000], [5_000, 3_000], [10_000, 5_000], [100_000, 50_000]] as const) {
+  it("keeps a room's count events at about 2,000 a second or fewer, and at least a second apart", () => {
+    for (const [members, ms] of [
+      [1, 1_000],
+      [2_000, 1_000],
+      [2_001, 2_000],
+      [5_000, 3_000],
+      [10_000, 5_000],
+      [100_000, 50_000],
+    ] as const) {
       expect(audienceCountIntervalMs(members), `${members}`).toBe(ms);
       expect(members / (ms / 1_000)).toBeLessThanOrEqual(2_000);
     }

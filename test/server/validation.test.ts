@@ -142,7 +142,10 @@ describe('other malformed traffic', () => {
       ['too many', Array.from({ length: LIMITS.packagesPerMessage + 1 }, () => entry)],
     ];
     for (const [name, packages] of badLists) {
-      for (const [type, payload] of [['key.commit', { commit: BLOB, epoch: 2, packages }], ['key.packages', { epoch: 2, packages }]] as const) {
+      for (const [type, payload] of [
+        ['key.commit', { commit: BLOB, epoch: 2, packages }],
+        ['key.packages', { epoch: 2, packages }],
+      ] as const) {
         const reply = (await client.raw(type, payload)) as { ok: boolean; error: { code: string; message: string } };
         expect(reply, `${type}: ${name}`).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
         expect(reply.error.message, `${type}: ${name}`).toContain('packages');
@@ -160,7 +163,7 @@ describe('other malformed traffic', () => {
     client.close();
   });
 
-  it('a producer\'s stream certificate is refused unless it is 128 base64url characters (96 bytes)', async () => {
+  it("a producer's stream certificate is refused unless it is 128 base64url characters (96 bytes)", async () => {
     const client = await connect(relay);
     const produce = { transportId: ID, kind: 'audio', rtpParameters: { codecs: [] } };
     const bad: [string, unknown][] = [
@@ -197,7 +200,10 @@ describe('other malformed traffic', () => {
     await client.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'H'), sealedTitle: sealedTitle(room, 't') });
     const { transportId } = await client.req('transport.create', { direction: 'send' });
     const fingerprint = { algorithm: 'sha-256', value: 'AA' };
-    expect(await client.raw('transport.connect', { transportId, dtlsParameters: { fingerprints: [{ algorithm: 'md-none', value: 'x' }] } })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining('dtlsParameters') } });
+    expect(await client.raw('transport.connect', { transportId, dtlsParameters: { fingerprints: [{ algorithm: 'md-none', value: 'x' }] } })).toMatchObject({
+      ok: false,
+      error: { code: 'BAD_REQUEST', message: expect.stringContaining('dtlsParameters') },
+    });
     expect(await client.raw('transport.connect', { transportId, dtlsParameters: { role: 'client', fingerprints: [fingerprint] } })).toMatchObject({ ok: true });
     expect(await client.raw('transport.connect', { transportId, dtlsParameters: { role: 'client', fingerprints: [fingerprint] } })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     client.close();

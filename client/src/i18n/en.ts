@@ -61,7 +61,8 @@ export const en = {
   forgedAudio: 'Audio claiming to be {name} failed its signature: it is muted',
   unsupportedHeading: 'This browser cannot encrypt audio',
   unsupportedBody: 'Teahouse sends and plays audio only end-to-end encrypted, which needs WebRTC encoded transforms. This browser lacks them, so nothing was sent from this page and no audio will play here.',
-  unsupportedBrowsers: 'Open the link in one of these: Chrome, Edge or another Chromium browser (version 86 or later), Firefox 120 or later, or Safari 15.4 or later (on iPhone and iPad every browser uses Safari’s engine: iOS 15.4 or later).',
+  unsupportedBrowsers:
+    'Open the link in one of these: Chrome, Edge or another Chromium browser (version 86 or later), Firefox 120 or later, or Safari 15.4 or later (on iPhone and iPad every browser uses Safari’s engine: iOS 15.4 or later).',
   stage: 'Stage',
   audience: 'Audience',
   audienceCount: '{count} listening',
@@ -121,7 +122,8 @@ export const en = {
   noScriptTransform: 'This browser cannot encrypt audio frames (no encoded transform support). Use a current Chromium, Chrome, Edge, Firefox or Safari.',
   nameRequired: 'Please enter a name.',
   insecureHeading: 'This page needs a secure (HTTPS) connection',
-  insecureExplain: 'You opened {origin} over plain HTTP. Browsers give the microphone and the encryption this room relies on (Web Crypto, encoded audio transforms) only to secure pages: HTTPS, or this same computer (localhost). So this page sends nothing and no audio, whether you would speak or only listen.',
+  insecureExplain:
+    'You opened {origin} over plain HTTP. Browsers give the microphone and the encryption this room relies on (Web Crypto, encoded audio transforms) only to secure pages: HTTPS, or this same computer (localhost). So this page sends nothing and no audio, whether you would speak or only listen.',
   insecureGuest: 'Were you sent this link? Ask the host for the address that starts with https://.',
   insecureHost: 'Do you run this server? Serve it over HTTPS: give the relay a certificate with TLS_CERT and TLS_KEY, or put a proxy such as HAProxy or Caddy in front of it. docs/operations.md walks through both.',
   insecureTryHttps: 'Try {address}',

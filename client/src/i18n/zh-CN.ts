@@ -123,7 +123,8 @@ export const zhCN: Strings = {
   noScriptTransform: '此浏览器无法加密音频帧（不支持编码转换）。请使用最新版的 Chromium、Chrome、Edge、Firefox 或 Safari。',
   nameRequired: '请输入名字。',
   insecureHeading: '此页面需要安全（HTTPS）连接',
-  insecureExplain: '你通过不加密的 HTTP 打开了 {origin}。浏览器只向安全页面（HTTPS，或本机 localhost）提供麦克风和本房间所依赖的加密功能（Web Crypto、编码音频转换）。因此无论你要发言还是只收听，此页面都不会发送任何内容，也不会发送任何音频。',
+  insecureExplain:
+    '你通过不加密的 HTTP 打开了 {origin}。浏览器只向安全页面（HTTPS，或本机 localhost）提供麦克风和本房间所依赖的加密功能（Web Crypto、编码音频转换）。因此无论你要发言还是只收听，此页面都不会发送任何内容，也不会发送任何音频。',
   insecureGuest: '链接是别人发给你的？请向主持人索取以 https:// 开头的地址。',
   insecureHost: '你是这台服务器的管理员？请通过 HTTPS 提供服务：用 TLS_CERT 和 TLS_KEY 为中继配置证书，或在它前面放一个 HAProxy、Caddy 等代理。docs/operations.md 介绍了这两种做法。',
   insecureTryHttps: '试试 {address}',

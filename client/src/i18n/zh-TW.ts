@@ -123,7 +123,8 @@ export const zhTW: Strings = {
   noScriptTransform: '此瀏覽器無法加密音訊框（不支援編碼轉換）。請使用最新版的 Chromium、Chrome、Edge、Firefox 或 Safari。',
   nameRequired: '請輸入名字。',
   insecureHeading: '此頁面需要安全（HTTPS）連線',
-  insecureExplain: '你透過未加密的 HTTP 開啟了 {origin}。瀏覽器只向安全頁面（HTTPS，或本機 localhost）提供麥克風和本房間所依賴的加密功能（Web Crypto、編碼音訊轉換）。因此無論你要發言還是只收聽，此頁面都不會傳送任何內容，也不會傳送任何音訊。',
+  insecureExplain:
+    '你透過未加密的 HTTP 開啟了 {origin}。瀏覽器只向安全頁面（HTTPS，或本機 localhost）提供麥克風和本房間所依賴的加密功能（Web Crypto、編碼音訊轉換）。因此無論你要發言還是只收聽，此頁面都不會傳送任何內容，也不會傳送任何音訊。',
   insecureGuest: '連結是別人傳給你的？請向主持人索取以 https:// 開頭的網址。',
   insecureHost: '你是這台伺服器的管理員？請透過 HTTPS 提供服務：用 TLS_CERT 和 TLS_KEY 為中繼設定憑證，或在它前面放一個 HAProxy、Caddy 等代理。docs/operations.md 介紹了這兩種做法。',
   insecureTryHttps: '試試 {address}',

@@ -81,25 +81,27 @@ function receiveTransformer(participantId: string, certificate: Uint8Array | nul
   const stream = new TransformStream<EncodedFrame, EncodedFrame>({
     start(controller) {
       receiver = keys.openReceiver<EncodedFrame>(participantId, (frame, plain, kid, counter) => {
-        gated = gated.catch(() => undefined).then(async () => {
-          const audio = await gate.accept(kid, counter, plain);
-          decryptedAt = performance.now();
-          if (!audio) return;
-          if (__TEAHOUSE_TEST_BUILD__) {
-            const list = played.get(participantId) ?? [];
-            played.set(participantId, list);
-            list.push(Number(counter));
-            if (list.length > PLAYED_KEPT) list.shift();
-          }
-          frame.data = toBuffer(audio);
-          firstDecryptedAt ??= performance.timeOrigin + performance.now();
-          try {
-            controller.enqueue(frame);
-          } catch {
-            // The track ended while the frame was held.
-            close();
-          }
-        });
+        gated = gated
+          .catch(() => undefined)
+          .then(async () => {
+            const audio = await gate.accept(kid, counter, plain);
+            decryptedAt = performance.now();
+            if (!audio) return;
+            if (__TEAHOUSE_TEST_BUILD__) {
+              const list = played.get(participantId) ?? [];
+              played.set(participantId, list);
+              list.push(Number(counter));
+              if (list.length > PLAYED_KEPT) list.shift();
+            }
+            frame.data = toBuffer(audio);
+            firstDecryptedAt ??= performance.timeOrigin + performance.now();
+            try {
+              controller.enqueue(frame);
+            } catch {
+              // The track ended while the frame was held.
+              close();
+            }
+          });
       });
     },
     async transform(frame) {
@@ -121,7 +123,10 @@ function receiveTransformer(participantId: string, certificate: Uint8Array | nul
 
 function pipe(readable: ReadableStream, writable: WritableStream, options: TransformOptions): void {
   if (options.side === 'send') {
-    readable.pipeThrough(sendTransformer()).pipeTo(writable).catch(() => undefined);
+    readable
+      .pipeThrough(sendTransformer())
+      .pipeTo(writable)
+      .catch(() => undefined);
     return;
   }
   const { stream, close } = receiveTransformer(options.participantId ?? 'unknown', options.streamCertificate ?? null);

@@ -1,16 +1,6 @@
 // Per-frame SFrame state of one member: the sending context of the current epoch, receive keys by KID bound to the
 // epoch's senders, and the frames of a newer epoch held on each receive stream until that epoch's commit arrives.
-import {
-  decodeHeader,
-  deriveSenderBaseKey,
-  makeKid,
-  parseKid,
-  SframeError,
-  SframeReceiver,
-  SframeSender,
-  SframeUnknownKidError,
-  DEFAULT_CIPHER_SUITE,
-} from '../../../crypto/index.ts';
+import { decodeHeader, deriveSenderBaseKey, makeKid, parseKid, SframeError, SframeReceiver, SframeSender, SframeUnknownKidError, DEFAULT_CIPHER_SUITE } from '../../../crypto/index.ts';
 
 /** Receivers keep the epoch before the current one this long for frames still in flight. */
 export const PREVIOUS_EPOCH_GRACE_MS = 5_000;
@@ -99,10 +89,7 @@ export class FrameKeys {
     this.newest = epoch;
     // The counter runs on from the epoch before: frame signatures are batched by counter across epochs (source-auth).
     const startCounter = this.sender?.nextCounter ?? 0n;
-    this.sender =
-      senderIndex === null
-        ? null
-        : new SframeSender({ kid: makeKid(epoch, senderIndex), baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE, startCounter });
+    this.sender = senderIndex === null ? null : new SframeSender({ kid: makeKid(epoch, senderIndex), baseKey: deriveSenderBaseKey(epochSecret, senderIndex, DEFAULT_CIPHER_SUITE), suite: DEFAULT_CIPHER_SUITE, startCounter });
     // The key goes into WebCrypto now rather than on the epoch's first frame; a failure shows on that frame.
     this.sender?.ready().catch(() => undefined);
     this.prune(now);

@@ -16,7 +16,10 @@ export interface MediaSignaling {
   }>;
   connectTransport(transportId: string, dtlsParameters: types.DtlsParameters): Promise<void>;
   produce(transportId: string, rtpParameters: types.RtpParameters): Promise<string>;
-  consume(producerId: string, rtpCapabilities: types.RtpCapabilities): Promise<{
+  consume(
+    producerId: string,
+    rtpCapabilities: types.RtpCapabilities,
+  ): Promise<{
     consumerId: string;
     producerId: string;
     rtpParameters: types.RtpParameters;
@@ -65,11 +68,7 @@ export class MediaSession {
    * `onBlocked(true)`: no candidate pair of some transport works, so no audio passes; false once all connect.
    * `onTransportState` hears every transport's connection state, 'closed' included when we drop one.
    */
-  constructor(
-    signaling: MediaSignaling,
-    e2ee: E2eeChannel,
-    callbacks: { onBlocked?: (blocked: boolean) => void; onTransportState?: (direction: 'send' | 'recv', state: TransportState) => void } = {},
-  ) {
+  constructor(signaling: MediaSignaling, e2ee: E2eeChannel, callbacks: { onBlocked?: (blocked: boolean) => void; onTransportState?: (direction: 'send' | 'recv', state: TransportState) => void } = {}) {
     this.signaling = signaling;
     this.e2ee = e2ee;
     this.onBlocked = callbacks.onBlocked ?? (() => undefined);
@@ -283,7 +282,11 @@ export class MediaSession {
     this.consumers.clear();
     this.prepared.clear();
     this.consuming.clear();
-    for (const pending of [this.sendTransport, this.recvTransport]) void pending?.then((t) => t.close(), () => undefined);
+    for (const pending of [this.sendTransport, this.recvTransport])
+      void pending?.then(
+        (t) => t.close(),
+        () => undefined,
+      );
     this.sendTransport = null;
     this.recvTransport = null;
     for (const id of [...this.blocked]) this.setBlocked(id, false);

@@ -6,13 +6,7 @@ import { profileName, type VerifiedMember } from './membership-types.ts';
  * The member an announcement names, or null when it was not made with this link or contradicts what was verified
  * first under its id. `kemChanged` is told of one that carries another KEM key than before: offers to the old one go.
  */
-export function checkAnnouncement(
-  keys: RoomKeys,
-  participantId: string,
-  blob: string,
-  firstOf: (memberKeyId: string) => VerifiedMember | undefined,
-  kemChanged: (memberKeyId: string) => void,
-): VerifiedMember | null {
+export function checkAnnouncement(keys: RoomKeys, participantId: string, blob: string, firstOf: (memberKeyId: string) => VerifiedMember | undefined, kemChanged: (memberKeyId: string) => void): VerifiedMember | null {
   try {
     const v = verifyAnnouncement({ roomId: keys.roomId, authKey: keys.authKey, blob });
     // Ids are 64 bits of the signing key: the first keys verified under an id keep it, so a colliding identity made

@@ -1,15 +1,5 @@
 // A distributor's commits made and resent: the next epoch's number and secret, a package per recipient, the header kept.
-import {
-  createCommit,
-  generateCommitSecret,
-  NO_PREVIOUS_COMMIT,
-  ratchetCommitSecret,
-  sealPackage,
-  type CommitKind,
-  type CreatedCommit,
-  type Identity,
-  type RoomKeys,
-} from '../../../crypto/index.ts';
+import { createCommit, generateCommitSecret, NO_PREVIOUS_COMMIT, ratchetCommitSecret, sealPackage, type CommitKind, type CreatedCommit, type Identity, type RoomKeys } from '../../../crypto/index.ts';
 import type { CommitPlan } from './commit-plans.ts';
 import type { EpochState, VerifiedMember } from './membership-types.ts';
 import type { PairKeys } from './pair-keys.ts';

@@ -36,9 +36,7 @@ export function freshPlan(d: Distributing, held: HeldDistribution | null, member
   // own (it holds only the hash), so it keys every verified member the relay lists (docs/threat-model.md, limits);
   // so does a distributor back after a reload (its list was not stored).
   const keyed = current?.locked && current.members ? new Set(current.members) : null;
-  const admitted = members.filter(
-    (m) => m.memberKeyId !== d.me && !d.removed.has(m.memberKeyId) && (!current?.locked || !keyed || keyed.has(m.memberKeyId) || d.admitted.has(m.memberKeyId)),
-  );
+  const admitted = members.filter((m) => m.memberKeyId !== d.me && !d.removed.has(m.memberKeyId) && (!current?.locked || !keyed || keyed.has(m.memberKeyId) || d.admitted.has(m.memberKeyId)));
   const everyone = [d.me, ...admitted.map((m) => m.memberKeyId)];
   const heldRole = (id: string): RosterRole | undefined => (held ? (held.stage.find((m) => m.memberKeyId === id)?.role ?? 'listener') : undefined);
   // The first epoch of a room is its creator's, who is its host.

@@ -113,4 +113,3 @@ export function storedKemSecrets(roomId: string): [string, Uint8Array][] {
     return [];
   }
 }
-

@@ -134,13 +134,18 @@ export class Membership {
 
   /** Checks an announcement against this room's authKey; null when it was not made with this link. */
   verify(participantId: string, announcement: string): VerifiedMember | null {
-    const member = checkAnnouncement(this.keys, participantId, announcement, (id) => this.known.get(id), (id) => this.pairs.forget(id, this.me));
+    const member = checkAnnouncement(
+      this.keys,
+      participantId,
+      announcement,
+      (id) => this.known.get(id),
+      (id) => this.pairs.forget(id, this.me),
+    );
     if (member) this.known.set(member.memberKeyId, member);
     return member;
   }
 
-  private signKeyOf = (memberKeyId: string): Uint8Array | null =>
-    memberKeyId === this.me ? this.identity.signPublicKey : (this.known.get(memberKeyId)?.signPublicKey ?? null);
+  private signKeyOf = (memberKeyId: string): Uint8Array | null => (memberKeyId === this.me ? this.identity.signPublicKey : (this.known.get(memberKeyId)?.signPublicKey ?? null));
 
   /** The signed role: on the stage of the current epoch, or a listener; null before any epoch. */
   roleOf(memberKeyId: string): RosterRole | null {
@@ -380,4 +385,3 @@ export class Membership {
     if (effect.kind === 'kick') this.removed.add(effect.target);
   }
 }
-

@@ -76,13 +76,7 @@ export interface Invitation {
 export function acceptsRestoredInvite(held: readonly RosterEntry[], me: string, invitation: Invitation, now: readonly RosterEntry[], backAt: number | null): boolean {
   const heldRole = (id: string) => held.find((m) => m.memberKeyId === id)?.role ?? 'listener';
   const { inviter, epoch } = invitation;
-  return (
-    backAt !== null &&
-    epoch >= backAt &&
-    heldRole(me) === 'speaker' &&
-    heldRole(inviter) !== 'listener' &&
-    now.some((m) => m.memberKeyId === inviter && m.role === 'host')
-  );
+  return backAt !== null && epoch >= backAt && heldRole(me) === 'speaker' && heldRole(inviter) !== 'listener' && now.some((m) => m.memberKeyId === inviter && m.role === 'host');
 }
 
 /** A raised hand is the listener's own request: it raises it again if it was up and the member was in the audience. */

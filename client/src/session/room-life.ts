@@ -1,14 +1,5 @@
 // Room life, pure: reactions, chat and questions, pins, recording notices; their limits, rates, authority, replays and keys.
-import {
-  openRoomMessage,
-  roomMessageEpoch,
-  sealRoomMessage,
-  utf8,
-  type Identity,
-  type RoomMessage,
-  type RoomMessageKind,
-  type RosterRole,
-} from '../../../crypto/index.ts';
+import { openRoomMessage, roomMessageEpoch, sealRoomMessage, utf8, type Identity, type RoomMessage, type RoomMessageKind, type RosterRole } from '../../../crypto/index.ts';
 import { ROOM_MESSAGE_RATE } from '../../../protocol/messages.ts';
 
 /** The small fixed set of reactions: a reaction travels as an index into it. */
@@ -205,7 +196,7 @@ export class RoomLife {
 
   reaction(emoji: string): string {
     const index = REACTIONS.indexOf(emoji as Reaction);
-    if (index < 0) throw new RoomLifeError('UNKNOWN_REACTION', 'not one of the room\'s reactions');
+    if (index < 0) throw new RoomLifeError('UNKNOWN_REACTION', "not one of the room's reactions");
     return this.send('reaction', Uint8Array.of(index));
   }
 

@@ -55,11 +55,14 @@ export function App() {
     } catch (error) {
       return setFatal(translate(lang, 'linkInvalid', { reason: (error as Error).message }));
     }
-    loadRoomModules().then(({ RoomSession, Room }) => {
-      const s = RoomSession.fromLink(link);
-      setOpened({ session: s, Room });
-      void s.peek();
-    }, (error: Error) => setFatal(translate(lang, 'errorGeneric', { reason: error.message })));
+    loadRoomModules().then(
+      ({ RoomSession, Room }) => {
+        const s = RoomSession.fromLink(link);
+        setOpened({ session: s, Room });
+        void s.peek();
+      },
+      (error: Error) => setFatal(translate(lang, 'errorGeneric', { reason: error.message })),
+    );
   };
 
   useEffect(() => {
@@ -108,15 +111,34 @@ export function App() {
     body = (
       <main class="card" data-testid="unsupported-browser">
         <h2>{t('unsupportedHeading')}</h2>
-        <p class="error" role="alert">{t('unsupportedBody')}</p>
+        <p class="error" role="alert">
+          {t('unsupportedBody')}
+        </p>
         <p>{t('unsupportedBrowsers')}</p>
       </main>
     );
-  } else if (fatal) body = <main class="card"><p class="error" role="alert" data-testid="link-error">{fatal}</p><p><a href="/">{t('createHeading')}</a></p></main>;
-  else if (!opened || !view) body = <Home onCreate={create} onOpen={(link) => {
-    reloadOnNewFragment();
-    open(link);
-  }} busy={creating} />;
+  } else if (fatal)
+    body = (
+      <main class="card">
+        <p class="error" role="alert" data-testid="link-error">
+          {fatal}
+        </p>
+        <p>
+          <a href="/">{t('createHeading')}</a>
+        </p>
+      </main>
+    );
+  else if (!opened || !view)
+    body = (
+      <Home
+        onCreate={create}
+        onOpen={(link) => {
+          reloadOnNewFragment();
+          open(link);
+        }}
+        busy={creating}
+      />
+    );
   else {
     const phase = view.phase;
     switch (phase.kind) {
@@ -124,19 +146,45 @@ export function App() {
         body = <Join title={phase.title} onJoin={(name) => opened.session.join(name)} />;
         break;
       case 'busy':
-        body = <main class="card"><p role="status">{t(phase.message)}</p></main>;
+        body = (
+          <main class="card">
+            <p role="status">{t(phase.message)}</p>
+          </main>
+        );
         break;
       case 'lobby':
-        body = <main class="card"><h2 data-testid="room-title">{view.title || t('untitledRoom')}</h2><p role="status" data-testid="lobby-waiting">{t('lobbyWaiting')}</p></main>;
+        body = (
+          <main class="card">
+            <h2 data-testid="room-title">{view.title || t('untitledRoom')}</h2>
+            <p role="status" data-testid="lobby-waiting">
+              {t('lobbyWaiting')}
+            </p>
+          </main>
+        );
         break;
       case 'room':
         body = <opened.Room view={view} actions={opened.session} />;
         break;
       case 'ended':
-        body = <main class="card"><p role="alert" data-testid="room-ended" data-reason={phase.reason}>{t(phase.reason)}</p><p><a href="/">{t('createHeading')}</a></p></main>;
+        body = (
+          <main class="card">
+            <p role="alert" data-testid="room-ended" data-reason={phase.reason}>
+              {t(phase.reason)}
+            </p>
+            <p>
+              <a href="/">{t('createHeading')}</a>
+            </p>
+          </main>
+        );
         break;
       case 'error':
-        body = <main class="card"><p class="error" role="alert" data-testid="room-error">{t('errorGeneric', { reason: phase.message })}</p></main>;
+        body = (
+          <main class="card">
+            <p class="error" role="alert" data-testid="room-error">
+              {t('errorGeneric', { reason: phase.message })}
+            </p>
+          </main>
+        );
         break;
     }
   }
@@ -144,18 +192,26 @@ export function App() {
   return (
     <LangContext.Provider value={lang}>
       <header class="top">
-        <h1><a href="/">🍵 {t('appName')}</a></h1>
+        <h1>
+          <a href="/">🍵 {t('appName')}</a>
+        </h1>
         <label class="lang">
           <span class="visually-hidden">{t('language')} </span>
           <select data-testid="language" value={lang} onChange={(e) => setLang(e.currentTarget.value as Lang)}>
-            {LANGS.map((l) => <option key={l.id} value={l.id}>{l.label}</option>)}
+            {LANGS.map((l) => (
+              <option key={l.id} value={l.id}>
+                {l.label}
+              </option>
+            ))}
           </select>
         </label>
       </header>
       {body}
       {/* AGPL §13: every user of the page is offered the source of what this relay runs (/source on the relay). */}
       <footer class="source">
-        <a href="/source" data-testid="source-link">{t('sourceLink')}</a>
+        <a href="/source" data-testid="source-link">
+          {t('sourceLink')}
+        </a>
       </footer>
     </LangContext.Provider>
   );

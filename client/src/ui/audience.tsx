@@ -71,7 +71,10 @@ export function Audience(props: { view: RoomView; actions: RoomActions; reaction
   return (
     <section class="audience" data-testid="audience">
       <h3>
-        {t('audience')} <span class="count" data-testid="audience-count" data-count={view.audienceCount}>{t('audienceCount', { count: view.audienceCount })}</span>
+        {t('audience')}{' '}
+        <span class="count" data-testid="audience-count" data-count={view.audienceCount}>
+          {t('audienceCount', { count: view.audienceCount })}
+        </span>
       </h3>
       {me && (
         <ul class="members">
@@ -83,12 +86,18 @@ export function Audience(props: { view: RoomView; actions: RoomActions; reaction
       </button>
       {open && (
         <ul class="members audience-list" data-testid="audience-list" data-rows={rows.length} onScroll={onScroll}>
-          {rows.map((m) => <Participant key={m.participantId} member={m} viewerRole={view.myRole} actions={actions} reactions={props.reactionsOf(m.participantId)} />)}
+          {rows.map((m) => (
+            <Participant key={m.participantId} member={m} viewerRole={view.myRole} actions={actions} reactions={props.reactionsOf(m.participantId)} />
+          ))}
           {fetched.loading && <li class="hint">{t('audienceLoading')}</li>}
           {fetched.failed && <li class="error">{t('audienceFailed')}</li>}
           {!fetched.loading && rows.length === 0 && <li class="hint">{t('audienceEmpty')}</li>}
           {more && (
-            <li><button data-testid="audience-more" type="button" disabled={fetched.loading} onClick={loadMore}>{t('audienceMore')}</button></li>
+            <li>
+              <button data-testid="audience-more" type="button" disabled={fetched.loading} onClick={loadMore}>
+                {t('audienceMore')}
+              </button>
+            </li>
           )}
         </ul>
       )}

@@ -39,15 +39,17 @@ export function Home(props: { onCreate: (title: string, name: string) => void; o
       <form onSubmit={submit}>
         <label>
           {t('roomTitleLabel')}
-          <input data-testid="create-title" maxLength={120} value={title} placeholder={t('roomTitlePlaceholder')}
-            onInput={(e) => setTitle(e.currentTarget.value)} />
+          <input data-testid="create-title" maxLength={120} value={title} placeholder={t('roomTitlePlaceholder')} onInput={(e) => setTitle(e.currentTarget.value)} />
         </label>
         <label>
           {t('yourNameLabel')}
-          <input data-testid="create-name" maxLength={60} value={name} placeholder={t('yourNamePlaceholder')}
-            onInput={(e) => setName(e.currentTarget.value)} />
+          <input data-testid="create-name" maxLength={60} value={name} placeholder={t('yourNamePlaceholder')} onInput={(e) => setName(e.currentTarget.value)} />
         </label>
-        {error && <p class="error" role="alert">{error}</p>}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
         <button data-testid="create-room" type="submit" disabled={props.busy}>
           {props.busy ? t('creating') : t('createButton')}
         </button>
@@ -59,8 +61,14 @@ export function Home(props: { onCreate: (title: string, name: string) => void; o
           <input data-testid="paste-link" autocomplete="off" spellcheck={false} value={pasted} onInput={(e) => setPasted(e.currentTarget.value)} />
         </label>
         <p class="hint">{t('openLinkHint')}</p>
-        {linkError && <p class="error" role="alert" data-testid="paste-link-error">{linkError}</p>}
-        <button data-testid="open-link" type="submit">{t('openLinkButton')}</button>
+        {linkError && (
+          <p class="error" role="alert" data-testid="paste-link-error">
+            {linkError}
+          </p>
+        )}
+        <button data-testid="open-link" type="submit">
+          {t('openLinkButton')}
+        </button>
       </form>
     </main>
   );

@@ -14,7 +14,11 @@ export function InsecureOrigin() {
       <p role="alert">{t('insecureExplain', { origin: location.origin })}</p>
       <p>{t('insecureGuest')}</p>
       <p>{t('insecureHost')}</p>
-      <p><a data-testid="insecure-try-https" href={secure}>{t('insecureTryHttps', { address: `https://${location.host}` })}</a></p>
+      <p>
+        <a data-testid="insecure-try-https" href={secure}>
+          {t('insecureTryHttps', { address: `https://${location.host}` })}
+        </a>
+      </p>
     </main>
   );
 }

@@ -18,11 +18,16 @@ export function Join(props: { title: string | null; onJoin: (name: string) => vo
       <form onSubmit={submit}>
         <label>
           {t('yourNameLabel')}
-          <input data-testid="join-name" maxLength={60} value={name} placeholder={t('yourNamePlaceholder')}
-            onInput={(e) => setName(e.currentTarget.value)} />
+          <input data-testid="join-name" maxLength={60} value={name} placeholder={t('yourNamePlaceholder')} onInput={(e) => setName(e.currentTarget.value)} />
         </label>
-        {error && <p class="error" role="alert">{error}</p>}
-        <button data-testid="join-room" type="submit">{t('joinButton')}</button>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <button data-testid="join-room" type="submit">
+          {t('joinButton')}
+        </button>
       </form>
     </main>
   );

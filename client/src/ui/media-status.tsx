@@ -14,16 +14,15 @@ const TEXT: Record<Status['state'], StringKey> = {
 export function MediaStatus(props: { status: Status; names: (participantId: string) => string | null; onRetry: () => void }) {
   const t = useT();
   const { state, reason, silent } = props.status;
-  const text =
-    reason === 'no-frames'
-      ? t('mediaNoFrames', { names: silent.map((id) => props.names(id) ?? '…').join(', ') })
-      : reason === 'transport-disconnected'
-        ? t('mediaTransportDisconnected')
-        : t(TEXT[state]);
+  const text = reason === 'no-frames' ? t('mediaNoFrames', { names: silent.map((id) => props.names(id) ?? '…').join(', ') }) : reason === 'transport-disconnected' ? t('mediaTransportDisconnected') : t(TEXT[state]);
   return (
     <div data-testid="media-status" data-state={state} data-reason={reason ?? ''} class={`media media-${state}`} role={state === 'failed' ? 'alert' : 'status'}>
       <span>{text}</span>
-      {state === 'failed' && <button data-testid="media-retry" type="button" onClick={props.onRetry}>{t('mediaRetry')}</button>}
+      {state === 'failed' && (
+        <button data-testid="media-retry" type="button" onClick={props.onRetry}>
+          {t('mediaRetry')}
+        </button>
+      )}
     </div>
   );
 }

@@ -61,10 +61,16 @@ export function SoundControls(props: { view: RoomView; actions: RoomActions; onS
         {t('pushToTalkMode')}
       </label>
       {life.pushToTalk && (
-        <button data-testid="push-to-talk" type="button" aria-pressed={life.talking}
-          onPointerDown={() => actions.setTalking(true)} onPointerUp={() => actions.setTalking(false)} onPointerLeave={() => life.talking && actions.setTalking(false)}
+        <button
+          data-testid="push-to-talk"
+          type="button"
+          aria-pressed={life.talking}
+          onPointerDown={() => actions.setTalking(true)}
+          onPointerUp={() => actions.setTalking(false)}
+          onPointerLeave={() => life.talking && actions.setTalking(false)}
           onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && !e.repeat && actions.setTalking(true)}
-          onKeyUp={(e) => (e.key === 'Enter' || e.key === ' ') && actions.setTalking(false)}>
+          onKeyUp={(e) => (e.key === 'Enter' || e.key === ' ') && actions.setTalking(false)}
+        >
           {life.talking ? t('talking') : t('holdToTalk')}
         </button>
       )}
@@ -73,13 +79,19 @@ export function SoundControls(props: { view: RoomView; actions: RoomActions; onS
         {t('noiseSuppression')}
       </label>
       {view.myRole === 'host' && !life.recordingHere && (
-        <button data-testid="record-start" type="button" onClick={() => actions.startRecording()}>{t('recordStart')}</button>
+        <button data-testid="record-start" type="button" onClick={() => actions.startRecording()}>
+          {t('recordStart')}
+        </button>
       )}
       {view.myRole === 'host' && life.recordingHere && (
-        <button data-testid="record-stop" type="button" class="danger" onClick={() => actions.stopRecording()}>{t('recordStop')}</button>
+        <button data-testid="record-stop" type="button" class="danger" onClick={() => actions.stopRecording()}>
+          {t('recordStop')}
+        </button>
       )}
       {view.recordingFile && (
-        <a data-testid="recording-file" href={view.recordingFile} download="teahouse-recording.webm">{t('recordingDownload')}</a>
+        <a data-testid="recording-file" href={view.recordingFile} download="teahouse-recording.webm">
+          {t('recordingDownload')}
+        </a>
       )}
     </div>
   );
@@ -106,14 +118,27 @@ export function ChatPanel(props: { view: RoomView; actions: RoomActions }) {
       <h3 id="chat-heading">{t('chatHeading')}</h3>
       {life.pinned && (
         <p class="pinned" data-testid="pinned-message" data-kind={life.pinned.kind} role="status" aria-live="polite">
-          <span aria-hidden="true">📌</span> {life.pinned.kind === 'link' ? <a href={life.pinned.text} rel="noopener noreferrer" target="_blank">{life.pinned.text}</a> : life.pinned.text}
+          <span aria-hidden="true">📌</span>{' '}
+          {life.pinned.kind === 'link' ? (
+            <a href={life.pinned.text} rel="noopener noreferrer" target="_blank">
+              {life.pinned.text}
+            </a>
+          ) : (
+            life.pinned.text
+          )}
           <small> — {t('pinnedBy', { name: life.pinned.by ?? '…' })}</small>
-          {moderates && <button data-testid="unpin-message" type="button" onClick={() => actions.pin(null)}>{t('unpin')}</button>}
+          {moderates && (
+            <button data-testid="unpin-message" type="button" onClick={() => actions.pin(null)}>
+              {t('unpin')}
+            </button>
+          )}
         </p>
       )}
       <div class="reactions" role="group" aria-label={t('reactionsLabel')}>
         {REACTIONS.map((emoji) => (
-          <button data-testid="reaction-button" data-emoji={emoji} type="button" key={emoji} aria-label={t('reactWith', { emoji })} onClick={() => actions.react(emoji)}>{emoji}</button>
+          <button data-testid="reaction-button" data-emoji={emoji} type="button" key={emoji} aria-label={t('reactWith', { emoji })} onClick={() => actions.react(emoji)}>
+            {emoji}
+          </button>
         ))}
       </div>
       <ol class="chat-log" aria-live="polite" aria-label={t('chatHeading')}>
@@ -122,33 +147,48 @@ export function ChatPanel(props: { view: RoomView; actions: RoomActions }) {
             <strong class="chat-name">{m.name ?? '…'}</strong>
             {m.question && <span class="badge">{t('questionBadge')}</span>} <span class="chat-text">{m.text}</span>
             {moderates && m.question && (
-              <button data-testid="pin-message" type="button" onClick={() => actions.pin({ kind: 'question', text: m.text })}>{t('pin')}</button>
+              <button data-testid="pin-message" type="button" onClick={() => actions.pin({ kind: 'question', text: m.text })}>
+                {t('pin')}
+              </button>
             )}
           </li>
         ))}
       </ol>
       <form onSubmit={send}>
-        <label class="visually-hidden" for="chat-input">{t('chatInputLabel')}</label>
-        <input id="chat-input" data-testid="chat-input" value={text} maxLength={ROOM_LIFE_LIMITS.textChars * 2}
-          placeholder={t('chatPlaceholder')} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+        <label class="visually-hidden" for="chat-input">
+          {t('chatInputLabel')}
+        </label>
+        <input id="chat-input" data-testid="chat-input" value={text} maxLength={ROOM_LIFE_LIMITS.textChars * 2} placeholder={t('chatPlaceholder')} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
         <label>
           <input data-testid="chat-question" type="checkbox" checked={question} onChange={(e) => setQuestion((e.target as HTMLInputElement).checked)} />
           {t('askAsQuestion')}
         </label>
-        <button data-testid="chat-send" type="submit">{t('chatSend')}</button>
+        <button data-testid="chat-send" type="submit">
+          {t('chatSend')}
+        </button>
       </form>
       {moderates && (
-        <form onSubmit={(e) => {
-          e.preventDefault();
-          actions.pin({ kind: 'link', text: pinLink });
-          setPinLink('');
-        }}>
-          <label class="visually-hidden" for="pin-link">{t('pinLinkLabel')}</label>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            actions.pin({ kind: 'link', text: pinLink });
+            setPinLink('');
+          }}
+        >
+          <label class="visually-hidden" for="pin-link">
+            {t('pinLinkLabel')}
+          </label>
           <input id="pin-link" data-testid="pin-link-input" value={pinLink} placeholder="https://" onInput={(e) => setPinLink((e.target as HTMLInputElement).value)} />
-          <button data-testid="pin-link" type="submit">{t('pinLink')}</button>
+          <button data-testid="pin-link" type="submit">
+            {t('pinLink')}
+          </button>
         </form>
       )}
-      {life.error && <p class="error" role="alert" data-testid="chat-error" data-code={life.error}>{t(ERROR_KEY[life.error] ?? 'chatErrorFailed')}</p>}
+      {life.error && (
+        <p class="error" role="alert" data-testid="chat-error" data-code={life.error}>
+          {t(ERROR_KEY[life.error] ?? 'chatErrorFailed')}
+        </p>
+      )}
     </section>
   );
 }

@@ -42,8 +42,12 @@ export function Share(props: { link: string }) {
       <h3>{t('shareLink')}</h3>
       <p class="hint">{t('shareHint')}</p>
       <div class="link-row">
-        <code data-testid="room-link" class="link">{props.link}</code>
-        <button data-testid="copy-link" type="button" onClick={copy}>{copied ? t('copied') : t('copyLink')}</button>
+        <code data-testid="room-link" class="link">
+          {props.link}
+        </code>
+        <button data-testid="copy-link" type="button" onClick={copy}>
+          {copied ? t('copied') : t('copyLink')}
+        </button>
       </div>
       {qr && <img class="qr" src={qr} alt={t('qrAlt')} width={176} height={176} />}
     </section>

@@ -10,18 +10,33 @@ export function Stats(props: { view: RoomView }) {
       <summary>{t('statsHeading')}</summary>
       <table>
         <thead>
-          <tr><th>{t('statsSpeaker')}</th><th>{t('statsEncrypted')}</th><th>{t('statsDecrypted')}</th><th>{t('statsDropped')}</th></tr>
+          <tr>
+            <th>{t('statsSpeaker')}</th>
+            <th>{t('statsEncrypted')}</th>
+            <th>{t('statsDecrypted')}</th>
+            <th>{t('statsDropped')}</th>
+          </tr>
         </thead>
         <tbody>
-          <tr data-testid="stats-self"><td>{t('you')}</td><td>{sent.encrypted}</td><td>–</td><td>{sent.droppedNoKey + sent.droppedStale}</td></tr>
+          <tr data-testid="stats-self">
+            <td>{t('you')}</td>
+            <td>{sent.encrypted}</td>
+            <td>–</td>
+            <td>{sent.droppedNoKey + sent.droppedStale}</td>
+          </tr>
           {speakers.map((s) => (
             <tr key={s.participantId} data-testid="stats-speaker" data-participant={s.participantId}>
-              <td>{s.name ?? '…'}</td><td>–</td><td>{s.decrypted}</td><td title={s.lastError ?? ''}>{s.dropped}</td>
+              <td>{s.name ?? '…'}</td>
+              <td>–</td>
+              <td>{s.decrypted}</td>
+              <td title={s.lastError ?? ''}>{s.dropped}</td>
             </tr>
           ))}
         </tbody>
       </table>
-      <p data-testid="dropped-events" data-count={props.view.droppedEvents}>{t('statsDroppedEvents', { count: props.view.droppedEvents })}</p>
+      <p data-testid="dropped-events" data-count={props.view.droppedEvents}>
+        {t('statsDroppedEvents', { count: props.view.droppedEvents })}
+      </p>
     </details>
   );
 }
