@@ -1,4 +1,4 @@
-// The rekey benchmark's member process: a host and N-1 members as socket.io clients with the browser's own Membership.
+// The rekey benchmark's member process: a host and N-1 members as socket.io clients with the browser's own Membership, on one relay or several.
 // Members only record when a commit's header and their own package reach them; opening it is timed afterwards, one by one, as each member's own
 // device would do it in parallel (one Node thread opening 1,000 commits in a row would measure this process instead).
 import { io, type Socket } from 'socket.io-client';
@@ -7,9 +7,13 @@ import { Membership, type IssuedCommit, type VerifiedMember } from '../../client
 import { request } from '../../protocol/client.ts';
 import { LIMITS, type EventOf } from '../../protocol/messages.ts';
 import { median } from '../report.ts';
+import { answer } from './conversation.ts';
 
 export interface RekeyCommand {
+  /** The host's relay: in a cluster, the room's origin. */
   url: string;
+  /** The relays members connect to, round-robin (a cluster); the host's alone unless given. */
+  memberUrls?: string[];
   roomSecretHex: string;
   members: number;
   /**
@@ -68,7 +72,8 @@ interface Member {
 
 
 async function connect(url: string): Promise<Socket> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  // Thousands of sockets in this one process on a shared machine: the default 20 s handshake can pass while it is busy.
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 120_000 });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
@@ -134,13 +139,30 @@ function delivered(m: Member, epoch: number): { header: Received<string>; pkg: R
   return header && pkg ? { header, pkg } : null;
 }
 
-async function measureRekey({ url, roomSecretHex, members: size, hybrid }: RekeyCommand): Promise<RekeyResult> {
+/** The room set up for one rekey: every member on epoch 1. */
+interface Room {
+  command: RekeyCommand;
+  host: Member;
+  others: Member[];
+  present: Set<string>;
+  participantOf: Map<string, string>;
+  verify: (m: Member) => VerifiedMember;
+  firstEpoch: number;
+  offerTimes: number[];
+  takeTimes: number[];
+}
+
+let room: Room | null = null;
+
+async function setup(command: RekeyCommand): Promise<void> {
+  const { url, roomSecretHex, members: size, hybrid } = command;
+  const memberUrls = command.memberUrls ?? [url];
   await initCrypto();
   const keys = deriveRoomKeys(fromHex(roomSecretHex));
   const host = await newMember(url, keys, 'Host', true, hybrid);
   const others: Member[] = [];
   for (let i = 1; i < size; i += 50) {
-    others.push(...(await Promise.all(Array.from({ length: Math.min(50, size - i) }, (_, j) => newMember(url, keys, `Member ${i + j}`, false)))));
+    others.push(...(await Promise.all(Array.from({ length: Math.min(50, size - i) }, (_, j) => newMember(memberUrls[(i + j) % memberUrls.length]!, keys, `Member ${i + j}`, false)))));
   }
   const verify = (m: Member): VerifiedMember => host.membership.verify(m.participantId, m.announcement)!;
   const participantOf = new Map([host, ...others].map((m) => [m.membership.me, m.participantId]));
@@ -150,11 +172,11 @@ async function measureRekey({ url, roomSecretHex, members: size, hybrid }: Rekey
   const offerTimes: number[] = [];
   const takeTimes: number[] = [];
   for (const [i, m] of others.entries()) {
+    // Offers and checks come from as many devices; this one process lets its sockets breathe between them (pings, the relay's).
+    if (i % 50 === 0) await sleep(0);
     const seen = m.membership.verify(host.participantId, host.announcement);
     if (!seen) throw new Error('host announcement did not verify');
     if (!hybrid) continue;
-    // Offers come from as many devices; this one process lets its sockets breathe between them (pings, the relay's).
-    if (i % 50 === 0) await sleep(0);
     // The offer each newcomer makes to the distributor's KEM key (key.kem), and the distributor taking it: join-time
     // costs, one each per member, none of them in the rekey below.
     let t = performance.now();
@@ -170,10 +192,18 @@ async function measureRekey({ url, roomSecretHex, members: size, hybrid }: Rekey
   const first = host.membership.issueFresh([verify(host), ...others.map(verify)], { roles: new Map([[host.membership.me, 'host']]) });
   await send(host, first, participantOf);
   await until(() => others.every((m) => delivered(m, first.epoch)), 'epoch 1');
-  for (const m of others) {
+  for (const [i, m] of others.entries()) {
+    if (i % 50 === 0) await sleep(0);
     const { header, pkg } = delivered(m, first.epoch)!;
     m.membership.accept(header.value, pkg.value, present);
   }
+  room = { command, host, others, present, participantOf, verify, firstEpoch: first.epoch, offerTimes, takeTimes };
+}
+
+async function measureRekey(): Promise<RekeyResult> {
+  if (!room) throw new Error('no room set up');
+  const { command: { members: size, hybrid }, host, others, present, participantOf, verify, firstEpoch, offerTimes, takeTimes } = room;
+  room = null;
 
   // A listener leaves; the host answers the peer.left as the browser does once its batch closes: a fresh secret for
   // those who stay, each in its own package.
@@ -190,7 +220,7 @@ async function measureRekey({ url, roomSecretHex, members: size, hybrid }: Rekey
   });
   const t0 = performance.now();
   await request(leaver.socket, 'room.leave', {});
-  const epoch = first.epoch + 1;
+  const epoch = firstEpoch + 1;
   await until(() => others.every((m) => delivered(m, epoch)), 'epoch 2');
   const uploadBytes = await uploaded;
   const rekey = issued as IssuedCommit | null;
@@ -222,7 +252,6 @@ async function measureRekey({ url, roomSecretHex, members: size, hybrid }: Rekey
     leaverLocked = error instanceof CommitNoKeyError;
   }
   leaverLocked &&= !rekey.packages.some((p) => p.memberKeyId === leaver.membership.me) && toHex(leaverSecret) !== toHex(rekey.secret);
-  for (const m of [host, leaver, ...others]) m.socket.disconnect();
   const sealed = host.membership.sealed;
   return {
     members: size,
@@ -245,10 +274,5 @@ async function measureRekey({ url, roomSecretHex, members: size, hybrid }: Rekey
   };
 }
 
-process.on('message', async (command: RekeyCommand) => {
-  try {
-    process.send!({ ok: true, result: await measureRekey(command) });
-  } catch (error) {
-    process.send!({ ok: false, error: (error as Error).message });
-  }
-});
+// Two steps, so that the parent can read what the relays and Redis did for the rekey alone, between them.
+answer({ setup: (command: { type: 'setup' } & RekeyCommand) => setup(command), rekey: () => measureRekey() });
