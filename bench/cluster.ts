@@ -326,8 +326,10 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
           rekeys.push(await clusterRekey(redis, relayCount, members));
         } catch (error) {
           // On this shared machine the largest sizes may not finish: say so and keep the sizes that did.
-          rekeyFailures.push({ members, relays: relayCount, error: (error as Error).message });
-          console.log(`  rekey, ${members} members over ${relayCount} relay(s) did not finish: ${(error as Error).message}`);
+          // The member process's error comes with its stack: its first line says what did not happen.
+          const reason = (error as Error).message.split('\n')[0]!;
+          rekeyFailures.push({ members, relays: relayCount, error: reason });
+          console.log(`  rekey, ${members} members over ${relayCount} relay(s) did not finish: ${reason}`);
         }
       }
     }
