@@ -421,7 +421,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   if (parts.has('rekey')) {
     tables.push({
       title: 'Cluster rekey: a listener leaves a room whose members are round-robin over 1 or 3 relays (host on the origin) → every remaining member holds the fresh epoch',
-      columns: ['members', 'relays', 'host build ms', 'host upload KiB', 'last received ms', 'median ready ms', 'last ready ms', 'within 1 s', 'Redis KiB', 'Redis B per member of the room', 'relay CPU ms (origin / edges)', 'load avg before → after', 'one secret, leaver locked out'],
+      columns: ['members', 'relays', 'host build ms', 'host upload KiB', 'last received ms', 'median ready ms', 'last ready ms', 'within 1 s', 'member process CPU ms', 'Redis KiB', 'Redis B per member of the room', 'relay CPU ms (origin / edges)', 'load avg before → after', 'one secret, leaver locked out'],
       rows: [
         ...rekeys.map((r) => [
           r.result.members,
@@ -432,17 +432,18 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
           r.result.medianReadyMs,
           r.result.lastReadyMs,
           r.result.lastReadyMs <= 1000 ? 'yes' : 'no',
+          r.result.processCpuMs,
           r.redisBytes / 1024,
           r.redisBytes / r.result.members,
           r.cpuMs.map((c) => c.toFixed(0)).join(' / '),
           `${r.loadavg.before[0]!.toFixed(1)} → ${r.loadavg.after[0]!.toFixed(1)}`,
           r.result.agreed ? 'yes' : 'no',
         ]),
-        ...rekeyFailures.map((f) => [f.members, f.relays, null, null, null, null, null, 'did not finish', null, null, null, null, null]),
+        ...rekeyFailures.map((f) => [f.members, f.relays, null, null, null, null, null, 'did not finish', null, null, null, null, null, null]),
       ],
       notes: [
         'The single-relay rekey bench\'s member process (bench/load/members.ts, the browser\'s Membership): the host on relay 1, members round-robin over the relays (one relay in cluster mode for the baseline, or three), all on epoch 1 first; the last member to join leaves (through its relay), the host issues the fresh commit on peer.left. Times from the leave request; a member is ready at its arrival plus its own open time. The batching window (keyBatchMs) is not in them.',
-        'Redis bytes: INFO stats in plus out from just before the leave to just after every member was measured, beats slowed to one a minute: the leave forwarded, the commit\'s header and packages to each edge, directory writes. Relay CPU over the same span.',
+        'Redis bytes: INFO stats in plus out from just before the leave to just after every member was measured, beats slowed to one a minute: the leave forwarded, the commit\'s header and packages to each edge, directory writes. Relay CPU over the same span. Member process CPU: the one process holding the host and every member, from the leave to the last arrival.',
         ...rekeyFailures.map((f) => `${f.members} members over ${f.relays} relay(s) did not finish: ${f.error}`),
         machine,
       ],

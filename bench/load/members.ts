@@ -48,6 +48,11 @@ export interface RekeyResult {
   /** From the leaver's request to the last member able to decrypt the new epoch (its receive time + its open time). */
   lastReadyMs: number;
   medianReadyMs: number;
+  /**
+   * This one process's CPU from the leave to the last arrival: the host's build and upload and every member's receipt
+   * (not the opens). Near the wall time, the members' process and not the relays set the pace.
+   */
+  processCpuMs: number;
   /** Every remaining member opened the host's secret, and the leaver, given no package, could not open the commit. */
   agreed: boolean;
 }
@@ -225,9 +230,11 @@ async function measureRekey(): Promise<RekeyResult> {
     uploaded = send(host, issued, participantOf);
   });
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await request(leaver.socket, 'room.leave', {});
   const epoch = firstEpoch + 1;
   await until(() => others.every((m) => delivered(m, epoch)), () => `epoch 2 (${others.filter((m) => delivered(m, epoch)).length} of ${others.length} members had it)`);
+  const cpu = process.cpuUsage(cpu0);
   const uploadBytes = await uploaded;
   const rekey = issued as IssuedCommit | null;
   if (!rekey || rekey.epoch !== epoch) throw new Error('the host did not issue the next epoch');
@@ -275,6 +282,7 @@ async function measureRekey(): Promise<RekeyResult> {
     medianOpenMs: median(opens),
     lastReadyMs: Math.max(...ready),
     medianReadyMs: median(ready),
+    processCpuMs: (cpu.user + cpu.system) / 1000,
     // Every package the host sealed was under the kind of pairwise key asked for.
     agreed: secrets.size === 1 && secrets.has(toHex(host.membership.current!.secret)) && leaverLocked && (hybrid ? sealed.classical === 0 : sealed.hybrid === 0),
   };
