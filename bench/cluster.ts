@@ -360,7 +360,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
     { label: 'CPU per join', unit: 'ms', values: joins.flatMap((r) => [{ name: `origin, ${r.relays} relay${r.relays > 1 ? 's' : ''}${rounds > 1 ? ` #${r.round}` : ''}`, value: r.originMsPerJoin }, ...(r.edgeMsPerEdgeJoin === null ? [] : [{ name: `edges per edge join, ${r.relays} relays${rounds > 1 ? ` #${r.round}` : ''}`, value: r.edgeMsPerEdgeJoin }])]) },
     { label: 'Rekey: last member holds the fresh epoch', unit: 'ms', values: rekeys.map((r) => ({ name: `${r.result.members} members, ${r.relays} relay${r.relays > 1 ? 's' : ''}`, value: r.result.lastReadyMs })) },
   ].filter((chart) => chart.values.length > 0);
-  if (charts.length > 0) await writePng('cluster', barChartSvg('Cluster: relay CPU per 1,000 listeners, joins through 1–3 relays, rekey over 3 relays', charts));
+  if (charts.length > 0) await writePng('cluster', barChartSvg('Cluster: relay CPU per 1,000 listeners, joins through 1–3 relays, rekey over 1 and 3 relays', charts));
 
   const tables: Table[] = [];
   if (parts.has('media')) {
