@@ -1,15 +1,18 @@
-// Cluster benchmark: one room's listeners on one relay against the same listeners over two relays, and joins through three relays against one.
+// Cluster benchmark: one room's listeners on one relay against the same listeners over two relays, joins through 1, 2 and 3 relays, and a rekey over one relay and three.
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { generateRoomSecret, initCrypto, toHex } from '../crypto/index.ts';
 import { startRedis, type TestRedis } from '../test/helpers/redis.ts';
 import { announce, connect, newRoom, sealedTitle, type TestClient } from '../test/helpers/relay.ts';
 import { LoadProcess } from './capacity.ts';
 import { askChild } from './load/child.ts';
 import type { RelayCommand, RelayReply } from './load/cluster-relay.ts';
+import type { RekeyResult } from './load/members.ts';
 import type { GroupResult } from './load/messages.ts';
 import type { LoadPlan, LoadReport } from './load/signaling-clients.ts';
-import { runRelayTraffic } from './relay-traffic.ts';
+import { inMemberProcess } from './rekey.ts';
+import { redisBytes, runRelayTraffic } from './relay-traffic.ts';
 import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
 
 const SPEAKER_SSRC = 0x5eaca7;
@@ -17,6 +20,8 @@ const SPEAKER_SSRC = 0x5eaca7;
 const LOSS_LIMIT_PCT = 0.5;
 const P99_LIMIT_MS = 50;
 const SOCKETS_PER_RELAY = 8;
+/** As the relay-traffic bench: beats every minute, so that Redis bytes over a rekey are the rekey's. */
+const QUIET_HEARTBEAT_MS = 60_000;
 
 /** Omit over each member of a union (a plain Omit would keep only the keys all members share). */
 type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -45,9 +50,9 @@ class RelayProcess {
     });
   }
 
-  static async start(redis: TestRedis, index: number): Promise<RelayProcess> {
+  static async start(redis: TestRedis, index: number, heartbeatMs?: number): Promise<RelayProcess> {
     const relay = new RelayProcess();
-    const started = await relay.ask({ type: 'start', redisUrl: redis.url, index });
+    const started = await relay.ask({ type: 'start', redisUrl: redis.url, index, ...(heartbeatMs ? { heartbeatMs } : {}) });
     if (started.type !== 'started') throw new Error('relay did not start');
     relay.url = started.url;
     relay.relayId = started.relayId;
@@ -187,27 +192,97 @@ async function mediaBench(redis: TestRedis, sizes: number[], rounds: number, tim
 
 export interface JoinRun {
   relays: number;
+  round: number;
   report: LoadReport;
   /** Each relay's CPU (Node and worker) over the whole load child's life, in ms; the first holds the room. */
   cpuMs: number[];
+  /** Each relay's CPU per join it took (the clients connected to it), in ms; the origin first. */
+  cpuMsPerOwnJoin: number[];
+  /** The origin's CPU per join of the run (it decides every join, whatever relay took it). */
+  originMsPerJoin: number;
+  /** The edges' CPU together per join that went through an edge; null with one relay. */
+  edgeMsPerEdgeJoin: number | null;
+  /** All relays' CPU per join of the run. */
+  clusterMsPerJoin: number;
+  loadavg: number[];
 }
 
-async function joinBench(redis: TestRedis, clients: number): Promise<JoinRun[]> {
+/** Joins through 1, 2 and 3 relays in turn (fresh relays each, the same Redis), `rounds` times, so drift in the machine's load weighs on all alike. */
+async function joinBench(redis: TestRedis, clients: number, rounds: number): Promise<JoinRun[]> {
   const runs: JoinRun[] = [];
-  for (const count of [1, 3]) {
-    const relays: RelayProcess[] = [];
-    try {
-      for (let i = 0; i < count; i++) relays.push(await RelayProcess.start(redis, i));
-      const plan: LoadPlan = { url: relays[0]!.url, joinUrls: relays.map((r) => r.url), clients, startsPerSecond: 0 };
-      // CPU over the clients' whole run (connects, the host's room.create, joins, fan-out, disconnects), per join.
-      const { result: report, nodeMs, workerMs } = await cpuOver(relays, () => askChild<LoadReport>(new URL('./load/signaling-clients.ts', import.meta.url), plan));
-      runs.push({ relays: count, report, cpuMs: nodeMs.map((n, i) => n + workerMs[i]!) });
-      console.log(`  ${count} relay(s): ${report.answered} of ${clients} answered in ${(report.totalMs / 1000).toFixed(2)} s, relay CPU ${runs.at(-1)!.cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms`);
-    } finally {
-      await Promise.all(relays.map((r) => r.stop()));
+  for (let round = 1; round <= rounds; round++) {
+    for (const count of [1, 2, 3]) {
+      const relays: RelayProcess[] = [];
+      try {
+        for (let i = 0; i < count; i++) relays.push(await RelayProcess.start(redis, i));
+        const plan: LoadPlan = { url: relays[0]!.url, joinUrls: relays.map((r) => r.url), clients, startsPerSecond: 0 };
+        // CPU over the clients' whole run (connects, the host's room.create, joins, fan-out, disconnects), per join.
+        const { result: report, nodeMs, workerMs } = await cpuOver(relays, () => askChild<LoadReport>(new URL('./load/signaling-clients.ts', import.meta.url), plan));
+        const cpuMs = nodeMs.map((n, i) => n + workerMs[i]!);
+        // Joins each relay took: those its clients were acknowledged for (an error reply is still the relays' work).
+        const taken = report.ackMsByRelay.map((xs) => xs.length);
+        const edgeJoins = taken.slice(1).reduce((a, b) => a + b, 0);
+        const joins = Math.max(1, taken.reduce((a, b) => a + b, 0));
+        runs.push({
+          relays: count,
+          round,
+          report,
+          cpuMs,
+          cpuMsPerOwnJoin: cpuMs.map((c, i) => c / Math.max(1, taken[i]!)),
+          originMsPerJoin: cpuMs[0]! / joins,
+          edgeMsPerEdgeJoin: count > 1 ? cpuMs.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, edgeJoins) : null,
+          clusterMsPerJoin: cpuMs.reduce((a, b) => a + b, 0) / joins,
+          loadavg: loadavg(),
+        });
+        const r = runs.at(-1)!;
+        console.log(`  ${count} relay(s), round ${round}: ${report.answered} of ${clients} answered in ${(report.totalMs / 1000).toFixed(2)} s, relay CPU ${cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms; per join: origin ${r.originMsPerJoin.toFixed(2)} ms, edges ${r.edgeMsPerEdgeJoin?.toFixed(2) ?? '–'} ms per edge join`);
+      } finally {
+        await Promise.all(relays.map((r) => r.stop()));
+      }
     }
   }
   return runs;
+}
+
+export interface ClusterRekeyRun {
+  relays: number;
+  result: RekeyResult;
+  /** Each relay's CPU (Node and worker) from the leave to the result (members' opens timed after arrival included), ms; the origin first. */
+  cpuMs: number[];
+  /** Redis bytes in plus out over the same span: the commit's packages to the edges, the leave forwarded, the directory. */
+  redisBytes: number;
+  loadavg: { before: number[]; after: number[] };
+}
+
+/**
+ * A rekey over `relayCount` relays: the host creates the room on relay 1, members join round-robin over all, every
+ * member takes epoch 1; then a listener leaves (through whichever relay it joined) and the host issues the fresh
+ * commit, as the single-relay rekey bench does. Fresh relays per size, beats slowed so Redis bytes are the rekey's.
+ */
+async function clusterRekey(redis: TestRedis, relayCount: number, members: number): Promise<ClusterRekeyRun> {
+  const relays: RelayProcess[] = [];
+  const before = loadavg();
+  try {
+    for (let i = 0; i < relayCount; i++) relays.push(await RelayProcess.start(redis, i, QUIET_HEARTBEAT_MS));
+    let start: { cpu: Awaited<ReturnType<RelayProcess['cpuMs']>>[]; bytes: number } | null = null;
+    let cpuMs: number[] = [];
+    let bytes = 0;
+    const readAll = async () => ({ cpu: await Promise.all(relays.map((r) => r.cpuMs())), bytes: await redisBytes(redis) });
+    const result = await inMemberProcess(
+      { url: relays[0]!.url, memberUrls: relays.map((r) => r.url), roomSecretHex: toHex(generateRoomSecret()), members, hybrid: false },
+      async () => void (start = await readAll()),
+      async () => {
+        const end = await readAll();
+        cpuMs = end.cpu.map((c, i) => c.nodeMs + c.workerMs - start!.cpu[i]!.nodeMs - start!.cpu[i]!.workerMs);
+        bytes = end.bytes - start!.bytes;
+      },
+    );
+    if (!result.agreed) throw new Error(`rekey of ${members} members over ${relayCount} relays did not agree on one secret`);
+    console.log(`  rekey, ${members} members over ${relayCount} relays: last ready ${result.lastReadyMs.toFixed(0)} ms after the leave, Redis ${(bytes / 1024).toFixed(0)} KiB, relay CPU ${cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms`);
+    return { relays: relayCount, result, cpuMs, redisBytes: bytes, loadavg: { before, after: loadavg() } };
+  } finally {
+    await Promise.all(relays.map((r) => r.stop()));
+  }
 }
 
 const percentile = (xs: number[], p: number): number | null => {
@@ -216,18 +291,48 @@ const percentile = (xs: number[], p: number): number | null => {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
 };
 
-export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]> {
+/** The bench's parts; a run from the command line may pick some (`--parts=joins,rekey`). */
+const PARTS = ['media', 'joins', 'traffic', 'rekey'] as const;
+type Part = (typeof PARTS)[number];
+
+/** A rekey size that did not finish, and why: reported as such rather than dropping the others. */
+interface RekeyFailure {
+  members: number;
+  relays: number;
+  error: string;
+}
+
+export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; rekeySizes?: number[] }): Promise<Table[]> {
+  const parts = new Set(opts.parts ?? PARTS);
   const sizes = opts.quick ? [200] : [400, 800];
   const rounds = opts.quick ? 1 : 2;
   const timing = opts.quick ? { warmupMs: 500, windowMs: 2000 } : { warmupMs: 1000, windowMs: 5000 };
   const joiners = opts.quick ? 100 : 500;
+  const rekeySizes = opts.rekeySizes ?? (opts.quick ? [100] : [1_000, 10_000]);
+  await initCrypto();
   const loadBefore = loadavg();
   const redis = await startRedis();
-  let media: MediaRun[];
-  let joins: JoinRun[];
+  let media: MediaRun[] = [];
+  let joins: JoinRun[] = [];
+  const rekeys: ClusterRekeyRun[] = [];
+  const rekeyFailures: RekeyFailure[] = [];
   try {
-    media = await mediaBench(redis, sizes, rounds, timing);
-    joins = await joinBench(redis, joiners);
+    if (parts.has('media')) media = await mediaBench(redis, sizes, rounds, timing);
+    if (parts.has('joins')) joins = await joinBench(redis, joiners, rounds);
+    // One relay then three, back to back for each size: the goal is the one relay's time.
+    for (const members of parts.has('rekey') ? rekeySizes : []) {
+      for (const relayCount of [1, 3]) {
+        try {
+          rekeys.push(await clusterRekey(redis, relayCount, members));
+        } catch (error) {
+          // On this shared machine the largest sizes may not finish: say so and keep the sizes that did.
+          // The member process's error comes with its stack: its first line says what did not happen.
+          const reason = (error as Error).message.split('\n')[0]!;
+          rekeyFailures.push({ members, relays: relayCount, error: reason });
+          console.log(`  rekey, ${members} members over ${relayCount} relay(s) did not finish: ${reason}`);
+        }
+      }
+    }
   } finally {
     await redis.stop();
   }
@@ -241,21 +346,25 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
     const b = media.filter((r) => r.run === 'B: two relays' && r.listeners === n);
     return a.map((ra, round) => ({ listeners: n, round: round + 1, held: ra.held && b[round]!.held, totalBOverA: total(b[round]!) / total(ra), busiestAOverB: busiest(ra) / busiest(b[round]!) }));
   });
-  const traffic = await runRelayTraffic(opts.quick ? 20 : 60);
-  const [one, three] = joins;
+  const traffic = parts.has('traffic') ? await runRelayTraffic(opts.quick ? 20 : 60) : [];
   const joinsPerSecond = (r: JoinRun) => r.report.answered / (r.report.totalMs / 1000);
-  writeJson('cluster', { quick: opts.quick, limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS }, timing, rounds, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins, traffic });
-  await writePng('cluster', barChartSvg('Cluster: relay CPU (Node + mediasoup worker) per 1,000 listeners of one speaker', [
+  const oneRelay = (round: number) => joins.find((r) => r.relays === 1 && r.round === round);
+  writeJson('cluster', { quick: opts.quick, parts: [...parts], limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS }, timing, rounds, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins, traffic, rekeys, rekeyFailures });
+  const charts = [
     ...sizes.map((n) => ({
       label: `${n} listeners`,
       unit: '% of a core per 1,000 listeners',
       values: media.filter((r) => r.listeners === n).flatMap((r) => r.relays.filter((x) => x.cpuPer1000Pct !== null).map((x) => ({ name: `${r.run.slice(0, 1)}, ${x.relay}`, value: x.cpuPer1000Pct! }))),
     })),
-    { label: `${joiners} joins into one room`, unit: 'joins/s', values: joins.map((r) => ({ name: `${r.relays} relay${r.relays > 1 ? 's, round-robin' : ''}`, value: joinsPerSecond(r) })) },
-  ]));
+    { label: `${joiners} joins into one room`, unit: 'joins/s', values: joins.map((r) => ({ name: `${r.relays} relay${r.relays > 1 ? 's, round-robin' : ''}${rounds > 1 ? `, round ${r.round}` : ''}`, value: joinsPerSecond(r) })) },
+    { label: 'CPU per join', unit: 'ms', values: joins.flatMap((r) => [{ name: `origin, ${r.relays} relay${r.relays > 1 ? 's' : ''}${rounds > 1 ? ` #${r.round}` : ''}`, value: r.originMsPerJoin }, ...(r.edgeMsPerEdgeJoin === null ? [] : [{ name: `edges per edge join, ${r.relays} relays${rounds > 1 ? ` #${r.round}` : ''}`, value: r.edgeMsPerEdgeJoin }])]) },
+    { label: 'Rekey: last member holds the fresh epoch', unit: 'ms', values: rekeys.map((r) => ({ name: `${r.result.members} members, ${r.relays} relay${r.relays > 1 ? 's' : ''}`, value: r.result.lastReadyMs })) },
+  ].filter((chart) => chart.values.length > 0);
+  if (charts.length > 0) await writePng('cluster', barChartSvg('Cluster: relay CPU per 1,000 listeners, joins through 1–3 relays, rekey over 1 and 3 relays', charts));
 
-  return [
-    {
+  const tables: Table[] = [];
+  if (parts.has('media')) {
+    tables.push({
       title: 'Cluster media: one speaker (50 packets/s), N SRTP listeners of one room on one relay (A) or split over two relays (B)',
       columns: ['run', 'relay', 'listeners', 'Node CPU %', 'worker CPU %', 'CPU %/1000 listeners', 'loss %', 'p50 ms', 'p99 ms', 'load proc CPU %', 'held'],
       rows: media.flatMap((r) => r.relays.map((x) => [r.run, x.relay, x.listeners, x.nodeCpuPct, x.workerCpuPct, x.cpuPer1000Pct, x.listeners > 0 ? x.received.lossPct : null, x.received.p50Ms, x.received.p99Ms, r.loadCpuPct, r.held ? 'yes' : 'no'])),
@@ -266,12 +375,15 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
         ...ratios.map((r) => `${r.listeners} listeners${rounds > 1 ? `, round ${r.round}` : ''}: total relay CPU B/A ${r.totalBOverA.toFixed(2)} (the cluster's overhead; 1 is none), busiest relay A/B ${r.busiestAOverB.toFixed(2)} (how many times more listeners the cluster carries per busiest core; 2 is ideal)${r.held ? '' : '; A or B did not hold, so these are not capacity figures'}.`),
         machine,
       ],
-    },
-    {
-      title: `Cluster joins: ${joiners} socket.io clients join one room at once, through one relay or round-robin over three (the room on the first)`,
-      columns: ['relays', 'answered', 'failed', 'ack median ms', 'ack p99 ms', 'ack median per relay ms', 'all joined s', 'joins/s', 'relay CPU ms per join', 'peer.joined received'],
+    });
+  }
+  if (parts.has('joins')) {
+    tables.push({
+      title: `Cluster joins: ${joiners} socket.io clients join one room at once, round-robin over 1, 2 and 3 relays (the room on the first)`,
+      columns: ['relays', 'round', 'answered', 'failed', 'ack median ms', 'ack p99 ms', 'ack median per relay ms', 'all joined s', 'joins/s', 'x one relay', 'CPU ms per own join, each relay', 'origin ms per join', 'edges ms per edge join', 'all relays ms per join', 'load avg (1 min)', 'peer.joined received'],
       rows: joins.map((r) => [
         r.relays,
+        r.round,
         r.report.answered,
         r.report.clients - r.report.answered,
         percentile(r.report.ackMs, 0.5),
@@ -279,16 +391,24 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
         r.report.ackMsByRelay.map((xs) => (percentile(xs, 0.5) ?? 0).toFixed(0)).join(' / '),
         r.report.totalMs / 1000,
         joinsPerSecond(r),
-        r.cpuMs.map((c) => (c / Math.max(1, r.report.answered)).toFixed(2)).join(' + '),
+        oneRelay(r.round) ? joinsPerSecond(r) / joinsPerSecond(oneRelay(r.round)!) : null,
+        r.cpuMsPerOwnJoin.map((c) => c.toFixed(2)).join(' / '),
+        r.originMsPerJoin,
+        r.edgeMsPerEdgeJoin,
+        r.clusterMsPerJoin,
+        r.loadavg[0]!,
         `${r.report.eventsReceived} of ${r.report.eventsExpected}`,
       ]),
       notes: [
-        one && three ? `joins/s three relays / one: ${(joinsPerSecond(three) / joinsPerSecond(one)).toFixed(2)}. A join through another relay is forwarded to the room's origin, which decides every join.` : '',
-        'Relay CPU (Node and worker) counts the clients\' whole run: connects, the host\'s room.create, the joins, their fan-out and the disconnects; per relay, the room\'s origin first.',
-        ...joins.map((r) => `failures (${r.relays} relays): ${Object.entries(r.report.failures).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none'}`),
-      ].filter(Boolean),
-    },
-    {
+        'Relay CPU (Node and worker) counts the clients\' whole run: connects, the host\'s room.create, the joins, their fan-out and the disconnects.',
+        'CPU per own join: a relay\'s CPU over the joins its clients sent it (the origin first). Origin per join: its CPU over every join of the run (it decides them all). Edges per edge join: the edges\' CPU together over the joins that went through an edge. The issue\'s goal on this 2-core machine: origin and edge CPU per join flat in R.',
+        ...joins.map((r) => `failures (${r.relays} relays, round ${r.round}): ${Object.entries(r.report.failures).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none'}`),
+        machine,
+      ],
+    });
+  }
+  if (parts.has('traffic')) {
+    tables.push({
       title: 'Cluster relay-to-relay traffic: Redis bytes (in + out) per join through an edge and per commit to every member, one room over R relays',
       columns: ['relays', 'members', 'bytes per join', 'bytes per commit'],
       rows: traffic.map((r) => [r.relays, r.members, r.bytesPerJoin, r.bytesPerCommit]),
@@ -296,10 +416,44 @@ export async function runClusterBench(opts: { quick: boolean }): Promise<Table[]
         'Measured at Redis (INFO stats), so whatever the relays send each other, directory writes included: with one relay that is all there is (the room\'s record rewritten after each request).',
         'Addressed messaging keeps the figures flat in R: a message for one relay is read by it alone, and an event crosses once per relay with members to get it.',
       ],
-    },
-  ];
+    });
+  }
+  if (parts.has('rekey')) {
+    tables.push({
+      title: 'Cluster rekey: a listener leaves a room whose members are round-robin over 1 or 3 relays (host on the origin) → every remaining member holds the fresh epoch',
+      columns: ['members', 'relays', 'host build ms', 'host upload KiB', 'last received ms', 'median ready ms', 'last ready ms', 'within 1 s', 'member process CPU ms', 'Redis KiB', 'Redis B per member of the room', 'relay CPU ms (origin / edges)', 'load avg before → after', 'one secret, leaver locked out'],
+      rows: [
+        ...rekeys.map((r) => [
+          r.result.members,
+          r.relays,
+          r.result.buildMs,
+          r.result.uploadBytes / 1024,
+          r.result.lastReceivedMs,
+          r.result.medianReadyMs,
+          r.result.lastReadyMs,
+          r.result.lastReadyMs <= 1000 ? 'yes' : 'no',
+          r.result.processCpuMs,
+          r.redisBytes / 1024,
+          r.redisBytes / r.result.members,
+          r.cpuMs.map((c) => c.toFixed(0)).join(' / '),
+          `${r.loadavg.before[0]!.toFixed(1)} → ${r.loadavg.after[0]!.toFixed(1)}`,
+          r.result.agreed ? 'yes' : 'no',
+        ]),
+        ...rekeyFailures.map((f) => [f.members, f.relays, null, null, null, null, null, 'did not finish', null, null, null, null, null, null]),
+      ],
+      notes: [
+        'The single-relay rekey bench\'s member process (bench/load/members.ts, the browser\'s Membership): the host on relay 1, members round-robin over the relays (one relay in cluster mode for the baseline, or three), all on epoch 1 first; the last member to join leaves (through its relay), the host issues the fresh commit on peer.left. Times from the leave request; a member is ready at its arrival plus its own open time. The batching window (keyBatchMs) is not in them.',
+        'Redis bytes: INFO stats in plus out from just before the leave to just after every member was measured, beats slowed to one a minute: the leave forwarded, the commit\'s header and packages to each edge, directory writes. Relay CPU over the same span. Member process CPU: the one process holding the host and every member, from the leave to the last arrival.',
+        ...rekeyFailures.map((f) => `${f.members} members over ${f.relays} relay(s) did not finish: ${f.error}`),
+        machine,
+      ],
+    });
+  }
+  return tables;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const table of await runClusterBench({ quick: process.argv.includes('--quick') })) console.log(renderTable(table));
+  const parts = process.argv.find((a) => a.startsWith('--parts='))?.slice('--parts='.length).split(',') as Part[] | undefined;
+  const rekeySizes = process.argv.find((a) => a.startsWith('--rekey-sizes='))?.slice('--rekey-sizes='.length).split(',').map(Number);
+  for (const table of await runClusterBench({ quick: process.argv.includes('--quick'), ...(parts ? { parts } : {}), ...(rekeySizes ? { rekeySizes } : {}) })) console.log(renderTable(table));
 }

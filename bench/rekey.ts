@@ -3,15 +3,26 @@
 import { fileURLToPath } from 'node:url';
 import { generateRoomSecret, initCrypto, toHex } from '../crypto/index.ts';
 import { startRelay } from '../server/index.ts';
-import { askChild } from './load/child.ts';
+import { Conversation } from './load/conversation.ts';
 import type { RekeyCommand, RekeyResult } from './load/members.ts';
 import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
 
-/** Members run in a child process so that their sockets do not share the relay's event loop. */
-async function inMemberProcess(command: RekeyCommand): Promise<RekeyResult> {
-  const reply = await askChild<{ ok: true; result: RekeyResult } | { ok: false; error: string }>(new URL('./load/members.ts', import.meta.url), command);
-  if (!reply.ok) throw new Error(reply.error);
-  return reply.result;
+/**
+ * Members run in a child process so that their sockets do not share the relay's event loop. `between` runs after every
+ * member holds epoch 1 and before the leave, and `after` once the rekey is measured: what the relays did for it alone.
+ */
+export async function inMemberProcess(command: RekeyCommand, between?: () => Promise<void>, after?: () => Promise<void>): Promise<RekeyResult> {
+  const members = new Conversation(new URL('./load/members.ts', import.meta.url));
+  try {
+    await members.ask({ type: 'setup', ...command });
+    await between?.();
+    const result = await members.ask<RekeyResult>({ type: 'rekey' });
+    await after?.();
+    return result;
+  } finally {
+    // Its sockets go with it: their disconnects come after what was measured.
+    members.close();
+  }
 }
 
 const kind = (r: RekeyResult) => (r.hybrid ? 'hybrid' : 'X25519');

@@ -13,7 +13,7 @@ export interface TrafficRow {
 }
 
 /** Everything Redis received and sent so far: the relays' traffic, measured where it crosses, whatever the code. */
-async function redisBytes(redis: TestRedis): Promise<number> {
+export async function redisBytes(redis: TestRedis): Promise<number> {
   const info = await redis.command('INFO', 'stats');
   const read = (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? 0);
   return read('total_net_input_bytes') + read('total_net_output_bytes');

@@ -14,7 +14,8 @@ const FIRST_PORT = 20_000;
 const BATCH = 50;
 
 export type RelayCommand =
-  | { id: number; type: 'start'; redisUrl: string; index: number }
+  /** `heartbeatMs`: the cluster's beat (CLUSTER_HEARTBEAT_MS), longer where Redis bytes are counted, so beats do not blur them. */
+  | { id: number; type: 'start'; redisUrl: string; index: number; heartbeatMs?: number }
   /** The speaker's producer: RTP into a PlainTransport on the origin room's router, owned by a member as producer.create would. */
   | { id: number; type: 'speaker'; roomId: string; participantId: string; ssrc: number }
   /** Listeners on the room's router here: the origin's, or this relay's edge router (piped from the origin). */
@@ -66,7 +67,7 @@ async function handle(command: RelayCommand): Promise<RelayReply> {
     case 'start': {
       const min = FIRST_PORT + command.index * PORTS_PER_RELAY;
       ports = { min, max: min + PORTS_PER_RELAY - 1 };
-      relay = await startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', rtcPort: 0, rtcMinPort: ports.min, rtcMaxPort: ports.max, redisUrl: command.redisUrl });
+      relay = await startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', rtcPort: 0, rtcMinPort: ports.min, rtcMaxPort: ports.max, redisUrl: command.redisUrl, ...(command.heartbeatMs ? { clusterHeartbeatMs: command.heartbeatMs } : {}) });
       return { id, type: 'started', url: relay.url, relayId: relay.cluster!.relayId };
     }
     case 'speaker': {
