@@ -164,7 +164,9 @@ async function mediaBench(redis: TestRedis, sizes: number[], rounds: number, tim
           received: result.groups![i]!,
         })),
       };
-      console.log(`  ${run}, ${n} listeners: ${out.relays.map((r) => `${r.relay} ${r.listeners} listeners, CPU ${r.nodeCpuPct.toFixed(0)}+${r.workerCpuPct.toFixed(0)}%, loss ${r.received.lossPct.toFixed(3)}%, p99 ${r.received.p99Ms?.toFixed(1) ?? '–'} ms`).join('; ')}; load process ${result.loadCpuPct.toFixed(0)}%`);
+      console.log(
+        `  ${run}, ${n} listeners: ${out.relays.map((r) => `${r.relay} ${r.listeners} listeners, CPU ${r.nodeCpuPct.toFixed(0)}+${r.workerCpuPct.toFixed(0)}%, loss ${r.received.lossPct.toFixed(3)}%, p99 ${r.received.p99Ms?.toFixed(1) ?? '–'} ms`).join('; ')}; load process ${result.loadCpuPct.toFixed(0)}%`,
+      );
       return out;
     };
 
@@ -222,7 +224,10 @@ async function joinBench(redis: TestRedis, clients: number, rounds: number): Pro
         // Joins each relay took: those its clients were acknowledged for (an error reply is still the relays' work).
         const taken = report.ackMsByRelay.map((xs) => xs.length);
         const edgeJoins = taken.slice(1).reduce((a, b) => a + b, 0);
-        const joins = Math.max(1, taken.reduce((a, b) => a + b, 0));
+        const joins = Math.max(
+          1,
+          taken.reduce((a, b) => a + b, 0),
+        );
         runs.push({
           relays: count,
           round,
@@ -235,7 +240,9 @@ async function joinBench(redis: TestRedis, clients: number, rounds: number): Pro
           loadavg: loadavg(),
         });
         const r = runs.at(-1)!;
-        console.log(`  ${count} relay(s), round ${round}: ${report.answered} of ${clients} answered in ${(report.totalMs / 1000).toFixed(2)} s, relay CPU ${cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms; per join: origin ${r.originMsPerJoin.toFixed(2)} ms, edges ${r.edgeMsPerEdgeJoin?.toFixed(2) ?? '–'} ms per edge join`);
+        console.log(
+          `  ${count} relay(s), round ${round}: ${report.answered} of ${clients} answered in ${(report.totalMs / 1000).toFixed(2)} s, relay CPU ${cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms; per join: origin ${r.originMsPerJoin.toFixed(2)} ms, edges ${r.edgeMsPerEdgeJoin?.toFixed(2) ?? '–'} ms per edge join`,
+        );
       } finally {
         await Promise.all(relays.map((r) => r.stop()));
       }
@@ -349,7 +356,20 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   const traffic = parts.has('traffic') ? await runRelayTraffic(opts.quick ? 20 : 60) : [];
   const joinsPerSecond = (r: JoinRun) => r.report.answered / (r.report.totalMs / 1000);
   const oneRelay = (round: number) => joins.find((r) => r.relays === 1 && r.round === round);
-  writeJson('cluster', { quick: opts.quick, parts: [...parts], limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS }, timing, rounds, loadavg: { before: loadBefore, after: loadAfter }, media, ratios, joins, traffic, rekeys, rekeyFailures });
+  writeJson('cluster', {
+    quick: opts.quick,
+    parts: [...parts],
+    limits: { lossPct: LOSS_LIMIT_PCT, p99Ms: P99_LIMIT_MS },
+    timing,
+    rounds,
+    loadavg: { before: loadBefore, after: loadAfter },
+    media,
+    ratios,
+    joins,
+    traffic,
+    rekeys,
+    rekeyFailures,
+  });
   const charts = [
     ...sizes.map((n) => ({
       label: `${n} listeners`,
@@ -357,7 +377,14 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
       values: media.filter((r) => r.listeners === n).flatMap((r) => r.relays.filter((x) => x.cpuPer1000Pct !== null).map((x) => ({ name: `${r.run.slice(0, 1)}, ${x.relay}`, value: x.cpuPer1000Pct! }))),
     })),
     { label: `${joiners} joins into one room`, unit: 'joins/s', values: joins.map((r) => ({ name: `${r.relays} relay${r.relays > 1 ? 's, round-robin' : ''}${rounds > 1 ? `, round ${r.round}` : ''}`, value: joinsPerSecond(r) })) },
-    { label: 'CPU per join', unit: 'ms', values: joins.flatMap((r) => [{ name: `origin, ${r.relays} relay${r.relays > 1 ? 's' : ''}${rounds > 1 ? ` #${r.round}` : ''}`, value: r.originMsPerJoin }, ...(r.edgeMsPerEdgeJoin === null ? [] : [{ name: `edges per edge join, ${r.relays} relays${rounds > 1 ? ` #${r.round}` : ''}`, value: r.edgeMsPerEdgeJoin }])]) },
+    {
+      label: 'CPU per join',
+      unit: 'ms',
+      values: joins.flatMap((r) => [
+        { name: `origin, ${r.relays} relay${r.relays > 1 ? 's' : ''}${rounds > 1 ? ` #${r.round}` : ''}`, value: r.originMsPerJoin },
+        ...(r.edgeMsPerEdgeJoin === null ? [] : [{ name: `edges per edge join, ${r.relays} relays${rounds > 1 ? ` #${r.round}` : ''}`, value: r.edgeMsPerEdgeJoin }]),
+      ]),
+    },
     { label: 'Rekey: last member holds the fresh epoch', unit: 'ms', values: rekeys.map((r) => ({ name: `${r.result.members} members, ${r.relays} relay${r.relays > 1 ? 's' : ''}`, value: r.result.lastReadyMs })) },
   ].filter((chart) => chart.values.length > 0);
   if (charts.length > 0) await writePng('cluster', barChartSvg('Cluster: relay CPU per 1,000 listeners, joins through 1–3 relays, rekey over 1 and 3 relays', charts));
@@ -367,12 +394,17 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
     tables.push({
       title: 'Cluster media: one speaker (50 packets/s), N SRTP listeners of one room on one relay (A) or split over two relays (B)',
       columns: ['run', 'relay', 'listeners', 'Node CPU %', 'worker CPU %', 'CPU %/1000 listeners', 'loss %', 'p50 ms', 'p99 ms', 'load proc CPU %', 'held'],
-      rows: media.flatMap((r) => r.relays.map((x) => [r.run, x.relay, x.listeners, x.nodeCpuPct, x.workerCpuPct, x.cpuPer1000Pct, x.listeners > 0 ? x.received.lossPct : null, x.received.p50Ms, x.received.p99Ms, r.loadCpuPct, r.held ? 'yes' : 'no'])),
+      rows: media.flatMap((r) =>
+        r.relays.map((x) => [r.run, x.relay, x.listeners, x.nodeCpuPct, x.workerCpuPct, x.cpuPer1000Pct, x.listeners > 0 ? x.received.lossPct : null, x.received.p50Ms, x.received.p99Ms, r.loadCpuPct, r.held ? 'yes' : 'no']),
+      ),
       notes: [
         `A run holds while loss <= ${LOSS_LIMIT_PCT}% and p99 one-way delay <= ${P99_LIMIT_MS} ms over all its listeners; the CPU of a run that did not hold is that of a starved relay, not of carrying its listeners.`,
         'Each relay is its own process (cluster mode, one mediasoup worker, one Redis); its CPU is its Node process plus its worker, over the window.',
-        'Relay 2 gets the speaker through the cluster\'s SRTP PipeTransport from relay 1, set up by a socket.io member joining and consuming there, in A and B alike: in A relay 2 has no listeners, so its CPU is what the pipe costs it.',
-        ...ratios.map((r) => `${r.listeners} listeners${rounds > 1 ? `, round ${r.round}` : ''}: total relay CPU B/A ${r.totalBOverA.toFixed(2)} (the cluster's overhead; 1 is none), busiest relay A/B ${r.busiestAOverB.toFixed(2)} (how many times more listeners the cluster carries per busiest core; 2 is ideal)${r.held ? '' : '; A or B did not hold, so these are not capacity figures'}.`),
+        "Relay 2 gets the speaker through the cluster's SRTP PipeTransport from relay 1, set up by a socket.io member joining and consuming there, in A and B alike: in A relay 2 has no listeners, so its CPU is what the pipe costs it.",
+        ...ratios.map(
+          (r) =>
+            `${r.listeners} listeners${rounds > 1 ? `, round ${r.round}` : ''}: total relay CPU B/A ${r.totalBOverA.toFixed(2)} (the cluster's overhead; 1 is none), busiest relay A/B ${r.busiestAOverB.toFixed(2)} (how many times more listeners the cluster carries per busiest core; 2 is ideal)${r.held ? '' : '; A or B did not hold, so these are not capacity figures'}.`,
+        ),
         machine,
       ],
     });
@@ -380,7 +412,24 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   if (parts.has('joins')) {
     tables.push({
       title: `Cluster joins: ${joiners} socket.io clients join one room at once, round-robin over 1, 2 and 3 relays (the room on the first)`,
-      columns: ['relays', 'round', 'answered', 'failed', 'ack median ms', 'ack p99 ms', 'ack median per relay ms', 'all joined s', 'joins/s', 'x one relay', 'CPU ms per own join, each relay', 'origin ms per join', 'edges ms per edge join', 'all relays ms per join', 'load avg (1 min)', 'peer.joined received'],
+      columns: [
+        'relays',
+        'round',
+        'answered',
+        'failed',
+        'ack median ms',
+        'ack p99 ms',
+        'ack median per relay ms',
+        'all joined s',
+        'joins/s',
+        'x one relay',
+        'CPU ms per own join, each relay',
+        'origin ms per join',
+        'edges ms per edge join',
+        'all relays ms per join',
+        'load avg (1 min)',
+        'peer.joined received',
+      ],
       rows: joins.map((r) => [
         r.relays,
         r.round,
@@ -400,9 +449,16 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
         `${r.report.eventsReceived} of ${r.report.eventsExpected}`,
       ]),
       notes: [
-        'Relay CPU (Node and worker) counts the clients\' whole run: connects, the host\'s room.create, the joins, their fan-out and the disconnects.',
-        'CPU per own join: a relay\'s CPU over the joins its clients sent it (the origin first). Origin per join: its CPU over every join of the run (it decides them all). Edges per edge join: the edges\' CPU together over the joins that went through an edge. The issue\'s goal on this 2-core machine: origin and edge CPU per join flat in R.',
-        ...joins.map((r) => `failures (${r.relays} relays, round ${r.round}): ${Object.entries(r.report.failures).map(([code, n]) => `${code} ×${n}`).join(', ') || 'none'}`),
+        "Relay CPU (Node and worker) counts the clients' whole run: connects, the host's room.create, the joins, their fan-out and the disconnects.",
+        "CPU per own join: a relay's CPU over the joins its clients sent it (the origin first). Origin per join: its CPU over every join of the run (it decides them all). Edges per edge join: the edges' CPU together over the joins that went through an edge. The issue's goal on this 2-core machine: origin and edge CPU per join flat in R.",
+        ...joins.map(
+          (r) =>
+            `failures (${r.relays} relays, round ${r.round}): ${
+              Object.entries(r.report.failures)
+                .map(([code, n]) => `${code} ×${n}`)
+                .join(', ') || 'none'
+            }`,
+        ),
         machine,
       ],
     });
@@ -413,7 +469,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
       columns: ['relays', 'members', 'bytes per join', 'bytes per commit'],
       rows: traffic.map((r) => [r.relays, r.members, r.bytesPerJoin, r.bytesPerCommit]),
       notes: [
-        'Measured at Redis (INFO stats), so whatever the relays send each other, directory writes included: with one relay that is all there is (the room\'s record rewritten after each request).',
+        "Measured at Redis (INFO stats), so whatever the relays send each other, directory writes included: with one relay that is all there is (the room's record rewritten after each request).",
         'Addressed messaging keeps the figures flat in R: a message for one relay is read by it alone, and an event crosses once per relay with members to get it.',
       ],
     });
@@ -421,7 +477,22 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   if (parts.has('rekey')) {
     tables.push({
       title: 'Cluster rekey: a listener leaves a room whose members are round-robin over 1 or 3 relays (host on the origin) → every remaining member holds the fresh epoch',
-      columns: ['members', 'relays', 'host build ms', 'host upload KiB', 'last received ms', 'median ready ms', 'last ready ms', 'within 1 s', 'member process CPU ms', 'Redis KiB', 'Redis B per member of the room', 'relay CPU ms (origin / edges)', 'load avg before → after', 'one secret, leaver locked out'],
+      columns: [
+        'members',
+        'relays',
+        'host build ms',
+        'host upload KiB',
+        'last received ms',
+        'median ready ms',
+        'last ready ms',
+        'within 1 s',
+        'member process CPU ms',
+        'Redis KiB',
+        'Redis B per member of the room',
+        'relay CPU ms (origin / edges)',
+        'load avg before → after',
+        'one secret, leaver locked out',
+      ],
       rows: [
         ...rekeys.map((r) => [
           r.result.members,
@@ -442,8 +513,8 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
         ...rekeyFailures.map((f) => [f.members, f.relays, null, null, null, null, null, 'did not finish', null, null, null, null, null, null]),
       ],
       notes: [
-        'The single-relay rekey bench\'s member process (bench/load/members.ts, the browser\'s Membership): the host on relay 1, members round-robin over the relays (one relay in cluster mode for the baseline, or three), all on epoch 1 first; the last member to join leaves (through its relay), the host issues the fresh commit on peer.left. Times from the leave request; a member is ready at its arrival plus its own open time. The batching window (keyBatchMs) is not in them.',
-        'Redis bytes: INFO stats in plus out from just before the leave to just after every member was measured, beats slowed to one a minute: the leave forwarded, the commit\'s header and packages to each edge, directory writes. Relay CPU over the same span. Member process CPU: the one process holding the host and every member, from the leave to the last arrival.',
+        "The single-relay rekey bench's member process (bench/load/members.ts, the browser's Membership): the host on relay 1, members round-robin over the relays (one relay in cluster mode for the baseline, or three), all on epoch 1 first; the last member to join leaves (through its relay), the host issues the fresh commit on peer.left. Times from the leave request; a member is ready at its arrival plus its own open time. The batching window (keyBatchMs) is not in them.",
+        "Redis bytes: INFO stats in plus out from just before the leave to just after every member was measured, beats slowed to one a minute: the leave forwarded, the commit's header and packages to each edge, directory writes. Relay CPU over the same span. Member process CPU: the one process holding the host and every member, from the leave to the last arrival.",
         ...rekeyFailures.map((f) => `${f.members} members over ${f.relays} relay(s) did not finish: ${f.error}`),
         machine,
       ],
@@ -453,7 +524,14 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const parts = process.argv.find((a) => a.startsWith('--parts='))?.slice('--parts='.length).split(',') as Part[] | undefined;
-  const rekeySizes = process.argv.find((a) => a.startsWith('--rekey-sizes='))?.slice('--rekey-sizes='.length).split(',').map(Number);
+  const parts = process.argv
+    .find((a) => a.startsWith('--parts='))
+    ?.slice('--parts='.length)
+    .split(',') as Part[] | undefined;
+  const rekeySizes = process.argv
+    .find((a) => a.startsWith('--rekey-sizes='))
+    ?.slice('--rekey-sizes='.length)
+    .split(',')
+    .map(Number);
   for (const table of await runClusterBench({ quick: process.argv.includes('--quick'), ...(parts ? { parts } : {}), ...(rekeySizes ? { rekeySizes } : {}) })) console.log(renderTable(table));
 }

@@ -67,7 +67,17 @@ async function handle(command: RelayCommand): Promise<RelayReply> {
     case 'start': {
       const min = FIRST_PORT + command.index * PORTS_PER_RELAY;
       ports = { min, max: min + PORTS_PER_RELAY - 1 };
-      relay = await startRelay({ port: 0, host: '127.0.0.1', workers: 1, logLevel: 'silent', rtcPort: 0, rtcMinPort: ports.min, rtcMaxPort: ports.max, redisUrl: command.redisUrl, ...(command.heartbeatMs ? { clusterHeartbeatMs: command.heartbeatMs } : {}) });
+      relay = await startRelay({
+        port: 0,
+        host: '127.0.0.1',
+        workers: 1,
+        logLevel: 'silent',
+        rtcPort: 0,
+        rtcMinPort: ports.min,
+        rtcMaxPort: ports.max,
+        redisUrl: command.redisUrl,
+        ...(command.heartbeatMs ? { clusterHeartbeatMs: command.heartbeatMs } : {}),
+      });
       return { id, type: 'started', url: relay.url, relayId: relay.cluster!.relayId };
     }
     case 'speaker': {

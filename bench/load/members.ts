@@ -75,7 +75,6 @@ interface Member {
   keyBatchMs: number;
 }
 
-
 async function connect(url: string): Promise<Socket> {
   // Thousands of sockets in this one process on a shared machine: the default 20 s handshake can pass while it is busy.
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 120_000 });
@@ -200,7 +199,11 @@ async function setup(command: RekeyCommand): Promise<void> {
   const first = host.membership.issueFresh([...verified.values()], { roles: new Map([[host.membership.me, 'host']]) });
   await send(host, first, participantOf);
   // Setting up, not measured: a machine shared with thousands of sockets may take minutes to deliver it.
-  await until(() => others.every((m) => delivered(m, first.epoch)), () => `epoch 1 (${others.filter((m) => delivered(m, first.epoch)).length} of ${others.length} members had it)`, 600_000);
+  await until(
+    () => others.every((m) => delivered(m, first.epoch)),
+    () => `epoch 1 (${others.filter((m) => delivered(m, first.epoch)).length} of ${others.length} members had it)`,
+    600_000,
+  );
   for (const [i, m] of others.entries()) {
     if (i % 50 === 0) await sleep(0);
     const { header, pkg } = delivered(m, first.epoch)!;
@@ -211,7 +214,17 @@ async function setup(command: RekeyCommand): Promise<void> {
 
 async function measureRekey(): Promise<RekeyResult> {
   if (!room) throw new Error('no room set up');
-  const { command: { members: size, hybrid }, host, others, present, participantOf, verified, firstEpoch, offerTimes, takeTimes } = room;
+  const {
+    command: { members: size, hybrid },
+    host,
+    others,
+    present,
+    participantOf,
+    verified,
+    firstEpoch,
+    offerTimes,
+    takeTimes,
+  } = room;
   room = null;
 
   // A listener leaves; the host answers the peer.left as the browser does once its batch closes: a fresh secret for
@@ -233,7 +246,10 @@ async function measureRekey(): Promise<RekeyResult> {
   const cpu0 = process.cpuUsage();
   await request(leaver.socket, 'room.leave', {});
   const epoch = firstEpoch + 1;
-  await until(() => others.every((m) => delivered(m, epoch)), () => `epoch 2 (${others.filter((m) => delivered(m, epoch)).length} of ${others.length} members had it)`);
+  await until(
+    () => others.every((m) => delivered(m, epoch)),
+    () => `epoch 2 (${others.filter((m) => delivered(m, epoch)).length} of ${others.length} members had it)`,
+  );
   const cpu = process.cpuUsage(cpu0);
   const uploadBytes = await uploaded;
   const rekey = issued as IssuedCommit | null;
