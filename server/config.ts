@@ -292,15 +292,18 @@ function editDistance(a: string, b: string): number {
  * HOST, RTC_LISTEN_IP and METRICS_HOST must be this machine's (or a wildcard): anything else fails deep inside
  * listen() or mediasoup, after part of the relay has started.
  */
-export function checkLocalAddresses(config: Pick<RelayConfig, 'host' | 'rtcListenIp' | 'metricsHost'>, local: string[]): void {
+export function checkLocalAddresses(config: Pick<RelayConfig, 'host' | 'rtcListenIp' | 'metricsHost'>, local: string[], platform: NodeJS.Platform = process.platform): void {
   const mine = new Set(local);
+  // Linux answers on all of 127.0.0.0/8 through its loopback interface, which lists only 127.0.0.1: a second
+  // loopback address (coturn beside the relay on one host, say) is this machine's too.
+  const loopbackNet = platform === 'linux' && mine.has('127.0.0.1');
   const named: [string, string | null][] = [
     ['HOST', config.host],
     ['RTC_LISTEN_IP', config.rtcListenIp],
     ['METRICS_HOST', config.metricsHost],
   ];
   for (const [name, address] of named) {
-    if (address === null || address === '0.0.0.0' || address === '::' || mine.has(address)) continue;
+    if (address === null || address === '0.0.0.0' || address === '::' || mine.has(address) || (loopbackNet && address.startsWith('127.'))) continue;
     throw new ConfigError(`${name} ${address} is not an address of this machine (it has ${[...mine].filter((a) => !a.startsWith('fe80')).join(', ')}); use one of them or 0.0.0.0`);
   }
 }

@@ -134,6 +134,10 @@ describe('configuration from the environment', () => {
     expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ HOST: '192.0.2.9' })), local)).toThrow(/^HOST 192\.0\.2\.9 is not an address of this machine/);
     expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ RTC_LISTEN_IP: '192.0.2.9' })), local)).toThrow(/^RTC_LISTEN_IP/);
     expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ HOST: '0.0.0.0', RTC_LISTEN_IP: '10.0.0.2' })), local)).not.toThrow();
+    // A second loopback address is Linux's (all of 127/8 answers on lo), not another system's.
+    expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ HOST: '127.0.0.2', RTC_LISTEN_IP: '127.3.4.5' })), local, 'linux')).not.toThrow();
+    expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ HOST: '127.0.0.2' })), local, 'darwin')).toThrow(/^HOST 127\.0\.0\.2 is not an address of this machine/);
+    expect(() => checkLocalAddresses(resolveConfig(configFromEnv({ HOST: '127.0.0.2' })), ['10.0.0.2'], 'linux')).toThrow(/^HOST 127\.0\.0\.2/);
   });
 
   it('cross-checks: an away grace longer than the disconnect grace, metrics on the public port', () => {
