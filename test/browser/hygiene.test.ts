@@ -8,7 +8,7 @@ import type { Relay } from '../../server/index.ts';
 import { buildProductionClient, firstScripts } from '../helpers/client-build.ts';
 import { startTestRelay, TEST_CLIENT_DIR } from '../helpers/relay.ts';
 import { launchChromium, launchChromiumInProfile } from './chromium.ts';
-import { createRoom, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
+import { createRoom, e2eeState, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
 
 /** Strings only the test build may contain: the diagnostics that expose epoch keys and plaintext frames. */
 const TEST_ONLY = ['currentEpochKey', 'capturePlaintext', 'capture-plaintext'];
@@ -123,16 +123,7 @@ describe('room secret and relay events in the page', () => {
     for (const url of await historyUrls(guest)) expect(url).not.toContain(secretOf(link));
     // The tab comes back into the room by itself (the member it was is kept in the tab: protocol §5). On a busy machine
     // the old document lets the member's lock go only seconds later (member-lock.ts waits up to 15 s for it).
-    await expect
-      .poll(
-        () =>
-          guest
-            .getByTestId('e2ee-status')
-            .getAttribute('data-state')
-            .catch(() => null),
-        { timeout: 40_000 },
-      )
-      .toBe('encrypted');
+    await expect.poll(() => e2eeState(guest), { timeout: 40_000 }).toBe('encrypted');
     await expect.poll(() => guest.getByTestId('room-title').textContent()).toBe('Hidden');
     await expectHears(guest, hostId, 440);
 
@@ -206,27 +197,11 @@ describe('room secret and relay events in the page', () => {
       await page.getByTestId('open-link').click();
       await page.getByTestId('join-name').fill('Pasted');
       await page.getByTestId('join-room').click();
-      await expect
-        .poll(() =>
-          page
-            .getByTestId('e2ee-status')
-            .getAttribute('data-state')
-            .catch(() => null),
-        )
-        .toBe('encrypted');
+      await expect.poll(() => e2eeState(page)).toBe('encrypted');
       expect(await page.evaluate(() => location.href)).toBe(`${relay.url}/r/${roomId}`);
       // A reload finds the room from the tab's storage, still without the secret in any address.
       await page.reload();
-      await expect
-        .poll(
-          () =>
-            page
-              .getByTestId('e2ee-status')
-              .getAttribute('data-state')
-              .catch(() => null),
-          { timeout: 40_000 },
-        )
-        .toBe('encrypted');
+      await expect.poll(() => e2eeState(page), { timeout: 40_000 }).toBe('encrypted');
       await pasting.close();
 
       const opening = await launchChromiumInProfile(profiles[1], { toneHz: 660 });

@@ -38,16 +38,7 @@ export async function createRoom(browser: Browser, relayUrl: string, title: stri
   await page.getByTestId('create-name').fill(name);
   await page.getByTestId('create-room').click();
   try {
-    await expect
-      .poll(
-        () =>
-          page
-            .getByTestId('e2ee-status')
-            .getAttribute('data-state')
-            .catch(() => null),
-        { timeout: 20_000 },
-      )
-      .toBe('encrypted');
+    await expect.poll(() => e2eeState(page), { timeout: 20_000 }).toBe('encrypted');
   } catch (error) {
     const state = await page
       .evaluate(() => {
@@ -66,16 +57,7 @@ export async function joinRoom(browser: Browser | BrowserContext, link: string, 
   const page = await openPage(browser, link, options);
   await page.getByTestId('join-name').fill(name);
   await page.getByTestId('join-room').click();
-  await expect
-    .poll(
-      () =>
-        page
-          .getByTestId('e2ee-status')
-          .getAttribute('data-state')
-          .catch(() => null),
-      { timeout: 20_000 },
-    )
-    .toBe('encrypted');
+  await expect.poll(() => e2eeState(page), { timeout: 20_000 }).toBe('encrypted');
   return page;
 }
 

@@ -4,7 +4,7 @@ import type { Relay } from '../../server/index.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 import { epochKey, expectUndecryptable, tapRoom } from '../helpers/tap.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, epochOf, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
+import { createRoom, e2eeState, epochOf, expectHears, joinRoom, myId, openPage, roomIdOf } from './pages.ts';
 
 let relay: Relay;
 let browser: Browser;
@@ -65,16 +65,7 @@ describe('moderation in real browsers', () => {
     await expect.poll(() => host.getByTestId('lobby-entry').textContent()).toContain('Visitor Chen');
     expect(await visitor.evaluate(() => (window as unknown as { teahouse: { currentEpochKey(): unknown } }).teahouse.currentEpochKey())).toBeNull();
     await host.getByTestId('lobby-admit').click();
-    await expect
-      .poll(
-        () =>
-          visitor
-            .getByTestId('e2ee-status')
-            .getAttribute('data-state')
-            .catch(() => null),
-        { timeout: 15_000 },
-      )
-      .toBe('encrypted');
+    await expect.poll(() => e2eeState(visitor), { timeout: 15_000 }).toBe('encrypted');
     await expectHears(visitor, hostId, 440);
 
     const declined = await openPage(browser, link);
