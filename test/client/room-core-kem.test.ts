@@ -38,6 +38,8 @@ class Page {
 const commitsOf = (effects: Effect[]) => effects.filter((e): e is Commit => e.kind === 'commit');
 const offersIn = (effects: Effect[]): Offers => effects.flatMap((e) => (e.kind === 'request' && e.type === 'key.kem' ? (e.payload as { offers: Offers }).offers : []));
 const noticesIn = (effects: Effect[]) => effects.flatMap((e) => (e.kind === 'notice' ? [e.text] : []));
+/** The epochs a distributor sends one member again (`key.commit` to it alone). */
+const resentIn = (effects: Effect[]) => effects.flatMap((e) => (e.kind === 'request' && e.type === 'key.commit' ? [e.payload as { commit: string; epoch: number; packages: { to: string; package: string }[]; to: string }] : []));
 
 function packageFor(commit: Commit, page: Page): string | null {
   for (const message of commit.packages) for (const p of message) if (p.to === page.snapshot.participantId) return p.package;
@@ -104,13 +106,21 @@ describe('room core: KEM offers for hybrid pairwise keys', () => {
     reloaded.core.step({ kind: 'key.commit', commit: fresh!.blob, epoch: fresh!.epoch, package: packageFor(fresh!, reloaded) });
     expect(reloaded.core.agent.current).toBeNull();
     const again = host.core.step({ kind: 'key.kem', from: reloaded.snapshot.participantId, offer: newOffers[0]!.offer, now: 2_700 });
-    const resent = again.flatMap((e) => (e.kind === 'request' && e.type === 'key.commit' ? [e.payload as { commit: string; epoch: number; packages: { to: string; package: string }[]; to: string }] : []));
+    const resent = resentIn(again);
     expect(resent.map((r) => r.to)).toEqual([reloaded.snapshot.participantId]);
     reloaded.core.step({ kind: 'key.commit', commit: resent[0]!.commit, epoch: resent[0]!.epoch, package: resent[0]!.packages[0]!.package });
     expect(reloaded.core.agent.current!.secret).toEqual(host.core.agent.current!.secret);
     // The same offer again (a relay replaying it) changes no key and sends nothing.
     const replayed = host.core.step({ kind: 'key.kem', from: reloaded.snapshot.participantId, offer: newOffers[0]!.offer, now: 2_800 });
     expect(replayed.filter((e) => e.kind === 'request' || e.kind === 'commit')).toEqual([]);
+    // The old page's offer replayed under the new participant: the epoch goes to that participant alone again, under
+    // a key its page cannot make, so the page keeps what it holds and nobody else gets a package (silence, not a leak).
+    const held = reloaded.core.agent.current!;
+    const oldOffer = host.core.step({ kind: 'key.kem', from: reloaded.snapshot.participantId, offer: offers[0]!.offer, now: 2_900 });
+    const underOld = resentIn(oldOffer);
+    expect(underOld.flatMap((r) => [r.to, ...r.packages.map((p) => p.to)])).toEqual([reloaded.snapshot.participantId, reloaded.snapshot.participantId]);
+    reloaded.core.step({ kind: 'key.commit', commit: underOld[0]!.commit, epoch: underOld[0]!.epoch, package: underOld[0]!.packages[0]!.package });
+    expect(reloaded.core.agent.current).toBe(held);
   });
 
   it('an offer the relay forges, or names from someone unverified, is counted and keys nobody', () => {
