@@ -1,5 +1,5 @@
 // The epoch's key schedule: commit secret to epoch secret, the senders' keys, the codes read aloud, and the pairwise keys packages are sealed under.
-import { bigEndian, concat, fromHex, randomBytes, readBigEndian, utf8 } from './bytes.ts';
+import { concat, fromHex, randomBytes, readBigEndian, utf8 } from './bytes.ts';
 import { deriveLabelled } from './kdf.ts';
 import { sodium } from './sodium.ts';
 
@@ -22,11 +22,6 @@ export function ratchetCommitSecret(epochSecret: Uint8Array): Uint8Array {
 export function deriveEpochSecret(commitSecret: Uint8Array, commitHash: Uint8Array, linkKey: Uint8Array): Uint8Array {
   if (linkKey.length !== 32) throw new RangeError('a link epoch key is 32 bytes');
   return deriveLabelled(concat(commitSecret, linkKey), 'epoch-secret', EPOCH_SECRET_BYTES, commitHash);
-}
-
-/** The SFrame base key of one sender in one epoch. */
-export function deriveSenderBaseKey(epochSecret: Uint8Array, senderIndex: number, suite: number): Uint8Array {
-  return deriveLabelled(epochSecret, 'sender-base-key', 32, concat(bigEndian(senderIndex, 2), bigEndian(suite, 2)));
 }
 
 function sixDigits(derived: Uint8Array): string {

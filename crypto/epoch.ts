@@ -28,7 +28,8 @@ import { sodium } from './sodium.ts';
 
 export { COMMIT_HASH_BYTES, MAX_REMOVED, membersHash, NO_PREVIOUS_COMMIT, peekCommit, ROLES, verifyCommitHeader, type CommitHeader, type CommitKind, type RosterEntry, type RosterRole } from './commit-header.ts';
 export { PACKAGE_BYTES, sealPackage } from './commit-package.ts';
-export { deriveEpochSecret, deriveSenderBaseKey, EPOCH_SECRET_BYTES, epochCode, generateCommitSecret, lineageCode, pairwiseKey, ratchetCommitSecret } from './epoch-keys.ts';
+export { deriveEpochSecret, EPOCH_SECRET_BYTES, epochCode, generateCommitSecret, lineageCode, pairwiseKey, ratchetCommitSecret } from './epoch-keys.ts';
+export { deriveSenderBaseKey } from './sender-key.ts';
 
 export interface OpenedCommit extends CommitHeader {
   epochSecret: Uint8Array;

@@ -1,6 +1,12 @@
 // Per-frame SFrame state of one member: the sending context of the current epoch, receive keys by KID bound to the
 // epoch's senders, and the frames of a newer epoch held on each receive stream until that epoch's commit arrives.
-import { decodeHeader, deriveSenderBaseKey, makeKid, parseKid, SframeError, SframeReceiver, SframeSender, SframeUnknownKidError, DEFAULT_CIPHER_SUITE } from '../../../crypto/index.ts';
+// From the modules themselves, not crypto/index.ts: the barrel would bring libsodium into the E2EE Worker.
+import { SframeError, SframeUnknownKidError } from '../../../crypto/errors.ts';
+import { makeKid, parseKid } from '../../../crypto/kid.ts';
+import { deriveSenderBaseKey } from '../../../crypto/sender-key.ts';
+import { SframeReceiver, SframeSender } from '../../../crypto/sframe.ts';
+import { DEFAULT_CIPHER_SUITE } from '../../../crypto/sframe-aead.ts';
+import { decodeHeader } from '../../../crypto/sframe-header.ts';
 
 /** Receivers keep the epoch before the current one this long for frames still in flight. */
 export const PREVIOUS_EPOCH_GRACE_MS = 5_000;
