@@ -107,13 +107,15 @@ export function createApp(options: AppOptions): express.Express {
       },
     }),
   );
-  app.get(['/', '/r/{*rest}'], (_req, res) => {
+  // A room link gets the page that preloads the room's code (the client build writes it beside index.html).
+  const roomPage = join(options.clientDir, 'room.html');
+  app.get(['/', '/r/{*rest}'], (req, res) => {
     if (!existsSync(index)) {
       res.status(503).type('text/plain').send('The Teahouse client is not built. Run "npm run setup" (or "npm run build:client") and reload.\n');
       return;
     }
     res.setHeader('Cache-Control', 'no-store');
-    res.sendFile(index);
+    res.sendFile(req.path !== '/' && existsSync(roomPage) ? roomPage : index);
   });
   app.use((_req, res) => {
     res.status(404).type('text/plain').send('Not found\n');

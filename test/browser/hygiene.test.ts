@@ -66,10 +66,36 @@ describe('production build', () => {
     for (const s of [WASM_BASE64, 'mediasoup-client', 'e2ee-status']) expect(all, s).toContain(s);
   });
 
-  it('keeps libsodium out of the E2EE Worker, which needs only SFrame', () => {
+  it('keeps libsodium out of the E2EE Worker, which needs only SFrame, and out of the chunks it imports', () => {
     const worker = readdirSync(join(prodDir, 'assets')).filter((f) => /^e2ee-worker-.*\.js$/.test(f));
     expect(worker).toHaveLength(1);
-    expect(readFileSync(join(prodDir, 'assets', worker[0]!), 'utf8')).not.toContain(WASM_BASE64);
+    // What the Worker's module graph loads before it runs: itself and its static imports (a dynamic import, libsodium
+    // where WebCrypto lacks Ed25519, loads only when called).
+    const loaded = new Set<string>();
+    const visit = (file: string) => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      const code = readFileSync(join(prodDir, 'assets', file), 'utf8');
+      for (const m of code.matchAll(/(?:^|[;\s}])(?:import|export)\s*(?:[^"'`()]*?from\s*)?["']\.\/([^"']+)["']/g)) visit(m[1]!);
+    };
+    visit(worker[0]!);
+    for (const file of loaded) expect(readFileSync(join(prodDir, 'assets', file), 'utf8'), file).not.toContain(WASM_BASE64);
+  });
+
+  it("serves a room link the page that preloads the room's code, and the home page the one that does not", async () => {
+    const relay = await startTestRelay({ clientDir: prodDir });
+    try {
+      const home = await (await fetch(`${relay.url}/`)).text();
+      const room = await (await fetch(`${relay.url}/r/${'C'.repeat(22)}`)).text();
+      expect(home).not.toContain('modulepreload');
+      const preloaded = [...room.matchAll(/<link rel="modulepreload"[^>]*\shref="\/([^"]+)"/g)].map((m) => m[1]!);
+      const code = preloaded.map((f) => readFileSync(join(prodDir, f), 'utf8')).join('\n');
+      // The session (mediasoup-client, libsodium) and the room screens: everything the join screen waits for.
+      for (const s of [WASM_BASE64, 'mediasoup-client', 'e2ee-status']) expect(code, s).toContain(s);
+      for (const f of firstScripts(prodDir)) expect(room).toContain(`/${f}`);
+    } finally {
+      await relay.close();
+    }
   });
 
   it('works, and leaves window.teahouse undefined', async () => {
