@@ -109,7 +109,7 @@ export interface SourceCounters {
   muted: number;
 }
 
-/** A batch as its frames come, written in place so that a frame allocates nothing but its digest's hash state. */
+/** A batch as its frames come, written in place: a frame copies nothing out and allocates only views and its hash state. */
 interface BatchState {
   /** What is signed for it (`batchMessage`), each slot written as its frame comes. */
   message: Uint8Array;
