@@ -12,6 +12,7 @@ import { runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
 import { runSoakBench } from './soak.ts';
+import { runWireBandwidthBench } from './wire-bandwidth.ts';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv
@@ -24,6 +25,7 @@ console.log(`Teahouse benchmarks (${quick ? 'quick' : 'full'} mode). Numbers are
 for (const [name, run] of [
   ['crypto', () => runCryptoBench({ quick })],
   ['frame-cost', () => runFrameCostBench({ quick })],
+  ['wire-bandwidth', () => runWireBandwidthBench({ quick })],
   ['join', () => runJoinBench({ quick })],
   ['mouth-to-ear', () => runMouthToEarBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],

@@ -1,7 +1,6 @@
 // Source authentication of audio: a speaker signs each batch of its frames with its certified stream key and carries
 // the signature, in fixed-size chunks, inside the plaintext of its next batch's frames (docs/protocol.md section 7, "Source authentication").
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bigEndian, concat } from './bytes.ts';
 import { labelBytes } from './kdf.ts';
 
 /** Frames per signed batch (20 ms Opus frames: 80 ms). Chosen for the 200 ms bound on forged audio, see the spec. */
@@ -11,6 +10,9 @@ export const FRAME_SIG_CHUNK = 64 / FRAME_SIG_BATCH;
 const DIGEST = 32;
 const LABEL = labelBytes('frame-signature');
 const BATCH = BigInt(FRAME_SIG_BATCH);
+const MESSAGE_BYTES = LABEL.length + 8 + FRAME_SIG_BATCH * (1 + DIGEST);
+/** A batch's slots (or chunks) all present: one bit per position. */
+const ALL_SLOTS = (1 << FRAME_SIG_BATCH) - 1;
 /** KID and CTR of the frame being digested, written in place: no allocation per frame (frames are digested one at a time). */
 const digestHead = new Uint8Array(16);
 const digestHeadView = new DataView(digestHead.buffer);
@@ -27,22 +29,34 @@ export function batchOf(counter: bigint): bigint {
 
 /** One frame's place in its batch: H(u64 KID, u64 CTR, audio), binding the epoch and sender index the KID encodes. */
 export function frameDigest(kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
+  return digestInto(new Uint8Array(DIGEST), kid, counter, audio);
+}
+
+function digestInto(out: Uint8Array, kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
   digestHeadView.setBigUint64(0, kid);
   digestHeadView.setBigUint64(8, counter);
-  return sha256.create().update(digestHead).update(audio).digest();
+  sha256.create().update(digestHead).update(audio).digestInto(out);
+  return out;
 }
+
+/** A batch's message with every slot empty (zeros: a counter never sent); slots are filled in place. */
+function emptyBatchMessage(batch: bigint): Uint8Array {
+  const out = new Uint8Array(MESSAGE_BYTES);
+  out.set(LABEL);
+  new DataView(out.buffer).setBigUint64(LABEL.length, batch);
+  return out;
+}
+
+const slotAt = (position: number) => LABEL.length + 8 + position * (1 + DIGEST);
 
 /** What is signed for a batch: the label, the batch number, and each slot's digest (zeros for a counter never sent). */
 export function batchMessage(batch: bigint, slots: readonly (Uint8Array | null)[]): Uint8Array {
-  const out = new Uint8Array(LABEL.length + 8 + FRAME_SIG_BATCH * (1 + DIGEST));
-  out.set(LABEL);
-  out.set(bigEndian(batch, 8), LABEL.length);
+  const out = emptyBatchMessage(batch);
   for (let i = 0; i < FRAME_SIG_BATCH; i++) {
-    const at = LABEL.length + 8 + i * (1 + DIGEST);
     const slot = slots[i];
     if (!slot) continue;
-    out[at] = 1;
-    out.set(slot, at + 1);
+    out[slotAt(i)] = 1;
+    out.set(slot, slotAt(i) + 1);
   }
   return out;
 }
@@ -95,10 +109,16 @@ export interface SourceCounters {
   muted: number;
 }
 
+/** A batch as its frames come, written in place: a frame copies nothing out and allocates only views and its hash state. */
 interface BatchState {
-  slots: (Uint8Array | null)[];
-  /** The chunks of the previous batch's signature this batch carries. */
-  chunks: (Uint8Array | null)[];
+  /** What is signed for it (`batchMessage`), each slot written as its frame comes. */
+  message: Uint8Array;
+  /** The slots heard, a bit per position. */
+  heard: number;
+  /** The previous batch's signature, which this batch's frames carry, a chunk per position. */
+  signature: Uint8Array;
+  /** The chunks in, a bit per position. */
+  chunks: number;
   verdict: Verdict | null;
 }
 
@@ -146,8 +166,11 @@ export class BatchVerifier {
     return this.need > 0;
   }
 
-  /** The audio of a decrypted frame if it may play now, else null (counted). */
-  async accept(kid: bigint, counter: bigint, plain: Uint8Array): Promise<Uint8Array | null> {
+  /**
+   * The audio of a decrypted frame if it may play now, else null (counted). A promise only for the frame that
+   * completes a signature (one in four), which waits for its verification; the others answer at once.
+   */
+  accept(kid: bigint, counter: bigint, plain: Uint8Array): Uint8Array | null | Promise<Uint8Array | null> {
     if (plain.length < FRAME_SIG_CHUNK) return this.refuse();
     const batch = batchOf(counter);
     // A frame from a batch already judged or given up on cannot change a verdict, and does not play.
@@ -160,23 +183,39 @@ export class BatchVerifier {
     }
     const audio = plain.subarray(0, plain.length - FRAME_SIG_CHUNK);
     const state = this.state(batch);
-    if (state.verdict !== null || state.slots[position]) return this.refuse();
-    state.slots[position] = frameDigest(kid, counter, audio);
-    state.chunks[position] = plain.slice(plain.length - FRAME_SIG_CHUNK);
+    const bit = 1 << position;
+    if (state.verdict !== null || state.heard & bit) return this.refuse();
+    const at = slotAt(position);
+    state.message[at] = 1;
+    digestInto(state.message.subarray(at + 1, at + 1 + DIGEST), kid, counter, audio);
+    state.heard |= bit;
+    state.signature.set(plain.subarray(plain.length - FRAME_SIG_CHUNK), position * FRAME_SIG_CHUNK);
+    state.chunks |= bit;
     if (batch > this.highest) this.highest = batch;
     const previous = this.batches.get(batch - 1n);
-    if (previous && previous.verdict === null && state.chunks.every((c) => c !== null)) await this.judge(batch - 1n, previous, concat(...(state.chunks as Uint8Array[])));
-    // A batch whose signature did not arrive complete while the next batch passed by is unproved.
-    for (const [b, s] of this.batches) if (b <= this.highest - 2n && s.verdict === null) this.decide(b, s, 'unproved');
-    for (const b of [...this.batches.keys()]) if (b < this.highest - 2n) this.batches.delete(b);
-    if (this.muted) return this.refuse();
-    return audio;
+    if (previous && previous.verdict === null && state.chunks === ALL_SLOTS) {
+      if (previous.heard !== ALL_SLOTS) this.decide(batch - 1n, previous, 'unproved');
+      else
+        return this.verify(state.signature, previous.message)
+          .catch(() => false)
+          .then((ok) => {
+            this.decide(batch - 1n, previous, ok === null ? 'unproved' : ok ? 'verified' : 'forged');
+            return this.settle(audio);
+          });
+    }
+    return this.settle(audio);
   }
 
-  private async judge(batch: bigint, state: BatchState, signature: Uint8Array): Promise<void> {
-    if (state.slots.some((s) => s === null)) return this.decide(batch, state, 'unproved');
-    const ok = await this.verify(signature, batchMessage(batch, state.slots)).catch(() => false);
-    this.decide(batch, state, ok === null ? 'unproved' : ok ? 'verified' : 'forged');
+  /** After a frame: batches left behind are judged, and the frame plays if its speaker is not muted. */
+  private settle(audio: Uint8Array): Uint8Array | null {
+    const stale = this.highest - 2n;
+    for (const [b, s] of this.batches) {
+      // A batch whose signature did not arrive complete while the next batch passed by is unproved.
+      if (b <= stale && s.verdict === null) this.decide(b, s, 'unproved');
+      if (b < stale) this.batches.delete(b);
+    }
+    if (this.muted) return this.refuse();
+    return audio;
   }
 
   /** Proof that something of this stream was forged outside any batch (its key's certificate): as a forged batch. */
@@ -212,7 +251,7 @@ export class BatchVerifier {
   private state(batch: bigint): BatchState {
     let state = this.batches.get(batch);
     if (!state) {
-      state = { slots: new Array(FRAME_SIG_BATCH).fill(null), chunks: new Array(FRAME_SIG_BATCH).fill(null), verdict: null };
+      state = { message: emptyBatchMessage(batch), heard: 0, signature: new Uint8Array(64), chunks: 0, verdict: null };
       this.batches.set(batch, state);
     }
     return state;

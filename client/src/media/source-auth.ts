@@ -17,9 +17,12 @@ export interface SourceStatus extends SourceCounters {
   played?: number[];
 }
 
-/** A receive stream's gate: each decrypted frame's audio if it may play, else null; frames one at a time, in order. */
+/**
+ * A receive stream's gate: each decrypted frame's audio if it may play, else null; frames one at a time, in order. A
+ * promise only while its verifier is being made or a batch's signature is being checked.
+ */
 export interface SourceGate {
-  accept(kid: bigint, counter: bigint, plain: Uint8Array): Promise<Uint8Array | null>;
+  accept(kid: bigint, counter: bigint, plain: Uint8Array): Uint8Array | null | Promise<Uint8Array | null>;
 }
 
 export class SourceAuth {
@@ -68,9 +71,9 @@ export class SourceAuth {
    * while no key is known for the participant or its frames are not proved.
    */
   gate(participantId: string, certificate: Uint8Array | null): SourceGate {
-    let made: { key: Uint8Array; verifier: Promise<BatchVerifier> } | null = null;
+    let made: { key: Uint8Array; verifier: Promise<BatchVerifier>; ready: BatchVerifier | null } | null = null;
     return {
-      accept: async (kid, counter, plain) => {
+      accept: (kid, counter, plain) => {
         const key = this.keys.get(participantId);
         if (!key) return null;
         // A participant's key does not change under the same id (membership keeps the first keys verified): a
@@ -79,10 +82,13 @@ export class SourceAuth {
         if (!made || !equalBytes(made.key, key)) {
           const before = this.verifiers.get(participantId);
           const verifier = Promise.all([ed25519Verifier(key), before?.then((v) => v.owed) ?? 0]).then(([identity, owed]) => certifiedVerifier(identity, certificate, ed25519Verifier, this.now, owed));
-          made = { key, verifier };
+          const current = { key, verifier, ready: null as BatchVerifier | null };
+          made = current;
           this.verifiers.set(participantId, verifier);
+          return verifier.then((v) => (current.ready = v).accept(kid, counter, plain));
         }
-        return (await made.verifier).accept(kid, counter, plain);
+        // Once made, frames go to the verifier without a promise of their own (most frames need none).
+        return made.ready ? made.ready.accept(kid, counter, plain) : made.verifier.then((v) => v.accept(kid, counter, plain));
       },
     };
   }
