@@ -14,6 +14,25 @@ function nft(script: string): void {
   }
 }
 
+const PREFIX = 'teahouse_netcut_';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Tables of test processes that were killed before they could remove theirs (their packets are long gone). */
+function removeOrphans(): void {
+  const listed = execFileSync(NFT, ['list', 'tables'], { encoding: 'utf8' });
+  for (const [, pid] of listed.matchAll(new RegExp(`^table inet ${PREFIX}(\\d+)$`, 'gm'))) {
+    if (!alive(Number(pid))) nft(`delete table inet ${PREFIX}${pid}\n`);
+  }
+}
+
 /**
  * A network for the processes started through `wrap` (run under a group id of their own, which only they carry), that
  * the test cuts and restores. Every flow those processes open is marked in conntrack when it starts, so that a cut
@@ -33,12 +52,13 @@ export class NetworkCut {
     if (process.getuid?.() !== 0) throw new Error('the network-cut tests need root (nftables, and a group id for the browser): run them as root, as CI does');
     // One group, table and range of marks per test process: runs side by side never see each other's packets.
     this.gid = 40_000 + (process.pid % 20_000);
-    this.table = `teahouse_netcut_${process.pid}`;
+    this.table = `${PREFIX}${process.pid}`;
     this.dir = mkdtempSync(join(tmpdir(), 'teahouse-netcut-'));
     process.once('exit', this.onExit);
   }
 
   static create(): NetworkCut {
+    removeOrphans();
     const cut = new NetworkCut();
     try {
       cut.apply(false);
