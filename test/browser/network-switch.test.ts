@@ -22,7 +22,7 @@ beforeAll(async () => {
 }, 60_000);
 
 // A test that failed with the network down leaves the next one a working network.
-afterEach(() => cut.up(true));
+afterEach(() => cut.up());
 
 afterAll(async () => {
   cut?.close();
@@ -69,7 +69,7 @@ async function dropAndSwitch(listener: Page, hostId: string, outageMs: number): 
   // The kernel really cut it: no audio reaches the listener.
   await expect.poll(() => hears(listener, hostId), { timeout: 30_000 }).toBe(false);
   await new Promise((resolve) => setTimeout(resolve, outageMs));
-  cut.up(true);
+  cut.up();
   return Date.now();
 }
 
@@ -118,7 +118,7 @@ describe('the network drops and another one comes, in the kernel', () => {
     cut.down();
     await expect.poll(() => host.getByTestId('participant').count(), { timeout: 60_000 }).toBe(1);
     await expect.poll(() => epochOf(host)).toBeGreaterThan(epoch!);
-    cut.up(true);
+    cut.up();
     const backAt = Date.now();
 
     await expect.poll(() => myId(listener), { timeout: 60_000 }).not.toBe(listenerId);

@@ -35,9 +35,10 @@ function removeOrphans(): void {
 
 /**
  * A network for the processes started through `wrap` (run under a group id of their own, which only they carry), that
- * the test cuts and restores. Every flow those processes open is marked in conntrack when it starts, so that a cut
- * drops both directions of all of them, TCP and UDP alike, in the output and input hooks: the packets vanish with no
- * RST or FIN, as when a phone leaves Wi-Fi. Nothing outside this process's own table and marks is touched.
+ * the test cuts and then replaces with another. Every flow those processes open is marked in conntrack when it
+ * starts, so that a cut drops both directions of all of them, TCP and UDP alike, in the output and input hooks: the
+ * packets vanish with no RST or FIN, as when a phone leaves Wi-Fi. Nothing outside this process's own table and marks
+ * is touched.
  */
 export class NetworkCut {
   private readonly table: string;
@@ -82,12 +83,9 @@ export class NetworkCut {
     this.apply(true);
   }
 
-  /**
-   * The network is back. `switched`: it is another network (Wi-Fi to mobile data), so the flows from before stay dead for
-   * good and only flows opened from now on get through; otherwise the old flows carry on.
-   */
-  up(switched: boolean): void {
-    if (switched) this.gone.push(this.mark(this.generation++));
+  /** Another network comes (Wi-Fi to mobile data): the flows from before stay dead for good, new ones get through. */
+  up(): void {
+    this.gone.push(this.mark(this.generation++));
     this.apply(false);
   }
 
