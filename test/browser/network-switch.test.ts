@@ -22,7 +22,7 @@ beforeAll(async () => {
 }, 60_000);
 
 // A test that failed with the network down leaves the next one a working network.
-afterEach(() => cut.up());
+afterEach(() => cut?.up());
 
 afterAll(async () => {
   cut?.close();
