@@ -64,6 +64,8 @@ export interface ChromiumOptions {
   home?: string;
   /** Hidden pages throttled as in a person's browser (a phone's tab in the background), not kept at full speed. */
   throttleHidden?: boolean;
+  /** What starts Chromium instead of Chromium itself, e.g. a wrapper running it in a network the test cuts (test/helpers/netfilter.ts). */
+  launcher?: string;
 }
 
 function chromiumArgs(options: ChromiumOptions): string[] {
@@ -95,7 +97,7 @@ function chromiumEnv(options: ChromiumOptions): Record<string, string> | undefin
 
 /** One browser per distinct microphone: Chromium takes the fake capture file per process. */
 export async function launchChromium(options: ChromiumOptions = {}): Promise<Browser> {
-  return chromium.launch({ executablePath: installedChromium(), args: chromiumArgs(options), env: chromiumEnv(options) });
+  return chromium.launch({ executablePath: options.launcher ?? installedChromium(), args: chromiumArgs(options), env: chromiumEnv(options) });
 }
 
 /** A browser on a profile directory the caller owns: what it leaves there (history, sessions) can be read after close. */
