@@ -21,16 +21,14 @@ import { newId } from './rooms/participant.ts';
 import { localDispatcher } from './rooms/requests.ts';
 import { RoomService } from './rooms/room-service.ts';
 import { attachConnection, type MessageObserver } from './signaling/connection.ts';
+import { PING_INTERVAL_MS, PING_TIMEOUT_MS } from '../protocol/heartbeat.ts';
 
 /**
- * socket.io's heartbeat. A network that vanishes without a FIN or RST (a phone leaving Wi-Fi) is noticed only by
- * it: the relay sends a ping every pingInterval and drops a connection whose pong is pingTimeout late, and the page
- * drops one that sent no ping for pingInterval + pingTimeout. socket.io's defaults (25 s + 20 s) let a page sit
- * silent on a dead connection for up to 45 s, past the 30 s DISCONNECT_GRACE_MS; at 5 s + 5 s both sides notice
- * within 10 s, and the page is back as itself a reconnect later. A slow mobile link that misses a pong only costs a
- * resume. Each ping is a few bytes every 5 s per member.
+ * socket.io's heartbeat (protocol/heartbeat.ts). A network that vanishes without a FIN or RST (a phone leaving Wi-Fi)
+ * is noticed only by it; socket.io's defaults (25 s + 20 s) let a connection sit dead for up to 45 s, past the 30 s
+ * DISCONNECT_GRACE_MS. Each ping is a few bytes every 5 s per member.
  */
-const HEARTBEAT = { pingInterval: 5_000, pingTimeout: 5_000 } as const;
+const HEARTBEAT = { pingInterval: PING_INTERVAL_MS, pingTimeout: PING_TIMEOUT_MS } as const;
 
 export interface RelayOptions extends Partial<RelayConfig> {
   /** Called with every message a client sends, before validation: for tests that prove what the relay sees. */
