@@ -513,8 +513,8 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
         ...rekeyFailures.map((f) => [f.members, f.relays, null, null, null, null, null, 'did not finish', null, null, null, null, null, null]),
       ],
       notes: [
-        "The single-relay rekey bench's member process (bench/load/members.ts, the browser's Membership): the host on relay 1, members round-robin over the relays (one relay in cluster mode for the baseline, or three), all on epoch 1 first; the last member to join leaves (through its relay), the host issues the fresh commit on peer.left. Times from the leave request; a member is ready at its arrival plus its own open time. The batching window (keyBatchMs) is not in them.",
-        "Redis bytes: INFO stats in plus out from just before the leave to just after every member was measured, beats slowed to one a minute: the leave forwarded, the commit's header and packages to each edge, directory writes. Relay CPU over the same span. Member process CPU: the one process holding the host and every member, from the leave to the last arrival.",
+        "The single-relay rekey bench's member processes (bench/rekey.ts: the host in one, the members 2,500 to a process, the browser's Membership): the host on relay 1, members round-robin over the relays (one relay in cluster mode for the baseline, or three), all on epoch 1 first; the last member to join leaves (through its relay), the host issues the fresh commit on peer.left. Times from the leave request; a member is ready at its arrival plus its own open time. The batching window (keyBatchMs) is not in them.",
+        "Redis bytes: INFO stats in plus out from just before the leave to just after every member was measured, beats slowed to one a minute: the leave forwarded, the commit's header and packages to each edge, directory writes. Relay CPU over the same span. Member process CPU: the processes holding the host and the members, summed, from the leave to the last arrival.",
         ...rekeyFailures.map((f) => `${f.members} members over ${f.relays} relay(s) did not finish: ${f.error}`),
         machine,
       ],

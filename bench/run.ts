@@ -8,7 +8,7 @@ import { runFrameCostBench } from './frame-cost.ts';
 import { runJoinBench } from './join.ts';
 import { runPqBench } from './pq.ts';
 import { runMouthToEarBench } from './mouth-to-ear.ts';
-import { runRekeyBench } from './rekey.ts';
+import { runHandOverBench, runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
 import { runSoakBench } from './soak.ts';
@@ -29,6 +29,7 @@ for (const [name, run] of [
   ['join', () => runJoinBench({ quick })],
   ['mouth-to-ear', () => runMouthToEarBench({ quick })],
   ['rekey', () => runRekeyBench({ quick })],
+  ['handover', () => runHandOverBench({ quick })],
   ['pq', () => runPqBench({ quick })],
   ['signaling', () => runSignalingBench({ quick })],
   ['bigroom', () => runBigRoomBench({ quick })],
