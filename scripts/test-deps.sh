@@ -14,6 +14,7 @@ PROGRAMS=(
   "|redis-server|redis-server|cluster tests"
   "|redis-cli|redis-tools|cluster tests"
   "HAPROXY_PATH|/usr/sbin/haproxy|haproxy|proxy test"
+  "|systemd-analyze|systemd|systemd unit test"
 )
 
 present() { if [[ $1 == */* ]]; then [ -x "$1" ]; else command -v "$1" >/dev/null 2>&1; fi; }
