@@ -130,7 +130,7 @@ async function stopWithARoom(targets: 'main' | 'group') {
   await shuttingDown;
   const beforeShutdown = [host, listener].map((m) => m.received.map((r) => r.event).filter((e) => e !== 'relay.shuttingDown'));
   const exitCode = await relay.exited;
-  // The unit's TimeoutStopSec: anything of the relay still running now would be SIGKILLed by systemd.
+  // The relay closes its worker before it exits: nothing is left for systemd's final SIGKILL.
   const leftBehind = alive(worker!);
 
   const back = await member(other);
