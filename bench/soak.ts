@@ -11,7 +11,25 @@ const SPEAKER_SSRC = 0x50a4;
 /** The churn, in turn: as many arrivals as departures, so the room stays the same size and anything growing is a leak. */
 const CHURN = ['join', 'message', 'leave', 'rekey', 'join', 'kick', 'reload', 'message'] as const;
 type Action = (typeof CHURN)[number];
-const METRICS = ['rssMb', 'heapUsedMb', 'heapTotalMb', 'externalMb', 'arrayBuffersMb', 'anonMb', 'fileMb', 'workerRssMb', 'handles', 'routers', 'transports', 'consumers', 'workerObjects', 'members', 'lagMeanMs', 'lagP99Ms'] as const;
+const METRICS = [
+  'rssMb',
+  'heapUsedMb',
+  'heapTotalMb',
+  'externalMb',
+  'arrayBuffersMb',
+  'v8MallocedMb',
+  'anonMb',
+  'fileMb',
+  'workerRssMb',
+  'handles',
+  'routers',
+  'transports',
+  'consumers',
+  'workerObjects',
+  'members',
+  'lagMeanMs',
+  'lagP99Ms',
+] as const;
 
 interface Plan {
   durationMs: number;

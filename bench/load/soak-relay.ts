@@ -1,6 +1,7 @@
 // The soak benchmark's relay, forked so that its memory, handles and event loop are its own: it samples them on request.
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import type { types } from 'mediasoup';
 import { startRelay, type Relay } from '../../server/index.ts';
 
@@ -22,6 +23,8 @@ export interface SoakSample {
   heapTotalMb: number;
   /** The part of external held by ArrayBuffers (socket and crypto buffers). */
   arrayBuffersMb: number;
+  /** What V8 itself holds from malloc (compiler zones, parser, its own tables), outside its heap and external. */
+  v8MallocedMb: number;
   /** The relay's anonymous resident pages (malloc, V8, thread stacks), from /proc/self/smaps_rollup; null off Linux. */
   anonMb: number | null;
   /** Its file-backed resident pages (the node binary, libraries, code touched for the first time); null off Linux. */
@@ -102,6 +105,7 @@ async function sample(): Promise<SoakSample> {
     externalMb: memory.external / MB,
     heapTotalMb: memory.heapTotal / MB,
     arrayBuffersMb: memory.arrayBuffers / MB,
+    v8MallocedMb: getHeapStatistics().malloced_memory / MB,
     anonMb: anon,
     fileMb: rss === null || anon === null ? null : rss - anon,
     workerRssMb: workerRss.includes(null) ? null : workerRss.reduce<number>((a, b) => a + b!, 0),
