@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--only=a,b]`: runs the benchmarks, prints their tables, writes JSON and PNG charts to bench/results/.
+// `npm run bench [-- --quick] [--only=a,b] [--soak-minutes=N]`: runs the benchmarks, prints their tables, writes JSON and PNG charts to bench/results/.
 import { runBigRoomBench } from './bigroom.ts';
 import { runBundleBench } from './bundle.ts';
 import { runCapacityBench } from './capacity.ts';
@@ -19,6 +19,7 @@ const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
+const soakMinutes = process.argv.find((a) => a.startsWith('--soak-minutes='))?.slice('--soak-minutes='.length);
 const started = Date.now();
 const failed: string[] = [];
 console.log(`Teahouse benchmarks (${quick ? 'quick' : 'full'} mode). Numbers are from this machine; compare ratios, not absolutes.`);
@@ -36,7 +37,7 @@ for (const [name, run] of [
   ['capacity', () => runCapacityBench({ quick })],
   ['cluster', () => runClusterBench({ quick })],
   ['bundle', () => runBundleBench({ quick })],
-  ['soak', () => runSoakBench({ quick })],
+  ['soak', () => runSoakBench({ quick, ...(soakMinutes ? { minutes: Number(soakMinutes) } : {}) })],
 ] as const) {
   if (only && !only.includes(name)) continue;
   console.log(`\n… ${name}`);

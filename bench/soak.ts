@@ -11,7 +11,25 @@ const SPEAKER_SSRC = 0x50a4;
 /** The churn, in turn: as many arrivals as departures, so the room stays the same size and anything growing is a leak. */
 const CHURN = ['join', 'message', 'leave', 'rekey', 'join', 'kick', 'reload', 'message'] as const;
 type Action = (typeof CHURN)[number];
-const METRICS = ['rssMb', 'heapUsedMb', 'externalMb', 'handles', 'routers', 'transports', 'consumers', 'workerObjects', 'members', 'lagMeanMs', 'lagP99Ms'] as const;
+const METRICS = [
+  'rssMb',
+  'heapUsedMb',
+  'heapTotalMb',
+  'externalMb',
+  'arrayBuffersMb',
+  'v8MallocedMb',
+  'anonMb',
+  'fileMb',
+  'workerRssMb',
+  'handles',
+  'routers',
+  'transports',
+  'consumers',
+  'workerObjects',
+  'members',
+  'lagMeanMs',
+  'lagP99Ms',
+] as const;
 
 interface Plan {
   durationMs: number;
@@ -88,14 +106,31 @@ export interface SoakResult {
   samples: (SoakSample & { atS: number })[];
   /** Per hour, from the samples after warm-up. */
   slopePerHour: Record<(typeof METRICS)[number], number>;
+  /** Per hour, from the second half of the run only: a growth that levels off shows as a smaller slope here. */
+  lateSlopePerHour: Record<(typeof METRICS)[number], number>;
   present: number;
   hearing: number;
   speakerPackets: number;
 }
 
-export async function runSoakBench({ quick }: { quick: boolean }): Promise<Table[]> {
+/** Slopes per hour of each measure over these samples; NaN for a measure this platform cannot read. */
+function slopes(samples: SoakResult['samples']): SoakResult['slopePerHour'] {
+  const xs = samples.map((s) => s.atS);
+  return Object.fromEntries(
+    METRICS.map((m) => [
+      m,
+      slope(
+        xs,
+        samples.map((s) => s[m] ?? Number.NaN),
+      ) * 3600,
+    ]),
+  ) as SoakResult['slopePerHour'];
+}
+
+/** `minutes` overrides the mode's length (`--soak-minutes=N`): whether a growth levels off needs a longer run than the default. */
+export async function runSoakBench({ quick, minutes }: { quick: boolean; minutes?: number }): Promise<Table[]> {
   const mode = quick ? 'quick' : 'full';
-  const plan = PLANS[mode];
+  const plan = minutes === undefined ? PLANS[mode] : { ...PLANS[mode], durationMs: minutes * 60_000 };
   const relay = new SoakRelay();
   const { url } = await relay.ask({ type: 'start' }, 'started');
   const room: TestRoom = await newRoom();
@@ -202,6 +237,8 @@ export async function runSoakBench({ quick }: { quick: boolean }): Promise<Table
       if (Date.now() >= nextSample) {
         const { sample } = await relay.ask({ type: 'sample' }, 'sample');
         samples.push({ ...sample, atS: (Date.now() - started) / 1000 });
+        // A long run's progress, and its numbers so far should it be stopped early.
+        if (!quick) console.log(JSON.stringify(samples.at(-1)));
         nextSample += plan.sampleMs;
       }
       await churn(CHURN[step++ % CHURN.length]!);
@@ -211,15 +248,8 @@ export async function runSoakBench({ quick }: { quick: boolean }): Promise<Table
     samples.push({ ...sample, atS: (Date.now() - started) / 1000 });
 
     const steady = samples.filter((s) => s.atS * 1000 >= plan.warmupMs);
-    const slopePerHour = Object.fromEntries(
-      METRICS.map((m) => [
-        m,
-        slope(
-          steady.map((s) => s.atS),
-          steady.map((s) => s[m]),
-        ) * 3600,
-      ]),
-    ) as SoakResult['slopePerHour'];
+    const slopePerHour = slopes(steady);
+    const lateSlopePerHour = slopes(steady.filter((s) => s.atS * 1000 >= plan.durationMs / 2));
     const before = await relay.ask({ type: 'hears', roomId: room.keys.roomId, producerId: speaker.producerId, participantIds: [] }, 'hears');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const heard = await relay.ask({ type: 'hears', roomId: room.keys.roomId, producerId: speaker.producerId, participantIds: members.map((m) => m.participantId) }, 'hears');
@@ -229,6 +259,7 @@ export async function runSoakBench({ quick }: { quick: boolean }): Promise<Table
       actions,
       samples,
       slopePerHour,
+      lateSlopePerHour,
       present: members.length,
       hearing: heard.hearing.length,
       speakerPackets: heard.packets - before.packets,
@@ -240,8 +271,8 @@ export async function runSoakBench({ quick }: { quick: boolean }): Promise<Table
     return [
       {
         title: `Soak (${mode}): ${(plan.durationMs / 60_000).toFixed(1)} min, ${plan.members} members, churn every ${plan.churnMs} ms, the relay sampled every ${plan.sampleMs / 1000} s`,
-        columns: ['measure', 'after warm-up', 'at the end', 'slope per hour'],
-        rows: METRICS.map((m) => [m, first[m], last[m], slopePerHour[m]]),
+        columns: ['measure', 'after warm-up', 'at the end', 'slope per hour', 'second half'],
+        rows: METRICS.map((m) => [m, first[m], last[m], slopePerHour[m], lateSlopePerHour[m]]),
         notes: [
           `Churn: ${[...new Set(CHURN)].map((a) => `${actions[a]} ${a}`).join(', ')}; warm-up (first ${plan.warmupMs / 1000} s) is left out of the slopes.`,
           `At the end: ${result.hearing} of ${result.present} members present hold a live consumer of the speaker, whose producer took ${result.speakerPackets} packets in the last second.`,

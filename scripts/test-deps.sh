@@ -15,6 +15,7 @@ PROGRAMS=(
   "|redis-cli|redis-tools|cluster tests"
   "HAPROXY_PATH|/usr/sbin/haproxy|haproxy|proxy test"
   "NFT_PATH|/usr/sbin/nft|nftables|network-switch test"
+  "|systemd-analyze|systemd|systemd unit test"
 )
 
 present() { if [[ $1 == */* ]]; then [ -x "$1" ]; else command -v "$1" >/dev/null 2>&1; fi; }

@@ -1,5 +1,7 @@
 // The soak benchmark's relay, forked so that its memory, handles and event loop are its own: it samples them on request.
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import type { types } from 'mediasoup';
 import { startRelay, type Relay } from '../../server/index.ts';
 
@@ -17,6 +19,18 @@ export interface SoakSample {
   heapUsedMb: number;
   /** Memory outside V8's heap that V8 knows of (Buffers, ArrayBuffers): where an RSS that grows with a flat heap would show. */
   externalMb: number;
+  /** What V8 has reserved for its heap, used or not: a heap that grows by reservation shows here, not in heapUsed. */
+  heapTotalMb: number;
+  /** The part of external held by ArrayBuffers (socket and crypto buffers). */
+  arrayBuffersMb: number;
+  /** What V8 itself holds from malloc (compiler zones, parser, its own tables), outside its heap and external. */
+  v8MallocedMb: number;
+  /** The relay's anonymous resident pages (malloc, V8, thread stacks), from /proc/self/smaps_rollup; null off Linux. */
+  anonMb: number | null;
+  /** Its file-backed resident pages (the node binary, libraries, code touched for the first time); null off Linux. */
+  fileMb: number | null;
+  /** The mediasoup workers' own RSS, summed (separate processes, not in rssMb); null off Linux. */
+  workerRssMb: number | null;
   /** Event-loop delay since the previous sample, mean and 99th percentile. */
   lagMeanMs: number;
   lagP99Ms: number;
@@ -45,6 +59,16 @@ const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
 const MB = 1024 * 1024;
 
+/** A `Name:   123 kB` field of a /proc file, in MB; null where /proc cannot be read (not Linux). */
+function procKb(path: string, field: string): number | null {
+  try {
+    const match = readFileSync(path, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 async function sample(): Promise<SoakSample> {
   // Without a collection first, the heap's size says when V8 last collected, not what the relay keeps.
   (globalThis as { gc?: () => void }).gc?.();
@@ -71,10 +95,20 @@ async function sample(): Promise<SoakSample> {
     transports += dump.transportIds.length;
     consumers += dump.mapConsumerIdProducerId.length;
   }
+  const rollup = '/proc/self/smaps_rollup';
+  const rss = procKb(rollup, 'Rss');
+  const anon = procKb(rollup, 'Anonymous');
+  const workerRss = relay!.workers().map((w) => procKb(`/proc/${w.pid}/status`, 'VmRSS'));
   const result: SoakSample = {
     rssMb: memory.rss / MB,
     heapUsedMb: memory.heapUsed / MB,
     externalMb: memory.external / MB,
+    heapTotalMb: memory.heapTotal / MB,
+    arrayBuffersMb: memory.arrayBuffers / MB,
+    v8MallocedMb: getHeapStatistics().malloced_memory / MB,
+    anonMb: anon,
+    fileMb: rss === null || anon === null ? null : rss - anon,
+    workerRssMb: workerRss.includes(null) ? null : workerRss.reduce<number>((a, b) => a + b!, 0),
     lagMeanMs: lag.mean / 1e6,
     lagP99Ms: lag.percentile(99) / 1e6,
     handles: process.getActiveResourcesInfo().length,

@@ -114,7 +114,11 @@ export class WorkerPool {
   }
 
   private async spawn(index: number): Promise<{ worker: types.Worker; server: types.WebRtcServer | null }> {
+    const before = new Set(process.listeners('SIGTERM'));
     const worker = await mediasoup.createWorker(this.settings);
+    // mediasoup (3.19.22 on) closes each worker on the process's own SIGTERM, which would end every room's media at
+    // the start of the drain instead of at the hand-over: the relay closes its workers itself, once the drain is done.
+    for (const listener of process.listeners('SIGTERM')) if (!before.has(listener)) process.removeListener('SIGTERM', listener);
     worker.on('died', () => {
       const replaced = this.replace(worker).finally(() => this.replacing.delete(replaced));
       this.replacing.add(replaced);
