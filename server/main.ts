@@ -49,12 +49,8 @@ try {
     onUnrecoverable: () => process.exit(1),
   });
   const { log } = relay;
-  // The two plain lines of a start, for the person at the terminal whatever LOG_LEVEL says; the rest is JSON.
-  console.log(`Teahouse relay: open ${relay.url}/ in a browser`);
-  // The relay still serves (the page asks for the build too, and a reload after it works): say it where the operator looks.
-  if (!existsSync(join(relay.config.clientDir, 'index.html'))) {
-    console.error(`teahouse: the client is not built (no ${relay.config.clientDir}/index.html): run "npm run setup"`);
-  }
+  // Before anything is printed: whoever reads the URL line may stop the relay at once (a supervisor, a test), and
+  // a signal with no listener yet would kill it without the drain.
   let stopping = false;
   const stop = (signal: string, drain: boolean) => {
     if (stopping) return;
@@ -78,6 +74,12 @@ try {
       log.error(`SIGHUP: ${(error as Error).message}; still serving the previous certificate`);
     }
   });
+  // The two plain lines of a start, for the person at the terminal whatever LOG_LEVEL says; the rest is JSON.
+  console.log(`Teahouse relay: open ${relay.url}/ in a browser`);
+  // The relay still serves (the page asks for the build too, and a reload after it works): say it where the operator looks.
+  if (!existsSync(join(relay.config.clientDir, 'index.html'))) {
+    console.error(`teahouse: the client is not built (no ${relay.config.clientDir}/index.html): run "npm run setup"`);
+  }
 } catch (error) {
   const known = [ConfigError, WorkerBinaryMissingError, RedisUnreachableError, MediaPortError, MetricsPortError];
   if (known.some((kind) => error instanceof kind)) fail((error as Error).message);
