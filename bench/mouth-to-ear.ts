@@ -5,6 +5,7 @@ import { startRelay } from '../server/index.ts';
 import { burstWav, launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
 import { bareRoom } from './bare-webrtc.ts';
+import { recordPeerConnections } from './peer-connections.ts';
 import { median, renderTable, writeJson, type Table } from './report.ts';
 
 const PAGE_TIMEOUT_MS = 120_000;
@@ -12,19 +13,6 @@ const PAGE_TIMEOUT_MS = 120_000;
 const BURST = { hz: 880, onMs: 100, offMs: 900 };
 /** Before timing: long enough for the listeners' jitter buffers to settle after joining. */
 const WARM_UP_MS = 10_000;
-
-/** Every RTCPeerConnection the page makes, kept where the benchmark can read its tracks and stats. */
-function recordPeerConnections(): void {
-  const Native = RTCPeerConnection;
-  const made: RTCPeerConnection[] = [];
-  (window as unknown as { benchPcs: RTCPeerConnection[] }).benchPcs = made;
-  window.RTCPeerConnection = class extends Native {
-    constructor(config?: RTCConfiguration) {
-      super(config);
-      made.push(this);
-    }
-  } as typeof RTCPeerConnection;
-}
 
 async function recordingContext(browser: Browser): Promise<BrowserContext> {
   const context = await browser.newContext();

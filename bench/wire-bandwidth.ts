@@ -8,6 +8,7 @@ import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
 import { rtpPayload } from '../test/helpers/rtp.ts';
 import { renderTable, writeJson, type Table } from './report.ts';
+import { recordPeerConnections } from './peer-connections.ts';
 
 const PAGE_TIMEOUT_MS = 120_000;
 const UDP = 8;
@@ -15,19 +16,6 @@ const IPV4 = 20;
 const IPV6 = 40;
 /** The SRTP authentication tag of each DTLS-SRTP profile (RFC 5764, RFC 7714). */
 const SRTP_TAG: Record<string, number> = { AES_CM_128_HMAC_SHA1_80: 10, AES_CM_128_HMAC_SHA1_32: 4, AEAD_AES_128_GCM: 16, AEAD_AES_256_GCM: 16 };
-
-/** Every RTCPeerConnection the page makes, kept where the benchmark can read its stats. */
-function recordPeerConnections(): void {
-  const Native = RTCPeerConnection;
-  const made: RTCPeerConnection[] = [];
-  (window as unknown as { benchPcs: RTCPeerConnection[] }).benchPcs = made;
-  window.RTCPeerConnection = class extends Native {
-    constructor(config?: RTCConfiguration) {
-      super(config);
-      made.push(this);
-    }
-  };
-}
 
 interface LegStats {
   packets: number;
