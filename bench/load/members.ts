@@ -1,12 +1,13 @@
 // One of the rekey benchmark's member processes: a share of the room's members as socket.io clients with the browser's own Membership, on one relay or several.
 // Members only record when a commit's header and their own package reach them; opening it is timed afterwards, one by one, as each member's own
 // device would do it in parallel (one Node thread opening 1,000 commits in a row would measure this process instead).
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { CommitNoKeyError, deriveRoomKeys, fromHex, generateIdentity, initCrypto, sealMetadata, toHex, type RoomKeys } from '../../crypto/index.ts';
 import { Membership } from '../../client/src/session/membership.ts';
 import { request } from '../../protocol/client.ts';
 import { LIMITS, type EventOf } from '../../protocol/messages.ts';
 import { answer, wallMs } from './conversation.ts';
+import { connect, sleep, until } from './waits.ts';
 import type { StageMember } from './rekey-stage.ts';
 
 export interface RekeyCommand {
@@ -98,32 +99,11 @@ export interface SliceRekey {
   leaverLocked: boolean | null;
 }
 
-async function connect(url: string): Promise<Socket> {
-  // Thousands of sockets in this one process on a shared machine: the default 20 s handshake can pass while it is busy.
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 120_000 });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  return socket;
-}
-
 /**
  * Joins and offers are setting up, not measured: with thousands of them queued at one relay on a loaded machine, an
  * answer can take longer than a page's 15 s (the hybrid row at 10,000 once failed on that, a join unanswered).
  */
 const SETUP_TIMEOUT_MS = 120_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** `what` is read at the timeout, so that it can say how far things got. */
-async function until(check: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what()}`);
-    await sleep(5);
-  }
-}
 
 let keys: RoomKeys;
 const members: Member[] = [];

@@ -1,5 +1,5 @@
 // The rekey benchmark's stage process: the host (the browser's Membership) and, for a hand-over, a moderator run by the page's own RoomCore; both take the members' KEM offers from the relay.
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { deriveRoomKeys, fromHex, generateIdentity, initCrypto, sealMetadata, toHex, type RoomKeys, type RosterRole } from '../../crypto/index.ts';
 import type { Effect } from '../../client/src/session/core/effects.ts';
 import { RoomCore } from '../../client/src/session/core/room-core.ts';
@@ -9,6 +9,7 @@ import { request } from '../../protocol/client.ts';
 import { LIMITS, type EventOf, type ParticipantSnapshot } from '../../protocol/messages.ts';
 import { median } from '../report.ts';
 import { answer, wallMs } from './conversation.ts';
+import { connect, until } from './waits.ts';
 
 /** A stage member as the members need it: to verify it and offer to its KEM key. */
 export interface StageMember {
@@ -46,25 +47,6 @@ export interface StageRekey {
   byExpected: boolean;
   cpuMs: number;
   takeOfferMs: number;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(check: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what()}`);
-    await sleep(5);
-  }
-}
-
-async function connect(url: string): Promise<Socket> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 120_000 });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
-  return socket;
 }
 
 /** What a distributor sends for a commit, as the page's shell does (shell/effects.ts): header with the first packages, the rest after. */
