@@ -148,7 +148,7 @@ export async function runFrameCostBench(opts: { quick: boolean }): Promise<Table
           `warm: frames back to back, timed 20 at a time; cold: ${request.evictBytes >> 20} MiB written before each frame (as the renderer's other work does between two frames 20 ms apart), each frame timed alone as the transform does.`,
           '"before": a noble gcm() per frame, as the transform did; "now": SframeSender/SframeReceiver, WebCrypto AES-GCM with the key imported once per KID (replay window included).',
           'WebCrypto: each frame awaited before the next, as the async transform does (header, nonce and frame assembly included).',
-          "\"+ frame signatures\": the transform's source authentication (a certified stream key, one Ed25519 signature and verification per 4 frames, a SHA-256 per frame), with WebCrypto's Ed25519, libsodium's, or none (zeros, always valid: the bookkeeping alone).",
+          "\"+ frame signatures\": the transform's source authentication (a certified stream key, one Ed25519 signature and verification per 4 frames over the frames themselves), with WebCrypto's Ed25519, libsodium's, or none (zeros, always valid: the bookkeeping alone).",
         ],
       },
       {

@@ -1,21 +1,17 @@
 // Source authentication of audio: a speaker signs each batch of its frames with its certified stream key and carries
 // the signature, in fixed-size chunks, inside the plaintext of its next batch's frames (docs/protocol.md section 7, "Source authentication").
-import { sha256 } from '@noble/hashes/sha2.js';
 import { labelBytes } from './kdf.ts';
 
 /** Frames per signed batch (20 ms Opus frames: 80 ms). Chosen for the 200 ms bound on forged audio, see the spec. */
 export const FRAME_SIG_BATCH = 4;
 /** Bytes of signature every frame carries at the end of its SFrame plaintext: 64 / FRAME_SIG_BATCH. */
 export const FRAME_SIG_CHUNK = 64 / FRAME_SIG_BATCH;
-const DIGEST = 32;
 const LABEL = labelBytes('frame-signature');
 const BATCH = BigInt(FRAME_SIG_BATCH);
-const MESSAGE_BYTES = LABEL.length + 8 + FRAME_SIG_BATCH * (1 + DIGEST);
+/** A frame's slot before its audio: u64 KID, u64 CTR, u32 length of the audio. */
+const SLOT_HEAD = 20;
 /** A batch's slots (or chunks) all present: one bit per position. */
 const ALL_SLOTS = (1 << FRAME_SIG_BATCH) - 1;
-/** KID and CTR of the frame being digested, written in place: no allocation per frame (frames are digested one at a time). */
-const digestHead = new Uint8Array(16);
-const digestHeadView = new DataView(digestHead.buffer);
 
 export type Sign = (message: Uint8Array) => Promise<Uint8Array>;
 export type Verify = (signature: Uint8Array, message: Uint8Array) => Promise<boolean>;
@@ -27,36 +23,41 @@ export function batchOf(counter: bigint): bigint {
   return counter / BATCH;
 }
 
-/** One frame's place in its batch: H(u64 KID, u64 CTR, audio), binding the epoch and sender index the KID encodes. */
-export function frameDigest(kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
-  return digestInto(new Uint8Array(DIGEST), kid, counter, audio);
-}
-
-function digestInto(out: Uint8Array, kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
-  digestHeadView.setBigUint64(0, kid);
-  digestHeadView.setBigUint64(8, counter);
-  sha256.create().update(digestHead).update(audio).digestInto(out);
+/**
+ * One frame's place in its batch: u64 KID, u64 CTR, u32 length, the Opus bytes. The KID binds the epoch and sender
+ * index. The frame itself is signed, not a digest of it: Ed25519 hashes the whole message natively (SHA-512), which
+ * costs less than a SHA-256 of each frame in the Worker's JavaScript.
+ */
+export function frameSlot(kid: bigint, counter: bigint, audio: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SLOT_HEAD + audio.length);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, kid);
+  view.setBigUint64(8, counter);
+  view.setUint32(16, audio.length);
+  out.set(audio, SLOT_HEAD);
   return out;
 }
 
-/** A batch's message with every slot empty (zeros: a counter never sent); slots are filled in place. */
-function emptyBatchMessage(batch: bigint): Uint8Array {
-  const out = new Uint8Array(MESSAGE_BYTES);
+/**
+ * What is signed for a batch: the label, the batch number, and each position's slot after a byte 1, or a byte 0 for a
+ * counter never sent. The lengths make it unambiguous: no two batches of different frames give the same message.
+ */
+export function batchMessage(batch: bigint, slots: readonly (Uint8Array | null)[]): Uint8Array {
+  let length = LABEL.length + 8;
+  for (let i = 0; i < FRAME_SIG_BATCH; i++) length += 1 + (slots[i]?.length ?? 0);
+  const out = new Uint8Array(length);
   out.set(LABEL);
   new DataView(out.buffer).setBigUint64(LABEL.length, batch);
-  return out;
-}
-
-const slotAt = (position: number) => LABEL.length + 8 + position * (1 + DIGEST);
-
-/** What is signed for a batch: the label, the batch number, and each slot's digest (zeros for a counter never sent). */
-export function batchMessage(batch: bigint, slots: readonly (Uint8Array | null)[]): Uint8Array {
-  const out = emptyBatchMessage(batch);
+  let at = LABEL.length + 8;
   for (let i = 0; i < FRAME_SIG_BATCH; i++) {
     const slot = slots[i];
-    if (!slot) continue;
-    out[slotAt(i)] = 1;
-    out.set(slot, slotAt(i) + 1);
+    if (!slot) {
+      at++;
+      continue;
+    }
+    out[at++] = 1;
+    out.set(slot, at);
+    at += slot.length;
   }
   return out;
 }
@@ -84,7 +85,7 @@ export class BatchSigner {
       this.slots = new Array<Uint8Array | null>(FRAME_SIG_BATCH).fill(null);
     }
     const position = Number(counter % BATCH);
-    this.slots[position] = frameDigest(kid, counter, audio);
+    this.slots[position] = frameSlot(kid, counter, audio);
     const out = new Uint8Array(audio.length + FRAME_SIG_CHUNK);
     out.set(audio);
     // Zeros when the batch before was not this signer's (the stream's first batch): the receiver will not play it.
@@ -109,10 +110,10 @@ export interface SourceCounters {
   muted: number;
 }
 
-/** A batch as its frames come, written in place: a frame copies nothing out and allocates only views and its hash state. */
+/** A batch as its frames come: a frame allocates only its slot, and the signed message is made once, to verify it. */
 interface BatchState {
-  /** What is signed for it (`batchMessage`), each slot written as its frame comes. */
-  message: Uint8Array;
+  /** Each position's slot (`frameSlot`) as its frame comes. */
+  slots: (Uint8Array | null)[];
   /** The slots heard, a bit per position. */
   heard: number;
   /** The previous batch's signature, which this batch's frames carry, a chunk per position. */
@@ -185,9 +186,7 @@ export class BatchVerifier {
     const state = this.state(batch);
     const bit = 1 << position;
     if (state.verdict !== null || state.heard & bit) return this.refuse();
-    const at = slotAt(position);
-    state.message[at] = 1;
-    digestInto(state.message.subarray(at + 1, at + 1 + DIGEST), kid, counter, audio);
+    state.slots[position] = frameSlot(kid, counter, audio);
     state.heard |= bit;
     state.signature.set(plain.subarray(plain.length - FRAME_SIG_CHUNK), position * FRAME_SIG_CHUNK);
     state.chunks |= bit;
@@ -196,7 +195,7 @@ export class BatchVerifier {
     if (previous && previous.verdict === null && state.chunks === ALL_SLOTS) {
       if (previous.heard !== ALL_SLOTS) this.decide(batch - 1n, previous, 'unproved');
       else
-        return this.verify(state.signature, previous.message)
+        return this.verify(state.signature, batchMessage(batch - 1n, previous.slots))
           .catch(() => false)
           .then((ok) => {
             this.decide(batch - 1n, previous, ok === null ? 'unproved' : ok ? 'verified' : 'forged');
@@ -251,7 +250,7 @@ export class BatchVerifier {
   private state(batch: bigint): BatchState {
     let state = this.batches.get(batch);
     if (!state) {
-      state = { message: emptyBatchMessage(batch), heard: 0, signature: new Uint8Array(64), chunks: 0, verdict: null };
+      state = { slots: new Array<Uint8Array | null>(FRAME_SIG_BATCH).fill(null), heard: 0, signature: new Uint8Array(64), chunks: 0, verdict: null };
       this.batches.set(batch, state);
     }
     return state;

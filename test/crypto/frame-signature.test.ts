@@ -100,6 +100,20 @@ describe('frame signatures (batch signer and verifier)', () => {
     expect(played.filter((c) => c >= at).length).toBeLessThanOrEqual(2 * B - 1);
   });
 
+  it('frames cut at another place (the same bytes in a batch, one moved into the next frame) fail their batch', async () => {
+    const frames = await speak(host, kid, 0, 8 * B);
+    const at = 3 * B + 1;
+    const [first, second] = [frames[at]!, frames[at + 1]!];
+    const audio = [...first.plain.subarray(0, 80), ...second.plain.subarray(0, 80)];
+    const moved = new Map([
+      [first, { ...first, plain: Uint8Array.from([...audio.slice(0, 79), ...first.plain.subarray(80)]) }],
+      [second, { ...second, plain: Uint8Array.from([...audio.slice(79), ...second.plain.subarray(80)]) }],
+    ]);
+    const v = new BatchVerifier(await ed25519Verifier(host.signPublicKey));
+    for (const f of frames) await v.accept(f.kid, f.counter, (moved.get(f) ?? f).plain);
+    expect(v.counters).toMatchObject({ forged: 1, verified: 6 });
+  });
+
   it('another speaker signing under the host KID is forged; the host is heard again after the penalty', async () => {
     const real = await speak(host, kid, 0, 40 * B);
     const fake = await speak(eve, kid, 0, 40 * B, 2);
