@@ -34,6 +34,9 @@ function roomPage(): Plugin {
         if (!facade) throw new Error(`room.html: no chunk for ${pattern}`);
         walk(facade, wanted);
       }
+      // libsodium is imported only once the join screen shows (crypto/sodium.ts), but fetched and compiled with the
+      // rest, so that its import then costs only its evaluation, as it did when it was a static import.
+      for (const name of [...loaded, ...wanted]) for (const dynamic of byName.get(name)!.dynamicImports) if (byName.get(dynamic)?.name === 'libsodium') wanted.add(dynamic);
       const links = [...wanted].filter((name) => !loaded.has(name)).map((name) => `  <link rel="modulepreload" crossorigin href="/${name}">`);
       const html = String(index.source).replace(/\n(\s*)<\/head>/, (head, indent: string) => `\n${links.map((link) => indent + link).join('\n')}${head}`);
       writeFileSync(join(options.dir, 'room.html'), html);

@@ -1,6 +1,7 @@
 // Ed25519 for frame signatures: WebCrypto's native Ed25519 where the platform has it, libsodium otherwise.
 import { toBase64url } from './bytes.ts';
 import type { Sign, Verify } from './frame-signature.ts';
+import { initCrypto, sodium } from './sodium.ts';
 
 let native: Promise<boolean> | null = null;
 
@@ -13,8 +14,8 @@ export function nativeEd25519(): Promise<boolean> {
   return native;
 }
 
+/** libsodium, imported only where WebCrypto lacks Ed25519. */
 async function sodiumLoaded() {
-  const { sodium, initCrypto } = await import('./sodium.ts');
   await initCrypto();
   return sodium;
 }

@@ -2,7 +2,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventOf, MAX_KEY_BATCH_MS } from '../../protocol/messages.ts';
-import { generateIdentity, parseRoomLink } from '../../crypto/index.ts';
+import { generateIdentity, initCrypto, parseRoomLink } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
 import { announce, connect, offerToStage, startTestRelay, type TestClient, type TestRoom } from '../helpers/relay.ts';
 import { launchChromium } from './chromium.ts';
@@ -19,6 +19,7 @@ beforeAll(async () => {
   // The widest batching window a relay may set: fifty leaves sent at once reach the host over more than the default
   // 500 ms when the machine is loaded (CI once saw two commits), and the test is about their making one commit.
   relay = await startTestRelay({ keyBatchMs: MAX_KEY_BATCH_MS });
+  await initCrypto();
   browser = await launchChromium({ toneHz: 440 });
 }, 60_000);
 

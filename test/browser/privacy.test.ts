@@ -1,7 +1,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventOf } from '../../protocol/messages.ts';
-import { CommitNoKeyError, decodeHeader, deriveRoomKeys, fromBase64url, fromHex, generateIdentity, announcementSignKey, generateRoomSecret, memberKeyIdOf, openCommit, parseKid, toBase64url, toHex } from '../../crypto/index.ts';
+import { CommitNoKeyError, decodeHeader, deriveRoomKeys, fromBase64url, fromHex, generateIdentity, announcementSignKey, generateRoomSecret, initCrypto, memberKeyIdOf, openCommit, parseKid, toBase64url, toHex } from '../../crypto/index.ts';
 import type { Relay } from '../../server/index.ts';
 import { announce, connect, startTestRelay } from '../helpers/relay.ts';
 import { epochKey, expectUndecryptable, tapRoom } from '../helpers/tap.ts';
@@ -15,6 +15,7 @@ const seen: string[] = [];
 beforeAll(async () => {
   relay = await startTestRelay({ onClientMessage: (event, payload) => seen.push(`${event} ${JSON.stringify(payload)}`) });
   browser = await launchChromium({ toneHz: 440 });
+  await initCrypto();
 }, 60_000);
 
 afterAll(async () => {

@@ -2,7 +2,10 @@
 import { argon2Sync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { EMOJI_TABLE } from '../../crypto/emoji-table.ts';
-import { FINGERPRINT_ARGON2, generateIdentity, generateRoomSecret, roomFingerprint, utf8 } from '../../crypto/index.ts';
+import { FINGERPRINT_ARGON2, generateIdentity, generateRoomSecret, initCrypto, roomFingerprint, utf8 } from '../../crypto/index.ts';
+
+// The identities below are libsodium's.
+await initCrypto();
 
 const SECRET = Uint8Array.from({ length: 32 }, (_, i) => i);
 const HOST_KEY = Uint8Array.from({ length: 32 }, (_, i) => 32 + i);

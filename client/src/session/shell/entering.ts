@@ -23,15 +23,11 @@ export async function peek(s: SessionState): Promise<void> {
     // click.
     mediaOrCreate(s);
     s.connection.connect();
-    // libsodium is first needed by the click (to sign the announcement): the join screen does not wait for it.
-    void initCrypto().then(
-      () => markJoin('crypto-ready'),
-      () => undefined,
-    );
     // This tab was in the room before a reload: it comes back as the same member, without asking again, unless
     // another live page is that member (a duplicated tab copied this storage): then this one is a new member.
     const stored = storedMember(s.keys.roomId);
     if (stored) {
+      loadCrypto();
       s.setPhase({ kind: 'busy', message: 'joining' });
       s.memberLock = await takeMemberLock(stored.identity.memberKeyId);
       // Read again under the lock: the page before this one may have raised its watermark while it was going away.
@@ -51,9 +47,19 @@ export async function peek(s: SessionState): Promise<void> {
         .load(info.routerRtpCapabilities as never)
         .catch(() => undefined);
     s.setPhase({ kind: 'join', title: openTitle(s, info.sealedTitle) });
+    // libsodium is first needed by the click (to sign the announcement): it loads while the person types a name, so
+    // its evaluation holds up neither the relay's answers nor the join screen.
+    loadCrypto();
   } catch (error) {
     fail(s, error);
   }
+}
+
+function loadCrypto(): void {
+  void initCrypto().then(
+    () => markJoin('crypto-ready'),
+    () => undefined,
+  );
 }
 
 /**
