@@ -1,5 +1,6 @@
 // The room session and the room screens (libsodium, mediasoup-client, socket.io, zod, the QR code): loaded apart from
 // the first script, so the home page is usable before they arrive, and fetched early so a click rarely waits for them.
+import { initCrypto } from '../../../crypto/sodium.ts';
 import type { RoomSession } from '../session/room-session.ts';
 import type { Room } from './room.tsx';
 
@@ -28,8 +29,16 @@ export function loadedRoomModules(): RoomModules | null {
   return loaded;
 }
 
-/** Fetches the modules once the page has nothing else to do (after the first render), without holding anything up. */
+/**
+ * Fetches the modules once the page has nothing else to do (after the first render), without holding anything up,
+ * and then libsodium, which creating a room needs at the click (a room link's join screen loads it itself, later).
+ */
 export function preloadRoomModulesWhenIdle(): void {
   const later = (run: () => void) => (typeof requestIdleCallback === 'function' ? requestIdleCallback(run, { timeout: 1_000 }) : setTimeout(run, 0));
-  later(() => void loadRoomModules().catch(() => undefined));
+  later(
+    () =>
+      void loadRoomModules()
+        .then(initCrypto)
+        .catch(() => undefined),
+  );
 }
