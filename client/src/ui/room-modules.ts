@@ -1,5 +1,5 @@
-// The room session and the room screens (libsodium, mediasoup-client, socket.io, zod, the QR code): loaded apart from
-// the first script, so the home page is usable before they arrive, and fetched early so a click rarely waits for them.
+// The room session and the room screens (mediasoup-client, socket.io, zod, the QR code; libsodium after them): loaded
+// apart from the first script, so the home page is usable before they arrive, and early so a click rarely waits.
 import { initCrypto } from '../../../crypto/sodium.ts';
 import type { RoomSession } from '../session/room-session.ts';
 import type { Room } from './room.tsx';
