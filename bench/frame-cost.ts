@@ -62,6 +62,8 @@ async function bundleWorker(): Promise<string> {
       minify: true,
       target: 'es2022',
       lib: { entry: fileURLToPath(new URL('./frame-cost-worker.ts', import.meta.url)), formats: ['es'], fileName: 'frame-cost-worker' },
+      // One file: the Worker runs it from a string, where the chunk of a dynamic import (libsodium's) has no URL.
+      rolldownOptions: { output: { codeSplitting: false } },
     },
   });
   const first = (Array.isArray(output) ? output[0] : output) as { output: { type: string; code?: string }[] };
