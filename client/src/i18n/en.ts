@@ -19,6 +19,7 @@ export const en = {
   joinHeading: 'Join the room',
   joinButton: 'Join as listener',
   joining: 'Joining…',
+  otherTab: 'You are in this room in another tab of this browser. Joining here makes you someone new in the room.',
   checkingRoom: 'Looking for the room…',
   untitledRoom: 'Untitled room',
   roomNotFound: 'This room does not exist (any more). Ask the host for a fresh link.',

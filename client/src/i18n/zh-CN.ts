@@ -21,6 +21,7 @@ export const zhCN: Strings = {
   joinHeading: '加入房间',
   joinButton: '以听众身份加入',
   joining: '正在加入…',
+  otherTab: '你已在本浏览器的另一个标签页中进入这个房间。在这里加入，你将是房间里的另一位新成员。',
   checkingRoom: '正在查找房间…',
   untitledRoom: '未命名房间',
   roomNotFound: '这个房间不存在（或已结束）。请向主持人索取新链接。',

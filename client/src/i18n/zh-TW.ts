@@ -21,6 +21,7 @@ export const zhTW: Strings = {
   joinHeading: '加入房間',
   joinButton: '以聽眾身分加入',
   joining: '正在加入…',
+  otherTab: '你已在本瀏覽器的另一個分頁中進入這個房間。在這裡加入，你將是房間裡的另一位新成員。',
   checkingRoom: '正在尋找房間…',
   untitledRoom: '未命名房間',
   roomNotFound: '這個房間不存在（或已結束）。請向主持人索取新連結。',

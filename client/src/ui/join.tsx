@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import { useT } from './i18n-context.ts';
 
-export function Join(props: { title: string | null; onJoin: (name: string) => void }) {
+export function Join(props: { title: string | null; otherTab: boolean; onJoin: (name: string) => void }) {
   const t = useT();
   const [name, setName] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -15,6 +15,11 @@ export function Join(props: { title: string | null; onJoin: (name: string) => vo
     <main class="card">
       <h2 data-testid="room-title">{props.title || t('untitledRoom')}</h2>
       <h3>{t('joinHeading')}</h3>
+      {props.otherTab && (
+        <p data-testid="other-tab" class="hint" role="status">
+          {t('otherTab')}
+        </p>
+      )}
       <form onSubmit={submit}>
         <label>
           {t('yourNameLabel')}

@@ -26,10 +26,13 @@ export async function peek(s: SessionState): Promise<void> {
     // This tab was in the room before a reload: it comes back as the same member, without asking again, unless
     // another live page is that member (a duplicated tab copied this storage): then this one is a new member.
     const stored = storedMember(s.keys.roomId);
+    let otherTab = false;
     if (stored) {
       loadCrypto();
       s.setPhase({ kind: 'busy', message: 'joining' });
-      s.memberLock = await takeMemberLock(stored.identity.memberKeyId);
+      const taken = await takeMemberLock(stored.identity.memberKeyId);
+      s.memberLock = taken.lock;
+      otherTab = taken.elsewhere;
       // Read again under the lock: the page before this one may have raised its watermark while it was going away.
       const current = s.memberLock ? storedMember(s.keys.roomId) : null;
       if (current) return await comeBack(s, current);
@@ -46,7 +49,7 @@ export async function peek(s: SessionState): Promise<void> {
       void mediaOrCreate(s)
         .load(info.routerRtpCapabilities as never)
         .catch(() => undefined);
-    s.setPhase({ kind: 'join', title: openTitle(s, info.sealedTitle) });
+    s.setPhase({ kind: 'join', title: openTitle(s, info.sealedTitle), otherTab });
     // libsodium is first needed by the click (to sign the announcement): it loads while the person types a name, so
     // its evaluation holds up neither the relay's answers nor the join screen.
     loadCrypto();
@@ -148,7 +151,7 @@ async function prepare(s: SessionState, name: string, identity?: Identity, kem?:
   s.myName = name;
   const m = becomeMember(s, new RoomCore(s.keys, identity ?? generateIdentity(), s.roster, s.rejected, kem));
   // A new identity's lock is free; without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
-  s.memberLock ??= await takeMemberLock(m.core.agent.me, 0);
+  s.memberLock ??= (await takeMemberLock(m.core.agent.me, 0)).lock;
   s.life = makeLife(s, m.core.agent);
   s.announcement = makeAnnouncement(m);
   s.connection.connect();
