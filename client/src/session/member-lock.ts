@@ -15,6 +15,7 @@ export const MEMBER_LOCK_WAIT_MS = 15_000;
  * that answered falsely could only make another join as a new member, never as this one.
  */
 const CHANNEL = 'teahouse-member-locks';
+const ASK_AGAIN_MS = 1_000;
 
 export interface MemberLock {
   release(): void;
@@ -78,16 +79,24 @@ export async function takeMemberLock(memberKeyId: string, waitMs = MEMBER_LOCK_W
   return { lock, elsewhere: false };
 }
 
-/** Asks the pages of this origin whether one holds the lock; `onAlive` when one answers. */
-function askWhetherHeld(memberKeyId: string, onAlive: () => void): BroadcastChannel | null {
+/** Asks the pages of this origin whether one holds the lock, again each second; `onAlive` when one answers. */
+function askWhetherHeld(memberKeyId: string, onAlive: () => void): { close(): void } | null {
   if (typeof BroadcastChannel === 'undefined') return null;
   const channel = new BroadcastChannel(CHANNEL);
   const nonce = crypto.randomUUID();
   channel.onmessage = (event: MessageEvent<Partial<Alive>>) => {
     if (event.data?.alive === memberKeyId && event.data.nonce === nonce) onAlive();
   };
-  channel.postMessage({ ask: memberKeyId, nonce } satisfies Ask);
-  return channel;
+  const ask = () => channel.postMessage({ ask: memberKeyId, nonce } satisfies Ask);
+  ask();
+  // A holder that had only just taken the lock, or was frozen in the background, may answer a later ask.
+  const again = setInterval(ask, ASK_AGAIN_MS);
+  return {
+    close: () => {
+      clearInterval(again);
+      channel.close();
+    },
+  };
 }
 
 /** While this page holds the lock, it answers those asking for it. */
