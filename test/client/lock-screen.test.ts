@@ -18,7 +18,7 @@ describe('lockScreenPlan', () => {
   it('outside a room (join screen, lobby, ended) nothing is shown and no lock is held', () => {
     const none = { title: null, microphone: null, leave: false, wakeLock: false };
     expect(lockScreenPlan(null, 'Untitled')).toEqual(none);
-    expect(lockScreenPlan({ ...inRoom, phase: { kind: 'join', title: 'Evening tea' }, myRole: null }, 'Untitled')).toEqual(none);
+    expect(lockScreenPlan({ ...inRoom, phase: { kind: 'join', title: 'Evening tea', otherTab: false }, myRole: null }, 'Untitled')).toEqual(none);
     expect(lockScreenPlan({ ...inRoom, phase: { kind: 'ended', reason: 'leftRoom' }, myRole: 'speaker' }, 'Untitled')).toEqual(none);
   });
 

@@ -81,7 +81,12 @@ export interface RoomLifeView {
 }
 
 export type Phase =
-  | { kind: 'join'; title: string | null /** This tab's member is live in another tab (a duplicated tab): it joins as someone new. */; otherTab?: boolean }
+  | {
+      kind: 'join';
+      title: string | null;
+      /** This tab's member is live in another tab (a duplicated tab): it joins as someone new. */
+      otherTab: boolean;
+    }
   | { kind: 'busy'; message: 'creating' | 'joining' | 'checkingRoom' }
   | { kind: 'lobby' }
   | { kind: 'room' }

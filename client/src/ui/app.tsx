@@ -143,7 +143,7 @@ export function App() {
     const phase = view.phase;
     switch (phase.kind) {
       case 'join':
-        body = <Join title={phase.title} otherTab={phase.otherTab ?? false} onJoin={(name) => opened.session.join(name)} />;
+        body = <Join title={phase.title} otherTab={phase.otherTab} onJoin={(name) => opened.session.join(name)} />;
         break;
       case 'busy':
         body = (
