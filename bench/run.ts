@@ -11,6 +11,7 @@ import { runMouthToEarBench } from './mouth-to-ear.ts';
 import { runHandOverBench, runRekeyBench } from './rekey.ts';
 import { RESULTS_DIR, renderTable } from './report.ts';
 import { runSignalingBench } from './signaling.ts';
+import { runSpliceBench } from './splice.ts';
 import { runSoakBench } from './soak.ts';
 import { runWireBandwidthBench } from './wire-bandwidth.ts';
 
@@ -36,6 +37,7 @@ for (const [name, run] of [
   ['bigroom', () => runBigRoomBench({ quick })],
   ['capacity', () => runCapacityBench({ quick })],
   ['cluster', () => runClusterBench({ quick })],
+  ['splice', () => runSpliceBench({ quick })],
   ['bundle', () => runBundleBench({ quick })],
   ['soak', () => runSoakBench({ quick, ...(soakMinutes ? { minutes: Number(soakMinutes) } : {}) })],
 ] as const) {
