@@ -10,6 +10,7 @@ import { announce, connect, newRoom, sealedTitle } from '../test/helpers/relay.t
 import type { LoadCommand, LoadReply, StepResult } from './load/messages.ts';
 import { runMediaPortsBench } from './media-ports.ts';
 import { barChartSvg, renderTable, writeJson, writePng, type Table } from './report.ts';
+import { workerCpuMs } from './worker-cpu.ts';
 
 const LOSS_LIMIT_PCT = 0.5;
 const P99_LIMIT_MS = 50;
@@ -105,11 +106,6 @@ export class LoadProcess {
     this.send({ type: 'stop' });
     await exited;
   }
-}
-
-async function workerCpuMs(worker: types.Worker): Promise<number> {
-  const usage = await worker.getResourceUsage();
-  return usage.ru_utime + usage.ru_stime;
 }
 
 export interface CapacityStep extends StepResult {

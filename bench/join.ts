@@ -8,6 +8,7 @@ import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
 import { bareRoom } from './bare-webrtc.ts';
 import { barChartSvg, median, renderTable, writeJson, writePng, type Table } from './report.ts';
+import { workerCpuMs } from './worker-cpu.ts';
 
 /** Twenty pages loading at once in one Chromium on two cores take a while: generous, since this measures, not tests. */
 const PAGE_TIMEOUT_MS = 120_000;
@@ -30,10 +31,7 @@ function chromiumCpuSeconds(): number {
 
 async function relayCpuSeconds(relay: Relay): Promise<number> {
   let ms = 0;
-  for (const worker of relay.workers()) {
-    const usage = await worker.getResourceUsage();
-    ms += usage.ru_utime + usage.ru_stime;
-  }
+  for (const worker of relay.workers()) ms += await workerCpuMs(worker);
   const own = process.cpuUsage();
   return ms / 1000 + (own.user + own.system) / 1e6;
 }

@@ -1,13 +1,13 @@
 // Capacity variant: one media port per worker (mediasoup WebRtcServer) against a port per transport, side by side.
 import { readdirSync, readlinkSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
-import type { types } from 'mediasoup';
 import { MEDIA_CODECS } from '../server/media/codecs.ts';
 import { webRtcTransportListen } from '../server/media/listen.ts';
 import { startRelay, type Relay } from '../server/index.ts';
 import { launchChromium } from '../test/browser/chromium.ts';
 import { TEST_CLIENT_DIR } from '../test/helpers/relay.ts';
 import { median, writeJson, type Table } from './report.ts';
+import { workerCpuMs } from './worker-cpu.ts';
 
 const MODES = ['single', 'range'] as const;
 type Mode = (typeof MODES)[number];
@@ -24,11 +24,6 @@ function socketCount(pid: number): number {
     }
   }
   return n;
-}
-
-async function workerCpuMs(worker: types.Worker): Promise<number> {
-  const usage = await worker.getResourceUsage();
-  return usage.ru_utime + usage.ru_stime;
 }
 
 function startModeRelay(mode: Mode): Promise<Relay> {

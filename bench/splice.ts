@@ -2,11 +2,12 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { cpus, loadavg } from 'node:os';
 import * as mediasoup from 'mediasoup';
-import type { types } from 'mediasoup';
 import { SplicedProducer } from '../server/cluster/splice.ts';
 import { MEDIA_CODECS } from '../server/media/codecs.ts';
+import { opusPacket } from '../test/helpers/audio-flow.ts';
 import { OPUS_RTP_PARAMETERS } from '../test/helpers/relay.ts';
 import { median, writeJson, type Table } from './report.ts';
+import { workerCpuMs } from './worker-cpu.ts';
 
 /** Packets a second through each path: twenty speakers' 50 a second, what one edge carries for a busy room. */
 const PACKETS_PER_SECOND = 1_000;
@@ -27,11 +28,6 @@ async function udp(): Promise<Socket> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   return socket;
-}
-
-async function workerCpuUs(worker: types.Worker): Promise<number> {
-  const usage = await worker.getResourceUsage();
-  return (usage.ru_utime + usage.ru_stime) * 1_000;
 }
 
 /**
@@ -68,16 +64,8 @@ export async function runSpliceBench(opts: { quick: boolean }): Promise<Table[]>
     const sinks: Record<Path, Awaited<ReturnType<typeof sinkOf>>> = { spliced: await sinkOf(spliced.producer.id), direct: await sinkOf(producer.id) };
 
     let seq = 0;
-    const packet = Buffer.alloc(PACKET_BYTES, 0xa5);
-    packet[0] = 0x80;
-    packet[1] = 111;
-    packet.writeUInt32BE(OPUS_RTP_PARAMETERS.encodings[0]!.ssrc, 8);
-    const send = () => {
-      packet.writeUInt16BE(seq & 0xffff, 2);
-      packet.writeUInt32BE((seq * 960) >>> 0, 4);
-      seq++;
-      sender.send(packet, input.tuple.localPort, '127.0.0.1');
-    };
+    const ssrc = OPUS_RTP_PARAMETERS.encodings[0]!.ssrc;
+    const send = () => sender.send(opusPacket(seq++, ssrc, PACKET_BYTES - 12), input.tuple.localPort, '127.0.0.1');
     /** Sends at the rate for `ms`, 10 packets every 10 ms; returns how many. */
     const sendFor = async (ms: number) => {
       const start = performance.now();
@@ -107,10 +95,10 @@ export async function runSpliceBench(opts: { quick: boolean }): Promise<Table[]>
         await sendFor(200);
         sink.count.n = 0;
         const node0 = process.cpuUsage();
-        const worker0 = await workerCpuUs(worker);
+        const worker0 = await workerCpuMs(worker);
         const sent = await sendFor(seconds * 1_000);
         const node = process.cpuUsage(node0);
-        const workerUs = (await workerCpuUs(worker)) - worker0;
+        const workerUs = ((await workerCpuMs(worker)) - worker0) * 1_000;
         await new Promise((resolve) => setTimeout(resolve, 100));
         windows.push({ path, sent, delivered: sink.count.n, nodeCpuUs: node.user + node.system, workerCpuUs: workerUs });
         await sink.consumer.pause();

@@ -12,8 +12,8 @@ export interface AudioFlow {
 }
 
 /** One 20 ms Opus frame's worth of RTP: payload type 111, a fixed SSRC, sequence and timestamp advancing. */
-function opusPacket(index: number, ssrc: number): Buffer {
-  const packet = Buffer.alloc(12 + 80, 0x5a);
+export function opusPacket(index: number, ssrc: number, payloadBytes = 80): Buffer {
+  const packet = Buffer.alloc(12 + payloadBytes, 0x5a);
   packet[0] = 0x80;
   packet[1] = 111;
   packet.writeUInt16BE(index & 0xffff, 2);
