@@ -172,18 +172,22 @@ describe('a member that missed a commit', () => {
     const id = await myId(listener);
     await expect.poll(() => epochOf(listener)).toBe(await epochOf(host));
 
-    // The next ratchet (a newcomer's) never reaches the listener.
+    // The ratchets of the next join (a newcomer's) never reach the listener: on a loaded machine the newcomer's KEM
+    // offer can come after the batch window, and the host then ratchets twice (without it, then with it), so every
+    // commit until the newcomer holds the room's epoch is dropped, or the second would show the listener the gap.
+    let dropping = true;
     let dropped = 0;
     uninstall.push(
       adversary.intercept((m) => {
-        if (m.recipient.participantId !== id || m.event !== 'key.commit' || dropped > 0) return undefined;
+        if (!dropping || m.recipient.participantId !== id || m.event !== 'key.commit') return undefined;
         dropped++;
         return verdict.drop;
       }),
     );
     const second = await joinRoom(browser, link, 'Second');
     await expect.poll(() => epochOf(second)).toBe(await epochOf(host));
-    expect(dropped).toBe(1);
+    dropping = false;
+    expect(dropped).toBeGreaterThanOrEqual(1);
     expect(await epochOf(listener)).toBeLessThan((await epochOf(host))!);
     // The one after it does; the listener sees the gap, asks, and holds the room's epoch again.
     const third = await joinRoom(browser, link, 'Third');
