@@ -111,6 +111,10 @@ export class EdgeSide {
   }
 
   join(socketId: string, roomId: string, origin: string, participantId: string): EdgeMember {
+    // The room moved (its origin died and another relay took it over) before this relay noticed the death: its
+    // members here under the old origin are let go now, as at the death notice, or their edge room, fed from a relay
+    // that no longer holds the room, would be this member's too, and its pipes would go to the dead relay.
+    for (const m of [...this.members.values()]) if (m.roomId === roomId && m.origin !== origin && m.participantId !== '') this.releaseSocket(m.socketId, true);
     const member: EdgeMember = { socketId, roomId, origin, participantId, recvOn: null, loadWorker: null, transports: new Map(), consumers: new Map(), producers: new Map() };
     this.members.set(socketId, member);
     return member;

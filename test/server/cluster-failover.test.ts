@@ -1,3 +1,4 @@
+// A relay's death in a cluster (an edge, the origin), a SIGTERM hand-over and a Redis restart, with socket.io clients: members resume as themselves.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { spawnClusterRelay, startClusterRelay, TEST_HEARTBEAT_MS, type RelayProcess } from '../helpers/cluster.ts';
@@ -166,6 +167,58 @@ describe('a relay’s death and a Redis restart', () => {
     expect([hostBack, aBack, cBack, originBack].flatMap((m) => m.received.filter((r) => r.event === 'peer.left'))).toEqual([]);
     expect(holder.rooms.get(roomId)!.members.size).toBe(4);
     expect(survivors.map((r) => r.rooms.has(roomId))).toEqual(survivors.map((r) => r === holder));
+  }, 30_000);
+
+  it('a page resuming through a relay that has not yet noticed the origin’s death gets the room from where it moved: the host sends again through it, and that relay’s listener is let go to resume', async () => {
+    const origin = await spawnClusterRelay(redis.url);
+    children.push(origin);
+    // B notices the death within its beats and takes the room over; `slow`, beating every 5 s, still serves the room
+    // from the dead origin when the host comes back through it (on a loaded machine one relay notices that much later).
+    const b = await startClusterRelay(redis.url, { disconnectGraceMs: 30_000 });
+    const slow = await startClusterRelay(redis.url, { disconnectGraceMs: 30_000, clusterHeartbeatMs: 5_000 });
+    extra.push(b, slow);
+    const room = await newRoom();
+    const roomId = room.keys.roomId;
+    const hostAnnouncement = announce(room, 'Host');
+    const host = await member(origin);
+    const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
+    const caps = created.routerRtpCapabilities;
+    const send = await host.req('transport.create', { direction: 'send' });
+    const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+    const listenOn = async (relay: { url: string }, name: string) => {
+      const client = await member(relay);
+      const announcement = announce(room, name);
+      const joined = await client.req('room.join', { roomId, announcement });
+      if ('lobby' in joined) throw new Error('unexpected lobby');
+      await client.req('transport.create', { direction: 'recv' });
+      await client.req('consumer.create', { producerId: before, rtpCapabilities: caps });
+      return { client, announcement, joined };
+    };
+    await listenOn(b, 'On B');
+    const onSlow = await listenOn(slow, 'On slow');
+    const recorded = async () => (await redis.command('HKEYS', `teahouse:room:${roomId}`)).split('\n').filter((f) => f.startsWith('m:')).length;
+    await expect.poll(recorded).toBe(3);
+    const released = new Promise<void>((resolve) => onSlow.client.socket.once('disconnect', () => resolve()));
+
+    await origin.kill('SIGKILL');
+    await expect.poll(() => b.rooms.has(roomId), { timeout: TEST_HEARTBEAT_MS * 20 }).toBe(true);
+    // What the test is about: `slow` has not noticed, its listener is still its member under the dead origin.
+    expect(slow.cluster!.edgeMembers()).toBe(1);
+    const hostBack = await member(slow);
+    const resumed = await hostBack.req('room.join', { roomId, announcement: hostAnnouncement, resumeToken: created.resumeToken });
+    expect(resumed.participantId).toBe(created.participantId);
+    await expect.poll(() => hostBack.received[0]?.event).toBe('room.mediaReset');
+    // Its microphone goes up a pipe to B, the room's origin now, not to the dead relay ('the relay holding this room did not answer').
+    const send2 = await hostBack.req('transport.create', { direction: 'send' });
+    const { producerId: after } = await hostBack.req('producer.create', { transportId: send2.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+    expect(slow.cluster!.treeParent(roomId)).toBe(b.cluster!.relayId);
+    expect(b.rooms.get(roomId)!.members.get(created.participantId)!.producers.has(after)).toBe(true);
+    // The listener `slow` had under the dead origin is let go, as at the death notice, resumes and hears the new microphone.
+    await released;
+    const listenerBack = await member(slow);
+    expect((await listenerBack.req('room.join', { roomId, announcement: onSlow.announcement, resumeToken: onSlow.joined.resumeToken })).participantId).toBe(onSlow.joined.participantId);
+    await listenerBack.req('transport.create', { direction: 'recv' });
+    expect(await listenerBack.req('consumer.create', { producerId: after, rtpCapabilities: caps })).toMatchObject({ producerId: after, participantId: created.participantId });
   }, 30_000);
 
   it('a SIGTERMed origin relay hands its room over: it exits cleanly, another relay takes the room from its last record, and its members resume as themselves', async () => {
