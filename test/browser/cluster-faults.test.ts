@@ -1,9 +1,10 @@
+// A relay's death (an edge, the origin with one or two levels of edges under it) and a Redis restart, in Chromium behind HAProxy: every page comes back as the same member and hears again.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Relay } from '../../server/index.ts';
+import type { Relay, RelayOptions } from '../../server/index.ts';
 import { spawnClusterRelay, startClusterRelay, type RelayProcess } from '../helpers/cluster.ts';
 import { balancerConfig, freePort, haproxyCommand, startHaproxy, type Haproxy } from '../helpers/haproxy.ts';
 import { alive } from '../helpers/process.ts';
@@ -39,15 +40,15 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function relay(): Promise<Relay> {
-  const r = await startClusterRelay(redis.url, { disconnectGraceMs: GRACE_MS });
+async function relay(options: RelayOptions = {}): Promise<Relay> {
+  const r = await startClusterRelay(redis.url, { disconnectGraceMs: GRACE_MS, ...options });
   inProcess.push(r);
   return r;
 }
 
 /** `npm start` with REDIS_URL as a child process: a relay the test can SIGKILL. */
-async function relayProcess(): Promise<RelayProcess> {
-  const child = await spawnClusterRelay(redis.url, { DISCONNECT_GRACE_MS: String(GRACE_MS) });
+async function relayProcess(env: Record<string, string> = {}): Promise<RelayProcess> {
+  const child = await spawnClusterRelay(redis.url, { DISCONNECT_GRACE_MS: String(GRACE_MS), ...env });
   children.push(child);
   return child;
 }
@@ -114,6 +115,12 @@ async function hearsHostNow(page: Page, hostId: string, timeout: number): Promis
     .toBe(true);
   await expectHears(page, hostId, 440, timeout);
 }
+
+/** A room's media tree as the directory holds it: each edge carrying the room, to the relay it takes it from. */
+const tree = async (roomId: string): Promise<Record<string, string>> => {
+  const flat = (await redis.command('HGETALL', `teahouse:tree:${roomId}`)).trim().split('\n').filter(Boolean);
+  return Object.fromEntries(flat.flatMap((value, i) => (i % 2 === 0 ? [[value, flat[i + 1]!]] : [])));
+};
 
 const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
 
@@ -203,6 +210,61 @@ describe('a relay’s death and a Redis restart, in Chromium behind HAProxy', ()
     expect(holder.rooms.get(roomId)!.members.get(hostId)!.role).toBe('host');
     for (const page of pages) await page.close();
   }, 150_000);
+
+  it('the origin relay is SIGKILLed while listeners sit on an edge and on an edge of that edge: everyone resumes as the same member under the same fingerprint, and both listeners hear the host again', async () => {
+    // One child per relay: the origin feeds B, so C must take the room from B (tree.ts).
+    const origin = await relayProcess({ PIPE_CHILDREN: '1' });
+    const b = await relay({ pipeChildren: 1 });
+    const c = await relay({ pipeChildren: 1 });
+    const lb = await balancer([portOf(origin.url), b.port, c.port]);
+    await lb.only([0]);
+    const { page: host, link } = await createRoom(hostBrowser, lb.url, 'Origin over a tree dies', 'Host');
+    const roomId = await roomIdOf(host);
+    const hostId = await myId(host);
+    const originId = (await redis.command('GET', `teahouse:origin:${roomId}`)).trim();
+    expect([b.cluster!.relayId, c.cluster!.relayId]).not.toContain(originId);
+    // B's listener first, so that B takes the origin's one place and C's listener then hangs below B.
+    await lb.only([1]);
+    const onB = await joinRoom(listenerBrowser, link, 'On B');
+    await expectHears(onB, hostId, 440);
+    await lb.only([2]);
+    const onC = await joinRoom(listenerBrowser, link, 'On C');
+    await expectHears(onC, hostId, 440);
+    await lb.only([0, 1, 2]);
+    // Two levels, as the directory holds them and as the relays carry them: C's media crosses B.
+    expect(await tree(roomId)).toEqual({ [b.cluster!.relayId]: originId, [c.cluster!.relayId]: b.cluster!.relayId });
+    expect(b.cluster!.treeParent(roomId)).toBe(originId);
+    expect(c.cluster!.treeParent(roomId)).toBe(b.cluster!.relayId);
+    expect(b.cluster!.feeds()).toEqual([c.cluster!.relayId]);
+    expect(b.cluster!.edgeMembers()).toBe(1);
+    expect(c.cluster!.edgeMembers()).toBe(1);
+    const listeners = [onB, onC];
+    const pages = [host, ...listeners];
+    const ids = await Promise.all(pages.map(myId));
+    const fingerprintBefore = await fingerprint(host);
+    for (const page of listeners) expect(await fingerprint(page)).toBe(fingerprintBefore);
+
+    const killed = performance.now();
+    await origin.kill('SIGKILL');
+    expect(alive(origin.pid)).toBe(false);
+    await expect.poll(() => [b, c].filter((r) => r.rooms.has(roomId)).length, { timeout: 30_000 }).toBe(1);
+    const holder = [b, c].find((r) => r.rooms.has(roomId))!;
+    for (const [i, listener] of listeners.entries()) {
+      await hearsHostNow(listener, hostId, 90_000);
+      console.log(`origin over two levels SIGKILLed: listener ${i === 0 ? 'on B' : 'on C'} heard the host again after ${seconds(killed)} s`);
+    }
+    for (const [i, page] of pages.entries()) {
+      await expect.poll(() => reconnectingShown(page), { timeout: 30_000 }).toBe(false);
+      expect(await myId(page)).toBe(ids[i]);
+      expect(await roomIdOf(page)).toBe(roomId);
+      expect(await fingerprint(page)).toBe(fingerprintBefore);
+      expect(await e2eeState(page)).toBe('encrypted');
+      expect(await noticeShown(page)).toBe(false);
+    }
+    expect([...holder.rooms.get(roomId)!.members.keys()].sort()).toEqual([...ids].sort());
+    expect(holder.rooms.get(roomId)!.members.get(hostId)!.role).toBe('host');
+    for (const page of pages) await page.close();
+  }, 180_000);
 
   it('Redis restarts during a room: the listener keeps hearing the host across relays, and a listener joining through HAProxy afterwards hears the host', async () => {
     const f = await relay();
