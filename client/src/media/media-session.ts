@@ -53,6 +53,12 @@ export class MediaSession {
   private loading: Promise<void> | null = null;
   private sendTransport: Promise<types.Transport> | null = null;
   private recvTransport: Promise<types.Transport> | null = null;
+  private receiveStarted!: () => void;
+  /**
+   * Settles when a receive transport first asks to connect, its first consumer set up in the browser: ICE and DTLS then
+   * run without the page's main thread.
+   */
+  readonly receiving = new Promise<void>((resolve) => (this.receiveStarted = resolve));
   private producer: types.Producer | null = null;
   private readonly consumers = new Map<string, types.Consumer>();
 
@@ -348,6 +354,7 @@ export class MediaSession {
         if (!transport.closed) this.setBlocked(transport.id, true);
       });
       done();
+      if (direction === 'recv') this.receiveStarted();
     });
     transport.on('connectionstatechange', (state) => {
       if (state === 'connected') {

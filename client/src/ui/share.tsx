@@ -3,22 +3,30 @@ import { useEffect, useState } from 'preact/hooks';
 import QRCode from 'qrcode';
 import { useT } from './i18n-context.ts';
 
+/** How long after the room shows its link's QR code is drawn (see the effect below). */
+const QR_AFTER_MS = 1_000;
+
 export function Share(props: { link: string }) {
   const t = useT();
   const [qr, setQr] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
   useEffect(() => {
     let live = true;
-    // When the page is idle: drawing the code takes tens of milliseconds of the main thread, and the room screen
-    // first shows while the member's media and keys are still coming up.
+    // A second after the room shows, when the page is idle: drawing the code takes 30-50 ms of the main thread in one
+    // task, and in the first second the member's media, keys and first sound are still coming up (an idle moment
+    // then is only a wait for the network, which that task would hold up).
     const draw = () =>
       QRCode.toDataURL(props.link, { margin: 1, width: 176, errorCorrectionLevel: 'M' })
         .then((url) => live && setQr(url))
         .catch(() => live && setQr(null));
-    const idle = typeof requestIdleCallback === 'function' ? requestIdleCallback(() => void draw(), { timeout: 2_000 }) : null;
-    if (idle === null) void draw();
+    let idle: number | null = null;
+    const later = setTimeout(() => {
+      if (typeof requestIdleCallback === 'function') idle = requestIdleCallback(() => void draw(), { timeout: 2_000 });
+      else void draw();
+    }, QR_AFTER_MS);
     return () => {
       live = false;
+      clearTimeout(later);
       if (idle !== null) cancelIdleCallback(idle);
     };
   }, [props.link]);

@@ -1,9 +1,10 @@
 // Entering a room: the join screen (peek), coming back after a reload, creating, joining, and the room as entered.
-import { generateIdentity, initCrypto, type Identity, type KemKeyPair } from '../../../../crypto/index.ts';
+import { generateIdentity, generateKemKeyPair, initCrypto, type Identity, type KemKeyPair } from '../../../../crypto/index.ts';
 import type { JoinResult } from '../../../../protocol/messages.ts';
 import { markJoin } from '../../media/join-timeline.ts';
+import type { MediaSession } from '../../media/media-session.ts';
 import { RoomCore } from '../core/room-core.ts';
-import { takeMemberLock } from '../member-lock.ts';
+import { takeMemberLock, type MemberLock } from '../member-lock.ts';
 import { forgetMember, storedKemSecrets, storedMember, type StoredMember } from '../member-store.ts';
 import { SenderFloor } from '../sender-floor.ts';
 import { makeAnnouncement, sealTitle } from './announce.ts';
@@ -51,10 +52,27 @@ export async function peek(s: SessionState): Promise<void> {
         .catch(() => undefined);
     s.setPhase({ kind: 'join', title: openTitle(s, info.sealedTitle), otherTab });
     // libsodium is first needed by the click (to sign the announcement): it loads while the person types a name, so
-    // its evaluation holds up neither the relay's answers nor the join screen.
+    // its evaluation holds up neither the relay's answers nor the join screen. The newcomer's keys and lock follow.
     loadCrypto();
+    s.newcomer = makeNewcomer();
   } catch (error) {
     fail(s, error);
+  }
+}
+
+/**
+ * A new member's identity, KEM key pair and member lock, made before the click: about 10 ms of key generation and a
+ * round trip to the browser's lock manager that the join would otherwise wait for. A new identity's lock is free;
+ * without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
+ */
+async function makeNewcomer(): Promise<{ identity: Identity; kem: KemKeyPair; lock: MemberLock | null } | null> {
+  try {
+    await initCrypto();
+    const identity = generateIdentity();
+    const kem = generateKemKeyPair();
+    return { identity, kem, lock: (await takeMemberLock(identity.memberKeyId, 0)).lock };
+  } catch {
+    return null;
   }
 }
 
@@ -145,17 +163,37 @@ export function join(s: SessionState, name: string): void {
   })();
 }
 
-/** `identity`: the one kept for this tab (a reload); otherwise a new one, made only once libsodium is ready. */
+/**
+ * `identity`: the one kept for this tab (a reload); otherwise the one the join screen made, or a new one, made only
+ * once libsodium is ready.
+ */
 async function prepare(s: SessionState, name: string, identity?: Identity, kem?: KemKeyPair): Promise<MemberSession> {
+  const newcomer = identity ? null : await s.newcomer;
+  s.newcomer = null;
   await initCrypto();
   s.myName = name;
-  const m = becomeMember(s, new RoomCore(s.keys, identity ?? generateIdentity(), s.roster, s.rejected, kem));
-  // A new identity's lock is free; without Web Locks a duplicate of this tab cannot tell, and joins as a new member.
-  s.memberLock ??= (await takeMemberLock(m.core.agent.me, 0)).lock;
+  const m = becomeMember(s, new RoomCore(s.keys, identity ?? newcomer?.identity ?? generateIdentity(), s.roster, s.rejected, kem ?? newcomer?.kem));
+  if (s.memberLock) newcomer?.lock?.release();
+  else s.memberLock = newcomer ? newcomer.lock : (await takeMemberLock(m.core.agent.me, 0)).lock;
   s.life = makeLife(s, m.core.agent);
   s.announcement = makeAnnouncement(m);
   s.connection.connect();
   return m;
+}
+
+/** How long the room screen waits at most for the receive side to start connecting (showRoom). */
+const RECEIVE_FIRST_MS = 150;
+
+/**
+ * Shows the room screen, once the receive side the join reply made is connecting when there is one. Its first render
+ * and layout (10-30 ms of the main thread here, several times that on a loaded device) would otherwise run between
+ * the join reply and the browser's set-up of the first consumer, and hold up ICE, DTLS and the first sound by as
+ * much; after it, they overlap the handshake instead.
+ */
+async function showRoom(s: SessionState, media: MediaSession, receiving: boolean): Promise<void> {
+  if (receiving) await Promise.race([media.receiving, new Promise((resolve) => setTimeout(resolve, RECEIVE_FIRST_MS))]);
+  // Unless the session ended meanwhile, or another path showed the room already.
+  if (s.phase.kind === 'room') s.update({ phase: s.phase });
 }
 
 /** `created`: this member made the room (or re-created it), so it is the host and issues the first epoch. */
@@ -180,7 +218,8 @@ export async function enter(s: MemberSession, result: JoinResult, created = fals
   s.phase = { kind: 'room' };
   s.title = openTitle(s, result.room.sealedTitle);
   s.locked = result.room.locked;
-  s.update({ phase: s.phase, title: s.title, locked: s.locked, me: result.participantId, audienceCount: result.room.audienceCount });
+  s.update({ title: s.title, locked: s.locked, me: result.participantId, audienceCount: result.room.audienceCount });
+  void showRoom(s, media, (result.receive?.consumers.length ?? 0) > 0);
   if (!created) deferFirstFingerprint(s);
   refreshFingerprint(s);
   run(s, s.core.retryPending());

@@ -1,5 +1,5 @@
 // What the shell's parts share: one room's mutable state, owned here and read to decide; the view is only written.
-import { buildRoomLink, deriveRoomKeys, type RoomFingerprint, type RoomKeys } from '../../../../crypto/index.ts';
+import { buildRoomLink, deriveRoomKeys, type Identity, type KemKeyPair, type RoomFingerprint, type RoomKeys } from '../../../../crypto/index.ts';
 import type { AudioMeter } from '../../media/audio-meter.ts';
 import type { E2eeChannel } from '../../media/e2ee.ts';
 import type { StatsMessage } from '../../media/e2ee-messages.ts';
@@ -77,6 +77,11 @@ export class SessionState {
   floor = new SenderFloor();
   /** Held while this page is this member in the room: a duplicated tab finds it taken and joins as a new member. */
   memberLock: MemberLock | null = null;
+  /**
+   * A newcomer's identity and KEM key pair, made (and its member lock taken) while the join screen waits, so the click
+   * only signs; taken by the first join, null when it could not be made (the join then makes its own).
+   */
+  newcomer: Promise<{ identity: Identity; kem: KemKeyPair; lock: MemberLock | null } | null> | null = null;
   /**
    * The room's whole list (`room.members`, on moving onto the stage) is verified a slice per task: about 0.3 ms per
    * announcement would hold the page for seconds in a room of 10,000. 100 a task keeps each task near 30 ms.
