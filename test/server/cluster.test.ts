@@ -256,6 +256,11 @@ describe('one room over two relays', () => {
       const updated = guests.map((g) => g.next('room.updated'));
       await host.req('room.lock', { locked: true, decision: DECISION });
       for (const u of await Promise.all(updated)) expect(u).toEqual({ locked: true });
+      // MONITOR's output reaches this process through a pipe, behind Redis itself: a marker sent now shows when every
+      // command Redis ran before it (the write the guests already read, among them) is in `traffic`.
+      const marker = `marker-${Date.now()}`;
+      await redis.command('ECHO', marker);
+      await expect.poll(() => traffic).toContain(marker);
       const writes = traffic.split('\n').filter((line) => line.includes('room.updated'));
       expect(writes).toHaveLength(1);
       expect(writes[0]).toContain(`teahouse:inbox:${b.cluster!.relayId}`);
