@@ -5,6 +5,14 @@ import { encodeRoomSecret, parseRoomLink, ROOM_ID_PATTERN } from '../../../crypt
 
 const storageKey = (roomId: string) => `teahouse.room-secret.${roomId}`;
 
+/** Where this tab keeps its member of a room (member-store.ts); here so the first script can ask without it. */
+export const memberStorageKey = (roomId: string) => `teahouse.member.${roomId}`;
+
+const roomIdOfPath = (pathname: string): string | null => {
+  const roomId = /^\/r\/([^/]+)\/?$/.exec(pathname)?.[1];
+  return roomId && ROOM_ID_PATTERN.test(roomId) ? roomId : null;
+};
+
 /** Keeps the link's secret for this tab and replaces the current history entry with the bare room path. */
 export function hideLinkSecret(link: string): void {
   const { secret, keys } = parseRoomLink(link);
@@ -18,8 +26,8 @@ export function hideLinkSecret(link: string): void {
 
 /** The full link of the room at this path, rebuilt from this tab's storage; null when this tab never held it. */
 export function storedLink(origin: string, pathname: string): string | null {
-  const roomId = /^\/r\/([^/]+)\/?$/.exec(pathname)?.[1];
-  if (!roomId || !ROOM_ID_PATTERN.test(roomId)) return null;
+  const roomId = roomIdOfPath(pathname);
+  if (!roomId) return null;
   let fragment: string | null = null;
   try {
     fragment = sessionStorage.getItem(storageKey(roomId));
@@ -27,6 +35,16 @@ export function storedLink(origin: string, pathname: string): string | null {
     return null;
   }
   return fragment ? `${origin}/r/${roomId}#${fragment}` : null;
+}
+
+/** Whether this tab was a member of the room at this path: a reload comes back as it, with no join screen. */
+export function memberHere(pathname: string): boolean {
+  const roomId = roomIdOfPath(pathname);
+  try {
+    return roomId !== null && sessionStorage.getItem(memberStorageKey(roomId)) !== null;
+  } catch {
+    return false;
+  }
 }
 
 export function forgetLinkSecret(roomId: string): void {

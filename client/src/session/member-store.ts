@@ -1,5 +1,6 @@
 // Who this tab is in a room (identity keys, name, resume token, last epoch), so that a reload comes back as the same member.
 import { exportIdentity, fromBase64url, importIdentity, toBase64url, type Identity, type KemKeyPair, type RosterEntry } from '../../../crypto/index.ts';
+import { memberStorageKey } from './link-store.ts';
 import type { WatermarkWrite } from './sender-floor.ts';
 
 /** What a distributor needs to carry on after a reload: what it last signed, and whom it removed. */
@@ -33,7 +34,7 @@ export interface StoredMember {
   distribution: HeldDistribution | null;
 }
 
-const storageKey = (roomId: string) => `teahouse.member.${roomId}`;
+const storageKey = memberStorageKey;
 
 /**
  * Writes the member; where storage refuses (quota, denied), removes the entry instead, so that no reload can come

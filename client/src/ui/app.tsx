@@ -1,14 +1,14 @@
 // Top level: language, the route (home or a room link), and the room session behind the room screens.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { LANGS, pickLang, translate, type Lang } from '../i18n/i18n.ts';
-import { hideLinkSecret, storedLink } from '../session/link-store.ts';
+import { hideLinkSecret, memberHere, storedLink } from '../session/link-store.ts';
 import { LockScreen, lockScreenPlan } from '../session/lock-screen.ts';
 import type { RoomSession } from '../session/room-session.ts';
 import { roomsSupported } from '../session/support.ts';
 import type { RoomView } from '../session/view.ts';
 import { registerAppShell, useManifestFor } from './app-shell.ts';
 import { Home } from './home.tsx';
-import { LangContext } from './i18n-context.ts';
+import { LangContext, useT } from './i18n-context.ts';
 import { InsecureOrigin } from './insecure-origin.tsx';
 import { Join } from './join.tsx';
 import { loadedRoomModules, loadRoomModules, preloadRoomModulesWhenIdle, type RoomModules } from './room-modules.ts';
@@ -18,6 +18,16 @@ const SUPPORTED = roomsSupported();
 
 /** Plain HTTP other than localhost: the browser withholds the microphone and the crypto, so no session starts. */
 const SECURE = window.isSecureContext;
+
+/** Opened on a room link: until the room's code and the relay's answer arrive, a join form or a status, never the home page. */
+const ROOM_LINK = location.pathname.startsWith('/r/');
+
+/**
+ * A room link this tab was not yet a member of: its join form shows at once, so the name can be typed while the
+ * room's code loads and the relay is asked; the button waits for the room to be found. A tab that was a member (a
+ * reload) comes back as it without a form, so it is shown a status instead.
+ */
+const EARLY_JOIN = ROOM_LINK && !memberHere(location.pathname);
 
 /**
  * A full link pasted into the address bar of a tab that shows the same /r/<roomId> only changes the fragment: nothing
@@ -128,6 +138,7 @@ export function App() {
         </p>
       </main>
     );
+  else if ((!opened || !view) && ROOM_LINK) body = EARLY_JOIN ? <Join title={null} ready={false} otherTab={false} onJoin={() => undefined} /> : <Busy message="checkingRoom" />;
   else if (!opened || !view)
     body = (
       <Home
@@ -143,14 +154,11 @@ export function App() {
     const phase = view.phase;
     switch (phase.kind) {
       case 'join':
-        body = <Join title={phase.title} otherTab={phase.otherTab} onJoin={(name) => opened.session.join(name)} />;
+        body = <Join title={phase.title} ready otherTab={phase.otherTab} onJoin={(name) => opened.session.join(name)} />;
         break;
       case 'busy':
-        body = (
-          <main class="card">
-            <p role="status">{t(phase.message)}</p>
-          </main>
-        );
+        // The same form as before the session started, so what was typed in it stays.
+        body = phase.message === 'checkingRoom' && EARLY_JOIN ? <Join title={null} ready={false} otherTab={false} onJoin={() => undefined} /> : <Busy message={phase.message} />;
         break;
       case 'lobby':
         body = (
@@ -214,5 +222,14 @@ export function App() {
         </a>
       </footer>
     </LangContext.Provider>
+  );
+}
+
+function Busy(props: { message: Extract<RoomView['phase'], { kind: 'busy' }>['message'] }) {
+  const t = useT();
+  return (
+    <main class="card">
+      <p role="status">{t(props.message)}</p>
+    </main>
   );
 }
