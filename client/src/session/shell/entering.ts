@@ -142,6 +142,8 @@ export async function create(s: SessionState, title: string, name: string): Prom
 }
 
 export function join(s: SessionState, name: string): void {
+  // Once: a second click (a double click lands before the screen changes) would make a second identity.
+  if (s.phase.kind !== 'join') return;
   markJoin('join-click');
   meterOrCreate(s).resume();
   s.setPhase({ kind: 'busy', message: 'joining' });
@@ -168,8 +170,12 @@ export function join(s: SessionState, name: string): void {
  * once libsodium is ready.
  */
 async function prepare(s: SessionState, name: string, identity?: Identity, kem?: KemKeyPair): Promise<MemberSession> {
-  const newcomer = identity ? null : await s.newcomer;
+  // Taken before any wait, so that no other caller can take the same keys, or release the lock this one keeps.
+  const premade = s.newcomer;
   s.newcomer = null;
+  const made = await premade;
+  const newcomer = identity ? null : made;
+  if (made && !newcomer) made.lock?.release();
   await initCrypto();
   s.myName = name;
   const m = becomeMember(s, new RoomCore(s.keys, identity ?? newcomer?.identity ?? generateIdentity(), s.roster, s.rejected, kem ?? newcomer?.kem));
