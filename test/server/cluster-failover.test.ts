@@ -36,6 +36,19 @@ async function member(relay: { url: string }): Promise<TestClient> {
   return client;
 }
 
+/** A new room created on `origin` by a host that sends: its producer id is `before` (the one that dies with the origin). */
+async function hostSpeakingOn(origin: { url: string }) {
+  const room = await newRoom();
+  const roomId = room.keys.roomId;
+  const hostAnnouncement = announce(room, 'Host');
+  const host = await member(origin);
+  const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
+  const caps = created.routerRtpCapabilities;
+  const send = await host.req('transport.create', { direction: 'send' });
+  const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+  return { room, roomId, hostAnnouncement, created, caps, before };
+}
+
 describe('a relay’s death and a Redis restart', () => {
   it('a listener whose relay is SIGKILLed resumes through another relay as the same member, and hears the host again', async () => {
     const b = await spawnClusterRelay(redis.url);
@@ -87,14 +100,7 @@ describe('a relay’s death and a Redis restart', () => {
     children.push(origin);
     const d = await startClusterRelay(redis.url, { disconnectGraceMs: GRACE_MS });
     extra.push(d);
-    const room = await newRoom();
-    const roomId = room.keys.roomId;
-    const hostAnnouncement = announce(room, 'Host');
-    const host = await member(origin);
-    const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
-    const caps = created.routerRtpCapabilities;
-    const send = await host.req('transport.create', { direction: 'send' });
-    const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+    const { room, roomId, hostAnnouncement, created, caps, before } = await hostSpeakingOn(origin);
 
     // Listeners on A (hearing the host through a pipe), on C, and on the origin itself.
     const joinAs = async (relay: { url: string }, name: string) => {
@@ -177,14 +183,7 @@ describe('a relay’s death and a Redis restart', () => {
     const b = await startClusterRelay(redis.url, { disconnectGraceMs: 30_000 });
     const slow = await startClusterRelay(redis.url, { disconnectGraceMs: 30_000, clusterHeartbeatMs: 5_000 });
     extra.push(b, slow);
-    const room = await newRoom();
-    const roomId = room.keys.roomId;
-    const hostAnnouncement = announce(room, 'Host');
-    const host = await member(origin);
-    const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
-    const caps = created.routerRtpCapabilities;
-    const send = await host.req('transport.create', { direction: 'send' });
-    const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
+    const { room, roomId, hostAnnouncement, created, caps, before } = await hostSpeakingOn(origin);
     const listenOn = async (relay: { url: string }, name: string) => {
       const client = await member(relay);
       const announcement = announce(room, name);
