@@ -51,6 +51,8 @@ export interface RelayConfig {
   clusterHeartbeatMs: number;
   /** Cluster mode: relays one relay pipes a room's media on to (its children in the room's tree, docs/architecture.md). */
   pipeChildren: number;
+  /** Cluster mode: a listener's join is answered by the relay it reached, not the room's origin ("on"; "off" for comparison). */
+  edgeJoins: 'on' | 'off';
   /** Prometheus metrics listen on their own address, never the public port: loopback by default. */
   metricsHost: string;
   /** 0: any free port (the default when `port` is 0, so tests side by side never collide). */
@@ -95,6 +97,7 @@ export const DEFAULTS: RelayConfig = {
   redisUrl: null,
   clusterHeartbeatMs: 2_000,
   pipeChildren: 16,
+  edgeJoins: 'on',
   metricsHost: '127.0.0.1',
   metricsPort: 9464,
   workerRecoveryMs: 30_000,
@@ -134,6 +137,7 @@ const ENV: Record<string, keyof RelayConfig> = {
   REDIS_URL: 'redisUrl',
   CLUSTER_HEARTBEAT_MS: 'clusterHeartbeatMs',
   PIPE_CHILDREN: 'pipeChildren',
+  EDGE_JOINS: 'edgeJoins',
   METRICS_HOST: 'metricsHost',
   METRICS_PORT: 'metricsPort',
   WORKER_RECOVERY_MS: 'workerRecoveryMs',
@@ -223,6 +227,7 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   }
   if (config.sourceUrl !== null && !isHttpUrl(config.sourceUrl)) throw new ConfigError('SOURCE_URL must be an http:// or https:// URL');
   if (config.rtcMinPort > config.rtcMaxPort) throw new ConfigError('RTC_MIN_PORT must be at most RTC_MAX_PORT');
+  if (config.edgeJoins !== 'on' && config.edgeJoins !== 'off') throw new ConfigError(`EDGE_JOINS must be "on" or "off", got "${config.edgeJoins}"`);
   if (config.rtcPorts !== 'single' && config.rtcPorts !== 'range') throw new ConfigError(`RTC_PORTS must be "single" or "range", got "${config.rtcPorts}"`);
   if (config.rtcPort > 0 && config.rtcPort + config.workers - 1 > 65535) throw new ConfigError('RTC_PORT + WORKERS - 1 must be at most 65535 (one media port per worker)');
   if ((config.turnUrls === null) !== (config.turnSecret === null)) throw new ConfigError('TURN_URL and TURN_SECRET go together: set both or neither');

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Server as SocketServer } from 'socket.io';
 import { z } from 'zod';
 import { SignalingError } from '../../protocol/errors.ts';
-import type { JoinResult, RequestType } from '../../protocol/messages.ts';
+import type { JoinResult, RequestOf, RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
 import type { MediaPlacement } from '../media/placement.ts';
 import { newId } from '../rooms/participant.ts';
@@ -15,6 +15,7 @@ import type { Dispatcher } from '../signaling/connection.ts';
 import { RelayBus, RelayUnavailableError, type BusTraffic } from './bus.ts';
 import { RoomDirectory } from './directory.ts';
 import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
+import { EdgeJoins } from './edge-joins.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
 import { RecordWriter } from './records.ts';
 import type { RedisClient } from './redis.ts';
@@ -49,6 +50,11 @@ export interface ClusterStats {
   roomsTaken: () => number;
   /** Messages and bytes to and from other relays' inboxes. */
   busTraffic: () => BusTraffic;
+  /**
+   * Joins by where they were decided: requests other relays forwarded here, by type; listeners taken in from edges'
+   * admissions; and, as an edge, joins and peeks answered here and the messages that told origins of them.
+   */
+  joins: () => { forwardedHere: Record<string, number>; takenFromEdges: number; answeredHere: number; peeksHere: number; batchesSent: number };
 }
 
 export class Cluster implements Dispatcher {
@@ -57,6 +63,7 @@ export class Cluster implements Dispatcher {
   readonly directory: RoomDirectory;
   readonly origin: OriginSide;
   readonly edge: EdgeSide;
+  readonly edgeJoins: EdgeJoins;
   private readonly records: RecordWriter;
   private readonly tree: MediaTree;
   private timer: NodeJS.Timeout | null = null;
@@ -91,6 +98,7 @@ export class Cluster implements Dispatcher {
     this.origin = new OriginSide(this.bus, service, config, (roomId) => this.touched(roomId));
     this.tree = new MediaTree(redis, this.relayId, config.pipeChildren, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
     this.edge = new EdgeSide(this.bus, placement, config, this.tree, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
+    this.edgeJoins = new EdgeJoins(this.bus, this.directory, config, log, (socketId) => this.releaseSocket(socketId, true));
     // Events from a room's origin for members connected here: only to sockets that are its members through this relay.
     this.bus.handle('events', (from, body) => {
       const { socketIds, event, payload } = relayedEvents.parse(body);
@@ -137,6 +145,13 @@ export class Cluster implements Dispatcher {
       speakerProducers: () => this.edge.inspect().speakers,
       roomsTaken: () => this.roomsTaken,
       busTraffic: () => ({ ...this.bus.traffic }),
+      joins: () => ({
+        forwardedHere: Object.fromEntries(this.origin.counts.forwarded),
+        takenFromEdges: this.origin.counts.edgeAdmitted,
+        answeredHere: this.edgeJoins.counts.joins,
+        peeksHere: this.edgeJoins.counts.peeks,
+        batchesSent: this.edgeJoins.counts.batches,
+      }),
     };
   }
 
@@ -153,6 +168,11 @@ export class Cluster implements Dispatcher {
     if (edge) {
       if (type === 'room.join' || type === 'room.create') throw new SignalingError('ALREADY_IN_ROOM', 'leave your current room first');
       if (EDGE_LOCAL.has(type)) return this.edge.handle(edge, type, payload as never);
+      // Admitted here: the origin hears of it before anything it asks (a refused member's page is already let go).
+      if (edge.admitted)
+        await edge.admitted.catch(() => {
+          throw new SignalingError('NOT_IN_ROOM', 'join a room first');
+        });
       const reply = await this.forward(session, edge.origin, type, payload);
       if (type === 'room.leave') this.edge.drop(socketId);
       if (EDGE_PRODUCER.has(type)) await this.edge.applyToProducer(edge, type, (payload as { producerId: string }).producerId);
@@ -162,6 +182,8 @@ export class Cluster implements Dispatcher {
     if ((type === 'room.join' && !session.participant) || type === 'room.peek') {
       const { roomId } = payload as { roomId: string };
       if (!this.service.rooms.has(roomId)) {
+        const here = type === 'room.join' ? await this.joinHere(session, payload as RequestOf<'room.join'>) : await this.edgeJoins.peek(roomId);
+        if (here) return here;
         const toOrigin = (origin: string) => (type === 'room.join' ? this.joinRemote(session, origin, roomId, payload) : this.forward(session, origin, type, payload));
         const origin = await this.locate(roomId);
         if (origin && origin !== this.relayId) {
@@ -182,6 +204,13 @@ export class Cluster implements Dispatcher {
     const roomId = session.room?.id;
     if (roomId) this.touched(roomId);
     return result;
+  }
+
+  /** A listener's join answered here, without the origin (edge-joins.ts); null when it is the origin's to answer. */
+  private async joinHere(session: Session, request: RequestOf<'room.join'>): Promise<JoinResult | null> {
+    // A disconnect waits for this request (signaling/connection.ts): the member registered here is dropped after it.
+    const socketId = session.socket.id;
+    return this.edgeJoins.join(request, socketId, (origin, participantId) => this.edge.join(socketId, request.roomId, origin, participantId));
   }
 
   private async joinRemote(session: Session, origin: string, roomId: string, payload: unknown): Promise<unknown> {
@@ -228,7 +257,12 @@ export class Cluster implements Dispatcher {
   disconnected(session: Session): void {
     const socketId = session.socket.id;
     const edge = this.edge.drop(socketId);
-    if (edge) this.bus.tell(edge.origin, 'client.gone', { socketId });
+    // One admitted here is the origin's to let go once it has taken it in (and needs nothing if it refused it).
+    if (edge)
+      void (edge.admitted ?? Promise.resolve()).then(
+        () => this.bus.tell(edge.origin, 'client.gone', { socketId }),
+        () => undefined,
+      );
     else {
       const roomId = session.room?.id;
       this.service.disconnected(session);

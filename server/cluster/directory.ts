@@ -1,6 +1,7 @@
 // The room directory in Redis: which relay holds each room's origin, the room's record and each relay's load, all expiring.
 import type { RedisClient } from './redis.ts';
-import { fieldDelta, recordFields, recordFromFields, type RelayLoad, type RoomRecord } from './record.ts';
+import { parseJoinView, type JoinView } from './join-view.ts';
+import { fieldDelta, RECORD_FIELDS, recordFields, recordFromFields, type RelayLoad, type RoomRecord } from './record.ts';
 
 const PREFIX = 'teahouse:';
 const originKey = (roomId: string) => `${PREFIX}origin:${roomId}`;
@@ -9,7 +10,8 @@ export const relayKey = (relayId: string): string => `${PREFIX}relay:${relayId}`
 
 /**
  * publish, in one step: KEYS[1] is this relay's load entry, then the origin entry of each former id, then the origin
- * and record entries of each room; ARGV: relay id, room ttl, relay ttl, load, the number of former ids, then per room
+ * and record entries of each room; ARGV: relay id, room ttl, relay ttl, load, the number of former ids, the record and
+ * origin key prefixes (a former id's record, join view included, goes: only its origin entry answers for it), then per room
  * 'full' or 'delta', the number of fields set and of fields deleted, the fields and values set, the fields deleted.
  * A delta to a record that is not there (expired, or Redis lost it) is not applied: the room is returned as missing,
  * and written in full.
@@ -31,9 +33,13 @@ end
 local lost, missing = {}, {}
 local former = tonumber(ARGV[5])
 for i = 2, former + 1 do
-  if not hold(KEYS[i]) then table.insert(lost, KEYS[i]) end
+  if not hold(KEYS[i]) then table.insert(lost, KEYS[i])
+  else
+    -- A former id keeps naming this relay, but its record (and join view) must not answer for it any more.
+    redis.call('DEL', ARGV[6] .. string.sub(KEYS[i], #ARGV[7] + 1))
+  end
 end
-local a = 6
+local a = 8
 for i = former + 2, #KEYS, 2 do
   local full, nset, ndel = ARGV[a] == 'full', tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   a = a + 3
@@ -51,6 +57,15 @@ for i = former + 2, #KEYS, 2 do
 end
 redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
 return {lost, missing}
+`;
+
+/** A room's origin, whether it lives, and its join view's fields: one round trip for an edge answering a join. */
+const JOIN_VIEW = `
+local origin = redis.call('GET', KEYS[1])
+if not origin then return false end
+local alive = redis.call('EXISTS', ARGV[1] .. origin)
+local f = redis.call('HMGET', KEYS[2], ARGV[2], ARGV[3], ARGV[4])
+return {origin, alive, f[1] or '', f[2] or '', f[3] or ''}
 `;
 
 /** A room whose origin relay died, as the relay that takes it over gets it. */
@@ -118,6 +133,20 @@ export class RoomDirectory {
     return origin !== null && (origin === this.relayId || (await this.isAlive(origin))) ? origin : null;
   }
 
+  /**
+   * The room as its live origin last wrote it for an edge to answer a join (join-view.ts); null when there is no live
+   * origin or no view (the request then goes the way it always did: to the origin, or to take the room over).
+   */
+  async joinView(roomId: string): Promise<JoinView | null> {
+    const found = (await this.redis.eval(JOIN_VIEW, {
+      keys: [originKey(roomId), roomKey(roomId)],
+      arguments: [relayKey(''), RECORD_FIELDS.meta, RECORD_FIELDS.view, RECORD_FIELDS.count],
+    })) as [string, number, string, string, string] | null;
+    if (!found || found[1] !== 1) return null;
+    const [origin, , meta, view, count] = found;
+    return parseJoinView(roomId, origin, { meta: meta || null, view: view || null, count: count || null });
+  }
+
   /** Drops a room this relay held (closed, or its creation failed); never another relay's entry. */
   async release(roomId: string): Promise<void> {
     this.written.delete(roomId);
@@ -152,7 +181,7 @@ export class RoomDirectory {
     });
     const [lost, missing] = (await this.redis.eval(PUBLISH, {
       keys: [relayKey(this.relayId), ...formerIds.map(originKey), ...records.flatMap(([roomId]) => [originKey(roomId), roomKey(roomId)])],
-      arguments: [this.relayId, String(this.roomTtlMs), String(this.ttlMs), JSON.stringify(load), String(formerIds.length), ...args],
+      arguments: [this.relayId, String(this.roomTtlMs), String(this.ttlMs), JSON.stringify(load), String(formerIds.length), roomKey(''), originKey(''), ...args],
     })) as [string[], string[]];
     const roomIdOf = (key: string) => key.slice(originKey('').length);
     const skipped = new Set([...lost, ...missing].map(roomIdOf));

@@ -27,6 +27,11 @@ export interface EdgeMember extends MediaEndpoint {
   roomId: string;
   origin: string;
   participantId: string;
+  /**
+   * Admitted by this relay (edge-joins.ts): settles once the origin has taken it in, and its requests to the origin
+   * wait for that; rejected when the origin refused it. Absent for a member the origin admitted.
+   */
+  admitted?: Promise<void>;
   /** Where its newest receive transport is: a fan-out router of its edge room, or null for the room's own router. */
   recvOn: EdgeFanout | null;
   /** The worker its receive transport (most of its cost) is counted on. */

@@ -1,6 +1,7 @@
 // The origin side of a cluster room: requests of members connected to other relays, and the pipes those relays pull media through.
 import type { types } from 'mediasoup';
 import { z } from 'zod';
+import { announcementSignKey } from '../../crypto/announcement.ts';
 import { describeIssue, SignalingError } from '../../protocol/errors.ts';
 import { requests, StreamCertificate, type RequestType } from '../../protocol/messages.ts';
 import type { RelayConfig } from '../config.ts';
@@ -12,6 +13,7 @@ import { requestHandlers } from '../rooms/requests.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { RelayBus } from './bus.ts';
 import { certificateOf } from '../media/endpoint.ts';
+import { admittedBatch, currentStageHash, type AdmittedBatch } from './join-view.ts';
 import { connectPipe, createPipe, pipeEnd } from './pipes.ts';
 
 const clientRequest = z.object({ socketId: z.string().max(64), type: z.string().max(64), payload: z.unknown() });
@@ -58,6 +60,8 @@ export class OriginSide {
   /** Socket ids of remote members, to the relay each is connected to. */
   private readonly relays = new Map<string, string>();
   readonly pipes = new Map<string, OriginPipe>();
+  /** Requests forwarded here by type, and listeners taken in from edges' admissions (the cluster tests count joins). */
+  readonly counts = { forwarded: new Map<string, number>(), edgeAdmitted: 0 };
 
   private readonly bus: RelayBus;
   private readonly service: RoomService;
@@ -78,6 +82,7 @@ export class OriginSide {
     bus.handle('pipe.close', (from, body) => this.closePipe(from, parse(pipeRef, body, 'pipe.close').pipeId));
     bus.handle('member.canProduce', (from, body) => this.canProduce(from, parse(socketRef, body, 'member.canProduce').socketId));
     bus.handle('pipe.produce', (from, body) => this.produce(from, parse(pipeProduce, body, 'pipe.produce')));
+    bus.handle('members.admitted', (from, body) => this.admitted(from, parse(admittedBatch, body, 'members.admitted')));
   }
 
   /** The relay a remote member's socket is connected to (the room service multicasts by socket id). */
@@ -134,6 +139,7 @@ export class OriginSide {
     if (!Object.hasOwn(requests, type) || type === 'room.create') throw new SignalingError('UNKNOWN_MESSAGE', `relays do not forward "${type.slice(0, 64)}"`);
     const parsed = requests[type as RequestType].request.safeParse(payload ?? {});
     if (!parsed.success) throw new SignalingError('BAD_REQUEST', `${type}: ${describeIssue(parsed.error)}`);
+    this.counts.forwarded.set(type, (this.counts.forwarded.get(type) ?? 0) + 1);
     const proxy = this.proxyFor(from, socketId);
     // One request at a time per member, as for a socket of this relay.
     const run = proxy.queue.then(async () => {
@@ -150,6 +156,53 @@ export class OriginSide {
     });
     proxy.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Listeners an edge admitted and answered (edge-joins.ts), taken in as joins: the stage is told, and its distributor
+   * keys them. Checked again here, where the room is decided: one refused (the room locked, closed or rotated meanwhile,
+   * the identity banned, the room full) is named in the reply, and its edge lets its page go to join again. A newcomer
+   * shown a stage that has changed since is told what changed, as the events it missed would have.
+   */
+  private admitted(from: string, batch: AdmittedBatch): { refused: string[] } {
+    const room = this.service.rooms.get(batch.roomId);
+    const refused: string[] = [];
+    const current = room ? currentStageHash(room, this.config.keyBatchMs) : '';
+    for (const m of batch.members) {
+      const proxy = this.proxies.get(`${from}/${m.socketId}`);
+      // Told again after an answer that was lost: taken in already.
+      if (proxy?.session.participant?.participantId === m.participantId) continue;
+      const signKey = announcementSignKey(m.announcement);
+      if (!room || !signKey || room.locked || room.banned.has(signKey) || room.size >= this.config.maxParticipantsPerRoom || room.members.has(m.participantId) || proxy?.session.participant) {
+        refused.push(m.socketId);
+        continue;
+      }
+      const { session } = this.proxyFor(from, m.socketId);
+      const p = this.service.admitFromEdge(session, room, m);
+      this.counts.edgeAdmitted++;
+      const shown = batch.shown[m.shown];
+      if (shown && shown.stageHash !== current) this.catchUp(room, p, shown.stage);
+      if (p.joinedSeq !== m.seq) p.send('peer.updated', { participant: p.snapshot() });
+    }
+    if (room) this.touched(room.id);
+    return { refused };
+  }
+
+  /** What changed on stage between the view a newcomer was shown and now, as the events it would have had. */
+  private catchUp(room: Room, p: Participant, shown: AdmittedBatch['shown'][number]['stage']): void {
+    const before = new Map(shown.map((m) => [m.participantId, new Set(m.producerIds)]));
+    for (const m of room.stage) {
+      p.send('peer.updated', { participant: m.snapshot() });
+      for (const [producerId, producer] of m.producers) {
+        if (!before.get(m.participantId)?.has(producerId)) p.send('producer.added', { producerId, participantId: m.participantId, streamCertificate: certificateOf(producer) });
+      }
+    }
+    for (const [participantId, producerIds] of before) {
+      const m = room.members.get(participantId);
+      if (!m) p.send('peer.left', { participantId, reason: 'left' });
+      else if (!room.stage.has(m)) p.send('peer.updated', { participant: m.snapshot() });
+      for (const producerId of producerIds) if (!m?.producers.has(producerId)) p.send('producer.removed', { producerId, participantId });
+    }
   }
 
   private collectAfterReply(session: Session): { event: string; payload: unknown }[] {

@@ -31,7 +31,17 @@ export const roomRecordSchema = z.object({
   /** Ids before link rotations: revoked on the relay that takes the room over, as they were on its origin. */
   formerIds: z.array(RoomId),
 });
-export type RoomRecord = z.infer<typeof roomRecordSchema>;
+/**
+ * A record as its origin writes it: the room, and what an edge needs to answer a listener's join itself
+ * (join-view.ts), which a relay taking the room over does not read.
+ */
+export type RoomRecord = z.infer<typeof roomRecordSchema> & { join?: JoinViewFields };
+
+/** The join view's two fields, JSON: `view` changes with the stage, `count` with every join and leave. */
+export interface JoinViewFields {
+  view: string;
+  count: string;
+}
 
 /** The room as its origin relay holds it, minus mediasoup objects, sockets and tokens. */
 export function roomRecord(room: Room, origin: string): RoomRecord {
@@ -62,8 +72,9 @@ export interface RelayLoad {
   pipes: number;
 }
 
-/** The hash field of the room itself (everything but its members); each member is `m:<participantId>`. */
-const META = 'meta';
+/** The hash fields of the room itself (everything but its members) and of its join view; each member is `m:<participantId>`. */
+export const RECORD_FIELDS = { meta: 'meta', view: 'join', count: 'count' } as const;
+const META = RECORD_FIELDS.meta;
 const MEMBER = 'm:';
 
 /**
@@ -71,8 +82,12 @@ const MEMBER = 'm:';
  * commit sends the fields that changed rather than the whole room (~330 bytes per member).
  */
 export function recordFields(record: RoomRecord): Map<string, string> {
-  const { members, ...meta } = record;
+  const { members, join, ...meta } = record;
   const fields = new Map<string, string>([[META, JSON.stringify(meta)]]);
+  if (join) {
+    fields.set(RECORD_FIELDS.view, join.view);
+    fields.set(RECORD_FIELDS.count, join.count);
+  }
   for (const m of members) fields.set(MEMBER + m.participantId, JSON.stringify(m));
   return fields;
 }

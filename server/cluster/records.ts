@@ -2,7 +2,9 @@
 import type { Logger } from 'pino';
 import type { RoomService } from '../rooms/room-service.ts';
 import type { RoomDirectory } from './directory.ts';
+import { joinViewFields } from './join-view.ts';
 import { roomRecord, type RoomRecord } from './record.ts';
+import type { Room } from '../rooms/room.ts';
 
 export class RecordWriter {
   /** Rooms (and former ids of rotated rooms) this relay has entries for: those gone are released at the next beat. */
@@ -56,7 +58,7 @@ export class RecordWriter {
     for (const id of ids) {
       const room = this.service.rooms.get(id);
       if (!room) continue;
-      records.set(id, roomRecord(room, this.relayId));
+      records.set(id, this.recordOf(room));
       former.push(...room.formerIds);
     }
     await this.sync(
@@ -81,11 +83,16 @@ export class RecordWriter {
     }
   }
 
+  /** The room and its join view, with which an edge answers a listener's join without this relay (edge-joins.ts). */
+  private recordOf(room: Room): RoomRecord {
+    return { ...roomRecord(room, this.relayId), join: joinViewFields(room, this.service.config.keyBatchMs) };
+  }
+
   private allRecords(): { records: Map<string, RoomRecord>; former: string[] } {
     const records = new Map<string, RoomRecord>();
     const former: string[] = [];
     for (const [id, room] of this.service.rooms) {
-      records.set(id, roomRecord(room, this.relayId));
+      records.set(id, this.recordOf(room));
       former.push(...room.formerIds);
     }
     return { records, former };

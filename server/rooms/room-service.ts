@@ -31,7 +31,10 @@ export class RoomService {
   readonly revoked = new Set<string>();
   /** Resume tokens of present members, with their room (whose id may have changed by rotation since). */
   readonly resumable = new Map<string, { p: Participant; room: Room }>();
-  /** Members of rooms taken over from a dead relay (cluster mode), by the hash of their token, until they are back. */
+  /**
+   * Members known by the hash of their token until they are back (cluster mode): of rooms taken over from a dead
+   * relay, and listeners an edge relay admitted (their token never came here).
+   */
   readonly restored = new Map<string, { p: Participant; room: Room }>();
   /** Each member's allowance of room messages (reactions, chat): opaque to the relay, so counted, never read. */
   readonly messageBuckets = new WeakMap<Participant, TokenBucket>();
@@ -132,6 +135,22 @@ export class RoomService {
     this.resumable.set(p.resumeToken, { p, room });
     this.placement.entered(room, p);
     room.sendAbout(p, 'peer.joined', { participant: p.snapshot() }, { except: p });
+  }
+
+  /**
+   * Cluster mode: a listener an edge relay admitted and answered itself (cluster/edge-joins.ts), taken in here as a
+   * join would be. Its token stays with it and its relay: this relay knows it by the token's hash, as a member of a
+   * room taken over, and recognises it when the member resumes.
+   */
+  admitFromEdge(session: Session, room: Room, newcomer: { participantId: string; announcement: string; resumeHash: string }): Participant {
+    const p = new Participant({ role: 'listener', announcement: newcomer.announcement, joinedSeq: room.nextSeq(), socket: session.socket, participantId: newcomer.participantId });
+    p.keptResumeHash = newcomer.resumeHash;
+    this.attach(session, p, room);
+    room.add(p);
+    this.restored.set(newcomer.resumeHash, { p, room });
+    this.placement.entered(room, p);
+    room.sendAbout(p, 'peer.joined', { participant: p.snapshot() }, { except: p });
+    return p;
   }
 
   /** Each package to its member alone, with the commit's header when there is one to send with it; returns who got one. */

@@ -68,6 +68,11 @@ export class Room implements RoomMedia<Participant> {
     return ++this.seq;
   }
 
+  /** The last join or hand sequence given: an edge admitting a listener shows it the next one (cluster/join-view.ts). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
   /** A room taken over from another relay numbers on after the joins and hands it had there. */
   seqAtLeast(seq: number): void {
     this.seq = Math.max(this.seq, seq);

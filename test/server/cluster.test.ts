@@ -253,6 +253,8 @@ describe('one room over two relays', () => {
         await g.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, name) });
         guests.push(g);
       }
+      // B answered their joins itself and tells the origin after: the lock is for members the origin has taken in.
+      await expect.poll(() => a.rooms.get(room.keys.roomId)?.members.size).toBe(4);
       const updated = guests.map((g) => g.next('room.updated'));
       await host.req('room.lock', { locked: true, decision: DECISION });
       for (const u of await Promise.all(updated)) expect(u).toEqual({ locked: true });
@@ -296,9 +298,12 @@ describe('one room over two relays', () => {
       expect(everything).not.toContain(Buffer.from(key).toString('base64url'));
       expect(everything).not.toContain(Buffer.from(key).toString('base64'));
     }
-    // The record is a hash: the room's field, and one per member.
+    // The record is a hash: the room's field, one per member, and the join view edges answer listeners' joins from.
     const fields = (await redis.command('HKEYS', `teahouse:room:${room.keys.roomId}`)).trim().split('\n').sort();
-    expect(fields).toEqual(['meta', `m:${created.participantId}`, `m:${joined.participantId}`].sort());
+    expect(fields).toEqual(['meta', 'join', 'count', `m:${created.participantId}`, `m:${joined.participantId}`].sort());
+    const view = JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'join')) as Record<string, unknown>;
+    expect(Object.keys(view).sort()).toEqual(['caps', 'keyBatchMs', 'stage']);
+    expect(JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'count'))).toEqual({ audience: 1, size: 2, seq: 2 });
     const record = JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'meta')) as Record<string, unknown>;
     expect(Object.keys(record).sort()).toEqual(['banned', 'formerIds', 'lobby', 'locked', 'origin', 'sealedTitle']);
     expect(record.origin).toBe(a.cluster!.relayId);
