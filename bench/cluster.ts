@@ -50,9 +50,9 @@ class RelayProcess {
     });
   }
 
-  static async start(redis: TestRedis, index: number, heartbeatMs?: number): Promise<RelayProcess> {
+  static async start(redis: TestRedis, index: number, heartbeatMs?: number, edgeJoins?: 'on' | 'off'): Promise<RelayProcess> {
     const relay = new RelayProcess();
-    const started = await relay.ask({ type: 'start', redisUrl: redis.url, index, ...(heartbeatMs ? { heartbeatMs } : {}) });
+    const started = await relay.ask({ type: 'start', redisUrl: redis.url, index, ...(heartbeatMs ? { heartbeatMs } : {}), ...(edgeJoins ? { edgeJoins } : {}) });
     if (started.type !== 'started') throw new Error('relay did not start');
     relay.url = started.url;
     relay.relayId = started.relayId;
@@ -194,6 +194,8 @@ async function mediaBench(redis: TestRedis, sizes: number[], rounds: number, tim
 
 export interface JoinRun {
   relays: number;
+  /** Who answered listeners' joins through an edge: the edge itself (EDGE_JOINS=on), or the origin (off, as before issue 29's edge joins). */
+  edgeJoins: 'on' | 'off';
   round: number;
   report: LoadReport;
   /** Each relay's CPU (Node and worker) over the whole load child's life, in ms; the first holds the room. */
@@ -209,39 +211,44 @@ export interface JoinRun {
   loadavg: number[];
 }
 
-/** Joins through 1, 2 and 3 relays in turn (fresh relays each, the same Redis), `rounds` times, so drift in the machine's load weighs on all alike. */
+/**
+ * Joins through 1, 2 and 3 relays in turn (fresh relays each, the same Redis), with edges answering joins and, back to
+ * back, with the origin answering them all as before, `rounds` times, so drift in the machine's load weighs on all alike.
+ */
 async function joinBench(redis: TestRedis, clients: number, rounds: number): Promise<JoinRun[]> {
   const runs: JoinRun[] = [];
+  const variants = [{ count: 1, edgeJoins: 'on' as const }, ...[2, 3].flatMap((count) => (['off', 'on'] as const).map((edgeJoins) => ({ count, edgeJoins })))];
   for (let round = 1; round <= rounds; round++) {
-    for (const count of [1, 2, 3]) {
+    for (const { count, edgeJoins } of variants) {
       const relays: RelayProcess[] = [];
       try {
-        for (let i = 0; i < count; i++) relays.push(await RelayProcess.start(redis, i));
+        for (let i = 0; i < count; i++) relays.push(await RelayProcess.start(redis, i, undefined, edgeJoins));
         const plan: LoadPlan = { url: relays[0]!.url, joinUrls: relays.map((r) => r.url), clients, startsPerSecond: 0 };
         // CPU over the clients' whole run (connects, the host's room.create, joins, fan-out, disconnects), per join.
         const { result: report, nodeMs, workerMs } = await cpuOver(relays, () => askChild<LoadReport>(new URL('./load/signaling-clients.ts', import.meta.url), plan));
         const cpuMs = nodeMs.map((n, i) => n + workerMs[i]!);
         // Joins each relay took: those its clients were acknowledged for (an error reply is still the relays' work).
         const taken = report.ackMsByRelay.map((xs) => xs.length);
-        const edgeJoins = taken.slice(1).reduce((a, b) => a + b, 0);
+        const throughEdges = taken.slice(1).reduce((a, b) => a + b, 0);
         const joins = Math.max(
           1,
           taken.reduce((a, b) => a + b, 0),
         );
         runs.push({
           relays: count,
+          edgeJoins,
           round,
           report,
           cpuMs,
           cpuMsPerOwnJoin: cpuMs.map((c, i) => c / Math.max(1, taken[i]!)),
           originMsPerJoin: cpuMs[0]! / joins,
-          edgeMsPerEdgeJoin: count > 1 ? cpuMs.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, edgeJoins) : null,
+          edgeMsPerEdgeJoin: count > 1 ? cpuMs.slice(1).reduce((a, b) => a + b, 0) / Math.max(1, throughEdges) : null,
           clusterMsPerJoin: cpuMs.reduce((a, b) => a + b, 0) / joins,
           loadavg: loadavg(),
         });
         const r = runs.at(-1)!;
         console.log(
-          `  ${count} relay(s), round ${round}: ${report.answered} of ${clients} answered in ${(report.totalMs / 1000).toFixed(2)} s, relay CPU ${cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms; per join: origin ${r.originMsPerJoin.toFixed(2)} ms, edges ${r.edgeMsPerEdgeJoin?.toFixed(2) ?? '–'} ms per edge join`,
+          `  ${count} relay(s), edge joins ${edgeJoins}, round ${round}: ${report.answered} of ${clients} answered in ${(report.totalMs / 1000).toFixed(2)} s, relay CPU ${cpuMs.map((c) => c.toFixed(0)).join(' + ')} ms; per join: origin ${r.originMsPerJoin.toFixed(2)} ms, edges ${r.edgeMsPerEdgeJoin?.toFixed(2) ?? '–'} ms per edge join`,
         );
       } finally {
         await Promise.all(relays.map((r) => r.stop()));
@@ -355,6 +362,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   });
   const traffic = parts.has('traffic') ? await runRelayTraffic(opts.quick ? 20 : 60) : [];
   const joinsPerSecond = (r: JoinRun) => r.report.answered / (r.report.totalMs / 1000);
+  const joinsBy = (r: JoinRun) => (r.edgeJoins === 'on' ? 'edges answer' : 'origin answers');
   const oneRelay = (round: number) => joins.find((r) => r.relays === 1 && r.round === round);
   writeJson('cluster', {
     quick: opts.quick,
@@ -376,13 +384,13 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
       unit: '% of a core per 1,000 listeners',
       values: media.filter((r) => r.listeners === n).flatMap((r) => r.relays.filter((x) => x.cpuPer1000Pct !== null).map((x) => ({ name: `${r.run.slice(0, 1)}, ${x.relay}`, value: x.cpuPer1000Pct! }))),
     })),
-    { label: `${joiners} joins into one room`, unit: 'joins/s', values: joins.map((r) => ({ name: `${r.relays} relay${r.relays > 1 ? 's, round-robin' : ''}${rounds > 1 ? `, round ${r.round}` : ''}`, value: joinsPerSecond(r) })) },
+    { label: `${joiners} joins into one room`, unit: 'joins/s', values: joins.map((r) => ({ name: `${r.relays} relay${r.relays > 1 ? `s, ${joinsBy(r)}` : ''}${rounds > 1 ? `, round ${r.round}` : ''}`, value: joinsPerSecond(r) })) },
     {
       label: 'CPU per join',
       unit: 'ms',
       values: joins.flatMap((r) => [
-        { name: `origin, ${r.relays} relay${r.relays > 1 ? 's' : ''}${rounds > 1 ? ` #${r.round}` : ''}`, value: r.originMsPerJoin },
-        ...(r.edgeMsPerEdgeJoin === null ? [] : [{ name: `edges per edge join, ${r.relays} relays${rounds > 1 ? ` #${r.round}` : ''}`, value: r.edgeMsPerEdgeJoin }]),
+        { name: `origin, ${r.relays} relay${r.relays > 1 ? `s, ${joinsBy(r)}` : ''}${rounds > 1 ? ` #${r.round}` : ''}`, value: r.originMsPerJoin },
+        ...(r.edgeMsPerEdgeJoin === null ? [] : [{ name: `edges per edge join, ${r.relays} relays, ${joinsBy(r)}${rounds > 1 ? ` #${r.round}` : ''}`, value: r.edgeMsPerEdgeJoin }]),
       ]),
     },
     { label: 'Rekey: last member holds the fresh epoch', unit: 'ms', values: rekeys.map((r) => ({ name: `${r.result.members} members, ${r.relays} relay${r.relays > 1 ? 's' : ''}`, value: r.result.lastReadyMs })) },
@@ -411,9 +419,10 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   }
   if (parts.has('joins')) {
     tables.push({
-      title: `Cluster joins: ${joiners} socket.io clients join one room at once, round-robin over 1, 2 and 3 relays (the room on the first)`,
+      title: `Cluster joins: ${joiners} socket.io clients join one room at once, round-robin over 1, 2 and 3 relays (the room on the first), joins through an edge answered by the origin (EDGE_JOINS=off, as before) and by the edge, back to back`,
       columns: [
         'relays',
+        'joins answered by',
         'round',
         'answered',
         'failed',
@@ -432,6 +441,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
       ],
       rows: joins.map((r) => [
         r.relays,
+        r.relays === 1 ? 'the only relay' : joinsBy(r),
         r.round,
         r.report.answered,
         r.report.clients - r.report.answered,
@@ -453,7 +463,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
         "CPU per own join: a relay's CPU over the joins its clients sent it (the origin first). Origin per join: its CPU over every join of the run (it decides them all). Edges per edge join: the edges' CPU together over the joins that went through an edge. The issue's goal on this 2-core machine: origin and edge CPU per join flat in R.",
         ...joins.map(
           (r) =>
-            `failures (${r.relays} relays, round ${r.round}): ${
+            `failures (${r.relays} relays, ${joinsBy(r)}, round ${r.round}): ${
               Object.entries(r.report.failures)
                 .map(([code, n]) => `${code} ×${n}`)
                 .join(', ') || 'none'

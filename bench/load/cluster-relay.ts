@@ -15,7 +15,7 @@ const BATCH = 50;
 
 export type RelayCommand =
   /** `heartbeatMs`: the cluster's beat (CLUSTER_HEARTBEAT_MS), longer where Redis bytes are counted, so beats do not blur them. */
-  | { id: number; type: 'start'; redisUrl: string; index: number; heartbeatMs?: number }
+  | { id: number; type: 'start'; redisUrl: string; index: number; heartbeatMs?: number; edgeJoins?: 'on' | 'off' }
   /** The speaker's producer: RTP into a PlainTransport on the origin room's router, owned by a member as producer.create would. */
   | { id: number; type: 'speaker'; roomId: string; participantId: string; ssrc: number }
   /** Listeners on the room's router here: the origin's, or this relay's edge router (piped from the origin). */
@@ -77,6 +77,7 @@ async function handle(command: RelayCommand): Promise<RelayReply> {
         rtcMaxPort: ports.max,
         redisUrl: command.redisUrl,
         ...(command.heartbeatMs ? { clusterHeartbeatMs: command.heartbeatMs } : {}),
+        ...(command.edgeJoins ? { edgeJoins: command.edgeJoins } : {}),
       });
       return { id, type: 'started', url: relay.url, relayId: relay.cluster!.relayId };
     }

@@ -41,19 +41,28 @@ afterAll(async () => {
 });
 
 describe('one room over three relays in Chromium', () => {
-  it('the host on relay A, a listener through HAProxy on another relay: each hears the other through the pipes', async () => {
+  it('the host on relay A, a listener through HAProxy on another relay, whose join never reaches A: each hears the other through the pipes', async () => {
     const [a] = relays;
     const { page: host, link } = await createRoom(hostBrowser, a!.url, 'Tea over relays', 'Host');
     const hostId = await myId(host);
     // The share link names the public address (here the balancer), not a relay.
     const viaBalancer = link.replace(a!.url, `http://127.0.0.1:${balancerPort}`);
     expect(viaBalancer).not.toBe(link);
+    const joinsAtOrigin = () => {
+      const { forwardedHere } = a!.cluster!.joins();
+      return (forwardedHere['room.peek'] ?? 0) + (forwardedHere['room.join'] ?? 0);
+    };
+    const answeredByEdges = () => relays.slice(1).reduce((n, r) => n + r.cluster!.joins().answeredHere, 0);
+    const before = { origin: joinsAtOrigin(), edges: answeredByEdges() };
     const guest = await joinRoom(guestBrowser, viaBalancer, 'Guest');
     const guestId = await myId(guest);
     // It landed on an edge relay: one of them counts it, and the origin counts it as a remote member.
     const edge = relays.slice(1).find((r) => r.cluster!.edgeMembers() === 1)!;
     expect(edge).toBeDefined();
     expect(a!.cluster!.remoteMembers()).toBe(1);
+    // Its peek and join were answered by the edge from the room's join view: no join request reached the origin.
+    expect(joinsAtOrigin()).toBe(before.origin);
+    expect(answeredByEdges()).toBe(before.edges + 1);
     await expectHears(guest, hostId, 440);
     expect(edge.cluster!.pipes()).toBe(1);
 

@@ -230,8 +230,11 @@ describe('a relay’s death and a Redis restart', () => {
     const created = await host.req('room.create', { roomId, announcement: hostAnnouncement, sealedTitle: sealedTitle(room, 'T') });
     const onA = await member(a);
     const listenerAnnouncement = announce(room, 'On A');
+    const seen = host.next('peer.joined');
     const joined = await onA.req('room.join', { roomId, announcement: listenerAnnouncement });
     if ('lobby' in joined) throw new Error('unexpected lobby');
+    // A answered the join and tells the origin after: the host locks a room it knows the listener is in.
+    await seen;
     await host.req('room.lock', { locked: true, decision: DECISION });
     const shuttingDown = host.next('relay.shuttingDown');
 

@@ -303,7 +303,7 @@ describe('one room over two relays', () => {
     expect(fields).toEqual(['meta', 'join', 'count', `m:${created.participantId}`, `m:${joined.participantId}`].sort());
     const view = JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'join')) as Record<string, unknown>;
     expect(Object.keys(view).sort()).toEqual(['caps', 'keyBatchMs', 'stage']);
-    expect(JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'count'))).toEqual({ audience: 1, size: 2, seq: 2 });
+    await expect.poll(async () => JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'count'))).toEqual({ audience: 1, size: 2, seq: 2 });
     const record = JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'meta')) as Record<string, unknown>;
     expect(Object.keys(record).sort()).toEqual(['banned', 'formerIds', 'lobby', 'locked', 'origin', 'sealedTitle']);
     expect(record.origin).toBe(a.cluster!.relayId);

@@ -43,6 +43,7 @@ describe('configuration from the environment', () => {
       REDIS_URL: 'redis://teahouse:pw@10.0.0.5:6379',
       CLUSTER_HEARTBEAT_MS: '1000',
       PIPE_CHILDREN: '3',
+      EDGE_JOINS: 'off',
       METRICS_HOST: '10.0.0.2',
       METRICS_PORT: '9100',
       WORKER_RECOVERY_MS: '10000',
@@ -81,6 +82,7 @@ describe('configuration from the environment', () => {
       redisUrl: 'redis://teahouse:pw@10.0.0.5:6379',
       clusterHeartbeatMs: 1000,
       pipeChildren: 3,
+      edgeJoins: 'off',
       metricsHost: '10.0.0.2',
       metricsPort: 9100,
       workerRecoveryMs: 10_000,
@@ -99,6 +101,7 @@ describe('configuration from the environment', () => {
     expect(() => resolveConfig(configFromEnv({ KEY_BATCH_MS: '2001' }))).toThrow(/KEY_BATCH_MS/);
     expect(() => resolveConfig({ logLevel: 'loud' as never })).toThrow(/LOG_LEVEL/);
     expect(() => resolveConfig(configFromEnv({ RTC_PORTS: 'many' }))).toThrow(/RTC_PORTS/);
+    expect(() => resolveConfig(configFromEnv({ EDGE_JOINS: 'yes' }))).toThrow(/EDGE_JOINS must be "on" or "off"/);
     expect(() => resolveConfig({ rtcPort: 65535, workers: 2 })).toThrow(/RTC_PORT/);
     expect(() => resolveConfig(configFromEnv({ TURN_URL: 'turns:t.example.org:443' }))).toThrow(/TURN_SECRET/);
     expect(() => resolveConfig(configFromEnv({ TURN_SECRET: 'x' }))).toThrow(/TURN_URL/);
