@@ -46,15 +46,35 @@ export function currentStageHash(room: Room, keyBatchMs: number): string {
   return hashOf(stageField(room, keyBatchMs));
 }
 
+type StagePart = z.infer<typeof stageView> & { stageHash: string };
+
+/**
+ * Stage fields read lately, parsed: the field changes only with the stage, so a burst of joins through an edge parses
+ * and hashes it (a few KB: the stage's announcements and the router's capabilities) once, not once per join.
+ */
+const stageParts = new Map<string, StagePart | null>();
+const STAGE_PARTS_KEPT = 256;
+
+function stagePart(raw: string): StagePart | null {
+  let part = stageParts.get(raw);
+  if (part === undefined) {
+    const parsed = stageView.safeParse(JSON.parse(raw));
+    part = parsed.success ? { ...parsed.data, stageHash: hashOf(raw) } : null;
+    if (stageParts.size >= STAGE_PARTS_KEPT) stageParts.delete(stageParts.keys().next().value!);
+    stageParts.set(raw, part);
+  }
+  return part;
+}
+
 /** Null when a field is missing or malformed (Redis is shared: the edge then asks the origin, as before). */
 export function parseJoinView(roomId: string, origin: string, fields: { meta: string | null; view: string | null; count: string | null }): JoinView | null {
   if (fields.meta === null || fields.view === null || fields.count === null) return null;
   try {
     const meta = metaView.safeParse(JSON.parse(fields.meta));
-    const view = stageView.safeParse(JSON.parse(fields.view));
+    const view = stagePart(fields.view);
     const count = countView.safeParse(JSON.parse(fields.count));
-    if (!meta.success || !view.success || !count.success) return null;
-    return { roomId, origin, ...meta.data, banned: new Set(meta.data.banned), ...view.data, ...count.data, stageHash: hashOf(fields.view) };
+    if (!meta.success || !view || !count.success) return null;
+    return { roomId, origin, ...meta.data, banned: new Set(meta.data.banned), ...view, ...count.data };
   } catch {
     return null;
   }
