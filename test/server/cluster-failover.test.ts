@@ -70,6 +70,8 @@ describe('a relay’s death and a Redis restart', () => {
     const stays = await bystander.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Bystander') });
     if ('lobby' in stays) throw new Error('unexpected lobby');
     expect(a.cluster!.pipes()).toBe(1);
+    // B answered both joins itself: killed before it told A, the bystander would be no member of A's to wait for.
+    await expect.poll(() => a.rooms.get(room.keys.roomId)!.members.size).toBe(3);
 
     const bystanderLeft = host.next('peer.left', GRACE_MS + 10_000);
     await b.kill('SIGKILL');
