@@ -272,14 +272,15 @@ export class Cluster implements Dispatcher {
 
   /**
    * The relay holding a room: the live one the directory names, or, when that relay died and the room's record is
-   * still there, whichever relay takes it over first (this one, if it wins the swap in Redis).
+   * still there, whichever relay takes it over first (this one, if it wins the swap in Redis). `dead`: a relay this
+   * one already found dead at its beats.
    */
-  private async locate(roomId: string): Promise<string | null> {
+  private async locate(roomId: string, dead?: string): Promise<string | null> {
     const origin = await this.directory.originOf(roomId);
     if (origin) return origin;
     let pending = this.takeovers.get(roomId);
     if (!pending) {
-      pending = this.takeOver(roomId).finally(() => this.takeovers.delete(roomId));
+      pending = this.takeOver(roomId, dead).finally(() => this.takeovers.delete(roomId));
       this.takeovers.set(roomId, pending);
     }
     return pending;
@@ -302,9 +303,17 @@ export class Cluster implements Dispatcher {
    * Makes a room whose origin relay died again here, from its record. The router is made before the swap in Redis:
    * once the directory names this relay, other relays forward the members' resumes here at once.
    */
-  private async takeOver(roomId: string): Promise<string | null> {
-    const orphan = await this.directory.orphan(roomId);
+  private async takeOver(roomId: string, dead?: string): Promise<string | null> {
+    let orphan = await this.directory.orphan(roomId);
     if (!orphan) return this.directory.originOf(roomId);
+    if (orphan.deadRelay !== dead) {
+      // One missing entry is not a death, as at the beats: a live relay's refresh can be late (a stalled event loop,
+      // a slow Redis). Taking its room then would leave two relays holding it, each with some of its members, for
+      // good. Its entry must still be missing a beat later (and at the swap, which checks it again).
+      await new Promise((resolve) => setTimeout(resolve, this.config.clusterHeartbeatMs));
+      orphan = await this.directory.orphan(roomId);
+      if (!orphan) return this.directory.originOf(roomId);
+    }
     const { router, worker } = await this.placement.roomRouter();
     if (this.service.rooms.has(roomId) || !(await this.directory.takeOver(roomId, orphan.deadRelay))) {
       router.close();
@@ -324,7 +333,7 @@ export class Cluster implements Dispatcher {
 
   /** A room's origin relay died: this relay takes over the rooms it has members of, then lets those members resume. */
   private async originDied(origin: string): Promise<void> {
-    await Promise.all([...this.edge.roomsOf(origin)].map((roomId) => this.locate(roomId).catch((error: Error) => this.log.warn({ err: error.name }, 'room takeover failed'))));
+    await Promise.all([...this.edge.roomsOf(origin)].map((roomId) => this.locate(roomId, origin).catch((error: Error) => this.log.warn({ err: error.name }, 'room takeover failed'))));
     this.edge.originDied(origin);
     // Joins waiting on it (pages that came back here before the death was noticed) go to where the room moved.
     this.bus.abandon(origin);

@@ -116,12 +116,13 @@ export class RoomDirectory {
   }
 
   /**
-   * Makes this relay the room's origin if the entry still names the dead relay, in one step: of the relays that
-   * noticed the death at once, exactly one takes the room, and the others find it there.
+   * Makes this relay the room's origin if the entry still names the dead relay and that relay's own entry is still
+   * missing, in one step: of the relays that noticed the death at once, exactly one takes the room, and the others
+   * find it there; a relay that beat again meanwhile keeps its room.
    */
   async takeOver(roomId: string, deadRelay: string): Promise<boolean> {
-    const swapped = await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end", {
-      keys: [originKey(roomId)],
+    const swapped = await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('EXISTS', KEYS[2]) == 0 then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) else return false end", {
+      keys: [originKey(roomId), relayKey(deadRelay)],
       arguments: [deadRelay, this.relayId, String(this.roomTtlMs)],
     });
     return swapped === 'OK';

@@ -222,6 +222,28 @@ describe('a relay’s death and a Redis restart', () => {
     expect(await listenerBack.req('consumer.create', { producerId: after, rtpCapabilities: caps })).toMatchObject({ producerId: after, participantId: created.participantId });
   }, 30_000);
 
+  it('a relay whose directory entry lapsed for a moment (a late beat) keeps its room: a page joining through another relay then is sent there, not given a second copy of the room', async () => {
+    const { room, roomId } = await hostSpeakingOn(a);
+    const held = a.rooms.get(roomId)!;
+    await expect.poll(async () => (await redis.command('HKEYS', `teahouse:room:${roomId}`)).split('\n').filter((f) => f.startsWith('m:')).length).toBe(1);
+    // The relay the page joins through looks again a beat of its own later (here a second: A's next beat, every
+    // 200 ms, is sure to have come by then).
+    const other = await startClusterRelay(redis.url, { disconnectGraceMs: GRACE_MS, clusterHeartbeatMs: 1_000 });
+    extra.push(other);
+    // A's refresh comes late, as after a stall of its event loop or of Redis past three beats: its entry is gone
+    // until its next beat, though A is alive and its host still sends.
+    await redis.command('DEL', `teahouse:relay:${a.cluster!.relayId}`);
+    const listener = await member(other);
+    const joined = await listener.req('room.join', { roomId, announcement: announce(room, 'Listener') });
+    if ('lobby' in joined) throw new Error('unexpected lobby');
+    // The other relay did not make the room again from its record: the listener is in A's room, with the host it is
+    // to hear. Before, it was in a copy of its own there, which the host, still on A, never reached.
+    expect(other.rooms.has(roomId)).toBe(false);
+    expect(a.rooms.get(roomId)).toBe(held);
+    expect(held.members.has(joined.participantId)).toBe(true);
+    expect((await redis.command('GET', `teahouse:origin:${roomId}`)).trim()).toBe(a.cluster!.relayId);
+  }, 30_000);
+
   it('a SIGTERMed origin relay hands its room over: it exits cleanly, another relay takes the room from its last record, and its members resume as themselves', async () => {
     const origin = await spawnClusterRelay(redis.url, { DISCONNECT_GRACE_MS: String(GRACE_MS) });
     children.push(origin);
