@@ -363,6 +363,16 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   const traffic = parts.has('traffic') ? await runRelayTraffic(opts.quick ? 20 : 60) : [];
   const joinsPerSecond = (r: JoinRun) => r.report.answered / (r.report.totalMs / 1000);
   const joinsBy = (r: JoinRun) => (r.edgeJoins === 'on' ? 'edges answer' : 'origin answers');
+  /**
+   * What a join through an edge costs the origin: its CPU less its own clients' joins, each costed at one relay's CPU
+   * per join in the same round, over the joins through edges. An estimate (one relay's figure drifts with the load).
+   */
+  const originPerEdgeJoin = (r: JoinRun): number | null => {
+    const alone = oneRelay(r.round);
+    const own = r.report.ackMsByRelay[0]?.length ?? 0;
+    const throughEdges = r.report.answered - own;
+    return r.relays === 1 || !alone || throughEdges <= 0 ? null : (r.cpuMs[0]! - own * alone.originMsPerJoin) / throughEdges;
+  };
   const oneRelay = (round: number) => joins.find((r) => r.relays === 1 && r.round === round);
   writeJson('cluster', {
     quick: opts.quick,
@@ -434,6 +444,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
         'x one relay',
         'CPU ms per own join, each relay',
         'origin ms per join',
+        'origin ms per edge join (est.)',
         'edges ms per edge join',
         'all relays ms per join',
         'load avg (1 min)',
@@ -453,6 +464,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
         oneRelay(r.round) ? joinsPerSecond(r) / joinsPerSecond(oneRelay(r.round)!) : null,
         r.cpuMsPerOwnJoin.map((c) => c.toFixed(2)).join(' / '),
         r.originMsPerJoin,
+        originPerEdgeJoin(r),
         r.edgeMsPerEdgeJoin,
         r.clusterMsPerJoin,
         r.loadavg[0]!,
@@ -460,7 +472,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
       ]),
       notes: [
         "Relay CPU (Node and worker) counts the clients' whole run: connects, the host's room.create, the joins, their fan-out and the disconnects.",
-        "CPU per own join: a relay's CPU over the joins its clients sent it (the origin first). Origin per join: its CPU over every join of the run (it decides them all). Edges per edge join: the edges' CPU together over the joins that went through an edge. The issue's goal on this 2-core machine: origin and edge CPU per join flat in R.",
+        "CPU per own join: a relay's CPU over the joins its clients sent it (the origin first). Origin per join: its CPU over every join of the run. Origin per edge join (estimated): its CPU less its own clients' joins at one relay's CPU per join in the same round, over the joins through edges: what a join answered elsewhere still costs the origin. Edges per edge join: the edges' CPU together over the joins that went through an edge. The issue's goal on this 2-core machine: origin and edge CPU per join flat in R.",
         ...joins.map(
           (r) =>
             `failures (${r.relays} relays, ${joinsBy(r)}, round ${r.round}): ${
