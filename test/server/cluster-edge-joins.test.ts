@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
+import { resumeHash } from '../../server/rooms/participant.ts';
 import type { JoinResult } from '../../protocol/messages.ts';
 import { startClusterRelay } from '../helpers/cluster.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
@@ -165,5 +167,27 @@ describe('listeners’ joins answered by the relay they reach', () => {
     await expect.poll(() => told('peer.updated', (p) => (p.participant as { participantId: string }).participantId === created.participantId)).toBe(true);
     await expect.poll(() => told('producer.added', (p) => p.producerId === producer.id && p.participantId === created.participantId)).toBe(true);
     input.close();
+  });
+
+  it('the token of a listener B admitted never crosses Redis: the origin is told its hash', async () => {
+    const monitor = spawn('redis-cli', ['-p', String(redis.port), '-a', 'cluster-test-password', '--no-auth-warning', 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let traffic = '';
+    monitor.stdout.on('data', (chunk: Buffer) => (traffic += chunk.toString()));
+    try {
+      await expect.poll(() => traffic).toContain('OK');
+      const { room } = await roomOnA();
+      const listener = await member(b);
+      const joined = await listener.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Listener') });
+      if ('lobby' in joined) throw new Error('unexpected lobby');
+      await expect.poll(() => a.rooms.get(room.keys.roomId)!.members.has(joined.participantId)).toBe(true);
+      // Everything Redis ran until now is in `traffic` once this marker is (MONITOR's output comes through a pipe).
+      const marker = `marker-${Date.now()}`;
+      await redis.command('ECHO', marker);
+      await expect.poll(() => traffic).toContain(marker);
+      expect(traffic).toContain(resumeHash(joined.resumeToken));
+      expect(traffic).not.toContain(joined.resumeToken);
+    } finally {
+      monitor.kill();
+    }
   });
 });
