@@ -129,6 +129,18 @@ export class RelayBus {
     this.send(to, { to, from: this.relayId, id: 0, op, body });
   }
 
+  /**
+   * The relays among these that are listening on their channel now. A relay's process that died lost its connection to
+   * Redis, and its subscription with it, at once: long before its directory entry expires (three beats).
+   */
+  async listening(relays: string[]): Promise<Set<string>> {
+    if (relays.length === 0) return new Set();
+    const reply = (await this.redis.sendCommand(['PUBSUB', 'NUMSUB', ...relays.map(channelOf)])) as (string | number)[];
+    const out = new Set<string>();
+    for (let i = 0; i < relays.length; i++) if (Number(reply[2 * i + 1]) > 0) out.add(relays[i]!);
+    return out;
+  }
+
   /** A relay died: requests waiting for its answer fail now rather than at their timeout. */
   abandon(relay: string): void {
     for (const [id, { to, reject, timer }] of this.pending) {

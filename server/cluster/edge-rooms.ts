@@ -130,6 +130,11 @@ export class EdgeRooms {
     return [...this.rooms.values()].flatMap((r) => (r.parent && r.connected ? [[r.roomId, r.parent] as [string, string]] : []));
   }
 
+  /** The relays, other than rooms' origins, this one takes rooms' media from now. */
+  parentEdges(): Set<string> {
+    return new Set([...this.rooms.values()].flatMap((r) => (r.parent && r.parent !== r.origin && r.connected ? [r.parent] : [])));
+  }
+
   /** The router a remote room's media lives on here, while a member here receives (inspection for tests). */
   routerOf(roomId: string): Promise<types.Router> | undefined {
     return this.rooms.get(roomId)?.router;

@@ -86,6 +86,11 @@ export class EdgeSide {
     return this.rooms.places();
   }
 
+  /** Edges (not origins) this relay takes rooms' media from. */
+  parentEdges(): Set<string> {
+    return this.rooms.parentEdges();
+  }
+
   /** The router a remote room's media lives on here, while a member here receives (inspection for tests). */
   routerOf(roomId: string): Promise<types.Router> | undefined {
     return this.rooms.routerOf(roomId);

@@ -163,8 +163,9 @@ describe('a room’s media tree with one child per relay', () => {
     await expect.poll(() => copy!.paused).toBe(false);
   });
 
-  it('when the middle relay is SIGKILLed, C notices its death, takes the room from A and its listener hears again', async () => {
-    const b = await spawnClusterRelay(redis.url, { PIPE_CHILDREN: '1' });
+  it('when the middle relay is SIGKILLed, C notices its death before its directory entry expires, takes the room from A and its listener hears again', async () => {
+    // B beats slowly, so that its entry outlives it by up to 15 s: C must notice by B's channel, not by the beats.
+    const b = await spawnClusterRelay(redis.url, { PIPE_CHILDREN: '1', CLUSTER_HEARTBEAT_MS: '5000' });
     children.push(b);
     // A still feeds C the first test's room.
     const aPipes = a.cluster!.pipes();
@@ -187,7 +188,8 @@ describe('a room’s media tree with one child per relay', () => {
     await hearsOnC(room, tap, 3);
 
     await b.kill('SIGKILL');
-    await expect.poll(() => c.cluster!.treeParent(room.roomId)).toBe(a.cluster!.relayId);
+    await expect.poll(() => c.cluster!.treeParent(room.roomId), { timeout: 5_000 }).toBe(a.cluster!.relayId);
+    expect((await redis.command('EXISTS', `teahouse:relay:${bId}`)).trim()).toBe('1');
     await hearsOnC(room, tap, 4);
     expect(stillConsuming(onC.consumerId)).toBe(true);
     expect(c.cluster!.pipes()).toBe(cPipes + 1);
