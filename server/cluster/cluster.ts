@@ -97,7 +97,14 @@ export class Cluster implements Dispatcher {
     this.bus = new RelayBus(redis, this.relayId, config.clusterHeartbeatMs * 3, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
     // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.
     this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
-    this.records = new RecordWriter(this.directory, service, this.relayId, log, () => ({ edgeMembers: this.edge.size, pipes: this.origin.pipes.size + this.edge.pipeCount }));
+    this.records = new RecordWriter(
+      this.directory,
+      service,
+      this.relayId,
+      log,
+      () => ({ edgeMembers: this.edge.size, pipes: this.origin.pipes.size + this.edge.pipeCount }),
+      (roomId) => this.giveUp(roomId),
+    );
     this.origin = new OriginSide(this.bus, service, config, (roomId) => this.touched(roomId));
     this.tree = new MediaTree(redis, this.relayId, config.pipeChildren, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
     this.edge = new EdgeSide(this.bus, placement, config, this.tree, now, (socketId, comeBack) => this.releaseSocket(socketId, comeBack));
@@ -342,6 +349,21 @@ export class Cluster implements Dispatcher {
     this.edge.originDied(origin);
     // Joins waiting on it (pages that came back here before the death was noticed) go to where the room moved.
     this.bus.abandon(origin);
+  }
+
+  /**
+   * Another relay took this room over while this one was thought dead (stalled past the beats) and holds it now: the
+   * copy here closes, router and pipes with it, without telling anyone that anyone left. Its members lose their
+   * connections as on this relay's death, here and at their edges: their pages reconnect and resume with their
+   * tokens where the directory sends them, the new holder, which knows them from the record.
+   */
+  private giveUp(roomId: string): void {
+    const room = this.service.rooms.get(roomId);
+    if (!room) return;
+    const here = [...room.members.values(), ...room.lobby.values()].flatMap((p) => (p.socket && this.origin.relayOf(p.socket.id) === undefined ? [p.socket.id] : []));
+    this.origin.letGo(room);
+    this.service.closeRoom(room, false);
+    for (const socketId of here) this.releaseSocket(socketId, true);
   }
 
   /**

@@ -148,11 +148,13 @@ export class RoomDirectory {
     return parseJoinView(roomId, origin, { meta: meta || null, view: view || null, count: count || null });
   }
 
-  /** Drops a room this relay held (closed, or its creation failed); never another relay's entry. */
+  /**
+   * Drops a room this relay held (closed, given up, or its creation failed); never another relay's entry. Checked and
+   * deleted in one step: a relay taking the room over in between (this one stalled) keeps its entries.
+   */
   async release(roomId: string): Promise<void> {
     this.written.delete(roomId);
-    if ((await this.originOf(roomId)) !== this.relayId) return;
-    await this.redis.del([originKey(roomId), roomKey(roomId)]);
+    await this.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) end", { keys: [originKey(roomId), roomKey(roomId)], arguments: [this.relayId] });
   }
 
   /**

@@ -44,6 +44,7 @@ export class EdgeSide {
       const member = this.members.get(socketId);
       if (member && member.origin === from) this.releaseSocket(socketId);
     });
+    bus.handle('room.moved', (from, body) => this.letGo(from, z.object({ roomId: z.string().max(128) }).parse(body).roomId));
     bus.handle('pipe.sourcePaused', (from, body) => this.withSource(from, body, (p) => p.pause()));
     bus.handle('pipe.sourceResumed', (from, body) => this.withSource(from, body, (p) => p.resume()));
     bus.handle('pipe.sourceClosed', (from, body) => this.withSource(from, body, (p) => p.close()));
@@ -176,8 +177,13 @@ export class EdgeSide {
    * room where a relay took it over (or, without a record to take it over from, rebuild it).
    */
   originDied(origin: string): void {
+    this.letGo(origin);
+  }
+
+  /** Members under an origin (of one of its rooms: one it gave up, taken over by another relay) go, to come back. */
+  private letGo(origin: string, roomId?: string): void {
     // A join still waiting for the origin's answer is not released: it fails, and is sent on to where the room moved.
-    for (const member of [...this.members.values()]) if (member.origin === origin && member.participantId !== '') this.releaseSocket(member.socketId, true);
+    for (const member of [...this.members.values()]) if (member.origin === origin && (roomId === undefined || member.roomId === roomId) && member.participantId !== '') this.releaseSocket(member.socketId, true);
   }
 
   async handle<T extends RequestType>(member: EdgeMember, type: T, payload: RequestOf<T>): Promise<ReplyOf<T>> {

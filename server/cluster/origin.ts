@@ -104,7 +104,7 @@ export class OriginSide {
     const key = `${relay}/${socketId}`;
     let proxy = this.proxies.get(key);
     if (proxy) return proxy;
-    const bus = this.bus;
+    const { bus, proxies } = this;
     let participant: Participant | null = null;
     const session: Session = {
       socket: {
@@ -113,12 +113,13 @@ export class OriginSide {
         disconnect: () => bus.tell(relay, 'socket.disconnect', { socketId }),
       },
       // The room service detaches a member from its session when it leaves, is removed or resumes elsewhere: the
-      // member's relay then drops its media for that socket.
+      // member's relay then drops its media for that socket. A session let go already (its socket or relay gone, its
+      // room given up) tells nothing more.
       get participant() {
         return participant;
       },
       set participant(p: Participant | null) {
-        if (participant && !p) bus.tell(relay, 'member.released', { socketId });
+        if (participant && !p && proxies.get(key) === proxy) bus.tell(relay, 'member.released', { socketId });
         participant = p;
       },
       room: null,
@@ -232,6 +233,20 @@ export class OriginSide {
     if (!proxy) return;
     this.unproxy(`${relay}/${socketId}`, socketId);
     proxy.queue = proxy.queue.then(() => this.service.disconnected(proxy.session));
+  }
+
+  /**
+   * This relay gave a room up (another took it over): each relay with members of it lets them go, to resume where
+   * the room is now, as on this relay's death; their sessions here tell nothing more.
+   */
+  letGo(room: Room): void {
+    const relays = new Set<string>();
+    for (const [key, proxy] of [...this.proxies]) {
+      if (proxy.session.room !== room) continue;
+      relays.add(proxy.relay);
+      this.unproxy(key, proxy.session.socket.id);
+    }
+    for (const relay of relays) this.bus.tell(relay, 'room.moved', { roomId: room.id });
   }
 
   /** A relay whose entry expired is dead: each of its members starts its disconnect grace and may resume elsewhere. */

@@ -19,13 +19,16 @@ export class RecordWriter {
   private readonly log: Logger;
   /** This relay's edge members and pipes, published beside its rooms. */
   private readonly load: () => { edgeMembers: number; pipes: number };
+  /** A room (or a former id of one) another relay holds now: this relay's copy must go. */
+  private readonly lost: (roomId: string) => void;
 
-  constructor(directory: RoomDirectory, service: RoomService, relayId: string, log: Logger, load: () => { edgeMembers: number; pipes: number }) {
+  constructor(directory: RoomDirectory, service: RoomService, relayId: string, log: Logger, load: () => { edgeMembers: number; pipes: number }, lost: (roomId: string) => void) {
     this.directory = directory;
     this.service = service;
     this.relayId = relayId;
     this.log = log;
     this.load = load;
+    this.lost = lost;
   }
 
   /** A room changed: its record in the directory follows within a round trip. */
@@ -75,8 +78,10 @@ export class RecordWriter {
       members: [...this.service.rooms.values()].reduce((n, r) => n + r.members.size, 0),
       ...this.load(),
     });
-    // Taken for dead and taken over meanwhile: the directory keeps naming the new origin, where newcomers go.
-    if (lost.length > 0) this.log.warn({ rooms: lost.length }, 'rooms taken over by another relay while this one was thought dead');
+    // Taken for dead and taken over meanwhile: the directory keeps naming the new origin, where newcomers go, and
+    // the copy here goes, or two relays would hold the room for good, each with some of its members.
+    if (lost.length > 0) this.log.warn({ rooms: lost.length }, 'rooms taken over by another relay while this one was thought dead: given up');
+    for (const id of lost) this.lost(id);
     for (const id of gone) {
       this.published.delete(id);
       await this.directory.release(id);

@@ -254,8 +254,9 @@ export class RoomService {
     if (room.members.size === 0) this.closeRoom(room);
   }
 
-  closeRoom(room: Room): void {
-    for (const p of room.lobby.values()) p.send('room.ended', {});
+  /** `ended`: false when the room moved to another relay (cluster mode), where its lobby visitors queue again. */
+  closeRoom(room: Room, ended = true): void {
+    if (ended) for (const p of room.lobby.values()) p.send('room.ended', {});
     for (const p of [...room.members.values(), ...room.lobby.values()]) {
       this.resumable.delete(p.resumeToken);
       if (p.keptResumeHash !== null) this.restored.delete(p.keptResumeHash);

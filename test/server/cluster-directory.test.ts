@@ -72,6 +72,12 @@ describe('room directory', () => {
     expect(await holder(FORMER)).toBe('relay-b');
     expect(JSON.parse(await redis.command('HGET', `teahouse:room:${ROOM}`, 'meta')).origin).toBe('relay-b');
     expect(await a.originOf(ROOM)).toBe('relay-b');
+
+    // A gives its copy up and drops the room and its former id from its entries at its next beat: B's stay.
+    await a.release(ROOM);
+    await a.release(FORMER);
+    expect([await holder(ROOM), await holder(FORMER)]).toEqual(['relay-b', 'relay-b']);
+    expect(JSON.parse(await redis.command('HGET', `teahouse:room:${ROOM}`, 'meta')).origin).toBe('relay-b');
   });
 
   it('an entry that expired (or a Redis that lost everything) is written again, whole, by the relay that holds the room', async () => {

@@ -46,7 +46,7 @@ async function hostSpeakingOn(origin: { url: string }) {
   const caps = created.routerRtpCapabilities;
   const send = await host.req('transport.create', { direction: 'send' });
   const { producerId: before } = await host.req('producer.create', { transportId: send.transportId, kind: 'audio', rtpParameters: OPUS_RTP_PARAMETERS, streamCertificate: STREAM_CERTIFICATE });
-  return { room, roomId, hostAnnouncement, created, caps, before };
+  return { room, roomId, hostAnnouncement, host, created, caps, before };
 }
 
 describe('a relay’s death and a Redis restart', () => {
@@ -242,6 +242,66 @@ describe('a relay’s death and a Redis restart', () => {
     expect(a.rooms.get(roomId)).toBe(held);
     expect(held.members.has(joined.participantId)).toBe(true);
     expect((await redis.command('GET', `teahouse:origin:${roomId}`)).trim()).toBe(a.cluster!.relayId);
+  }, 30_000);
+
+  it('a holder stalled long enough for its room to be taken over gives its copy up when it wakes: its members, on it and through an edge, lose their connections as on its death and resume as themselves where the room is now', async () => {
+    const holder = await spawnClusterRelay(redis.url, { DISCONNECT_GRACE_MS: String(GRACE_MS) });
+    children.push(holder);
+    // The edge beats every 5 s: it does not notice a stall of a second, so only the holder can let its member go.
+    const edge = await startClusterRelay(redis.url, { disconnectGraceMs: GRACE_MS, clusterHeartbeatMs: 5_000 });
+    extra.push(edge);
+    const { room, roomId, hostAnnouncement, host, created, caps, before } = await hostSpeakingOn(holder);
+    const listenerAnnouncement = announce(room, 'Through the edge');
+    const listener = await member(edge);
+    const joined = await listener.req('room.join', { roomId, announcement: listenerAnnouncement });
+    if ('lobby' in joined) throw new Error('unexpected lobby');
+    await listener.req('transport.create', { direction: 'recv' });
+    await listener.req('consumer.create', { producerId: before, rtpCapabilities: caps });
+    expect(edge.cluster!.pipes()).toBe(1);
+    const recorded = async () => (await redis.command('HKEYS', `teahouse:room:${roomId}`)).split('\n').filter((f) => f.startsWith('m:')).length;
+    await expect.poll(recorded).toBe(2);
+    const holderId = (await redis.command('GET', `teahouse:origin:${roomId}`)).trim();
+    const reasons: Record<string, string> = {};
+    host.socket.once('disconnect', (reason) => (reasons.host = reason));
+    listener.socket.once('disconnect', (reason) => (reasons.listener = reason));
+
+    // The holder stalls past three beats: its entry expires, and a page joining through C (which looks again a beat
+    // later) has C take the room over from its record while the holder still has it.
+    process.kill(holder.pid, 'SIGSTOP');
+    let newcomer: TestClient;
+    try {
+      await expect.poll(async () => (await redis.command('EXISTS', `teahouse:relay:${holderId}`)).trim(), { timeout: TEST_HEARTBEAT_MS * 10 }).toBe('0');
+      newcomer = await member(c);
+      await newcomer.req('room.join', { roomId, announcement: announce(room, 'Newcomer') });
+      expect(c.rooms.has(roomId)).toBe(true);
+    } finally {
+      process.kill(holder.pid, 'SIGCONT');
+    }
+
+    // Awake, the holder's next directory write finds the room taken: its copy goes, and its members' connections
+    // close as on its death ('transport close', after which a page's socket.io reconnects by itself; not 'io server
+    // disconnect', after which it does not). Before, the holder only logged it and both relays held the room.
+    await expect.poll(() => reasons, { timeout: TEST_HEARTBEAT_MS * 25 }).toEqual({ host: 'transport close', listener: 'transport close' });
+    await expect.poll(async () => JSON.parse(await redis.command('GET', `teahouse:relay:${holderId}`)) as unknown, { timeout: TEST_HEARTBEAT_MS * 10 }).toMatchObject({ rooms: 0, pipes: 0 });
+    await expect.poll(() => edge.cluster!.pipes()).toBe(0);
+    expect((await redis.command('GET', `teahouse:origin:${roomId}`)).trim()).toBe(c.cluster!.relayId);
+
+    // The pages come back, the host's through the relay it was on, the listener's through the edge: the same
+    // members, in the one room there is, where the newcomer was never told anyone left.
+    const hostBack = await member(holder);
+    expect((await hostBack.req('room.join', { roomId, announcement: hostAnnouncement, resumeToken: created.resumeToken })).participantId).toBe(created.participantId);
+    const listenerBack = await member(edge);
+    expect((await listenerBack.req('room.join', { roomId, announcement: listenerAnnouncement, resumeToken: joined.resumeToken })).participantId).toBe(joined.participantId);
+    const members = c.rooms.get(roomId)!.members;
+    expect(members.size).toBe(3);
+    expect([created.participantId, joined.participantId].map((id) => members.get(id)?.socket?.id)).toEqual([expect.any(String), expect.any(String)]);
+    const updates = [listenerBack, newcomer!].map((m) => m.next('room.updated'));
+    await hostBack.req('room.lock', { locked: true, decision: DECISION });
+    expect(await Promise.all(updates)).toEqual([{ locked: true }, { locked: true }]);
+    expect(newcomer!.received.filter((r) => r.event === 'peer.left')).toEqual([]);
+    // The holder, dropping the room from its entries at its beats since, left C's alone.
+    expect((await redis.command('GET', `teahouse:origin:${roomId}`)).trim()).toBe(c.cluster!.relayId);
+    expect(await recorded()).toBe(3);
   }, 30_000);
 
   it('a SIGTERMed origin relay hands its room over: it exits cleanly, another relay takes the room from its last record, and its members resume as themselves', async () => {
