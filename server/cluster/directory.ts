@@ -59,14 +59,22 @@ redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3])
 return {lost, missing}
 `;
 
-/** A room's origin, whether it lives, and its join view's fields: one round trip for an edge answering a join. */
+/**
+ * A room's origin, whether it lives, and its join view's fields, in one round trip for an edge answering a join: the
+ * stage field (a few KB) only when its hash is not the one the edge holds (ARGV[6]).
+ */
 const JOIN_VIEW = `
 local origin = redis.call('GET', KEYS[1])
 if not origin then return false end
 local alive = redis.call('EXISTS', ARGV[1] .. origin)
 local f = redis.call('HMGET', KEYS[2], ARGV[2], ARGV[3], ARGV[4])
-return {origin, alive, f[1] or '', f[2] or '', f[3] or ''}
+local view = ''
+if f[3] and f[3] ~= ARGV[6] then view = redis.call('HGET', KEYS[2], ARGV[5]) or '' end
+return {origin, alive, f[1] or '', f[2] or '', f[3] or '', view}
 `;
+
+/** Stage fields this relay read lately, by room: most joins of a room find the stage unchanged since the last. */
+const VIEWS_KEPT = 1_000;
 
 /** A room whose origin relay died, as the relay that takes it over gets it. */
 export interface Orphan {
@@ -84,6 +92,8 @@ export class RoomDirectory {
   private readonly relayId: string;
   private readonly ttlMs: number;
   private readonly roomTtlMs: number;
+  /** Join views' stage fields as read (joinView), by room, with the hash they were written under. */
+  private readonly views = new Map<string, { hash: string; view: string }>();
   /** Each room's record as this relay last wrote it, field by field: the next write sends only what changed. */
   private readonly written = new Map<string, Map<string, string>>();
 
@@ -139,12 +149,19 @@ export class RoomDirectory {
    * origin or no view (the request then goes the way it always did: to the origin, or to take the room over).
    */
   async joinView(roomId: string): Promise<JoinView | null> {
+    const kept = this.views.get(roomId);
     const found = (await this.redis.eval(JOIN_VIEW, {
       keys: [originKey(roomId), roomKey(roomId)],
-      arguments: [relayKey(''), RECORD_FIELDS.meta, RECORD_FIELDS.view, RECORD_FIELDS.count],
-    })) as [string, number, string, string, string] | null;
+      arguments: [relayKey(''), RECORD_FIELDS.meta, RECORD_FIELDS.count, RECORD_FIELDS.viewHash, RECORD_FIELDS.view, kept?.hash ?? ''],
+    })) as [string, number, string, string, string, string] | null;
     if (!found || found[1] !== 1) return null;
-    const [origin, , meta, view, count] = found;
+    const [origin, , meta, count, hash, fresh] = found;
+    let view = kept && kept.hash === hash ? kept.view : fresh;
+    if (fresh && hash) {
+      if (this.views.size >= VIEWS_KEPT) this.views.delete(this.views.keys().next().value!);
+      this.views.set(roomId, { hash, view: fresh });
+      view = fresh;
+    }
     return parseJoinView(roomId, origin, { meta: meta || null, view: view || null, count: count || null });
   }
 

@@ -36,7 +36,8 @@ function stageField(room: Room, keyBatchMs: number): string {
 
 /** Written by the origin beside the room's record, within a round trip of each change (records.ts). */
 export function joinViewFields(room: Room, keyBatchMs: number): JoinViewFields {
-  return { view: stageField(room, keyBatchMs), count: JSON.stringify({ audience: room.audienceSize, size: room.size, seq: room.lastSeq }) };
+  const view = stageField(room, keyBatchMs);
+  return { view, hash: hashOf(view), count: JSON.stringify({ audience: room.audienceSize, size: room.size, seq: room.lastSeq }) };
 }
 
 const hashOf = (text: string): string => createHash('sha256').update(text).digest('base64url');

@@ -37,10 +37,14 @@ export const roomRecordSchema = z.object({
  */
 export type RoomRecord = z.infer<typeof roomRecordSchema> & { join?: JoinViewFields };
 
-/** The join view's two fields, JSON: `view` changes with the stage, `count` with every join and leave. */
+/**
+ * The join view's fields: `view` (JSON) changes with the stage, `count` (JSON) with every join and leave, and `hash`
+ * names `view`, so that an edge holding it already reads only the small ones.
+ */
 export interface JoinViewFields {
   view: string;
   count: string;
+  hash: string;
 }
 
 type MemberRecord = z.infer<typeof memberRecord>;
@@ -92,7 +96,7 @@ export interface RelayLoad {
 }
 
 /** The hash fields of the room itself (everything but its members) and of its join view; each member is `m:<participantId>`. */
-export const RECORD_FIELDS = { meta: 'meta', view: 'join', count: 'count' } as const;
+export const RECORD_FIELDS = { meta: 'meta', view: 'join', count: 'count', viewHash: 'jhash' } as const;
 const META = RECORD_FIELDS.meta;
 const MEMBER = 'm:';
 
@@ -109,6 +113,7 @@ export function recordFields(record: RoomRecord): Map<string, string> {
   if (join) {
     fields.set(RECORD_FIELDS.view, join.view);
     fields.set(RECORD_FIELDS.count, join.count);
+    fields.set(RECORD_FIELDS.viewHash, join.hash);
   }
   for (const m of members) {
     let field = memberFields.get(m);

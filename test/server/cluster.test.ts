@@ -300,7 +300,7 @@ describe('one room over two relays', () => {
     }
     // The record is a hash: the room's field, one per member, and the join view edges answer listeners' joins from.
     const fields = (await redis.command('HKEYS', `teahouse:room:${room.keys.roomId}`)).trim().split('\n').sort();
-    expect(fields).toEqual(['meta', 'join', 'count', `m:${created.participantId}`, `m:${joined.participantId}`].sort());
+    expect(fields).toEqual(['meta', 'join', 'count', 'jhash', `m:${created.participantId}`, `m:${joined.participantId}`].sort());
     const view = JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'join')) as Record<string, unknown>;
     expect(Object.keys(view).sort()).toEqual(['caps', 'keyBatchMs', 'stage']);
     await expect.poll(async () => JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'count'))).toEqual({ audience: 1, size: 2, seq: 2 });
