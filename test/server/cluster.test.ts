@@ -241,11 +241,8 @@ describe('one room over two relays', () => {
 
   it('relay-to-relay messages are addressed: a third relay reads none of the room’s traffic, and an event for three members on B crosses Redis once', async () => {
     const c = await startClusterRelay(redis.url);
-    const monitor = spawn('redis-cli', ['-p', String(redis.port), '-a', 'cluster-test-password', '--no-auth-warning', 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let traffic = '';
-    monitor.stdout.on('data', (chunk: Buffer) => (traffic += chunk.toString()));
+    const monitor = await redis.monitor();
     try {
-      await expect.poll(() => traffic).toContain('OK');
       const { room, host, guest } = await roomOverTwoRelays();
       const guests = [guest];
       for (const name of ['Carol', 'Dan']) {
@@ -258,11 +255,8 @@ describe('one room over two relays', () => {
       const updated = guests.map((g) => g.next('room.updated'));
       await host.req('room.lock', { locked: true, decision: DECISION });
       for (const u of await Promise.all(updated)) expect(u).toEqual({ locked: true });
-      // MONITOR's output reaches this process through a pipe, behind Redis itself: a marker sent now shows when every
-      // command Redis ran before it (the write the guests already read, among them) is in `traffic`.
-      const marker = `marker-${Date.now()}`;
-      await redis.command('ECHO', marker);
-      await expect.poll(() => traffic).toContain(marker);
+      // Every command Redis ran until now: the write the guests already read, among them.
+      const traffic = await monitor.settled();
       const writes = traffic.split('\n').filter((line) => line.includes('room.updated'));
       expect(writes).toHaveLength(1);
       expect(writes[0]).toContain(`teahouse:inbox:${b.cluster!.relayId}`);
@@ -270,7 +264,7 @@ describe('one room over two relays', () => {
       expect(c.cluster!.busTraffic().received).toBe(0);
       expect(traffic.split('\n').filter((line) => line.includes(`teahouse:inbox:${c.cluster!.relayId}`) && line.includes('NOMKSTREAM'))).toEqual([]);
     } finally {
-      monitor.kill();
+      monitor.stop();
       await c.close();
     }
   });
@@ -311,18 +305,15 @@ describe('one room over two relays', () => {
 
   it('a join forwarded between relays carries its resume tokens through Redis in plaintext (a limit docs/threat-model.md states)', async () => {
     // Everything Redis is asked to do while a member of relay B resumes into a room held by relay A.
-    const monitor = spawn('redis-cli', ['-p', String(redis.port), '-a', 'cluster-test-password', '--no-auth-warning', 'MONITOR'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let traffic = '';
-    monitor.stdout.on('data', (chunk: Buffer) => (traffic += chunk.toString()));
+    const monitor = await redis.monitor();
     try {
-      await expect.poll(() => traffic).toContain('OK');
       const { room, joined } = await roomOverTwoRelays();
       const again = await member(b);
       const resumed = await again.req('room.join', { roomId: room.keys.roomId, announcement: joined.room.participants.find((p) => p.participantId === joined.participantId)!.announcement, resumeToken: joined.resumeToken });
       expect(resumed.participantId).toBe(joined.participantId);
-      await expect.poll(() => traffic).toContain(joined.resumeToken);
+      await expect.poll(() => monitor.text()).toContain(joined.resumeToken);
     } finally {
-      monitor.kill();
+      monitor.stop();
     }
   });
 });
