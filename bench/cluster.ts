@@ -1,4 +1,4 @@
-// Cluster benchmark: one room's listeners on one relay against the same listeners over two relays, joins through 1, 2 and 3 relays, and a rekey over one relay and three.
+// Cluster benchmark: one room's listeners on one relay against the same listeners over two relays, joins through 1, 2 and 3 relays and through one edge, and a rekey over one relay and three.
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -258,6 +258,63 @@ async function joinBench(redis: TestRedis, clients: number, rounds: number): Pro
   return runs;
 }
 
+export interface EdgeJoinRun {
+  edgeJoins: 'on' | 'off';
+  round: number;
+  joins: number;
+  /** From the first join sent to the host's last `peer.joined`. */
+  allSeenMs: number;
+  /** Each relay's CPU (Node and worker) over the joins alone, per join: the origin's, the edge's. */
+  originMsPerJoin: number;
+  edgeMsPerJoin: number;
+}
+
+/**
+ * What one join through an edge costs the origin and the edge, and nothing else: the clients connect first (their
+ * handshakes are not counted), then all join through the edge at once, and each relay's CPU is read from the first
+ * join sent to the host's last `peer.joined`. Edges answering and the origin answering, back to back, `rounds` times.
+ */
+async function edgeJoinBench(redis: TestRedis, clients: number, rounds: number): Promise<EdgeJoinRun[]> {
+  const runs: EdgeJoinRun[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const edgeJoins of ['off', 'on'] as const) {
+      const relays = [await RelayProcess.start(redis, 0, undefined, edgeJoins), await RelayProcess.start(redis, 1, undefined, edgeJoins)];
+      const sockets: TestClient[] = [];
+      try {
+        const room = await newRoom();
+        const host = await connect(relays[0]!);
+        sockets.push(host);
+        await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'T') });
+        const announcements = Array.from({ length: clients }, (_, i) => announce(room, `Listener ${i}`));
+        for (let i = 0; i < clients; i++) sockets.push(await connect(relays[1]!));
+        // The join view is written within a round trip of the room's creation: a join before it would go to the origin.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        let seen = 0;
+        host.socket.on('peer.joined', () => seen++);
+        const started = performance.now();
+        const {
+          result: allSeenMs,
+          nodeMs,
+          workerMs,
+        } = await cpuOver(relays, async () => {
+          await Promise.all(sockets.slice(1).map((c, i) => c.req('room.join', { roomId: room.keys.roomId, announcement: announcements[i]! })));
+          while (seen < clients) await new Promise((resolve) => setTimeout(resolve, 5));
+          return performance.now() - started;
+        });
+        const cpu = nodeMs.map((n, i) => n + workerMs[i]!);
+        runs.push({ edgeJoins, round, joins: clients, allSeenMs, originMsPerJoin: cpu[0]! / clients, edgeMsPerJoin: cpu[1]! / clients });
+        console.log(
+          `  edge joins ${edgeJoins}, round ${round}: ${clients} joins through the edge seen by the host in ${allSeenMs.toFixed(0)} ms; per join: origin ${(cpu[0]! / clients).toFixed(3)} ms, edge ${(cpu[1]! / clients).toFixed(3)} ms`,
+        );
+      } finally {
+        for (const c of sockets) c.close();
+        await Promise.all(relays.map((r) => r.stop()));
+      }
+    }
+  }
+  return runs;
+}
+
 export interface ClusterRekeyRun {
   relays: number;
   result: RekeyResult;
@@ -306,7 +363,7 @@ const percentile = (xs: number[], p: number): number | null => {
 };
 
 /** The bench's parts; a run from the command line may pick some (`--parts=joins,rekey`). */
-const PARTS = ['media', 'joins', 'traffic', 'rekey'] as const;
+const PARTS = ['media', 'joins', 'edgejoins', 'traffic', 'rekey'] as const;
 type Part = (typeof PARTS)[number];
 
 /** A rekey size that did not finish, and why: reported as such rather than dropping the others. */
@@ -328,11 +385,13 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
   const redis = await startRedis();
   let media: MediaRun[] = [];
   let joins: JoinRun[] = [];
+  let edgeJoins: EdgeJoinRun[] = [];
   const rekeys: ClusterRekeyRun[] = [];
   const rekeyFailures: RekeyFailure[] = [];
   try {
     if (parts.has('media')) media = await mediaBench(redis, sizes, rounds, timing);
     if (parts.has('joins')) joins = await joinBench(redis, joiners, rounds);
+    if (parts.has('edgejoins')) edgeJoins = await edgeJoinBench(redis, joiners, opts.quick ? 1 : 3);
     // One relay then three, back to back for each size: the goal is the one relay's time.
     for (const members of parts.has('rekey') ? rekeySizes : []) {
       for (const relayCount of [1, 3]) {
@@ -384,6 +443,7 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
     media,
     ratios,
     joins,
+    edgeJoins,
     traffic,
     rekeys,
     rekeyFailures,
@@ -483,6 +543,14 @@ export async function runClusterBench(opts: { quick: boolean; parts?: Part[]; re
         ),
         machine,
       ],
+    });
+  }
+  if (parts.has('edgejoins')) {
+    tables.push({
+      title: `Cluster joins through one edge: ${joiners} socket.io clients connected to the edge join one room held by the origin at once, CPU over the joins alone, the edge answering (EDGE_JOINS=on) and the origin answering (off), back to back`,
+      columns: ['round', 'joins answered by', 'all seen by the host ms', 'origin ms per join', 'edge ms per join'],
+      rows: edgeJoins.map((r) => [r.round, r.edgeJoins === 'on' ? 'the edge' : 'the origin', r.allSeenMs, r.originMsPerJoin, r.edgeMsPerJoin]),
+      notes: ["CPU is each relay process's (Node and its worker), read when the first join is sent and when the host has seen the last `peer.joined`; the clients connected before, so their handshakes are not in it.", machine],
     });
   }
   if (parts.has('traffic')) {
