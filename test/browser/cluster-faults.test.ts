@@ -89,11 +89,11 @@ const reconnectingShown = (page: Page) =>
     .getByTestId('reconnecting')
     .count()
     .then((n) => n > 0);
-const noticeShown = (page: Page) =>
-  page
-    .getByTestId('room-notice')
-    .count()
-    .then((n) => n > 0);
+/** The room's error notice, if one is shown (its text, so that a failure says which). */
+const noticeShown = async (page: Page): Promise<string | false> => {
+  const notice = page.getByTestId('room-notice');
+  return (await notice.count()) > 0 ? await notice.innerText() : false;
+};
 /** Frames decrypted so far from one speaker, as the page counts them. */
 const decrypted = (page: Page, speakerId: string) =>
   page.evaluate((id) => (window as unknown as { teahouse: { view(): { speakers: { participantId: string; decrypted: number }[] } } }).teahouse.view().speakers.find((s) => s.participantId === id)?.decrypted ?? 0, speakerId);

@@ -109,4 +109,45 @@ describe('decisions read the session state, not the view', () => {
     create.refuse(new SignalingError('FORBIDDEN', 'stop'));
     await resumed;
   });
+
+  it('a resume the relay could not complete (its room moving to another relay) is asked again, with no notice, until it is back', async () => {
+    const { s, relay, views } = session();
+    s.core = new RoomCore(s.keys, generateIdentity(), s.roster, s.rejected);
+    s.me = 'p-listener';
+    s.announcement = 'announcement';
+    s.resumeToken = 'token';
+    s.phase = { kind: 'room' };
+    s.update({ reconnecting: true });
+    const resumed = resume(s);
+    (await relay.next('room.join')).refuse(new SignalingError('INTERNAL', 'the relay holding this room did not answer; try again'));
+    await expect.poll(() => relay.sent.filter((r) => r.type === 'room.join').length, { timeout: 5_000 }).toBe(2);
+    expect(views.at(-1)!.notice).toBeNull();
+    expect(views.at(-1)!.reconnecting).toBe(true);
+    const again = relay.sent.filter((r) => r.type === 'room.join')[1]!;
+    expect(again.payload).toMatchObject({ roomId: s.keys.roomId, resumeToken: 'token' });
+    again.answer({
+      participantId: 'p-listener',
+      resumeToken: 'token',
+      role: 'listener',
+      room: { roomId: s.keys.roomId, sealedTitle: 'x', locked: false, participants: [], audienceCount: 1, lobby: [] },
+      routerRtpCapabilities: {},
+      keyBatchMs: 500,
+    });
+    await resumed;
+    expect(views.at(-1)!.notice).toBeNull();
+    expect(views.at(-1)!.reconnecting).toBe(false);
+  });
+
+  it('a resume refused for good (not a relay that could not complete it) is not asked again: its refusal is shown', async () => {
+    const { s, relay, views } = session();
+    s.core = new RoomCore(s.keys, generateIdentity(), s.roster, s.rejected);
+    s.me = 'p-listener';
+    s.announcement = 'announcement';
+    s.phase = { kind: 'room' };
+    const resumed = resume(s);
+    (await relay.next('room.join')).refuse(new SignalingError('FORBIDDEN', 'no'));
+    await resumed;
+    expect(relay.types()).toEqual(['room.join']);
+    expect(views.at(-1)!.notice).toBe('no');
+  });
 });

@@ -14,7 +14,7 @@ export async function resume(s: SessionState): Promise<void> {
   s.rejoining = true;
   try {
     try {
-      await rejoined(s, await s.req('room.join', { roomId: s.keys.roomId, announcement: s.announcement, ...(s.resumeToken ? { resumeToken: s.resumeToken } : {}) }));
+      await rejoined(s, await resumeRequest(s));
     } catch (error) {
       // Rooms live only in the relay's memory: a room it does not know after a reconnect means the relay restarted.
       if (error instanceof SignalingError && error.code === 'ROOM_NOT_FOUND') await rebuild(s);
@@ -24,6 +24,25 @@ export async function resume(s: SessionState): Promise<void> {
     fail(s, error);
   } finally {
     s.rejoining = false;
+  }
+}
+
+/** Tries at a resume the relay could not complete ("try again"): a cluster's room may be moving to another relay. */
+const RESUME_ATTEMPTS = 6;
+
+/**
+ * The resume itself. A relay that could not complete it (INTERNAL: in a cluster, the room's relay died and the room
+ * is being taken over) is asked again, after the rebuild's growing waits (0.5 s doubling up to 3 s, about 12 s in
+ * all), while the page shows it is reconnecting: the member is coming back, not failing.
+ */
+async function resumeRequest(s: MemberSession): Promise<ReplyOf<'room.join'>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await s.req('room.join', { roomId: s.keys.roomId, announcement: s.announcement!, ...(s.resumeToken ? { resumeToken: s.resumeToken } : {}) });
+    } catch (error) {
+      if (!(error instanceof SignalingError && error.code === 'INTERNAL') || attempt + 1 >= RESUME_ATTEMPTS || !s.inRoomOrLobby()) throw error;
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs(attempt)));
+    }
   }
 }
 
