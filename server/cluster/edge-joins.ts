@@ -70,7 +70,9 @@ export class EdgeJoins {
     member.admitted = new Promise<void>((resolve, reject) => {
       const key = `${view.origin} ${view.roomId}`;
       const entry = { socketId, participantId: self.participantId, announcement: self.announcement, resumeHash: resumeHash(self.resumeToken), seq: view.seq + 1 };
-      this.waiting.set(key, [...(this.waiting.get(key) ?? []), { entry, view, done: (refused) => (refused ? reject(new Error('refused')) : resolve()) }]);
+      const queued = this.waiting.get(key) ?? [];
+      queued.push({ entry, view, done: (refused) => (refused ? reject(new Error('refused')) : resolve()) });
+      this.waiting.set(key, queued);
       this.send(key);
     });
     // The member's next request waits on it; a refusal is handled once, here.
