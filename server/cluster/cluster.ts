@@ -190,7 +190,8 @@ export class Cluster implements Dispatcher {
       if (EDGE_PRODUCER.has(type)) await this.edge.applyToProducer(edge, type, (payload as { producerId: string }).producerId);
       return reply;
     }
-    // A link opened on any relay: its room's existence, title and lock, and the join, come from the room's origin.
+    // A link opened on any relay: its room's existence, title and lock, and a listener's join, come from the room's
+    // join view here when it can answer (edge-joins.ts), else from the room's origin.
     if ((type === 'room.join' && !session.participant) || type === 'room.peek') {
       const { roomId } = payload as { roomId: string };
       if (!this.service.rooms.has(roomId)) {
