@@ -6,6 +6,14 @@ import type { RedisClient } from './redis.ts';
 const TIMEOUT_MS = 5_000;
 /** Entries a relay's inbox keeps (trimmed approximately): far more than a relay reads behind, even in a Redis hiccup. */
 const INBOX_LENGTH = 10_000;
+/**
+ * An inbox outlives its relay's last refresh by this many heartbeats: more than a relay's directory entry (three) and
+ * the two looks after it that make its peers give it up for dead. A relay that is only late (a long pause, a busy
+ * machine) loses no notice told meanwhile, where writes to an expired inbox would drop them (NOMKSTREAM): a key
+ * package lost so leaves its member without keys. Peers stop telling a relay they gave up for dead, so what a dead
+ * relay's inbox takes meanwhile is bounded, and trimmed.
+ */
+export const INBOX_BEATS = 10;
 /** Entries read at once: a burst of events for one relay costs one round trip per this many. */
 const READ_COUNT = 256;
 /** A blocked read returns this often even when nothing came, so that a stopping relay's reader ends. */
@@ -94,8 +102,8 @@ export class RelayBus {
   }
 
   /**
-   * Keeps the inbox alive (every heartbeat): made again if Redis lost it in a restart, and set to expire, like the
-   * relay's directory entry, a few beats after a relay that stopped refreshing it.
+   * Keeps the inbox alive (every heartbeat): made again if Redis lost it in a restart, and set to expire INBOX_BEATS
+   * after a relay that stopped refreshing it.
    */
   async refresh(): Promise<string> {
     const key = inboxKey(this.relayId);

@@ -12,7 +12,7 @@ import type { Handlers } from '../rooms/handler.ts';
 import { requestHandlers } from '../rooms/requests.ts';
 import type { RoomService, Session } from '../rooms/room-service.ts';
 import type { Dispatcher } from '../signaling/connection.ts';
-import { RelayBus, RelayUnavailableError, type BusTraffic } from './bus.ts';
+import { INBOX_BEATS, RelayBus, RelayUnavailableError, type BusTraffic } from './bus.ts';
 import { RoomDirectory } from './directory.ts';
 import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { EdgeJoins } from './edge-joins.ts';
@@ -93,8 +93,8 @@ export class Cluster implements Dispatcher {
     this.placement = placement;
     this.config = config;
     this.log = log;
-    // The inbox lives as long as the relay's directory entry: a dead relay's goes with it.
-    this.bus = new RelayBus(redis, this.relayId, config.clusterHeartbeatMs * 3, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
+    // The inbox outlives the relay's directory entry, so that a late relay loses nothing; a dead relay's goes after it.
+    this.bus = new RelayBus(redis, this.relayId, config.clusterHeartbeatMs * INBOX_BEATS, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
     // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.
     this.directory = new RoomDirectory(redis, this.relayId, config.clusterHeartbeatMs * 3, config.clusterHeartbeatMs * 3 + config.disconnectGraceMs);
     this.records = new RecordWriter(
