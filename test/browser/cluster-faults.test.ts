@@ -10,7 +10,7 @@ import { balancerConfig, freePort, haproxyCommand, startHaproxy, type Haproxy } 
 import { alive } from '../helpers/process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, e2eeState, epochCode, epochOf, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
+import { createRoom, describePage, e2eeState, epochCode, epochOf, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
 
 /** Long, so that every page that lost its relay resumes within it as the same member. */
 const GRACE_MS = 30_000;
@@ -103,17 +103,22 @@ const decrypted = (page: Page, speakerId: string) =>
  * alone could still show the tone that went silent), and the tone is the host's.
  */
 async function hearsHostNow(page: Page, hostId: string, timeout: number): Promise<void> {
-  await expect
-    .poll(
-      async () => {
-        const before = await decrypted(page, hostId);
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        return (await decrypted(page, hostId)) > before;
-      },
-      { timeout, interval: 100 },
-    )
-    .toBe(true);
-  await expectHears(page, hostId, 440, timeout);
+  try {
+    await expect
+      .poll(
+        async () => {
+          const before = await decrypted(page, hostId);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return (await decrypted(page, hostId)) > before;
+        },
+        { timeout, interval: 100 },
+      )
+      .toBe(true);
+    await expectHears(page, hostId, 440, timeout);
+  } catch (error) {
+    console.error(`hearsHostNow: ${hostId} not heard by`, await describePage(page));
+    throw error;
+  }
 }
 
 /** A room's media tree as the directory holds it: each edge carrying the room, to the relay it takes it from. */

@@ -37,18 +37,7 @@ export async function createRoom(browser: Browser, relayUrl: string, title: stri
   await page.getByTestId('create-title').fill(title);
   await page.getByTestId('create-name').fill(name);
   await page.getByTestId('create-room').click();
-  try {
-    await expect.poll(() => e2eeState(page), { timeout: 20_000 }).toBe('encrypted');
-  } catch (error) {
-    const state = await page
-      .evaluate(() => {
-        const t = (window as unknown as { teahouse?: { view(): { phase: unknown; e2ee: unknown; notice?: unknown } } }).teahouse;
-        return { body: document.body.innerText.slice(0, 300), view: t ? { phase: t.view().phase, e2ee: t.view().e2ee, notice: t.view().notice } : null };
-      })
-      .catch((e: Error) => e.message);
-    console.error('createRoom: the room never showed encrypted', JSON.stringify(state));
-    throw error;
-  }
+  await untilEncrypted(page, 'createRoom');
   const link = (await page.getByTestId('room-link').textContent())!;
   return { page, link };
 }
@@ -57,8 +46,33 @@ export async function joinRoom(browser: Browser | BrowserContext, link: string, 
   const page = await openPage(browser, link, options);
   await page.getByTestId('join-name').fill(name);
   await page.getByTestId('join-room').click();
-  await expect.poll(() => e2eeState(page), { timeout: 20_000 }).toBe('encrypted');
+  await untilEncrypted(page, 'joinRoom');
   return page;
+}
+
+/** Waits for the page to show its room encrypted; a page that never does is described, so that a failure says why. */
+async function untilEncrypted(page: Page, step: string): Promise<void> {
+  try {
+    await expect.poll(() => e2eeState(page), { timeout: 20_000 }).toBe('encrypted');
+  } catch (error) {
+    console.error(`${step}: the room never showed encrypted`, await describePage(page));
+    throw error;
+  }
+}
+
+/** What a page shows of its room, keys and media, for a test's failure message. */
+export async function describePage(page: Page): Promise<string> {
+  const state = await page
+    .evaluate(() => {
+      type View = { phase: unknown; me: unknown; e2ee: unknown; notice: unknown; reconnecting: unknown; media: unknown; sent: unknown; speakers: unknown; members: { participantId: string; role: string }[] };
+      const v = (window as unknown as { teahouse?: { view(): View } }).teahouse?.view();
+      return {
+        body: document.body.innerText.slice(0, 300),
+        view: v ? { phase: v.phase, me: v.me, e2ee: v.e2ee, notice: v.notice, reconnecting: v.reconnecting, media: v.media, sent: v.sent, speakers: v.speakers, members: v.members.map((m) => `${m.participantId}:${m.role}`) } : null,
+      };
+    })
+    .catch((e: Error) => e.message);
+  return JSON.stringify(state);
 }
 
 export async function myId(page: Page): Promise<string> {
