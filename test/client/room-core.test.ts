@@ -124,6 +124,38 @@ describe('room core: keys and commits driven by inputs', () => {
     expect(kinds(challenged)).toEqual(['request:epoch.confirm']);
   });
 
+  it('a member whose last commit the relay dropped asks the distributor again once frames of that epoch keep being held, and takes the resend', () => {
+    const { pages, host } = room(['host', 'a', 'b']);
+    const [, a, b] = pages as [Page, Page, Page];
+    const behind = a.epoch!;
+    // A lock's ratchet reaches b; a's is dropped, and no commit follows to show a the gap.
+    const [lock] = commitsOf(host.core.decide('lock', null).effects);
+    deliver(lock!, b);
+    expect(b.epoch).toBe(behind + 1);
+    const ahead = behind + 1;
+    // The host's frames come under the new epoch and are held: for a while that is a commit on its way.
+    expect(a.core.framesHeld({ held: 10, ahead, jitter: 0, now: 1_000 })).toEqual([]);
+    expect(a.core.framesHeld({ held: 60, ahead, jitter: 0, now: 2_000 })).toEqual([]);
+    // Three seconds of it: the distributor of a's epoch is asked, once, and not again at the next reading.
+    expect(a.core.framesHeld({ held: 160, ahead, jitter: 0, now: 4_000 })).toEqual([host.snapshot.participantId]);
+    expect(a.core.framesHeld({ held: 170, ahead, jitter: 0, now: 4_250 })).toEqual([]);
+    // The host, asked, resends the current epoch under a's own package; a takes it.
+    const resent = host.core.step({ kind: 'key.resend', from: a.snapshot.participantId, now: 4_300 });
+    const request = resent.find((e) => e.kind === 'request' && e.type === 'key.commit');
+    expect(request).toBeDefined();
+    const payload = (request as Extract<Effect, { kind: 'request' }>).payload as { commit: string; epoch: number; packages: { to: string; package: string }[] };
+    expect(payload.packages.map((p) => p.to)).toEqual([a.snapshot.participantId]);
+    a.core.step({ kind: 'key.commit', commit: payload.commit, epoch: payload.epoch, package: payload.packages[0]!.package });
+    expect(a.epoch).toBe(host.epoch);
+    // Caught up: the held frames now play, and nothing more is asked.
+    expect(a.core.framesHeld({ held: 400, ahead, jitter: 0, now: 20_000 })).toEqual([]);
+    // The distributor itself has nobody to ask; frames of an epoch already held ask nothing of anyone.
+    expect(host.core.framesHeld({ held: 10, ahead: host.epoch! + 1, jitter: 0, now: 0 })).toEqual([]);
+    expect(host.core.framesHeld({ held: 500, ahead: host.epoch! + 1, jitter: 0, now: 10_000 })).toEqual([]);
+    expect(b.core.framesHeld({ held: 10, ahead, jitter: 0, now: 0 })).toEqual([]);
+    expect(b.core.framesHeld({ held: 500, ahead, jitter: 0, now: 10_000 })).toEqual([]);
+  });
+
   it('hands over at once when the distributor leaves: the next in order goes fresh, and the others take it', () => {
     const { pages, host } = room(['host', 'a', 'b']);
     const [, a, b] = pages as [Page, Page, Page];

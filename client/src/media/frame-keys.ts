@@ -26,6 +26,8 @@ export interface ReceiveCounters {
   held: number;
   /** Held frames dropped: too old, too many, or their epoch was skipped. */
   heldDropped: number;
+  /** The newest epoch a frame was held for: the session asks for it when its commit never comes (missed-epoch.ts). */
+  aheadEpoch: number | null;
 }
 
 export interface SendCounters {
@@ -184,7 +186,7 @@ export class FrameKeys {
   private counters(participantId: string): ReceiveCounters {
     let counters = this.received.get(participantId);
     if (!counters) {
-      counters = { decrypted: 0, dropped: 0, lastError: null, wrongSender: 0, held: 0, heldDropped: 0 };
+      counters = { decrypted: 0, dropped: 0, lastError: null, wrongSender: 0, held: 0, heldDropped: 0, aheadEpoch: null };
       this.received.set(participantId, counters);
     }
     return counters;
@@ -271,6 +273,7 @@ class HoldingStream<T> {
     }
     if (opened.kind === 'drop') return 'dropped';
     this.counters.held++;
+    this.counters.aheadEpoch = Math.max(this.counters.aheadEpoch ?? opened.epoch, opened.epoch);
     this.held.push({ item, data, epoch: opened.epoch, at: now });
     if (this.held.length > HOLD_MAX_FRAMES) this.dropHeld('HOLD_OVERFLOW');
     return 'held';

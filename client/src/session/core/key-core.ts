@@ -5,6 +5,7 @@ import { LIMITS, type ParticipantSnapshot } from '../../../../protocol/messages.
 import { KeyBatch } from '../key-batch.ts';
 import { addressPackages } from '../key-delivery.ts';
 import { Membership, type EpochState, type IssuedCommit, type VerifiedMember } from '../membership.ts';
+import { MissedEpoch } from '../missed-epoch.ts';
 import { PendingCommits, type Delivery } from '../pending-commits.ts';
 import type { Role } from '../view.ts';
 import type { Effect } from './effects.ts';
@@ -23,6 +24,8 @@ export abstract class KeyCore {
    * at most one batch window (the offer follows the join reply), then goes into a commit that skips and reports it.
    */
   private readonly awaitingOffer = new Map<string, { member: VerifiedMember; until: number }>();
+  /** Frames of an epoch this member lacks, held with no commit for it: when to ask for it again. */
+  private readonly missed = new MissedEpoch();
   /** The KEM re-announcement was asked of the shell once this member was on the signed stage. */
   private kemAnnounceAsked = false;
   keyBatchMs = 0;
@@ -232,6 +235,29 @@ export abstract class KeyCore {
     }
     this.afterEpoch(out);
     return out;
+  }
+
+  /**
+   * A reading of the E2EE Worker's frames held for epochs not installed (missed-epoch.ts): when the commit for one they
+   * came under never came, the members to ask for the current epoch again (`key.resend`), as after a gap in the
+   * commits. `jitter` in [0, 1).
+   */
+  framesHeld(reading: { held: number; ahead: number | null; jitter: number; now: number }): string[] {
+    if (!this.missed.observe(reading.held, reading.ahead, this.agent.current?.epoch ?? null, reading.now, reading.jitter)) return [];
+    return this.resendTargets();
+  }
+
+  /**
+   * Who can resend: the distributor of this member's epoch. Holding none yet (a newcomer whose first package was lost),
+   * or that distributor gone, the members the relay puts on stage: only the one distributing answers, and only with
+   * what it sealed to this member.
+   */
+  private resendTargets(): string[] {
+    const current = this.agent.current;
+    if (current?.distributor === this.agent.me) return [];
+    const distributor = current ? this.roster.byKey(current.distributor) : undefined;
+    if (distributor) return [distributor.snapshot.participantId];
+    return [...this.roster.members.values()].filter((m) => m.verified && m.snapshot.role !== 'listener').map((m) => m.snapshot.participantId);
   }
 
   /** Distributor: a member it keyed lost the epoch (a reload) or missed a commit; anyone else gets nothing. */

@@ -9,7 +9,7 @@ import { MediaSession, type MediaSignaling } from '../../media/media-session.ts'
 import { act, fail } from './ending.ts';
 import { startFingerprint } from './fingerprint.ts';
 import { nameOf, publishLife, render } from './projection.ts';
-import type { SessionState } from './state.ts';
+import { isMember, type SessionState } from './state.ts';
 
 export function mediaOrCreate(s: SessionState): MediaSession {
   s.e2eeChannel ??= new E2eeChannel((stats) => onStats(s, stats));
@@ -150,6 +150,13 @@ function onStats(s: SessionState, stats: StatsMessage): void {
     speakers: Object.entries(stats.received).map(([participantId, c]) => ({ participantId, name: nameOf(s, participantId), ...c, ...stats.source[participantId] })),
   });
   publishMedia(s);
+  let held = 0;
+  let ahead: number | null = null;
+  for (const c of Object.values(stats.received)) {
+    held += c.held;
+    if (c.aheadEpoch !== null) ahead = Math.max(ahead ?? c.aheadEpoch, c.aheadEpoch);
+  }
+  if (isMember(s)) for (const to of s.core.framesHeld({ held, ahead, jitter: Math.random(), now: Date.now() })) void s.req('key.resend', { to }).catch(() => undefined);
 }
 
 /** Muted speakers send nothing by design: only the others' frames are waited for. */
