@@ -10,7 +10,7 @@ import { balancerConfig, freePort, haproxyCommand, startHaproxy, type Haproxy } 
 import { alive } from '../helpers/process.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, describePage, e2eeState, epochCode, epochOf, expectHears, joinRoom, myId, roomIdOf } from './pages.ts';
+import { createRoom, describePage, e2eeState, epochCode, epochOf, expectHears, framesDecrypted, joinRoom, myId, roomIdOf } from './pages.ts';
 
 /** Long, so that every page that lost its relay resumes within it as the same member. */
 const GRACE_MS = 30_000;
@@ -94,9 +94,6 @@ const noticeShown = async (page: Page): Promise<string | false> => {
   const notice = page.getByTestId('room-notice');
   return (await notice.count()) > 0 ? await notice.innerText() : false;
 };
-/** Frames decrypted so far from one speaker, as the page counts them. */
-const decrypted = (page: Page, speakerId: string) =>
-  page.evaluate((id) => (window as unknown as { teahouse: { view(): { speakers: { participantId: string; decrypted: number }[] } } }).teahouse.view().speakers.find((s) => s.participantId === id)?.decrypted ?? 0, speakerId);
 
 /**
  * Hears the host's 440 Hz now: frames from the host are being decrypted at this moment (after a cut, the analyser
@@ -107,9 +104,9 @@ async function hearsHostNow(page: Page, hostId: string, timeout: number): Promis
     await expect
       .poll(
         async () => {
-          const before = await decrypted(page, hostId);
+          const before = await framesDecrypted(page, hostId);
           await new Promise((resolve) => setTimeout(resolve, 300));
-          return (await decrypted(page, hostId)) > before;
+          return (await framesDecrypted(page, hostId)) > before;
         },
         { timeout, interval: 100 },
       )

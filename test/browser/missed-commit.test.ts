@@ -1,10 +1,10 @@
 // A listener whose last commit the relay dropped (no later one shows it the gap) asks the distributor again and hears.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { startHostileRelay, verdict } from '../helpers/hostile-relay.ts';
 import { launchChromium } from './chromium.ts';
-import { createRoom, epochOf, expectHears, joinRoom, myId } from './pages.ts';
+import { createRoom, epochOf, expectHears, framesDecrypted, joinRoom, myId } from './pages.ts';
 
 let browser: Browser;
 const relays: Relay[] = [];
@@ -16,10 +16,6 @@ afterAll(async () => {
   await browser?.close();
   for (const r of relays) await r.close();
 });
-
-/** Frames of one speaker the page decrypted so far. */
-const decrypted = (page: Page, speakerId: string) =>
-  page.evaluate((id) => (window as unknown as { teahouse: { view(): { speakers: { participantId: string; decrypted: number }[] } } }).teahouse.view().speakers.find((s) => s.participantId === id)?.decrypted ?? 0, speakerId);
 
 describe('a commit lost on the way', () => {
   it('leaves the listener behind only until it asks the distributor, from the frames it holds, for the epoch again', async () => {
@@ -49,8 +45,8 @@ describe('a commit lost on the way', () => {
     const asked = adversary.received(listenerId).filter((m) => m.event === 'key.resend');
     expect(asked.length).toBeGreaterThanOrEqual(1);
     expect(asked[0]!.payload).toEqual({ to: hostId });
-    const count = await decrypted(listener, hostId);
-    await expect.poll(() => decrypted(listener, hostId)).toBeGreaterThan(count);
+    const count = await framesDecrypted(listener, hostId);
+    await expect.poll(() => framesDecrypted(listener, hostId)).toBeGreaterThan(count);
     await expectHears(listener, hostId, 440);
     for (const page of [host, listener, newcomer]) await page.close();
   }, 90_000);

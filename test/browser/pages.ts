@@ -97,6 +97,11 @@ export async function expectHears(page: Page, participantId: string, hz: number,
     .toBe(true);
 }
 
+/** Frames of one speaker the page decrypted so far (the E2EE Worker's counter). */
+export function framesDecrypted(page: Page, speakerId: string): Promise<number> {
+  return page.evaluate((id) => (window as unknown as { teahouse: { view(): { speakers: { participantId: string; decrypted: number }[] } } }).teahouse.view().speakers.find((s) => s.participantId === id)?.decrypted ?? 0, speakerId);
+}
+
 export async function epochOf(page: Page): Promise<number | null> {
   return page.evaluate(() => (window as unknown as { teahouse: Diagnostics }).teahouse.view().e2ee.epoch);
 }
