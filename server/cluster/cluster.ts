@@ -18,7 +18,7 @@ import { EDGE_LOCAL, EDGE_PRODUCER, EdgeSide } from './edge.ts';
 import { EdgeJoins } from './edge-joins.ts';
 import { OriginSide, type ForwardedReply } from './origin.ts';
 import { RecordWriter } from './records.ts';
-import type { RedisClient } from './redis.ts';
+import { RECONNECT_MAX_MS, type RedisClient } from './redis.ts';
 import { MediaTree } from './tree.ts';
 
 const relayedEvents = z.object({ socketIds: z.array(z.string().max(64)), event: z.string().max(64), payload: z.unknown() });
@@ -75,6 +75,12 @@ export class Cluster implements Dispatcher {
   private beatPendingSince: number | null = null;
   /** Peers whose directory entry was missing at this relay's last beat. */
   private readonly missed = new Map<string, number>();
+  /**
+   * Until when a peer's absence (from the directory, from its channel) says nothing of it: this relay's Redis
+   * connection came back, so Redis may have restarted empty, and the other relays reconnect up to RECONNECT_MAX_MS
+   * later, then write their entries at their next beat.
+   */
+  private redisBackUntil = 0;
   /** Rooms this relay is taking over from a dead relay: requests that name one wait for the outcome. */
   private readonly takeovers = new Map<string, Promise<string | null>>();
   private roomsTaken = 0;
@@ -90,6 +96,9 @@ export class Cluster implements Dispatcher {
     this.io = io;
     this.service = service;
     this.handlers = requestHandlers(service);
+    redis.on('ready', () => {
+      this.redisBackUntil = performance.now() + RECONNECT_MAX_MS + config.clusterHeartbeatMs * 3;
+    });
     this.placement = placement;
     this.config = config;
     this.log = log;
@@ -392,6 +401,7 @@ export class Cluster implements Dispatcher {
    */
   private async watchParents(): Promise<void> {
     const parents = [...this.edge.parentEdges()];
+    if (performance.now() < this.redisBackUntil) return this.silentParents.clear();
     const listening = await this.bus.listening(parents);
     for (const parent of parents) {
       if (listening.has(parent)) this.silentParents.delete(parent);
@@ -413,12 +423,13 @@ export class Cluster implements Dispatcher {
     this.latency = (performance.now() - started) / 1000;
     this.beatPendingSince = null;
     const peers = new Set([...this.origin.peers(), ...this.edge.origins()]);
+    const redisJustBack = performance.now() < this.redisBackUntil;
     for (const peer of peers) {
-      if (await this.directory.isAlive(peer)) {
+      if (redisJustBack || (await this.directory.isAlive(peer))) {
         this.missed.delete(peer);
         continue;
       }
-      // Two beats in a row: after a Redis restart every entry is gone at once until each relay's next beat.
+      // Two beats in a row: a beat of its own may come late.
       const missed = (this.missed.get(peer) ?? 0) + 1;
       this.missed.set(peer, missed);
       if (missed < 2) continue;

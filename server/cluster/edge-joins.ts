@@ -8,8 +8,17 @@ import type { RoomDirectory } from './directory.ts';
 import type { EdgeMember } from './edge-rooms.ts';
 import { edgeDecision, edgeJoinReply, edgePeek, type AdmittedBatch, type JoinView } from './join-view.ts';
 
-/** Tries at telling the origin, half a heartbeat apart, while the directory says it lives. */
-const ADMISSION_ATTEMPTS = 4;
+/**
+ * Telling the origin is tried again, half a heartbeat apart, for at most this many heartbeats in all, and at least
+ * ADMISSION_TRIES times: one try can take the bus's whole timeout (a reply lost in a Redis restart).
+ */
+const ADMISSION_BEATS = 10;
+const ADMISSION_TRIES = 3;
+/**
+ * The origin missing from the directory this many heartbeats running is taken for dead, and telling it is given up. A
+ * Redis restart empties the directory until each relay reconnects and beats again, which is well within it.
+ */
+const ORIGIN_MISSING_BEATS = 5;
 
 /** Newcomers per message to the origin: well within what `members.admitted` takes (join-view.ts). */
 const BATCH_MAX = 500;
@@ -113,12 +122,20 @@ export class EdgeJoins {
     };
     // Told again when no answer came (a Redis restart loses what was in flight); the origin takes a member in once.
     const tell = async (): Promise<{ refused: string[] }> => {
-      for (let attempt = 1; ; attempt++) {
+      const beat = this.config.clusterHeartbeatMs;
+      const started = performance.now();
+      let missingSince: number | null = null;
+      for (let tries = 1; ; tries++) {
         try {
           return await this.bus.request<{ refused: string[] }>(origin, 'members.admitted', body);
         } catch (error) {
-          if (!(error instanceof RelayUnavailableError) || attempt >= ADMISSION_ATTEMPTS || !(await this.directory.isAlive(origin).catch(() => true))) throw error;
-          await new Promise((resolve) => setTimeout(resolve, this.config.clusterHeartbeatMs / 2));
+          if (!(error instanceof RelayUnavailableError)) throw error;
+          // Redis itself away: no word on the origin, which may well live.
+          const alive = await this.directory.isAlive(origin).catch(() => true);
+          const now = performance.now();
+          missingSince = alive ? null : (missingSince ?? now);
+          if ((tries >= ADMISSION_TRIES && now - started >= ADMISSION_BEATS * beat) || (missingSince !== null && now - missingSince >= ORIGIN_MISSING_BEATS * beat)) throw error;
+          await new Promise((resolve) => setTimeout(resolve, beat / 2));
         }
       }
     };

@@ -4,6 +4,9 @@ import { createClient } from 'redis';
 
 export type RedisClient = ReturnType<typeof createClient>;
 
+/** The longest wait between tries to reconnect after Redis went away: relays come back up to this far apart. */
+export const RECONNECT_MAX_MS = 2_000;
+
 export class RedisUnreachableError extends Error {
   override name = 'RedisUnreachableError';
 }
@@ -27,7 +30,7 @@ export async function connectRedis(url: string, log?: Logger): Promise<RedisClie
       url,
       socket: {
         connectTimeout: 5_000,
-        reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(100 * 2 ** Math.min(retries, 5), 2_000) : new RedisUnreachableError(`cannot reach Redis at REDIS_URL: ${safe(cause.message)}`)),
+        reconnectStrategy: (retries: number, cause: Error) => (connected ? Math.min(100 * 2 ** Math.min(retries, 5), RECONNECT_MAX_MS) : new RedisUnreachableError(`cannot reach Redis at REDIS_URL: ${safe(cause.message)}`)),
       },
     });
   } catch {

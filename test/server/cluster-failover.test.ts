@@ -240,7 +240,9 @@ describe('a relay’s death and a Redis restart', () => {
     // to hear. Before, it was in a copy of its own there, which the host, still on A, never reached.
     expect(other.rooms.has(roomId)).toBe(false);
     expect(a.rooms.get(roomId)).toBe(held);
-    expect(held.members.has(joined.participantId)).toBe(true);
+    // Answered by A, or by the other relay from the join view once A's entry was back, and then told to A.
+    await expect.poll(() => held.members.has(joined.participantId)).toBe(true);
+    expect(other.rooms.has(roomId)).toBe(false);
     expect((await redis.command('GET', `teahouse:origin:${roomId}`)).trim()).toBe(a.cluster!.relayId);
   }, 30_000);
 
@@ -347,18 +349,22 @@ describe('a relay’s death and a Redis restart', () => {
     const room = await newRoom();
     const host = await member(a);
     await host.req('room.create', { roomId: room.keys.roomId, announcement: announce(room, 'Host'), sealedTitle: sealedTitle(room, 'T') });
+    const joinedIds = new Set<string>();
+    host.socket.on('peer.joined', ({ participant }: { participant: { participantId: string } }) => joinedIds.add(participant.participantId));
     const before = await member(c);
-    await before.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Before') });
+    const first = await before.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'Before') });
+    if ('lobby' in first) throw new Error('unexpected lobby');
 
+    // C answered that join itself and tells A afterwards: the restart may catch the telling in flight, which is then
+    // told again once Redis is back, not given up (its page was told it is a member).
     await redis.restart();
     // Redis lost everything; the next heartbeats write the directory again.
     await expect.poll(async () => (await redis.command('GET', `teahouse:origin:${room.keys.roomId}`)).trim(), { timeout: 10_000 }).toBe(a.cluster!.relayId);
 
     const after = await member(c);
-    const seen = host.next('peer.joined');
     const joined = await after.req('room.join', { roomId: room.keys.roomId, announcement: announce(room, 'After') });
     if ('lobby' in joined) throw new Error('unexpected lobby');
-    expect((await seen).participant.participantId).toBe(joined.participantId);
+    await expect.poll(() => [...joinedIds].sort(), { timeout: 10_000 }).toEqual([first.participantId, joined.participantId].sort());
     // Events still cross relays: the listener who joined before the restart is told the audience grew (listeners are
     // told the count, not each other: protocol §9).
     expect(before.socket.connected).toBe(true);
