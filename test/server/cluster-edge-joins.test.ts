@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Relay } from '../../server/index.ts';
 import { resumeHash } from '../../server/rooms/participant.ts';
 import type { JoinResult } from '../../protocol/messages.ts';
-import { startClusterRelay } from '../helpers/cluster.ts';
+import { startClusterRelay, TEST_HEARTBEAT_MS } from '../helpers/cluster.ts';
 import { startRedis, type TestRedis } from '../helpers/redis.ts';
 import { announce, connect, DECISION, fakePackage, newRoom, OPUS_RTP_PARAMETERS, sealedTitle, STREAM_CERTIFICATE, type TestClient, type TestRoom } from '../helpers/relay.ts';
 
@@ -143,6 +143,8 @@ describe('listeners’ joins answered by the relay they reach', () => {
 
   it('a newcomer shown a stale stage is told what changed by the origin: the speaker it was not shown, and its microphone', async () => {
     const { room, created } = await roomOnA();
+    // A's writes that follow the room's creation are over first (a rewrite would put the host back).
+    await new Promise((resolve) => setTimeout(resolve, TEST_HEARTBEAT_MS * 3));
     // The view B reads shows an empty stage, as if written before the host came: a lagging (or lying) directory.
     const view = JSON.parse(await redis.command('HGET', `teahouse:room:${room.keys.roomId}`, 'join')) as { stage: unknown[] };
     const client = createClient({ url: redis.url });
