@@ -50,12 +50,13 @@ interface JoinTiming {
 }
 
 /** What the page does while the join screen waits: a click after all of them finds the page idle, waiting for it. */
-const PRE_CLICK: BreakdownStep[] = ['scripts-run', 'crypto-ready', 'socket-connected', 'peek-answered', 'worker-ready', 'device-loaded'];
+const PRE_CLICK: BreakdownStep[] = ['scripts-run', 'room-code', 'crypto-ready', 'socket-connected', 'peek-answered', 'worker-ready', 'device-loaded'];
 
 /** Where a join's time goes, in the order steps usually happen; the page marks its own (join-timeline.ts). */
 const BREAKDOWN: { step: BreakdownStep; label: string }[] = [
   { step: 'html', label: 'page: HTML received' },
   { step: 'scripts-run', label: 'page: scripts loaded, parsed and run (DOMContentLoaded)' },
+  { step: 'room-code', label: "page: the room's code (session, screens) loaded and run, the session started" },
   { step: 'crypto-ready', label: 'page: libsodium loaded and its WebAssembly started' },
   { step: 'socket-connected', label: 'socket connected' },
   { step: 'peek-answered', label: 'room.peek answered (join screen)' },

@@ -96,12 +96,13 @@ export class Cluster implements Dispatcher {
     this.io = io;
     this.service = service;
     this.handlers = requestHandlers(service);
-    redis.on('ready', () => {
-      this.redisBackUntil = performance.now() + RECONNECT_MAX_MS + config.clusterHeartbeatMs * 3;
-    });
     this.placement = placement;
     this.config = config;
     this.log = log;
+    // Connected before the cluster starts: this fires only when the connection comes back.
+    redis.on('ready', () => {
+      this.redisBackUntil = performance.now() + RECONNECT_MAX_MS + config.clusterHeartbeatMs * 3;
+    });
     // The inbox outlives the relay's directory entry, so that a late relay loses nothing; a dead relay's goes after it.
     this.bus = new RelayBus(redis, this.relayId, config.clusterHeartbeatMs * INBOX_BEATS, (op, error) => log.error({ err: error.name, op }, 'relay request failed'));
     // A room's record outlives its relay by the members' grace: long enough for another relay to take the room over.

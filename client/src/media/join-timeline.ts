@@ -2,9 +2,11 @@
 
 /**
  * In order of a typical join. The marks hold times only (no ids, names or keys), so they stay in production builds:
- * anyone can read them in the browser's own performance panel, and they cost a few microseconds each.
+ * anyone can read them in the browser's own performance panel, and they cost a few microseconds each. room-code: the
+ * room's code (session and screens) arrived and ran, and the session starts.
  */
 export type JoinStep =
+  | 'room-code'
   | 'crypto-ready'
   | 'worker-ready'
   | 'socket-connected'

@@ -1,6 +1,7 @@
 // One room in the browser: the session's public API, composed of the shell's parts (shell/) around the pure core.
 import { generateRoomSecret, parseRoomLink, toHex } from '../../../crypto/index.ts';
 import { capturePlaintext } from '../media/e2ee.ts';
+import { markJoin } from '../media/join-timeline.ts';
 import type { RoomActions } from './actions.ts';
 import { Connection } from './shell/connection.ts';
 import { act, fail } from './shell/ending.ts';
@@ -18,6 +19,7 @@ export class RoomSession implements RoomActions {
   private readonly s: SessionState;
 
   private constructor(origin: string, secret: Uint8Array) {
+    markJoin('room-code');
     const s = new SessionState(origin, secret);
     s.connection = new Connection(origin, (socket) => wireEvents(s, socket));
     this.s = s;
