@@ -28,7 +28,14 @@ export async function openPage(browser: Browser | BrowserContext, url: string, o
   page.on('pageerror', (e) => console.error('pageerror:', e.message));
   // What the page itself reports as an error (the session's fail, shell/ending.ts, logs there): a test that times out then says why.
   page.on('console', (m) => m.type() === 'error' && console.error('console error:', m.text()));
-  await page.goto(url);
+  // A balancer whose every server failed a health check for a moment answers 503 (docs/haproxy.cfg: rise 1, checks
+  // every second): a person would load the page again, and so does the test, saying so.
+  for (let tries = 1; ; tries++) {
+    const status = (await page.goto(url))?.status() ?? 200;
+    if (status < 500 || tries >= 10) break;
+    console.error(`openPage: ${status} from ${new URL(url).host}, loading again`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
   return page;
 }
 
@@ -44,7 +51,12 @@ export async function createRoom(browser: Browser, relayUrl: string, title: stri
 
 export async function joinRoom(browser: Browser | BrowserContext, link: string, name: string, options: PageOptions = {}): Promise<Page> {
   const page = await openPage(browser, link, options);
-  await page.getByTestId('join-name').fill(name);
+  try {
+    await page.getByTestId('join-name').fill(name);
+  } catch (error) {
+    console.error('joinRoom: no join form', await describePage(page));
+    throw error;
+  }
   await page.getByTestId('join-room').click();
   await untilEncrypted(page, 'joinRoom');
   return page;
